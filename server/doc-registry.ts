@@ -1,0 +1,93 @@
+/**
+ * Keeps loaded thread rooms. A room loads on first use and unloads once it has had no
+ * connection for `idleUnloadMs`, so memory follows active threads, not all threads.
+ */
+import type { Logger } from './logger.ts';
+import type { Store, ThreadRow } from './store/store.ts';
+import { ThreadRoom, type ThreadRoomOptions } from './thread-room.ts';
+
+export interface DocRegistryOptions extends ThreadRoomOptions {
+  idleUnloadMs: number;
+}
+
+export class DocRegistry {
+  private readonly rooms = new Map<string, Promise<ThreadRoom>>();
+  private readonly unloading = new Map<string, Promise<void>>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly opts: DocRegistryOptions,
+  ) {}
+
+  /** Number of documents in memory. */
+  get size(): number {
+    return this.rooms.size;
+  }
+
+  /** Returns the loaded room without loading it. */
+  peek(threadId: string): Promise<ThreadRoom> | undefined {
+    return this.rooms.get(threadId);
+  }
+
+  /** Returns the room of `thread`, loading it if needed, and cancels a pending unload. */
+  async acquire(thread: ThreadRow): Promise<ThreadRoom> {
+    this.cancelUnload(thread.id);
+    const existing = this.rooms.get(thread.id);
+    if (existing) return existing;
+    const loading = (async () => {
+      await this.unloading.get(thread.id);
+      const started = performance.now();
+      const room = await ThreadRoom.load(thread, this.store, this.log, this.opts);
+      room.onEmpty = (r) => this.scheduleUnload(r);
+      room.onBroken = (r) => void this.unload(r.id);
+      this.log.info({ event: 'doc_loaded', threadId: thread.id, ms: Math.round(performance.now() - started) }, 'document loaded');
+      return room;
+    })();
+    this.rooms.set(thread.id, loading);
+    loading.catch(() => this.rooms.delete(thread.id));
+    return loading;
+  }
+
+  private cancelUnload(threadId: string): void {
+    const t = this.timers.get(threadId);
+    if (t) clearTimeout(t);
+    this.timers.delete(threadId);
+  }
+
+  private scheduleUnload(room: ThreadRoom): void {
+    this.cancelUnload(room.id);
+    const t = setTimeout(() => {
+      this.timers.delete(room.id);
+      if (room.conns.size === 0) void this.unload(room.id);
+    }, this.opts.idleUnloadMs);
+    t.unref();
+    this.timers.set(room.id, t);
+  }
+
+  /** Unloads one room now (idle timeout, storage failure, shutdown). */
+  async unload(threadId: string): Promise<void> {
+    const loading = this.rooms.get(threadId);
+    if (!loading) return;
+    this.rooms.delete(threadId);
+    this.cancelUnload(threadId);
+    const done = (async () => {
+      const room = await loading;
+      await room.unload();
+      this.log.info({ event: 'doc_unloaded', threadId }, 'document unloaded');
+    })();
+    this.unloading.set(threadId, done);
+    try {
+      await done;
+    } catch (err) {
+      this.log.error({ event: 'unload_failed', threadId, err: String(err) }, 'unloading failed');
+    } finally {
+      if (this.unloading.get(threadId) === done) this.unloading.delete(threadId);
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.rooms.keys()].map((id) => this.unload(id)));
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Assembles the relay: storage, document registry, Hono app (HTTP + WebSocket) and the
+ * Node HTTP server. `startRelay` is what `npm start` and the tests run.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import { createNodeWebSocket } from '@hono/node-ws';
+import { Hono } from 'hono';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { CloseCode } from '../shared/errors.ts';
+import { Auth } from './auth.ts';
+import type { RelayConfig } from './config.ts';
+import type { AppEnv, RelayContext } from './context.ts';
+import { DocRegistry } from './doc-registry.ts';
+import { errorResponse, notFound } from './http-error.ts';
+import { createLogger } from './logger.ts';
+import { devRoutes } from './routes/dev.ts';
+import { requireUser } from './routes/require-user.ts';
+import { syncHandler } from './routes/sync.ts';
+import { threadRoutes } from './routes/threads.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
+
+export interface RunningRelay {
+  url: string;
+  port: number;
+  ctx: RelayContext;
+  close(): Promise<void>;
+}
+
+/** Capabilities as they are right now (DESIGN.md: never advertise what is off). */
+function capabilities(ctx: RelayContext) {
+  return {
+    protocol: 'y-websocket',
+    syncPath: '/v1/sync',
+    devAuth: ctx.config.devAuth,
+    atproto: { features: { write_bridge: false, repo_ingest: false }, degraded: false },
+    limits: { ...ctx.config.limits },
+  };
+}
+
+export function createApp(ctx: RelayContext) {
+  const app = new Hono<AppEnv>();
+  const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
+  wss.options.maxPayload = ctx.config.limits.maxFrameBytes;
+
+  app.onError((err, c) => {
+    if (!('status' in err)) ctx.log.error({ event: 'http_error', path: c.req.path, err: String(err) }, 'request failed');
+    return errorResponse(c, err);
+  });
+  app.notFound((c) => errorResponse(c, notFound('no such route')));
+
+  const v1 = new Hono<AppEnv>();
+  v1.get('/health', (c) => c.json({ ok: true }));
+  v1.get('/capabilities', (c) => c.json(capabilities(ctx)));
+  if (ctx.config.devAuth) v1.route('/dev', devRoutes(ctx));
+  v1.get('/sync/:threadId', syncHandler(ctx, upgradeWebSocket));
+  v1.use('/threads/*', requireUser(ctx.auth));
+  v1.use('/threads', requireUser(ctx.auth));
+  v1.route('/threads', threadRoutes(ctx, () => false));
+  app.route('/v1', v1);
+  return { app, injectWebSocket, wss };
+}
+
+export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
+  const log = createLogger(config.logLevel);
+  const store = new SqliteStore(join(config.dataDir, 'skein.sqlite'));
+  const registry = new DocRegistry(store, log, {
+    idleUnloadMs: config.idleUnloadMs,
+    compactAfterUpdates: config.compactAfterUpdates,
+    maxTextLength: config.limits.maxTextLength,
+  });
+  const ctx: RelayContext = { config, store, registry, auth: new Auth(config.jwtSecret), log };
+  const { app, injectWebSocket, wss } = createApp(ctx);
+
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+  });
+  injectWebSocket(server);
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host}:${port}`;
+  if (config.devAuth) {
+    log.warn({ event: 'dev_auth_enabled' }, 'DEV AUTH IS ON: anyone can mint a token at POST /v1/dev/token. Set SKEIN_DEV_AUTH=0 in production.');
+  }
+  log.info({ event: 'listening', url, port, dataDir: config.dataDir }, `Skein relay listening on ${url}`);
+
+  return {
+    url,
+    port,
+    ctx,
+    async close() {
+      for (const ws of wss.clients) ws.close(CloseCode.GOING_AWAY, 'relay shutting down');
+      await new Promise<void>((r) => server.close(() => r()));
+      await registry.closeAll();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+/** `/v1/threads`: create, list, get, archive, and message history. */
+import { Hono } from 'hono';
+import { ulid } from 'ulid';
+import { ErrorCode } from '../../shared/errors.ts';
+import { isValidUserId } from '../../shared/schema.ts';
+import type { AppEnv, RelayContext } from '../context.ts';
+import { HttpError, badRequest, notFound } from '../http-error.ts';
+import type { StoredMessage, ThreadRow } from '../store/store.ts';
+
+const MAX_PARTICIPANTS = 1000;
+const MAX_TITLE = 200;
+const MAX_PAGE = 1000;
+
+/** Public shape of a message in the history API. */
+function messageJson(m: StoredMessage) {
+  const { threadId: _t, ...rest } = m;
+  return rest;
+}
+
+/** A thread the caller may see: 404 when unknown, 403 when not a participant. */
+async function memberThread(ctx: RelayContext, threadId: string, userId: string): Promise<ThreadRow> {
+  const t = await ctx.store.getThread(threadId);
+  if (!t) throw notFound('no such thread');
+  if (!t.participants.includes(userId)) throw new HttpError(403, ErrorCode.FORBIDDEN, 'not a participant of this thread');
+  return t;
+}
+
+function parseCreate(body: unknown, userId: string) {
+  if (typeof body !== 'object' || body === null) throw badRequest('body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  const title = b.title ?? '';
+  if (typeof title !== 'string' || title.length > MAX_TITLE) throw badRequest(`title must be a string of at most ${MAX_TITLE} characters`);
+  const participants = b.participants ?? [];
+  if (!Array.isArray(participants) || participants.length > MAX_PARTICIPANTS) {
+    throw badRequest(`participants must be an array of at most ${MAX_PARTICIPANTS} user ids`);
+  }
+  for (const p of participants) {
+    if (typeof p !== 'string' || !isValidUserId(p)) throw badRequest('participants must be valid user ids');
+  }
+  if (b.mirror !== undefined && typeof b.mirror !== 'boolean') throw badRequest('mirror must be a boolean');
+  return { title, participants: [...new Set([userId, ...(participants as string[])])], mirror: b.mirror as boolean | undefined };
+}
+
+function intParam(raw: string | undefined, name: string, def: number, max: number): number {
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw badRequest(`${name} must be an integer from 0 to ${max}`);
+  return n;
+}
+
+export function threadRoutes(ctx: RelayContext, defaultMirror: () => boolean): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.post('/', async (c) => {
+    const body = await c.req.json().catch(() => {
+      throw badRequest('body must be JSON');
+    });
+    const input = parseCreate(body, c.get('userId'));
+    const thread = await ctx.store.createThread({
+      id: ulid(),
+      title: input.title,
+      participants: input.participants,
+      mirror: input.mirror ?? defaultMirror(),
+      createdAt: Date.now(),
+    });
+    return c.json(thread, 201);
+  });
+
+  app.get('/', async (c) => c.json({ threads: await ctx.store.listThreadsForUser(c.get('userId')) }));
+
+  app.get('/:id', async (c) => c.json(await memberThread(ctx, c.req.param('id'), c.get('userId'))));
+
+  app.post('/:id/archive', async (c) => {
+    await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    const thread = (await ctx.store.archiveThread(c.req.param('id')))!;
+    (await ctx.registry.peek(thread.id))?.syncMeta(thread);
+    return c.json(thread);
+  });
+
+  app.get('/:id/messages', async (c) => {
+    const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    const afterSeq = intParam(c.req.query('afterSeq'), 'afterSeq', 0, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(c.req.query('limit'), 'limit', 100, MAX_PAGE);
+    const messages = await ctx.store.listMessages(thread.id, afterSeq, limit);
+    return c.json({ messages: messages.map(messageJson), lastSeq: thread.lastSeq });
+  });
+
+  return app;
+}

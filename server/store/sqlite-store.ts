@@ -1,0 +1,243 @@
+/**
+ * SQLite storage (better-sqlite3, WAL): the embedded default, one file under the data dir.
+ * Calls are synchronous underneath; the async interface is for parity with PostgreSQL.
+ */
+import Database from 'better-sqlite3';
+import { assignSequence } from '../sequencer.ts';
+import type {
+  MessageCandidate,
+  NewThread,
+  Store,
+  StoredMessage,
+  ThreadRow,
+  ThreadSummary,
+  UpdateLog,
+} from './store.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS threads (
+  id TEXT PRIMARY KEY,
+  title TEXT NOT NULL,
+  mirror INTEGER NOT NULL,
+  archived INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  last_sent_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS members (
+  thread_id TEXT NOT NULL REFERENCES threads(id),
+  user_id TEXT NOT NULL,
+  PRIMARY KEY (thread_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id);
+CREATE TABLE IF NOT EXISTS updates (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  thread_id TEXT NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS updates_by_thread ON updates(thread_id, id);
+CREATE TABLE IF NOT EXISTS messages (
+  thread_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  author_id TEXT NOT NULL,
+  text TEXT NOT NULL,
+  client_sent_at REAL NOT NULL,
+  reply_to TEXT,
+  sent_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  at_uri TEXT,
+  at_cid TEXT,
+  error TEXT,
+  PRIMARY KEY (thread_id, seq),
+  UNIQUE (thread_id, id)
+);
+`;
+
+interface ThreadDbRow {
+  id: string;
+  title: string;
+  mirror: number;
+  archived: number;
+  created_at: number;
+  last_seq: number;
+  last_sent_at: number;
+}
+
+interface MessageDbRow {
+  thread_id: string;
+  seq: number;
+  id: string;
+  author_id: string;
+  text: string;
+  client_sent_at: number;
+  reply_to: string | null;
+  sent_at: number;
+  state: StoredMessage['state'];
+  at_uri: string | null;
+  at_cid: string | null;
+  error: string | null;
+}
+
+function toMessage(r: MessageDbRow): StoredMessage {
+  const m: StoredMessage = {
+    threadId: r.thread_id,
+    id: r.id,
+    authorId: r.author_id,
+    text: r.text,
+    clientSentAt: r.client_sent_at,
+    seq: r.seq,
+    sentAt: r.sent_at,
+    state: r.state,
+  };
+  if (r.reply_to) m.replyTo = r.reply_to;
+  if (r.at_uri) m.atUri = r.at_uri;
+  if (r.at_cid) m.atCid = r.at_cid;
+  if (r.error) m.error = r.error;
+  return m;
+}
+
+export interface SqliteStoreOptions {
+  /** `FULL` fsyncs every commit (survives power loss); `NORMAL` survives process crashes. */
+  synchronous?: 'FULL' | 'NORMAL';
+}
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly q;
+
+  constructor(file: string, opts: SqliteStoreOptions = {}) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+    const db = this.db;
+    this.q = {
+      insertThread: db.prepare(
+        'INSERT INTO threads (id, title, mirror, created_at) VALUES (@id, @title, @mirror, @createdAt)',
+      ),
+      insertMember: db.prepare('INSERT OR IGNORE INTO members (thread_id, user_id) VALUES (?, ?)'),
+      thread: db.prepare<[string], ThreadDbRow>('SELECT * FROM threads WHERE id = ?'),
+      members: db.prepare<[string], { user_id: string }>(
+        'SELECT user_id FROM members WHERE thread_id = ? ORDER BY rowid',
+      ),
+      threadsForUser: db.prepare<[string], ThreadDbRow>(
+        `SELECT t.* FROM threads t JOIN members m ON m.thread_id = t.id
+         WHERE m.user_id = ? ORDER BY t.created_at DESC, t.id DESC`,
+      ),
+      archive: db.prepare('UPDATE threads SET archived = 1 WHERE id = ?'),
+      updates: db.prepare<[string], { data: Buffer }>('SELECT data FROM updates WHERE thread_id = ? ORDER BY id'),
+      countUpdates: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM updates WHERE thread_id = ?'),
+      appendUpdate: db.prepare('INSERT INTO updates (thread_id, data) VALUES (?, ?)'),
+      deleteUpdates: db.prepare('DELETE FROM updates WHERE thread_id = ?'),
+      messageExists: db.prepare<[string, string], { one: number }>(
+        'SELECT 1 AS one FROM messages WHERE thread_id = ? AND id = ?',
+      ),
+      insertMessage: db.prepare(
+        `INSERT INTO messages (thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, error)
+         VALUES (@threadId, @seq, @id, @authorId, @text, @clientSentAt, @replyTo, @sentAt, @state, @error)`,
+      ),
+      setCursor: db.prepare('UPDATE threads SET last_seq = ?, last_sent_at = ? WHERE id = ?'),
+      messagesAfter: db.prepare<[string, number, number], MessageDbRow>(
+        'SELECT * FROM messages WHERE thread_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      messageBySeq: db.prepare<[string, number], MessageDbRow>('SELECT * FROM messages WHERE thread_id = ? AND seq = ?'),
+    };
+  }
+
+  private row(r: ThreadDbRow): ThreadRow {
+    return {
+      id: r.id,
+      title: r.title,
+      participants: this.q.members.all(r.id).map((m) => m.user_id),
+      mirror: r.mirror === 1,
+      archived: r.archived === 1,
+      createdAt: r.created_at,
+      lastSeq: r.last_seq,
+    };
+  }
+
+  async createThread(t: NewThread): Promise<ThreadRow> {
+    this.db.transaction(() => {
+      this.q.insertThread.run({ id: t.id, title: t.title, mirror: t.mirror ? 1 : 0, createdAt: t.createdAt });
+      for (const p of t.participants) this.q.insertMember.run(t.id, p);
+    })();
+    return (await this.getThread(t.id))!;
+  }
+
+  async getThread(id: string): Promise<ThreadRow | null> {
+    const r = this.q.thread.get(id);
+    return r ? this.row(r) : null;
+  }
+
+  async listThreadsForUser(userId: string): Promise<ThreadSummary[]> {
+    return this.q.threadsForUser.all(userId).map((r) => {
+      const last = r.last_seq > 0 ? this.q.messageBySeq.get(r.id, r.last_seq) : undefined;
+      return {
+        ...this.row(r),
+        lastMessage: last
+          ? { id: last.id, authorId: last.author_id, text: last.text, seq: last.seq, sentAt: last.sent_at }
+          : null,
+      };
+    });
+  }
+
+  async archiveThread(id: string): Promise<ThreadRow | null> {
+    this.q.archive.run(id);
+    return this.getThread(id);
+  }
+
+  async loadUpdates(threadId: string): Promise<UpdateLog> {
+    return { updates: this.q.updates.all(threadId).map((r) => new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength)) };
+  }
+
+  async appendUpdate(threadId: string, update: Uint8Array): Promise<void> {
+    this.q.appendUpdate.run(threadId, update);
+  }
+
+  async countUpdates(threadId: string): Promise<number> {
+    return this.q.countUpdates.get(threadId)!.n;
+  }
+
+  async commitMessages(
+    threadId: string,
+    updates: Uint8Array[],
+    candidates: MessageCandidate[],
+    now: number,
+  ): Promise<StoredMessage[]> {
+    return this.db.transaction(() => {
+      for (const u of updates) this.q.appendUpdate.run(threadId, u);
+      if (candidates.length === 0) return [];
+      const t = this.q.thread.get(threadId);
+      if (!t) throw new Error(`unknown thread ${threadId}`);
+      const { messages, cursor } = assignSequence(
+        threadId,
+        { lastSeq: t.last_seq, lastSentAt: t.last_sent_at },
+        candidates,
+        (id) => this.q.messageExists.get(threadId, id) !== undefined,
+        now,
+      );
+      for (const m of messages) {
+        this.q.insertMessage.run({ ...m, replyTo: m.replyTo ?? null, error: m.error ?? null });
+      }
+      this.q.setCursor.run(cursor.lastSeq, cursor.lastSentAt, threadId);
+      return messages;
+    })();
+  }
+
+  async compact(threadId: string, snapshot: Uint8Array): Promise<void> {
+    this.db.transaction(() => {
+      this.q.deleteUpdates.run(threadId);
+      this.q.appendUpdate.run(threadId, snapshot);
+    })();
+  }
+
+  async listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
+    return this.q.messagesAfter.all(threadId, afterSeq, limit).map(toMessage);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

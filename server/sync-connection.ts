@@ -1,0 +1,125 @@
+/**
+ * One WebSocket peer of a thread: decodes its frames, hands updates to the room,
+ * answers sync step 1 and awareness queries, and keeps the socket alive with pings.
+ */
+import type { WebSocket } from 'ws';
+import * as Y from 'yjs';
+import { CloseCode } from '../shared/errors.ts';
+import type { Logger } from './logger.ts';
+import { MalformedFrameError, decodeFrame, encodeSyncStep1, encodeSyncStep2 } from './sync-protocol.ts';
+import type { ThreadRoom } from './thread-room.ts';
+
+export interface SyncConnectionOptions {
+  pingIntervalMs: number;
+  /** Outgoing bytes queued on the socket above which the peer is dropped as too slow. */
+  maxBufferedBytes: number;
+  maxFrameBytes: number;
+}
+
+export class SyncConnection {
+  /** Awareness client ids this connection has set, removed when it closes. */
+  readonly awarenessIds = new Set<number>();
+  private room: ThreadRoom | null = null;
+  private early: Uint8Array[] = [];
+  private alive = true;
+  private closed = false;
+  private readonly pinger: NodeJS.Timeout;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly userId: string,
+    readonly threadId: string,
+    private readonly log: Logger,
+    private readonly opts: SyncConnectionOptions,
+  ) {
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    this.pinger = setInterval(() => {
+      if (!this.alive) return this.close(CloseCode.UNRESPONSIVE, 'ping timeout', true);
+      this.alive = false;
+      ws.ping();
+    }, opts.pingIntervalMs);
+    this.pinger.unref();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Attaches the loaded room: greets the peer and replays frames that came first. */
+  attach(room: ThreadRoom): void {
+    if (this.closed) return;
+    this.room = room;
+    this.send(encodeSyncStep1(Y.encodeStateVector(room.doc)));
+    room.sendAwarenessStates(this);
+    const early = this.early;
+    this.early = [];
+    for (const f of early) this.receive(f);
+  }
+
+  /** Handles one incoming frame. Text frames and undecodable bytes close the socket. */
+  receive(data: Uint8Array | string): void {
+    if (this.closed) return;
+    if (typeof data === 'string') return this.close(CloseCode.MALFORMED, 'text frames are not accepted');
+    if (data.byteLength > this.opts.maxFrameBytes) return this.close(CloseCode.TOO_LARGE, 'frame too large');
+    if (!this.room) {
+      if (this.early.length >= 256) return this.close(CloseCode.RATE_LIMITED, 'too many frames before sync');
+      this.early.push(data);
+      return;
+    }
+    let frame;
+    try {
+      frame = decodeFrame(data);
+    } catch (e) {
+      const reason = e instanceof MalformedFrameError ? e.message : 'malformed frame';
+      return this.close(CloseCode.MALFORMED, reason);
+    }
+    const room = this.room;
+    switch (frame.kind) {
+      case 'sync-step1':
+        try {
+          this.send(encodeSyncStep2(Y.encodeStateAsUpdate(room.doc, frame.stateVector)));
+        } catch {
+          this.close(CloseCode.MALFORMED, 'invalid state vector');
+        }
+        return;
+      case 'update':
+        return room.receiveUpdate(this, frame.update);
+      case 'awareness':
+        return room.receiveAwareness(this, frame.update);
+      case 'query-awareness':
+        return room.sendAwarenessStates(this);
+    }
+  }
+
+  /** Sends a frame, dropping a peer that cannot keep up instead of buffering without bound. */
+  send(frame: Uint8Array): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.bufferedAmount > this.opts.maxBufferedBytes) {
+      return this.close(CloseCode.UNRESPONSIVE, 'peer too slow', true);
+    }
+    this.ws.send(frame);
+  }
+
+  /**
+   * Closes with a documented code. `terminate` skips the closing handshake (for dead or
+   * flooded sockets). Logs code, thread and user — never frame contents.
+   */
+  close(code: number, reason: string, terminate = false): void {
+    if (this.closed) return;
+    this.log.info({ event: 'ws_close', code, reason, threadId: this.threadId, userId: this.userId }, 'closing sync connection');
+    this.ws.close(code, reason);
+    if (terminate) this.ws.terminate();
+    this.onClosed();
+  }
+
+  /** Called when the socket is gone, whoever closed it. */
+  onClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pinger);
+    this.early = [];
+    this.room?.leave(this);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The y-websocket wire format: encoders for the frames the relay sends and a decoder
+ * for the frames it accepts. Message types match y-websocket's provider.
+ */
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+
+export const MessageType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3 } as const;
+export const SyncStep = { step1: 0, step2: 1, update: 2 } as const;
+
+export type IncomingFrame =
+  | { kind: 'sync-step1'; stateVector: Uint8Array }
+  | { kind: 'update'; update: Uint8Array }
+  | { kind: 'awareness'; update: Uint8Array }
+  | { kind: 'query-awareness' };
+
+export class MalformedFrameError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'MalformedFrameError';
+  }
+}
+
+/** Decodes one frame; throws MalformedFrameError for anything but a complete, known frame. */
+export function decodeFrame(data: Uint8Array): IncomingFrame {
+  const d = decoding.createDecoder(data);
+  let frame: IncomingFrame;
+  try {
+    const type = decoding.readVarUint(d);
+    if (type === MessageType.sync) {
+      const step = decoding.readVarUint(d);
+      const payload = decoding.readVarUint8Array(d);
+      if (step === SyncStep.step1) frame = { kind: 'sync-step1', stateVector: payload };
+      else if (step === SyncStep.step2 || step === SyncStep.update) frame = { kind: 'update', update: payload };
+      else throw new MalformedFrameError(`unknown sync step ${step}`);
+    } else if (type === MessageType.awareness) {
+      frame = { kind: 'awareness', update: decoding.readVarUint8Array(d) };
+    } else if (type === MessageType.queryAwareness) {
+      frame = { kind: 'query-awareness' };
+    } else {
+      throw new MalformedFrameError(`unknown message type ${type}`);
+    }
+  } catch (e) {
+    if (e instanceof MalformedFrameError) throw e;
+    throw new MalformedFrameError('truncated frame');
+  }
+  if (decoding.hasContent(d)) throw new MalformedFrameError('trailing bytes after frame');
+  return frame;
+}
+
+function frame(type: number, write: (e: encoding.Encoder) => void): Uint8Array {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, type);
+  write(e);
+  return encoding.toUint8Array(e);
+}
+
+export const encodeSyncStep1 = (stateVector: Uint8Array): Uint8Array =>
+  frame(MessageType.sync, (e) => {
+    encoding.writeVarUint(e, SyncStep.step1);
+    encoding.writeVarUint8Array(e, stateVector);
+  });
+
+export const encodeSyncStep2 = (update: Uint8Array): Uint8Array =>
+  frame(MessageType.sync, (e) => {
+    encoding.writeVarUint(e, SyncStep.step2);
+    encoding.writeVarUint8Array(e, update);
+  });
+
+export const encodeUpdate = (update: Uint8Array): Uint8Array =>
+  frame(MessageType.sync, (e) => {
+    encoding.writeVarUint(e, SyncStep.update);
+    encoding.writeVarUint8Array(e, update);
+  });
+
+export const encodeAwareness = (update: Uint8Array): Uint8Array =>
+  frame(MessageType.awareness, (e) => encoding.writeVarUint8Array(e, update));

@@ -1,0 +1,56 @@
+/**
+ * Error codes and WebSocket close codes, in one place, shared by relay and client.
+ *
+ * Close codes follow the y-websocket convention: 4400–4499 are permanent (the client
+ * must not reconnect with the same input), 4500–4599 are transient (reconnect later).
+ */
+
+/** Normalized error codes used in HTTP error bodies, canon `error` fields and logs. */
+export const ErrorCode = {
+  BAD_REQUEST: 'BAD_REQUEST',
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  THREAD_ARCHIVED: 'THREAD_ARCHIVED',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  RATE_LIMITED: 'RATE_LIMITED',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** WebSocket close codes sent by the relay on `/v1/sync/:threadId`. */
+export const CloseCode = {
+  /** Frame could not be decoded as a y-websocket message. */
+  MALFORMED: 4400,
+  /** Missing, invalid or expired token. */
+  UNAUTHENTICATED: 4401,
+  /** Update violates the document policy (see DESIGN.md policy table). */
+  POLICY_VIOLATION: 4402,
+  /** Authenticated user is not a participant of the thread. */
+  NOT_A_MEMBER: 4403,
+  /** No thread with that id. */
+  UNKNOWN_THREAD: 4404,
+  /** Frame or update larger than the configured maximum; resending it cannot help. */
+  TOO_LARGE: 4413,
+  /** Too many connections for this user. */
+  TOO_MANY_CONNECTIONS: 4429,
+  /** Relay is shutting down; reconnect. */
+  GOING_AWAY: 4500,
+  /** Storage failed while committing; reconnect and resend. */
+  STORAGE_FAILURE: 4501,
+  /** Message rate limit exceeded; reconnect after a pause. */
+  RATE_LIMITED: 4529,
+  /** Peer did not answer pings, or could not keep up with outgoing data. */
+  UNRESPONSIVE: 4508,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** True when a close code means reconnecting with the same state cannot succeed. */
+export function isPermanentClose(code: number): boolean {
+  return code >= 4400 && code < 4500;
+}
+
+/** The JSON error body of every failed HTTP request. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}

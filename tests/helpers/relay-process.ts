@@ -1,0 +1,152 @@
+/**
+ * Runs the real relay as a child process on loopback, exactly as `npm start` does,
+ * and gives tests its URL, logs, tokens and a way to kill and restart it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+process.setMaxListeners(50); // each y-websocket provider adds an exit listener
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+export interface RelayLogLine {
+  event?: string;
+  msg?: string;
+  [k: string]: unknown;
+}
+
+export class RelayProcess {
+  proc: ChildProcess | null = null;
+  port = 0;
+  readonly logs: RelayLogLine[] = [];
+  readonly rawLog: string[] = [];
+  private logWaiters: Array<() => void> = [];
+
+  constructor(
+    readonly dataDir: string,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}/v1/sync`;
+  }
+
+  /** Starts the process (on the same port as before, if it ran already). */
+  async start(): Promise<void> {
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: String(this.port),
+        HOST: '127.0.0.1',
+        SKEIN_DATA_DIR: this.dataDir,
+        SKEIN_DEV_AUTH: '1',
+        SKEIN_LOG_LEVEL: 'debug',
+        ...this.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc = proc;
+    let buf = '';
+    const onData = (chunk: Buffer) => {
+      buf += chunk.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        this.rawLog.push(line);
+        try {
+          this.logs.push(JSON.parse(line));
+        } catch {
+          this.logs.push({ msg: line });
+        }
+        const w = this.logWaiters;
+        this.logWaiters = [];
+        for (const f of w) f();
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    const from = this.logs.length;
+    const line = await this.waitForLog((l) => l.event === 'listening', 30_000, from, proc);
+    this.port = line.port as number;
+  }
+
+  /** Resolves with the first log line (from index `from`) matching `pred`. */
+  waitForLog(pred: (l: RelayLogLine) => boolean, timeoutMs = 15_000, from = 0, proc = this.proc): Promise<RelayLogLine> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for relay log; last lines:\n${this.rawLog.slice(-10).join('\n')}`)), timeoutMs);
+      const onExit = (code: number | null) => {
+        clearTimeout(timer);
+        reject(new Error(`relay exited (${code}) while waiting; last lines:\n${this.rawLog.slice(-10).join('\n')}`));
+      };
+      const check = () => {
+        for (let i = from; i < this.logs.length; i++) {
+          if (pred(this.logs[i]!)) {
+            clearTimeout(timer);
+            proc?.off('exit', onExit);
+            return resolve(this.logs[i]!);
+          }
+        }
+        this.logWaiters.push(check);
+      };
+      proc?.once('exit', onExit);
+      check();
+    });
+  }
+
+  /** Stops the process with `signal` and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill(signal);
+    await exited;
+    this.proc = null;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** A JSON request against the relay. */
+  async api<T = any>(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await fetch(this.url + path, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  /** Mints a dev token for `userId`. */
+  async token(userId: string): Promise<string> {
+    const r = await this.api<{ token: string }>('POST', '/v1/dev/token', undefined, { userId });
+    if (r.status !== 200) throw new Error(`dev token failed: ${r.status}`);
+    return r.body.token;
+  }
+
+  /** Creates a thread as `token`'s user with these other participants. */
+  async createThread(token: string, participants: string[], title = 'test thread', extra: object = {}): Promise<{ id: string }> {
+    const r = await this.api('POST', '/v1/threads', token, { title, participants, ...extra });
+    if (r.status !== 201) throw new Error(`create thread failed: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+}
+
+/** Starts a relay process with a fresh data dir (unless one is given). */
+export async function startRelay(env: Record<string, string> = {}, dataDir?: string): Promise<RelayProcess> {
+  const relay = new RelayProcess(dataDir ?? mkdtempSync(join(tmpdir(), 'skein-test-')), env);
+  await relay.start();
+  return relay;
+}
