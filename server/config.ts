@@ -26,6 +26,8 @@ export interface RelayConfig {
   /** Interval between WebSocket pings; a peer missing one pong is dropped. */
   pingIntervalMs: number;
   logLevel: string;
+  /** Directory served at `/` (the built web app / SDK test page); skipped when absent. */
+  staticDir: string;
   limits: Limits;
 }
 
@@ -87,6 +89,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     compactAfterUpdates: int(env, 'SKEIN_COMPACT_AFTER_UPDATES', 500, 2, 1_000_000),
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: env.SKEIN_LOG_LEVEL || 'info',
+    staticDir: resolve(env.SKEIN_STATIC_DIR || 'client/dist'),
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),
       maxTextLength: int(env, 'SKEIN_MAX_TEXT_LENGTH', 10_000, 1, 1_000_000),
