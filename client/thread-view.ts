@@ -492,6 +492,11 @@ export class ThreadView {
       return;
     }
     if (this.closed) return;
+    if (!this.ctx.WebSocketPolyfill && typeof WebSocket === 'undefined') {
+      this.refused = { code: 0, reason: 'no WebSocket implementation (pass WebSocketPolyfill)' };
+      this.dispatch({ type: 'connection', connection: 'offline' });
+      return;
+    }
     const p = new WebsocketProvider(this.ctx.wsUrl, this.threadId, this.doc, {
       connect: false,
       awareness: this.awareness,
