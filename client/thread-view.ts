@@ -96,6 +96,9 @@ export interface ViewContext {
 }
 
 const TYPING_TTL_MS = 5_000;
+/** Newest messages kept as a render cache, so that a thread of any length paints at once. */
+const WINDOW_SIZE = 200;
+const WINDOW_SAVE_INTERVAL_MS = 1_000;
 
 export class ThreadView {
   readonly threadId: string;
@@ -104,6 +107,12 @@ export class ThreadView {
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
   /** Resolves once the local copy is loaded from IndexedDB (no network involved). */
   readonly ready: Promise<void>;
+  /**
+   * Resolves as soon as something can be rendered: the cached window of the newest
+   * messages, or the full local copy when there is no window cache. Until `ready`,
+   * `messages` is that window (see `isPartial`).
+   */
+  readonly firstPaint: Promise<void>;
   /** Names of the sync states this view went through, oldest first (bounded). */
   readonly syncHistory: SyncState['state'][] = [];
   /** Number of resyncs started (manual, automatic, or asked for by another tab). */
@@ -126,6 +135,10 @@ export class ThreadView {
   private receiptsCache: ReceiptIndex | null = null;
   private viewCache = new Map<string, { canon: CanonInfo | undefined; showAt: boolean; v: ViewMessage }>();
   private canonDirty = true;
+  private window: ViewMessage[] | null = null;
+  private windowSaveTimer: ReturnType<typeof setTimeout> | null = null;
+  private windowSavedFor: ViewMessage[] | null = null;
+  private windowSaved = false;
   /** Highest seq seen from the relay in this session (after a completed sync), or null. */
   private relaySeenMax: number | null = null;
   private leaderStatus: LeaderStatus | null = null;
@@ -163,6 +176,11 @@ export class ThreadView {
       this.validate();
       this.scheduleNotify();
     });
+    const cachedWindow = ctx.store.get<ViewMessage[]>('kv', `window:${ctx.threadId}`).catch(() => undefined);
+    this.firstPaint = cachedWindow.then((w) => {
+      if (!Array.isArray(w) || w.length === 0 || this.loaded) return this.ready;
+      this.window = w;
+    });
     this.leadership = electLeader(ctx.lockName);
     void Promise.all([this.ready, this.leadership.whenLeader]).then(() => this.startProvider());
     if (ctx.revalidateIntervalMs > 0) {
@@ -177,8 +195,14 @@ export class ThreadView {
 
   // ---------------------------------------------------------------- reading
 
+  /** True until the full local copy is loaded: `messages` is then only the cached newest window. */
+  get isPartial(): boolean {
+    return !this.loaded;
+  }
+
   /** Messages in display order (canonical by seq, then pending in local order), with statuses. */
   get messages(): ViewMessage[] {
+    if (!this.loaded) return this.window ?? [];
     if (!this.messagesCache) this.messagesCache = this.computeMessages();
     return this.messagesCache;
   }
@@ -322,7 +346,8 @@ export class ThreadView {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.resyncTimer, this.typingTimer, this.notifyTimer]) if (t) clearTimeout(t);
+    for (const t of [this.resyncTimer, this.typingTimer, this.notifyTimer, this.windowSaveTimer]) if (t) clearTimeout(t);
+    await this.saveWindow();
     if (this.revalidateTimer) clearInterval(this.revalidateTimer);
     if (this.notifyFrame !== null && typeof cancelAnimationFrame === 'function') cancelAnimationFrame(this.notifyFrame);
     this.listeners.clear();
@@ -618,6 +643,12 @@ export class ThreadView {
   private flush(): void {
     if (this.closed) return;
     if (this.canonDirty) this.validate();
+    if (this.loaded && !this.windowSaveTimer) {
+      this.windowSaveTimer = setTimeout(() => {
+        this.windowSaveTimer = null;
+        void this.saveWindow();
+      }, WINDOW_SAVE_INTERVAL_MS);
+    }
     for (const f of [...this.listeners]) {
       try {
         f(this);
@@ -625,6 +656,19 @@ export class ThreadView {
         console.error('skein: change listener failed', err);
       }
     }
+    // First save right after the first render of the full copy: a short visit still leaves a window.
+    if (this.loaded && !this.windowSaved && this.messagesCache?.length) {
+      this.windowSaved = true;
+      void this.saveWindow();
+    }
+  }
+
+  /** Stores the newest messages as the render cache (only what the app already computed). */
+  private async saveWindow(): Promise<void> {
+    const all = this.messagesCache;
+    if (!this.loaded || !all || all === this.windowSavedFor) return;
+    this.windowSavedFor = all;
+    await this.ctx.store.put('kv', `window:${this.threadId}`, all.slice(Math.max(0, all.length - WINDOW_SIZE))).catch(() => {});
   }
 
   private receipts(): ReceiptIndex {

@@ -4,6 +4,7 @@
  * list before opening). Exposes `window.skein` = { client, view, ... } and renders the
  * newest messages into #messages so tests can check what a user would see.
  */
+import * as Y from 'yjs';
 import { type SkeinClient, type ThreadView, createSkeinClient } from '../index.ts';
 
 const RENDER_WINDOW = 200;
@@ -17,7 +18,9 @@ interface TestApi {
   firstRenderMs: number | null;
   renders: number;
   telemetry: unknown[];
-  /** Sends and resolves with ms until the message is rendered in the DOM. */
+  /** ms from script start to: client created, local copy loaded, first render. */
+  phases: Record<string, number>;
+  /** Sends and resolves with ms until a message with this (unique) text is rendered;  and resolves with */
   sendAndTimeRender(text: string): Promise<number>;
 }
 
@@ -33,23 +36,24 @@ const api: TestApi = {
   async sendAndTimeRender(text) {
     const view = api.view!;
     const start = performance.now();
-    const rendered = new Promise<void>((resolve) => {
+    // Matched by text: the render can come before send() resolves (IndexedDB commit).
+    const rendered = new Promise<number>((resolve) => {
       const off = view.subscribe(() => {
         render(view);
         const last = document.querySelector('#messages li:last-child') as HTMLElement | null;
-        if (last?.dataset.id === id) {
+        if (last?.textContent?.endsWith(': ' + text)) {
           off();
-          resolve();
+          resolve(performance.now() - start);
         }
       });
     });
-    let id = '';
-    id = await view.send(text);
-    await rendered;
-    return performance.now() - start;
+    await view.send(text);
+    return rendered;
   },
+  phases: {},
 };
 (window as any).skein = api;
+(window as any).Y = Y; // for benchmarks that time Yjs itself in this page
 
 const list = document.getElementById('messages')!;
 const status = document.getElementById('status')!;
@@ -100,6 +104,7 @@ async function main(): Promise<void> {
     telemetry: (e) => api.telemetry.push(e),
   });
   api.client = client;
+  api.phases.client = performance.now() - t0;
   if (q.get('refreshFirst') === '1') await client.refreshThreads();
   if (!thread) {
     api.ready = true;
@@ -108,9 +113,14 @@ async function main(): Promise<void> {
   const view = client.openThread(thread);
   api.view = view;
   view.subscribe(render);
-  await view.ready;
+  await view.firstPaint;
   render(view);
-  api.firstRenderMs = performance.now() - t0;
+  api.firstRenderMs = api.phases.firstRender = performance.now() - t0;
+  api.phases.firstRenderCount = view.messages.length;
+  await view.ready;
+  api.phases.loaded = performance.now() - t0;
+  render(view);
+  api.phases.fullRender = performance.now() - t0;
   api.ready = true;
 }
 
