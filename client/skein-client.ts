@@ -76,8 +76,16 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
   let closed = false;
   let lastHttpOk: boolean | null = null;
 
+  // Called from inside y-websocket's event handlers: a throwing app listener must not
+  // break the connection handshake.
   const emit = () => {
-    for (const f of [...listeners]) f();
+    for (const f of [...listeners]) {
+      try {
+        f();
+      } catch (err) {
+        console.error('skein: client listener failed', err);
+      }
+    }
   };
   threads.onChange(emit);
 
@@ -108,7 +116,6 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
   let reconnectRefresh: Promise<void> | null = null;
   const onReconnected = () => {
     if (reconnectRefresh || closed) return;
-    for (const v of views.values()) v.markUnknown();
     reconnectRefresh = Promise.all([refreshThreads().catch(() => {}), refreshCapabilities()])
       .then(() => {
         for (const v of views.values()) void v.revalidate();
@@ -116,6 +123,7 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
       .finally(() => {
         reconnectRefresh = null;
       });
+    for (const v of views.values()) v.markUnknown();
   };
   const onBrowserOnline = () => onReconnected();
   globalThis.addEventListener?.('online', onBrowserOnline);

@@ -29,7 +29,9 @@ export type SyncEvent =
   | { type: 'connection'; connection: Connection }
   | { type: 'synced_with_relay'; at: number }
   | { type: 'resync_started' }
-  | { type: 'resync_finished' };
+  | { type: 'resync_finished' }
+  /** Another thread's connection came back: distrust this one too until validated. */
+  | { type: 'reset' };
 
 export type SyncEffect = 'resync' | 'revalidate';
 
@@ -70,5 +72,7 @@ export function nextSyncState(s: SyncState, e: SyncEvent): Transition {
       return { state: { ...s, isResyncing: true }, effects: [] };
     case 'resync_finished':
       return { state: { ...s, isResyncing: false }, effects: [] };
+    case 'reset':
+      return { state: { ...s, state: 'UNKNOWN', reason: 'reconnected' }, effects: [] };
   }
 }

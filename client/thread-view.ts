@@ -3,7 +3,9 @@
  * other tabs (TabChannel), synced with the relay by the leader tab (y-websocket), and
  * presented as ordered messages with statuses, receipts, presence and a sync state.
  */
+import * as encoding from 'lib0/encoding';
 import { monotonicFactory } from 'ulid';
+import * as syncProtocol from 'y-protocols/sync';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import { IndexeddbPersistence } from 'y-indexeddb';
 import { WebsocketProvider } from 'y-websocket';
@@ -369,10 +371,9 @@ export class ThreadView {
     this.scheduleNotify();
   }
 
-  /** Marks the state UNKNOWN (offline→online elsewhere) and validates again. */
+  /** Marks the state UNKNOWN (offline→online elsewhere); `revalidate()` decides again. */
   markUnknown(): void {
-    this.dispatch({ type: 'connection', connection: 'offline' });
-    this.dispatch({ type: 'connection', connection: this.currentConnection() });
+    this.dispatch({ type: 'reset' });
   }
 
   private currentConnection(): Connection {
@@ -459,44 +460,52 @@ export class ThreadView {
       } catch {
         return; // relay unreachable: revalidated when the connection comes back
       }
+      this.validate();
+      if (this.lastValidationOk()) return;
       if (this.provider) {
         const p = this.provider;
-        const synced = new Promise<void>((resolve) => {
-          const on = (s: boolean) => {
-            if (!s) return;
-            p.off('sync', on);
-            resolve();
-          };
-          p.on('sync', on);
-        });
-        if (p.synced) {
-          p.disconnect();
-          p.connect();
-        } else if (!p.wsconnected && !p.wsconnecting && p.shouldConnect === false) {
-          p.connect();
+        if (p.wsconnected && p.ws && p.synced) {
+          // Ask the relay again for everything this copy misses (sync step 1 on the open
+          // socket, as y-websocket's resyncInterval does): no reconnect, no offline blip.
+          const enc = encoding.createEncoder();
+          encoding.writeVarUint(enc, 0); // y-websocket messageSync
+          syncProtocol.writeSyncStep1(enc, this.doc);
+          p.ws.send(encoding.toUint8Array(enc));
+          await withTimeout(this.untilValid(), 20_000);
+        } else {
+          const synced = new Promise<void>((resolve) => {
+            const on = (s: boolean) => {
+              if (!s) return;
+              p.off('sync', on);
+              resolve();
+            };
+            p.on('sync', on);
+          });
+          if (!p.wsconnected && !p.wsconnecting) p.connect();
+          await withTimeout(synced, 20_000);
         }
-        await withTimeout(synced, 20_000);
       } else {
         this.tabs.requestResync();
-        await withTimeout(
-          new Promise<void>((resolve) => {
-            const check = () => {
-              if (this.lastValidationOk()) {
-                this.doc.off('afterTransaction', check);
-                resolve();
-              }
-            };
-            this.doc.on('afterTransaction', check);
-            check();
-          }),
-          20_000,
-        );
+        await withTimeout(this.untilValid(), 20_000);
       }
     } finally {
       this.resyncRunning = false;
       this.dispatch({ type: 'resync_finished' });
       this.validate();
     }
+  }
+
+  /** Resolves when the local copy validates against the backend seq (checked on every change). */
+  private untilValid(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const check = () => {
+        if (!this.lastValidationOk() && !this.closed) return;
+        this.doc.off('afterTransaction', check);
+        resolve();
+      };
+      this.doc.on('afterTransaction', check);
+      check();
+    });
   }
 
   private lastValidationOk(): boolean {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestPage, launchChromium, openThreadPage, waitReady } from '../helpers/browser.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { connectClient, synced } from '../helpers/y-client.ts';
@@ -20,6 +20,11 @@ beforeAll(async () => {
   staticDir = await buildTestPage();
   [relay, browser] = await Promise.all([startRelay({ SKEIN_STATIC_DIR: staticDir }), launchChromium()]);
   for (const u of ['alice', 'bob']) tokens[u] = await relay.token(u);
+});
+// A test that failed while the relay was stopped must not take the next ones with it.
+afterEach(async ({ task }) => {
+  if (task.result?.state === 'fail') console.error(`relay log tail:\n${relay.rawLog.slice(-40).join('\n')}`);
+  if (relay && !relay.proc) await relay.start();
 });
 afterAll(async () => {
   await browser?.close();
@@ -48,14 +53,25 @@ const send = (page: Page, text: string): Promise<string> => page.evaluate((t) =>
 
 /** Waits until the page's view holds all `ids` (and, with `canonical`, each has a seq). */
 async function waitFor(page: Page, ids: string[], canonical = false): Promise<void> {
-  await page.waitForFunction(
-    ({ ids, canonical }) => {
-      const byId = new Map((window as any).skein.view.messages.map((m: any) => [m.id, m]));
-      return ids.every((id) => byId.has(id) && (!canonical || (byId.get(id) as any).seq !== undefined));
-    },
-    { ids, canonical },
-    { polling: 100, timeout: 30_000 },
-  );
+  try {
+    await page.waitForFunction(
+      ({ ids, canonical }) => {
+        const byId = new Map((window as any).skein.view.messages.map((m: any) => [m.id, m]));
+        return ids.every((id) => byId.has(id) && (!canonical || (byId.get(id) as any).seq !== undefined));
+      },
+      { ids, canonical },
+      { polling: 100, timeout: 30_000 },
+    );
+  } catch (err) {
+    // Say what the page was doing: leader or not, connection, sync state, refusal.
+    const state = await page
+      .evaluate(() => {
+        const v = (window as any).skein.view;
+        return { isLeader: v.isLeader, sync: v.syncInfo, refused: v.refused, history: v.syncHistory, n: v.messages.length };
+      })
+      .catch((e) => String(e));
+    throw new Error(`${String(err)}\npage state: ${JSON.stringify(state)}`);
+  }
 }
 
 const syncInfo = (page: Page) => page.evaluate(() => (window as any).skein.view.syncInfo);
@@ -132,6 +148,12 @@ describe('SDK in Chromium', () => {
     await relay.start();
     await waitFor(alice, ids, true);
     await waitFor(bob, ids, true);
+    // Back online after being offline: UNKNOWN until validated, then SYNCED again.
+    for (const p of [alice, bob]) {
+      await p.waitForFunction(() => (window as any).skein.view.syncInfo.state === 'SYNCED', undefined, { polling: 100 });
+      const h: string[] = await p.evaluate(() => (window as any).skein.view.syncHistory);
+      expect(h.slice(h.indexOf('SYNCED'))).toContain('UNKNOWN');
+    }
     const ra = await rows(alice);
     const rb = await rows(bob);
     expect(ra).toEqual(rb);
@@ -216,7 +238,7 @@ describe('SDK in Chromium', () => {
       { polling: 100, timeout: 30_000 },
     );
     const history = await page.evaluate(() => (window as any).skein.view.syncHistory);
-    expect(history).toEqual(['UNKNOWN', 'OUT_OF_SYNC', 'SYNCED']);
+    expect(history, JSON.stringify(history)).toEqual(['UNKNOWN', 'OUT_OF_SYNC', 'SYNCED']);
     expect(await page.evaluate(() => (window as any).skein.view.resyncCount)).toBe(1);
     expect((await rows(page)).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
     await ctx.close();

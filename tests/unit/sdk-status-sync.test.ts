@@ -90,6 +90,13 @@ describe('sync state machine', () => {
     expect(effects).toEqual(['revalidate']);
   });
 
+  it('reset (another thread reconnected) makes a synced thread UNKNOWN without effects', () => {
+    const synced = run(initialSyncState(), { type: 'validate', seqs: [1], lastKnownBackendSeq: 1 }).s;
+    const { s, effects } = run(synced, { type: 'reset' });
+    expect(s.state).toBe('UNKNOWN');
+    expect(effects).toEqual([]);
+  });
+
   it('records the time of the last completed sync', () => {
     const { s, effects } = run(initialSyncState(), { type: 'synced_with_relay', at: 1234 });
     expect(s.lastSyncedAt).toBe(1234);
