@@ -3,9 +3,9 @@
  * statuses, receipts, telemetry and sync states end to end.
  */
 import 'fake-indexeddb/auto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { type SkeinClient, type TelemetryEvent, type ThreadView, createSkeinClient } from '../../client/index.ts';
+import { type SkeinClient, SkeinRequestError, type TelemetryEvent, type ThreadView, createSkeinClient } from '../../client/index.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { connectClient, synced } from '../helpers/y-client.ts';
 
@@ -111,5 +111,34 @@ describe('SDK in Node against a real relay', () => {
     expect(view.syncHistory).toEqual(['UNKNOWN', 'OUT_OF_SYNC', 'SYNCED']);
     expect(view.resyncCount).toBe(1);
     expect(view.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('presence and typing reach the other member; retry() surfaces the relay error; capabilities are honest', async () => {
+    const alice = await client('alice');
+    const bob = await client('bob');
+    const t = await alice.createThread({ participants: ['bob'] });
+    const a = alice.openThread(t.id);
+    const b = bob.openThread(t.id);
+    await until(a, (v) => v.syncInfo.connection === 'online', 'alice online');
+    await until(b, (v) => v.syncInfo.connection === 'online', 'bob online');
+    a.setPresence({ name: 'Alice' });
+    a.setTyping(true);
+    await until(b, (v) => v.presence.some((p) => p.userId === 'alice' && p.typing && p.state.name === 'Alice'), 'bob sees alice typing');
+    a.setTyping(false);
+    await until(b, (v) => v.presence.some((p) => p.userId === 'alice' && !p.typing), 'bob sees alice stop typing');
+
+    const id = await a.send('retry me');
+    // Retrying a message that did not fail (or, before the AT bridge lands, an unknown
+    // route: 404) is refused, and the SDK surfaces the relay's status and code.
+    const err = await a.retry(id).then(() => null, (e) => e);
+    expect(err).toBeInstanceOf(SkeinRequestError);
+    expect(err.status).toBeGreaterThanOrEqual(400);
+    expect(err.status).toBeLessThan(500);
+    expect(typeof err.code).toBe('string');
+
+    await vi.waitFor(() => expect(alice.capabilities()).not.toBeNull());
+    expect(alice.capabilities()!.atproto.features.write_bridge).toBe(false);
+    expect(a.atVisible).toBe(false);
+    expect(a.atDegraded).toBe(false);
   });
 });
