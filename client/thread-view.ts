@@ -11,7 +11,7 @@ import { IndexeddbPersistence } from 'y-indexeddb';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { CloseCode, isPermanentClose } from '../shared/errors.ts';
-import { displayOrder } from '../shared/ordering.ts';
+import { type OrderedMessage, displayOrder } from '../shared/ordering.ts';
 import { validateSequence } from '../shared/sequence-validation.ts';
 import { type CanonInfo, type MessageRecord, type ThreadRoots, threadRoots, validateMessageRecord } from '../shared/schema.ts';
 import { afterPendingWrites, type LocalStore } from './local-store.ts';
@@ -134,6 +134,11 @@ export class ThreadView {
   private notifyTimer: ReturnType<typeof setTimeout> | null = null;
   private notifyFrame: number | null = null;
   private messagesCache: ViewMessage[] | null = null;
+  /** Records appended at the end since `messagesCache` was built; null when a full rebuild is needed. */
+  private appended: MessageRecord[] | null = [];
+  /** Length of the messages array as last seen by the cache. */
+  private rawLen = 0;
+  private cachedIds = new Set<string>();
   private receiptsCache: ReceiptIndex | null = null;
   private viewCache = new Map<string, { canon: CanonInfo | undefined; showAt: boolean; v: ViewMessage }>();
   private canonDirty = true;
@@ -167,6 +172,7 @@ export class ThreadView {
     };
     this.doc.on('afterTransaction', this.onTransaction);
     this.roots.canon.observe(this.onCanon);
+    this.roots.messages.observe(this.onMessages);
     this.awareness.on('change', this.scheduleNotify);
 
     const lastSyncedAt = ctx.store.get<number>('kv', `synced:${ctx.threadId}`).catch(() => undefined);
@@ -205,7 +211,15 @@ export class ThreadView {
   /** Messages in display order (canonical by seq, then pending in local order), with statuses. */
   get messages(): ViewMessage[] {
     if (!this.loaded) return this.window ?? [];
-    if (!this.messagesCache) this.messagesCache = this.computeMessages();
+    if (this.messagesCache && this.appended === null) this.messagesCache = null;
+    if (!this.messagesCache) {
+      this.messagesCache = this.computeMessages();
+      this.appended = [];
+    } else if (this.appended!.length) {
+      // Fast path for the common case (a send, a live message): no re-sort of the thread.
+      this.messagesCache = this.appendPending(this.messagesCache, this.appended!);
+      this.appended = [];
+    }
     return this.messagesCache;
   }
 
@@ -367,7 +381,7 @@ export class ThreadView {
 
   /** Drops derived data (e.g. after the relay's capabilities changed) and notifies. */
   invalidate(): void {
-    this.messagesCache = null;
+    this.appended = null;
     this.scheduleNotify();
   }
 
@@ -596,10 +610,44 @@ export class ThreadView {
 
   private onTransaction = (tr: Y.Transaction): void => {
     if (tr.changed.size === 0 && tr.deleteSet.clients.size === 0) return;
-    this.messagesCache = null;
+    for (const type of tr.changed.keys()) {
+      const t = type as unknown;
+      if (t !== this.roots.messages && t !== this.roots.receipts) this.appended = null;
+    }
+    if (tr.deleteSet.clients.size > 0) this.appended = null;
     this.receiptsCache = null;
     this.scheduleNotify();
   };
+
+  /** Notes records appended at the end of the array; anything else needs a full rebuild. */
+  private onMessages = (event: Y.YArrayEvent<MessageRecord>): void => {
+    const delta = event.changes.delta;
+    const insert = delta.length === 1 && this.rawLen === 0 ? delta[0]!.insert
+      : delta.length === 2 && delta[0]!.retain === this.rawLen ? delta[1]!.insert : undefined;
+    this.rawLen = this.roots.messages.length;
+    if (!this.messagesCache) return; // rebuilt from scratch on next read anyway
+    if (Array.isArray(insert) && this.appended) this.appended.push(...(insert as MessageRecord[]));
+    else this.appended = null;
+  };
+
+  /** Appends records that have no canon yet (they follow everything, in array order). */
+  private appendPending(current: ViewMessage[], records: MessageRecord[]): ViewMessage[] {
+    const canon = this.roots.canon;
+    const showAt = this.atVisible;
+    const out = current.slice();
+    for (const m of records) {
+      if (!m || typeof m.id !== 'string') continue;
+      const c = canon.get(m.id);
+      if (c) return this.computeMessages(); // already canonical: its place is by seq
+      if (this.cachedIds.has(m.id)) {
+        this.reportDuplicates([m, m]);
+        continue;
+      }
+      this.cachedIds.add(m.id);
+      out.push(this.viewOf({ ...m }, showAt));
+    }
+    return out;
+  }
 
   private onCanon = (event: Y.YMapEvent<CanonInfo>, tr: Y.Transaction): void => {
     this.canonDirty = true;
@@ -694,32 +742,35 @@ export class ThreadView {
     const ordered = displayOrder(raw, (id) => canon.get(id));
     if (ordered.length !== raw.length) this.reportDuplicates(raw);
     const showAt = this.atVisible;
-    const me = this.ctx.userId;
     const out = new Array<ViewMessage>(ordered.length);
+    this.cachedIds = new Set();
     for (let i = 0; i < ordered.length; i++) {
       const m = ordered[i]!;
-      const cached = this.viewCache.get(m.id);
-      if (cached && cached.canon === m.canon && cached.showAt === showAt) {
-        out[i] = cached.v;
-        continue;
-      }
-      const v: ViewMessage = {
-        id: m.id,
-        authorId: m.authorId,
-        text: m.text,
-        clientSentAt: m.clientSentAt,
-        mine: m.authorId === me,
-        ...deriveStatus(m.canon, showAt),
-      };
-      if (m.replyTo !== undefined) v.replyTo = m.replyTo;
-      if (m.canon) {
-        v.seq = m.canon.seq;
-        v.sentAt = m.canon.sentAt;
-      }
-      this.viewCache.set(m.id, { canon: m.canon, showAt, v });
-      out[i] = v;
+      this.cachedIds.add(m.id);
+      out[i] = this.viewOf(m, showAt);
     }
+    this.rawLen = this.roots.messages.length;
     return out;
+  }
+
+  private viewOf(m: OrderedMessage, showAt: boolean): ViewMessage {
+    const cached = this.viewCache.get(m.id);
+    if (cached && cached.canon === m.canon && cached.showAt === showAt) return cached.v;
+    const v: ViewMessage = {
+      id: m.id,
+      authorId: m.authorId,
+      text: m.text,
+      clientSentAt: m.clientSentAt,
+      mine: m.authorId === this.ctx.userId,
+      ...deriveStatus(m.canon, showAt),
+    };
+    if (m.replyTo !== undefined) v.replyTo = m.replyTo;
+    if (m.canon) {
+      v.seq = m.canon.seq;
+      v.sentAt = m.canon.sentAt;
+    }
+    this.viewCache.set(m.id, { canon: m.canon, showAt, v });
+    return v;
   }
 
   private reportDuplicates(raw: MessageRecord[]): void {

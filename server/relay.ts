@@ -92,8 +92,18 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     port,
     ctx,
     async close() {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      // A WebSocket whose (async) upgrade completes during shutdown is not in wss.clients
+      // yet and would keep server.close() waiting forever: close late arrivals too, and
+      // cut whatever is still open after a grace period.
+      wss.on('connection', (ws) => ws.close(CloseCode.GOING_AWAY, 'relay shutting down'));
       for (const ws of wss.clients) ws.close(CloseCode.GOING_AWAY, 'relay shutting down');
-      await new Promise<void>((r) => server.close(() => r()));
+      const force = setTimeout(() => {
+        for (const ws of wss.clients) ws.terminate();
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }, 3000);
+      await closed;
+      clearTimeout(force);
       await registry.closeAll();
       await store.close();
     },

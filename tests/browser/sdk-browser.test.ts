@@ -49,7 +49,17 @@ const rows = (page: Page): Promise<Row[]> =>
     (window as any).skein.view.messages.map((m: any) => ({ id: m.id, text: m.text, seq: m.seq, status: m.status })),
   );
 
-const send = (page: Page, text: string): Promise<string> => page.evaluate((t) => (window as any).skein.view.send(t), text);
+/** Fails with `what` instead of hanging the test when `p` does not settle in time. */
+function within<T>(p: Promise<T>, what: string, ms = 20_000): Promise<T> {
+  let t: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
+}
+
+const send = (page: Page, text: string): Promise<string> =>
+  within(page.evaluate((t) => (window as any).skein.view.send(t), text), `send(${JSON.stringify(text)})`);
+const stopRelay = () => within(relay.stop(), 'relay stop');
+const startRelayAgain = () => within(relay.start(), 'relay start', 40_000);
 
 /** Waits until the page's view holds all `ids` (and, with `canonical`, each has a seq). */
 async function waitFor(page: Page, ids: string[], canonical = false): Promise<void> {
@@ -98,14 +108,14 @@ describe('SDK in Chromium', () => {
     const live = await send(tab1, 'live from tab 1');
     await waitFor(tab2, [live], true);
 
-    await relay.stop();
+    await stopRelay();
     const off2 = await send(tab2, 'offline from tab 2');
     const off1 = await send(tab1, 'offline from tab 1');
     await waitFor(tab1, [off2]);
     await waitFor(tab2, [off1]);
     expect((await rows(tab1)).find((r) => r.id === off2)?.status).toBe('pending');
 
-    await relay.start();
+    await startRelayAgain();
     await waitFor(tab1, [live, off1, off2], true);
     await waitFor(tab2, [live, off1, off2], true);
     expect(await rows(tab1)).toEqual(await rows(tab2));
@@ -139,13 +149,13 @@ describe('SDK in Chromium', () => {
     const alice = await openThreadPage(await context(), relay.url, 'alice', thread);
     const bob = await openThreadPage(await context(), relay.url, 'bob', thread);
     await Promise.all([alice, bob].map((p) => p.waitForFunction(() => (window as any).skein.view.syncInfo.state === 'SYNCED', undefined, { polling: 100 })));
-    await relay.stop();
+    await stopRelay();
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       ids.push(await send(alice, `alice offline ${i}`));
       ids.push(await send(bob, `bob offline ${i}`));
     }
-    await relay.start();
+    await startRelayAgain();
     await waitFor(alice, ids, true);
     await waitFor(bob, ids, true);
     // Back online after being offline: UNKNOWN until validated, then SYNCED again.
@@ -174,10 +184,10 @@ describe('SDK in Chromium', () => {
     const bob = await openThreadPage(await context(), relay.url, 'bob', thread);
     const tab = await openThreadPage(aliceCtx, relay.url, 'alice', thread);
     // Relay down: the message cannot leave the tab before it closes; only IndexedDB has it.
-    await relay.stop();
+    await stopRelay();
     const id = await send(tab, 'sent then closed');
     await tab.close();
-    await relay.start();
+    await startRelayAgain();
     const reopened = await openThreadPage(aliceCtx, relay.url, 'alice', thread);
     expect((await rows(reopened)).map((r) => r.id)).toContain(id);
     await waitFor(bob, [id], true);
@@ -192,7 +202,7 @@ describe('SDK in Chromium', () => {
     const ids = [await send(page, 'one'), await send(page, 'two')];
     await waitFor(page, ids, true);
     await page.waitForFunction(() => (window as any).skein.view.syncInfo.lastSyncedAt !== null, undefined, { polling: 100 });
-    await relay.stop();
+    await stopRelay();
     // The app shell comes from the browser's cache (as a service worker would serve it);
     // everything else must come from IndexedDB.
     await ctx.route('**/sdk-test/**', (route) => {
@@ -210,7 +220,7 @@ describe('SDK in Chromium', () => {
     expect(info.connection).not.toBe('online');
     expect(info.lastSyncedAt).toBeGreaterThan(0);
     await ctx.unrouteAll();
-    await relay.start();
+    await startRelayAgain();
     await ctx.close();
   });
 
