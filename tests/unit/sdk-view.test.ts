@@ -44,7 +44,9 @@ describe('thread view ordering', () => {
     const view = client.openThread('t-order');
     await view.ready;
     const p1 = await view.send('pending 1');
-    const p2 = await view.send('pending 2');
+    expect(view.messages.map((m) => m.id)).toEqual([p1]); // builds the cache
+    const p2 = await view.send('pending 2'); // appended without rebuilding
+    expect(view.messages.map((m) => m.id)).toEqual([p1, p2]);
     // Remote messages arrive in array order c, a, b but with seqs a=1, b=2, c=3.
     relayUpdate(view.doc, (messages, canon) => {
       messages.insert(messages.length, [msg('c'), msg('a'), msg('b')]);
@@ -79,8 +81,14 @@ describe('thread view ordering', () => {
       canon.set('x', { seq: 1, sentAt: 1, state: 'sent' });
     });
     expect(view.messages.map((m) => m.id)).toEqual(['x', 'y']);
+    // A duplicate appended later (the fast path) is suppressed too.
+    relayUpdate(view.doc, (messages) => messages.insert(messages.length, [msg('y'), msg('z')]));
+    expect(view.messages.map((m) => m.id)).toEqual(['x', 'y', 'z']);
     const dup = events.filter((e) => e.name === 'message_reconcile_duplicate_suppressed');
-    expect(dup).toEqual([expect.objectContaining({ threadId: 't-dup', messageId: 'x' })]);
+    expect(dup).toEqual([
+      expect.objectContaining({ threadId: 't-dup', messageId: 'x' }),
+      expect.objectContaining({ threadId: 't-dup', messageId: 'y' }),
+    ]);
     expect(JSON.stringify(events)).not.toContain('text x');
   });
 
