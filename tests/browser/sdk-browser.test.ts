@@ -130,6 +130,28 @@ describe('SDK in Chromium', () => {
     await ctx.close();
   });
 
+  it("a follower tab's typing reaches the other device through the leader tab's connection", async () => {
+    const thread = await createThread();
+    const ctx = await context();
+    const tab1 = await openThreadPage(ctx, relay.url, 'alice', thread);
+    const tab2 = await openThreadPage(ctx, relay.url, 'alice', thread);
+    const bob = await openThreadPage(await context(), relay.url, 'bob', thread);
+    const follower = (await tab1.evaluate(() => (window as any).skein.view.isLeader)) ? tab2 : tab1;
+    await follower.evaluate(() => (window as any).skein.view.setTyping(true));
+    await bob.waitForFunction(
+      () => (window as any).skein.view.presence.some((p: any) => p.userId === 'alice' && p.typing),
+      undefined,
+      { polling: 100, timeout: 20_000 },
+    );
+    await follower.evaluate(() => (window as any).skein.view.setTyping(false));
+    await bob.waitForFunction(
+      () => !(window as any).skein.view.presence.some((p: any) => p.userId === 'alice' && p.typing),
+      undefined,
+      { polling: 100, timeout: 20_000 },
+    );
+    await Promise.all([ctx.close(), bob.context().close()]);
+  });
+
   it('two browser contexts (two devices) exchange messages through the relay', async () => {
     const thread = await createThread();
     const alice = await openThreadPage(await context(), relay.url, 'alice', thread);
