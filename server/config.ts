@@ -26,6 +26,8 @@ export interface RelayConfig {
   /** Interval between WebSocket pings; a peer missing one pong is dropped. */
   pingIntervalMs: number;
   logLevel: string;
+  /** SQLite `synchronous`: FULL fsyncs each commit, NORMAL survives process but not OS crashes. */
+  sqliteSync: 'FULL' | 'NORMAL';
   limits: Limits;
 }
 
@@ -54,6 +56,14 @@ function bool(env: Env, name: string, def: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
   if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
   throw new ConfigError(name, `expected 1/0/true/false, got ${JSON.stringify(raw)}`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = values.find((x) => x.toLowerCase() === raw.toLowerCase());
+  if (!v) throw new ConfigError(name, `expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+  return v;
 }
 
 /**
@@ -87,6 +97,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     compactAfterUpdates: int(env, 'SKEIN_COMPACT_AFTER_UPDATES', 500, 2, 1_000_000),
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: env.SKEIN_LOG_LEVEL || 'info',
+    sqliteSync: oneOf(env, 'SKEIN_SQLITE_SYNC', ['FULL', 'NORMAL'] as const, 'FULL'),
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),
       maxTextLength: int(env, 'SKEIN_MAX_TEXT_LENGTH', 10_000, 1, 1_000_000),

@@ -63,7 +63,7 @@ export function createApp(ctx: RelayContext) {
 
 export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   const log = createLogger(config.logLevel);
-  const store = new SqliteStore(join(config.dataDir, 'skein.sqlite'));
+  const store = new SqliteStore(join(config.dataDir, 'skein.sqlite'), { synchronous: config.sqliteSync });
   const registry = new DocRegistry(store, log, {
     idleUnloadMs: config.idleUnloadMs,
     compactAfterUpdates: config.compactAfterUpdates,

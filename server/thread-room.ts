@@ -63,6 +63,13 @@ export class ThreadRoom {
   private chain: Promise<void> = Promise.resolve();
   private collecting: { produced: Pending[]; candidates: MessageCandidate[] } | null = null;
   private logRows = 0;
+  /**
+   * Relay-authored updates (canon, meta) not yet stored. They are derivable from the
+   * store (repairCanon, syncMeta), so they ride along with the next commit instead of
+   * costing an fsync each; a timer bounds how long they wait when no commit comes.
+   */
+  private relayUpdates: Uint8Array[] = [];
+  private relayTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     public thread: ThreadRow,
@@ -198,15 +205,16 @@ export class ThreadRoom {
     const { produced, candidates } = collecting;
     if (produced.length === 0) return;
     let stored: StoredMessage[];
+    const relayUpdates = this.takeRelayUpdates();
     try {
-      stored = await this.store.commitMessages(this.id, produced.map((p) => p.update), candidates, Date.now());
+      stored = await this.store.commitMessages(this.id, [...relayUpdates, ...produced.map((p) => p.update)], candidates, Date.now());
     } catch (err) {
       this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storage commit failed');
       for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
       this.onBroken(this);
       return;
     }
-    this.logRows += produced.length;
+    this.logRows += produced.length + relayUpdates.length;
     for (const p of produced) {
       const frame = encodeUpdate(p.update);
       for (const c of this.conns) if (c !== p.conn) c.send(frame);
@@ -217,8 +225,28 @@ export class ThreadRoom {
 
   /** Replaces the stored log with one snapshot of the current document. */
   async compact(): Promise<void> {
+    this.takeRelayUpdates();
     await this.store.compact(this.id, Y.encodeStateAsUpdate(this.doc));
     this.logRows = 1;
+  }
+
+  private takeRelayUpdates(): Uint8Array[] {
+    if (this.relayTimer) clearTimeout(this.relayTimer);
+    this.relayTimer = null;
+    const u = this.relayUpdates;
+    this.relayUpdates = [];
+    return u.length > 1 ? [Y.mergeUpdates(u)] : u;
+  }
+
+  private async storeRelayUpdates(): Promise<void> {
+    const updates = this.takeRelayUpdates();
+    if (updates.length === 0) return;
+    try {
+      for (const u of updates) await this.store.appendUpdate(this.id, u);
+      this.logRows += updates.length;
+    } catch (err) {
+      this.log.error({ event: 'append_failed', threadId: this.id, err: String(err) }, 'storing relay update failed');
+    }
   }
 
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
@@ -227,11 +255,9 @@ export class ThreadRoom {
       this.collecting?.produced.push({ conn: origin, update });
       return;
     }
-    // Relay-authored change: persist, then send to every peer.
-    this.logRows += 1;
-    this.store.appendUpdate(this.id, update).catch((err) => {
-      this.log.error({ event: 'append_failed', threadId: this.id, err: String(err) }, 'storing relay update failed');
-    });
+    // Relay-authored change: store with the next commit (or soon), send to every peer now.
+    this.relayUpdates.push(update);
+    this.relayTimer ??= setTimeout(() => void this.storeRelayUpdates(), 250);
     const frame = encodeUpdate(update);
     for (const c of this.conns) c.send(frame);
   };
@@ -277,7 +303,7 @@ export class ThreadRoom {
   /** Waits for pending work, compacts, and frees the document. */
   async unload(): Promise<void> {
     await this.idle();
-    if (this.logRows > 1) await this.compact();
+    if (this.logRows > 1 || this.relayUpdates.length) await this.compact();
     this.awareness.destroy();
     this.doc.destroy();
   }

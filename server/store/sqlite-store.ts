@@ -105,6 +105,7 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly q;
+  private group: Array<{ run: () => StoredMessage[]; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void }> = [];
 
   constructor(file: string, opts: SqliteStoreOptions = {}) {
     this.db = new Database(file);
@@ -200,30 +201,65 @@ export class SqliteStore implements Store {
     return this.q.countUpdates.get(threadId)!.n;
   }
 
-  async commitMessages(
+  /**
+   * Group commit: every commitMessages call made during one event-loop turn shares one
+   * SQLite transaction (one fsync), each in its own savepoint so one thread's failure
+   * does not undo another's.
+   */
+  commitMessages(
     threadId: string,
     updates: Uint8Array[],
     candidates: MessageCandidate[],
     now: number,
   ): Promise<StoredMessage[]> {
-    return this.db.transaction(() => {
-      for (const u of updates) this.q.appendUpdate.run(threadId, u);
-      if (candidates.length === 0) return [];
-      const t = this.q.thread.get(threadId);
-      if (!t) throw new Error(`unknown thread ${threadId}`);
-      const { messages, cursor } = assignSequence(
-        threadId,
-        { lastSeq: t.last_seq, lastSentAt: t.last_sent_at },
-        candidates,
-        (id) => this.q.messageExists.get(threadId, id) !== undefined,
-        now,
-      );
-      for (const m of messages) {
-        this.q.insertMessage.run({ ...m, replyTo: m.replyTo ?? null, error: m.error ?? null });
-      }
-      this.q.setCursor.run(cursor.lastSeq, cursor.lastSentAt, threadId);
-      return messages;
-    })();
+    return new Promise((resolve, reject) => {
+      this.group.push({ run: () => this.commitOne(threadId, updates, candidates, now), resolve, reject });
+      if (this.group.length === 1) setImmediate(() => this.commitGroup());
+    });
+  }
+
+  private commitGroup(): void {
+    const group = this.group;
+    this.group = [];
+    const outcomes: Array<{ ok: true; value: StoredMessage[] } | { ok: false; error: unknown }> = [];
+    try {
+      this.db.transaction(() => {
+        for (const g of group) {
+          try {
+            outcomes.push({ ok: true, value: this.db.transaction(g.run)() });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      })();
+    } catch (error) {
+      for (const g of group) g.reject(error);
+      return;
+    }
+    group.forEach((g, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) g.resolve(o.value);
+      else g.reject(o.error);
+    });
+  }
+
+  private commitOne(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): StoredMessage[] {
+    for (const u of updates) this.q.appendUpdate.run(threadId, u);
+    if (candidates.length === 0) return [];
+    const t = this.q.thread.get(threadId);
+    if (!t) throw new Error(`unknown thread ${threadId}`);
+    const { messages, cursor } = assignSequence(
+      threadId,
+      { lastSeq: t.last_seq, lastSentAt: t.last_sent_at },
+      candidates,
+      (id) => this.q.messageExists.get(threadId, id) !== undefined,
+      now,
+    );
+    for (const m of messages) {
+      this.q.insertMessage.run({ ...m, replyTo: m.replyTo ?? null, error: m.error ?? null });
+    }
+    this.q.setCursor.run(cursor.lastSeq, cursor.lastSentAt, threadId);
+    return messages;
   }
 
   async compact(threadId: string, snapshot: Uint8Array): Promise<void> {

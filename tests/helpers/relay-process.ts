@@ -38,7 +38,9 @@ export class RelayProcess {
 
   /** Starts the process (on the same port as before, if it ran already). */
   async start(): Promise<void> {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    // RELAY_NODE_ARGS lets a benchmark profile the relay (e.g. --cpu-prof).
+    const extra = process.env.RELAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const proc = spawn(process.execPath, [...extra, '--import', 'tsx', 'server/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -28,6 +28,8 @@ export function connectClient(wsUrl: string, threadId: string, token: string, us
     WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
     params: { token },
     maxBackoffTime: 500,
+    // Clients in one process would otherwise talk over BroadcastChannel, bypassing the relay.
+    disableBc: true,
   });
   const roots = threadRoots(doc);
   const closes: Array<{ code: number; reason: string }> = [];
