@@ -226,8 +226,10 @@ export class ThreadRoom {
   /** Replaces the stored log with one snapshot of the current document. */
   async compact(): Promise<void> {
     this.takeRelayUpdates();
+    const before = this.logRows;
     await this.store.compact(this.id, Y.encodeStateAsUpdate(this.doc));
     this.logRows = 1;
+    this.log.debug({ event: 'log_compacted', threadId: this.id, rows: before }, 'update log compacted');
   }
 
   private takeRelayUpdates(): Uint8Array[] {
