@@ -3,6 +3,7 @@
  * real relay processes. Each scenario uses its own relay account so record counts are exact.
  */
 import Database from 'better-sqlite3';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
@@ -52,6 +53,24 @@ function client(relay: RelayProcess, threadId: string, user: string, token: stri
 
 const canonOf = (c: TestClient, id: string) => c.roots.canon.get(id) as CanonInfo | undefined;
 const allIn = (c: TestClient, ids: string[], state: CanonInfo['state']) => () => ids.every((id) => canonOf(c, id)?.state === state);
+
+describe('AT write bridge configuration', () => {
+  it('with the bridge off: capabilities say so, threads do not mirror, asking for mirroring is refused', async () => {
+    const relay = await startRelay(); // tests default to SKEIN_ATPROTO_SERVICE=off
+    relays.push(relay);
+    const caps = (await relay.api('GET', '/v1/capabilities')).body;
+    expect(caps.atproto).toMatchObject({ features: { write_bridge: false }, did: null, degraded: false });
+    const alice = await relay.token('alice');
+    expect((await relay.api('POST', '/v1/threads', alice, { title: 't' })).body.mirror).toBe(false);
+    const refused = await relay.api('POST', '/v1/threads', alice, { title: 't', mirror: true });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.code).toBe('MIRROR_UNAVAILABLE');
+  });
+
+  it('refuses to start with a PDS URL but no credentials, naming the variable', async () => {
+    await expect(startRelay({ SKEIN_ATPROTO_SERVICE: net.url })).rejects.toThrow(/SKEIN_ATPROTO_IDENTIFIER/);
+  });
+});
 
 describe('AT write bridge', () => {
   it('mirrors 100 messages of a mirrored thread as exactly 100 records, and nothing of a non-mirrored one', async () => {
@@ -143,6 +162,10 @@ describe('AT write bridge', () => {
     const records = await net.listRecords(account.did);
     expect(records.map((r) => r.rkey).sort()).toEqual([...ids].sort());
     for (const id of ids) expect(canonOf(a2, id)!.atCid).toBe(records.find((r) => r.rkey === id)!.cid);
+    // The restarted relay resumed the persisted session (tokens only, never the password).
+    const session = readFileSync(join(relay.dataDir, 'atproto-session.json'), 'utf8');
+    expect(JSON.parse(session).session.did).toBe(account.did);
+    expect(session).not.toContain(account.password);
     // The replayed create collided; the bridge found the existing records instead of failing.
     expect(again.logs.some((l) => l.event === 'bridge_reconciled')).toBe(true);
   });
@@ -173,6 +196,7 @@ describe('AT write bridge', () => {
       expect(ids.every((id) => canonOf(a, id)?.state === 'sent')).toBe(true);
       const metrics = await (await fetch(`${relay.url}/metrics`)).text();
       expect(metrics).toMatch(/^skein_bridge_queue_depth 10$/m);
+      expect(Number(/^skein_bridge_oldest_pending_age_seconds (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
       expect(metrics).toMatch(/^skein_bridge_failures_total\{class="network"\} [1-9]/m);
 
       await net.startPds();
@@ -197,8 +221,11 @@ describe('AT write bridge', () => {
     proxy.onApplyWrites = ({ texts }) =>
       strict && texts.some((t) => t.includes('POISON'))
         ? { status: 400, body: { error: 'InvalidRequest', message: 'Invalid record: refused by this PDS' } }
-        : undefined;
-    const relay = await bridgedRelay(account, proxy.url);
+        : texts.some((t) => t.startsWith('HUGE'))
+          ? { status: 413, body: { error: 'PayloadTooLarge', message: 'request entity too large' } }
+          : undefined;
+    // The relay accepts texts longer than the lexicon allows, so one can fail the lexicon check.
+    const relay = await bridgedRelay(account, proxy.url, { SKEIN_MAX_TEXT_LENGTH: '200000' });
     const alice = await relay.token('alice');
     const mallory = await relay.token('mallory');
     const { id: threadId } = await relay.createThread(alice, [], 'strict', { mirror: true });
@@ -230,6 +257,26 @@ describe('AT write bridge', () => {
     const records = await net.listRecords(account.did);
     expect(records.map((r) => r.rkey).sort()).toEqual([good, bad].sort());
     expect(records.find((r) => r.rkey === bad)!.value.text).toBe('POISON pill');
+
+    // 413 on a batch splits it down to the one write, which alone fails; the rest go through.
+    // A record the lexicon refuses is never sent at all.
+    const callsBefore = proxy.calls.length;
+    const ok1 = a.send('ok one').id;
+    const huge = a.send('HUGE attachment').id;
+    const ok2 = a.send('ok two').id;
+    const tooLong = a.send('y'.repeat(100_001)).id;
+    await a.until(
+      () =>
+        canonOf(a, huge)?.state === 'failed' &&
+        canonOf(a, tooLong)?.state === 'failed' &&
+        allIn(a, [ok1, ok2], 'confirmed')(),
+      'split and lexicon failures settled',
+    );
+    expect(canonOf(a, huge)!.error).toBe('AT_PAYLOAD_TOO_LARGE');
+    expect(canonOf(a, tooLong)!.error).toBe('INVALID_RECORD');
+    expect(proxy.calls.slice(callsBefore).some((c) => c.texts.some((t) => t.startsWith('yyyy')))).toBe(false);
+    const after = (await net.listRecords(account.did)).map((r) => r.rkey).sort();
+    expect(after).toEqual([good, bad, ok1, ok2].sort());
   });
 
   it('on 429 waits for the announced reset and never sends a batch over the remaining budget', async () => {
