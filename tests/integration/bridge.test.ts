@@ -279,6 +279,38 @@ describe('AT write bridge', () => {
     expect(after).toEqual([good, bad, ok1, ok2].sort());
   });
 
+  it('fails writes with AT_AUTH_FAILED when auth fails even after logging in again, and recovers once auth works', async () => {
+    const account = await net.createAccount('relayf');
+    const proxy = new PdsProxy(net.url);
+    proxies.push(proxy);
+    await proxy.start();
+    let authBroken = false;
+    proxy.onRequest = (path) =>
+      authBroken && path.startsWith('/xrpc/com.atproto.')
+        ? { status: 401, body: { error: 'AuthenticationRequired', message: 'Invalid identifier or password' } }
+        : undefined;
+    const relay = await bridgedRelay(account, proxy.url);
+    const alice = await relay.token('alice');
+    const { id: threadId } = await relay.createThread(alice, [], 'auth', { mirror: true });
+    const a = client(relay, threadId, 'alice', alice);
+    await synced(a);
+    authBroken = true; // e.g. the app password was revoked
+    const m = a.send('while auth is broken').id;
+    await a.until(() => canonOf(a, m)?.state === 'failed', 'failed on auth');
+    expect(canonOf(a, m)!.error).toBe('AT_AUTH_FAILED');
+    const caps = (await relay.api('GET', '/v1/capabilities')).body;
+    expect(caps.atproto.features.write_bridge).toBe(false);
+    expect(caps.atproto).toMatchObject({ degraded: true, reason: 'not_logged_in' });
+
+    authBroken = false; // a new app password is in place
+    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000, relay.logs.findIndex((l) => l.event === 'bridge_write_failed'));
+    expect((await relay.api('GET', '/v1/capabilities')).body.atproto.features.write_bridge).toBe(true);
+    expect((await relay.api('POST', `/v1/threads/${threadId}/messages/${m}/retry`, alice)).status).toBe(202);
+    await a.until(() => canonOf(a, m)?.state === 'confirmed', 'confirmed after auth is fixed');
+    expect((await net.listRecords(account.did)).map((r) => r.rkey)).toEqual([m]);
+    expect(relay.rawLog.join('\n')).not.toContain(account.password);
+  });
+
   it('on 429 waits for the announced reset and never sends a batch over the remaining budget', async () => {
     const account = await net.createAccount('relaye');
     const proxy = new PdsProxy(net.url);
