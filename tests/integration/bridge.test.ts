@@ -2,6 +2,7 @@
  * AT write bridge against a real reference PDS (@atproto/dev-env, in this process) and
  * real relay processes. Each scenario uses its own relay account so record counts are exact.
  */
+import { AtpAgent } from '@atproto/api';
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,6 +66,28 @@ describe('AT write bridge configuration', () => {
     const refused = await relay.api('POST', '/v1/threads', alice, { title: 't', mirror: true });
     expect(refused.status).toBe(400);
     expect(refused.body.error.code).toBe('MIRROR_UNAVAILABLE');
+  });
+
+  it('`local` (the npm start default) runs its own PDS and mirrors with no other setup', async () => {
+    const relay = await startRelay({ SKEIN_ATPROTO_SERVICE: 'local' });
+    relays.push(relay);
+    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 60_000);
+    const caps = (await relay.api('GET', '/v1/capabilities')).body;
+    expect(caps.atproto.features.write_bridge).toBe(true);
+    const alice = await relay.token('alice');
+    const thread = await relay.createThread(alice, [], 'local');
+    const a = client(relay, thread.id, 'alice', alice);
+    await synced(a);
+    const m = a.send('hello local PDS');
+    await a.until(() => canonOf(a, m.id)?.state === 'confirmed', 'confirmed on the local PDS', 30_000);
+    const got = await new AtpAgent({ service: caps.atproto.service }).com.atproto.repo.getRecord({
+      repo: caps.atproto.did,
+      collection: MESSAGE_NSID,
+      rkey: m.id,
+    });
+    expect(got.data.uri).toBe(canonOf(a, m.id)!.atUri);
+    expect((got.data.value as { text: string }).text).toBe('hello local PDS');
+    await relay.stop();
   });
 
   it('refuses to start with a PDS URL but no credentials, naming the variable', async () => {
