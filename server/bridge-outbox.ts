@@ -257,21 +257,15 @@ export class BridgeOutbox {
   private async send(chunk: Write[], afterUnknown: boolean): Promise<SendOutcome> {
     const { client, opts, log } = this.d;
     if (chunk.length === 0) return { halt: false };
+    const started = performance.now();
+    let results: Array<{ uri: string; cid: string }>;
     try {
-      const { results, rateLimit } = await client.createRecords(
+      const res = await client.createRecords(
         MESSAGE_NSID,
         chunk.map((w) => ({ rkey: w.item.message.id, record: w.record as unknown as Record<string, unknown> })),
       );
-      if (opts.testCrashAfterAtWrite) {
-        // Test hook (SKEIN_TEST_CRASH_AFTER_AT_WRITE=1 only): die between the PDS write and the canon update.
-        log.warn({ event: 'test_crash_after_at_write', writes: chunk.length }, 'test hook: SIGKILL after AT write');
-        process.kill(process.pid, 'SIGKILL');
-        await new Promise(() => {});
-      }
-      this.noteBudget(rateLimit, true);
-      this.consecutiveFailures = 0;
-      await this.complete(chunk.map((w, i) => ({ ...key(w.item.message), atUri: results[i]!.uri, atCid: results[i]!.cid })));
-      return { halt: false };
+      results = res.results;
+      this.noteBudget(res.rateLimit, true);
     } catch (err) {
       const e = asCallError(err);
       this.noteBudget(e.rateLimit, false);
@@ -324,6 +318,18 @@ export class BridgeOutbox {
       );
       return { halt: false };
     }
+    if (opts.testCrashAfterAtWrite) {
+      // Test hook (SKEIN_TEST_CRASH_AFTER_AT_WRITE=1 only): die between the PDS write and the canon update.
+      log.warn({ event: 'test_crash_after_at_write', writes: chunk.length }, 'test hook: SIGKILL after AT write');
+      process.kill(process.pid, 'SIGKILL');
+      await new Promise(() => {});
+    }
+    log.debug({ event: 'bridge_batch', writes: chunk.length, ms: Math.round(performance.now() - started) }, 'applyWrites ok');
+    this.consecutiveFailures = 0;
+    // A store failure here propagates to run(): the rows stay claimed, and the replay after
+    // the lease finds the records already there (500 → reconcile).
+    await this.complete(chunk.map((w, i) => ({ ...key(w.item.message), atUri: results[i]!.uri, atCid: results[i]!.cid })));
+    return { halt: false };
   }
 
   /** Confirms the writes whose records already exist; returns those still missing. */

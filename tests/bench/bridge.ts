@@ -76,7 +76,7 @@ export async function benchBridge(): Promise<void> {
       SKEIN_ATPROTO_SERVICE: net.url,
       SKEIN_ATPROTO_IDENTIFIER: acct.handle,
       SKEIN_ATPROTO_PASSWORD: acct.password,
-      SKEIN_LOG_LEVEL: 'info',
+      SKEIN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
     });
     try {
       await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
@@ -121,6 +121,10 @@ export async function benchBridge(): Promise<void> {
       );
       console.log(`records in the relay's repo: ${records.length} (expected ${BURST + total})`);
     } finally {
+      if (process.env.BENCH_LOG_LEVEL === 'debug') {
+        const batches = relay.logs.filter((l) => l.event === 'bridge_batch').map((l) => `${l.writes}:${l.ms}`);
+        console.log('batches (writes:ms):', batches.join(' '));
+      }
       await relay.stop();
     }
   } finally {
