@@ -36,6 +36,9 @@ interface Write {
 
 type SendOutcome = { halt: false } | { halt: true; until: number };
 
+/** Added to an announced reset time: timers may fire a hair early and clocks differ slightly. */
+const RESET_MARGIN_MS = 100;
+
 const key = (m: StoredMessage): MessageKey => ({ threadId: m.threadId, messageId: m.id });
 
 function asCallError(err: unknown): AtCallError {
@@ -195,13 +198,13 @@ export class BridgeOutbox {
     const now = Date.now();
     let limit = opts.batchMaxWrites;
     if (this.budget) {
-      if (now >= this.budget.resetAt) {
+      if (now >= this.budget.resetAt + RESET_MARGIN_MS) {
         // A new window: its budget is the announced limit until a response says otherwise.
         this.budget = this.budget.limit === null ? null : { limit: this.budget.limit, remaining: this.budget.limit, resetAt: Infinity };
       }
       if (this.budget) {
         const affordable = Math.floor(this.budget.remaining / opts.writeCost);
-        if (affordable < 1) return Math.min(this.budget.resetAt - now, opts.backoffMaxMs); // wait for the announced reset
+        if (affordable < 1) return Math.min(this.budget.resetAt + RESET_MARGIN_MS - now, opts.backoffMaxMs); // wait for the reset
         limit = Math.min(limit, affordable);
       }
     }
@@ -272,8 +275,8 @@ export class BridgeOutbox {
       const now = Date.now();
       if (e.status === 429) {
         this.noteFailure('rate_limited');
-        const until = e.rateLimit ? e.rateLimit.resetAt : now + this.backoff(this.consecutiveFailures);
-        this.budget = { limit: e.rateLimit?.limit ?? null, remaining: 0, resetAt: until };
+        const until = e.rateLimit ? e.rateLimit.resetAt + RESET_MARGIN_MS : now + this.backoff(this.consecutiveFailures);
+        this.budget = { limit: e.rateLimit?.limit ?? null, remaining: 0, resetAt: e.rateLimit?.resetAt ?? until };
         log.warn({ event: 'bridge_rate_limited', resetAt: until, writes: chunk.length }, 'PDS rate limit: waiting for reset');
         await this.defer(chunk, until, false);
         return { halt: true, until };
