@@ -8,6 +8,8 @@
  * Note: the dev-env PDS and PLC listen on all interfaces (they offer no bind address).
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface LocalPds {
   url: string;
@@ -18,13 +20,18 @@ export interface LocalPds {
   close(): Promise<void>;
 }
 
-export async function startLocalPds(port: number): Promise<LocalPds> {
+/** Starts the PDS with its files in `<dataDir>/local-pds` (wiped first: nothing there outlives a run). */
+export async function startLocalPds(port: number, dataDir: string): Promise<LocalPds> {
+  const root = join(dataDir, 'local-pds');
+  rmSync(root, { recursive: true, force: true });
+  const dirs = { dataDirectory: join(root, 'data'), blobstoreDiskLocation: join(root, 'blobs') };
+  mkdirSync(dirs.dataDirectory, { recursive: true });
   // Loaded lazily: dev-env is large and only needed in this mode.
   const devEnv = (await import('@atproto/dev-env')) as typeof import('@atproto/dev-env');
   // dev-env's admin password and JWT secret are public constants, and the PDS listens on
   // every interface: replace both with random secrets so nobody else can administer it.
   const secrets = { adminPassword: randomBytes(24).toString('hex'), jwtSecret: randomBytes(32).toString('hex') };
-  const network = await devEnv.TestNetworkNoAppView.create({ pds: { ...secrets, ...(port ? { port } : {}) } });
+  const network = await devEnv.TestNetworkNoAppView.create({ pds: { ...secrets, ...dirs, ...(port ? { port } : {}) } });
   const handle = 'skein-relay.test';
   const password = randomBytes(18).toString('base64url');
   const res = await network.pds.getClient().createAccount({ handle, email: 'relay@skein.invalid', password });

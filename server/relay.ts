@@ -97,7 +97,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     let identifier = at.identifier;
     let password = at.password;
     if (at.service === 'local') {
-      localPds = await startLocalPds(at.localPort);
+      localPds = await startLocalPds(at.localPort, config.dataDir);
       ({ url: service, did: identifier, password } = localPds);
       log.info({ event: 'local_pds_started', service, did: localPds.did, handle: localPds.handle }, `local PDS (ephemeral) at ${service}`);
     }
