@@ -13,6 +13,40 @@ export interface Limits {
   maxTextLength: number;
 }
 
+/** The AT Protocol write bridge (DESIGN.md "AT Protocol"). */
+export interface AtprotoConfig {
+  /** `off`, `local` (in-process reference PDS from @atproto/dev-env), or a PDS URL. */
+  service: 'off' | 'local' | string;
+  /** Handle or DID of the relay's account (URL mode). */
+  identifier: string;
+  /** App password (URL mode). Never logged or returned by any API. */
+  password: string;
+  /** Port of the in-process PDS in `local` mode; 0 picks a free one. */
+  localPort: number;
+  /** Whether new threads mirror to AT unless the creator says otherwise. */
+  mirrorDefault: boolean;
+  /** Most writes per applyWrites call (the PDS allows 200). */
+  batchMaxWrites: number;
+  /** Largest applyWrites request body, bytes (the PDS refuses big JSON bodies with 413). */
+  batchMaxBytes: number;
+  /** Rate-limit points the PDS charges per created record. */
+  writeCost: number;
+  /** First retry delay after a transient failure, ms (doubles per attempt, with jitter). */
+  backoffBaseMs: number;
+  /** Longest retry delay, ms. */
+  backoffMaxMs: number;
+  /** Oldest pending mirror older than this marks the bridge degraded, ms. */
+  lagThresholdMs: number;
+  /** This many consecutive failed calls mark the bridge degraded. */
+  failingAfter: number;
+  /** How long failure diagnostics are kept, ms. */
+  diagnosticsTtlMs: number;
+  /** How long a claimed outbox row stays reserved for one worker, ms. */
+  claimLeaseMs: number;
+  /** Test hook: SIGKILL the relay right after a successful applyWrites (SKEIN_TEST_CRASH_AFTER_AT_WRITE=1). */
+  testCrashAfterAtWrite: boolean;
+}
+
 export interface RelayConfig {
   port: number;
   host: string;
@@ -29,6 +63,7 @@ export interface RelayConfig {
   /** SQLite `synchronous`: FULL fsyncs each commit, NORMAL survives process but not OS crashes. */
   sqliteSync: 'FULL' | 'NORMAL';
   limits: Limits;
+  atproto: AtprotoConfig;
 }
 
 export class ConfigError extends Error {
@@ -82,6 +117,43 @@ function jwtSecret(env: Env, dataDir: string, devAuth: boolean): Uint8Array {
   return new TextEncoder().encode(readFileSync(file, 'utf8').trim());
 }
 
+function atproto(env: Env): AtprotoConfig {
+  const service = (env.SKEIN_ATPROTO_SERVICE || 'off').trim();
+  if (service !== 'off' && service !== 'local') {
+    let url: URL;
+    try {
+      url = new URL(service);
+    } catch {
+      throw new ConfigError('SKEIN_ATPROTO_SERVICE', `expected off, local or an http(s) URL, got ${JSON.stringify(service)}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ConfigError('SKEIN_ATPROTO_SERVICE', 'the PDS URL must be http or https');
+    }
+    if (!env.SKEIN_ATPROTO_IDENTIFIER) throw new ConfigError('SKEIN_ATPROTO_IDENTIFIER', 'required when SKEIN_ATPROTO_SERVICE is a URL');
+    if (!env.SKEIN_ATPROTO_PASSWORD) throw new ConfigError('SKEIN_ATPROTO_PASSWORD', 'required when SKEIN_ATPROTO_SERVICE is a URL');
+  }
+  const on = service !== 'off';
+  const mirrorDefault = bool(env, 'SKEIN_MIRROR_DEFAULT', on);
+  if (mirrorDefault && !on) throw new ConfigError('SKEIN_MIRROR_DEFAULT', 'cannot be on while SKEIN_ATPROTO_SERVICE=off');
+  return {
+    service: service.replace(/\/+$/, ''),
+    identifier: env.SKEIN_ATPROTO_IDENTIFIER ?? '',
+    password: env.SKEIN_ATPROTO_PASSWORD ?? '',
+    localPort: int(env, 'SKEIN_ATPROTO_LOCAL_PORT', 0, 0, 65535),
+    mirrorDefault,
+    batchMaxWrites: int(env, 'SKEIN_BRIDGE_BATCH_MAX_WRITES', 200, 1, 200),
+    batchMaxBytes: int(env, 'SKEIN_BRIDGE_BATCH_MAX_BYTES', 100_000, 1024, 10_000_000),
+    writeCost: int(env, 'SKEIN_BRIDGE_WRITE_COST', 3, 1, 1000),
+    backoffBaseMs: int(env, 'SKEIN_BRIDGE_BACKOFF_BASE_MS', 1000, 1, 3_600_000),
+    backoffMaxMs: int(env, 'SKEIN_BRIDGE_BACKOFF_MAX_MS', 60_000, 1, 86_400_000),
+    lagThresholdMs: int(env, 'SKEIN_BRIDGE_LAG_THRESHOLD_MS', 30_000, 1, 86_400_000),
+    failingAfter: int(env, 'SKEIN_BRIDGE_FAILING_AFTER', 3, 1, 1000),
+    diagnosticsTtlMs: int(env, 'SKEIN_BRIDGE_DIAGNOSTICS_TTL_MS', 7 * 86_400_000, 1000, 365 * 86_400_000),
+    claimLeaseMs: int(env, 'SKEIN_BRIDGE_CLAIM_LEASE_MS', 120_000, 1000, 86_400_000),
+    testCrashAfterAtWrite: env.SKEIN_TEST_CRASH_AFTER_AT_WRITE === '1',
+  };
+}
+
 /** Reads the configuration; throws ConfigError on the first bad value. */
 export function loadConfig(env: Env = process.env): RelayConfig {
   const dataDir = resolve(env.SKEIN_DATA_DIR || './data');
@@ -102,5 +174,6 @@ export function loadConfig(env: Env = process.env): RelayConfig {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),
       maxTextLength: int(env, 'SKEIN_MAX_TEXT_LENGTH', 10_000, 1, 1_000_000),
     },
+    atproto: atproto(env),
   };
 }

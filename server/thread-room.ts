@@ -28,6 +28,8 @@ const LOAD_ORIGIN = Symbol('skein-load');
 export interface ThreadRoomOptions {
   compactAfterUpdates: number;
   maxTextLength: number;
+  /** Called after a commit stored new `sent` messages in a mirrored thread (outbox rows exist). */
+  onMirroredCommit?: (threadId: string) => void;
 }
 
 interface Pending {
@@ -220,6 +222,7 @@ export class ThreadRoom {
       for (const c of this.conns) if (c !== p.conn) c.send(frame);
     }
     this.publishCanon(stored);
+    if (this.thread.mirror && stored.some((m) => m.state === 'sent')) this.opts.onMirroredCommit?.(this.id);
     if (this.logRows > this.opts.compactAfterUpdates) await this.compact();
   }
 

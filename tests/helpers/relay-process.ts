@@ -49,6 +49,8 @@ export class RelayProcess {
         SKEIN_DATA_DIR: this.dataDir,
         SKEIN_DEV_AUTH: '1',
         SKEIN_LOG_LEVEL: 'debug',
+        // Tests opt in to the AT bridge; main.ts would otherwise start a local PDS.
+        SKEIN_ATPROTO_SERVICE: 'off',
         ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
