@@ -19,9 +19,8 @@ import { requireUser } from './routes/require-user.ts';
 import { syncHandler } from './routes/sync.ts';
 import { threadRoutes } from './routes/threads.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
-import { AgentRepoClient } from './at-client.ts';
-import { BridgeOutbox } from './bridge-outbox.ts';
-import { startLocalPds, type LocalPds } from './local-pds.ts';
+import type { BridgeOutbox } from './bridge-outbox.ts';
+import type { LocalPds } from './local-pds.ts';
 import { RelayMetrics } from './metrics.ts';
 
 export interface RunningRelay {
@@ -93,6 +92,12 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   const at = config.atproto;
   let localPds: LocalPds | null = null;
   if (at.service !== 'off') {
+    // Loaded only when the bridge is on: @atproto/api alone takes seconds to import.
+    const [{ AgentRepoClient }, { BridgeOutbox }, { startLocalPds }] = await Promise.all([
+      import('./at-client.ts'),
+      import('./bridge-outbox.ts'),
+      import('./local-pds.ts'),
+    ]);
     let service = at.service;
     let identifier = at.identifier;
     let password = at.password;
