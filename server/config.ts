@@ -62,6 +62,8 @@ export interface RelayConfig {
   logLevel: string;
   /** SQLite `synchronous`: FULL fsyncs each commit, NORMAL survives process but not OS crashes. */
   sqliteSync: 'FULL' | 'NORMAL';
+  /** Directory served at `/` (the built web app / SDK test page); skipped when absent. */
+  staticDir: string;
   limits: Limits;
   atproto: AtprotoConfig;
 }
@@ -170,6 +172,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: env.SKEIN_LOG_LEVEL || 'info',
     sqliteSync: oneOf(env, 'SKEIN_SQLITE_SYNC', ['FULL', 'NORMAL'] as const, 'FULL'),
+    staticDir: resolve(env.SKEIN_STATIC_DIR || 'client/dist'),
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),
       maxTextLength: int(env, 'SKEIN_MAX_TEXT_LENGTH', 10_000, 1, 1_000_000),

@@ -3,8 +3,10 @@
  * Node HTTP server. `startRelay` is what `npm start` and the tests run.
  */
 import { serve, type ServerType } from '@hono/node-server';
+import { serveStatic } from '@hono/node-server/serve-static';
 import { createNodeWebSocket } from '@hono/node-ws';
 import { Hono } from 'hono';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { CloseCode } from '../shared/errors.ts';
@@ -73,6 +75,8 @@ export function createApp(ctx: RelayContext) {
   app.get('/metrics', async (c) =>
     c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }),
   );
+  // The built client (web app, SDK test page) from the same origin, so it needs no CORS.
+  if (existsSync(ctx.config.staticDir)) app.get('/*', serveStatic({ root: ctx.config.staticDir }));
   return { app, injectWebSocket, wss };
 }
 

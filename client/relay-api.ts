@@ -1,0 +1,84 @@
+/** HTTP calls to the relay's `/v1` API with the user's bearer token. */
+
+export interface ThreadSummary {
+  id: string;
+  title: string;
+  participants: string[];
+  mirror: boolean;
+  archived: boolean;
+  createdAt: number;
+  lastSeq: number;
+  lastMessage: { id: string; authorId: string; text: string; seq: number; sentAt: number } | null;
+}
+
+export interface Capabilities {
+  atproto: { features: { write_bridge: boolean; repo_ingest: boolean }; degraded: boolean };
+  limits: { maxFrameBytes: number; maxTextLength: number };
+}
+
+/** A failed relay request: HTTP status (0 when the relay was unreachable) and normalized code. */
+export class SkeinRequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SkeinRequestError';
+  }
+}
+
+export class RelayApi {
+  constructor(
+    readonly baseUrl: string,
+    private readonly getToken: () => string | Promise<string>,
+    private readonly fetchImpl: typeof fetch = (...a) => fetch(...a),
+  ) {}
+
+  async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (auth) headers.authorization = `Bearer ${await this.getToken()}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await this.fetchImpl(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new SkeinRequestError(0, 'UNREACHABLE', `relay unreachable (${method} ${path})`);
+    }
+    const text = await res.text();
+    let json: any;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const code = json?.error?.code ?? (res.status === 404 ? 'NOT_FOUND' : 'HTTP_' + res.status);
+      throw new SkeinRequestError(res.status, code, json?.error?.message ?? `${method} ${path} failed with ${res.status}`);
+    }
+    return json as T;
+  }
+
+  listThreads(): Promise<{ threads: ThreadSummary[] }> {
+    return this.request('GET', '/v1/threads');
+  }
+  getThread(id: string): Promise<Omit<ThreadSummary, 'lastMessage'>> {
+    return this.request('GET', `/v1/threads/${encodeURIComponent(id)}`);
+  }
+  createThread(input: { title?: string; participants: string[]; mirror?: boolean }): Promise<Omit<ThreadSummary, 'lastMessage'>> {
+    return this.request('POST', '/v1/threads', input);
+  }
+  archiveThread(id: string): Promise<unknown> {
+    return this.request('POST', `/v1/threads/${encodeURIComponent(id)}/archive`, {});
+  }
+  capabilities(): Promise<Capabilities> {
+    return this.request('GET', '/v1/capabilities', undefined, false);
+  }
+  retryMirror(threadId: string, messageId: string): Promise<unknown> {
+    return this.request('POST', `/v1/threads/${encodeURIComponent(threadId)}/messages/${encodeURIComponent(messageId)}/retry`, {});
+  }
+}

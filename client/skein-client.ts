@@ -1,0 +1,221 @@
+/**
+ * The SDK entry point: one client per (relay, signed-in user). It owns the local store,
+ * the cached thread list and capabilities, and the open thread views.
+ */
+import { LocalStore, dbPrefix, deleteDatabase } from './local-store.ts';
+import { type Capabilities, RelayApi, type ThreadSummary } from './relay-api.ts';
+import { type Diagnostic, SendQueue } from './send-queue.ts';
+import { type Connection } from './sync-state.ts';
+import { type TelemetryHook, emitter } from './telemetry.ts';
+import { ThreadList } from './thread-list.ts';
+import { ThreadView } from './thread-view.ts';
+
+export interface SkeinClientOptions {
+  /** Base URL of the relay, e.g. `https://chat.example.com` (its `/v1` API and `/v1/sync`). */
+  relayUrl: string;
+  /** The signed-in user (the `sub` of the tokens). */
+  userId: string;
+  /** Returns a bearer token for the relay; called for each request and connection. */
+  getToken: () => string | Promise<string>;
+  /** WebSocket implementation where there is no global one (Node: the `ws` package). */
+  WebSocketPolyfill?: typeof WebSocket;
+  /** Receives telemetry events (ids, timings, codes; never message text). */
+  telemetry?: TelemetryHook;
+  /** How often an open thread is validated against the relay again; 0 turns it off. Default 5 min. */
+  revalidateIntervalMs?: number;
+  /** Lifetime of failed-sync diagnostics and stale send-queue entries. Default 7 days. */
+  diagnosticsTtlMs?: number;
+  /** Most send-queue entries kept locally. Default 10,000. */
+  maxQueuedSends?: number;
+}
+
+export interface SkeinClient {
+  readonly userId: string;
+  readonly relayUrl: string;
+  /** Cached thread list (shows offline), newest activity first. */
+  threads(): ThreadSummary[];
+  /** Fetches the thread list from the relay (feeds each thread's `lastKnownBackendSeq`). */
+  refreshThreads(): Promise<ThreadSummary[]>;
+  /** Calls `fn` when the thread list, capabilities or connection change. */
+  subscribe(fn: () => void): () => void;
+  /** Capabilities as last learned from the relay (cached), or null before the first fetch. */
+  capabilities(): Capabilities | null;
+  /** `online` when a relay connection is up, `connecting` while trying, else `offline`. */
+  readonly connection: Connection;
+  /** Opens a thread (rendered from IndexedDB first); opening it again returns the same view. */
+  openThread(threadId: string): ThreadView;
+  createThread(input: { title?: string; participants: string[]; mirror?: boolean }): Promise<ThreadSummary>;
+  archiveThread(threadId: string): Promise<void>;
+  /** Failed-sync diagnostics not yet expired. */
+  diagnostics(): Promise<Diagnostic[]>;
+  /** Closes everything and deletes all local data of this relay and user. */
+  signOut(): Promise<void>;
+  /** Closes all views and the local store (data stays). */
+  close(): Promise<void>;
+}
+
+/** Creates a client; resolves once the local store and cached list are loaded (no network wait). */
+export async function createSkeinClient(opts: SkeinClientOptions): Promise<SkeinClient> {
+  const relayUrl = opts.relayUrl.replace(/\/+$/, '');
+  const origin = new URL(relayUrl).origin;
+  const wsUrl = relayUrl.replace(/^http/, 'ws') + '/v1/sync';
+  const prefix = dbPrefix(origin, opts.userId);
+  const getToken = async () => await opts.getToken();
+  const api = new RelayApi(relayUrl, getToken);
+  const store = await LocalStore.open(`${prefix}:meta`);
+  const threads = new ThreadList(api, store);
+  const sendQueue = new SendQueue(store, {
+    maxEntries: opts.maxQueuedSends ?? 10_000,
+    ttlMs: opts.diagnosticsTtlMs ?? 7 * 24 * 3600_000,
+  });
+  await Promise.all([threads.load(), sendQueue.load()]);
+  let caps: Capabilities | null = (await store.get<Capabilities>('kv', 'capabilities')) ?? null;
+  const telemetry = emitter(opts.telemetry);
+  const views = new Map<string, ThreadView>();
+  const listeners = new Set<() => void>();
+  let closed = false;
+  let lastHttpOk: boolean | null = null;
+
+  // Called from inside y-websocket's event handlers: a throwing app listener must not
+  // break the connection handshake.
+  const emit = () => {
+    for (const f of [...listeners]) {
+      try {
+        f();
+      } catch (err) {
+        console.error('skein: client listener failed', err);
+      }
+    }
+  };
+  threads.onChange(emit);
+
+  const refreshCapabilities = async () => {
+    try {
+      caps = await api.capabilities();
+      void store.put('kv', 'capabilities', caps).catch(() => {});
+      for (const v of views.values()) v.invalidate();
+      emit();
+    } catch {
+      /* offline: keep the cached ones */
+    }
+  };
+
+  const refreshThreads = async () => {
+    try {
+      const list = await threads.refresh();
+      lastHttpOk = true;
+      return list;
+    } catch (err) {
+      lastHttpOk = false;
+      emit();
+      throw err;
+    }
+  };
+
+  // Offline→online: every thread is UNKNOWN until validated again; refresh the list once.
+  let reconnectRefresh: Promise<void> | null = null;
+  const onReconnected = () => {
+    if (reconnectRefresh || closed) return;
+    reconnectRefresh = Promise.all([refreshThreads().catch(() => {}), refreshCapabilities()])
+      .then(() => {
+        for (const v of views.values()) void v.revalidate();
+      })
+      .finally(() => {
+        reconnectRefresh = null;
+      });
+    for (const v of views.values()) v.markUnknown();
+  };
+  const onBrowserOnline = () => onReconnected();
+  globalThis.addEventListener?.('online', onBrowserOnline);
+
+  void refreshCapabilities();
+  void refreshThreads().then(
+    () => {
+      for (const v of views.values()) void v.revalidate();
+    },
+    () => {},
+  );
+
+  const client: SkeinClient = {
+    userId: opts.userId,
+    relayUrl,
+    threads: () => threads.list(),
+    refreshThreads,
+    subscribe(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    capabilities: () => caps,
+    get connection(): Connection {
+      let best: Connection = 'offline';
+      for (const v of views.values()) {
+        const c = v.syncInfo.connection;
+        if (c === 'online') return 'online';
+        if (c === 'connecting') best = 'connecting';
+      }
+      if (views.size === 0 && lastHttpOk) return 'online';
+      return best;
+    },
+    openThread(threadId) {
+      if (closed) throw new Error('client is closed');
+      const existing = views.get(threadId);
+      if (existing) return existing;
+      const dbName = `${prefix}:thread:${threadId}`;
+      void store.put('docs', dbName, { threadId }).catch(() => {});
+      const view = new ThreadView(
+        {
+          threadId,
+          userId: opts.userId,
+          dbName,
+          lockName: `${prefix}:leader:${threadId}`,
+          channelName: `${prefix}:tabs:${threadId}`,
+          wsUrl,
+          getToken,
+          WebSocketPolyfill: opts.WebSocketPolyfill,
+          api,
+          threads,
+          store,
+          sendQueue,
+          telemetry,
+          capabilities: () => caps,
+          revalidateIntervalMs: opts.revalidateIntervalMs ?? 5 * 60_000,
+          onReconnected,
+          onConnectionChange: emit,
+          onClosed: (v) => {
+            if (views.get(threadId) === v) views.delete(threadId);
+          },
+        },
+      );
+      views.set(threadId, view);
+      return view;
+    },
+    async createThread(input) {
+      const t = await api.createThread(input);
+      await refreshThreads().catch(() => {});
+      return threads.get(t.id) ?? { ...t, lastMessage: null };
+    },
+    async archiveThread(threadId) {
+      await api.archiveThread(threadId);
+      await refreshThreads().catch(() => {});
+    },
+    diagnostics: () => sendQueue.diagnostics(),
+    async signOut() {
+      const names = (await store.entries('docs')).map(([name]) => name);
+      await client.close();
+      const all = new Set([...names, store.name]);
+      // Also whatever another tab of this relay and user created.
+      const listed = await indexedDB.databases?.().catch(() => []);
+      for (const d of listed ?? []) if (d.name?.startsWith(prefix + ':')) all.add(d.name);
+      await Promise.all([...all].map((n) => deleteDatabase(n)));
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      globalThis.removeEventListener?.('online', onBrowserOnline);
+      await Promise.all([...views.values()].map((v) => v.close()));
+      listeners.clear();
+      store.close();
+    },
+  };
+  return client;
+}

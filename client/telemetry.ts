@@ -1,0 +1,24 @@
+/**
+ * Telemetry hook events. They carry ids, the thread, timings and normalized codes,
+ * never message text.
+ */
+
+export type TelemetryEvent =
+  | { name: 'message_send_optimistic_created'; threadId: string; messageId: string; at: number }
+  | { name: 'message_sync_confirmed'; threadId: string; messageId: string; seq: number; latencyMs: number | null; at: number }
+  | { name: 'message_sync_failed'; threadId: string; messageId: string; code: string; at: number }
+  | { name: 'message_reconcile_duplicate_suppressed'; threadId: string; messageId: string; at: number };
+
+export type TelemetryHook = (event: TelemetryEvent) => void;
+
+/** Calls the hook, never letting a faulty hook break the SDK. */
+export function emitter(hook: TelemetryHook | undefined): TelemetryHook {
+  if (!hook) return () => {};
+  return (e) => {
+    try {
+      hook(e);
+    } catch {
+      /* a telemetry consumer's bug must not break sending */
+    }
+  };
+}
