@@ -10,7 +10,8 @@ export const SyncStep = { step1: 0, step2: 1, update: 2 } as const;
 
 export type IncomingFrame =
   | { kind: 'sync-step1'; stateVector: Uint8Array }
-  | { kind: 'update'; update: Uint8Array }
+  /** `step2`: the answer to the relay's sync step 1 (the peer's backlog), else a live update. */
+  | { kind: 'update'; update: Uint8Array; step2: boolean }
   | { kind: 'awareness'; update: Uint8Array }
   | { kind: 'query-awareness' };
 
@@ -31,7 +32,7 @@ export function decodeFrame(data: Uint8Array): IncomingFrame {
       const step = decoding.readVarUint(d);
       const payload = decoding.readVarUint8Array(d);
       if (step === SyncStep.step1) frame = { kind: 'sync-step1', stateVector: payload };
-      else if (step === SyncStep.step2 || step === SyncStep.update) frame = { kind: 'update', update: payload };
+      else if (step === SyncStep.step2 || step === SyncStep.update) frame = { kind: 'update', update: payload, step2: step === SyncStep.step2 };
       else throw new MalformedFrameError(`unknown sync step ${step}`);
     } else if (type === MessageType.awareness) {
       frame = { kind: 'awareness', update: decoding.readVarUint8Array(d) };
