@@ -140,14 +140,16 @@ class Checker {
 
     for (const [client, list] of this.byClient) {
       const state = this.state(client);
+      let next = state;
       for (const s of list) {
         if (s.id.clock + s.length <= state) continue; // already known to the relay
-        if (s.id.clock > state || s instanceof Y.Skip) {
+        if (s.id.clock > next || s instanceof Y.Skip) {
           // A gap before this struct: the relay lacks earlier structs of this client.
           this.pending('missing earlier structs');
           break;
         }
         this.checkNewStruct(s, state);
+        next = s.id.clock + s.length;
       }
     }
     for (const [client, ranges] of ds) {
