@@ -76,3 +76,16 @@ export const encodeUpdate = (update: Uint8Array): Uint8Array =>
 
 export const encodeAwareness = (update: Uint8Array): Uint8Array =>
   frame(MessageType.awareness, (e) => encoding.writeVarUint8Array(e, update));
+
+/** Client ids an awareness update sets or removes; throws on malformed input. */
+export function awarenessClientIds(update: Uint8Array): number[] {
+  const d = decoding.createDecoder(update);
+  const n = decoding.readVarUint(d);
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) {
+    ids.push(decoding.readVarUint(d));
+    decoding.readVarUint(d);
+    decoding.readVarString(d);
+  }
+  return ids;
+}

@@ -19,7 +19,7 @@ import {
 import type { Logger } from './logger.ts';
 import type { MessageCandidate, Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { SyncConnection } from './sync-connection.ts';
-import { encodeAwareness, encodeUpdate } from './sync-protocol.ts';
+import { awarenessClientIds, encodeAwareness, encodeUpdate } from './sync-protocol.ts';
 import { type AcceptedMessage, checkUpdate } from './update-policy.ts';
 
 /** Transaction origin of changes the relay itself makes (canon, meta). */
@@ -52,6 +52,8 @@ interface Collecting {
 /** Updates held per connection while their dependencies are missing (see flush). */
 const MAX_HELD_UPDATES = 256;
 const MAX_HELD_BYTES = 4 * 1_048_576;
+/** Awareness client ids one connection may hold (a tab has one; a reload may add one). */
+const MAX_AWARENESS_IDS = 8;
 
 const readAtOf = (v: unknown): number =>
   typeof v === 'object' && v !== null && typeof (v as { readAt?: unknown }).readAt === 'number'
@@ -186,7 +188,23 @@ export class ThreadRoom {
     });
   }
 
+  /** Applies a peer's awareness update; a peer may only set states no other connection owns. */
   receiveAwareness(conn: SyncConnection, update: Uint8Array): void {
+    let ids: number[];
+    try {
+      ids = awarenessClientIds(update);
+    } catch {
+      return conn.close(CloseCode.MALFORMED, 'malformed awareness update');
+    }
+    const fresh = ids.filter((id) => !conn.awarenessIds.has(id));
+    if (conn.awarenessIds.size + fresh.length > MAX_AWARENESS_IDS) {
+      return conn.close(CloseCode.POLICY_VIOLATION, 'too many awareness states');
+    }
+    for (const other of this.conns) {
+      if (other !== conn && fresh.some((id) => other.awarenessIds.has(id))) {
+        return conn.close(CloseCode.POLICY_VIOLATION, 'awareness state of another connection');
+      }
+    }
     try {
       awarenessProtocol.applyAwarenessUpdate(this.awareness, update, conn);
     } catch {

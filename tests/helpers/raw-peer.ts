@@ -21,10 +21,19 @@ export interface RawPeer {
   forge(change: (roots: ThreadRoots, doc: Y.Doc) => void): Uint8Array;
   sendUpdate(update: Uint8Array): void;
   sendRaw(bytes: Uint8Array): void;
+  /** Resolves once the socket is open. */
+  opened: Promise<void>;
 }
 
-export function rawPeer(wsUrl: string, threadId: string, token: string, opts: { sync?: boolean } = {}): RawPeer {
-  const ws = new WebSocket(`${wsUrl}/${threadId}?token=${encodeURIComponent(token)}`);
+export interface RawPeerOptions {
+  /** Send sync step 1 on open (default true). */
+  sync?: boolean;
+  /** Answer pings (default true); false plays a peer that is gone without closing. */
+  autoPong?: boolean;
+}
+
+export function rawPeer(wsUrl: string, threadId: string, token: string, opts: RawPeerOptions = {}): RawPeer {
+  const ws = new WebSocket(`${wsUrl}/${threadId}?token=${encodeURIComponent(token)}`, { autoPong: opts.autoPong ?? true });
   ws.binaryType = 'nodebuffer';
   const doc = new Y.Doc();
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
@@ -73,5 +82,6 @@ export function rawPeer(wsUrl: string, threadId: string, token: string, opts: { 
     },
     sendUpdate: (u) => send(encodeUpdate(u)),
     sendRaw: send,
+    opened,
   };
 }
