@@ -57,6 +57,11 @@ export class SyncConnection {
     return this.relayClosed;
   }
 
+  /** Charges one change of the peer's own awareness state against its awareness rate. */
+  takeAwareness(): boolean {
+    return this.awarenessBucket.take();
+  }
+
   /** Charges `n` new messages against the per-connection message rate. */
   takeMessages(n: number): boolean {
     return this.messageBucket.take(n);
@@ -119,7 +124,6 @@ export class SyncConnection {
         if (frame.update.byteLength > this.opts.limits.maxAwarenessBytes) {
           return this.close(CloseCode.TOO_LARGE, 'awareness state too large');
         }
-        if (!this.awarenessBucket.take()) return this.close(CloseCode.RATE_LIMITED, 'too many awareness updates');
         return room.receiveAwareness(this, frame.update);
       case 'query-awareness':
         return room.sendAwarenessStates(this);

@@ -77,15 +77,31 @@ export const encodeUpdate = (update: Uint8Array): Uint8Array =>
 export const encodeAwareness = (update: Uint8Array): Uint8Array =>
   frame(MessageType.awareness, (e) => encoding.writeVarUint8Array(e, update));
 
-/** Client ids an awareness update sets or removes; throws on malformed input. */
-export function awarenessClientIds(update: Uint8Array): number[] {
+/** One entry of an awareness update: client id, clock, state as JSON text. */
+export interface AwarenessEntry {
+  clientId: number;
+  clock: number;
+  state: string;
+}
+
+/** Splits an awareness update into its entries; throws on malformed input. */
+export function decodeAwarenessEntries(update: Uint8Array): AwarenessEntry[] {
   const d = decoding.createDecoder(update);
   const n = decoding.readVarUint(d);
-  const ids: number[] = [];
+  const out: AwarenessEntry[] = [];
   for (let i = 0; i < n; i++) {
-    ids.push(decoding.readVarUint(d));
-    decoding.readVarUint(d);
-    decoding.readVarString(d);
+    out.push({ clientId: decoding.readVarUint(d), clock: decoding.readVarUint(d), state: decoding.readVarString(d) });
   }
-  return ids;
+  return out;
+}
+
+export function encodeAwarenessEntries(entries: AwarenessEntry[]): Uint8Array {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, entries.length);
+  for (const x of entries) {
+    encoding.writeVarUint(e, x.clientId);
+    encoding.writeVarUint(e, x.clock);
+    encoding.writeVarString(e, x.state);
+  }
+  return encoding.toUint8Array(e);
 }

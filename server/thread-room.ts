@@ -19,7 +19,7 @@ import {
 import type { Logger } from './logger.ts';
 import type { MessageCandidate, Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { SyncConnection } from './sync-connection.ts';
-import { awarenessClientIds, encodeAwareness, encodeUpdate } from './sync-protocol.ts';
+import { decodeAwarenessEntries, encodeAwareness, encodeAwarenessEntries, encodeUpdate } from './sync-protocol.ts';
 import { type AcceptedMessage, checkUpdate } from './update-policy.ts';
 
 /** Transaction origin of changes the relay itself makes (canon, meta). */
@@ -188,25 +188,34 @@ export class ThreadRoom {
     });
   }
 
-  /** Applies a peer's awareness update; a peer may only set states no other connection owns. */
+  /**
+   * Applies a peer's awareness update. A peer may only set states it owns or no other
+   * connection owns (at most MAX_AWARENESS_IDS). Entries for others' states are dropped
+   * silently: the stock y-websocket client echoes every state it receives.
+   */
   receiveAwareness(conn: SyncConnection, update: Uint8Array): void {
-    let ids: number[];
+    let entries;
     try {
-      ids = awarenessClientIds(update);
+      entries = decodeAwarenessEntries(update);
     } catch {
       return conn.close(CloseCode.MALFORMED, 'malformed awareness update');
     }
-    const fresh = ids.filter((id) => !conn.awarenessIds.has(id));
-    if (conn.awarenessIds.size + fresh.length > MAX_AWARENESS_IDS) {
-      return conn.close(CloseCode.POLICY_VIOLATION, 'too many awareness states');
-    }
-    for (const other of this.conns) {
-      if (other !== conn && fresh.some((id) => other.awarenessIds.has(id))) {
-        return conn.close(CloseCode.POLICY_VIOLATION, 'awareness state of another connection');
-      }
-    }
+    let owned = conn.awarenessIds.size;
+    const allowed = entries.filter((e) => {
+      if (conn.awarenessIds.has(e.clientId)) return true;
+      for (const other of this.conns) if (other !== conn && other.awarenessIds.has(e.clientId)) return false;
+      // An unowned id with an old clock is an echo the awareness ignores anyway.
+      const current = this.awareness.meta.get(e.clientId);
+      if (current && current.clock >= e.clock) return false;
+      if (owned >= MAX_AWARENESS_IDS) return false;
+      owned++;
+      return true;
+    });
+    if (allowed.length === 0) return;
+    // Only changes of the peer's own states count against its rate (echoes are free).
+    if (!conn.takeAwareness()) return conn.close(CloseCode.RATE_LIMITED, 'too many awareness updates');
     try {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, conn);
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(allowed), conn);
     } catch {
       conn.close(CloseCode.MALFORMED, 'malformed awareness update');
     }
