@@ -12,7 +12,7 @@ import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
 let relay: RelayProcess;
 const clients: TestClient[] = [];
 const tokens: Record<string, string> = {};
-const MAX_BUFFERED = 262_144;
+const MAX_BUFFERED = 1_048_576;
 
 beforeAll(async () => {
   relay = await startRelay({
@@ -64,14 +64,14 @@ it('a peer that stops reading is dropped once its queue passes the limit; relay 
   const dropped = relay.waitForLog((l) => l.event === 'ws_close' && l.userId === 'bob' && l.threadId === id, 60_000, 0);
   // Presence updates of 64 kB each are broadcast to every peer but kept only once.
   const blob = 'p'.repeat(64 * 1024);
-  const total = 64 * 1024 * 1024;
+  const total = 96 * 1024 * 1024;
   let sentBytes = 0;
   // Keep sending well past the drop: without the guard all of it would queue for `slow`.
   for (let i = 0; sentBytes < total; i++) {
     sender.provider.awareness.setLocalState({ i, blob });
     sentBytes += blob.length;
     // Let the socket drain now and then instead of queueing everything locally.
-    if (i % 32 === 0) await new Promise((r) => setImmediate(r));
+    if (i % 4 === 0) await new Promise((r) => setImmediate(r));
   }
   const log = await dropped;
   expect(log).toMatchObject({ code: CloseCode.UNRESPONSIVE, reason: 'peer too slow' });
