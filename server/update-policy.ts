@@ -140,6 +140,7 @@ class Checker {
 
     for (const [client, list] of this.byClient) {
       const state = this.state(client);
+      if (list.some((s) => s.id.clock + s.length > state)) this.checkClientOwner(client, state);
       let next = state;
       for (const s of list) {
         if (s.id.clock + s.length <= state) continue; // already known to the relay
@@ -157,6 +158,37 @@ class Checker {
     }
     if (this.pendingReason) return { ok: false, pending: true, reason: this.pendingReason };
     return { ok: true, messages: this.messages, receipts: this.receipts };
+  }
+
+  /**
+   * Yjs client ids are not authenticated: a peer continuing another user's client id
+   * could take the clocks that user is about to write (and the relay would then skip
+   * that user's real structs as already known). The owner is read from the client's
+   * latest identifiable structs at the relay: a message's author, a receipt key's user,
+   * or the relay itself for canon/meta.
+   */
+  private checkClientOwner(client: number, state: number): void {
+    if (client === this.ctx.doc.clientID) throw new PolicyError(refuse('client id of the relay'));
+    if (state === 0) return;
+    const structs = this.store.clients.get(client)!;
+    for (let i = structs.length - 1, seen = 0; i >= 0 && seen < 64; i--, seen++) {
+      const s = structs[i];
+      if (!(s instanceof Y.Item)) continue;
+      const place = this.relayPlace(s);
+      if (!('root' in place)) continue;
+      let owner: string | null = null;
+      if (place.root === Roots.messages && s.content instanceof Y.ContentAny) {
+        const last = s.content.arr[s.content.arr.length - 1] as { authorId?: unknown } | undefined;
+        if (typeof last?.authorId === 'string') owner = last.authorId;
+      } else if (place.root === Roots.receipts && place.sub !== null) {
+        owner = parseReceiptKey(place.sub)?.userId ?? null;
+      } else if (place.root === Roots.canon || place.root === Roots.meta) {
+        throw new PolicyError(refuse('client id of the relay'));
+      }
+      if (owner === null) continue;
+      if (owner !== this.ctx.userId) throw new PolicyError(refuse('client id belongs to another user'));
+      return;
+    }
   }
 
   /** Checks a struct that is (at least partly) new; `state` is the relay's clock for its client. */

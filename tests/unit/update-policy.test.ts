@@ -181,4 +181,21 @@ describe('update policy', () => {
     expect(accepted).toBeLessThan(3000);
     expect(refusedWith(check(relay, new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])))).toBe(CloseCode.MALFORMED);
   });
+
+  it('refuses continuing another user\'s (or the relay\'s) Yjs client id', () => {
+    const relay = relayDoc();
+    const bob = clientOf(relay.doc);
+    Y.applyUpdate(relay.doc, updateOf(bob, (r) => r.messages.insert(r.messages.length, [msg('b1', 'bob')])));
+    // Alice's replica writes with bob's client id, at the clocks bob would use next.
+    const forger = clientOf(relay.doc);
+    forger.clientID = bob.clientID;
+    const v = check(relay, updateOf(forger, (r) => r.messages.insert(r.messages.length, [msg('a1', 'alice')])));
+    expect(!v.ok && !v.pending && v.reason).toBe('client id belongs to another user');
+    const asRelay = clientOf(relay.doc);
+    asRelay.clientID = relay.doc.clientID;
+    const v2 = check(relay, updateOf(asRelay, (r) => r.messages.insert(r.messages.length, [msg('a2', 'alice')])));
+    expect(!v2.ok && !v2.pending && v2.reason).toBe('client id of the relay');
+    // Bob himself continues fine.
+    expect(check(relay, updateOf(bob, (r) => r.messages.insert(r.messages.length, [msg('b2', 'bob')])), 'bob').ok).toBe(true);
+  });
 });
