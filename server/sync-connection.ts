@@ -134,7 +134,7 @@ export class SyncConnection {
   send(frame: Uint8Array): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
     if (this.ws.bufferedAmount > this.opts.limits.maxBufferedBytes) {
-      return this.close(CloseCode.UNRESPONSIVE, 'peer too slow', true);
+      return this.close(CloseCode.UNRESPONSIVE, 'peer too slow', true, { bufferedBytes: this.ws.bufferedAmount });
     }
     this.ws.send(frame);
   }
@@ -143,10 +143,10 @@ export class SyncConnection {
    * Closes with a documented code. `terminate` skips the closing handshake (for dead or
    * flooded sockets). Logs code, thread and user — never frame contents.
    */
-  close(code: number, reason: string, terminate = false): void {
+  close(code: number, reason: string, terminate = false, extra: Record<string, number> = {}): void {
     if (this.closed) return;
     this.relayClosed = true;
-    this.log.info({ event: 'ws_close', code, reason, threadId: this.threadId, userId: this.userId }, 'closing sync connection');
+    this.log.info({ event: 'ws_close', code, reason, threadId: this.threadId, userId: this.userId, ...extra }, 'closing sync connection');
     this.ws.close(code, reason);
     if (terminate) this.ws.terminate();
     this.onClosed();

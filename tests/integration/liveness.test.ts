@@ -75,13 +75,16 @@ it('a peer that stops reading is dropped once its queue passes the limit; relay 
   }
   const log = await dropped;
   expect(log).toMatchObject({ code: CloseCode.UNRESPONSIVE, reason: 'peer too slow' });
+  // The queue for the slow peer never grew past the limit (plus the frame that crossed it).
+  expect(log.bufferedBytes as number).toBeLessThanOrEqual(MAX_BUFFERED + 70 * 1024);
   // The relay handles a socket's frames in order: once this message is canonical, every
   // presence update before it has been broadcast.
   const marker = sender.send('marker');
   await sender.until(() => sender.roots.canon.has(marker.id), 'marker canonical', 60_000);
   const growth = relayRss() - rssBefore;
-  console.log(`slow reader dropped after ${(sentBytes / 1048576).toFixed(1)} MB broadcast; relay RSS growth ${(growth / 1048576).toFixed(1)} MB`);
-  // Without the guard the relay would hold everything sent to the slow peer.
-  expect(growth).toBeLessThan(total / 2);
+  console.log(`slow reader dropped after ${(sentBytes / 1048576).toFixed(1)} MB broadcast; relay RSS growth ${(growth / 1048576).toFixed(1)} MB, queue at drop ${log.bufferedBytes} bytes`);
+  // Without the guard the relay would hold everything sent to the slow peer (96 MB); RSS
+  // also holds garbage from parsing 96 MB of presence, hence the loose bound.
+  expect(growth).toBeLessThan(total);
   expect(sender.closes).toEqual([]);
 });
