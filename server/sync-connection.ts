@@ -21,6 +21,7 @@ export class SyncConnection {
   readonly awarenessIds = new Set<number>();
   private room: ThreadRoom | null = null;
   private early: Uint8Array[] = [];
+  private earlyBytes = 0;
   private alive = true;
   private closed = false;
   private relayClosed = false;
@@ -88,7 +89,11 @@ export class SyncConnection {
     if (typeof data === 'string') return this.close(CloseCode.MALFORMED, 'text frames are not accepted');
     if (data.byteLength > this.opts.limits.maxFrameBytes) return this.close(CloseCode.TOO_LARGE, 'frame too large');
     if (!this.room) {
-      if (this.early.length >= 256) return this.close(CloseCode.RATE_LIMITED, 'too many frames before sync');
+      // Frames that arrive while the document loads wait here, bounded in count and bytes.
+      this.earlyBytes += data.byteLength;
+      if (this.early.length >= 256 || this.earlyBytes > 4 * this.opts.limits.maxFrameBytes) {
+        return this.close(CloseCode.RATE_LIMITED, 'too many frames before sync');
+      }
       this.early.push(data);
       return;
     }

@@ -216,3 +216,55 @@ describe('archived threads', () => {
     expect(fresh.roots.messages.toJSON().map((m) => m.id)).toEqual([before.id]);
   });
 });
+
+describe('updates whose dependencies arrive later', () => {
+  it('are held, not applied, and applied once the missing structs arrive', async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob', 'carol']);
+    const bob = client(id, 'bob');
+    await synced(bob);
+    const peer = rawPeer(relay.wsUrl, id, tokens.carol!);
+    await peer.synced;
+    // Two updates made locally, the second depending on the first; sent in reverse order.
+    const m1 = rec('carol');
+    const m2 = rec('carol');
+    const saved: Uint8Array[] = [];
+    const f = (u: Uint8Array) => saved.push(u);
+    peer.doc.on('update', f);
+    peer.roots.messages.insert(peer.roots.messages.length, [m1]);
+    peer.roots.messages.insert(peer.roots.messages.length, [m2]);
+    peer.doc.off('update', f);
+    peer.sendUpdate(saved[1]!);
+    // Still held: a marker from bob becomes canonical while m2 does not.
+    const marker = bob.send('marker');
+    await bob.until(() => bob.roots.canon.has(marker.id), 'marker');
+    expect(bob.roots.canon.has(m2.id)).toBe(false);
+    expect(bob.roots.messages.toJSON().some((m) => m.id === m2.id)).toBe(false);
+    peer.sendUpdate(saved[0]!);
+    await bob.until(() => bob.roots.canon.has(m1.id) && bob.roots.canon.has(m2.id), 'both applied');
+    peer.ws.close();
+    expect((await peer.closed).code).toBe(1005);
+  });
+
+  it('a held update that turns out to violate the policy is refused once it can be judged', async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob', 'carol']);
+    const bob = client(id, 'bob');
+    await synced(bob);
+    const peer = rawPeer(relay.wsUrl, id, tokens.carol!);
+    await peer.synced;
+    const m1 = rec('carol');
+    const saved: Uint8Array[] = [];
+    const f = (u: Uint8Array) => saved.push(u);
+    peer.doc.on('update', f);
+    peer.roots.messages.insert(peer.roots.messages.length, [m1]);
+    peer.roots.messages.delete(0, 1); // deletes its own message: not allowed either
+    peer.doc.off('update', f);
+    peer.sendUpdate(saved[1]!);
+    peer.sendUpdate(saved[0]!);
+    expect((await within(peer.closed, 10_000, 'refusal')).code).toBe(CloseCode.POLICY_VIOLATION);
+    // The first update was fine and stays; the deletion never happened.
+    await bob.until(() => bob.roots.canon.has(m1.id), 'm1 canonical');
+    const marker = bob.send('marker');
+    await bob.until(() => bob.roots.canon.has(marker.id), 'marker');
+    expect(bob.roots.messages.toJSON().map((m) => m.id)).toContain(m1.id);
+  });
+});
