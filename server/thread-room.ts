@@ -411,7 +411,8 @@ export class ThreadRoom {
     }
     const changed = added.concat(updated, removed);
     const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed));
-    for (const c of this.conns) c.send(frame);
+    // Not back to the sender: it knows its own state, and the echo doubles presence traffic.
+    for (const c of this.conns) if (c !== origin) c.send(frame);
   };
 
   /** Waits for pending work, compacts, and frees the document. */
