@@ -52,6 +52,8 @@ interface Collecting {
 /** Updates held per connection while their dependencies are missing (see flush). */
 const MAX_HELD_UPDATES = 256;
 const MAX_HELD_BYTES = 4 * 1_048_576;
+/** Relay structs a live (non-backlog) update's delete set may cover. */
+const LIVE_DELETION_WALK = 10_000;
 /** Awareness client ids one connection may hold (a tab has one; a reload may add one). */
 const MAX_AWARENESS_IDS = 8;
 
@@ -282,6 +284,7 @@ export class ThreadRoom {
         userId: conn.userId,
         maxTextLength: this.opts.maxTextLength,
         isKnownMessageId: (id) => this.uncanonIds.has(id) || this.roots.canon.has(id),
+        deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
       },
       p.update,
     );

@@ -32,6 +32,12 @@ export interface PolicyContext {
   maxTextLength: number;
   /** True when a message with this id already exists in the thread. */
   isKnownMessageId(id: string): boolean;
+  /**
+   * How many of the relay's structs a delete set may make the checker visit (default:
+   * unbounded). Live updates delete a few receipts; only a backlog (sync step 2) carries
+   * a whole delete set, so the room bounds the others.
+   */
+  deletionWalkBudget?: number;
 }
 
 /** A new message record found in an accepted update, with the Yjs id of its element. */
@@ -95,6 +101,7 @@ class Checker {
   private readonly states = new Map<number, number>();
   private readonly places = new Map<Struct, Place>();
   private pendingReason: string | null = null;
+  private walkBudget: number;
   private readonly messages: AcceptedMessage[] = [];
   private readonly receipts = new Map<string, number | null>();
   private readonly newIds = new Set<string>();
@@ -104,6 +111,7 @@ class Checker {
     private readonly structs: Struct[],
   ) {
     this.store = ctx.doc.store;
+    this.walkBudget = ctx.deletionWalkBudget ?? Infinity;
   }
 
   private state(client: number): number {
@@ -154,7 +162,7 @@ class Checker {
       }
     }
     for (const [client, ranges] of ds) {
-      for (const { clock, len } of ranges) this.checkDeletion(client, clock, len);
+      for (const { clock, len } of mergeRanges(ranges)) this.checkDeletion(client, clock, len);
     }
     if (this.pendingReason) return { ok: false, pending: true, reason: this.pendingReason };
     return { ok: true, messages: this.messages, receipts: this.receipts };
@@ -277,6 +285,7 @@ class Checker {
       for (let i = Y.findIndexSS(structs, clock); i < structs.length; i++) {
         const s = structs[i]!;
         if (s.id.clock >= end) break;
+        if (--this.walkBudget < 0) throw new PolicyError(refuse('delete set too large for a live update'));
         if (s.deleted) continue; // already deleted at the relay: nothing new
         this.checkDeletedPlace(this.relayPlace(s as Y.Item));
       }
@@ -415,4 +424,16 @@ function knownRoot(name: string): string {
   return name === Roots.messages || name === Roots.receipts || name === Roots.canon || name === Roots.meta
     ? name
     : `other:${name}`;
+}
+
+/** Sorts and merges overlapping ranges, so that a repeated range costs nothing. */
+function mergeRanges(ranges: Array<{ clock: number; len: number }>): Array<{ clock: number; len: number }> {
+  const sorted = [...ranges].sort((a, b) => a.clock - b.clock);
+  const out: Array<{ clock: number; len: number }> = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && r.clock <= last.clock + last.len) last.len = Math.max(last.len, r.clock + r.len - last.clock);
+    else out.push({ clock: r.clock, len: r.len });
+  }
+  return out;
 }

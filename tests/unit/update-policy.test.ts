@@ -1,5 +1,6 @@
 /** The document policy, in process: real Yjs documents producing real updates. */
 import { describe, expect, it } from 'vitest';
+import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 import { CloseCode } from '../../shared/errors.ts';
 import { type MessageRecord, threadRoots } from '../../shared/schema.ts';
@@ -197,5 +198,32 @@ describe('update policy', () => {
     expect(!v2.ok && !v2.pending && v2.reason).toBe('client id of the relay');
     // Bob himself continues fine.
     expect(check(relay, updateOf(bob, (r) => r.messages.insert(r.messages.length, [msg('b2', 'bob')])), 'bob').ok).toBe(true);
+  });
+
+  it('bounds the relay structs a live update\'s delete set may cover; repeated ranges cost nothing', () => {
+    const relay = relayDoc(3);
+    // 300 relay deletions in distinct structs (alternating keys do not merge).
+    for (let i = 0; i < 300; i++) relay.roots.canon.set(i % 2 ? 'm1' : 'm2', { seq: 2, sentAt: i, state: 'sent' });
+    const client = clientOf(relay.doc);
+    const step2 = Y.encodeStateAsUpdate(client, Y.encodeStateVector(relay.doc));
+    const ctx = (budget?: number) => ({
+      doc: relay.doc, roots: relay.roots, userId: 'alice', maxTextLength: 100,
+      isKnownMessageId: (id: string) => relay.roots.canon.has(id), deletionWalkBudget: budget,
+    });
+    expect(checkUpdate(ctx(), step2).ok).toBe(true);
+    expect(refusedWith(checkUpdate(ctx(50), step2))).toBe(CloseCode.POLICY_VIOLATION);
+    // The same delete set repeated 1000 times walks no more than once.
+    const ds = Y.decodeUpdate(step2).ds as any;
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, 0); // no structs
+    const clientsDs = [...ds.clients] as Array<[number, Array<{ clock: number; len: number }>]>;
+    encoding.writeVarUint(e, clientsDs.length);
+    for (const [c, ranges] of clientsDs) {
+      encoding.writeVarUint(e, c);
+      encoding.writeVarUint(e, ranges.length * 1000);
+      for (let k = 0; k < 1000; k++) for (const r of ranges) (encoding.writeVarUint(e, r.clock), encoding.writeVarUint(e, r.len));
+    }
+    const repeated = encoding.toUint8Array(e);
+    expect(checkUpdate(ctx(2 * 400), repeated).ok).toBe(true);
   });
 });
