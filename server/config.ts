@@ -11,6 +11,20 @@ export interface Limits {
   maxFrameBytes: number;
   /** Longest message text, characters. */
   maxTextLength: number;
+  /** New messages per second per connection (token bucket refill rate). */
+  messagesPerSecond: number;
+  /** Messages a connection may send at once before the per-second rate applies. */
+  messageBurst: number;
+  /** Update frames per second per connection (burst: twice as many). */
+  updatesPerSecond: number;
+  /** Open sync connections per user, across all threads. */
+  connectionsPerUser: number;
+  /** Largest awareness update, bytes. */
+  maxAwarenessBytes: number;
+  /** Awareness updates per second per connection (burst: twice as many). */
+  awarenessPerSecond: number;
+  /** Outgoing bytes queued for one peer above which it is dropped as too slow. */
+  maxBufferedBytes: number;
 }
 
 /** The AT Protocol write bridge (DESIGN.md "AT Protocol"). */
@@ -176,6 +190,13 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),
       maxTextLength: int(env, 'SKEIN_MAX_TEXT_LENGTH', 10_000, 1, 1_000_000),
+      messagesPerSecond: int(env, 'SKEIN_MAX_MESSAGES_PER_SECOND', 20, 1, 1_000_000),
+      messageBurst: int(env, 'SKEIN_MESSAGE_BURST', 100, 1, 1_000_000),
+      updatesPerSecond: int(env, 'SKEIN_MAX_UPDATES_PER_SECOND', 100, 1, 1_000_000),
+      connectionsPerUser: int(env, 'SKEIN_MAX_CONNECTIONS_PER_USER', 64, 1, 100_000),
+      maxAwarenessBytes: int(env, 'SKEIN_MAX_AWARENESS_BYTES', 4096, 64, 1_048_576),
+      awarenessPerSecond: int(env, 'SKEIN_MAX_AWARENESS_PER_SECOND', 10, 1, 100_000),
+      maxBufferedBytes: int(env, 'SKEIN_MAX_BUFFERED_BYTES', 8 * 1_048_576, 16_384, 1_073_741_824),
     },
     atproto: atproto(env),
   };

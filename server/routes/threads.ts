@@ -25,6 +25,14 @@ async function memberThread(ctx: RelayContext, threadId: string, userId: string)
   return t;
 }
 
+/**
+ * Every HTTP write to a thread goes through this: an archived thread answers 409
+ * THREAD_ARCHIVED (sync writes are handled by the room: accepted, then rejected in canon).
+ */
+function assertWritable(t: ThreadRow): void {
+  if (t.archived) throw new HttpError(409, ErrorCode.THREAD_ARCHIVED, 'thread is archived');
+}
+
 function parseCreate(body: unknown, userId: string) {
   if (typeof body !== 'object' || body === null) throw badRequest('body must be a JSON object');
   const b = body as Record<string, unknown>;
@@ -75,7 +83,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
   app.get('/:id', async (c) => c.json(await memberThread(ctx, c.req.param('id'), c.get('userId'))));
 
   app.post('/:id/archive', async (c) => {
-    await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    assertWritable(await memberThread(ctx, c.req.param('id'), c.get('userId')));
     const thread = (await ctx.store.archiveThread(c.req.param('id')))!;
     (await ctx.registry.peek(thread.id))?.syncMeta(thread);
     return c.json(thread);

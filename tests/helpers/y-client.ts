@@ -28,7 +28,8 @@ export function connectClient(wsUrl: string, threadId: string, token: string, us
     WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
     params: { token },
     maxBackoffTime: 500,
-    // Clients in one process would otherwise talk over BroadcastChannel, bypassing the relay.
+    // Clients in one test process stand for different users on different machines;
+    // BroadcastChannel would let them exchange updates behind the relay's back.
     disableBc: true,
   });
   const roots = threadRoots(doc);

@@ -9,7 +9,8 @@ import { type TestClient, canonicalOrder, connectClient, synced } from '../helpe
 let relay: RelayProcess;
 const clients: TestClient[] = [];
 beforeAll(async () => {
-  relay = await startRelay();
+  // Rate limits are covered elsewhere; here the burst should reach the relay as fast as it can.
+  relay = await startRelay({ SKEIN_MAX_MESSAGES_PER_SECOND: '10000', SKEIN_MESSAGE_BURST: '10000', SKEIN_MAX_UPDATES_PER_SECOND: '10000' });
 });
 afterAll(async () => {
   clients.forEach((c) => c.destroy());
