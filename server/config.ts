@@ -11,6 +11,54 @@ export interface Limits {
   maxFrameBytes: number;
   /** Longest message text, characters. */
   maxTextLength: number;
+  /** New messages per second per connection (token bucket refill rate). */
+  messagesPerSecond: number;
+  /** Messages a connection may send at once before the per-second rate applies. */
+  messageBurst: number;
+  /** Update frames per second per connection (burst: twice as many). */
+  updatesPerSecond: number;
+  /** Open sync connections per user, across all threads. */
+  connectionsPerUser: number;
+  /** Largest awareness update, bytes. */
+  maxAwarenessBytes: number;
+  /** Awareness updates per second per connection (burst: twice as many). */
+  awarenessPerSecond: number;
+  /** Outgoing bytes queued for one peer above which it is dropped as too slow. */
+  maxBufferedBytes: number;
+}
+
+/** The AT Protocol write bridge (DESIGN.md "AT Protocol"). */
+export interface AtprotoConfig {
+  /** `off`, `local` (in-process reference PDS from @atproto/dev-env), or a PDS URL. */
+  service: 'off' | 'local' | string;
+  /** Handle or DID of the relay's account (URL mode). */
+  identifier: string;
+  /** App password (URL mode). Never logged or returned by any API. */
+  password: string;
+  /** Port of the in-process PDS in `local` mode; 0 picks a free one. */
+  localPort: number;
+  /** Whether new threads mirror to AT unless the creator says otherwise. */
+  mirrorDefault: boolean;
+  /** Most writes per applyWrites call (the PDS allows 200). */
+  batchMaxWrites: number;
+  /** Largest applyWrites request body, bytes (the PDS refuses big JSON bodies with 413). */
+  batchMaxBytes: number;
+  /** Rate-limit points the PDS charges per created record. */
+  writeCost: number;
+  /** First retry delay after a transient failure, ms (doubles per attempt, with jitter). */
+  backoffBaseMs: number;
+  /** Longest retry delay, ms. */
+  backoffMaxMs: number;
+  /** Oldest pending mirror older than this marks the bridge degraded, ms. */
+  lagThresholdMs: number;
+  /** This many consecutive failed calls mark the bridge degraded. */
+  failingAfter: number;
+  /** How long failure diagnostics are kept, ms. */
+  diagnosticsTtlMs: number;
+  /** How long a claimed outbox row stays reserved for one worker, ms. */
+  claimLeaseMs: number;
+  /** Test hook: SIGKILL the relay right after a successful applyWrites (SKEIN_TEST_CRASH_AFTER_AT_WRITE=1). */
+  testCrashAfterAtWrite: boolean;
 }
 
 export interface RelayConfig {
@@ -26,9 +74,12 @@ export interface RelayConfig {
   /** Interval between WebSocket pings; a peer missing one pong is dropped. */
   pingIntervalMs: number;
   logLevel: string;
+  /** SQLite `synchronous`: FULL fsyncs each commit, NORMAL survives process but not OS crashes. */
+  sqliteSync: 'FULL' | 'NORMAL';
   /** Directory served at `/` (the built web app / SDK test page); skipped when absent. */
   staticDir: string;
   limits: Limits;
+  atproto: AtprotoConfig;
 }
 
 export class ConfigError extends Error {
@@ -58,6 +109,14 @@ function bool(env: Env, name: string, def: boolean): boolean {
   throw new ConfigError(name, `expected 1/0/true/false, got ${JSON.stringify(raw)}`);
 }
 
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = values.find((x) => x.toLowerCase() === raw.toLowerCase());
+  if (!v) throw new ConfigError(name, `expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+  return v;
+}
+
 /**
  * In dev mode without SKEIN_JWT_SECRET, a random secret is kept in the data dir so that
  * tokens survive restarts. Outside dev mode the secret must be given.
@@ -72,6 +131,43 @@ function jwtSecret(env: Env, dataDir: string, devAuth: boolean): Uint8Array {
   const file = join(dataDir, 'dev-jwt-secret');
   if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
   return new TextEncoder().encode(readFileSync(file, 'utf8').trim());
+}
+
+function atproto(env: Env): AtprotoConfig {
+  const service = (env.SKEIN_ATPROTO_SERVICE || 'off').trim();
+  if (service !== 'off' && service !== 'local') {
+    let url: URL;
+    try {
+      url = new URL(service);
+    } catch {
+      throw new ConfigError('SKEIN_ATPROTO_SERVICE', `expected off, local or an http(s) URL, got ${JSON.stringify(service)}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ConfigError('SKEIN_ATPROTO_SERVICE', 'the PDS URL must be http or https');
+    }
+    if (!env.SKEIN_ATPROTO_IDENTIFIER) throw new ConfigError('SKEIN_ATPROTO_IDENTIFIER', 'required when SKEIN_ATPROTO_SERVICE is a URL');
+    if (!env.SKEIN_ATPROTO_PASSWORD) throw new ConfigError('SKEIN_ATPROTO_PASSWORD', 'required when SKEIN_ATPROTO_SERVICE is a URL');
+  }
+  const on = service !== 'off';
+  const mirrorDefault = bool(env, 'SKEIN_MIRROR_DEFAULT', on);
+  if (mirrorDefault && !on) throw new ConfigError('SKEIN_MIRROR_DEFAULT', 'cannot be on while SKEIN_ATPROTO_SERVICE=off');
+  return {
+    service: service.replace(/\/+$/, ''),
+    identifier: env.SKEIN_ATPROTO_IDENTIFIER ?? '',
+    password: env.SKEIN_ATPROTO_PASSWORD ?? '',
+    localPort: int(env, 'SKEIN_ATPROTO_LOCAL_PORT', 0, 0, 65535),
+    mirrorDefault,
+    batchMaxWrites: int(env, 'SKEIN_BRIDGE_BATCH_MAX_WRITES', 200, 1, 200),
+    batchMaxBytes: int(env, 'SKEIN_BRIDGE_BATCH_MAX_BYTES', 100_000, 1024, 10_000_000),
+    writeCost: int(env, 'SKEIN_BRIDGE_WRITE_COST', 3, 1, 1000),
+    backoffBaseMs: int(env, 'SKEIN_BRIDGE_BACKOFF_BASE_MS', 1000, 1, 3_600_000),
+    backoffMaxMs: int(env, 'SKEIN_BRIDGE_BACKOFF_MAX_MS', 60_000, 1, 86_400_000),
+    lagThresholdMs: int(env, 'SKEIN_BRIDGE_LAG_THRESHOLD_MS', 30_000, 1, 86_400_000),
+    failingAfter: int(env, 'SKEIN_BRIDGE_FAILING_AFTER', 3, 1, 1000),
+    diagnosticsTtlMs: int(env, 'SKEIN_BRIDGE_DIAGNOSTICS_TTL_MS', 7 * 86_400_000, 1000, 365 * 86_400_000),
+    claimLeaseMs: int(env, 'SKEIN_BRIDGE_CLAIM_LEASE_MS', 120_000, 1000, 86_400_000),
+    testCrashAfterAtWrite: env.SKEIN_TEST_CRASH_AFTER_AT_WRITE === '1',
+  };
 }
 
 /** Reads the configuration; throws ConfigError on the first bad value. */
@@ -89,10 +185,19 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     compactAfterUpdates: int(env, 'SKEIN_COMPACT_AFTER_UPDATES', 500, 2, 1_000_000),
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: env.SKEIN_LOG_LEVEL || 'info',
+    sqliteSync: oneOf(env, 'SKEIN_SQLITE_SYNC', ['FULL', 'NORMAL'] as const, 'FULL'),
     staticDir: resolve(env.SKEIN_STATIC_DIR || 'client/dist'),
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),
       maxTextLength: int(env, 'SKEIN_MAX_TEXT_LENGTH', 10_000, 1, 1_000_000),
+      messagesPerSecond: int(env, 'SKEIN_MAX_MESSAGES_PER_SECOND', 20, 1, 1_000_000),
+      messageBurst: int(env, 'SKEIN_MESSAGE_BURST', 100, 1, 1_000_000),
+      updatesPerSecond: int(env, 'SKEIN_MAX_UPDATES_PER_SECOND', 100, 1, 1_000_000),
+      connectionsPerUser: int(env, 'SKEIN_MAX_CONNECTIONS_PER_USER', 64, 1, 100_000),
+      maxAwarenessBytes: int(env, 'SKEIN_MAX_AWARENESS_BYTES', 4096, 64, 1_048_576),
+      awarenessPerSecond: int(env, 'SKEIN_MAX_AWARENESS_PER_SECOND', 10, 1, 100_000),
+      maxBufferedBytes: int(env, 'SKEIN_MAX_BUFFERED_BYTES', 8 * 1_048_576, 16_384, 1_073_741_824),
     },
+    atproto: atproto(env),
   };
 }

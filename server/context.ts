@@ -4,6 +4,8 @@ import type { Auth } from './auth.ts';
 import type { DocRegistry } from './doc-registry.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/store.ts';
+import type { BridgeOutbox } from './bridge-outbox.ts';
+import type { RelayMetrics } from './metrics.ts';
 
 export interface RelayContext {
   config: RelayConfig;
@@ -11,6 +13,9 @@ export interface RelayContext {
   registry: DocRegistry;
   auth: Auth;
   log: Logger;
+  metrics: RelayMetrics;
+  /** The AT write bridge, or null when SKEIN_ATPROTO_SERVICE=off. */
+  bridge: BridgeOutbox | null;
 }
 
 /** Hono variables set by the auth middleware. */

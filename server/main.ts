@@ -1,8 +1,16 @@
-/** CLI entry: `npm start`. Dev auth is on by default here, off when SKEIN_DEV_AUTH=0. */
+/**
+ * CLI entry: `npm start`. Dev auth is on by default here, off when SKEIN_DEV_AUTH=0; the AT
+ * bridge defaults to `local` (in-process PDS), off when SKEIN_ATPROTO_SERVICE=off.
+ */
 import { ConfigError, loadConfig } from './config.ts';
 import { startRelay } from './relay.ts';
 
-const env = { ...process.env, SKEIN_DEV_AUTH: process.env.SKEIN_DEV_AUTH ?? '1' };
+// `npm start` mirrors to an in-process reference PDS unless told otherwise (SKEIN_ATPROTO_SERVICE).
+const env = {
+  ...process.env,
+  SKEIN_DEV_AUTH: process.env.SKEIN_DEV_AUTH ?? '1',
+  SKEIN_ATPROTO_SERVICE: process.env.SKEIN_ATPROTO_SERVICE || 'local',
+};
 
 try {
   const relay = await startRelay(loadConfig(env));

@@ -21,6 +21,9 @@ import { requireUser } from './routes/require-user.ts';
 import { syncHandler } from './routes/sync.ts';
 import { threadRoutes } from './routes/threads.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
+import type { BridgeOutbox } from './bridge-outbox.ts';
+import type { LocalPds } from './local-pds.ts';
+import { RelayMetrics } from './metrics.ts';
 
 export interface RunningRelay {
   url: string;
@@ -31,11 +34,20 @@ export interface RunningRelay {
 
 /** Capabilities as they are right now (DESIGN.md: never advertise what is off). */
 function capabilities(ctx: RelayContext) {
+  const bridge = ctx.bridge?.status() ?? null;
   return {
     protocol: 'y-websocket',
     syncPath: '/v1/sync',
     devAuth: ctx.config.devAuth,
-    atproto: { features: { write_bridge: false, repo_ingest: false }, degraded: false },
+    atproto: {
+      features: { write_bridge: !!bridge?.loggedIn, repo_ingest: false },
+      did: bridge?.did ?? null,
+      service: bridge?.service ?? null,
+      mirrorDefault: ctx.config.atproto.mirrorDefault,
+      degraded: bridge?.degraded ?? false,
+      ...(bridge?.reason ? { reason: bridge.reason } : {}),
+      ...(bridge ? { queueDepth: bridge.queueDepth, oldestPendingAgeMs: bridge.oldestPendingAgeMs } : {}),
+    },
     limits: { ...ctx.config.limits },
   };
 }
@@ -58,8 +70,11 @@ export function createApp(ctx: RelayContext) {
   v1.get('/sync/:threadId', syncHandler(ctx, upgradeWebSocket));
   v1.use('/threads/*', requireUser(ctx.auth));
   v1.use('/threads', requireUser(ctx.auth));
-  v1.route('/threads', threadRoutes(ctx, () => false));
+  v1.route('/threads', threadRoutes(ctx));
   app.route('/v1', v1);
+  app.get('/metrics', async (c) =>
+    c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }),
+  );
   // The built client (web app, SDK test page) from the same origin, so it needs no CORS.
   if (existsSync(ctx.config.staticDir)) app.get('/*', serveStatic({ root: ctx.config.staticDir }));
   return { app, injectWebSocket, wss };
@@ -67,13 +82,45 @@ export function createApp(ctx: RelayContext) {
 
 export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   const log = createLogger(config.logLevel);
-  const store = new SqliteStore(join(config.dataDir, 'skein.sqlite'));
+  const store = new SqliteStore(join(config.dataDir, 'skein.sqlite'), { synchronous: config.sqliteSync });
+  let bridge: BridgeOutbox | null = null;
   const registry = new DocRegistry(store, log, {
     idleUnloadMs: config.idleUnloadMs,
     compactAfterUpdates: config.compactAfterUpdates,
     maxTextLength: config.limits.maxTextLength,
+    onMirroredCommit: () => bridge?.notify(),
   });
-  const ctx: RelayContext = { config, store, registry, auth: new Auth(config.jwtSecret), log };
+  const metrics = new RelayMetrics();
+  const ctx: RelayContext = { config, store, registry, auth: new Auth(config.jwtSecret), log, metrics, bridge: null };
+
+  const at = config.atproto;
+  let localPds: LocalPds | null = null;
+  if (at.service !== 'off') {
+    // Loaded only when the bridge is on: @atproto/api alone takes seconds to import.
+    const [{ AgentRepoClient }, { BridgeOutbox }, { startLocalPds }] = await Promise.all([
+      import('./at-client.ts'),
+      import('./bridge-outbox.ts'),
+      import('./local-pds.ts'),
+    ]);
+    let service = at.service;
+    let identifier = at.identifier;
+    let password = at.password;
+    if (at.service === 'local') {
+      localPds = await startLocalPds(at.localPort, config.dataDir);
+      ({ url: service, did: identifier, password } = localPds);
+      log.info({ event: 'local_pds_started', service, did: localPds.did, handle: localPds.handle }, `local PDS (ephemeral) at ${service}`);
+    }
+    const client = new AgentRepoClient({
+      service,
+      identifier,
+      password,
+      // The local PDS is new on every start, so its session is not worth keeping.
+      sessionFile: localPds ? null : join(config.dataDir, 'atproto-session.json'),
+    });
+    bridge = new BridgeOutbox({ store, registry, client, log, metrics, opts: at });
+    ctx.bridge = bridge;
+    bridge.start();
+  }
   const { app, injectWebSocket, wss } = createApp(ctx);
 
   const server: ServerType = await new Promise((resolve) => {
@@ -104,8 +151,10 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       }, 3000);
       await closed;
       clearTimeout(force);
+      await bridge?.stop();
       await registry.closeAll();
       await store.close();
+      await localPds?.close();
     },
   };
 }

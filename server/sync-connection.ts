@@ -5,15 +5,15 @@
 import type { WebSocket } from 'ws';
 import * as Y from 'yjs';
 import { CloseCode } from '../shared/errors.ts';
+import type { Limits } from './config.ts';
 import type { Logger } from './logger.ts';
+import { TokenBucket } from './rate-limit.ts';
 import { MalformedFrameError, decodeFrame, encodeSyncStep1, encodeSyncStep2 } from './sync-protocol.ts';
 import type { ThreadRoom } from './thread-room.ts';
 
 export interface SyncConnectionOptions {
   pingIntervalMs: number;
-  /** Outgoing bytes queued on the socket above which the peer is dropped as too slow. */
-  maxBufferedBytes: number;
-  maxFrameBytes: number;
+  limits: Limits;
 }
 
 export class SyncConnection {
@@ -21,9 +21,15 @@ export class SyncConnection {
   readonly awarenessIds = new Set<number>();
   private room: ThreadRoom | null = null;
   private early: Uint8Array[] = [];
+  private earlyBytes = 0;
   private alive = true;
   private closed = false;
+  private relayClosed = false;
+  private sawStep2 = false;
   private readonly pinger: NodeJS.Timeout;
+  private readonly messageBucket: TokenBucket;
+  private readonly updateBucket: TokenBucket;
+  private readonly awarenessBucket: TokenBucket;
 
   constructor(
     private readonly ws: WebSocket,
@@ -41,6 +47,25 @@ export class SyncConnection {
       ws.ping();
     }, opts.pingIntervalMs);
     this.pinger.unref();
+    const l = opts.limits;
+    this.messageBucket = new TokenBucket(l.messagesPerSecond, l.messageBurst);
+    this.updateBucket = new TokenBucket(l.updatesPerSecond, 2 * l.updatesPerSecond);
+    this.awarenessBucket = new TokenBucket(l.awarenessPerSecond, 2 * l.awarenessPerSecond);
+  }
+
+  /** True once the relay closed this connection (its queued updates must not be applied). */
+  get closedByRelay(): boolean {
+    return this.relayClosed;
+  }
+
+  /** Charges one change of the peer's own awareness state against its awareness rate. */
+  takeAwareness(): boolean {
+    return this.awarenessBucket.take();
+  }
+
+  /** Charges `n` new messages against the per-connection message rate. */
+  takeMessages(n: number): boolean {
+    return this.messageBucket.take(n);
   }
 
   get isClosed(): boolean {
@@ -62,9 +87,13 @@ export class SyncConnection {
   receive(data: Uint8Array | string): void {
     if (this.closed) return;
     if (typeof data === 'string') return this.close(CloseCode.MALFORMED, 'text frames are not accepted');
-    if (data.byteLength > this.opts.maxFrameBytes) return this.close(CloseCode.TOO_LARGE, 'frame too large');
+    if (data.byteLength > this.opts.limits.maxFrameBytes) return this.close(CloseCode.TOO_LARGE, 'frame too large');
     if (!this.room) {
-      if (this.early.length >= 256) return this.close(CloseCode.RATE_LIMITED, 'too many frames before sync');
+      // Frames that arrive while the document loads wait here, bounded in count and bytes.
+      this.earlyBytes += data.byteLength;
+      if (this.early.length >= 256 || this.earlyBytes > 4 * this.opts.limits.maxFrameBytes) {
+        return this.close(CloseCode.RATE_LIMITED, 'too many frames before sync');
+      }
       this.early.push(data);
       return;
     }
@@ -76,6 +105,10 @@ export class SyncConnection {
       return this.close(CloseCode.MALFORMED, reason);
     }
     const room = this.room;
+    // Step 1 answers cost a full state encoding: they count against the update rate.
+    if ((frame.kind === 'sync-step1' || frame.kind === 'query-awareness') && !this.updateBucket.take()) {
+      return this.close(CloseCode.RATE_LIMITED, 'too many sync requests');
+    }
     switch (frame.kind) {
       case 'sync-step1':
         try {
@@ -84,9 +117,18 @@ export class SyncConnection {
           this.close(CloseCode.MALFORMED, 'invalid state vector');
         }
         return;
-      case 'update':
-        return room.receiveUpdate(this, frame.update);
+      case 'update': {
+        // The first sync step 2 carries the peer's offline backlog: it is exempt from
+        // the rates, so a long backlog cannot turn into a reconnect loop.
+        const backlog = frame.step2 && !this.sawStep2;
+        if (frame.step2) this.sawStep2 = true;
+        if (!backlog && !this.updateBucket.take()) return this.close(CloseCode.RATE_LIMITED, 'too many updates');
+        return room.receiveUpdate(this, frame.update, backlog);
+      }
       case 'awareness':
+        if (frame.update.byteLength > this.opts.limits.maxAwarenessBytes) {
+          return this.close(CloseCode.TOO_LARGE, 'awareness state too large');
+        }
         return room.receiveAwareness(this, frame.update);
       case 'query-awareness':
         return room.sendAwarenessStates(this);
@@ -96,8 +138,8 @@ export class SyncConnection {
   /** Sends a frame, dropping a peer that cannot keep up instead of buffering without bound. */
   send(frame: Uint8Array): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.ws.bufferedAmount > this.opts.maxBufferedBytes) {
-      return this.close(CloseCode.UNRESPONSIVE, 'peer too slow', true);
+    if (this.ws.bufferedAmount > this.opts.limits.maxBufferedBytes) {
+      return this.close(CloseCode.UNRESPONSIVE, 'peer too slow', true, { bufferedBytes: this.ws.bufferedAmount });
     }
     this.ws.send(frame);
   }
@@ -106,9 +148,10 @@ export class SyncConnection {
    * Closes with a documented code. `terminate` skips the closing handshake (for dead or
    * flooded sockets). Logs code, thread and user — never frame contents.
    */
-  close(code: number, reason: string, terminate = false): void {
+  close(code: number, reason: string, terminate = false, extra: Record<string, number> = {}): void {
     if (this.closed) return;
-    this.log.info({ event: 'ws_close', code, reason, threadId: this.threadId, userId: this.userId }, 'closing sync connection');
+    this.relayClosed = true;
+    this.log.info({ event: 'ws_close', code, reason, threadId: this.threadId, userId: this.userId, ...extra }, 'closing sync connection');
     this.ws.close(code, reason);
     if (terminate) this.ws.terminate();
     this.onClosed();

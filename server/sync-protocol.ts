@@ -10,7 +10,8 @@ export const SyncStep = { step1: 0, step2: 1, update: 2 } as const;
 
 export type IncomingFrame =
   | { kind: 'sync-step1'; stateVector: Uint8Array }
-  | { kind: 'update'; update: Uint8Array }
+  /** `step2`: the answer to the relay's sync step 1 (the peer's backlog), else a live update. */
+  | { kind: 'update'; update: Uint8Array; step2: boolean }
   | { kind: 'awareness'; update: Uint8Array }
   | { kind: 'query-awareness' };
 
@@ -31,7 +32,7 @@ export function decodeFrame(data: Uint8Array): IncomingFrame {
       const step = decoding.readVarUint(d);
       const payload = decoding.readVarUint8Array(d);
       if (step === SyncStep.step1) frame = { kind: 'sync-step1', stateVector: payload };
-      else if (step === SyncStep.step2 || step === SyncStep.update) frame = { kind: 'update', update: payload };
+      else if (step === SyncStep.step2 || step === SyncStep.update) frame = { kind: 'update', update: payload, step2: step === SyncStep.step2 };
       else throw new MalformedFrameError(`unknown sync step ${step}`);
     } else if (type === MessageType.awareness) {
       frame = { kind: 'awareness', update: decoding.readVarUint8Array(d) };
@@ -75,3 +76,32 @@ export const encodeUpdate = (update: Uint8Array): Uint8Array =>
 
 export const encodeAwareness = (update: Uint8Array): Uint8Array =>
   frame(MessageType.awareness, (e) => encoding.writeVarUint8Array(e, update));
+
+/** One entry of an awareness update: client id, clock, state as JSON text. */
+export interface AwarenessEntry {
+  clientId: number;
+  clock: number;
+  state: string;
+}
+
+/** Splits an awareness update into its entries; throws on malformed input. */
+export function decodeAwarenessEntries(update: Uint8Array): AwarenessEntry[] {
+  const d = decoding.createDecoder(update);
+  const n = decoding.readVarUint(d);
+  const out: AwarenessEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({ clientId: decoding.readVarUint(d), clock: decoding.readVarUint(d), state: decoding.readVarString(d) });
+  }
+  return out;
+}
+
+export function encodeAwarenessEntries(entries: AwarenessEntry[]): Uint8Array {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, entries.length);
+  for (const x of entries) {
+    encoding.writeVarUint(e, x.clientId);
+    encoding.writeVarUint(e, x.clock);
+    encoding.writeVarString(e, x.state);
+  }
+  return encoding.toUint8Array(e);
+}

@@ -1,24 +1,26 @@
 /**
  * A loaded thread: the relay's Y.Doc, its awareness, and its connections.
  *
- * Incoming updates are queued and flushed once per event-loop turn: all updates of a
- * turn are applied, committed in one storage transaction that also assigns seqs, and
- * only then forwarded to the other peers, followed by the relay's canon update.
+ * Incoming updates are queued and flushed once per event-loop turn: each update is
+ * checked against the document policy (update-policy.ts) before it is applied; the
+ * accepted ones are committed in one storage transaction that also assigns seqs, and
+ * only then forwarded to the other peers, followed by one relay transaction (canon,
+ * tombstones of messages refused by business rules, receipt maxima).
  */
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
-import { CloseCode } from '../shared/errors.ts';
+import { CloseCode, ErrorCode } from '../shared/errors.ts';
 import {
   type CanonInfo,
   type MessageRecord,
   type ThreadRoots,
   threadRoots,
-  validateMessageRecord,
 } from '../shared/schema.ts';
 import type { Logger } from './logger.ts';
 import type { MessageCandidate, Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { SyncConnection } from './sync-connection.ts';
-import { encodeAwareness, encodeUpdate } from './sync-protocol.ts';
+import { decodeAwarenessEntries, encodeAwareness, encodeAwarenessEntries, encodeUpdate } from './sync-protocol.ts';
+import { type AcceptedMessage, checkUpdate } from './update-policy.ts';
 
 /** Transaction origin of changes the relay itself makes (canon, meta). */
 export const RELAY_ORIGIN = Symbol('skein-relay');
@@ -28,12 +30,39 @@ const LOAD_ORIGIN = Symbol('skein-load');
 export interface ThreadRoomOptions {
   compactAfterUpdates: number;
   maxTextLength: number;
+  /** Called after a commit stored new `sent` messages in a mirrored thread (outbox rows exist). */
+  onMirroredCommit?: (threadId: string) => void;
 }
 
 interface Pending {
   conn: SyncConnection;
   update: Uint8Array;
+  /** The peer's first sync step 2 (offline backlog): exempt from the message rate. */
+  backlog: boolean;
 }
+
+/** What one flush collects while applying updates. */
+interface Collecting {
+  produced: Array<{ conn: SyncConnection; update: Uint8Array }>;
+  candidates: MessageCandidate[];
+  /** Messages appended to an archived thread: tombstoned by the relay after commit. */
+  tombstones: AcceptedMessage[];
+  /** Receipt key → highest readAt the relay has seen for it in this flush. */
+  receipts: Map<string, number>;
+}
+
+/** Updates held per connection while their dependencies are missing (see flush). */
+const MAX_HELD_UPDATES = 256;
+const MAX_HELD_BYTES = 4 * 1_048_576;
+/** Relay structs a live (non-backlog) update's delete set may cover. */
+const LIVE_DELETION_WALK = 10_000;
+/** Awareness client ids one connection may hold (a tab has one; a reload may add one). */
+const MAX_AWARENESS_IDS = 8;
+
+const readAtOf = (v: unknown): number =>
+  typeof v === 'object' && v !== null && typeof (v as { readAt?: unknown }).readAt === 'number'
+    ? (v as { readAt: number }).readAt
+    : -Infinity;
 
 /** Canon entry the relay publishes for a stored message. */
 export function canonOf(m: StoredMessage): CanonInfo {
@@ -61,8 +90,19 @@ export class ThreadRoom {
   private queue: Pending[] = [];
   private scheduled = false;
   private chain: Promise<void> = Promise.resolve();
-  private collecting: { produced: Pending[]; candidates: MessageCandidate[] } | null = null;
+  private collecting: Collecting | null = null;
   private logRows = 0;
+  /**
+   * Relay-authored updates (canon, meta) not yet stored. They are derivable from the
+   * store (repairCanon, syncMeta), so they ride along with the next commit instead of
+   * costing an fsync each; a timer bounds how long they wait when no commit comes.
+   */
+  private relayUpdates: Uint8Array[] = [];
+  private relayTimer: NodeJS.Timeout | null = null;
+  /** Ids accepted into the document whose canon is not written yet. */
+  private readonly uncanonIds = new Set<string>();
+  /** Updates waiting for structs the relay does not have yet, per connection. */
+  private readonly held = new Map<SyncConnection, { updates: Pending[]; bytes: number }>();
 
   private constructor(
     public thread: ThreadRow,
@@ -72,7 +112,6 @@ export class ThreadRoom {
   ) {
     this.awareness.setLocalState(null);
     this.doc.on('update', this.onDocUpdate);
-    this.doc.on('afterTransaction', this.onAfterTransaction);
     this.awareness.on('update', this.onAwarenessUpdate);
   }
 
@@ -142,6 +181,7 @@ export class ThreadRoom {
   }
 
   leave(conn: SyncConnection): void {
+    this.held.delete(conn);
     if (!this.conns.delete(conn)) return;
     if (conn.awarenessIds.size) {
       awarenessProtocol.removeAwarenessStates(this.awareness, [...conn.awarenessIds], conn);
@@ -149,8 +189,8 @@ export class ThreadRoom {
     if (this.conns.size === 0) this.onEmpty(this);
   }
 
-  receiveUpdate(conn: SyncConnection, update: Uint8Array): void {
-    this.queue.push({ conn, update });
+  receiveUpdate(conn: SyncConnection, update: Uint8Array, backlog = false): void {
+    this.queue.push({ conn, update, backlog });
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -159,9 +199,34 @@ export class ThreadRoom {
     });
   }
 
+  /**
+   * Applies a peer's awareness update. A peer may only set states it owns or no other
+   * connection owns (at most MAX_AWARENESS_IDS). Entries for others' states are dropped
+   * silently: the stock y-websocket client echoes every state it receives.
+   */
   receiveAwareness(conn: SyncConnection, update: Uint8Array): void {
+    let entries;
     try {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, conn);
+      entries = decodeAwarenessEntries(update);
+    } catch {
+      return conn.close(CloseCode.MALFORMED, 'malformed awareness update');
+    }
+    let owned = conn.awarenessIds.size;
+    const allowed = entries.filter((e) => {
+      if (conn.awarenessIds.has(e.clientId)) return true;
+      for (const other of this.conns) if (other !== conn && other.awarenessIds.has(e.clientId)) return false;
+      // An unowned id with an old clock is an echo the awareness ignores anyway.
+      const current = this.awareness.meta.get(e.clientId);
+      if (current && current.clock >= e.clock) return false;
+      if (owned >= MAX_AWARENESS_IDS) return false;
+      owned++;
+      return true;
+    });
+    if (allowed.length === 0) return;
+    // Only changes of the peer's own states count against its rate (echoes are free).
+    if (!conn.takeAwareness()) return conn.close(CloseCode.RATE_LIMITED, 'too many awareness updates');
+    try {
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(allowed), conn);
     } catch {
       conn.close(CloseCode.MALFORMED, 'malformed awareness update');
     }
@@ -182,43 +247,182 @@ export class ThreadRoom {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    const collecting: { produced: Pending[]; candidates: MessageCandidate[] } = { produced: [], candidates: [] };
+    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map() };
     this.collecting = collecting;
     try {
       for (const p of batch) {
-        try {
-          Y.applyUpdate(this.doc, p.update, p.conn);
-        } catch {
-          p.conn.close(CloseCode.MALFORMED, 'undecodable update');
-        }
+        if (this.admit(p) === 'pending') this.hold(p);
       }
+      if (collecting.produced.length) this.retryHeld();
     } finally {
       this.collecting = null;
     }
     const { produced, candidates } = collecting;
     if (produced.length === 0) return;
     let stored: StoredMessage[];
+    const relayUpdates = this.takeRelayUpdates();
     try {
-      stored = await this.store.commitMessages(this.id, produced.map((p) => p.update), candidates, Date.now());
+      stored = await this.store.commitMessages(this.id, [...relayUpdates, ...produced.map((p) => p.update)], candidates, Date.now());
     } catch (err) {
       this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storage commit failed');
       for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
       this.onBroken(this);
       return;
     }
-    this.logRows += produced.length;
+    this.logRows += produced.length + relayUpdates.length;
     for (const p of produced) {
       const frame = encodeUpdate(p.update);
       for (const c of this.conns) if (c !== p.conn) c.send(frame);
     }
-    this.publishCanon(stored);
+    this.relayWrites(stored, collecting);
+    this.uncanonIds.clear();
+    if (this.thread.mirror && stored.some((m) => m.state === 'sent')) this.opts.onMirroredCommit?.(this.id);
     if (this.logRows > this.opts.compactAfterUpdates) await this.compact();
+  }
+
+  /**
+   * Checks one update against the policy and applies it when allowed. A refused update
+   * closes its connection; one with missing dependencies is reported `pending` and is
+   * not applied, so nothing unchecked can ever wait inside the relay's document.
+   */
+  private admit(p: Pending): 'applied' | 'pending' | 'dropped' {
+    const { conn } = p;
+    if (conn.closedByRelay) return 'dropped';
+    const verdict = checkUpdate(
+      {
+        doc: this.doc,
+        roots: this.roots,
+        userId: conn.userId,
+        maxTextLength: this.opts.maxTextLength,
+        isKnownMessageId: (id) => this.uncanonIds.has(id) || this.roots.canon.has(id),
+        deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
+      },
+      p.update,
+    );
+    if (!verdict.ok) {
+      if (verdict.pending) return 'pending';
+      this.log.warn(
+        { event: 'update_refused', code: verdict.code, reason: verdict.reason, threadId: this.id, userId: conn.userId },
+        'update refused by policy',
+      );
+      conn.close(verdict.code, verdict.reason);
+      return 'dropped';
+    }
+    if (verdict.messages.length && !p.backlog && !conn.takeMessages(verdict.messages.length)) {
+      conn.close(CloseCode.RATE_LIMITED, 'too many messages');
+      return 'dropped';
+    }
+    const c = this.collecting!;
+    // Receipts: remember the highest readAt seen (before the update may overwrite it).
+    for (const [key, readAt] of verdict.receipts) {
+      const before = readAtOf(this.roots.receipts.get(key));
+      c.receipts.set(key, Math.max(c.receipts.get(key) ?? -Infinity, before, readAt ?? -Infinity));
+    }
+    const archived = this.thread.archived;
+    for (const m of verdict.messages) {
+      this.uncanonIds.add(m.record.id);
+      c.candidates.push(archived ? { record: m.record, state: 'rejected', error: ErrorCode.THREAD_ARCHIVED } : { record: m.record, state: 'sent' });
+      if (archived) c.tombstones.push(m);
+    }
+    try {
+      Y.applyUpdate(this.doc, p.update, conn);
+    } catch {
+      conn.close(CloseCode.MALFORMED, 'undecodable update');
+      return 'dropped';
+    }
+    const store = this.doc.store;
+    if (store.pendingStructs || store.pendingDs) {
+      // The policy judged every dependency present; never keep unchecked content around.
+      this.log.error({ event: 'policy_pending_mismatch', threadId: this.id, userId: conn.userId }, 'update left pending structs');
+      store.pendingStructs = null;
+      store.pendingDs = null;
+    }
+    return 'applied';
+  }
+
+  /** Keeps an update until its dependencies arrive (bounded; the peer's step 2 resends all). */
+  private hold(p: Pending): void {
+    if (p.conn.isClosed) return;
+    let h = this.held.get(p.conn);
+    if (!h) this.held.set(p.conn, (h = { updates: [], bytes: 0 }));
+    h.updates.push(p);
+    h.bytes += p.update.byteLength;
+    if (h.updates.length > MAX_HELD_UPDATES || h.bytes > MAX_HELD_BYTES) {
+      this.held.delete(p.conn);
+      p.conn.close(CloseCode.RATE_LIMITED, 'too many updates with missing dependencies');
+    }
+  }
+
+  /** Retries held updates until no more of them can be applied. */
+  private retryHeld(): void {
+    for (let progress = true; progress && this.held.size; ) {
+      progress = false;
+      for (const [conn, h] of [...this.held]) {
+        const still: Pending[] = [];
+        for (const p of h.updates) {
+          const r = this.admit(p);
+          if (r === 'applied') progress = true;
+          else if (r === 'pending') still.push(p);
+        }
+        if (still.length === 0 || conn.isClosed) this.held.delete(conn);
+        else h.updates = still;
+      }
+    }
+  }
+
+  /**
+   * The relay's own writes after a commit, in one transaction: canon for the stored
+   * messages, tombstones for messages refused by business rules (archived thread), and
+   * receipts put back to their maximum where a lower `readAt` won the Yjs merge.
+   */
+  private relayWrites(stored: StoredMessage[], c: Collecting): void {
+    const fixes: Array<[string, number]> = [];
+    for (const [key, max] of c.receipts) {
+      if (max === -Infinity) continue;
+      if (readAtOf(this.roots.receipts.get(key)) < max) fixes.push([key, max]);
+    }
+    if (stored.length === 0 && c.tombstones.length === 0 && fixes.length === 0) return;
+    this.doc.transact((tr) => {
+      for (const m of c.tombstones) {
+        const id = Y.createID(m.client, m.clock);
+        Y.getItemCleanStart(tr, id);
+        const item = Y.getItemCleanEnd(tr, this.doc.store, id);
+        if (item instanceof Y.Item && !item.deleted) item.delete(tr);
+      }
+      for (const m of stored) this.roots.canon.set(m.id, canonOf(m));
+      for (const [key, readAt] of fixes) this.roots.receipts.set(key, { readAt });
+    }, RELAY_ORIGIN);
+    // Tombstones and receipt maxima cannot be rebuilt from the store: store them now
+    // rather than with the next commit.
+    if (c.tombstones.length || fixes.length) void this.storeRelayUpdates();
   }
 
   /** Replaces the stored log with one snapshot of the current document. */
   async compact(): Promise<void> {
+    this.takeRelayUpdates();
+    const before = this.logRows;
     await this.store.compact(this.id, Y.encodeStateAsUpdate(this.doc));
     this.logRows = 1;
+    this.log.debug({ event: 'log_compacted', threadId: this.id, rows: before }, 'update log compacted');
+  }
+
+  private takeRelayUpdates(): Uint8Array[] {
+    if (this.relayTimer) clearTimeout(this.relayTimer);
+    this.relayTimer = null;
+    const u = this.relayUpdates;
+    this.relayUpdates = [];
+    return u.length > 1 ? [Y.mergeUpdates(u)] : u;
+  }
+
+  private async storeRelayUpdates(): Promise<void> {
+    const updates = this.takeRelayUpdates();
+    if (updates.length === 0) return;
+    try {
+      for (const u of updates) await this.store.appendUpdate(this.id, u);
+      this.logRows += updates.length;
+    } catch (err) {
+      this.log.error({ event: 'append_failed', threadId: this.id, err: String(err) }, 'storing relay update failed');
+    }
   }
 
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
@@ -227,39 +431,12 @@ export class ThreadRoom {
       this.collecting?.produced.push({ conn: origin, update });
       return;
     }
-    // Relay-authored change: persist, then send to every peer.
-    this.logRows += 1;
-    this.store.appendUpdate(this.id, update).catch((err) => {
-      this.log.error({ event: 'append_failed', threadId: this.id, err: String(err) }, 'storing relay update failed');
-    });
+    // Relay-authored change: store with the next commit (or soon), send to every peer now.
+    this.relayUpdates.push(update);
+    this.relayTimer ??= setTimeout(() => void this.storeRelayUpdates(), 250);
     const frame = encodeUpdate(update);
     for (const c of this.conns) c.send(frame);
   };
-
-  /** Finds message records newly integrated by a peer's transaction. */
-  private onAfterTransaction = (tr: Y.Transaction): void => {
-    if (!(tr.origin instanceof SyncConnection) || !this.collecting) return;
-    const messages = this.roots.messages;
-    const structsByClient = this.doc.store.clients;
-    tr.afterState.forEach((clock, client) => {
-      const before = tr.beforeState.get(client) ?? 0;
-      if (clock <= before) return;
-      const structs = structsByClient.get(client);
-      if (!structs) return;
-      for (let i = Y.findIndexSS(structs, before); i < structs.length; i++) {
-        const s = structs[i];
-        if (!(s instanceof Y.Item) || s.parent !== messages || s.deleted || s.id.clock < before) continue;
-        if (!(s.content instanceof Y.ContentAny)) continue;
-        for (const value of s.content.arr) this.addCandidate(value);
-      }
-    });
-  };
-
-  private addCandidate(value: unknown): void {
-    if (!validateMessageRecord(value, this.opts.maxTextLength).ok) return;
-    const record = value as MessageRecord;
-    this.collecting!.candidates.push({ record, state: 'sent' });
-  }
 
   private onAwarenessUpdate = (
     { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
@@ -271,13 +448,14 @@ export class ThreadRoom {
     }
     const changed = added.concat(updated, removed);
     const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed));
-    for (const c of this.conns) c.send(frame);
+    // Not back to the sender: it knows its own state, and the echo doubles presence traffic.
+    for (const c of this.conns) if (c !== origin) c.send(frame);
   };
 
   /** Waits for pending work, compacts, and frees the document. */
   async unload(): Promise<void> {
     await this.idle();
-    if (this.logRows > 1) await this.compact();
+    if (this.logRows > 1 || this.relayUpdates.length) await this.compact();
     this.awareness.destroy();
     this.doc.destroy();
   }

@@ -15,6 +15,10 @@ export const ErrorCode = {
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   RATE_LIMITED: 'RATE_LIMITED',
   INTERNAL: 'INTERNAL',
+  /** Mirroring to AT was asked for but this relay has no write bridge. */
+  MIRROR_UNAVAILABLE: 'MIRROR_UNAVAILABLE',
+  /** Only messages whose AT mirror failed can be retried. */
+  NOT_FAILED: 'NOT_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -54,3 +58,20 @@ export function isPermanentClose(code: number): boolean {
 export interface ErrorBody {
   error: { code: ErrorCode; message: string };
 }
+
+/** Normalized codes in `canon[id].error` when mirroring a message to AT failed permanently. */
+export const BridgeErrorCode = {
+  /** The record did not validate against the Skein lexicon (checked before sending). */
+  INVALID_RECORD: 'INVALID_RECORD',
+  /** The message id cannot be an AT record key (`.` or `..`). */
+  INVALID_RECORD_KEY: 'INVALID_RECORD_KEY',
+  /** The PDS refused the write as invalid (HTTP 400). */
+  AT_BAD_REQUEST: 'AT_BAD_REQUEST',
+  /** The PDS refused a single write as too large (HTTP 413). */
+  AT_PAYLOAD_TOO_LARGE: 'AT_PAYLOAD_TOO_LARGE',
+  /** Authentication failed even after refreshing and logging in again. */
+  AT_AUTH_FAILED: 'AT_AUTH_FAILED',
+  /** Any other 4xx refusal. */
+  AT_REJECTED: 'AT_REJECTED',
+} as const;
+export type BridgeErrorCode = (typeof BridgeErrorCode)[keyof typeof BridgeErrorCode];

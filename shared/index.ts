@@ -2,3 +2,4 @@ export * from './errors.ts';
 export * from './schema.ts';
 export * from './ordering.ts';
 export * from './sequence-validation.ts';
+export * from './at-lexicon.ts';

@@ -12,7 +12,20 @@ import type { ThreadRow } from '../store/store.ts';
 
 type Refusal = { code: number; reason: string };
 
+/**
+ * ws itself closes an oversize frame with 1009, which y-websocket treats as transient
+ * and would answer by reconnecting and resending the same update forever. Route that
+ * close through 4413, which the stock client does not retry.
+ */
+function closeOversizeAs4413(ws: WebSocket): void {
+  const close = ws.close.bind(ws);
+  ws.close = (code?: number, reason?: string | Buffer) =>
+    code === 1009 ? close(CloseCode.TOO_LARGE, 'frame too large') : close(code, reason);
+}
+
 export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocket<WebSocket>) {
+  /** Open sync connections per user, across threads. */
+  const perUser = new Map<string, number>();
   return upgradeWebSocket(async (c) => {
     const threadId = c.req.param('threadId') ?? '';
     const userId = await ctx.auth.verify(c.req.query('token'));
@@ -27,17 +40,18 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
     let conn: SyncConnection | null = null;
     return {
       onOpen(_evt, ws) {
+        closeOversizeAs4413(ws.raw!);
+        if (!refusal && userId && (perUser.get(userId) ?? 0) >= ctx.config.limits.connectionsPerUser) {
+          refusal = { code: CloseCode.TOO_MANY_CONNECTIONS, reason: 'too many connections for this user' };
+        }
         if (refusal || !thread || !userId) {
           ctx.log.info({ event: 'ws_refused', code: refusal?.code, threadId, userId }, 'sync connection refused');
           ws.close(refusal!.code, refusal!.reason);
           return;
         }
         const { limits, pingIntervalMs } = ctx.config;
-        const c = (conn = new SyncConnection(ws.raw!, userId, threadId, ctx.log, {
-          pingIntervalMs,
-          maxFrameBytes: limits.maxFrameBytes,
-          maxBufferedBytes: 8 * 1_048_576,
-        }));
+        perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
+        const c = (conn = new SyncConnection(ws.raw!, userId, threadId, ctx.log, { pingIntervalMs, limits }));
         ctx.registry.acquire(thread).then(
           (room) => room.join(c),
           (err) => {
@@ -51,6 +65,11 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
         conn?.receive(typeof data === 'string' ? data : new Uint8Array(data as ArrayBuffer));
       },
       onClose() {
+        if (conn && userId) {
+          const n = (perUser.get(userId) ?? 1) - 1;
+          if (n <= 0) perUser.delete(userId);
+          else perUser.set(userId, n);
+        }
         conn?.onClosed();
       },
     };

@@ -25,6 +25,14 @@ async function memberThread(ctx: RelayContext, threadId: string, userId: string)
   return t;
 }
 
+/**
+ * Every HTTP write to a thread goes through this: an archived thread answers 409
+ * THREAD_ARCHIVED (sync writes are handled by the room: accepted, then rejected in canon).
+ */
+function assertWritable(t: ThreadRow): void {
+  if (t.archived) throw new HttpError(409, ErrorCode.THREAD_ARCHIVED, 'thread is archived');
+}
+
 function parseCreate(body: unknown, userId: string) {
   if (typeof body !== 'object' || body === null) throw badRequest('body must be a JSON object');
   const b = body as Record<string, unknown>;
@@ -48,7 +56,7 @@ function intParam(raw: string | undefined, name: string, def: number, max: numbe
   return n;
 }
 
-export function threadRoutes(ctx: RelayContext, defaultMirror: () => boolean): Hono<AppEnv> {
+export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.post('/', async (c) => {
@@ -56,11 +64,15 @@ export function threadRoutes(ctx: RelayContext, defaultMirror: () => boolean): H
       throw badRequest('body must be JSON');
     });
     const input = parseCreate(body, c.get('userId'));
+    // AT repos are public: mirroring is chosen here, once, and only where a bridge exists.
+    if (input.mirror && !ctx.bridge) {
+      throw new HttpError(400, ErrorCode.MIRROR_UNAVAILABLE, 'this relay has no AT write bridge (SKEIN_ATPROTO_SERVICE=off)');
+    }
     const thread = await ctx.store.createThread({
       id: ulid(),
       title: input.title,
       participants: input.participants,
-      mirror: input.mirror ?? defaultMirror(),
+      mirror: input.mirror ?? (ctx.bridge !== null && ctx.config.atproto.mirrorDefault),
       createdAt: Date.now(),
     });
     return c.json(thread, 201);
@@ -71,7 +83,7 @@ export function threadRoutes(ctx: RelayContext, defaultMirror: () => boolean): H
   app.get('/:id', async (c) => c.json(await memberThread(ctx, c.req.param('id'), c.get('userId'))));
 
   app.post('/:id/archive', async (c) => {
-    await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    assertWritable(await memberThread(ctx, c.req.param('id'), c.get('userId')));
     const thread = (await ctx.store.archiveThread(c.req.param('id')))!;
     (await ctx.registry.peek(thread.id))?.syncMeta(thread);
     return c.json(thread);
@@ -83,6 +95,29 @@ export function threadRoutes(ctx: RelayContext, defaultMirror: () => boolean): H
     const limit = intParam(c.req.query('limit'), 'limit', 100, MAX_PAGE);
     const messages = await ctx.store.listMessages(thread.id, afterSeq, limit);
     return c.json({ messages: messages.map(messageJson), lastSeq: thread.lastSeq });
+  });
+
+  /** Re-queues a message whose AT mirror failed permanently (after its cause is fixed). */
+  app.post('/:id/messages/:mid/retry', async (c) => {
+    const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    const mid = c.req.param('mid');
+    if (!ctx.bridge) throw new HttpError(409, ErrorCode.MIRROR_UNAVAILABLE, 'this relay has no AT write bridge');
+    const existing = await ctx.store.getMessage(thread.id, mid);
+    if (!existing) throw notFound('no such message');
+    const m = await ctx.store.requeueMessage(thread.id, mid, Date.now());
+    if (!m) throw new HttpError(409, ErrorCode.NOT_FAILED, `message is ${existing.state}, only failed messages can be retried`);
+    (await ctx.registry.peek(thread.id)?.catch(() => undefined))?.publishCanon([m]);
+    ctx.bridge.notify();
+    return c.json(messageJson(m), 202);
+  });
+
+  /** The message's state and its unexpired AT bridge failure diagnostics. */
+  app.get('/:id/messages/:mid/bridge', async (c) => {
+    const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    const m = await ctx.store.getMessage(thread.id, c.req.param('mid'));
+    if (!m) throw notFound('no such message');
+    const diagnostics = await ctx.store.listDiagnostics(thread.id, m.id, Date.now());
+    return c.json({ id: m.id, state: m.state, atUri: m.atUri ?? null, atCid: m.atCid ?? null, error: m.error ?? null, diagnostics });
   });
 
   return app;

@@ -5,6 +5,12 @@
 import Database from 'better-sqlite3';
 import { assignSequence } from '../sequencer.ts';
 import type {
+  BridgeDiagnostic,
+  ConfirmedWrite,
+  MessageKey,
+  OutboxItem,
+  OutboxStats,
+  PermanentFailure,
   MessageCandidate,
   NewThread,
   Store,
@@ -52,6 +58,28 @@ CREATE TABLE IF NOT EXISTS messages (
   PRIMARY KEY (thread_id, seq),
   UNIQUE (thread_id, id)
 );
+CREATE TABLE IF NOT EXISTS at_outbox (
+  thread_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  enqueued_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  claimed_until INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (thread_id, message_id)
+);
+CREATE INDEX IF NOT EXISTS at_outbox_due ON at_outbox(next_attempt_at, enqueued_at);
+CREATE TABLE IF NOT EXISTS at_diagnostics (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  thread_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  code TEXT NOT NULL,
+  failure_class TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS at_diagnostics_by_message ON at_diagnostics(thread_id, message_id);
+CREATE INDEX IF NOT EXISTS at_diagnostics_expiry ON at_diagnostics(expires_at);
 `;
 
 interface ThreadDbRow {
@@ -105,6 +133,7 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly q;
+  private group: Array<{ run: () => StoredMessage[]; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void }> = [];
 
   constructor(file: string, opts: SqliteStoreOptions = {}) {
     this.db = new Database(file);
@@ -112,6 +141,9 @@ export class SqliteStore implements Store {
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    // A SQLite file has exactly one relay process, so claims left by a previous (crashed)
+    // process can be released at once instead of waiting out their lease.
+    this.db.exec('UPDATE at_outbox SET claimed_until = 0');
     const db = this.db;
     this.q = {
       insertThread: db.prepare(
@@ -143,6 +175,34 @@ export class SqliteStore implements Store {
         'SELECT * FROM messages WHERE thread_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
       messageBySeq: db.prepare<[string, number], MessageDbRow>('SELECT * FROM messages WHERE thread_id = ? AND seq = ?'),
+      messageById: db.prepare<[string, string], MessageDbRow>('SELECT * FROM messages WHERE thread_id = ? AND id = ?'),
+      enqueue: db.prepare('INSERT OR IGNORE INTO at_outbox (thread_id, message_id, enqueued_at) VALUES (?, ?, ?)'),
+      due: db.prepare<[number, number, number], { thread_id: string; message_id: string; attempts: number; enqueued_at: number }>(
+        `SELECT thread_id, message_id, attempts, enqueued_at FROM at_outbox
+         WHERE next_attempt_at <= ? AND claimed_until <= ? ORDER BY enqueued_at, rowid LIMIT ?`,
+      ),
+      claim: db.prepare('UPDATE at_outbox SET claimed_until = ? WHERE thread_id = ? AND message_id = ?'),
+      dequeue: db.prepare('DELETE FROM at_outbox WHERE thread_id = ? AND message_id = ?'),
+      defer: db.prepare(
+        'UPDATE at_outbox SET claimed_until = 0, next_attempt_at = ?, attempts = attempts + ? WHERE thread_id = ? AND message_id = ?',
+      ),
+      confirm: db.prepare(
+        `UPDATE messages SET state = 'confirmed', at_uri = ?, at_cid = ?, error = NULL WHERE thread_id = ? AND id = ?`,
+      ),
+      fail: db.prepare(`UPDATE messages SET state = 'failed', error = ? WHERE thread_id = ? AND id = ? AND state = 'sent'`),
+      unfail: db.prepare(`UPDATE messages SET state = 'sent', error = NULL WHERE thread_id = ? AND id = ? AND state = 'failed'`),
+      insertDiag: db.prepare(
+        `INSERT INTO at_diagnostics (thread_id, message_id, code, failure_class, detail, at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      diags: db.prepare<[string, string, number], { code: string; failure_class: string; detail: string; at: number; expires_at: number }>(
+        `SELECT code, failure_class, detail, at, expires_at FROM at_diagnostics
+         WHERE thread_id = ? AND message_id = ? AND expires_at > ? ORDER BY id DESC`,
+      ),
+      pruneDiags: db.prepare('DELETE FROM at_diagnostics WHERE expires_at <= ?'),
+      outboxStats: db.prepare<[], { n: number; oldest: number | null }>(
+        'SELECT count(*) AS n, min(enqueued_at) AS oldest FROM at_outbox',
+      ),
     };
   }
 
@@ -200,30 +260,69 @@ export class SqliteStore implements Store {
     return this.q.countUpdates.get(threadId)!.n;
   }
 
-  async commitMessages(
+  /**
+   * Group commit: every commitMessages call made during one event-loop turn shares one
+   * SQLite transaction (one fsync), each in its own savepoint so one thread's failure
+   * does not undo another's.
+   */
+  commitMessages(
     threadId: string,
     updates: Uint8Array[],
     candidates: MessageCandidate[],
     now: number,
   ): Promise<StoredMessage[]> {
-    return this.db.transaction(() => {
-      for (const u of updates) this.q.appendUpdate.run(threadId, u);
-      if (candidates.length === 0) return [];
-      const t = this.q.thread.get(threadId);
-      if (!t) throw new Error(`unknown thread ${threadId}`);
-      const { messages, cursor } = assignSequence(
-        threadId,
-        { lastSeq: t.last_seq, lastSentAt: t.last_sent_at },
-        candidates,
-        (id) => this.q.messageExists.get(threadId, id) !== undefined,
-        now,
-      );
-      for (const m of messages) {
-        this.q.insertMessage.run({ ...m, replyTo: m.replyTo ?? null, error: m.error ?? null });
-      }
-      this.q.setCursor.run(cursor.lastSeq, cursor.lastSentAt, threadId);
-      return messages;
-    })();
+    return new Promise((resolve, reject) => {
+      this.group.push({ run: () => this.commitOne(threadId, updates, candidates, now), resolve, reject });
+      if (this.group.length === 1) setImmediate(() => this.commitGroup());
+    });
+  }
+
+  private commitGroup(): void {
+    const group = this.group;
+    this.group = [];
+    const outcomes: Array<{ ok: true; value: StoredMessage[] } | { ok: false; error: unknown }> = [];
+    try {
+      this.db.transaction(() => {
+        for (const g of group) {
+          try {
+            outcomes.push({ ok: true, value: this.db.transaction(g.run)() });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      })();
+    } catch (error) {
+      for (const g of group) g.reject(error);
+      return;
+    }
+    group.forEach((g, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) g.resolve(o.value);
+      else g.reject(o.error);
+    });
+  }
+
+  private commitOne(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): StoredMessage[] {
+    for (const u of updates) this.q.appendUpdate.run(threadId, u);
+    if (candidates.length === 0) return [];
+    const t = this.q.thread.get(threadId);
+    if (!t) throw new Error(`unknown thread ${threadId}`);
+    const { messages, cursor } = assignSequence(
+      threadId,
+      { lastSeq: t.last_seq, lastSentAt: t.last_sent_at },
+      candidates,
+      (id) => this.q.messageExists.get(threadId, id) !== undefined,
+      now,
+    );
+    for (const m of messages) {
+      this.q.insertMessage.run({ ...m, replyTo: m.replyTo ?? null, error: m.error ?? null });
+    }
+    this.q.setCursor.run(cursor.lastSeq, cursor.lastSentAt, threadId);
+    // The outbox row shares the transaction that assigns seq: nothing to mirror is lost.
+    if (t.mirror === 1) {
+      for (const m of messages) if (m.state === 'sent') this.q.enqueue.run(threadId, m.id, now);
+    }
+    return messages;
   }
 
   async compact(threadId: string, snapshot: Uint8Array): Promise<void> {
@@ -235,6 +334,89 @@ export class SqliteStore implements Store {
 
   async listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
     return this.q.messagesAfter.all(threadId, afterSeq, limit).map(toMessage);
+  }
+
+  async getMessage(threadId: string, messageId: string): Promise<StoredMessage | null> {
+    const r = this.q.messageById.get(threadId, messageId);
+    return r ? toMessage(r) : null;
+  }
+
+  async claimOutbox(limit: number, now: number, leaseMs: number): Promise<OutboxItem[]> {
+    return this.db.transaction(() => {
+      const items: OutboxItem[] = [];
+      for (const r of this.q.due.all(now, now, limit)) {
+        const m = this.q.messageById.get(r.thread_id, r.message_id);
+        if (!m) {
+          this.q.dequeue.run(r.thread_id, r.message_id);
+          continue;
+        }
+        this.q.claim.run(now + leaseMs, r.thread_id, r.message_id);
+        items.push({ message: toMessage(m), attempts: r.attempts, enqueuedAt: r.enqueued_at });
+      }
+      return items;
+    })();
+  }
+
+  async completeOutbox(writes: ConfirmedWrite[]): Promise<StoredMessage[]> {
+    return this.db.transaction(() => {
+      const out: StoredMessage[] = [];
+      for (const w of writes) {
+        this.q.confirm.run(w.atUri, w.atCid, w.threadId, w.messageId);
+        this.q.dequeue.run(w.threadId, w.messageId);
+        const m = this.q.messageById.get(w.threadId, w.messageId);
+        if (m) out.push(toMessage(m));
+      }
+      return out;
+    })();
+  }
+
+  async deferOutbox(keys: MessageKey[], nextAttemptAt: number, countAttempt: boolean): Promise<void> {
+    this.db.transaction(() => {
+      for (const k of keys) this.q.defer.run(nextAttemptAt, countAttempt ? 1 : 0, k.threadId, k.messageId);
+    })();
+  }
+
+  async failOutbox(failures: PermanentFailure[], failureClass: string, now: number, ttlMs: number): Promise<StoredMessage[]> {
+    return this.db.transaction(() => {
+      const out: StoredMessage[] = [];
+      for (const f of failures) {
+        this.q.fail.run(f.code, f.threadId, f.messageId);
+        this.q.dequeue.run(f.threadId, f.messageId);
+        this.q.insertDiag.run(f.threadId, f.messageId, f.code, failureClass, f.detail, now, now + ttlMs);
+        const m = this.q.messageById.get(f.threadId, f.messageId);
+        if (m) out.push(toMessage(m));
+      }
+      return out;
+    })();
+  }
+
+  async requeueMessage(threadId: string, messageId: string, now: number): Promise<StoredMessage | null> {
+    return this.db.transaction(() => {
+      const t = this.q.thread.get(threadId);
+      if (!t || t.mirror !== 1) return null;
+      if (this.q.unfail.run(threadId, messageId).changes === 0) return null;
+      this.q.enqueue.run(threadId, messageId, now);
+      return toMessage(this.q.messageById.get(threadId, messageId)!);
+    })();
+  }
+
+  async outboxStats(): Promise<OutboxStats> {
+    const r = this.q.outboxStats.get()!;
+    return { depth: r.n, oldestEnqueuedAt: r.oldest };
+  }
+
+  async listDiagnostics(threadId: string, messageId: string, now: number): Promise<BridgeDiagnostic[]> {
+    return this.q.diags.all(threadId, messageId, now).map((r) => ({
+      code: r.code,
+      failureClass: r.failure_class,
+      detail: r.detail,
+      at: r.at,
+      expiresAt: r.expires_at,
+    }));
+  }
+
+  async pruneDiagnostics(now: number): Promise<number> {
+    return this.q.pruneDiags.run(now).changes;
   }
 
   async close(): Promise<void> {

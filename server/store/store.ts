@@ -52,6 +52,48 @@ export interface UpdateLog {
   updates: Uint8Array[];
 }
 
+/** A claimed outbox row with what the bridge needs to build the AT record. */
+export interface OutboxItem {
+  message: StoredMessage;
+  /** Failed attempts so far (drives the backoff). */
+  attempts: number;
+  /** When the row was written (the message was sequenced), ms. */
+  enqueuedAt: number;
+}
+
+/** Identifies one message of one thread. */
+export interface MessageKey {
+  threadId: string;
+  messageId: string;
+}
+
+export interface ConfirmedWrite extends MessageKey {
+  atUri: string;
+  atCid: string;
+}
+
+export interface PermanentFailure extends MessageKey {
+  /** Normalized code written into `canon[id].error`. */
+  code: string;
+  /** Short diagnostic (never message text or credentials), kept until `expiresAt`. */
+  detail: string;
+}
+
+export interface BridgeDiagnostic {
+  code: string;
+  failureClass: string;
+  detail: string;
+  at: number;
+  expiresAt: number;
+}
+
+export interface OutboxStats {
+  /** Rows waiting (claimed or not). */
+  depth: number;
+  /** `enqueuedAt` of the oldest row, or null when empty. */
+  oldestEnqueuedAt: number | null;
+}
+
 export interface Store {
   createThread(t: NewThread): Promise<ThreadRow>;
   getThread(id: string): Promise<ThreadRow | null>;
@@ -67,7 +109,9 @@ export interface Store {
    * Atomically: appends `updates`, assigns the next seqs and a non-decreasing `sentAt`
    * (never less than `now` or the thread's previous one) to each candidate whose id is
    * new in the thread, and persists those message rows. Returns the stored messages,
-   * in seq order. Candidates whose id already exists are skipped.
+   * in seq order. Candidates whose id already exists are skipped. When the thread
+   * mirrors to AT, an outbox row per new `sent` message is written in the same
+   * transaction, so a message with a seq is never missing from the outbox.
    */
   commitMessages(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]>;
   /** Replaces the whole update log of a thread by one snapshot, atomically. */
@@ -77,6 +121,37 @@ export interface Store {
 
   /** Canonical messages with `seq > afterSeq`, in seq order, at most `limit`. */
   listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
+
+  /** One stored message by id. */
+  getMessage(threadId: string, messageId: string): Promise<StoredMessage | null>;
+
+  // --- AT write bridge outbox ---
+
+  /**
+   * Claims up to `limit` due, unclaimed outbox rows (oldest first) for `leaseMs`; a
+   * claim that is neither completed nor deferred in time becomes claimable again.
+   */
+  claimOutbox(limit: number, now: number, leaseMs: number): Promise<OutboxItem[]>;
+  /** Marks messages `confirmed` with their AT uri/cid and drops their outbox rows. Returns the updated messages. */
+  completeOutbox(writes: ConfirmedWrite[]): Promise<StoredMessage[]>;
+  /** Releases claimed rows for a later attempt at `nextAttemptAt`; `countAttempt` bumps the attempt counter. */
+  deferOutbox(keys: MessageKey[], nextAttemptAt: number, countAttempt: boolean): Promise<void>;
+  /**
+   * Marks messages `failed` with a normalized code, drops their outbox rows and keeps a
+   * diagnostic until `now + ttlMs`. Returns the updated messages.
+   */
+  failOutbox(failures: PermanentFailure[], failureClass: string, now: number, ttlMs: number): Promise<StoredMessage[]>;
+  /**
+   * Puts a `failed` message of a mirrored thread back into the outbox as `sent`.
+   * Returns the updated message, or null when it is not in state `failed`.
+   */
+  requeueMessage(threadId: string, messageId: string, now: number): Promise<StoredMessage | null>;
+  /** Depth and age of the outbox. */
+  outboxStats(): Promise<OutboxStats>;
+  /** Unexpired failure diagnostics of one message, newest first. */
+  listDiagnostics(threadId: string, messageId: string, now: number): Promise<BridgeDiagnostic[]>;
+  /** Deletes expired diagnostics; returns how many. */
+  pruneDiagnostics(now: number): Promise<number>;
 
   close(): Promise<void>;
 }

@@ -38,7 +38,9 @@ export class RelayProcess {
 
   /** Starts the process (on the same port as before, if it ran already). */
   async start(): Promise<void> {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    // RELAY_NODE_ARGS lets a benchmark profile the relay (e.g. --cpu-prof).
+    const extra = process.env.RELAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const proc = spawn(process.execPath, [...extra, '--import', 'tsx', 'server/main.ts'], {
       cwd: ROOT,
       env: {
         ...process.env,
@@ -47,6 +49,8 @@ export class RelayProcess {
         SKEIN_DATA_DIR: this.dataDir,
         SKEIN_DEV_AUTH: '1',
         SKEIN_LOG_LEVEL: 'debug',
+        // Tests opt in to the AT bridge; main.ts would otherwise start a local PDS.
+        SKEIN_ATPROTO_SERVICE: 'off',
         ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -28,6 +28,9 @@ export function connectClient(wsUrl: string, threadId: string, token: string, us
     WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
     params: { token },
     maxBackoffTime: 500,
+    // Clients in one test process stand for different users on different machines;
+    // BroadcastChannel would let them exchange updates behind the relay's back.
+    disableBc: true,
   });
   const roots = threadRoots(doc);
   const closes: Array<{ code: number; reason: string }> = [];

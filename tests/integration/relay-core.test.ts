@@ -9,7 +9,8 @@ const clients: TestClient[] = [];
 const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
-  relay = await startRelay({ SKEIN_IDLE_UNLOAD_MS: '300' });
+  // A low compaction threshold makes every test here also exercise compaction.
+  relay = await startRelay({ SKEIN_IDLE_UNLOAD_MS: '300', SKEIN_COMPACT_AFTER_UPDATES: '8' });
   for (const u of ['alice', 'bob', 'mallory']) tokens[u] = await relay.token(u);
 });
 afterAll(async () => {
@@ -159,6 +160,7 @@ describe('document registry', () => {
     await b.until(allCanon(b, sent.map((m) => m.id)), 'bob gets the reloaded state');
     expect(canonicalOrder(b)).toEqual(canonicalOrder(a));
     expect(b.roots.messages.toJSON()).toEqual(a.roots.messages.toJSON());
+    expect(relay.logs.some((l) => l.event === 'log_compacted' && l.threadId === id)).toBe(true);
     const next = b.send('after reload');
     await b.until(() => b.roots.canon.get(next.id)?.seq === 6, 'seq continues at 6');
   });

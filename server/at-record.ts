@@ -1,0 +1,22 @@
+/** Checks mirrored records against the Skein lexicon with @atproto/lexicon before any write. */
+import { Lexicons, type LexiconDoc } from '@atproto/lexicon';
+import { readFileSync } from 'node:fs';
+import { MESSAGE_NSID, isValidRecordKey, type AtMessageRecord } from '../shared/at-lexicon.ts';
+
+const doc = JSON.parse(
+  readFileSync(new URL('../shared/lexicons/dev.skein.chat.message.json', import.meta.url), 'utf8'),
+) as LexiconDoc;
+const lexicons = new Lexicons([doc]);
+
+export type RecordCheck = { ok: true } | { ok: false; code: 'INVALID_RECORD' | 'INVALID_RECORD_KEY'; reason: string };
+
+/** Validates a record and its key; the reason never contains the message text. */
+export function checkRecord(rkey: string, record: AtMessageRecord): RecordCheck {
+  if (!isValidRecordKey(rkey)) return { ok: false, code: 'INVALID_RECORD_KEY', reason: 'message id is not a valid record key' };
+  try {
+    lexicons.assertValidRecord(MESSAGE_NSID, record);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, code: 'INVALID_RECORD', reason: err instanceof Error ? err.message : 'invalid record' };
+  }
+}

@@ -1,0 +1,409 @@
+/**
+ * The AT write bridge worker: drains the transactional outbox into the relay's repo.
+ *
+ * Rows are claimed in batches, checked against the lexicon, packed into applyWrites calls
+ * (≤ batchMaxWrites writes, ≤ batchMaxBytes body, never more than the announced rate
+ * budget), and on success the store and then the loaded document's canon are updated.
+ * Record key = message id, so a replay can never create a second record; because a
+ * colliding create answers HTTP 500 on current PDS versions, a 500 means "unknown
+ * outcome": the bridge looks up which records exist and sends only the missing ones.
+ */
+import { BridgeErrorCode } from '../shared/errors.ts';
+import { MESSAGE_NSID, toAtRecord, type AtMessageRecord } from '../shared/at-lexicon.ts';
+import { AtCallError, type AtRepoClient, type RateLimitInfo } from './at-client.ts';
+import { checkRecord } from './at-record.ts';
+import type { AtprotoConfig } from './config.ts';
+import type { DocRegistry } from './doc-registry.ts';
+import type { Logger } from './logger.ts';
+import type { FailureClass, RelayMetrics } from './metrics.ts';
+import type { ConfirmedWrite, MessageKey, OutboxItem, OutboxStats, PermanentFailure, Store, StoredMessage } from './store/store.ts';
+
+/** What capabilities and /metrics report about the bridge. */
+export interface BridgeStatus {
+  loggedIn: boolean;
+  did: string | null;
+  service: string;
+  degraded: boolean;
+  reason: string | null;
+  queueDepth: number;
+  oldestPendingAgeMs: number;
+}
+
+interface Write {
+  item: OutboxItem;
+  record: AtMessageRecord;
+}
+
+type SendOutcome = { halt: false } | { halt: true; until: number };
+
+/** Added to an announced reset time: timers may fire a hair early and clocks differ slightly. */
+const RESET_MARGIN_MS = 100;
+
+const key = (m: StoredMessage): MessageKey => ({ threadId: m.threadId, messageId: m.id });
+
+function asCallError(err: unknown): AtCallError {
+  return err instanceof AtCallError ? err : new AtCallError(0, 'Error', String(err), null);
+}
+
+/** Failure detail for diagnostics: status and error name, never message text or credentials. */
+const detailOf = (e: AtCallError) => `${e.status || 'no response'} ${e.errorName}: ${e.message.slice(0, 200)}`;
+
+export interface BridgeOutboxDeps {
+  store: Store;
+  registry: DocRegistry;
+  client: AtRepoClient;
+  log: Logger;
+  metrics: RelayMetrics;
+  opts: AtprotoConfig;
+}
+
+export class BridgeOutbox {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private woken = false;
+  private consecutiveFailures = 0;
+  private lastFailure: FailureClass | null = null;
+  private budget: RateLimitInfo | null = null;
+  private nextDue = Infinity;
+  private stats: OutboxStats = { depth: 0, oldestEnqueuedAt: null };
+  private recent: Array<{ at: number; n: number }> = [];
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly d: BridgeOutboxDeps) {
+    d.metrics.bridgeGauges = () => {
+      const s = this.status();
+      return { depth: s.queueDepth, oldestPendingAgeMs: s.oldestPendingAgeMs, writesPerSecond: this.writesPerSecond() };
+    };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const refresh = () => void this.refreshStats();
+    refresh();
+    this.timers.push(setInterval(refresh, 1000));
+    this.timers.push(setInterval(() => void this.d.store.pruneDiagnostics(Date.now()).catch(() => {}), 60_000));
+    for (const t of this.timers) t.unref();
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.notify();
+    await this.loop;
+  }
+
+  /** New outbox rows exist (a commit, a retry): look now instead of at the next poll. */
+  notify(): void {
+    this.woken = true;
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  status(): BridgeStatus {
+    const { client, opts } = this.d;
+    const age = this.stats.oldestEnqueuedAt === null ? 0 : Math.max(0, Date.now() - this.stats.oldestEnqueuedAt);
+    let reason: string | null = null;
+    if (!client.loggedIn) reason = 'not_logged_in';
+    else if (this.consecutiveFailures >= opts.failingAfter) reason = `pds_failing:${this.lastFailure}`;
+    else if (age > opts.lagThresholdMs) reason = 'queue_lagging';
+    return {
+      loggedIn: client.loggedIn,
+      did: client.did,
+      service: client.service,
+      degraded: reason !== null,
+      reason,
+      queueDepth: this.stats.depth,
+      oldestPendingAgeMs: age,
+    };
+  }
+
+  private writesPerSecond(): number {
+    const since = Date.now() - 10_000;
+    this.recent = this.recent.filter((r) => r.at >= since);
+    return this.recent.reduce((s, r) => s + r.n, 0) / 10;
+  }
+
+  private async refreshStats(): Promise<void> {
+    try {
+      this.stats = await this.d.store.outboxStats();
+    } catch {
+      // store closing; keep the last figures
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.woken || !this.running) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, Math.max(1, ms));
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    }).then(() => {
+      this.woken = false;
+    });
+  }
+
+  private backoff(attempt: number): number {
+    const { backoffBaseMs, backoffMaxMs } = this.d.opts;
+    const capped = Math.min(backoffMaxMs, backoffBaseMs * 2 ** Math.max(0, attempt - 1));
+    return Math.round(capped / 2 + (Math.random() * capped) / 2);
+  }
+
+  private noteFailure(cls: FailureClass, n = 1): void {
+    this.consecutiveFailures += 1;
+    this.lastFailure = cls;
+    this.d.metrics.bridgeFailures.inc({ class: cls }, n);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let wait: number;
+      try {
+        wait = await this.step();
+      } catch (err) {
+        this.d.log.error({ event: 'bridge_error', err: String(err) }, 'bridge step failed');
+        wait = this.backoff(this.consecutiveFailures + 1);
+      }
+      if (wait > 0 && this.running) await this.sleep(wait);
+    }
+  }
+
+  /** One round; returns how long to wait before the next (0 = at once). */
+  private async step(): Promise<number> {
+    const { client, opts, store, log } = this.d;
+    if (!client.loggedIn) {
+      try {
+        await client.login();
+        this.consecutiveFailures = 0;
+        log.info({ event: 'bridge_logged_in', did: client.did, service: client.service }, 'AT write bridge logged in');
+      } catch (err) {
+        const e = asCallError(err);
+        this.noteFailure(e.status === 0 ? 'network' : e.status === 401 ? 'auth' : 'server');
+        log.warn({ event: 'bridge_login_failed', status: e.status, error: e.errorName }, 'AT login failed');
+        return this.backoff(this.consecutiveFailures);
+      }
+    }
+    const now = Date.now();
+    let limit = opts.batchMaxWrites;
+    if (this.budget) {
+      if (now >= this.budget.resetAt + RESET_MARGIN_MS) {
+        // A new window: its budget is the announced limit until a response says otherwise.
+        this.budget = this.budget.limit === null ? null : { limit: this.budget.limit, remaining: this.budget.limit, resetAt: Infinity };
+      }
+      if (this.budget) {
+        const affordable = Math.floor(this.budget.remaining / opts.writeCost);
+        if (affordable < 1) return Math.min(this.budget.resetAt + RESET_MARGIN_MS - now, opts.backoffMaxMs); // wait for the reset
+        limit = Math.min(limit, affordable);
+      }
+    }
+    const items = await store.claimOutbox(limit, now, opts.claimLeaseMs);
+    if (items.length === 0) {
+      const due = this.nextDue - now;
+      return Math.max(1, Math.min(1000, due));
+    }
+    this.nextDue = Infinity;
+    await this.process(items);
+    void this.refreshStats();
+    return 0;
+  }
+
+  private async process(items: OutboxItem[]): Promise<void> {
+    const writes: Write[] = [];
+    const invalid: PermanentFailure[] = [];
+    for (const item of items) {
+      const m = item.message;
+      const record = toAtRecord(m.threadId, m);
+      const check = checkRecord(m.id, record);
+      if (check.ok) writes.push({ item, record });
+      else invalid.push({ ...key(m), code: check.code, detail: check.reason });
+    }
+    if (invalid.length) await this.fail(invalid, 'invalid');
+
+    // Pack by body size; the JSON of one write is a close upper bound of its share of the body.
+    const chunks: Write[][] = [];
+    let cur: Write[] = [];
+    let bytes = 200;
+    for (const w of writes) {
+      const size = Buffer.byteLength(JSON.stringify(w.record)) + w.item.message.id.length + 120;
+      if (cur.length > 0 && bytes + size > this.d.opts.batchMaxBytes) {
+        chunks.push(cur);
+        cur = [];
+        bytes = 200;
+      }
+      cur.push(w);
+      bytes += size;
+    }
+    if (cur.length) chunks.push(cur);
+
+    for (let i = 0; i < chunks.length; i++) {
+      const out = await this.send(chunks[i]!, false);
+      if (out.halt) {
+        const rest = chunks.slice(i + 1).flat();
+        if (rest.length) await this.defer(rest, out.until, false);
+        return;
+      }
+    }
+  }
+
+  private async send(chunk: Write[], afterUnknown: boolean): Promise<SendOutcome> {
+    const { client, opts, log } = this.d;
+    if (chunk.length === 0) return { halt: false };
+    const started = performance.now();
+    let results: Array<{ uri: string; cid: string }>;
+    try {
+      const res = await client.createRecords(
+        MESSAGE_NSID,
+        chunk.map((w) => ({ rkey: w.item.message.id, record: w.record as unknown as Record<string, unknown> })),
+      );
+      results = res.results;
+      this.noteBudget(res.rateLimit, true);
+    } catch (err) {
+      const e = asCallError(err);
+      this.noteBudget(e.rateLimit, false);
+      const now = Date.now();
+      if (e.status === 429) {
+        this.noteFailure('rate_limited');
+        const until = e.rateLimit ? e.rateLimit.resetAt + RESET_MARGIN_MS : now + this.backoff(this.consecutiveFailures);
+        this.budget = { limit: e.rateLimit?.limit ?? null, remaining: 0, resetAt: e.rateLimit?.resetAt ?? until };
+        log.warn({ event: 'bridge_rate_limited', resetAt: until, writes: chunk.length }, 'PDS rate limit: waiting for reset');
+        await this.defer(chunk, until, false);
+        return { halt: true, until };
+      }
+      if ((e.status === 413 || e.status === 400) && chunk.length > 1) {
+        // Split to find the write that is too large or invalid; the others go through.
+        const mid = Math.ceil(chunk.length / 2);
+        const a = await this.send(chunk.slice(0, mid), afterUnknown);
+        if (a.halt) {
+          await this.defer(chunk.slice(mid), a.until, false);
+          return a;
+        }
+        return this.send(chunk.slice(mid), afterUnknown);
+      }
+      if (e.status === 413) {
+        await this.fail([{ ...key(chunk[0]!.item.message), code: BridgeErrorCode.AT_PAYLOAD_TOO_LARGE, detail: detailOf(e) }], 'too_large');
+        return { halt: false };
+      }
+      if (e.status === 400) {
+        await this.fail([{ ...key(chunk[0]!.item.message), code: BridgeErrorCode.AT_BAD_REQUEST, detail: detailOf(e) }], 'invalid');
+        return { halt: false };
+      }
+      if (e.status === 401) {
+        await this.fail(chunk.map((w) => ({ ...key(w.item.message), code: BridgeErrorCode.AT_AUTH_FAILED, detail: detailOf(e) })), 'auth');
+        return { halt: false };
+      }
+      if (e.status === 500 && !afterUnknown) {
+        // Unknown outcome (a colliding create answers 500): keep what exists, resend the rest once.
+        log.warn({ event: 'bridge_unknown_outcome', writes: chunk.length }, 'PDS answered 500: checking which records exist');
+        let missing: Write[];
+        try {
+          missing = await this.reconcile(chunk);
+        } catch (err2) {
+          return this.transient(chunk, asCallError(err2));
+        }
+        return this.send(missing, true);
+      }
+      if (e.status === 0 || e.status >= 500 || e.status === 408) return this.transient(chunk, e);
+      await this.fail(
+        chunk.map((w) => ({ ...key(w.item.message), code: BridgeErrorCode.AT_REJECTED, detail: detailOf(e) })),
+        'rejected',
+      );
+      return { halt: false };
+    }
+    if (opts.testCrashAfterAtWrite) {
+      // Test hook (SKEIN_TEST_CRASH_AFTER_AT_WRITE=1 only): die between the PDS write and the canon update.
+      log.warn({ event: 'test_crash_after_at_write', writes: chunk.length }, 'test hook: SIGKILL after AT write');
+      process.kill(process.pid, 'SIGKILL');
+      await new Promise(() => {});
+    }
+    log.debug({ event: 'bridge_batch', writes: chunk.length, ms: Math.round(performance.now() - started) }, 'applyWrites ok');
+    this.consecutiveFailures = 0;
+    // A store failure here propagates to run(): the rows stay claimed, and the replay after
+    // the lease finds the records already there (500 → reconcile).
+    await this.complete(chunk.map((w, i) => ({ ...key(w.item.message), atUri: results[i]!.uri, atCid: results[i]!.cid })));
+    return { halt: false };
+  }
+
+  /** Confirms the writes whose records already exist; returns those still missing. */
+  private async reconcile(chunk: Write[]): Promise<Write[]> {
+    const found: ConfirmedWrite[] = [];
+    const missing: Write[] = [];
+    for (const w of chunk) {
+      const r = await this.d.client.getRecord(MESSAGE_NSID, w.item.message.id);
+      if (r) found.push({ ...key(w.item.message), atUri: r.uri, atCid: r.cid });
+      else missing.push(w);
+    }
+    if (found.length) {
+      this.d.log.info({ event: 'bridge_reconciled', existing: found.length, missing: missing.length }, 'records already in the repo confirmed');
+      await this.complete(found, false);
+    }
+    return missing;
+  }
+
+  private async transient(chunk: Write[], e: AtCallError): Promise<SendOutcome> {
+    this.noteFailure(e.status === 0 ? 'network' : 'server');
+    const attempt = Math.max(...chunk.map((w) => w.item.attempts)) + 1;
+    const until = Date.now() + this.backoff(attempt);
+    this.d.log.warn(
+      { event: 'bridge_transient_failure', status: e.status, error: e.errorName, attempt, retryInMs: until - Date.now() },
+      'AT write failed; will retry',
+    );
+    await this.defer(chunk, until, true);
+    return { halt: true, until };
+  }
+
+  /** After a response: its rate-limit headers are the budget; none on a success means no limit. */
+  private noteBudget(rl: RateLimitInfo | null, success: boolean): void {
+    if (rl) this.budget = rl;
+    else if (success) this.budget = null;
+  }
+
+  private async defer(writes: Write[], until: number, countAttempt: boolean): Promise<void> {
+    this.nextDue = Math.min(this.nextDue, until);
+    await this.d.store.deferOutbox(writes.map((w) => key(w.item.message)), until, countAttempt);
+  }
+
+  private async complete(writes: ConfirmedWrite[], countWrites = true): Promise<void> {
+    const msgs = await this.d.store.completeOutbox(writes);
+    if (countWrites) {
+      this.d.metrics.bridgeWrites.inc(writes.length);
+      this.recent.push({ at: Date.now(), n: writes.length });
+    }
+    await this.publish(msgs);
+  }
+
+  private async fail(failures: PermanentFailure[], cls: FailureClass): Promise<void> {
+    const { store, opts, log, metrics } = this.d;
+    const msgs = await store.failOutbox(failures, cls, Date.now(), opts.diagnosticsTtlMs);
+    metrics.bridgeFailures.inc({ class: cls }, failures.length);
+    for (const f of failures) {
+      log.warn({ event: 'bridge_write_failed', threadId: f.threadId, messageId: f.messageId, code: f.code }, 'AT mirror failed permanently');
+    }
+    await this.publish(msgs);
+  }
+
+  /** Writes canon for loaded documents; an unloaded one is repaired from the store on load. */
+  private async publish(msgs: StoredMessage[]): Promise<void> {
+    const byThread = new Map<string, StoredMessage[]>();
+    for (const m of msgs) {
+      const list = byThread.get(m.threadId);
+      if (list) list.push(m);
+      else byThread.set(m.threadId, [m]);
+    }
+    for (const [threadId, list] of byThread) {
+      const room = await this.d.registry.peek(threadId)?.catch(() => undefined);
+      room?.publishCanon(list);
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * A real reference PDS (+ PLC directory) from @atproto/dev-env, in the test process.
+ * Start it once per test file; the PDS can be stopped and started again on the same
+ * port and data, which is what "the PDS goes away for a while" looks like to the relay.
+ */
+import { AtpAgent } from '@atproto/api';
+import { TestNetworkNoAppView, TestPds, mockNetworkUtilities } from '@atproto/dev-env';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MESSAGE_NSID, type AtMessageRecord } from '../../shared/at-lexicon.ts';
+
+export interface TestAccount {
+  did: string;
+  handle: string;
+  password: string;
+}
+
+export interface RepoRecord {
+  uri: string;
+  cid: string;
+  rkey: string;
+  value: AtMessageRecord;
+}
+
+export class AtNetwork {
+  private constructor(
+    private readonly net: TestNetworkNoAppView,
+    private readonly dirs: { dataDirectory: string; blobstoreDiskLocation: string },
+  ) {}
+
+  static async start(): Promise<AtNetwork> {
+    const dirs = {
+      dataDirectory: mkdtempSync(join(tmpdir(), 'skein-pds-')),
+      blobstoreDiskLocation: mkdtempSync(join(tmpdir(), 'skein-blobs-')),
+    };
+    return new AtNetwork(await TestNetworkNoAppView.create({ pds: dirs }), dirs);
+  }
+
+  get url(): string {
+    return this.net.pds.url;
+  }
+  get port(): number {
+    return this.net.pds.port;
+  }
+
+  private seq = 0;
+  async createAccount(name: string): Promise<TestAccount> {
+    const handle = `${name}${++this.seq}.test`;
+    const password = `pw-${name}-${this.seq}-secret`;
+    const res = await this.net.pds.getClient().createAccount({ handle, email: `${name}${this.seq}@example.com`, password });
+    return { did: res.data.did, handle, password };
+  }
+
+  /** All Skein message records in `did`'s repo (public read, no auth). */
+  async listRecords(did: string): Promise<RepoRecord[]> {
+    const agent = new AtpAgent({ service: this.url });
+    const out: RepoRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const res = await agent.com.atproto.repo.listRecords({ repo: did, collection: MESSAGE_NSID, limit: 100, cursor });
+      for (const r of res.data.records) {
+        out.push({ uri: r.uri, cid: r.cid, rkey: r.uri.split('/').pop()!, value: r.value as unknown as AtMessageRecord });
+      }
+      cursor = res.data.records.length === 100 ? res.data.cursor : undefined;
+    } while (cursor);
+    return out;
+  }
+
+  /** Stops the PDS (its port refuses connections until `startPds`). */
+  async stopPds(): Promise<void> {
+    await this.net.pds.close();
+  }
+
+  /** Starts the PDS again on the same port, data and PLC directory. */
+  async startPds(): Promise<void> {
+    this.net.pds = await TestPds.create({ didPlcUrl: this.net.plc.url, port: this.port, ...this.dirs });
+    mockNetworkUtilities(this.net.pds);
+  }
+
+  async close(): Promise<void> {
+    await this.net.close();
+  }
+}

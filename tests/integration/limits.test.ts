@@ -1,0 +1,166 @@
+/**
+ * Configured limits against a real relay: capabilities, frame size, message flood,
+ * connections per user, awareness size and rate. Each refusal gets its documented
+ * close code and costs other connections nothing.
+ */
+import * as encoding from 'lib0/encoding';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CloseCode } from '../../shared/errors.ts';
+import { encodeAwareness } from '../../server/sync-protocol.ts';
+import { rawPeer } from '../helpers/raw-peer.ts';
+import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { type TestClient, canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
+
+let relay: RelayProcess;
+const clients: TestClient[] = [];
+const tokens: Record<string, string> = {};
+
+const ENV = {
+  SKEIN_MAX_FRAME_BYTES: '65536',
+  SKEIN_MAX_MESSAGES_PER_SECOND: '5',
+  SKEIN_MESSAGE_BURST: '10',
+  SKEIN_MAX_CONNECTIONS_PER_USER: '3',
+  SKEIN_MAX_AWARENESS_BYTES: '1024',
+  SKEIN_MAX_AWARENESS_PER_SECOND: '5',
+};
+
+beforeAll(async () => {
+  relay = await startRelay(ENV);
+  for (const u of ['alice', 'bob', 'dave', 'erin']) tokens[u] = await relay.token(u);
+});
+afterAll(async () => {
+  clients.forEach((c) => c.destroy());
+  await relay?.stop();
+});
+
+function client(threadId: string, user: string): TestClient {
+  const c = connectClient(relay.wsUrl, threadId, tokens[user]!, user);
+  clients.push(c);
+  return c;
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms))]);
+}
+
+/** One awareness entry (clientID, clock, JSON state) as y-protocols encodes it. */
+function awarenessUpdate(clientId: number, clock: number, state: unknown): Uint8Array {
+  const e = encoding.createEncoder();
+  encoding.writeVarUint(e, 1);
+  encoding.writeVarUint(e, clientId);
+  encoding.writeVarUint(e, clock);
+  encoding.writeVarString(e, JSON.stringify(state));
+  return encoding.toUint8Array(e);
+}
+
+it('capabilities list every limit as configured', async () => {
+  const caps = await relay.api('GET', '/v1/capabilities');
+  expect(caps.body.limits).toMatchObject({
+    maxFrameBytes: 65536,
+    maxTextLength: 10000,
+    messagesPerSecond: 5,
+    messageBurst: 10,
+    updatesPerSecond: 100,
+    connectionsPerUser: 3,
+    maxAwarenessBytes: 1024,
+    awarenessPerSecond: 5,
+    maxBufferedBytes: 8 * 1_048_576,
+  });
+});
+
+describe('size', () => {
+  it('an oversize update closes with 4413 and the stock client does not retry it', async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const a = client(id, 'alice');
+    const b = client(id, 'bob');
+    await Promise.all([synced(a), synced(b)]);
+    // 10 messages of 9,000 characters in one transaction: one update of about 90 kB.
+    a.doc.transact(() => {
+      for (let i = 0; i < 10; i++) a.send('y'.repeat(9000));
+    });
+    const close = await a.nextClose();
+    expect(close.code).toBe(CloseCode.TOO_LARGE);
+    expect(a.provider.shouldConnect).toBe(false); // y-websocket gives up on 44xx
+    const ok = b.send('bob still works');
+    await b.until(() => b.roots.canon.has(ok.id), 'bob unaffected');
+    expect(b.roots.messages.length).toBe(1);
+    expect(b.closes).toEqual([]);
+    const history = (await relay.api('GET', `/v1/threads/${id}/messages`, tokens.bob)).body;
+    expect(history.messages.map((m: any) => m.id)).toEqual([ok.id]);
+  });
+});
+
+describe('rates', () => {
+  it('a message flood is cut with 4529; after reconnecting every message arrives once, gap-free', async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const a = client(id, 'alice');
+    const b = client(id, 'bob');
+    await Promise.all([synced(a), synced(b)]);
+    const sent = Array.from({ length: 40 }, (_, i) => a.send(`flood ${i}`));
+    const close = await a.nextClose();
+    expect(close.code).toBe(CloseCode.RATE_LIMITED);
+    // y-websocket reconnects on 45xx; its sync step 2 carries the rest.
+    await b.until(() => sent.every((m) => b.roots.canon.has(m.id)), 'all flood messages canonical at bob', 30_000);
+    expect(canonicalOrder(b).map((o) => o.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(new Set(b.roots.messages.toJSON().map((m) => m.id)).size).toBe(40);
+    expect(b.closes).toEqual([]);
+  });
+
+  it('awareness: an oversize state closes with 4413, a flood with 4529', async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const big = rawPeer(relay.wsUrl, id, tokens.alice!);
+    await big.synced;
+    big.sendRaw(encodeAwareness(awarenessUpdate(big.doc.clientID, 1, { blob: 'z'.repeat(2000) })));
+    expect((await within(big.closed, 10_000, 'oversize awareness')).code).toBe(CloseCode.TOO_LARGE);
+    const fast = rawPeer(relay.wsUrl, id, tokens.alice!);
+    await fast.synced;
+    for (let i = 1; i <= 50; i++) fast.sendRaw(encodeAwareness(awarenessUpdate(fast.doc.clientID, i, { typing: i % 2 === 0 })));
+    expect((await within(fast.closed, 10_000, 'awareness flood')).code).toBe(CloseCode.RATE_LIMITED);
+  });
+
+  it('awareness: a peer cannot overwrite another connection\'s presence', async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const b = client(id, 'bob');
+    await synced(b);
+    const observer = client(id, 'alice');
+    await synced(observer);
+    const bobState = () => observer.provider.awareness.getStates().get(b.doc.clientID) as { name?: string } | undefined;
+    b.provider.awareness.setLocalState({ name: 'bob' });
+    await new Promise<void>((resolve) => {
+      const check = () => bobState()?.name === 'bob' && (observer.provider.awareness.off('change', check), resolve());
+      observer.provider.awareness.on('change', check);
+      check();
+    });
+    const spoofer = rawPeer(relay.wsUrl, id, tokens.alice!);
+    await spoofer.synced;
+    spoofer.sendRaw(encodeAwareness(awarenessUpdate(b.doc.clientID, 999, { name: 'not bob' })));
+    // Then a state of its own, which must get through: ordering proves the spoof was handled.
+    spoofer.sendRaw(encodeAwareness(awarenessUpdate(spoofer.doc.clientID, 1, { name: 'spoofer' })));
+    await new Promise<void>((resolve) => {
+      const check = () => observer.provider.awareness.getStates().has(spoofer.doc.clientID) && (observer.provider.awareness.off('change', check), resolve());
+      observer.provider.awareness.on('change', check);
+      check();
+    });
+    expect(bobState()).toEqual({ name: 'bob' });
+    expect(b.provider.awareness.getLocalState()).toEqual({ name: 'bob' });
+    spoofer.ws.close();
+  });
+});
+
+describe('connections', () => {
+  it('a user\'s connection beyond the limit closes with 4429; others are unaffected', async () => {
+    const { id } = await relay.createThread(tokens.dave!, ['erin']);
+    const peers = [0, 1, 2].map(() => rawPeer(relay.wsUrl, id, tokens.dave!));
+    await Promise.all(peers.map((p) => p.synced));
+    const extra = rawPeer(relay.wsUrl, id, tokens.dave!);
+    expect((await within(extra.closed, 10_000, 'extra connection')).code).toBe(CloseCode.TOO_MANY_CONNECTIONS);
+    const e = client(id, 'erin'); // the limit is per user
+    await synced(e);
+    // Closing one frees a slot.
+    peers[0]!.ws.close();
+    await peers[0]!.closed;
+    const again = rawPeer(relay.wsUrl, id, tokens.dave!);
+    await within(again.synced, 10_000, 'slot freed');
+    for (const p of [...peers, again]) p.ws.close();
+  });
+});

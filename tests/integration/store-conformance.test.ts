@@ -1,0 +1,84 @@
+/**
+ * One conformance suite for every Store implementation. Add a factory to `stores`
+ * when a new adapter lands; each runs the same cases.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../server/store/sqlite-store.ts';
+import type { MessageCandidate, Store } from '../../server/store/store.ts';
+
+const stores: Array<[string, () => Promise<Store>]> = [
+  ['sqlite', async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-store-')), 'db.sqlite'))],
+];
+
+const cand = (id: string, state: 'sent' | 'rejected' = 'sent'): MessageCandidate => ({
+  record: { id, authorId: 'alice', text: `text of ${id}`, clientSentAt: 42 },
+  state,
+  ...(state === 'rejected' ? { error: 'THREAD_ARCHIVED' } : {}),
+});
+const bytes = (...b: number[]) => new Uint8Array(b);
+let n = 0;
+const newId = () => `thread-${Date.now()}-${n++}`;
+
+describe.each(stores)('%s store', (_name, make) => {
+  const opened: Store[] = [];
+  const open = async () => {
+    const s = await make();
+    opened.push(s);
+    return s;
+  };
+  afterAll(async () => {
+    for (const s of opened) await s.close();
+  });
+
+  it('creates, lists and archives threads with their members', async () => {
+    const s = await open();
+    const id = newId();
+    const t = await s.createThread({ id, title: 'T', participants: ['alice', 'bob'], mirror: true, createdAt: 5 });
+    expect(t).toEqual({ id, title: 'T', participants: ['alice', 'bob'], mirror: true, archived: false, createdAt: 5, lastSeq: 0 });
+    expect(await s.getThread('missing')).toBeNull();
+    expect((await s.listThreadsForUser('bob')).map((x) => x.id)).toContain(id);
+    expect((await s.listThreadsForUser('carol')).map((x) => x.id)).not.toContain(id);
+    expect((await s.archiveThread(id))!.archived).toBe(true);
+    expect(await s.archiveThread('missing')).toBeNull();
+  });
+
+  it('assigns gap-free seqs in the commit, skips known ids and keeps sentAt non-decreasing', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 0 });
+    const first = await s.commitMessages(id, [bytes(1)], [cand('a'), cand('b')], 1000);
+    expect(first.map((m) => [m.id, m.seq, m.sentAt])).toEqual([['a', 1, 1000], ['b', 2, 1000]]);
+    const second = await s.commitMessages(id, [bytes(2)], [cand('b'), cand('c', 'rejected')], 500);
+    expect(second.map((m) => [m.id, m.seq, m.sentAt, m.state, m.error])).toEqual([['c', 3, 1000, 'rejected', 'THREAD_ARCHIVED']]);
+    const listed = await s.listMessages(id, 0, 10);
+    expect(listed.map((m) => m.seq)).toEqual([1, 2, 3]);
+    expect(listed[0]).toMatchObject({ id: 'a', authorId: 'alice', text: 'text of a', clientSentAt: 42, state: 'sent' });
+    expect((await s.listMessages(id, 1, 1)).map((m) => m.id)).toEqual(['b']);
+    expect((await s.getThread(id))!.lastSeq).toBe(3);
+    const [summary] = (await s.listThreadsForUser('alice')).filter((t) => t.id === id);
+    expect(summary!.lastMessage).toMatchObject({ id: 'c', seq: 3 });
+    expect((await s.loadUpdates(id)).updates).toEqual([bytes(1), bytes(2)]);
+  });
+
+  it('commits nothing when the transaction fails', async () => {
+    const s = await open();
+    await expect(s.commitMessages('no-such-thread', [bytes(9)], [cand('z')], 1)).rejects.toThrow();
+    expect((await s.loadUpdates('no-such-thread')).updates).toEqual([]);
+    expect(await s.listMessages('no-such-thread', 0, 10)).toEqual([]);
+  });
+
+  it('appends, counts and compacts the update log', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 0 });
+    for (let i = 0; i < 5; i++) await s.appendUpdate(id, bytes(i));
+    expect(await s.countUpdates(id)).toBe(5);
+    expect((await s.loadUpdates(id)).updates.map((u) => u[0])).toEqual([0, 1, 2, 3, 4]);
+    await s.compact(id, bytes(7, 7));
+    expect((await s.loadUpdates(id)).updates).toEqual([bytes(7, 7)]);
+    expect(await s.countUpdates(id)).toBe(1);
+  });
+});
