@@ -98,6 +98,8 @@ export interface ViewContext {
 }
 
 const TYPING_TTL_MS = 5_000;
+/** A typing client re-sends its presence at most this often. */
+const TYPING_REFRESH_MS = 2_000;
 /** Newest messages kept as a render cache, so that a thread of any length paints at once. */
 const WINDOW_SIZE = 200;
 const WINDOW_SAVE_INTERVAL_MS = 1_000;
@@ -341,11 +343,19 @@ export class ThreadView {
     this.awareness.setLocalState({ ...cur, ...fields, userId: this.ctx.userId });
   }
 
-  /** Marks this client typing (expires by itself after a few seconds) or not. */
+  /**
+   * Marks this client typing (expires by itself after a few seconds) or not. Call it on
+   * every keystroke: presence is only re-sent when typing starts, stops, or every
+   * couple of seconds (the relay rate-limits awareness changes).
+   */
   setTyping(typing: boolean): void {
-    this.setPresence({ typingAt: typing ? Date.now() : 0 });
+    const cur = this.awareness.getLocalState();
+    const typingAt = typeof cur?.typingAt === 'number' ? cur.typingAt : 0;
+    const now = Date.now();
+    if (typing && now - typingAt > TYPING_REFRESH_MS) this.setPresence({ typingAt: now });
+    else if (!typing && typingAt !== 0) this.setPresence({ typingAt: 0 });
     if (this.typingTimer) clearTimeout(this.typingTimer);
-    if (typing) this.typingTimer = setTimeout(() => this.setTyping(false), TYPING_TTL_MS);
+    this.typingTimer = typing ? setTimeout(() => this.setTyping(false), TYPING_TTL_MS) : null;
   }
 
   /** Asks the relay to retry a failed AT mirror of `messageId`. */

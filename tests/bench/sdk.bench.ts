@@ -25,7 +25,14 @@ const ms = (x: number) => `${x.toFixed(1)} ms`;
 
 export async function run(): Promise<void> {
   const staticDir = await buildTestPage();
-  const relay = await startRelay({ SKEIN_LOG_LEVEL: 'info', SKEIN_STATIC_DIR: staticDir });
+  // The filler appends thousands of messages per frame: lift the per-connection rate limits.
+  const relay = await startRelay({
+    SKEIN_LOG_LEVEL: 'info',
+    SKEIN_STATIC_DIR: staticDir,
+    SKEIN_MAX_MESSAGES_PER_SECOND: '1000000',
+    SKEIN_MESSAGE_BURST: '1000000',
+    SKEIN_MAX_UPDATES_PER_SECOND: '100000',
+  });
   const browser = await launchChromium();
   try {
     const alice = await relay.token('alice');

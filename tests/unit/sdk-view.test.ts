@@ -101,6 +101,22 @@ describe('thread view ordering', () => {
   });
 });
 
+describe('presence', () => {
+  it('typing on every keystroke re-sends presence only when it starts and stops', async () => {
+    const client = await offlineClient('alice');
+    const view = client.openThread('t-typing');
+    let changes = 0;
+    view.awareness.on('change', () => changes++);
+    for (let i = 0; i < 20; i++) view.setTyping(true);
+    expect(changes).toBe(1);
+    expect(view.awareness.getLocalState()?.typingAt).toBeGreaterThan(0);
+    view.setTyping(false);
+    view.setTyping(false);
+    expect(changes).toBe(2);
+    expect(view.awareness.getLocalState()?.typingAt).toBe(0);
+  });
+});
+
 describe('local persistence', () => {
   it('a sent message is in IndexedDB when send() resolves: a fresh client sees it offline', async () => {
     const c1 = await offlineClient('alice');
