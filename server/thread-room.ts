@@ -93,12 +93,13 @@ export class ThreadRoom {
   private collecting: Collecting | null = null;
   private logRows = 0;
   /**
-   * Relay-authored updates (canon, meta) not yet stored. They are derivable from the
-   * store (repairCanon, syncMeta), so they ride along with the next commit instead of
-   * costing an fsync each; a timer bounds how long they wait when no commit comes.
+   * Relay-authored updates (canon, meta, tombstones, receipt maxima) not yet stored.
+   * They are stored before any peer sees them: a peer holding relay structs the relay
+   * lost in a crash would be refused (it would look like someone writing as the relay).
+   * Batched per event-loop turn, so the store can group them into one commit.
    */
   private relayUpdates: Uint8Array[] = [];
-  private relayTimer: NodeJS.Timeout | null = null;
+  private relayChain: Promise<void> = Promise.resolve();
   /** Ids accepted into the document whose canon is not written yet. */
   private readonly uncanonIds = new Set<string>();
   /** Updates waiting for structs the relay does not have yet, per connection. */
@@ -239,8 +240,12 @@ export class ThreadRoom {
 
   /** Resolves once every queued update has been committed and forwarded. */
   async idle(): Promise<void> {
-    while (this.scheduled || this.queue.length) await new Promise((r) => setImmediate(r));
-    await this.chain;
+    const busy = () => this.scheduled || this.queue.length > 0 || this.relayUpdates.length > 0;
+    do {
+      while (busy()) await new Promise((r) => setImmediate(r));
+      await this.chain;
+      await this.relayChain;
+    } while (busy());
   }
 
   private async flush(): Promise<void> {
@@ -260,16 +265,15 @@ export class ThreadRoom {
     const { produced, candidates } = collecting;
     if (produced.length === 0) return;
     let stored: StoredMessage[];
-    const relayUpdates = this.takeRelayUpdates();
     try {
-      stored = await this.store.commitMessages(this.id, [...relayUpdates, ...produced.map((p) => p.update)], candidates, Date.now());
+      stored = await this.store.commitMessages(this.id, produced.map((p) => p.update), candidates, Date.now());
     } catch (err) {
       this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storage commit failed');
       for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
       this.onBroken(this);
       return;
     }
-    this.logRows += produced.length + relayUpdates.length;
+    this.logRows += produced.length;
     for (const p of produced) {
       const frame = encodeUpdate(p.update);
       for (const c of this.conns) if (c !== p.conn) c.send(frame);
@@ -392,37 +396,33 @@ export class ThreadRoom {
       for (const m of stored) this.roots.canon.set(m.id, canonOf(m));
       for (const [key, readAt] of fixes) this.roots.receipts.set(key, { readAt });
     }, RELAY_ORIGIN);
-    // Tombstones and receipt maxima cannot be rebuilt from the store: store them now
-    // rather than with the next commit.
-    if (c.tombstones.length || fixes.length) void this.storeRelayUpdates();
   }
 
   /** Replaces the stored log with one snapshot of the current document. */
   async compact(): Promise<void> {
-    this.takeRelayUpdates();
     const before = this.logRows;
     await this.store.compact(this.id, Y.encodeStateAsUpdate(this.doc));
     this.logRows = 1;
     this.log.debug({ event: 'log_compacted', threadId: this.id, rows: before }, 'update log compacted');
   }
 
-  private takeRelayUpdates(): Uint8Array[] {
-    if (this.relayTimer) clearTimeout(this.relayTimer);
-    this.relayTimer = null;
-    const u = this.relayUpdates;
-    this.relayUpdates = [];
-    return u.length > 1 ? [Y.mergeUpdates(u)] : u;
-  }
-
+  /** Stores the relay's updates of this turn as one, then sends it to every peer. */
   private async storeRelayUpdates(): Promise<void> {
-    const updates = this.takeRelayUpdates();
+    const updates = this.relayUpdates;
+    this.relayUpdates = [];
     if (updates.length === 0) return;
+    const merged = updates.length > 1 ? Y.mergeUpdates(updates) : updates[0]!;
     try {
-      for (const u of updates) await this.store.appendUpdate(this.id, u);
-      this.logRows += updates.length;
+      await this.store.appendUpdate(this.id, merged);
+      this.logRows += 1;
     } catch (err) {
       this.log.error({ event: 'append_failed', threadId: this.id, err: String(err) }, 'storing relay update failed');
+      for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
+      this.onBroken(this);
+      return;
     }
+    const frame = encodeUpdate(merged);
+    for (const c of this.conns) c.send(frame);
   }
 
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
@@ -431,11 +431,13 @@ export class ThreadRoom {
       this.collecting?.produced.push({ conn: origin, update });
       return;
     }
-    // Relay-authored change: store with the next commit (or soon), send to every peer now.
+    // Relay-authored change: stored first (batched per turn), then sent to every peer.
     this.relayUpdates.push(update);
-    this.relayTimer ??= setTimeout(() => void this.storeRelayUpdates(), 250);
-    const frame = encodeUpdate(update);
-    for (const c of this.conns) c.send(frame);
+    if (this.relayUpdates.length === 1) {
+      setImmediate(() => {
+        this.relayChain = this.relayChain.then(() => this.storeRelayUpdates());
+      });
+    }
   };
 
   private onAwarenessUpdate = (
@@ -455,7 +457,7 @@ export class ThreadRoom {
   /** Waits for pending work, compacts, and frees the document. */
   async unload(): Promise<void> {
     await this.idle();
-    if (this.logRows > 1 || this.relayUpdates.length) await this.compact();
+    if (this.logRows > 1) await this.compact();
     this.awareness.destroy();
     this.doc.destroy();
   }

@@ -133,7 +133,7 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly q;
-  private group: Array<{ run: () => StoredMessage[]; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void }> = [];
+  private group: Array<{ run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
 
   constructor(file: string, opts: SqliteStoreOptions = {}) {
     this.db = new Database(file);
@@ -252,8 +252,10 @@ export class SqliteStore implements Store {
     return { updates: this.q.updates.all(threadId).map((r) => new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength)) };
   }
 
-  async appendUpdate(threadId: string, update: Uint8Array): Promise<void> {
-    this.q.appendUpdate.run(threadId, update);
+  appendUpdate(threadId: string, update: Uint8Array): Promise<void> {
+    return this.grouped(() => {
+      this.q.appendUpdate.run(threadId, update);
+    });
   }
 
   async countUpdates(threadId: string): Promise<number> {
@@ -261,7 +263,7 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Group commit: every commitMessages call made during one event-loop turn shares one
+   * Group commit: every commitMessages / appendUpdate call made during one turn shares one
    * SQLite transaction (one fsync), each in its own savepoint so one thread's failure
    * does not undo another's.
    */
@@ -271,8 +273,13 @@ export class SqliteStore implements Store {
     candidates: MessageCandidate[],
     now: number,
   ): Promise<StoredMessage[]> {
-    return new Promise((resolve, reject) => {
-      this.group.push({ run: () => this.commitOne(threadId, updates, candidates, now), resolve, reject });
+    return this.grouped(() => this.commitOne(threadId, updates, candidates, now));
+  }
+
+  /** Runs `work` in this turn's shared transaction, in a savepoint of its own. */
+  private grouped<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.group.push({ run: work, resolve: resolve as (v: unknown) => void, reject });
       if (this.group.length === 1) setImmediate(() => this.commitGroup());
     });
   }
@@ -280,7 +287,7 @@ export class SqliteStore implements Store {
   private commitGroup(): void {
     const group = this.group;
     this.group = [];
-    const outcomes: Array<{ ok: true; value: StoredMessage[] } | { ok: false; error: unknown }> = [];
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
       this.db.transaction(() => {
         for (const g of group) {

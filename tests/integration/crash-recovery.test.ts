@@ -53,8 +53,15 @@ it('keeps every assigned seq across a SIGKILL and sequences the rest after resta
   expect(seenBeforeKill.size).toBeLessThan(total);
 
   await relay.start();
-  await a.until(() => sent.every((mid) => a.roots.canon.has(mid)), 'alice has canon for all after restart', 60_000);
-  await b.until(() => sent.every((mid) => b.roots.canon.has(mid)), 'bob has canon for all after restart', 60_000);
+  const state = () =>
+    [a, b].map((c) => `${c.userId}: ${c.roots.messages.length} messages, ${c.roots.canon.size} canon, connected=${c.provider.wsconnected}, closes=${JSON.stringify(c.closes)}`).join('; ') +
+    `\nrelay: ${relay.logs.filter((l) => (l.level as number) >= 40 || l.event === 'ws_close').map((l) => JSON.stringify(l)).slice(-15).join('\n')}`;
+  try {
+    await a.until(() => sent.every((mid) => a.roots.canon.has(mid)), 'alice has canon for all after restart', 40_000);
+    await b.until(() => sent.every((mid) => b.roots.canon.has(mid)), 'bob has canon for all after restart', 10_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${state()}`);
+  }
 
   // Every seq the clients saw before the crash is unchanged.
   for (const [mid, seq] of seenBeforeKill) {
