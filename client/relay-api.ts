@@ -1,15 +1,8 @@
 /** HTTP calls to the relay's `/v1` API with the user's bearer token. */
 
-export interface ThreadSummary {
-  id: string;
-  title: string;
-  participants: string[];
-  mirror: boolean;
-  archived: boolean;
-  createdAt: number;
-  lastSeq: number;
-  lastMessage: { id: string; authorId: string; text: string; seq: number; sentAt: number } | null;
-}
+import type { ThreadSummary } from '../shared/api-types.ts';
+
+export type { ThreadSummary };
 
 export interface Capabilities {
   atproto: { features: { write_bridge: boolean; repo_ingest: boolean }; degraded: boolean };

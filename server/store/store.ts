@@ -6,30 +6,15 @@
  * and the thread's sequence counter change in one transaction, so nothing that has a
  * seq can exist without the update that carried it.
  */
-import type { MessageRecord, MessageState } from '../../shared/schema.ts';
+import type { CanonicalMessage, Thread, ThreadSummary } from '../../shared/api-types.ts';
+import type { MessageRecord } from '../../shared/schema.ts';
 
-export interface ThreadRow {
-  id: string;
-  title: string;
-  participants: string[];
-  mirror: boolean;
-  archived: boolean;
-  createdAt: number;
-  lastSeq: number;
-}
+export type { ThreadSummary };
+/** Threads are stored as the API shows them. */
+export type ThreadRow = Thread;
 
-export interface StoredMessage extends MessageRecord {
+export interface StoredMessage extends CanonicalMessage {
   threadId: string;
-  seq: number;
-  sentAt: number;
-  state: MessageState;
-  atUri?: string;
-  atCid?: string;
-  error?: string;
-}
-
-export interface ThreadSummary extends ThreadRow {
-  lastMessage: Pick<StoredMessage, 'id' | 'authorId' | 'text' | 'seq' | 'sentAt'> | null;
 }
 
 export interface NewThread {

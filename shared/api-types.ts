@@ -1,0 +1,25 @@
+/**
+ * JSON shapes of the relay's HTTP API (`/v1`), shared by the relay that sends them and
+ * the SDK that reads them.
+ */
+import type { CanonInfo, MessageRecord } from './schema.ts';
+
+/** A thread as `GET /v1/threads/:id` and `POST /v1/threads` return it. */
+export interface Thread {
+  id: string;
+  title: string;
+  participants: string[];
+  mirror: boolean;
+  archived: boolean;
+  createdAt: number;
+  /** Seq of the newest canonical message; 0 when there is none. */
+  lastSeq: number;
+}
+
+/** A canonical message of the history API: the record plus its canonical info. */
+export interface CanonicalMessage extends MessageRecord, CanonInfo {}
+
+/** One entry of `GET /v1/threads`. */
+export interface ThreadSummary extends Thread {
+  lastMessage: Pick<CanonicalMessage, 'id' | 'authorId' | 'text' | 'seq' | 'sentAt'> | null;
+}
