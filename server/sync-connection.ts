@@ -22,7 +22,8 @@ export class SyncConnection {
   private room: ThreadRoom | null = null;
   private early: Uint8Array[] = [];
   private earlyBytes = 0;
-  private alive = true;
+  /** Pings sent since the peer last showed life (a pong or any frame). */
+  private missedPings = 0;
   private closed = false;
   private relayClosed = false;
   private sawStep2 = false;
@@ -39,11 +40,13 @@ export class SyncConnection {
     private readonly opts: SyncConnectionOptions,
   ) {
     ws.on('pong', () => {
-      this.alive = true;
+      this.missedPings = 0;
     });
+    // Two unanswered pings, not one: a relay busy for a whole interval handles a pong
+    // after its timer and would otherwise drop a live peer.
     this.pinger = setInterval(() => {
-      if (!this.alive) return this.close(CloseCode.UNRESPONSIVE, 'ping timeout', true);
-      this.alive = false;
+      if (this.missedPings >= 2) return this.close(CloseCode.UNRESPONSIVE, 'ping timeout', true);
+      this.missedPings++;
       ws.ping();
     }, opts.pingIntervalMs);
     this.pinger.unref();
@@ -86,6 +89,7 @@ export class SyncConnection {
   /** Handles one incoming frame. Text frames and undecodable bytes close the socket. */
   receive(data: Uint8Array | string): void {
     if (this.closed) return;
+    this.missedPings = 0;
     if (typeof data === 'string') return this.close(CloseCode.MALFORMED, 'text frames are not accepted');
     if (data.byteLength > this.opts.limits.maxFrameBytes) return this.close(CloseCode.TOO_LARGE, 'frame too large');
     if (!this.room) {
