@@ -11,9 +11,13 @@ const MAX_PARTICIPANTS = 1000;
 const MAX_TITLE = 200;
 const MAX_PAGE = 1000;
 
-/** Public shape of a message in the history API. */
-function messageJson(m: StoredMessage) {
+/**
+ * Public shape of a message in the history API. A rejected message was taken out of the
+ * thread, so only its author gets its text back (to resend it); others see the seq only.
+ */
+function messageJson(m: StoredMessage, viewer: string) {
   const { threadId: _t, ...rest } = m;
+  if (m.state === 'rejected' && m.authorId !== viewer) rest.text = '';
   return rest;
 }
 
@@ -94,7 +98,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     const afterSeq = intParam(c.req.query('afterSeq'), 'afterSeq', 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(c.req.query('limit'), 'limit', 100, MAX_PAGE);
     const messages = await ctx.store.listMessages(thread.id, afterSeq, limit);
-    return c.json({ messages: messages.map(messageJson), lastSeq: thread.lastSeq });
+    return c.json({ messages: messages.map((m) => messageJson(m, c.get('userId'))), lastSeq: thread.lastSeq });
   });
 
   /** Re-queues a message whose AT mirror failed permanently (after its cause is fixed). */
@@ -108,7 +112,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     if (!m) throw new HttpError(409, ErrorCode.NOT_FAILED, `message is ${existing.state}, only failed messages can be retried`);
     (await ctx.registry.peek(thread.id)?.catch(() => undefined))?.publishCanon([m]);
     ctx.bridge.notify();
-    return c.json(messageJson(m), 202);
+    return c.json(messageJson(m, c.get('userId')), 202);
   });
 
   /** The message's state and its unexpired AT bridge failure diagnostics. */

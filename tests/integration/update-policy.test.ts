@@ -207,6 +207,10 @@ describe('archived threads', () => {
       [2, 'rejected', 'THREAD_ARCHIVED'],
     ]);
     expect(history.lastSeq).toBe(2);
+    // Only the author gets a rejected message's text back.
+    expect(history.messages[1].text).toBe('');
+    const own = (await relay.api('GET', `/v1/threads/${id}/messages`, tokens.alice)).body;
+    expect(own.messages[1].text).toBe('too late');
     const again = await relay.api('POST', `/v1/threads/${id}/archive`, tokens.alice);
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('THREAD_ARCHIVED');
