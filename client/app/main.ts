@@ -251,7 +251,8 @@ async function startApp(user: string): Promise<void> {
       if (before === m.status) continue;
       ui.known.set(m.id, m.status);
       if (!m.mine) {
-        if (before === undefined && m.status !== 'pending') {
+        // Announced once the relay has it (it may first arrive without canon, as pending).
+        if ((before === undefined || before === 'pending') && m.status !== 'pending') {
           announcer.say(open ? `${m.authorId}: ${m.text}` : `New message from ${m.authorId} in ${titleOf(ui.view.threadId)}`);
         }
         continue;

@@ -22,6 +22,10 @@ function make(kind: StatusPresentation['kind'], icon: string, text: string, deta
 const REASONS: Record<string, string> = {
   THREAD_ARCHIVED: 'the thread is archived',
   NOT_MEMBER: 'you are not a member of this thread',
+  AT_BAD_REQUEST: 'the AT server refused the record as invalid',
+  AT_AUTH_FAILED: 'the relay could not sign in to its AT server',
+  AT_PAYLOAD_TOO_LARGE: 'the message is too large for the AT server',
+  AT_REJECTED: 'the AT server rejected the record',
 };
 
 /** Plain-language reason for a normalized error code. */

@@ -42,6 +42,8 @@ beforeAll(async () => {
     SKEIN_ATPROTO_PASSWORD: account.password,
     SKEIN_BRIDGE_BACKOFF_BASE_MS: '200',
     SKEIN_BRIDGE_BACKOFF_MAX_MS: '1000',
+    // One refused PDS call marks the bridge degraded (until the next success), for the banner.
+    SKEIN_BRIDGE_FAILING_AFTER: '1',
     SKEIN_STATIC_DIR: staticDir,
   });
   await relay.waitForLog((l) => l.event === 'bridge_logged_in', 60_000);
@@ -177,6 +179,21 @@ describe('chat web app', () => {
 
     await expectNoSeriousA11yViolations(alice, 'thread');
     await shot(alice, '03-thread-mirrored');
+
+    // Manual resync: the indicator shows while it runs and is gone afterwards.
+    await alice.evaluate(() => {
+      const w = window as any;
+      w.resyncSeen = false;
+      new MutationObserver(() => {
+        if (document.getElementById('resync-indicator')) w.resyncSeen = true;
+      }).observe(document.body, { childList: true, subtree: true });
+    });
+    const before = await alice.evaluate(() => (window as any).skeinApp.view.resyncCount as number);
+    expect(await alice.locator('#resync-indicator').count()).toBe(0);
+    await alice.getByRole('button', { name: 'Resync' }).click();
+    await expect.poll(() => alice.evaluate(() => (window as any).skeinApp.view.resyncCount as number), { timeout: UI_TIMEOUT }).toBeGreaterThan(before);
+    await alice.locator('#resync-indicator').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    expect(await alice.evaluate(() => (window as any).resyncSeen)).toBe(true);
   });
 
   it('keyboard only: reach and press Retry on a failed mirror', async () => {
@@ -189,6 +206,7 @@ describe('chat web app', () => {
     await waitStatus(alice, 'Refused by the PDS at first', 'failed');
     const failed = msg(alice, 'Refused by the PDS at first');
     expect(await failed.locator('.status').textContent()).toContain('Mirror failed');
+    expect(await failed.locator('.reason').textContent()).toBe('Reason: the AT server refused the record as invalid.');
     await expectNoSeriousA11yViolations(alice, 'failed message');
     await shot(alice, '04-mirror-failed');
 
@@ -210,6 +228,22 @@ describe('chat web app', () => {
     expect(await msg(alice, 'Refused by the PDS at first').locator('.at-uri').textContent()).toMatch(/^at:\/\//);
   });
 
+  it('a failing PDS: the relay reports AT mirroring degraded and the app warns until it recovers', async () => {
+    let failing = true;
+    proxy.onApplyWrites = () => (failing ? { status: 503, body: { error: 'ServiceUnavailable', message: 'down for a bit' } } : undefined);
+    await alice.locator('#compose').fill('Delayed by the PDS');
+    await alice.locator('#compose').press('Enter');
+    await waitStatus(alice, 'Delayed by the PDS', 'sent');
+    // Capabilities are polled: the warning comes within a poll interval.
+    const banner = alice.locator('#at-degraded-banner');
+    await banner.waitFor({ timeout: UI_TIMEOUT });
+    expect(await banner.textContent()).toContain('AT mirroring is delayed or failing');
+    await shot(alice, '05-at-degraded');
+    failing = false;
+    await waitStatus(alice, 'Delayed by the PDS', 'confirmed');
+    await banner.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+  });
+
   it('offline: the banner shows, composing still works, and messages go out when the relay returns', async () => {
     await relay.stop();
     const banner = alice.locator('#offline-banner');
@@ -220,7 +254,7 @@ describe('chat web app', () => {
     await waitStatus(alice, 'Written while offline', 'pending');
     expect(await msg(alice, 'Written while offline').locator('.status').textContent()).toContain('Waiting to send');
     await expectNoSeriousA11yViolations(alice, 'offline');
-    await shot(alice, '05-offline');
+    await shot(alice, '06-offline');
 
     await relay.start();
     await waitStatus(alice, 'Written while offline', 'confirmed');
@@ -229,7 +263,7 @@ describe('chat web app', () => {
     // Exactly once on both sides.
     expect(await msg(alice, 'Written while offline').count()).toBe(1);
     expect(await msg(bob, 'Written while offline').count()).toBe(1);
-    await shot(alice, '06-back-online');
+    await shot(alice, '07-back-online');
   });
 
   it('archiving: a message to an archived thread is rejected with its reason and a way forward', async () => {
@@ -246,7 +280,7 @@ describe('chat web app', () => {
     expect(await rejected.locator('.status').textContent()).toContain('Not delivered');
     expect(await rejected.locator('.reason').textContent()).toBe('Reason: the thread is archived.');
     await expectNoSeriousA11yViolations(bob, 'rejected message');
-    await shot(bob, '07-rejected');
+    await shot(bob, '08-rejected');
     // The way forward: the text goes to a new thread with the same members.
     await rejected.getByRole('button', { name: 'Send it in a new thread' }).click();
     await bob.locator('#thread-title', { hasText: 'Launch plan (continued)' }).waitFor({ timeout: UI_TIMEOUT });
