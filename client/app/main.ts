@@ -118,9 +118,61 @@ interface ThreadUi {
   off: () => void;
 }
 
+/** Seconds until a JWT expires (0 when unreadable). */
+function secondsLeft(token: string): number {
+  try {
+    const payload = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: number };
+    return (payload.exp ?? 0) - Date.now() / 1000;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The stored dev token, renewed when it is about to expire or the relay no longer accepts
+ * it (e.g. a new data dir, so a new secret). Offline, the stored one is used as is.
+ */
+async function freshToken(user: string, check: boolean): Promise<string> {
+  const stored = localStorage.getItem(tokenKey(user)) ?? '';
+  let renew = secondsLeft(stored) < 3600;
+  if (!renew && check) {
+    const res = await fetch('/v1/threads', { headers: { authorization: `Bearer ${stored}` } }).catch(() => null);
+    renew = res?.status === 401;
+  }
+  if (!renew) return stored;
+  try {
+    const token = await devToken(user);
+    localStorage.setItem(tokenKey(user), token);
+    return token;
+  } catch {
+    return stored;
+  }
+}
+
+// Own pending texts are kept in localStorage too, so a reload still shows a later rejection.
+const ownKey = (user: string, threadId: string) => `skein-app:own:${user}:${threadId}`;
+
+function loadOwn(user: string, threadId: string): ThreadUi['own'] {
+  try {
+    return new Map(JSON.parse(localStorage.getItem(ownKey(user, threadId)) ?? '[]'));
+  } catch {
+    return new Map();
+  }
+}
+
+function saveOwn(user: string, ui: ThreadUi): void {
+  const entries = [...ui.own].slice(-200);
+  if (entries.length === 0) localStorage.removeItem(ownKey(user, ui.view.threadId));
+  else localStorage.setItem(ownKey(user, ui.view.threadId), JSON.stringify(entries));
+}
+
 async function startApp(user: string): Promise<void> {
-  const token = localStorage.getItem(tokenKey(user))!;
-  const client = await createSkeinClient({ relayUrl: location.origin, userId: user, getToken: () => token });
+  let token = await freshToken(user, true);
+  const getToken = async () => {
+    if (secondsLeft(token) < 3600) token = await freshToken(user, false);
+    return token;
+  };
+  const client = await createSkeinClient({ relayUrl: location.origin, userId: user, getToken });
   debug.client = client;
   let caps: AppCapabilities | null = null;
   const threads = new Map<string, ThreadUi>();
@@ -192,7 +244,7 @@ async function startApp(user: string): Promise<void> {
 
   function openUi(id: string): ThreadUi {
     const view = client.openThread(id);
-    const ui: ThreadUi = { view, own: new Map(), known: null, off: () => {} };
+    const ui: ThreadUi = { view, own: loadOwn(user, id), known: null, off: () => {} };
     const offSub = view.subscribe(() => {
       announceChanges(ui);
       scheduleRender();
@@ -218,10 +270,17 @@ async function startApp(user: string): Promise<void> {
   function timelineOf(ui: ThreadUi): ViewMessage[] {
     const msgs = ui.view.messages;
     const present = new Set<string>();
+    let dirty = false;
     for (const m of msgs) {
       present.add(m.id);
-      if (m.mine && m.status === 'pending' && !ui.own.has(m.id)) ui.own.set(m.id, { text: m.text, clientSentAt: m.clientSentAt });
+      if (m.mine && m.status === 'pending' && !ui.own.has(m.id)) {
+        ui.own.set(m.id, { text: m.text, clientSentAt: m.clientSentAt });
+        dirty = true;
+      } else if (m.status !== 'pending' && ui.own.delete(m.id)) {
+        dirty = true; // accepted: the document keeps it
+      }
     }
+    if (dirty) saveOwn(user, ui);
     const extra: ViewMessage[] = [];
     for (const [id, o] of ui.own) {
       if (present.has(id)) continue;
@@ -805,6 +864,8 @@ async function startApp(user: string): Promise<void> {
     clearInterval(poll);
     for (const ui of threads.values()) ui.off();
     await client.signOut();
+    // Sign-out clears this user's local data, the app's own keys included.
+    for (const k of Object.keys(localStorage)) if (k.startsWith(`skein-app:own:${user}:`)) localStorage.removeItem(k);
     localStorage.removeItem(tokenKey(user));
     localStorage.removeItem(USER_KEY);
     location.hash = '';

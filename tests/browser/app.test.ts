@@ -281,9 +281,26 @@ describe('chat web app', () => {
     expect(await rejected.locator('.reason').textContent()).toBe('Reason: the thread is archived.');
     await expectNoSeriousA11yViolations(bob, 'rejected message');
     await shot(bob, '08-rejected');
+    // The relay deleted the refused message from the document; its author still sees it after a reload.
+    await bob.reload();
+    await waitStatus(bob, 'Sent after the archive', 'rejected');
+    const rejected2 = msg(bob, 'Sent after the archive');
     // The way forward: the text goes to a new thread with the same members.
-    await rejected.getByRole('button', { name: 'Send it in a new thread' }).click();
+    await rejected2.getByRole('button', { name: 'Send it in a new thread' }).click();
     await bob.locator('#thread-title', { hasText: 'Launch plan (continued)' }).waitFor({ timeout: UI_TIMEOUT });
     await waitStatus(bob, 'Sent after the archive', 'confirmed');
+    await alice.locator('#thread-list a', { hasText: 'Launch plan (continued)' }).waitFor({ timeout: UI_TIMEOUT });
+  });
+
+  it('sign-out clears the local data of that user', async () => {
+    const before = await bob.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+    expect(before.some((n) => n?.includes('bob'))).toBe(true);
+    await bob.getByRole('button', { name: 'Sign out' }).click();
+    await bob.getByLabel('Your name').waitFor({ timeout: UI_TIMEOUT });
+    const after = await bob.evaluate(async () => ({
+      dbs: (await indexedDB.databases()).map((d) => d.name).filter((n) => n?.includes('bob')),
+      keys: Object.keys(localStorage).filter((k) => k.includes('bob')),
+    }));
+    expect(after).toEqual({ dbs: [], keys: [] });
   });
 });
