@@ -560,7 +560,48 @@ async function startApp(user: string): Promise<void> {
     }
   }
 
-  /** The honest way forward from an archived thread: a new thread with the same members. */
+  /** Reopens an archived thread; resolves true once this copy of the document knows it. */
+  async function reopen(view: ThreadView): Promise<boolean> {
+    const res = await fetch(`/v1/threads/${encodeURIComponent(view.threadId)}/unarchive`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await getToken()}` },
+    }).catch(() => null);
+    if (!res?.ok) {
+      if (paneEls) paneEls.sendError.textContent = res ? `Could not reopen the thread (${res.status}).` : 'Could not reopen the thread: the relay is not reachable.';
+      return false;
+    }
+    void client.refreshThreads().catch(() => {});
+    // The relay writes `meta.archived = false` into the document; sending waits for it.
+    await new Promise<void>((resolve) => {
+      if (!view.meta?.archived) return resolve();
+      const timer = setTimeout(done, 15_000);
+      const off = view.subscribe(() => {
+        if (!view.meta?.archived) done();
+      });
+      function done() {
+        clearTimeout(timer);
+        off();
+        resolve();
+      }
+    });
+    announcer.say(`Thread ${titleOf(view.threadId)} reopened.`);
+    return !view.meta?.archived;
+  }
+
+  /** Reopens the thread and sends a refused message's text again (as a new message). */
+  async function reopenAndResend(ui: ThreadUi, m: ViewMessage): Promise<void> {
+    if (!(await reopen(ui.view))) return;
+    try {
+      await ui.view.send(m.text);
+      ui.own.delete(m.id);
+      saveOwn(user, ui);
+      scheduleRender();
+    } catch (err) {
+      if (paneEls) paneEls.sendError.textContent = `Not sent: ${(err as Error).message}`;
+    }
+  }
+
+  /** The other way forward from an archived thread: a new thread with the same members. */
   async function continueInNewThread(view: ThreadView, text?: string): Promise<void> {
     const meta = view.meta;
     try {
@@ -642,6 +683,8 @@ async function startApp(user: string): Promise<void> {
           'div',
           { class: 'notice notice-archived', id: 'archived-notice' },
           h('p', {}, 'This thread is archived: it is read-only and new messages are not accepted.'),
+          h('button', { type: 'button', id: 'reopen', onclick: () => void reopen(view) }, 'Reopen thread'),
+          ' ',
           h('button', { type: 'button', onclick: () => void continueInNewThread(view) }, 'Continue in a new thread'),
         ),
       );
@@ -694,7 +737,7 @@ async function startApp(user: string): Promise<void> {
       const sig = JSON.stringify([m.status, m.atUri, m.error, m.status === 'pending' && online, seen, bridgeOn && !!caps?.atproto.service]);
       let li = rows.get(m.id);
       if (!li || li.dataset.sig !== sig) {
-        const fresh = messageRow(view, m, seen, online);
+        const fresh = messageRow(ui, m, seen, online);
         fresh.dataset.sig = sig;
         if (li) {
           const action = (document.activeElement as HTMLElement | null)?.closest('li') === li ? (document.activeElement as HTMLElement).dataset.action : undefined;
@@ -727,7 +770,8 @@ async function startApp(user: string): Promise<void> {
     if (changed && nearBottom) tl.scrollTop = tl.scrollHeight;
   }
 
-  function messageRow(view: ThreadView, m: ViewMessage, seen: string[], online: boolean): HTMLLIElement {
+  function messageRow(ui: ThreadUi, m: ViewMessage, seen: string[], online: boolean): HTMLLIElement {
+    const view = ui.view;
     const p = presentStatus(m, online);
     const status = h(
       'span',
@@ -771,6 +815,9 @@ async function startApp(user: string): Promise<void> {
     if (m.status === 'rejected') {
       details.push(
         h('span', { class: 'reason' }, `Reason: ${reasonText(m.error)}.`),
+        m.error === 'THREAD_ARCHIVED'
+          ? h('button', { type: 'button', 'data-action': 'reopen-resend', onclick: () => void reopenAndResend(ui, m) }, 'Reopen the thread and send it again')
+          : null,
         h(
           'button',
           { type: 'button', 'data-action': 'resend-new', onclick: () => void continueInNewThread(view, m.text) },

@@ -284,11 +284,24 @@ describe('chat web app', () => {
     // The relay deleted the refused message from the document; its author still sees it after a reload.
     await bob.reload();
     await waitStatus(bob, 'Sent after the archive', 'rejected');
-    const rejected2 = msg(bob, 'Sent after the archive');
-    // The way forward: the text goes to a new thread with the same members.
-    await rejected2.getByRole('button', { name: 'Send it in a new thread' }).click();
-    await bob.locator('#thread-title', { hasText: 'Launch plan (continued)' }).waitFor({ timeout: UI_TIMEOUT });
+    // Way forward 1: reopen the thread and send the text again (a new message; the refused one is gone).
+    await msg(bob, 'Sent after the archive').getByRole('button', { name: 'Reopen the thread and send it again' }).click();
     await waitStatus(bob, 'Sent after the archive', 'confirmed');
+    await waitStatus(alice, 'Sent after the archive', 'confirmed');
+    await alice.locator('#archived-notice').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    expect(await msg(bob, 'Sent after the archive').count()).toBe(1);
+
+    // Way forward 2: archived again, a refused message goes to a new thread with the same members.
+    await bob.context().setOffline(true);
+    await alice.getByRole('button', { name: 'Archive thread' }).click();
+    await alice.locator('#archived-notice').waitFor({ timeout: UI_TIMEOUT });
+    await bob.locator('#compose').fill('Also after the archive');
+    await bob.locator('#compose').press('Enter');
+    await bob.context().setOffline(false);
+    await waitStatus(bob, 'Also after the archive', 'rejected');
+    await msg(bob, 'Also after the archive').getByRole('button', { name: 'Send it in a new thread' }).click();
+    await bob.locator('#thread-title', { hasText: 'Launch plan (continued)' }).waitFor({ timeout: UI_TIMEOUT });
+    await waitStatus(bob, 'Also after the archive', 'confirmed');
     await alice.locator('#thread-list a', { hasText: 'Launch plan (continued)' }).waitFor({ timeout: UI_TIMEOUT });
   });
 
