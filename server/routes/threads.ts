@@ -93,6 +93,17 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     return c.json(thread);
   });
 
+  /**
+   * Reopens an archived thread (members only; idempotent). Messages already rejected stay
+   * rejected: their authors send them again.
+   */
+  app.post('/:id/unarchive', async (c) => {
+    await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    const thread = (await ctx.store.unarchiveThread(c.req.param('id')))!;
+    (await ctx.registry.peek(thread.id))?.syncMeta(thread);
+    return c.json(thread);
+  });
+
   app.get('/:id/messages', async (c) => {
     const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
     const afterSeq = intParam(c.req.query('afterSeq'), 'afterSeq', 0, Number.MAX_SAFE_INTEGER);

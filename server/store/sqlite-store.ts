@@ -159,6 +159,7 @@ export class SqliteStore implements Store {
          WHERE m.user_id = ? ORDER BY t.created_at DESC, t.id DESC`,
       ),
       archive: db.prepare('UPDATE threads SET archived = 1 WHERE id = ?'),
+      unarchive: db.prepare('UPDATE threads SET archived = 0 WHERE id = ?'),
       updates: db.prepare<[string], { data: Buffer }>('SELECT data FROM updates WHERE thread_id = ? ORDER BY id'),
       countUpdates: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM updates WHERE thread_id = ?'),
       appendUpdate: db.prepare('INSERT INTO updates (thread_id, data) VALUES (?, ?)'),
@@ -245,6 +246,11 @@ export class SqliteStore implements Store {
 
   async archiveThread(id: string): Promise<ThreadRow | null> {
     this.q.archive.run(id);
+    return this.getThread(id);
+  }
+
+  async unarchiveThread(id: string): Promise<ThreadRow | null> {
+    this.q.unarchive.run(id);
     return this.getThread(id);
   }
 

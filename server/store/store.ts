@@ -85,6 +85,8 @@ export interface Store {
   listThreadsForUser(userId: string): Promise<ThreadSummary[]>;
   /** Marks a thread archived; returns the updated row, or null when unknown. */
   archiveThread(id: string): Promise<ThreadRow | null>;
+  /** Reopens an archived thread (a no-op when it is not archived); returns the row, or null when unknown. */
+  unarchiveThread(id: string): Promise<ThreadRow | null>;
 
   /** All stored updates of a thread, oldest first. */
   loadUpdates(threadId: string): Promise<UpdateLog>;

@@ -43,6 +43,9 @@ describe.each(stores)('%s store', (_name, make) => {
     expect((await s.listThreadsForUser('carol')).map((x) => x.id)).not.toContain(id);
     expect((await s.archiveThread(id))!.archived).toBe(true);
     expect(await s.archiveThread('missing')).toBeNull();
+    expect((await s.unarchiveThread(id))!.archived).toBe(false);
+    expect((await s.unarchiveThread(id))!.archived).toBe(false);
+    expect(await s.unarchiveThread('missing')).toBeNull();
   });
 
   it('assigns gap-free seqs in the commit, skips known ids and keeps sentAt non-decreasing', async () => {

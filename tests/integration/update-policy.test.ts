@@ -218,6 +218,19 @@ describe('archived threads', () => {
     const fresh = client(id, 'bob');
     await fresh.until(() => fresh.roots.canon.get(late.id)?.state === 'rejected', 'fresh client');
     expect(fresh.roots.messages.toJSON().map((m) => m.id)).toEqual([before.id]);
+
+    // Reopening: members only; then messages are accepted again, the rejected one stays rejected.
+    const outsider = await relay.api('POST', `/v1/threads/${id}/unarchive`, await relay.token('mallory'));
+    expect(outsider.status).toBe(403);
+    const reopened = await relay.api('POST', `/v1/threads/${id}/unarchive`, tokens.alice);
+    expect(reopened.status).toBe(200);
+    expect(reopened.body.archived).toBe(false);
+    await a.until(() => a.roots.meta.get('archived') === false, 'alice sees reopened');
+    const again2 = a.send('after reopening');
+    await bob.until(() => bob.roots.canon.get(again2.id)?.state === 'sent', 'accepted again');
+    expect(bob.roots.canon.get(again2.id)!.seq).toBe(3);
+    expect(bob.roots.canon.get(late.id)!.state).toBe('rejected');
+    expect((await relay.api('GET', `/v1/threads/${id}`, tokens.bob)).body.archived).toBe(false);
   });
 });
 

@@ -1,0 +1,40 @@
+/**
+ * Builds the chat web app (client/app) into a static directory the relay serves at `/`.
+ * esbuild, not Vite: it is already the project's bundler (tests, benchmarks), builds this
+ * app in well under a second, and so can run on every `npm start` / `npm test` without a
+ * dev server or a second toolchain.
+ *
+ * CLI: `node --import tsx client/app/build.ts [outDir]` (default `client/dist`).
+ */
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+
+/** Bundles the app into `outDir` (index.html, app.js, app.css); returns `outDir`. */
+export async function buildApp(outDir: string): Promise<string> {
+  mkdirSync(outDir, { recursive: true });
+  await build({
+    entryPoints: [join(HERE, 'main.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    sourcemap: 'linked',
+    outfile: join(outDir, 'app.js'),
+    logLevel: 'warning',
+  });
+  copyFileSync(join(HERE, 'index.html'), join(outDir, 'index.html'));
+  copyFileSync(join(HERE, 'style.css'), join(outDir, 'app.css'));
+  return outDir;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const out = resolve(process.argv[2] ?? 'client/dist');
+  const t0 = performance.now();
+  await buildApp(out);
+  console.log(`skein: built the web app into ${out} in ${Math.round(performance.now() - t0)} ms`);
+}

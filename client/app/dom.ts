@@ -1,0 +1,35 @@
+/** A tiny element builder: the app renders with plain DOM calls, no framework. */
+
+type Attr = string | number | boolean | undefined | null | ((e: Event) => void);
+type Child = Node | string | number | null | undefined | false;
+
+/**
+ * Creates `<tag>` with attributes (`on*` functions become listeners, `true` sets an empty
+ * attribute, `false`/null/undefined leave it out) and children (strings become text).
+ */
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, Attr> = {},
+  ...children: Array<Child | Child[]>
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (typeof v === 'function') el.addEventListener(k.slice(2).toLowerCase(), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(typeof c === 'string' || typeof c === 'number' ? String(c) : c);
+  }
+  return el;
+}
+
+/** Text only screen readers get (the visible text stays short). */
+export function srOnly(text: string): HTMLSpanElement {
+  return h('span', { class: 'visually-hidden' }, text);
+}
+
+export function formatTime(ms: number): string {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}

@@ -1,0 +1,52 @@
+/**
+ * How a message status is shown: an icon, a short visible text and a fuller accessible
+ * label, so that no status is told by colour alone.
+ */
+import type { ViewMessage } from '../index.ts';
+
+export interface StatusPresentation {
+  /** Stable name for styling and tests: pending | sent | confirmed | failed | rejected. */
+  kind: ViewMessage['status'];
+  icon: string;
+  text: string;
+  /** What screen readers hear after `text` (and the tooltip). */
+  detail: string;
+  /** `text` and `detail` together: the full accessible label. */
+  label: string;
+}
+
+function make(kind: StatusPresentation['kind'], icon: string, text: string, detail: string): StatusPresentation {
+  return { kind, icon, text, detail, label: `${text}: ${detail}` };
+}
+
+const REASONS: Record<string, string> = {
+  THREAD_ARCHIVED: 'the thread is archived',
+  NOT_MEMBER: 'you are not a member of this thread',
+  AT_BAD_REQUEST: 'the AT server refused the record as invalid',
+  AT_AUTH_FAILED: 'the relay could not sign in to its AT server',
+  AT_PAYLOAD_TOO_LARGE: 'the message is too large for the AT server',
+  AT_REJECTED: 'the AT server rejected the record',
+};
+
+/** Plain-language reason for a normalized error code. */
+export function reasonText(code: string | undefined): string {
+  if (!code) return 'unknown reason';
+  return REASONS[code] ?? code.toLowerCase().replace(/_/g, ' ');
+}
+
+export function presentStatus(m: ViewMessage, online: boolean): StatusPresentation {
+  switch (m.status) {
+    case 'pending':
+      return online
+        ? make('pending', '◌', 'Sending', 'not yet stored by the relay')
+        : make('pending', '◌', 'Waiting to send', 'you are offline; it goes out when the connection returns');
+    case 'sent':
+      return make('sent', '✓', 'Sent', 'stored by the relay');
+    case 'confirmed':
+      return make('confirmed', '✓✓', 'Mirrored to AT', `published as the AT Protocol record ${m.atUri ?? ''}`.trim());
+    case 'failed':
+      return make('failed', '⚠', 'Mirror failed', `mirroring to AT failed (${reasonText(m.error)}); the message is still stored by the relay`);
+    case 'rejected':
+      return make('rejected', '✕', 'Not delivered', `the relay refused it: ${reasonText(m.error)}`);
+  }
+}
