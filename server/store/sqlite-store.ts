@@ -175,7 +175,10 @@ export class SqliteStore implements Store {
       messagesAfter: db.prepare<[string, number, number], MessageDbRow>(
         'SELECT * FROM messages WHERE thread_id = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
-      messageBySeq: db.prepare<[string, number], MessageDbRow>('SELECT * FROM messages WHERE thread_id = ? AND seq = ?'),
+      // The summary skips rejected messages: they were taken out of the thread.
+      lastShown: db.prepare<[string], MessageDbRow>(
+        "SELECT * FROM messages WHERE thread_id = ? AND state != 'rejected' ORDER BY seq DESC LIMIT 1",
+      ),
       messageById: db.prepare<[string, string], MessageDbRow>('SELECT * FROM messages WHERE thread_id = ? AND id = ?'),
       enqueue: db.prepare('INSERT OR IGNORE INTO at_outbox (thread_id, message_id, enqueued_at) VALUES (?, ?, ?)'),
       due: db.prepare<[number, number, number], { thread_id: string; message_id: string; attempts: number; enqueued_at: number }>(
@@ -234,7 +237,7 @@ export class SqliteStore implements Store {
 
   async listThreadsForUser(userId: string): Promise<ThreadSummary[]> {
     return this.q.threadsForUser.all(userId).map((r) => {
-      const last = r.last_seq > 0 ? this.q.messageBySeq.get(r.id, r.last_seq) : undefined;
+      const last = r.last_seq > 0 ? this.q.lastShown.get(r.id) : undefined;
       return {
         ...this.row(r),
         lastMessage: last
