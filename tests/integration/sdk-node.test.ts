@@ -22,7 +22,7 @@ afterAll(async () => {
   await relay?.stop();
 });
 
-async function client(userId: string, extra: { telemetry?: (e: TelemetryEvent) => void } = {}): Promise<SkeinClient> {
+async function client(userId: string, extra: { telemetry?: (e: TelemetryEvent) => void; revalidateIntervalMs?: number } = {}): Promise<SkeinClient> {
   const c = await createSkeinClient({
     relayUrl: relay.url,
     userId,
@@ -111,6 +111,40 @@ describe('SDK in Node against a real relay', () => {
     expect(view.syncHistory).toEqual(['UNKNOWN', 'OUT_OF_SYNC', 'SYNCED']);
     expect(view.resyncCount).toBe(1);
     expect(view.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('revalidates an open thread on its interval by fetching its row from the relay', async () => {
+    const alice = await client('alice', { revalidateIntervalMs: 200 });
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const view = alice.openThread(id);
+    await view.ready;
+    await until(view, (v) => v.syncInfo.state === 'SYNCED', 'SYNCED');
+    const realFetch = globalThis.fetch;
+    let rowFetches = 0;
+    let wake = () => {};
+    const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (...args) => {
+      const res = await realFetch(...args);
+      if (String(args[0]).endsWith(`/v1/threads/${id}`)) {
+        rowFetches++;
+        wake();
+      }
+      return res;
+    });
+    try {
+      // Nothing else asks for this thread's row while it sits idle and synced.
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`only ${rowFetches} revalidation fetches`)), 20_000);
+        wake = () => {
+          if (rowFetches < 3) return;
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(view.syncInfo.state).toBe('SYNCED');
+    expect(view.syncInfo.lastKnownBackendSeq).toBe(0);
   });
 
   it('presence and typing reach the other member; retry() surfaces the relay error; capabilities are honest', async () => {
