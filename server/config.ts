@@ -9,6 +9,12 @@ import { join, resolve } from 'node:path';
 export interface Limits {
   /** Largest WebSocket frame accepted, bytes. */
   maxFrameBytes: number;
+  /**
+   * Largest first sync step 2 of a connection (a client's offline backlog), bytes. Stock
+   * y-websocket sends the whole backlog in one frame; refusing it would lock that client
+   * out for good, so it may be larger than any live frame.
+   */
+  maxBacklogBytes: number;
   /** Longest message text, characters. */
   maxTextLength: number;
   /** New messages per second per connection (token bucket refill rate). */
@@ -189,6 +195,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
     staticDir: resolve(env.SKEIN_STATIC_DIR || 'client/dist'),
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),
+      maxBacklogBytes: int(env, 'SKEIN_MAX_BACKLOG_BYTES', 16 * 1_048_576, 1024, 256 * 1_048_576),
       maxTextLength: int(env, 'SKEIN_MAX_TEXT_LENGTH', 10_000, 1, 1_000_000),
       messagesPerSecond: int(env, 'SKEIN_MAX_MESSAGES_PER_SECOND', 20, 1, 1_000_000),
       messageBurst: int(env, 'SKEIN_MESSAGE_BURST', 100, 1, 1_000_000),

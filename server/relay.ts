@@ -55,7 +55,9 @@ function capabilities(ctx: RelayContext) {
 export function createApp(ctx: RelayContext) {
   const app = new Hono<AppEnv>();
   const { upgradeWebSocket, injectWebSocket, wss } = createNodeWebSocket({ app });
-  wss.options.maxPayload = ctx.config.limits.maxFrameBytes;
+  // ws enforces the larger of the two; SyncConnection allows the backlog size only for a
+  // connection's first sync step 2.
+  wss.options.maxPayload = Math.max(ctx.config.limits.maxFrameBytes, ctx.config.limits.maxBacklogBytes);
 
   app.onError((err, c) => {
     if (!('status' in err)) ctx.log.error({ event: 'http_error', path: c.req.path, err: String(err) }, 'request failed');

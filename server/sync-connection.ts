@@ -22,6 +22,8 @@ export class SyncConnection {
   private room: ThreadRoom | null = null;
   private early: Uint8Array[] = [];
   private earlyBytes = 0;
+  /** A frame over the live limit was let through as the backlog; only one ever is. */
+  private sawLargeBacklog = false;
   /** Pings sent since the peer last showed life (a pong or any frame). */
   private missedPings = 0;
   private closed = false;
@@ -83,7 +85,7 @@ export class SyncConnection {
     room.sendAwarenessStates(this);
     const early = this.early;
     this.early = [];
-    for (const f of early) this.receive(f);
+    for (const f of early) this.handle(f);
   }
 
   /** Handles one incoming frame. Text frames and undecodable bytes close the socket. */
@@ -91,16 +93,26 @@ export class SyncConnection {
     if (this.closed) return;
     this.missedPings = 0;
     if (typeof data === 'string') return this.close(CloseCode.MALFORMED, 'text frames are not accepted');
-    if (data.byteLength > this.opts.limits.maxFrameBytes) return this.close(CloseCode.TOO_LARGE, 'frame too large');
+    const { maxFrameBytes, maxBacklogBytes } = this.opts.limits;
+    if (data.byteLength > maxFrameBytes && !(this.mayBeBacklog(data) && data.byteLength <= maxBacklogBytes)) {
+      return this.close(CloseCode.TOO_LARGE, 'frame too large');
+    }
     if (!this.room) {
       // Frames that arrive while the document loads wait here, bounded in count and bytes.
       this.earlyBytes += data.byteLength;
-      if (this.early.length >= 256 || this.earlyBytes > 4 * this.opts.limits.maxFrameBytes) {
+      if (this.early.length >= 256 || this.earlyBytes > 4 * maxFrameBytes + maxBacklogBytes) {
         return this.close(CloseCode.RATE_LIMITED, 'too many frames before sync');
       }
       this.early.push(data);
       return;
     }
+    this.handle(data);
+  }
+
+  /** Decodes and dispatches a frame that passed the size checks. */
+  private handle(data: Uint8Array): void {
+    const room = this.room;
+    if (this.closed || !room) return;
     let frame;
     try {
       frame = decodeFrame(data);
@@ -108,7 +120,6 @@ export class SyncConnection {
       const reason = e instanceof MalformedFrameError ? e.message : 'malformed frame';
       return this.close(CloseCode.MALFORMED, reason);
     }
-    const room = this.room;
     // Step 1 answers cost a full state encoding: they count against the update rate.
     if ((frame.kind === 'sync-step1' || frame.kind === 'query-awareness') && !this.updateBucket.take()) {
       return this.close(CloseCode.RATE_LIMITED, 'too many sync requests');
@@ -137,6 +148,13 @@ export class SyncConnection {
       case 'query-awareness':
         return room.sendAwarenessStates(this);
     }
+  }
+
+  /** Whether a frame may be this connection's first sync step 2 (its offline backlog). */
+  private mayBeBacklog(data: Uint8Array): boolean {
+    if (this.sawStep2 || this.sawLargeBacklog || data[0] !== 0 || data[1] !== 1) return false;
+    this.sawLargeBacklog = true;
+    return true;
   }
 
   /** Sends a frame, dropping a peer that cannot keep up instead of buffering without bound. */

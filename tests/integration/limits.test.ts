@@ -17,6 +17,7 @@ const tokens: Record<string, string> = {};
 
 const ENV = {
   SKEIN_MAX_FRAME_BYTES: '65536',
+  SKEIN_MAX_BACKLOG_BYTES: '524288',
   SKEIN_MAX_MESSAGES_PER_SECOND: '5',
   SKEIN_MESSAGE_BURST: '10',
   SKEIN_MAX_CONNECTIONS_PER_USER: '3',
@@ -57,6 +58,7 @@ it('capabilities list every limit as configured', async () => {
   const caps = await relay.api('GET', '/v1/capabilities');
   expect(caps.body.limits).toMatchObject({
     maxFrameBytes: 65536,
+    maxBacklogBytes: 524288,
     maxTextLength: 10000,
     messagesPerSecond: 5,
     messageBurst: 10,
@@ -87,6 +89,26 @@ describe('size', () => {
     expect(b.closes).toEqual([]);
     const history = (await relay.api('GET', `/v1/threads/${id}/messages`, tokens.bob)).body;
     expect(history.messages.map((m: any) => m.id)).toEqual([ok.id]);
+  });
+});
+
+describe('offline backlog', () => {
+  it('a backlog larger than any live frame arrives whole as the first sync step 2', async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const a = client(id, 'alice');
+    const b = client(id, 'bob');
+    await Promise.all([synced(a), synced(b)]);
+    a.provider.disconnect();
+    // 40 messages of 4,000 characters: each fits a live frame, together (~160 kB) they do not.
+    const sent = Array.from({ length: 40 }, (_, i) => a.send(`${i}:${'z'.repeat(4000)}`));
+    a.provider.connect();
+    await b.until(() => sent.every((m) => b.roots.canon.has(m.id)), 'bob has the whole backlog', 30_000);
+    expect(a.closes.filter((c) => c.code >= 4000)).toEqual([]);
+    const history = (await relay.api('GET', `/v1/threads/${id}/messages`, tokens.bob)).body;
+    expect(history.messages.map((m: any) => m.id)).toEqual(sent.map((m) => m.id));
+    // Free the connection slots (3 per user here) for the tests that follow.
+    a.destroy();
+    b.destroy();
   });
 });
 
