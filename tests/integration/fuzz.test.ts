@@ -7,30 +7,19 @@
 import * as encoding from 'lib0/encoding';
 import { ulid } from 'ulid';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { MalformedFrameError, decodeFrame, encodeAwareness, encodeSyncStep1, encodeUpdate } from '../../server/sync-protocol.ts';
 import { threadRoots } from '../../shared/schema.ts';
-import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
-import { type TestClient, canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
+import { relayFixture } from '../helpers/relay-fixture.ts';
+import { canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
 
 const FRAMES = 2000;
 const CONCURRENCY = 16;
 const SEED = Number(process.env.SKEIN_FUZZ_SEED ?? 20261123);
 
-let relay: RelayProcess;
-const clients: TestClient[] = [];
-const tokens: Record<string, string> = {};
-
-beforeAll(async () => {
-  // Generous rates: the fuzzer should reach the decoder and the policy, not the limiter.
-  relay = await startRelay({ SKEIN_MAX_CONNECTIONS_PER_USER: '64', SKEIN_MAX_UPDATES_PER_SECOND: '10000' });
-  for (const u of ['alice', 'bob', 'fuzz']) tokens[u] = await relay.token(u);
-});
-afterAll(async () => {
-  clients.forEach((c) => c.destroy());
-  await relay?.stop();
-});
+// Generous rates: the fuzzer should reach the decoder and the policy, not the limiter.
+const { relay, tokens, clients } = relayFixture({ SKEIN_MAX_CONNECTIONS_PER_USER: '64', SKEIN_MAX_UPDATES_PER_SECOND: '10000' }, ['alice', 'bob', 'fuzz']);
 
 /** Deterministic PRNG (mulberry32) so that a failure can be replayed with its seed. */
 function prng(seed: number) {

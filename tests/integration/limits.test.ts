@@ -4,16 +4,13 @@
  * close code and costs other connections nothing.
  */
 import * as encoding from 'lib0/encoding';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CloseCode } from '../../shared/errors.ts';
 import { encodeAwareness } from '../../server/sync-protocol.ts';
 import { rawPeer } from '../helpers/raw-peer.ts';
-import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
-import { type TestClient, canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
+import { relayFixture } from '../helpers/relay-fixture.ts';
+import { canonicalOrder, synced } from '../helpers/y-client.ts';
 
-let relay: RelayProcess;
-const clients: TestClient[] = [];
-const tokens: Record<string, string> = {};
 
 const ENV = {
   SKEIN_MAX_FRAME_BYTES: '65536',
@@ -25,20 +22,8 @@ const ENV = {
   SKEIN_MAX_AWARENESS_PER_SECOND: '5',
 };
 
-beforeAll(async () => {
-  relay = await startRelay(ENV);
-  for (const u of ['alice', 'bob', 'dave', 'erin']) tokens[u] = await relay.token(u);
-});
-afterAll(async () => {
-  clients.forEach((c) => c.destroy());
-  await relay?.stop();
-});
+const { relay, tokens, client } = relayFixture(ENV, ['alice', 'bob', 'dave', 'erin']);
 
-function client(threadId: string, user: string): TestClient {
-  const c = connectClient(relay.wsUrl, threadId, tokens[user]!, user);
-  clients.push(c);
-  return c;
-}
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms))]);

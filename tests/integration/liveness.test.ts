@@ -3,30 +3,20 @@
  * peer that stops reading is dropped before its outgoing queue can grow relay memory.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { CloseCode } from '../../shared/errors.ts';
 import { rawPeer } from '../helpers/raw-peer.ts';
-import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
-import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
+import { relayFixture } from '../helpers/relay-fixture.ts';
+import { connectClient, synced } from '../helpers/y-client.ts';
 
-let relay: RelayProcess;
-const clients: TestClient[] = [];
-const tokens: Record<string, string> = {};
 const MAX_BUFFERED = 1_048_576;
 
-beforeAll(async () => {
-  relay = await startRelay({
+const { relay, tokens, clients } = relayFixture({
     SKEIN_PING_INTERVAL_MS: '4000',
     SKEIN_MAX_BUFFERED_BYTES: String(MAX_BUFFERED),
     SKEIN_MAX_AWARENESS_BYTES: '131072',
     SKEIN_MAX_AWARENESS_PER_SECOND: '100000',
-  });
-  for (const u of ['alice', 'bob']) tokens[u] = await relay.token(u);
-});
-afterAll(async () => {
-  clients.forEach((c) => c.destroy());
-  await relay?.stop();
-});
+  }, ['alice', 'bob']);
 
 /** Resident memory of the relay process, bytes. */
 function relayRss(): number {

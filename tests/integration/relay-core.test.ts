@@ -1,28 +1,12 @@
 /** Relay core against a real relay process and stock y-websocket clients. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CloseCode } from '../../shared/errors.ts';
-import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
-import { type TestClient, canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
+import { relayFixture } from '../helpers/relay-fixture.ts';
+import { type TestClient, canonicalOrder, synced } from '../helpers/y-client.ts';
 
-let relay: RelayProcess;
-const clients: TestClient[] = [];
-const tokens: Record<string, string> = {};
+// A low compaction threshold makes every test here also exercise compaction.
+const { relay, tokens, client } = relayFixture({ SKEIN_IDLE_UNLOAD_MS: '300', SKEIN_COMPACT_AFTER_UPDATES: '8' }, ['alice', 'bob', 'mallory']);
 
-beforeAll(async () => {
-  // A low compaction threshold makes every test here also exercise compaction.
-  relay = await startRelay({ SKEIN_IDLE_UNLOAD_MS: '300', SKEIN_COMPACT_AFTER_UPDATES: '8' });
-  for (const u of ['alice', 'bob', 'mallory']) tokens[u] = await relay.token(u);
-});
-afterAll(async () => {
-  clients.forEach((c) => c.destroy());
-  await relay?.stop();
-});
-
-function client(threadId: string, user: string, token = tokens[user]!): TestClient {
-  const c = connectClient(relay.wsUrl, threadId, token, user);
-  clients.push(c);
-  return c;
-}
 
 const allCanon = (c: TestClient, ids: string[]) => () => ids.every((id) => c.roots.canon.has(id));
 
@@ -45,9 +29,9 @@ describe('membership and auth', () => {
     const { id } = await relay.createThread(tokens.alice!, ['bob']);
     const m = client(id, 'mallory');
     expect((await m.nextClose()).code).toBe(CloseCode.NOT_A_MEMBER);
-    const forged = client(id, 'alice', tokens.alice!.slice(0, -4) + 'AAAA');
+    const forged = client(id, 'alice', { token: tokens.alice!.slice(0, -4) + 'AAAA' });
     expect((await forged.nextClose()).code).toBe(CloseCode.UNAUTHENTICATED);
-    const nobody = client(id, 'alice', '');
+    const nobody = client(id, 'alice', { token: '' });
     expect((await nobody.nextClose()).code).toBe(CloseCode.UNAUTHENTICATED);
     const unknown = client('01NOSUCHTHREAD', 'alice');
     expect((await unknown.nextClose()).code).toBe(CloseCode.UNKNOWN_THREAD);

@@ -3,32 +3,16 @@
  * read receipts converging to the latest readAt, and the archived-thread flow.
  */
 import { ulid } from 'ulid';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { CloseCode } from '../../shared/errors.ts';
 import { type MessageRecord, type ThreadRoots, receiptKey } from '../../shared/schema.ts';
 import { rawPeer } from '../helpers/raw-peer.ts';
-import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
-import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
+import { relayFixture } from '../helpers/relay-fixture.ts';
+import { type TestClient, synced } from '../helpers/y-client.ts';
 
-let relay: RelayProcess;
-const clients: TestClient[] = [];
-const tokens: Record<string, string> = {};
+const { relay, tokens, client } = relayFixture({ SKEIN_MAX_TEXT_LENGTH: '500' }, ['alice', 'bob', 'carol']);
 
-beforeAll(async () => {
-  relay = await startRelay({ SKEIN_MAX_TEXT_LENGTH: '500' });
-  for (const u of ['alice', 'bob', 'carol']) tokens[u] = await relay.token(u);
-});
-afterAll(async () => {
-  clients.forEach((c) => c.destroy());
-  await relay?.stop();
-});
-
-function client(threadId: string, user: string, doc?: Y.Doc): TestClient {
-  const c = connectClient(relay.wsUrl, threadId, tokens[user]!, user, doc);
-  clients.push(c);
-  return c;
-}
 
 /** Rejects when `p` does not settle within `ms` (a test must fail, not hang). */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -137,7 +121,7 @@ describe('read receipts converge to the latest readAt', () => {
       const bob = client(id, 'bob');
       const m = bob.send('read me');
       await bob.until(() => bob.roots.canon.has(m.id), 'message canonical');
-      const dev = { early: client(id, 'alice', docs.early), late: client(id, 'alice', docs.late) };
+      const dev = { early: client(id, 'alice', { doc: docs.early }), late: client(id, 'alice', { doc: docs.late }) };
       await dev.early.until(() => dev.early.roots.canon.has(m.id), 'early device has it');
       await dev.late.until(() => dev.late.roots.canon.has(m.id), 'late device has it');
       dev.early.provider.disconnect();
