@@ -219,21 +219,33 @@ describe('archived threads', () => {
 });
 
 describe('updates whose dependencies arrive later', () => {
-  it('are held, not applied, and applied once the missing structs arrive', async () => {
+  /** Bob (stock client) and carol (raw peer) in a new thread; `capture` records carol's local updates. */
+  async function heldSetup() {
     const { id } = await relay.createThread(tokens.alice!, ['bob', 'carol']);
     const bob = client(id, 'bob');
     await synced(bob);
     const peer = rawPeer(relay.wsUrl, id, tokens.carol!);
     await peer.synced;
+    const capture = (edit: () => void): Uint8Array[] => {
+      const saved: Uint8Array[] = [];
+      const f = (u: Uint8Array) => saved.push(u);
+      peer.doc.on('update', f);
+      edit();
+      peer.doc.off('update', f);
+      return saved;
+    };
+    return { bob, peer, capture };
+  }
+
+  it('are held, not applied, and applied once the missing structs arrive', async () => {
+    const { bob, peer, capture } = await heldSetup();
     // Two updates made locally, the second depending on the first; sent in reverse order.
     const m1 = rec('carol');
     const m2 = rec('carol');
-    const saved: Uint8Array[] = [];
-    const f = (u: Uint8Array) => saved.push(u);
-    peer.doc.on('update', f);
-    peer.roots.messages.insert(peer.roots.messages.length, [m1]);
-    peer.roots.messages.insert(peer.roots.messages.length, [m2]);
-    peer.doc.off('update', f);
+    const saved = capture(() => {
+      peer.roots.messages.insert(peer.roots.messages.length, [m1]);
+      peer.roots.messages.insert(peer.roots.messages.length, [m2]);
+    });
     peer.sendUpdate(saved[1]!);
     // Still held: a marker from bob becomes canonical while m2 does not.
     const marker = bob.send('marker');
@@ -247,18 +259,12 @@ describe('updates whose dependencies arrive later', () => {
   });
 
   it('a held update that turns out to violate the policy is refused once it can be judged', async () => {
-    const { id } = await relay.createThread(tokens.alice!, ['bob', 'carol']);
-    const bob = client(id, 'bob');
-    await synced(bob);
-    const peer = rawPeer(relay.wsUrl, id, tokens.carol!);
-    await peer.synced;
+    const { bob, peer, capture } = await heldSetup();
     const m1 = rec('carol');
-    const saved: Uint8Array[] = [];
-    const f = (u: Uint8Array) => saved.push(u);
-    peer.doc.on('update', f);
-    peer.roots.messages.insert(peer.roots.messages.length, [m1]);
-    peer.roots.messages.delete(0, 1); // deletes its own message: not allowed either
-    peer.doc.off('update', f);
+    const saved = capture(() => {
+      peer.roots.messages.insert(peer.roots.messages.length, [m1]);
+      peer.roots.messages.delete(0, 1); // deletes its own message: not allowed either
+    });
     peer.sendUpdate(saved[1]!);
     peer.sendUpdate(saved[0]!);
     expect((await within(peer.closed, 10_000, 'refusal')).code).toBe(CloseCode.POLICY_VIOLATION);
