@@ -393,7 +393,7 @@ export class ThreadRoom {
         const item = Y.getItemCleanEnd(tr, this.doc.store, id);
         if (item instanceof Y.Item && !item.deleted) item.delete(tr);
       }
-      for (const m of stored) this.roots.canon.set(m.id, canonOf(m));
+      this.publishCanon(stored); // nested: joins this transaction
       for (const [key, readAt] of fixes) this.roots.receipts.set(key, { readAt });
     }, RELAY_ORIGIN);
   }

@@ -13,20 +13,28 @@ import { fileURLToPath } from 'node:url';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
-/** Bundles the app into `outDir` (index.html, app.js, app.css); returns `outDir`. */
-export async function buildApp(outDir: string): Promise<string> {
-  mkdirSync(outDir, { recursive: true });
+/**
+ * Bundles one browser entry point (TypeScript, ESM) into `outfile`. The web app and the
+ * SDK test page are built the same way.
+ */
+export async function bundleForBrowser(entry: string, outfile: string, opts: { minify?: boolean } = {}): Promise<void> {
   await build({
-    entryPoints: [join(HERE, 'main.ts')],
+    entryPoints: [entry],
     bundle: true,
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
-    minify: true,
-    sourcemap: 'linked',
-    outfile: join(outDir, 'app.js'),
+    minify: opts.minify ?? false,
+    sourcemap: opts.minify ? 'linked' : false,
+    outfile,
     logLevel: 'warning',
   });
+}
+
+/** Bundles the app into `outDir` (index.html, app.js, app.css); returns `outDir`. */
+export async function buildApp(outDir: string): Promise<string> {
+  mkdirSync(outDir, { recursive: true });
+  await bundleForBrowser(join(HERE, 'main.ts'), join(outDir, 'app.js'), { minify: true });
   copyFileSync(join(HERE, 'index.html'), join(outDir, 'index.html'));
   copyFileSync(join(HERE, 'style.css'), join(outDir, 'app.css'));
   return outDir;

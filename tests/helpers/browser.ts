@@ -3,10 +3,10 @@
  * directory (served by the relay via SKEIN_STATIC_DIR) and launches Debian's Chromium
  * through playwright-core.
  */
-import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bundleForBrowser } from '../../client/app/build.ts';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -15,15 +15,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 export async function buildTestPage(dir = mkdtempSync(join(tmpdir(), 'skein-static-'))): Promise<string> {
   const out = join(dir, 'sdk-test');
   mkdirSync(out, { recursive: true });
-  await build({
-    entryPoints: [join(ROOT, 'client/test-page/main.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    outfile: join(out, 'main.js'),
-    logLevel: 'warning',
-  });
+  await bundleForBrowser(join(ROOT, 'client/test-page/main.ts'), join(out, 'main.js'));
   copyFileSync(join(ROOT, 'client/test-page/index.html'), join(out, 'index.html'));
   return dir;
 }
