@@ -1,0 +1,127 @@
+/**
+ * Side-by-side cost of delivering chat messages: the y-websocket reference server,
+ * Hocuspocus (default config) and Skein (durable: SQLite FULL), each a fresh process pinned
+ * to core 0 (taskset) while this driver runs on core 1. Same workload for each: D threads,
+ * C clients spread over them, every client appends R messages/s for S seconds. Runs
+ * alternate (A/B/C, A/B/C …) and the table shows medians with ratios to the references.
+ *
+ *   npm run bench -- compare
+ *   BENCH_RUNS=2 BENCH_SECONDS=15 BENCH_WORKLOADS=D10C100R1,D10C100R5,D100C500R0.2 npm run bench -- compare
+ */
+import { ulid } from 'ulid';
+import { type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
+
+interface Workload {
+  name: string;
+  threads: number;
+  clients: number;
+  rate: number;
+}
+
+interface Result {
+  deliveries: number;
+  expected: number;
+  cpuUsPerDelivery: number;
+  p50: number;
+  p99: number;
+  rssPeakMiB: number;
+}
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 1);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const WORKLOADS: Workload[] = (process.env.BENCH_WORKLOADS ?? 'D10C100R1,D10C100R5,D100C500R0.2').split(',').map((name) => {
+  const m = /^D(\d+)C(\d+)R([\d.]+)$/.exec(name.trim());
+  if (!m) throw new Error(`bad workload ${name} (want e.g. D10C100R5)`);
+  return { name: name.trim(), threads: Number(m[1]), clients: Number(m[2]), rate: Number(m[3]) };
+});
+const KINDS: ServerKind[] = ['y-websocket', 'hocuspocus', 'skein'];
+
+const pct = (sorted: number[], p: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
+  const server: BenchServer = await startServer(kind);
+  pin(server.pid, 0);
+  const clients: BenchClient[] = [];
+  const latencies: number[] = [];
+  try {
+    const users = Array.from({ length: w.clients }, (_, i) => `u${i}`);
+    const members = Array.from({ length: w.threads }, (_, t) => users.filter((_, i) => i % w.threads === t));
+    const rooms = await server.createRooms(members);
+    for (let i = 0; i < w.clients; i++) {
+      const userId = users[i]!;
+      const c = server.connect(rooms[i % w.threads]!, userId);
+      c.doc.getArray<{ authorId: string; clientSentAt: number }>('messages').observe((e) => {
+        const now = Date.now();
+        for (const item of e.changes.added) {
+          for (const m of item.content.getContent() as Array<{ authorId: string; clientSentAt: number }>) {
+            if (m.authorId !== userId) latencies.push(now - m.clientSentAt);
+          }
+        }
+      });
+      clients.push(c);
+    }
+    await Promise.all(clients.map((c) => c.synced));
+    const cpu0 = procStats(server.pid).cpuSeconds;
+    const ticks = Math.round(SECONDS * w.rate);
+    // Spread the clients' sends over each tick instead of sending them all at once.
+    const tickMs = 1000 / w.rate;
+    const started = performance.now();
+    for (let t = 0; t < ticks; t++) {
+      for (let i = 0; i < clients.length; i++) {
+        const due = started + t * tickMs + (i / clients.length) * tickMs;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        const c = clients[i]!;
+        const messages = c.doc.getArray('messages');
+        messages.insert(messages.length, [{ id: ulid(), authorId: users[i]!, text: `m${t}`, clientSentAt: Date.now() }]);
+      }
+    }
+    const expected = w.clients * (w.clients / w.threads - 1) * ticks;
+    const deadline = performance.now() + 30_000;
+    while (latencies.length < expected && performance.now() < deadline) await sleep(50);
+    const stats = procStats(server.pid);
+    latencies.sort((a, b) => a - b);
+    return {
+      deliveries: latencies.length,
+      expected,
+      cpuUsPerDelivery: ((stats.cpuSeconds - cpu0) * 1e6) / Math.max(1, latencies.length),
+      p50: pct(latencies, 50),
+      p99: pct(latencies, 99),
+      rssPeakMiB: stats.rssPeakMiB,
+    };
+  } finally {
+    clients.forEach((c) => c.destroy());
+    await server.stop();
+  }
+}
+
+export async function run(): Promise<void> {
+  const pinned = pin(process.pid, 1);
+  console.log(`compare: ${RUNS} run(s) per server and workload, ${SECONDS} s each, servers ${pinned ? 'pinned to core 0, driver to core 1' : 'NOT pinned (no taskset)'}`);
+  for (const w of WORKLOADS) {
+    const results = new Map<ServerKind, Result[]>(KINDS.map((k) => [k, []]));
+    for (let r = 0; r < RUNS; r++) {
+      for (const kind of KINDS) {
+        const res = await runOnce(kind, w);
+        results.get(kind)!.push(res);
+        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each, p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB`);
+      }
+    }
+    const med = (k: ServerKind, f: (r: Result) => number) => median(results.get(k)!.map(f));
+    const row = (label: string, f: (r: Result) => number, digits = 0) => {
+      const [ref, hp, sk] = KINDS.map((k) => med(k, f));
+      console.log(`| ${w.name} ${label} | ${ref!.toFixed(digits)} | ${hp!.toFixed(digits)} | ${sk!.toFixed(digits)} | ${(sk! / hp!).toFixed(2)}× | ${(sk! / ref!).toFixed(2)}× |`);
+    };
+    console.log(`\n| workload, figure (median of ${RUNS}) | y-websocket ref | Hocuspocus | Skein | Skein/Hocuspocus | Skein/ref |`);
+    console.log('|---|---|---|---|---|---|');
+    row('server CPU µs per delivery', (r) => r.cpuUsPerDelivery);
+    row('delivery p50 ms', (r) => r.p50, 1);
+    row('delivery p99 ms', (r) => r.p99, 1);
+    row('server peak RSS MiB', (r) => r.rssPeakMiB);
+    row('deliveries (lost = expected − this)', (r) => r.deliveries);
+    console.log();
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The three servers of the comparison bench, each as its own process on loopback, and a
+ * client factory for each that speaks its protocol: stock y-websocket clients for the
+ * reference server and Skein, HocuspocusProvider for Hocuspocus (its protocol prefixes
+ * every frame with a document name, so a stock y-websocket client cannot talk to it).
+ */
+import { HocuspocusProvider } from '@hocuspocus/provider';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { WebsocketProvider } from 'y-websocket';
+import * as Y from 'yjs';
+import { RelayProcess } from '../../helpers/relay-process.ts';
+
+export type ServerKind = 'y-websocket' | 'hocuspocus' | 'skein';
+
+/** One connected client: its document and a way to leave. */
+export interface BenchClient {
+  doc: Y.Doc;
+  synced: Promise<void>;
+  destroy(): void;
+}
+
+export interface BenchServer {
+  kind: ServerKind;
+  pid: number;
+  /** Creates `threads` rooms whose members are the given user ids; returns room names. */
+  createRooms(members: string[][]): Promise<string[]>;
+  connect(room: string, userId: string): BenchClient;
+  stop(): Promise<void>;
+}
+
+const HERE = new URL('./', import.meta.url).pathname;
+
+/** CPU (user+system) seconds and peak RSS of a process, from /proc. */
+export function procStats(pid: number): { cpuSeconds: number; rssPeakMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, rssPeakMiB: hwm / 1024 };
+}
+
+const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
+
+/** Pins every thread of `pid` to one core (no-op without taskset). */
+export function pin(pid: number, core: number): boolean {
+  if (!hasTaskset) return false;
+  return spawnSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' }).status === 0;
+}
+
+function onSync(provider: { on(e: string, f: (s: boolean) => void): void }): Promise<void> {
+  return new Promise((resolve) => provider.on('sync', (s) => s && resolve()));
+}
+
+function stockClient(wsUrl: string, room: string, params: Record<string, string>): BenchClient {
+  const doc = new Y.Doc();
+  const provider = new WebsocketProvider(wsUrl, room, doc, {
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    params,
+    disableBc: true,
+  });
+  return { doc, synced: onSync(provider), destroy: () => (provider.destroy(), doc.destroy()) };
+}
+
+/** Starts a plain Node script that prints `{"event":"listening","port":N}`. */
+async function startScript(script: string): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [join(HERE, script)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /"port":(\d+)/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.once('exit', (code) => reject(new Error(`${script} exited (${code})`)));
+  });
+  return { proc, port };
+}
+
+async function stopProc(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGKILL');
+  await exited;
+}
+
+async function refServer(): Promise<BenchServer> {
+  const { proc, port } = await startScript('ref-server.mjs');
+  return {
+    kind: 'y-websocket',
+    pid: proc.pid!,
+    createRooms: async (members) => members.map((_, i) => `room-${i}`),
+    connect: (room) => stockClient(`ws://127.0.0.1:${port}`, room, {}),
+    stop: () => stopProc(proc),
+  };
+}
+
+async function hocuspocusServer(): Promise<BenchServer> {
+  const { proc, port } = await startScript('hocuspocus-server.mjs');
+  return {
+    kind: 'hocuspocus',
+    pid: proc.pid!,
+    createRooms: async (members) => members.map((_, i) => `room-${i}`),
+    connect(room) {
+      const doc = new Y.Doc();
+      let resolveSynced!: () => void;
+      const synced = new Promise<void>((r) => (resolveSynced = r));
+      const provider = new HocuspocusProvider({
+        url: `ws://127.0.0.1:${port}`,
+        name: room,
+        document: doc,
+        WebSocketPolyfill: WebSocket,
+        onSynced: () => resolveSynced(),
+      } as ConstructorParameters<typeof HocuspocusProvider>[0]);
+      return { doc, synced, destroy: () => (provider.destroy(), doc.destroy()) };
+    },
+    stop: () => stopProc(proc),
+  };
+}
+
+/** Skein as `npm start` runs it, durable (`SKEIN_SQLITE_SYNC=FULL`), limits lifted for the load. */
+async function skeinServer(env: Record<string, string>): Promise<BenchServer> {
+  const relay = new RelayProcess(mkdtempSync(join(tmpdir(), 'skein-compare-')), {
+    SKEIN_LOG_LEVEL: 'info',
+    SKEIN_SQLITE_SYNC: 'FULL',
+    SKEIN_MAX_MESSAGES_PER_SECOND: '1000',
+    SKEIN_MAX_UPDATES_PER_SECOND: '1000',
+    SKEIN_MAX_HTTP_WRITES_PER_MINUTE: '100000',
+    SKEIN_HTTP_WRITE_BURST: '100000',
+    ...env,
+  });
+  await relay.start();
+  const tokens = new Map<string, string>();
+  const tokenOf = async (u: string) => {
+    if (!tokens.has(u)) tokens.set(u, await relay.token(u));
+    return tokens.get(u)!;
+  };
+  return {
+    kind: 'skein',
+    pid: relay.proc!.pid!,
+    async createRooms(members) {
+      const all = [...new Set(members.flat())];
+      for (let i = 0; i < all.length; i += 50) await Promise.all(all.slice(i, i + 50).map(tokenOf));
+      const rooms: string[] = [];
+      for (const m of members) rooms.push((await relay.createThread(tokens.get(m[0]!)!, m)).id);
+      return rooms;
+    },
+    connect: (room, userId) => stockClient(relay.wsUrl, room, { token: tokens.get(userId)! }),
+    stop: () => relay.stop('SIGKILL'),
+  };
+}
+
+export function startServer(kind: ServerKind, skeinEnv: Record<string, string> = {}): Promise<BenchServer> {
+  if (kind === 'y-websocket') return refServer();
+  if (kind === 'hocuspocus') return hocuspocusServer();
+  return skeinServer(skeinEnv);
+}
