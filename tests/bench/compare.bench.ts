@@ -7,9 +7,13 @@
  *
  *   npm run bench -- compare
  *   BENCH_RUNS=2 BENCH_SECONDS=15 BENCH_WORKLOADS=D10C100R1,D10C100R5,D100C500R0.2 npm run bench -- compare
+ *   BENCH_SERVERS=skein RELAY_NODE_ARGS=--cpu-prof npm run bench -- compare   (profile the relay)
  */
 import { ulid } from 'ulid';
 import { type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
+
+// Every stock WebsocketProvider adds a process exit listener.
+process.setMaxListeners(0);
 
 interface Workload {
   name: string;
@@ -22,6 +26,8 @@ interface Result {
   deliveries: number;
   expected: number;
   cpuUsPerDelivery: number;
+  /** Share of that CPU spent in the kernel (system time). */
+  sysShare: number;
   p50: number;
   p99: number;
   rssPeakMiB: number;
@@ -34,7 +40,7 @@ const WORKLOADS: Workload[] = (process.env.BENCH_WORKLOADS ?? 'D10C100R1,D10C100
   if (!m) throw new Error(`bad workload ${name} (want e.g. D10C100R5)`);
   return { name: name.trim(), threads: Number(m[1]), clients: Number(m[2]), rate: Number(m[3]) };
 });
-const KINDS: ServerKind[] = ['y-websocket', 'hocuspocus', 'skein'];
+const KINDS = (process.env.BENCH_SERVERS ?? 'y-websocket,hocuspocus,skein').split(',') as ServerKind[];
 
 const pct = (sorted: number[], p: number) =>
   sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
@@ -64,7 +70,7 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       clients.push(c);
     }
     await Promise.all(clients.map((c) => c.synced));
-    const cpu0 = procStats(server.pid).cpuSeconds;
+    const { cpuSeconds: cpu0, sysSeconds: sys0 } = procStats(server.pid);
     const ticks = Math.round(SECONDS * w.rate);
     // Spread the clients' sends over each tick instead of sending them all at once.
     const tickMs = 1000 / w.rate;
@@ -88,6 +94,7 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       deliveries: latencies.length,
       expected,
       cpuUsPerDelivery: ((stats.cpuSeconds - cpu0) * 1e6) / Math.max(1, latencies.length),
+      sysShare: (stats.sysSeconds - sys0) / Math.max(0.01, stats.cpuSeconds - cpu0),
       p50: pct(latencies, 50),
       p99: pct(latencies, 99),
       rssPeakMiB: stats.rssPeakMiB,
@@ -107,11 +114,12 @@ export async function run(): Promise<void> {
       for (const kind of KINDS) {
         const res = await runOnce(kind, w);
         results.get(kind)!.push(res);
-        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each, p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB`);
+        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB`);
       }
     }
     const med = (k: ServerKind, f: (r: Result) => number) => median(results.get(k)!.map(f));
     const row = (label: string, f: (r: Result) => number, digits = 0) => {
+      if (KINDS.length !== 3) return;
       const [ref, hp, sk] = KINDS.map((k) => med(k, f));
       console.log(`| ${w.name} ${label} | ${ref!.toFixed(digits)} | ${hp!.toFixed(digits)} | ${sk!.toFixed(digits)} | ${(sk! / hp!).toFixed(2)}× | ${(sk! / ref!).toFixed(2)}× |`);
     };

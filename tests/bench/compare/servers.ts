@@ -35,12 +35,12 @@ export interface BenchServer {
 const HERE = new URL('./', import.meta.url).pathname;
 
 /** CPU (user+system) seconds and peak RSS of a process, from /proc. */
-export function procStats(pid: number): { cpuSeconds: number; rssPeakMiB: number } {
+export function procStats(pid: number): { cpuSeconds: number; sysSeconds: number; rssPeakMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, rssPeakMiB: hwm / 1024 };
+  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, sysSeconds: Number(fields[12]) / 100, rssPeakMiB: hwm / 1024 };
 }
 
 const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
@@ -149,7 +149,8 @@ async function skeinServer(env: Record<string, string>): Promise<BenchServer> {
       return rooms;
     },
     connect: (room, userId) => stockClient(relay.wsUrl, room, { token: tokens.get(userId)! }),
-    stop: () => relay.stop('SIGKILL'),
+    // SIGTERM: a graceful stop, so --cpu-prof (RELAY_NODE_ARGS) gets written.
+    stop: () => relay.stop('SIGTERM'),
   };
 }
 
