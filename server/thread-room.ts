@@ -16,6 +16,7 @@ import {
   type ThreadRoots,
   threadRoots,
 } from '../shared/schema.ts';
+import { inDocumentOrder, type Positioned } from './document-order.ts';
 import type { Logger } from './logger.ts';
 import type { MessageCandidate, Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { SyncConnection } from './sync-connection.ts';
@@ -44,7 +45,8 @@ interface Pending {
 /** What one flush collects while applying updates. */
 interface Collecting {
   produced: Array<{ conn: SyncConnection; update: Uint8Array }>;
-  candidates: MessageCandidate[];
+  /** New messages with their struct ids; sequenced in document order (document-order.ts). */
+  candidates: Array<MessageCandidate & Positioned>;
   /** Messages appended to an archived thread: tombstoned by the relay after commit. */
   tombstones: AcceptedMessage[];
   /** Receipt key → highest readAt the relay has seen for it in this flush. */
@@ -262,8 +264,9 @@ export class ThreadRoom {
     } finally {
       this.collecting = null;
     }
-    const { produced, candidates } = collecting;
+    const { produced } = collecting;
     if (produced.length === 0) return;
+    const candidates = inDocumentOrder(this.doc, collecting.candidates).map(({ client: _c, clock: _k, ...c }) => c);
     let stored: StoredMessage[];
     try {
       stored = await this.store.commitMessages(this.id, produced.map((p) => p.update), candidates, Date.now());
@@ -325,7 +328,8 @@ export class ThreadRoom {
     const archived = this.thread.archived;
     for (const m of verdict.messages) {
       this.uncanonIds.add(m.record.id);
-      c.candidates.push(archived ? { record: m.record, state: 'rejected', error: ErrorCode.THREAD_ARCHIVED } : { record: m.record, state: 'sent' });
+      const at = { client: m.client, clock: m.clock };
+      c.candidates.push(archived ? { record: m.record, state: 'rejected', error: ErrorCode.THREAD_ARCHIVED, ...at } : { record: m.record, state: 'sent', ...at });
       if (archived) c.tombstones.push(m);
     }
     try {

@@ -1,6 +1,9 @@
 /** Relay core against a real relay process and stock y-websocket clients. */
+import { ulid } from 'ulid';
 import { describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
 import { CloseCode } from '../../shared/errors.ts';
+import { threadRoots } from '../../shared/schema.ts';
 import { relayFixture } from '../helpers/relay-fixture.ts';
 import { type TestClient, canonicalOrder, synced } from '../helpers/y-client.ts';
 
@@ -97,6 +100,37 @@ describe('sequencing', () => {
       expect(canonicalOrder(c).map((o) => o.seq)).toEqual(Array.from({ length: 22 }, (_, i) => i + 1));
     }
     expect(canonicalOrder(a)).toEqual(canonicalOrder(b));
+  });
+
+  it("one user's offline messages from two tabs are sequenced in the order both tabs show", async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const tab1 = client(id, 'alice');
+    await synced(tab1);
+    // A second tab: its own Y.Doc (own client id) that shares changes with the first behind
+    // the relay's back, as tabs do over BroadcastChannel while the relay is unreachable.
+    const tab2 = new Y.Doc();
+    Y.applyUpdate(tab2, Y.encodeStateAsUpdate(tab1.doc));
+    tab1.provider.disconnect();
+    tab1.doc.on('update', (u: Uint8Array, origin: unknown) => origin !== 'tab' && Y.applyUpdate(tab2, u, 'tab'));
+    tab2.on('update', (u: Uint8Array, origin: unknown) => origin !== 'tab' && Y.applyUpdate(tab1.doc, u, 'tab'));
+    const texts = ['o1', 'o2', 'o3', 'o4', 'o5', 'o6'];
+    const ids: string[] = [];
+    texts.forEach((text, i) => {
+      const doc = i % 2 === 0 ? tab1.doc : tab2;
+      const messages = threadRoots(doc).messages;
+      const m = { id: ulid(), authorId: 'alice', text, clientSentAt: Date.now() };
+      messages.insert(messages.length, [m]);
+      ids.push(m.id);
+    });
+    expect(tab1.roots.messages.toJSON().map((m) => m.text)).toEqual(texts);
+    // Both tabs' messages reach the relay together, in one sync step 2.
+    tab1.provider.connect();
+    await tab1.until(allCanon(tab1, ids), 'canon for all six');
+    expect(canonicalOrder(tab1).slice(-6).map((o) => o.id)).toEqual(ids);
+    const bob = client(id, 'bob');
+    await bob.until(allCanon(bob, ids), 'bob has all six');
+    expect(canonicalOrder(bob)).toEqual(canonicalOrder(tab1));
+    tab2.destroy();
   });
 
   it('the history API and the thread list agree with the documents', async () => {
