@@ -21,6 +21,8 @@ import type { ConfirmedWrite, MessageKey, OutboxItem, OutboxStats, PermanentFail
 /** What capabilities and /metrics report about the bridge. */
 export interface BridgeStatus {
   loggedIn: boolean;
+  /** Configured and still making its first login attempt: on, messages queue in the outbox. */
+  starting: boolean;
   did: string | null;
   service: string;
   degraded: boolean;
@@ -63,6 +65,8 @@ export class BridgeOutbox {
   private wake: (() => void) | null = null;
   private woken = false;
   private consecutiveFailures = 0;
+  /** Whether a login attempt has finished (either way); until then the bridge is `starting`. */
+  private loginSettled = false;
   private lastFailure: FailureClass | null = null;
   private budget: RateLimitInfo | null = null;
   private nextDue = Infinity;
@@ -108,11 +112,14 @@ export class BridgeOutbox {
     const { client, opts } = this.d;
     const age = this.stats.oldestEnqueuedAt === null ? 0 : Math.max(0, Date.now() - this.stats.oldestEnqueuedAt);
     let reason: string | null = null;
-    if (!client.loggedIn) reason = 'not_logged_in';
+    const starting = !client.loggedIn && !this.loginSettled;
+    if (starting) reason = 'starting';
+    else if (!client.loggedIn) reason = 'not_logged_in';
     else if (this.consecutiveFailures >= opts.failingAfter) reason = `pds_failing:${this.lastFailure}`;
     else if (age > opts.lagThresholdMs) reason = 'queue_lagging';
     return {
       loggedIn: client.loggedIn,
+      starting,
       did: client.did,
       service: client.service,
       degraded: reason !== null,
@@ -185,7 +192,7 @@ export class BridgeOutbox {
     const { client, opts, store, log } = this.d;
     if (!client.loggedIn) {
       try {
-        await client.login();
+        await client.login().finally(() => (this.loginSettled = true));
         this.consecutiveFailures = 0;
         log.info({ event: 'bridge_logged_in', did: client.did, service: client.service }, 'AT write bridge logged in');
       } catch (err) {

@@ -155,7 +155,9 @@ function atproto(env: Env): AtprotoConfig {
     if (!env.SKEIN_ATPROTO_PASSWORD) throw new ConfigError('SKEIN_ATPROTO_PASSWORD', 'required when SKEIN_ATPROTO_SERVICE is a URL');
   }
   const on = service !== 'off';
-  const mirrorDefault = bool(env, 'SKEIN_MIRROR_DEFAULT', on);
+  // AT repositories are public: publishing is an explicit choice per thread unless the
+  // operator opts the whole relay in.
+  const mirrorDefault = bool(env, 'SKEIN_MIRROR_DEFAULT', false);
   if (mirrorDefault && !on) throw new ConfigError('SKEIN_MIRROR_DEFAULT', 'cannot be on while SKEIN_ATPROTO_SERVICE=off');
   return {
     service: service.replace(/\/+$/, ''),

@@ -40,7 +40,8 @@ function capabilities(ctx: RelayContext) {
     syncPath: '/v1/sync',
     devAuth: ctx.config.devAuth,
     atproto: {
-      features: { write_bridge: !!bridge?.loggedIn, repo_ingest: false },
+      // A bridge still making its first login is on: messages queue in the outbox meanwhile.
+      features: { write_bridge: !!bridge && (bridge.loggedIn || bridge.starting), repo_ingest: false },
       did: bridge?.did ?? null,
       service: bridge?.service ?? null,
       mirrorDefault: ctx.config.atproto.mirrorDefault,

@@ -118,8 +118,12 @@ describe('chat web app', () => {
     alice = await signIn('alice');
     await alice.getByLabel('Title', { exact: true }).fill('Launch plan');
     await alice.getByLabel('Members', { exact: true }).fill('bob');
-    // The mirroring choice is stated plainly and chosen explicitly.
-    await alice.getByLabel(/Yes – also publish every message as a public AT record/).check();
+    // The mirroring choice is stated plainly and chosen explicitly: public publication is
+    // never preselected (once the bridge is known to be on, "No" is still the choice).
+    const publish = alice.getByLabel(/Yes – also publish every message as a public AT record/);
+    await expect.poll(() => publish.isEnabled(), { timeout: UI_TIMEOUT }).toBe(true);
+    expect(await alice.getByLabel(/No – messages stay on this relay/).isChecked()).toBe(true);
+    await publish.check();
     await alice.getByRole('button', { name: 'Create thread' }).click();
     await alice.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
     await expect.poll(() => alice.locator('.mirror-note').textContent()).toContain('public AT Protocol record');

@@ -24,8 +24,11 @@ export class PdsProxy {
   readonly calls: ApplyWritesCall[] = [];
   /** Decides per applyWrites call whether to answer instead of the PDS. */
   onApplyWrites: (call: { writes: number; texts: string[] }) => Injected | undefined = () => undefined;
-  /** Decides for any call (before onApplyWrites) whether to answer instead of the PDS. */
-  onRequest: (path: string) => Injected | undefined = () => undefined;
+  /**
+   * Decides for any call (before onApplyWrites) whether to answer instead of the PDS; a
+   * promise holds the call until it settles (a PDS that is slow to answer).
+   */
+  onRequest: (path: string) => Injected | undefined | Promise<Injected | undefined> = () => undefined;
   /** Extra headers for forwarded applyWrites answers. */
   extraHeaders: (call: { writes: number }) => Record<string, string> = () => ({});
   private server!: Server;
@@ -57,7 +60,7 @@ export class PdsProxy {
     for await (const c of req) chunks.push(c as Buffer);
     const reqBody = Buffer.concat(chunks);
     const path = req.url ?? '/';
-    const early = this.onRequest(path);
+    const early = await this.onRequest(path);
     if (early) {
       return { status: early.status, headers: { 'content-type': 'application/json', ...early.headers }, body: Buffer.from(JSON.stringify(early.body)) };
     }

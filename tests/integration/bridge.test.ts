@@ -29,7 +29,7 @@ afterAll(async () => {
   await net?.close();
 });
 
-async function bridgedRelay(account: TestAccount, service = net.url, env: Record<string, string> = {}, dataDir?: string) {
+async function bridgedRelay(account: TestAccount, service = net.url, env: Record<string, string> = {}, dataDir?: string, waitForLogin = true) {
   const relay = await startRelay(
     {
       SKEIN_ATPROTO_SERVICE: service,
@@ -42,7 +42,7 @@ async function bridgedRelay(account: TestAccount, service = net.url, env: Record
     dataDir,
   );
   relays.push(relay);
-  await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
+  if (waitForLogin) await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
   return relay;
 }
 
@@ -68,14 +68,40 @@ describe('AT write bridge configuration', () => {
     expect(refused.body.error.code).toBe('MIRROR_UNAVAILABLE');
   });
 
+  it('a bridge still logging in is on (degraded: starting) and queues messages until it is in', async () => {
+    const account = await net.createAccount('relaystart');
+    const proxy = new PdsProxy(net.url);
+    proxies.push(proxy);
+    await proxy.start();
+    let release!: () => void;
+    const held = new Promise<undefined>((r) => (release = () => r(undefined)));
+    proxy.onRequest = (path) => (path.startsWith('/xrpc/com.atproto.server.createSession') ? held : undefined);
+    const relay = await bridgedRelay(account, proxy.url, {}, undefined, false);
+    const caps = (await relay.api('GET', '/v1/capabilities')).body;
+    expect(caps.atproto.features.write_bridge).toBe(true);
+    expect(caps.atproto).toMatchObject({ degraded: true, reason: 'starting' });
+    const alice = await relay.token('alice');
+    const { id: threadId } = await relay.createThread(alice, [], 'starting', { mirror: true });
+    const a = client(relay, threadId, 'alice', alice);
+    await synced(a);
+    const m = a.send('queued while the bridge logs in').id;
+    await a.until(() => canonOf(a, m)?.state === 'sent', 'sequenced');
+    release();
+    await a.until(() => canonOf(a, m)?.state === 'confirmed', 'mirrored once logged in');
+    expect((await relay.api('GET', '/v1/capabilities')).body.atproto).toMatchObject({ features: { write_bridge: true }, degraded: false });
+  });
+
   it('`local` (the npm start default) runs its own PDS and mirrors with no other setup', async () => {
     const relay = await startRelay({ SKEIN_ATPROTO_SERVICE: 'local' });
     relays.push(relay);
     await relay.waitForLog((l) => l.event === 'bridge_logged_in', 60_000);
     const caps = (await relay.api('GET', '/v1/capabilities')).body;
     expect(caps.atproto.features.write_bridge).toBe(true);
+    expect(caps.atproto.mirrorDefault).toBe(false);
     const alice = await relay.token('alice');
-    const thread = await relay.createThread(alice, [], 'local');
+    // AT records are public: a thread mirrors only when its creator asks (SKEIN_MIRROR_DEFAULT=0).
+    expect((await relay.api('POST', '/v1/threads', alice, { title: 'private by default' })).body.mirror).toBe(false);
+    const thread = await relay.createThread(alice, [], 'local', { mirror: true });
     const a = client(relay, thread.id, 'alice', alice);
     await synced(a);
     const m = a.send('hello local PDS');
@@ -114,7 +140,7 @@ describe('AT write bridge', () => {
     const plainIds = Array.from({ length: 5 }, (_, i) => p.send(`plain ${i}`).id);
     await p.until(allIn(p, plainIds, 'sent'), 'plain messages sequenced');
 
-    const mirrored = await relay.createThread(alice, ['bob'], 'mirrored'); // relay default: mirror on
+    const mirrored = await relay.createThread(alice, ['bob'], 'mirrored', { mirror: true });
     expect((await relay.api('GET', `/v1/threads/${mirrored.id}`, alice)).body.mirror).toBe(true);
     const a = client(relay, mirrored.id, 'alice', alice);
     const b = client(relay, mirrored.id, 'bob', bob);
