@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { CloseCode } from '../shared/errors.ts';
 import { Auth } from './auth.ts';
-import type { RelayConfig } from './config.ts';
+import { ConfigError, type RelayConfig } from './config.ts';
+import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import type { AppEnv, RelayContext } from './context.ts';
 import { DocRegistry } from './doc-registry.ts';
 import { errorResponse, notFound } from './http-error.ts';
@@ -83,7 +84,31 @@ export function createApp(ctx: RelayContext) {
   return { app, injectWebSocket, wss };
 }
 
+/** Listens on the configured port; a port in use is a configuration error, not a crash. */
+function listen(app: Hono<AppEnv>, config: RelayConfig): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new ConfigError('PORT', `port ${config.port} on ${config.host} is already in use; stop what runs there or set PORT`));
+      else if (err.code === 'EACCES') reject(new ConfigError('PORT', `not allowed to listen on port ${config.port} on ${config.host}`));
+      else if (err.code === 'EADDRNOTAVAIL') reject(new ConfigError('HOST', `${config.host} is not an address of this machine`));
+      else reject(err);
+    });
+  });
+}
+
 export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
+  // Before anything touches the data directory (the embedded PDS wipes its files).
+  const lock = lockDataDir(config.dataDir);
+  try {
+    return await startLocked(config, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(config: RelayConfig, lock: DataDirLock): Promise<RunningRelay> {
   const log = createLogger(config.logLevel);
   const store = new SqliteStore(join(config.dataDir, 'skein.sqlite'), { synchronous: config.sqliteSync });
   let bridge: BridgeOutbox | null = null;
@@ -126,9 +151,16 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   }
   const { app, injectWebSocket, wss } = createApp(ctx);
 
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
-  });
+  let server: ServerType;
+  try {
+    server = await listen(app, config);
+  } catch (err) {
+    await bridge?.stop();
+    await registry.closeAll();
+    await store.close();
+    await localPds?.close();
+    throw err;
+  }
   injectWebSocket(server);
   const port = (server.address() as AddressInfo).port;
   const url = `http://${config.host}:${port}`;
@@ -158,6 +190,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       await registry.closeAll();
       await store.close();
       await localPds?.close();
+      lock.release();
     },
   };
 }
