@@ -31,6 +31,10 @@ export interface Limits {
   awarenessPerSecond: number;
   /** Outgoing bytes queued for one peer above which it is dropped as too slow. */
   maxBufferedBytes: number;
+  /** HTTP writes (create, archive, reopen, retry…) per minute per user (token bucket refill). */
+  httpWritesPerMinute: number;
+  /** HTTP writes a user may make at once before the per-minute rate applies. */
+  httpWriteBurst: number;
 }
 
 /** The AT Protocol write bridge (DESIGN.md "AT Protocol"). */
@@ -206,6 +210,8 @@ export function loadConfig(env: Env = process.env): RelayConfig {
       maxAwarenessBytes: int(env, 'SKEIN_MAX_AWARENESS_BYTES', 4096, 64, 1_048_576),
       awarenessPerSecond: int(env, 'SKEIN_MAX_AWARENESS_PER_SECOND', 10, 1, 100_000),
       maxBufferedBytes: int(env, 'SKEIN_MAX_BUFFERED_BYTES', 8 * 1_048_576, 16_384, 1_073_741_824),
+      httpWritesPerMinute: int(env, 'SKEIN_MAX_HTTP_WRITES_PER_MINUTE', 60, 1, 10_000_000),
+      httpWriteBurst: int(env, 'SKEIN_HTTP_WRITE_BURST', 30, 1, 10_000_000),
     },
     atproto: atproto(env),
   };

@@ -18,6 +18,7 @@ import { DocRegistry } from './doc-registry.ts';
 import { errorResponse, notFound } from './http-error.ts';
 import { createLogger } from './logger.ts';
 import { devRoutes } from './routes/dev.ts';
+import { limitWrites } from './routes/limit-writes.ts';
 import { requireUser } from './routes/require-user.ts';
 import { syncHandler } from './routes/sync.ts';
 import { threadRoutes } from './routes/threads.ts';
@@ -72,8 +73,10 @@ export function createApp(ctx: RelayContext) {
   v1.get('/capabilities', (c) => c.json(capabilities(ctx)));
   if (ctx.config.devAuth) v1.route('/dev', devRoutes(ctx));
   v1.get('/sync/:threadId', syncHandler(ctx, upgradeWebSocket));
-  v1.use('/threads/*', requireUser(ctx.auth));
-  v1.use('/threads', requireUser(ctx.auth));
+  const { httpWritesPerMinute, httpWriteBurst } = ctx.config.limits;
+  const writes = limitWrites(httpWritesPerMinute, httpWriteBurst);
+  // '/threads/*' also matches '/threads' itself.
+  v1.use('/threads/*', requireUser(ctx.auth), writes);
   v1.route('/threads', threadRoutes(ctx));
   app.route('/v1', v1);
   app.get('/metrics', async (c) =>

@@ -4,11 +4,12 @@
  * close code and costs other connections nothing.
  */
 import * as encoding from 'lib0/encoding';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { CloseCode } from '../../shared/errors.ts';
 import { encodeAwareness } from '../../server/sync-protocol.ts';
 import { rawPeer } from '../helpers/raw-peer.ts';
 import { relayFixture } from '../helpers/relay-fixture.ts';
+import { startRelay } from '../helpers/relay-process.ts';
 import { canonicalOrder, synced } from '../helpers/y-client.ts';
 
 
@@ -52,6 +53,37 @@ it('capabilities list every limit as configured', async () => {
     maxAwarenessBytes: 1024,
     awarenessPerSecond: 5,
     maxBufferedBytes: 8 * 1_048_576,
+    httpWritesPerMinute: 60,
+    httpWriteBurst: 30,
+  });
+});
+
+describe('HTTP writes', () => {
+  it('a user past the write burst gets 429 with Retry-After; reads and other users are unaffected', async () => {
+    const relay = await startRelay({ SKEIN_MAX_HTTP_WRITES_PER_MINUTE: '6', SKEIN_HTTP_WRITE_BURST: '4' });
+    onTestFinished(() => relay.stop());
+    const tokens = { hal: await relay.token('hal'), ivy: await relay.token('ivy') };
+    expect((await relay.api('GET', '/v1/capabilities')).body.limits).toMatchObject({ httpWritesPerMinute: 6, httpWriteBurst: 4 });
+    const created: number[] = [];
+    for (let i = 0; i < 4; i++) created.push((await relay.api('POST', '/v1/threads', tokens.hal, { title: `t${i}` })).status);
+    expect(created).toEqual([201, 201, 201, 201]);
+    const res = await fetch(`${relay.url}/v1/threads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.hal}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'one too many' }),
+    });
+    expect(res.status).toBe(429);
+    expect((await res.json()).error.code).toBe('RATE_LIMITED');
+    // 6 per minute: the next token is 10 s away.
+    const retryAfter = Number(res.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(10);
+    const { id } = (await relay.api('GET', '/v1/threads', tokens.hal)).body.threads[0];
+    expect((await relay.api('POST', `/v1/threads/${id}/archive`, tokens.hal)).status).toBe(429);
+    expect((await relay.api('GET', '/v1/threads', tokens.hal)).status).toBe(200);
+    expect((await relay.api('GET', `/v1/threads/${id}`, tokens.hal)).status).toBe(200);
+    expect((await relay.api('POST', '/v1/threads', tokens.ivy, { title: 'ivy is fine' })).status).toBe(201);
+    expect((await relay.api('GET', '/v1/threads', tokens.hal)).body.threads).toHaveLength(4);
   });
 });
 
