@@ -153,7 +153,9 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
         if (c === 'online') return 'online';
         if (c === 'connecting') best = 'connecting';
       }
-      if (views.size === 0 && lastHttpOk) return 'online';
+      // With no thread open, the thread-list request tells; before it has answered the
+      // relay is not known to be unreachable: `connecting`, never a false `offline`.
+      if (views.size === 0) return lastHttpOk === null ? 'connecting' : lastHttpOk ? 'online' : 'offline';
       return best;
     },
     openThread(threadId) {

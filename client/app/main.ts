@@ -368,8 +368,9 @@ async function startApp(user: string): Promise<void> {
       announcer.say(online ? 'Back online.' : 'You are offline. Messages you write are kept and sent later.');
     }
     wasOnline = online;
-    connText.textContent = online ? '● Online' : conn === 'connecting' && !everOnline ? '◌ Connecting' : '○ Offline';
-    connText.className = `conn conn-${online ? 'online' : 'offline'}`;
+    const connecting = conn === 'connecting' && !everOnline;
+    connText.textContent = online ? '● Online' : connecting ? '◌ Connecting' : '○ Offline';
+    connText.className = `conn conn-${online ? 'online' : connecting ? 'connecting' : 'offline'}`;
     renderBanners(conn);
     renderThreadList();
     renderThread();

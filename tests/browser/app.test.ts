@@ -184,20 +184,58 @@ describe('chat web app', () => {
     await expectNoSeriousA11yViolations(alice, 'thread');
     await shot(alice, '03-thread-mirrored');
 
-    // Manual resync: the indicator shows while it runs and is gone afterwards.
-    await alice.evaluate(() => {
-      const w = window as any;
-      w.resyncSeen = false;
-      new MutationObserver(() => {
-        if (document.getElementById('resync-indicator')) w.resyncSeen = true;
-      }).observe(document.body, { childList: true, subtree: true });
-    });
+    // Manual resync: the indicator shows while it runs and is gone afterwards. The relay's
+    // answer to the resync's thread fetch is held until the indicator was seen, so the
+    // test observes the running state instead of racing a resync that may finish within
+    // one frame.
+    await alice.locator('#resync-indicator').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
     const before = await alice.evaluate(() => (window as any).skeinApp.view.resyncCount as number);
-    expect(await alice.locator('#resync-indicator').count()).toBe(0);
-    await alice.getByRole('button', { name: 'Resync' }).click();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const threadFetch = /\/v1\/threads\/[^/?]+$/;
+    await alice.route(threadFetch, async (route) => {
+      await held;
+      await route.continue();
+    });
+    try {
+      await alice.getByRole('button', { name: 'Resync' }).click();
+      await alice.locator('#resync-indicator').waitFor({ timeout: UI_TIMEOUT });
+      expect(await alice.locator('#resync-indicator').textContent()).toContain('Resyncing this thread');
+    } finally {
+      release();
+    }
     await expect.poll(() => alice.evaluate(() => (window as any).skeinApp.view.resyncCount as number), { timeout: UI_TIMEOUT }).toBeGreaterThan(before);
     await alice.locator('#resync-indicator').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
-    expect(await alice.evaluate(() => (window as any).resyncSeen)).toBe(true);
+    await alice.unroute(threadFetch);
+  });
+
+  it('loading the app while the relay is up shows "connecting", never "offline", until it is online', async () => {
+    // A new user (no threads yet, so no thread connection either): every state of the header
+    // and banners from the first paint on, at sign-in and after a reload.
+    const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
+    contexts.push(context);
+    await context.addInitScript(() => {
+      const log: string[] = [];
+      (window as any).connLog = log;
+      const scan = () => {
+        const conn = document.querySelector('.conn')?.textContent ?? '';
+        const s = conn + (document.getElementById('offline-banner') ? ' + offline banner' : '');
+        if (s && log[log.length - 1] !== s) log.push(s);
+      };
+      new MutationObserver(scan).observe(document, { childList: true, subtree: true, characterData: true });
+    });
+    const dora = await context.newPage();
+    await dora.goto(relay.url + '/');
+    await dora.getByLabel('Your name').fill('dora');
+    await dora.getByRole('button', { name: 'Sign in' }).click();
+    for (let load = 0; load < 2; load++) {
+      if (load > 0) await dora.reload();
+      await dora.locator('.conn', { hasText: 'Online' }).waitFor({ timeout: UI_TIMEOUT });
+      const log: string[] = await dora.evaluate(() => (window as any).connLog);
+      expect(log[log.length - 1]).toBe('● Online');
+      expect(log.filter((s) => /Offline|banner/.test(s))).toEqual([]);
+    }
+    await context.close();
   });
 
   it('keyboard only: reach and press Retry on a failed mirror', async () => {
