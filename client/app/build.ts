@@ -7,7 +7,8 @@
  * CLI: `node --import tsx client/app/build.ts [outDir]` (default `client/dist`).
  */
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,12 +32,34 @@ export async function bundleForBrowser(entry: string, outfile: string, opts: { m
   });
 }
 
-/** Bundles the app into `outDir` (index.html, app.js, app.css); returns `outDir`. */
+/** The files of the app shell, relative to where the app is served. */
+const SHELL = ['./', './app.js', './app.css'];
+
+/**
+ * Bundles the app into `outDir` (index.html, app.js, app.css, and sw.js, the service worker
+ * that caches them under a version derived from their content); returns `outDir`.
+ */
 export async function buildApp(outDir: string): Promise<string> {
   mkdirSync(outDir, { recursive: true });
   await bundleForBrowser(join(HERE, 'main.ts'), join(outDir, 'app.js'), { minify: true });
   copyFileSync(join(HERE, 'index.html'), join(outDir, 'index.html'));
   copyFileSync(join(HERE, 'style.css'), join(outDir, 'app.css'));
+  const hash = createHash('sha256');
+  for (const f of ['index.html', 'app.js', 'app.css']) hash.update(readFileSync(join(outDir, f)));
+  await build({
+    entryPoints: [join(HERE, 'sw.ts')],
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2022',
+    minify: true,
+    outfile: join(outDir, 'sw.js'),
+    define: {
+      __SKEIN_SHELL_VERSION__: JSON.stringify(hash.digest('hex').slice(0, 16)),
+      __SKEIN_SHELL_FILES__: JSON.stringify(SHELL),
+    },
+    logLevel: 'warning',
+  });
   return outDir;
 }
 

@@ -931,6 +931,11 @@ async function startApp(user: string): Promise<void> {
   debug.ready = true;
 }
 
+// The app shell works without the relay once this worker has cached it (client/app/sw.ts).
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('./sw.js').catch((err: Error) => console.warn('service worker not registered:', err.message));
+}
+
 const saved = localStorage.getItem(USER_KEY);
 if (saved && localStorage.getItem(tokenKey(saved))) void startApp(saved);
 else showSignIn();

@@ -287,6 +287,8 @@ describe('chat web app', () => {
   });
 
   it('offline: the banner shows, composing still works, and messages go out when the relay returns', async () => {
+    // The service worker has cached the app shell and controls the page.
+    await alice.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: UI_TIMEOUT });
     await relay.stop();
     const banner = alice.locator('#offline-banner');
     await banner.waitFor({ timeout: UI_TIMEOUT });
@@ -298,13 +300,34 @@ describe('chat web app', () => {
     await expectNoSeriousA11yViolations(alice, 'offline');
     await shot(alice, '06-offline');
 
+    // A reload and a new tab with the relay down: the app starts from the cached shell and
+    // renders the thread from IndexedDB; the new tab can write too.
+    await alice.reload();
+    await msg(alice, 'Yes, it mirrors to AT.').waitFor({ timeout: UI_TIMEOUT });
+    await waitStatus(alice, 'Written while offline', 'pending');
+    const tab = await alice.context().newPage();
+    await tab.goto(alice.url());
+    await msg(tab, 'Yes, it mirrors to AT.').waitFor({ timeout: UI_TIMEOUT });
+    await tab.locator('#compose').fill('Written in a new tab, offline');
+    await tab.locator('#compose').press('Enter');
+    await waitStatus(tab, 'Written in a new tab, offline', 'pending');
+    await shot(tab, '06b-new-tab-offline');
+
     await relay.start();
-    await waitStatus(alice, 'Written while offline', 'confirmed');
+    for (const text of ['Written while offline', 'Written in a new tab, offline']) {
+      await waitStatus(alice, text, 'confirmed');
+      await waitStatus(tab, text, 'confirmed');
+      await waitStatus(bob, text, 'confirmed');
+      // Exactly once on every side, and once in the relay's history.
+      for (const page of [alice, tab, bob]) expect(await msg(page, text).count()).toBe(1);
+    }
     await banner.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
-    await waitStatus(bob, 'Written while offline', 'confirmed');
-    // Exactly once on both sides.
-    expect(await msg(alice, 'Written while offline').count()).toBe(1);
-    expect(await msg(bob, 'Written while offline').count()).toBe(1);
+    const threadId = decodeURIComponent(alice.url().split('#/t/')[1]!);
+    const history = await relay.api('GET', `/v1/threads/${encodeURIComponent(threadId)}/messages?limit=1000`, await relay.token('alice'));
+    const texts = history.body.messages.map((m: { text: string }) => m.text);
+    expect(texts.filter((t: string) => t === 'Written while offline')).toHaveLength(1);
+    expect(texts.filter((t: string) => t === 'Written in a new tab, offline')).toHaveLength(1);
+    await tab.close();
     await shot(alice, '07-back-online');
   });
 
