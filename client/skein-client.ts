@@ -8,6 +8,7 @@ import { type Diagnostic, SendQueue } from './send-queue.ts';
 import { type Connection } from './sync-state.ts';
 import { type TelemetryHook, emitter } from './telemetry.ts';
 import { ThreadList } from './thread-list.ts';
+import { type PushState, ThreadPush } from './thread-push.ts';
 import { ThreadView } from './thread-view.ts';
 
 export interface SkeinClientOptions {
@@ -42,6 +43,11 @@ export interface SkeinClient {
   capabilities(): Capabilities | null;
   /** `online` when a relay connection is up, `connecting` while trying, else `offline`. */
   readonly connection: Connection;
+  /**
+   * Whether the relay's push channel for thread-list changes is up. While it is, the list
+   * updates by itself; while it is not, an app should poll `refreshThreads()`.
+   */
+  readonly threadPush: PushState;
   /** Opens a thread (rendered from IndexedDB first); opening it again returns the same view. */
   openThread(threadId: string): ThreadView;
   createThread(input: { title?: string; participants: string[]; mirror?: boolean }): Promise<ThreadSummary>;
@@ -128,6 +134,25 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
   const onBrowserOnline = () => onReconnected();
   globalThis.addEventListener?.('online', onBrowserOnline);
 
+  // Thread-list changes pushed by the relay; the first open of the channel refreshes too.
+  let pushRefresh: Promise<unknown> | null = null;
+  const WebSocketImpl = opts.WebSocketPolyfill ?? (typeof WebSocket === 'undefined' ? undefined : WebSocket);
+  const push = WebSocketImpl
+    ? new ThreadPush({
+        url: relayUrl.replace(/^http/, 'ws') + '/v1/events',
+        getToken,
+        WebSocketImpl,
+        onEvent: () => {
+          // Events in a burst share one request.
+          pushRefresh ??= refreshThreads()
+            .catch(() => {})
+            .finally(() => (pushRefresh = null));
+        },
+        onState: emit,
+      })
+    : null;
+  push?.start();
+
   void refreshCapabilities();
   void refreshThreads().then(
     () => {
@@ -146,6 +171,9 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
       return () => listeners.delete(fn);
     },
     capabilities: () => caps,
+    get threadPush(): PushState {
+      return push?.state ?? 'offline';
+    },
     get connection(): Connection {
       let best: Connection = 'offline';
       for (const v of views.values()) {
@@ -214,6 +242,7 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
       if (closed) return;
       closed = true;
       globalThis.removeEventListener?.('online', onBrowserOnline);
+      push?.close();
       await Promise.all([...views.values()].map((v) => v.close()));
       listeners.clear();
       store.close();

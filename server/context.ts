@@ -6,6 +6,7 @@ import type { Logger } from './logger.ts';
 import type { Store } from './store/store.ts';
 import type { BridgeOutbox } from './bridge-outbox.ts';
 import type { RelayMetrics } from './metrics.ts';
+import type { UserEvents } from './user-events.ts';
 
 export interface RelayContext {
   config: RelayConfig;
@@ -16,6 +17,8 @@ export interface RelayContext {
   metrics: RelayMetrics;
   /** The AT write bridge, or null when SKEIN_ATPROTO_SERVICE=off. */
   bridge: BridgeOutbox | null;
+  /** Per-user push of thread-list changes (`/v1/events`). */
+  userEvents: UserEvents;
 }
 
 /** Hono variables set by the auth middleware. */

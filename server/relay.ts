@@ -20,12 +20,14 @@ import { createLogger } from './logger.ts';
 import { devRoutes } from './routes/dev.ts';
 import { limitWrites } from './routes/limit-writes.ts';
 import { requireUser } from './routes/require-user.ts';
+import { eventsHandler } from './routes/events.ts';
 import { syncHandler } from './routes/sync.ts';
 import { threadRoutes } from './routes/threads.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { BridgeOutbox } from './bridge-outbox.ts';
 import type { LocalPds } from './local-pds.ts';
 import { RelayMetrics } from './metrics.ts';
+import { UserEvents } from './user-events.ts';
 
 export interface RunningRelay {
   url: string;
@@ -73,6 +75,7 @@ export function createApp(ctx: RelayContext) {
   v1.get('/capabilities', (c) => c.json(capabilities(ctx)));
   if (ctx.config.devAuth) v1.route('/dev', devRoutes(ctx));
   v1.get('/sync/:threadId', syncHandler(ctx, upgradeWebSocket));
+  v1.get('/events', eventsHandler(ctx, upgradeWebSocket));
   const { httpWritesPerMinute, httpWriteBurst } = ctx.config.limits;
   const writes = limitWrites(httpWritesPerMinute, httpWriteBurst);
   // '/threads/*' also matches '/threads' itself.
@@ -122,7 +125,8 @@ async function startLocked(config: RelayConfig, lock: DataDirLock): Promise<Runn
     onMirroredCommit: () => bridge?.notify(),
   });
   const metrics = new RelayMetrics();
-  const ctx: RelayContext = { config, store, registry, auth: new Auth(config.jwtSecret), log, metrics, bridge: null };
+  const userEvents = new UserEvents();
+  const ctx: RelayContext = { config, store, registry, auth: new Auth(config.jwtSecret), log, metrics, bridge: null, userEvents };
 
   const at = config.atproto;
   let localPds: LocalPds | null = null;
@@ -182,6 +186,7 @@ async function startLocked(config: RelayConfig, lock: DataDirLock): Promise<Runn
       // yet and would keep server.close() waiting forever: close late arrivals too, and
       // cut whatever is still open after a grace period.
       wss.on('connection', (ws) => ws.close(CloseCode.GOING_AWAY, 'relay shutting down'));
+      userEvents.closeAll(CloseCode.GOING_AWAY, 'relay shutting down');
       for (const ws of wss.clients) ws.close(CloseCode.GOING_AWAY, 'relay shutting down');
       const force = setTimeout(() => {
         for (const ws of wss.clients) ws.terminate();

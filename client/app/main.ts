@@ -227,7 +227,8 @@ async function startApp(user: string): Promise<void> {
   void fetchCaps();
   const poll = setInterval(() => {
     void fetchCaps();
-    void client.refreshThreads().catch(() => {});
+    // The relay pushes thread-list changes; polling the list is the fallback while it cannot.
+    if (client.threadPush !== 'online') void client.refreshThreads().catch(() => {});
   }, POLL_MS);
   client.subscribe(() => {
     syncOpenThreads();

@@ -79,6 +79,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
       mirror: input.mirror ?? (ctx.bridge !== null && ctx.config.atproto.mirrorDefault),
       createdAt: Date.now(),
     });
+    ctx.userEvents.publish(thread.participants, { type: 'thread', threadId: thread.id, change: 'created' });
     return c.json(thread, 201);
   });
 
@@ -90,6 +91,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     assertWritable(await memberThread(ctx, c.req.param('id'), c.get('userId')));
     const thread = (await ctx.store.archiveThread(c.req.param('id')))!;
     (await ctx.registry.peek(thread.id))?.syncMeta(thread);
+    ctx.userEvents.publish(thread.participants, { type: 'thread', threadId: thread.id, change: 'archived' });
     return c.json(thread);
   });
 
@@ -101,6 +103,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     await memberThread(ctx, c.req.param('id'), c.get('userId'));
     const thread = (await ctx.store.unarchiveThread(c.req.param('id')))!;
     (await ctx.registry.peek(thread.id))?.syncMeta(thread);
+    ctx.userEvents.publish(thread.participants, { type: 'thread', threadId: thread.id, change: 'unarchived' });
     return c.json(thread);
   });
 

@@ -51,6 +51,47 @@ function until(view: ThreadView, pred: (v: ThreadView) => boolean, what: string,
   });
 }
 
+/** Resolves when `pred(client)` holds, re-checking on each client change. */
+function untilClient(c: SkeinClient, pred: (c: SkeinClient) => boolean, what: string, ms = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (pred(c)) return resolve();
+    const t = setTimeout(() => {
+      off();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, ms);
+    const off = c.subscribe(() => {
+      if (!pred(c)) return;
+      clearTimeout(t);
+      off();
+      resolve();
+    });
+  });
+}
+
+describe('thread-list push', () => {
+  it('a thread bob creates with alice, and its archiving, reach her list without any poll', async () => {
+    const alice = await client('alice');
+    await untilClient(alice, (c) => c.threadPush === 'online', 'push channel up');
+    // Nothing here calls refreshThreads(): only the relay's push can bring the thread in.
+    const created = await relay.api('POST', '/v1/threads', tokens.bob, { title: 'pushed to alice', participants: ['alice'] });
+    expect(created.status).toBe(201);
+    await untilClient(alice, (c) => c.threads().some((t) => t.id === created.body.id), 'the new thread in alice’s list');
+    expect((await relay.api('POST', `/v1/threads/${created.body.id}/archive`, tokens.bob)).status).toBe(200);
+    await untilClient(alice, (c) => c.threads().find((t) => t.id === created.body.id)?.archived === true, 'archived in alice’s list');
+  });
+
+  it('refuses an events socket without a valid token with 4401, and any input with 4400', async () => {
+    const url = relay.url.replace(/^http/, 'ws') + '/v1/events';
+    const closeOf = (ws: WebSocket) => new Promise<number>((r) => ws.on('close', (code) => r(code)));
+    expect(await closeOf(new WebSocket(`${url}?token=nope`))).toBe(4401);
+    const ws = new WebSocket(`${url}?token=${tokens.alice}`);
+    await new Promise((r) => ws.on('open', r));
+    const closed = closeOf(ws);
+    ws.send('hello');
+    expect(await closed).toBe(4400);
+  });
+});
+
 describe('SDK in Node against a real relay', () => {
   it('sends, receives in canonical order, derives statuses, receipts and telemetry', async () => {
     const events: TelemetryEvent[] = [];

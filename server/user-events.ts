@@ -1,0 +1,47 @@
+/**
+ * Per-user push channel: small JSON events about a user's thread list (a thread that
+ * includes them was created, archived or reopened), so clients refresh their list at once
+ * instead of polling. In-process: with several relay instances (issue 13) the same publish
+ * goes through the fan-out bus.
+ */
+import type { WebSocket } from 'ws';
+
+/** What a client learns: which thread changed and how. It carries no message text. */
+export interface ThreadListEvent {
+  type: 'thread';
+  threadId: string;
+  change: 'created' | 'archived' | 'unarchived' | 'members';
+}
+
+export class UserEvents {
+  private readonly sockets = new Map<string, Set<WebSocket>>();
+
+  /** Open event sockets of `userId`. */
+  count(userId: string): number {
+    return this.sockets.get(userId)?.size ?? 0;
+  }
+
+  add(userId: string, ws: WebSocket): void {
+    let set = this.sockets.get(userId);
+    if (!set) this.sockets.set(userId, (set = new Set()));
+    set.add(ws);
+  }
+
+  remove(userId: string, ws: WebSocket): void {
+    const set = this.sockets.get(userId);
+    if (!set) return;
+    set.delete(ws);
+    if (set.size === 0) this.sockets.delete(userId);
+  }
+
+  /** Sends `event` to every open event socket of each of `userIds`. */
+  publish(userIds: Iterable<string>, event: ThreadListEvent): void {
+    const frame = JSON.stringify(event);
+    for (const u of userIds) for (const ws of this.sockets.get(u) ?? []) if (ws.readyState === ws.OPEN) ws.send(frame);
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const set of this.sockets.values()) for (const ws of set) ws.close(code, reason);
+    this.sockets.clear();
+  }
+}
