@@ -13,7 +13,7 @@ import * as Y from 'yjs';
 import { CloseCode, isPermanentClose } from '../shared/errors.ts';
 import { type OrderedMessage, displayOrder } from '../shared/ordering.ts';
 import { validateSequence } from '../shared/sequence-validation.ts';
-import { type CanonInfo, type MessageRecord, type ThreadRoots, threadRoots, validateMessageRecord } from '../shared/schema.ts';
+import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, threadRoots, validateMessageRecord } from '../shared/schema.ts';
 import { afterPendingWrites, type LocalStore } from './local-store.ts';
 import { type ReadInfo, type ReceiptIndex, indexReceipts, unreadCount, writeReceipt } from './receipts.ts';
 import type { Capabilities, RelayApi } from './relay-api.ts';
@@ -311,7 +311,8 @@ export class ThreadView {
     await this.ready;
     const record: MessageRecord = { id: nextId(), authorId: this.ctx.userId, text, clientSentAt: Date.now() };
     if (opts.replyTo !== undefined) record.replyTo = opts.replyTo;
-    const max = this.ctx.capabilities()?.limits.maxTextLength;
+    const max = this.ctx.capabilities()?.limits.maxTextLength ?? DEFAULT_MAX_TEXT_LENGTH;
+    if (text.length > max) throw new SkeinError('TEXT_TOO_LONG', `the text has ${text.length} characters; this relay takes at most ${max}`);
     const valid = validateMessageRecord(record, max);
     if (!valid.ok) throw new SkeinError('BAD_REQUEST', `cannot send: ${valid.reason}`);
     if (this.meta?.archived) throw new SkeinError('THREAD_ARCHIVED', 'thread is archived');

@@ -30,6 +30,20 @@ export function srOnly(text: string): HTMLSpanElement {
   return h('span', { class: 'visually-hidden' }, text);
 }
 
+/** Clock time without seconds (chat times are read at a glance). */
 export function formatTime(ms: number): string {
-  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/** Local calendar day of `ms`, as a stable key (YYYY-MM-DD). */
+export function dayKey(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+/** "Today", "Yesterday" or the date, for a day separator. */
+export function formatDay(ms: number, now = Date.now()): string {
+  if (dayKey(ms) === dayKey(now)) return 'Today';
+  if (dayKey(ms) === dayKey(now - 86_400_000)) return 'Yesterday';
+  return new Date(ms).toLocaleDateString([], { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
 }

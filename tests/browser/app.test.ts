@@ -116,6 +116,11 @@ describe('chat web app', () => {
     await signin.close();
 
     alice = await signIn('alice');
+    // After sign-in the keyboard starts in the thread list (here: its New thread button).
+    expect(await alice.evaluate(() => document.activeElement?.id)).toBe('new-thread-toggle');
+    // The form is collapsed behind that button, so the path from the list to a thread is short.
+    expect(await alice.getByLabel('Title', { exact: true }).isVisible()).toBe(false);
+    await alice.keyboard.press('Enter');
     await alice.getByLabel('Title', { exact: true }).fill('Launch plan');
     await alice.getByLabel('Members', { exact: true }).fill('bob');
     // The mirroring choice is stated plainly and chosen explicitly: public publication is
@@ -148,7 +153,10 @@ describe('chat web app', () => {
     expect(await status.getAttribute('title')).toMatch(/^Mirrored to AT: published as the AT Protocol record at:\/\//);
 
     // The URI shown is a real record in the PDS with this text.
-    const uri = (await msg(alice, 'Hello Bob').locator('.at-uri').textContent())!.trim();
+    // Compact in the bubble ("on AT"); the full URI is in the link's title and accessible name.
+    const atLink = msg(alice, 'Hello Bob').locator('.at-uri a');
+    expect((await atLink.innerText()).trim()).toBe('on AT');
+    const uri = (await atLink.getAttribute('title'))!;
     const m = /^at:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(uri);
     expect(m, uri).not.toBeNull();
     const record = await new AtpAgent({ service: net.url }).com.atproto.repo.getRecord({ repo: m![1]!, collection: m![2]!, rkey: m![3]! });
@@ -267,7 +275,12 @@ describe('chat web app', () => {
     expect(await alice.evaluate(() => document.activeElement?.textContent)).toBe('Retry mirroring this message to AT');
     await alice.keyboard.press('Enter');
     await waitStatus(alice, 'Refused by the PDS at first', 'confirmed');
-    expect(await msg(alice, 'Refused by the PDS at first').locator('.at-uri').textContent()).toMatch(/^at:\/\//);
+    expect(await msg(alice, 'Refused by the PDS at first').locator('.at-uri').getAttribute('data-uri')).toMatch(/^at:\/\//);
+    // Focus was not dropped to <body>: it is on the message's status.
+    expect(await alice.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      return !!el?.matches('.status') && !!el.closest('li.msg')?.textContent?.includes('Refused by the PDS at first');
+    })).toBe(true);
   });
 
   it('a failing PDS: the relay reports AT mirroring degraded and the app warns until it recovers', async () => {
@@ -292,7 +305,7 @@ describe('chat web app', () => {
     await relay.stop();
     const banner = alice.locator('#offline-banner');
     await banner.waitFor({ timeout: UI_TIMEOUT });
-    expect(await banner.textContent()).toMatch(/^⚡ Offline – latest messages at \d{1,2}:\d{2}:\d{2}/);
+    expect(await banner.textContent()).toMatch(/^⚡ Offline – latest messages at \d{1,2}:\d{2}\b/);
     await alice.locator('#compose').fill('Written while offline');
     await alice.locator('#compose').press('Enter');
     await waitStatus(alice, 'Written while offline', 'pending');

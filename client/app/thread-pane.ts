@@ -1,0 +1,168 @@
+/**
+ * The open thread: header (title, members and presence, the AT choice, actions), notices
+ * (resync running, archived, refused), the timeline, who is typing, and the composer.
+ */
+import type { App, ThreadUi } from './app-state.ts';
+import { type Composer, composerView } from './composer-view.ts';
+import { h, srOnly } from './dom.ts';
+import { archive, continueInNewThread, reopen } from './thread-actions.ts';
+import { TimelineView } from './timeline-view.ts';
+
+export class ThreadPane {
+  readonly el = h('main', { class: 'thread', id: 'thread-pane', 'aria-labelledby': 'thread-title' });
+  private parts: {
+    ui: ThreadUi;
+    title: HTMLElement;
+    members: HTMLElement;
+    mirror: HTMLElement;
+    archive: HTMLButtonElement;
+    notices: HTMLElement;
+    timeline: TimelineView;
+    typing: HTMLElement;
+    composer: Composer;
+  } | null = null;
+
+  constructor(private readonly app: App) {}
+
+  get timeline(): TimelineView | null {
+    return this.parts?.timeline ?? null;
+  }
+
+  /** Builds the pane for the current thread (or the empty state). */
+  build(): void {
+    const { app } = this;
+    this.parts = null;
+    const ui = app.currentId ? app.threads.get(app.currentId) : undefined;
+    if (!ui) {
+      this.el.replaceChildren(
+        h('h2', { id: 'thread-title' }, 'No thread open'),
+        h('p', { class: 'empty' }, 'Choose a thread, or start a new one.'),
+      );
+      return;
+    }
+    const view = ui.view;
+    const parts = (this.parts = {
+      ui,
+      title: h('h2', { id: 'thread-title' }),
+      members: h('p', { class: 'members' }),
+      mirror: h('p', { class: 'mirror-note' }),
+      archive: h('button', { type: 'button', id: 'archive', onclick: () => void archive(app, view) }, 'Archive', srOnly(' thread')),
+      notices: h('div', { class: 'notices' }),
+      timeline: new TimelineView(app, ui),
+      typing: h('p', { class: 'typing', id: 'typing', 'aria-live': 'off' }),
+      composer: composerView(app, view),
+    });
+    this.el.replaceChildren(
+      h(
+        'div',
+        { class: 'thread-head' },
+        h('button', { type: 'button', class: 'back', onclick: () => app.show(null) }, h('span', { 'aria-hidden': 'true' }, '← '), 'Threads'),
+        h('div', { class: 'thread-heading' }, parts.title, parts.members, parts.mirror),
+        h(
+          'div',
+          { class: 'actions' },
+          h('button', { type: 'button', id: 'resync', onclick: () => void view.resync().catch(() => {}) }, 'Resync'),
+          parts.archive,
+        ),
+      ),
+      parts.notices,
+      parts.timeline.el,
+      parts.typing,
+      parts.composer.el,
+    );
+  }
+
+  showError(text: string): void {
+    if (this.parts) this.parts.composer.error.textContent = text;
+  }
+
+  focusComposer(): void {
+    this.parts?.composer.input.focus();
+  }
+
+  render(): void {
+    const { app, parts } = this;
+    if (!parts) return;
+    const { ui } = parts;
+    const { view } = ui;
+    const meta = view.meta;
+    const archived = meta?.archived === true;
+    parts.title.textContent = meta?.title || 'Untitled thread';
+
+    // Members and presence (awareness: never persisted or mirrored). Presence is per thread:
+    // someone not here may be online elsewhere, so absence is not called "away".
+    const presence = view.presence;
+    const here = new Set(presence.map((p) => p.userId));
+    const memberSig = JSON.stringify([meta?.participants, [...here].sort()]);
+    if (parts.members.dataset.sig !== memberSig) {
+      parts.members.dataset.sig = memberSig;
+      parts.members.replaceChildren(
+        'Members: ',
+        ...(meta?.participants ?? []).flatMap((p, i) => {
+          const inThread = p === app.user || here.has(p);
+          return [
+            i > 0 ? ', ' : '',
+            h(
+              'span',
+              { class: `member ${inThread ? 'present' : 'absent'}`, 'data-user': p, title: inThread ? 'in this thread now' : 'not in this thread right now' },
+              h('span', { 'aria-hidden': 'true' }, inThread ? '● ' : '○ '),
+              p === app.user ? `${p} (you)` : p,
+              p !== app.user && inThread ? h('span', { class: 'presence-text' }, ' (here)') : null,
+            ),
+          ];
+        }),
+      );
+    }
+    const typing = archived ? [] : [...new Set(presence.filter((p) => p.typing && p.userId !== app.user).map((p) => p.userId))];
+    const typingText = typing.length === 0 ? '' : typing.length === 1 ? `${typing[0]} is typing…` : `${typing.join(', ')} are typing…`;
+    if (parts.typing.textContent !== typingText) parts.typing.textContent = typingText;
+
+    const bridgeOn = app.caps?.atproto.features.write_bridge === true;
+    const mirrorText = !meta
+      ? ''
+      : meta.mirror
+        ? bridgeOn
+          ? 'Mirrored to AT: every message here is also published as a public AT Protocol record that anyone can read.'
+          : 'Mirrored to AT, but this relay’s AT bridge is off right now: messages are kept and mirrored when it is back.'
+        : 'Not mirrored: messages stay on this relay and are only visible to the members.';
+    if (parts.mirror.textContent !== mirrorText) parts.mirror.textContent = mirrorText;
+
+    // Notices: resync indicator (only while it runs), archived, refused.
+    const notices: HTMLElement[] = [];
+    const sync = view.syncInfo;
+    if (sync.isResyncing) notices.push(h('p', { class: 'notice', id: 'resync-indicator', role: 'status' }, h('span', { 'aria-hidden': 'true' }, '↻ '), 'Resyncing this thread…'));
+    if (archived) {
+      notices.push(
+        h(
+          'div',
+          { class: 'notice notice-archived', id: 'archived-notice' },
+          h('p', {}, 'This thread is archived: it is read-only and new messages are not accepted.'),
+          h('button', { type: 'button', id: 'reopen', onclick: () => void reopen(app, view) }, 'Reopen thread'),
+          ' ',
+          h('button', { type: 'button', onclick: () => void continueInNewThread(app, view) }, 'Continue in a new thread'),
+        ),
+      );
+    }
+    if (view.refused) notices.push(h('p', { class: 'notice notice-error', role: 'alert' }, `The relay refused this thread: ${view.refused.reason || 'code ' + view.refused.code}`));
+    const noticeSig = JSON.stringify([sync.isResyncing, archived, view.refused]);
+    if (parts.notices.dataset.sig !== noticeSig) {
+      parts.notices.dataset.sig = noticeSig;
+      parts.notices.replaceChildren(...notices);
+    }
+    parts.archive.disabled = archived;
+    parts.composer.el.hidden = archived;
+
+    parts.timeline.render(bridgeOn);
+
+    // Reading the open thread while the page is visible writes a receipt (never backwards).
+    if (document.visibilityState === 'visible' && !view.isPartial) {
+      const msgs = view.messages;
+      for (let i = msgs.length - 1; i >= 0; i--) {
+        const m = msgs[i]!;
+        if (m.seq === undefined || m.status === 'rejected') continue;
+        if (m.seq > view.readUpTo(app.user)) view.markRead(m.id);
+        break;
+      }
+    }
+  }
+}

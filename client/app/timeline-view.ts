@@ -1,0 +1,258 @@
+/**
+ * The timeline of the open thread, windowed: at most MAX_ROWS messages are in the DOM
+ * whatever the thread's length. The window follows the newest messages while the reader is
+ * at the bottom; scrolling near the top pages older ones in (and the newest out), keeping
+ * what is on screen in place. Rows are keyed by message id and replaced only when what they
+ * show changes, so focus (e.g. on Retry) survives updates.
+ */
+import type { ViewMessage } from '../index.ts';
+import type { App, ThreadUi } from './app-state.ts';
+import { dayKey, formatDay, formatTime, h, srOnly } from './dom.ts';
+import { presentStatus, reasonText } from './status-view.ts';
+import { continueInNewThread, reopenAndResend } from './thread-actions.ts';
+import { timelineOf } from './thread-ui.ts';
+
+/** Rows kept in the DOM at most. */
+export const MAX_ROWS = 120;
+/** Rows added or dropped per page when scrolling. */
+const PAGE = 40;
+/** Pixels from an edge that count as "at" it. */
+const EDGE_PX = 120;
+/** A message delivered this much later than written shows both times. */
+const LATE_MS = 60_000;
+
+export class TimelineView {
+  readonly el = h('ol', { class: 'timeline', id: 'timeline', 'aria-label': 'Messages' });
+  private readonly rows = new Map<string, HTMLLIElement>();
+  /** Index one past the newest message in the window, or null: follow the newest. */
+  private end: number | null = null;
+  private size = Math.min(MAX_ROWS, 60);
+  private total = 0;
+  private paging = false;
+
+  constructor(
+    private readonly app: App,
+    private readonly ui: ThreadUi,
+  ) {
+    this.el.addEventListener('scroll', () => this.onScroll(), { passive: true });
+  }
+
+  /** Messages currently in the window (for tests and the bench). */
+  get windowSize(): number {
+    return this.el.querySelectorAll('li.msg').length;
+  }
+
+  private onScroll(): void {
+    if (this.paging) return;
+    const el = this.el;
+    const end = this.end ?? this.total;
+    const start = Math.max(0, end - this.size);
+    if (el.scrollTop < EDGE_PX && start > 0) {
+      // Older: grow the window upwards, then give up the newest rows beyond the cap.
+      this.size = Math.min(MAX_ROWS, this.size + PAGE);
+      const newStart = Math.max(0, start - PAGE);
+      this.end = Math.min(this.total, newStart + this.size);
+      if (this.end >= this.total) this.end = null;
+      this.repaint();
+    } else if (el.scrollHeight - el.scrollTop - el.clientHeight < EDGE_PX && this.end !== null) {
+      const next = this.end + PAGE;
+      this.end = next >= this.total ? null : next;
+      this.repaint();
+    }
+  }
+
+  /** Re-renders keeping the first visible row where it is on screen. */
+  private repaint(): void {
+    this.paging = true;
+    const el = this.el;
+    const top = el.getBoundingClientRect().top;
+    const anchor = Array.from(el.querySelectorAll<HTMLElement>('li.msg')).find((li) => li.getBoundingClientRect().bottom > top);
+    const before = anchor?.getBoundingClientRect().top;
+    this.render(this.app.caps?.atproto.features.write_bridge === true);
+    if (anchor?.isConnected && before !== undefined) el.scrollTop += anchor.getBoundingClientRect().top - before;
+    requestAnimationFrame(() => (this.paging = false));
+  }
+
+  render(bridgeOn: boolean): void {
+    const { app, ui } = this;
+    const view = ui.view;
+    const all = timelineOf(ui, app.user);
+    this.total = all.length;
+    const end = this.end === null ? all.length : Math.min(this.end, all.length);
+    const msgs = all.slice(Math.max(0, end - this.size), end);
+    const online = view.syncInfo.connection === 'online';
+    // "Seen by": each other member under the newest message by someone else they have read.
+    const seenAt = new Map<number, string[]>();
+    for (const p of view.meta?.participants ?? []) {
+      if (p === app.user) continue;
+      const upTo = view.readUpTo(p);
+      if (upTo === 0) continue;
+      for (let i = all.length - 1; i >= 0; i--) {
+        const m = all[i]!;
+        if (m.seq === undefined || m.seq > upTo || m.authorId === p || m.status === 'rejected') continue;
+        seenAt.set(m.seq, [...(seenAt.get(m.seq) ?? []), p]);
+        break;
+      }
+    }
+    const present = new Set<string>();
+    const ordered: HTMLLIElement[] = [];
+    let day = '';
+    for (const m of msgs) {
+      const at = shownTime(m);
+      const d = dayKey(at);
+      if (d !== day) {
+        day = d;
+        const key = `day:${d}`;
+        let sep = this.rows.get(key);
+        const label = formatDay(at);
+        if (!sep || sep.textContent !== label) {
+          const fresh = h('li', { class: 'day-sep' }, label);
+          sep?.replaceWith(fresh);
+          sep = fresh;
+          this.rows.set(key, sep);
+        }
+        present.add(key);
+        ordered.push(sep);
+      }
+      const seen = m.seq !== undefined ? (seenAt.get(m.seq) ?? []) : [];
+      const sig = JSON.stringify([m.status, m.atUri, m.error, m.status === 'pending' && online, seen, bridgeOn && !!app.caps?.atproto.service, m.sentAt]);
+      let li = this.rows.get(m.id);
+      if (!li || li.dataset.sig !== sig) {
+        const fresh = this.messageRow(m, seen, online);
+        fresh.dataset.sig = sig;
+        if (li) {
+          const active = document.activeElement as HTMLElement | null;
+          const action = active?.closest('li') === li ? active.dataset.action : undefined;
+          li.replaceWith(fresh);
+          if (action !== undefined) ((fresh.querySelector(`[data-action="${action}"]`) as HTMLElement | null) ?? fresh).focus();
+        }
+        li = fresh;
+        this.rows.set(m.id, li);
+      }
+      present.add(m.id);
+      ordered.push(li);
+    }
+    for (const [id, li] of this.rows) {
+      if (!present.has(id)) {
+        li.remove();
+        this.rows.delete(id);
+      }
+    }
+    const tl = this.el;
+    const nearBottom = tl.scrollHeight - tl.scrollTop - tl.clientHeight < 80;
+    let changed = false;
+    ordered.forEach((li, i) => {
+      if (tl.children[i] !== li) {
+        tl.insertBefore(li, tl.children[i] ?? null);
+        changed = true;
+      }
+    });
+    while (tl.children.length > ordered.length) tl.lastElementChild!.remove();
+    if (all.length === 0) tl.replaceChildren(h('li', { class: 'empty' }, 'No messages yet. Say hello.'));
+    if (changed && nearBottom && this.end === null) tl.scrollTop = tl.scrollHeight;
+  }
+
+  private atLink(uri: string): string | null {
+    const service = this.app.caps?.atproto.service;
+    const m = /^at:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(uri);
+    if (!service || !m) return null;
+    const q = new URLSearchParams({ repo: m[1]!, collection: m[2]!, rkey: m[3]! });
+    return `${service.replace(/\/+$/, '')}/xrpc/com.atproto.repo.getRecord?${q}`;
+  }
+
+  private messageRow(m: ViewMessage, seen: string[], online: boolean): HTMLLIElement {
+    const { app, ui } = this;
+    const view = ui.view;
+    const p = presentStatus(m, online);
+    const status = h(
+      'span',
+      // Focusable from script only: focus moves here after Retry (the button goes away).
+      { class: `status status-${p.kind}`, title: p.label, tabindex: '-1', 'data-action': 'status' },
+      h('span', { class: 'icon', 'aria-hidden': 'true' }, p.icon),
+      ' ',
+      p.text,
+      srOnly(`: ${p.detail}`),
+    );
+    const details: Array<HTMLElement | null> = [];
+    if (m.status === 'confirmed' && m.atUri) {
+      // Compact: the full at:// URI is in the link's title and the accessible name.
+      const href = this.atLink(m.atUri);
+      details.push(
+        h(
+          'span',
+          { class: 'at-uri', 'data-uri': m.atUri },
+          href
+            ? h('a', { href, target: '_blank', rel: 'noopener', title: m.atUri, 'aria-label': `on AT: ${m.atUri}` }, 'on AT')
+            : h('span', { title: m.atUri }, 'on AT'),
+        ),
+      );
+    }
+    if (m.status === 'failed') {
+      details.push(h('span', { class: 'reason' }, `Reason: ${reasonText(m.error)}.`));
+      details.push(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'retry',
+            'data-action': 'retry',
+            onclick: (e) => {
+              const btn = e.currentTarget as HTMLButtonElement;
+              // Keep focus on the row while the retry runs: the button goes away with the
+              // status change, and focus then lands on the new status (see render()).
+              btn.closest('li')?.querySelector<HTMLElement>('.status')?.focus();
+              btn.disabled = true;
+              view.retry(m.id).then(
+                () => app.announcer.say('Retrying the AT mirror.'),
+                (err: Error) => {
+                  btn.disabled = false;
+                  btn.focus();
+                  app.announcer.say(`Retry failed: ${err.message}`);
+                },
+              );
+            },
+          },
+          'Retry',
+          srOnly(' mirroring this message to AT'),
+        ),
+      );
+    }
+    if (m.status === 'rejected') {
+      details.push(
+        h('span', { class: 'reason' }, `Reason: ${reasonText(m.error)}.`),
+        m.error === 'THREAD_ARCHIVED'
+          ? h('button', { type: 'button', 'data-action': 'reopen-resend', onclick: () => void reopenAndResend(app, ui, m) }, 'Reopen the thread and send it again')
+          : null,
+        h('button', { type: 'button', 'data-action': 'resend-new', onclick: () => void continueInNewThread(app, view, m.text) }, 'Send it in a new thread'),
+      );
+    }
+    const written = m.clientSentAt;
+    const late = m.sentAt !== undefined && m.sentAt - written > LATE_MS;
+    const time = h('time', { datetime: new Date(shownTime(m)).toISOString(), title: new Date(shownTime(m)).toLocaleString() }, formatTime(shownTime(m)));
+    return h(
+      'li',
+      { class: `msg ${m.mine ? 'mine' : 'theirs'} msg-${p.kind}`, 'data-id': m.id, 'data-status': p.kind, tabindex: '-1' },
+      h(
+        'div',
+        { class: 'msg-meta' },
+        h('span', { class: 'author' }, m.mine ? `${m.authorId} (you)` : m.authorId),
+        ' ',
+        time,
+        late ? h('span', { class: 'delivered' }, ` · delivered ${formatTime(m.sentAt!)}`) : null,
+      ),
+      h('p', { class: 'text' }, m.text),
+      h('div', { class: 'msg-status' }, status, ...details),
+      seen.length ? h('p', { class: 'seen' }, `Seen by ${seen.join(', ')}`) : null,
+    );
+  }
+}
+
+/**
+ * The time a message shows: when it was written for messages written while offline (kept
+ * after they are delivered, with the delivery time next to it, so nothing jumps), else the
+ * relay's time.
+ */
+function shownTime(m: ViewMessage): number {
+  if (m.sentAt === undefined) return m.clientSentAt;
+  return m.sentAt - m.clientSentAt > LATE_MS ? m.clientSentAt : m.sentAt;
+}
