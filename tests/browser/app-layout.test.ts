@@ -1,0 +1,126 @@
+/**
+ * The web app's layout and interaction details against a real relay in Chromium: phone
+ * width, the windowed timeline of a long thread, the text-length counter, the archived
+ * view, the skip link and day separators (issue 9, items 4, 10, 12, 13).
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_ROWS } from '../../client/app/timeline-view.ts';
+import { appRelay, filledThread, signInApp } from '../helpers/app-browser.ts';
+import { launchChromium } from '../helpers/browser.ts';
+import type { RelayProcess } from '../helpers/relay-process.ts';
+
+const UI_TIMEOUT = 30_000;
+let relay: RelayProcess;
+let browser: Browser;
+
+beforeAll(async () => {
+  relay = await appRelay({ SKEIN_MAX_TEXT_LENGTH: '50' });
+  browser = await launchChromium();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await relay?.stop();
+});
+
+const overflowsSideways = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+
+describe('web app layout', () => {
+  it('at phone width (390 px) the list and the thread are separate views, and nothing scrolls sideways', async () => {
+    const { id } = await relay.createThread(await relay.token('quinn'), ['pat'], 'Phone thread');
+    const page = await signInApp(browser, relay, 'pat', { width: 390, height: 800 });
+    const link = page.locator('#thread-list a', { hasText: 'Phone thread' });
+    await link.waitFor({ timeout: UI_TIMEOUT });
+    expect(await page.locator('#thread-pane').isVisible()).toBe(false);
+    expect(await overflowsSideways(page)).toBe(false);
+    await link.click();
+    await page.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
+    expect(await page.locator('#thread-list').isVisible()).toBe(false);
+    const pane = await page.locator('#thread-pane').boundingBox();
+    expect(pane!.width).toBeGreaterThan(350);
+    expect(await overflowsSideways(page)).toBe(false);
+    await page.locator('#compose').fill('hello from a phone');
+    await page.locator('#compose').press('Enter');
+    await page.locator('li.msg[data-status="sent"]', { hasText: 'hello from a phone' }).waitFor({ timeout: UI_TIMEOUT });
+    expect(await overflowsSideways(page)).toBe(false);
+    await page.screenshot({ path: 'test-artifacts/app/10-phone-thread.png' }).catch(() => {});
+    await page.getByRole('button', { name: 'Threads' }).click();
+    await link.waitFor({ timeout: UI_TIMEOUT });
+    expect(await page.locator('#thread-pane').isVisible()).toBe(false);
+    expect(page.url()).not.toContain(id);
+    await page.context().close();
+  });
+
+  it('a 2,000-message thread keeps a bounded DOM; scrolling up pages older messages in', async () => {
+    const id = await filledThread(relay, 'rey', [], 2000);
+    const page = await signInApp(browser, relay, 'rey');
+    await page.goto(`${relay.url}/#/t/${id}`);
+    await page.locator('li.msg', { hasText: 'message 2000 of 2000' }).waitFor({ timeout: UI_TIMEOUT });
+    const rows = () => page.locator('li.msg').count();
+    expect(await rows()).toBeLessThanOrEqual(MAX_ROWS);
+    expect(await page.evaluate(() => document.querySelectorAll('*').length)).toBeLessThan(MAX_ROWS * 15);
+    // Scroll to the top repeatedly: older messages come in, the DOM stays bounded.
+    const firstShown = () => page.locator('li.msg .text').first().textContent();
+    const before = await firstShown();
+    for (let i = 0; i < 5; i++) {
+      const prev = await firstShown();
+      await page.locator('#timeline').evaluate((el) => (el.scrollTop = 0));
+      await expect.poll(firstShown, { timeout: UI_TIMEOUT }).not.toBe(prev);
+      expect(await rows()).toBeLessThanOrEqual(MAX_ROWS);
+    }
+    const n = (t: string | null) => Number(/message (\d+)/.exec(t ?? '')?.[1]);
+    expect(n(await firstShown())).toBeLessThan(n(before));
+    // Sending while paged back: the message is sent, and scrolling down reaches it.
+    await page.locator('#compose').fill('sent while paging');
+    await page.locator('#compose').press('Enter');
+    for (let i = 0; i < 60; i++) {
+      if (await page.locator('li.msg', { hasText: 'sent while paging' }).count()) break;
+      await page.locator('#timeline').evaluate((el) => (el.scrollTop = el.scrollHeight));
+      await page.waitForTimeout(50);
+    }
+    await page.locator('li.msg', { hasText: 'sent while paging' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.context().close();
+  });
+
+  it('the composer counts characters near the limit and blocks a too-long message with what to do', async () => {
+    await relay.createThread(await relay.token('sam'), [], 'Limits');
+    const page = await signInApp(browser, relay, 'sam');
+    await page.locator('#thread-list a', { hasText: 'Limits' }).click();
+    const compose = page.locator('#compose');
+    await compose.waitFor({ timeout: UI_TIMEOUT });
+    await compose.fill('x'.repeat(45));
+    await expect.poll(() => page.locator('#compose-counter').textContent()).toBe('45 / 50');
+    await compose.fill('x'.repeat(60));
+    await expect.poll(() => page.locator('#compose-counter').textContent()).toBe('10 characters too long (at most 50)');
+    expect(await page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true);
+    await compose.press('Enter');
+    expect(await page.locator('#send-error').textContent()).toMatch(/^Not sent: the text has 60 characters; this relay takes at most 50\. Shorten it/);
+    expect(await page.locator('li.msg').count()).toBe(0);
+    expect(await compose.inputValue()).toBe('x'.repeat(60));
+    await page.context().close();
+  });
+
+  it('an archived thread shows no composer and no typing; a skip link reaches the composer; days are labelled', async () => {
+    const tina = await relay.token('tina');
+    const { id } = await relay.createThread(tina, [], 'Skip and archive');
+    const page = await signInApp(browser, relay, 'tina');
+    await page.locator('#thread-list a', { hasText: 'Skip and archive' }).click();
+    await page.locator('#compose').fill('first');
+    await page.locator('#compose').press('Enter');
+    await page.locator('li.day-sep', { hasText: 'Today' }).waitFor({ timeout: UI_TIMEOUT });
+    // After a load, the skip link is the keyboard's first stop and goes to the message box.
+    await page.reload();
+    await page.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to the message box');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('compose');
+
+    expect((await relay.api('POST', `/v1/threads/${id}/archive`, tina)).status).toBe(200);
+    await page.locator('#archived-notice').waitFor({ timeout: UI_TIMEOUT });
+    expect(await page.locator('#composer').isVisible()).toBe(false);
+    expect(await page.locator('#typing').textContent()).toBe('');
+    await page.context().close();
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * The built web app served by a real relay, and helpers to drive it in Chromium: a fresh
+ * browser context per user, sign-in, and a thread filled with messages the way a client
+ * writes them (one stock y-websocket client's offline backlog, sequenced by the relay).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { ulid } from 'ulid';
+import * as Y from 'yjs';
+import { buildApp } from '../../client/app/build.ts';
+import { threadRoots } from '../../shared/schema.ts';
+import { type RelayProcess, startRelay } from './relay-process.ts';
+import { connectClient, waitUntil } from './y-client.ts';
+
+/** A relay serving a fresh build of the app. */
+export async function appRelay(env: Record<string, string> = {}): Promise<RelayProcess> {
+  const staticDir = await buildApp(mkdtempSync(join(tmpdir(), 'skein-app-')));
+  return startRelay({ SKEIN_STATIC_DIR: staticDir, ...env });
+}
+
+/** Signs `name` in, in a new context of `browser` with this viewport. */
+export async function signInApp(browser: Browser, relay: RelayProcess, name: string, viewport = { width: 1200, height: 760 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
+  await page.goto(relay.url + '/');
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForSelector('#thread-list', { timeout: 30_000 });
+  return page;
+}
+
+/**
+ * Creates a thread of `author` (with `others`) holding `count` messages, written offline
+ * and delivered in one sync step 2 (the backlog a reconnecting client sends), and waits
+ * until the relay sequenced them all.
+ */
+export async function filledThread(relay: RelayProcess, author: string, others: string[], count: number, title = 'long thread'): Promise<string> {
+  const token = await relay.token(author);
+  const { id } = await relay.createThread(token, others, title);
+  const doc = new Y.Doc();
+  const messages = threadRoots(doc).messages;
+  const t0 = Date.now() - count * 1000;
+  doc.transact(() => {
+    for (let i = 0; i < count; i++) messages.insert(messages.length, [{ id: ulid(), authorId: author, text: `message ${i + 1} of ${count}`, clientSentAt: t0 + i * 1000 }]);
+  });
+  const c = connectClient(relay.wsUrl, id, token, author, doc);
+  try {
+    const canon = threadRoots(doc).canon;
+    await waitUntil(doc, () => canon.size >= count, `${count} messages sequenced`, 120_000);
+  } finally {
+    c.destroy();
+  }
+  return id;
+}
