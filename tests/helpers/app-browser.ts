@@ -43,9 +43,14 @@ export async function filledThread(relay: RelayProcess, author: string, others: 
   const doc = new Y.Doc();
   const messages = threadRoots(doc).messages;
   const t0 = Date.now() - count * 1000;
-  doc.transact(() => {
-    for (let i = 0; i < count; i++) messages.insert(messages.length, [{ id: ulid(), authorId: author, text: `message ${i + 1} of ${count}`, clientSentAt: t0 + i * 1000 }]);
-  });
+  // One transaction per 1,000 appends: one huge transaction costs Yjs memory quadratic in it.
+  for (let i = 0; i < count; i += 1000) {
+    doc.transact(() => {
+      for (let j = i; j < Math.min(count, i + 1000); j++) {
+        messages.insert(messages.length, [{ id: ulid(), authorId: author, text: `message ${j + 1} of ${count}`, clientSentAt: t0 + j * 1000 }]);
+      }
+    });
+  }
   const c = connectClient(relay.wsUrl, id, token, author, doc);
   try {
     const canon = threadRoots(doc).canon;
