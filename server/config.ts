@@ -71,11 +71,22 @@ export interface AtprotoConfig {
   testCrashAfterAtWrite: boolean;
 }
 
+export interface JwksConfig {
+  url: string;
+  issuer?: string;
+  audience?: string;
+  cooldownMs: number;
+  cacheMaxAgeMs: number;
+}
+
 export interface RelayConfig {
   port: number;
   host: string;
   dataDir: string;
-  jwtSecret: Uint8Array;
+  /** HS256 shared secret; null when only JWKS-verified tokens are accepted. */
+  jwtSecret: Uint8Array | null;
+  /** An identity provider's key set (SKEIN_JWT_JWKS_URL), or null. */
+  jwks: JwksConfig | null;
   devAuth: boolean;
   /** How long a document with no connections stays loaded, ms. */
   idleUnloadMs: number;
@@ -131,16 +142,43 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[], d
  * In dev mode without SKEIN_JWT_SECRET, a random secret is kept in the data dir so that
  * tokens survive restarts. Outside dev mode the secret must be given.
  */
-function jwtSecret(env: Env, dataDir: string, devAuth: boolean): Uint8Array {
+function jwtSecret(env: Env, dataDir: string, devAuth: boolean, jwks: boolean): Uint8Array | null {
   const raw = env.SKEIN_JWT_SECRET;
   if (raw) {
     if (raw.length < 32) throw new ConfigError('SKEIN_JWT_SECRET', 'must be at least 32 characters');
     return new TextEncoder().encode(raw);
   }
-  if (!devAuth) throw new ConfigError('SKEIN_JWT_SECRET', 'required unless SKEIN_DEV_AUTH=1');
+  if (!devAuth) {
+    if (jwks) return null;
+    throw new ConfigError('SKEIN_JWT_SECRET', 'required unless SKEIN_JWT_JWKS_URL is set or SKEIN_DEV_AUTH=1');
+  }
   const file = join(dataDir, 'dev-jwt-secret');
   if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
   return new TextEncoder().encode(readFileSync(file, 'utf8').trim());
+}
+
+function jwks(env: Env): JwksConfig | null {
+  const raw = env.SKEIN_JWT_JWKS_URL?.trim();
+  if (!raw) {
+    for (const v of ['SKEIN_JWT_ISSUER', 'SKEIN_JWT_AUDIENCE']) {
+      if (env[v]) throw new ConfigError(v, 'only applies with SKEIN_JWT_JWKS_URL');
+    }
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('SKEIN_JWT_JWKS_URL', `expected an http(s) URL, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('SKEIN_JWT_JWKS_URL', 'must be an http or https URL');
+  return {
+    url: url.href,
+    ...(env.SKEIN_JWT_ISSUER ? { issuer: env.SKEIN_JWT_ISSUER } : {}),
+    ...(env.SKEIN_JWT_AUDIENCE ? { audience: env.SKEIN_JWT_AUDIENCE } : {}),
+    cooldownMs: int(env, 'SKEIN_JWT_JWKS_COOLDOWN_MS', 30_000, 0, 86_400_000),
+    cacheMaxAgeMs: int(env, 'SKEIN_JWT_JWKS_CACHE_MS', 600_000, 1000, 86_400_000),
+  };
 }
 
 function atproto(env: Env): AtprotoConfig {
@@ -187,12 +225,14 @@ export function loadConfig(env: Env = process.env): RelayConfig {
   const dataDir = resolve(env.SKEIN_DATA_DIR || './data');
   mkdirSync(dataDir, { recursive: true });
   const devAuth = bool(env, 'SKEIN_DEV_AUTH', false);
+  const jwksConfig = jwks(env);
   return {
     port: int(env, 'PORT', 8787, 0, 65535),
     host: env.HOST || '127.0.0.1',
     dataDir,
     devAuth,
-    jwtSecret: jwtSecret(env, dataDir, devAuth),
+    jwks: jwksConfig,
+    jwtSecret: jwtSecret(env, dataDir, devAuth, !!jwksConfig),
     idleUnloadMs: int(env, 'SKEIN_IDLE_UNLOAD_MS', 30_000, 0, 86_400_000),
     compactAfterUpdates: int(env, 'SKEIN_COMPACT_AFTER_UPDATES', 500, 2, 1_000_000),
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),

@@ -126,7 +126,7 @@ async function startLocked(config: RelayConfig, lock: DataDirLock): Promise<Runn
   });
   const metrics = new RelayMetrics();
   const userEvents = new UserEvents();
-  const ctx: RelayContext = { config, store, registry, auth: new Auth(config.jwtSecret), log, metrics, bridge: null, userEvents };
+  const ctx: RelayContext = { config, store, registry, auth: new Auth({ secret: config.jwtSecret, jwks: config.jwks }), log, metrics, bridge: null, userEvents };
 
   const at = config.atproto;
   let localPds: LocalPds | null = null;
