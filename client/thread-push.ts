@@ -70,6 +70,8 @@ export class ThreadPush {
       this.o.onEvent();
     };
     ws.onmessage = () => this.o.onEvent();
+    // A failed attempt ends in onclose; without a handler, Node's `ws` would throw the error.
+    ws.onerror = () => {};
     ws.onclose = (e: CloseEvent) => {
       if (this.ws !== ws) return;
       this.ws = null;

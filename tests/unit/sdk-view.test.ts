@@ -96,7 +96,7 @@ describe('thread view ordering', () => {
     const client = await offlineClient('alice');
     const view = client.openThread('t-long');
     await view.ready;
-    await expect(view.send('x'.repeat(10_001))).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(view.send('x'.repeat(10_001))).rejects.toMatchObject({ code: 'TEXT_TOO_LONG', message: 'the text has 10001 characters; this relay takes at most 10000' });
     expect(view.roots.messages.length).toBe(0);
   });
 });
