@@ -73,6 +73,8 @@ export class BridgeOutbox {
   private stats: OutboxStats = { depth: 0, oldestEnqueuedAt: null };
   private recent: Array<{ at: number; n: number }> = [];
   private timers: NodeJS.Timeout[] = [];
+  /** Rows this bridge claimed and has not settled yet (released on stop). */
+  private inFlight: MessageKey[] = [];
 
   constructor(private readonly d: BridgeOutboxDeps) {
     d.metrics.bridgeGauges = () => {
@@ -92,12 +94,25 @@ export class BridgeOutbox {
     this.loop = this.run();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops after the round in progress, waiting at most `graceMs` for it; rows still claimed
+   * then are released for the next relay at once (a write that reached the PDS meanwhile is
+   * not duplicated by the replay: the record key is the message id).
+   */
+  async stop(graceMs = 5000): Promise<void> {
     this.running = false;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.notify();
-    await this.loop;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    const held = this.inFlight;
+    this.inFlight = [];
+    if (held.length) {
+      await this.d.store.deferOutbox(held, Date.now(), false).catch(() => {});
+      this.d.log.info({ event: 'bridge_claims_released', count: held.length }, 'outbox claims released on shutdown');
+    }
   }
 
   /** New outbox rows exist (a commit, a retry): look now instead of at the next poll. */
@@ -221,7 +236,9 @@ export class BridgeOutbox {
       return Math.max(1, Math.min(1000, due));
     }
     this.nextDue = Infinity;
+    this.inFlight = items.map((i) => key(i.message));
     await this.process(items);
+    this.inFlight = [];
     void this.refreshStats();
     return 0;
   }

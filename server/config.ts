@@ -103,21 +103,42 @@ export interface RelayConfig {
   atproto: AtprotoConfig;
 }
 
+export interface ConfigProblem {
+  variable: string;
+  problem: string;
+}
+
+/** One or more bad settings; `problems` lists every one, `message` has one line each. */
 export class ConfigError extends Error {
-  constructor(variable: string, problem: string) {
-    super(`${variable}: ${problem}`);
+  readonly problems: ConfigProblem[];
+  constructor(variable: string | ConfigProblem[], problem = '') {
+    const problems = typeof variable === 'string' ? [{ variable, problem }] : variable;
+    super(problems.map((p) => `${p.variable}: ${p.problem}`).join('\n'));
     this.name = 'ConfigError';
+    this.problems = problems;
   }
 }
 
 type Env = Record<string, string | undefined>;
+
+/**
+ * Problems found so far by the loadConfig call in progress (it is synchronous): each reader
+ * records a bad value and carries on with the default, so that one run lists them all.
+ */
+let problems: ConfigProblem[] | null = null;
+
+function bad<T>(variable: string, problem: string, fallback: T): T {
+  if (!problems) throw new ConfigError(variable, problem);
+  if (!problems.some((p) => p.variable === variable)) problems.push({ variable, problem });
+  return fallback;
+}
 
 function int(env: Env, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(name, `expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    return bad(name, `expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`, def);
   }
   return n;
 }
@@ -127,14 +148,14 @@ function bool(env: Env, name: string, def: boolean): boolean {
   if (raw === undefined || raw === '') return def;
   if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
   if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
-  throw new ConfigError(name, `expected 1/0/true/false, got ${JSON.stringify(raw)}`);
+  return bad(name, `expected 1/0/true/false, got ${JSON.stringify(raw)}`, def);
 }
 
 function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
   const v = values.find((x) => x.toLowerCase() === raw.toLowerCase());
-  if (!v) throw new ConfigError(name, `expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+  if (!v) return bad(name, `expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`, def);
   return v;
 }
 
@@ -145,12 +166,12 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[], d
 function jwtSecret(env: Env, dataDir: string, devAuth: boolean, jwks: boolean): Uint8Array | null {
   const raw = env.SKEIN_JWT_SECRET;
   if (raw) {
-    if (raw.length < 32) throw new ConfigError('SKEIN_JWT_SECRET', 'must be at least 32 characters');
+    if (raw.length < 32) return bad('SKEIN_JWT_SECRET', 'must be at least 32 characters', null);
     return new TextEncoder().encode(raw);
   }
   if (!devAuth) {
     if (jwks) return null;
-    throw new ConfigError('SKEIN_JWT_SECRET', 'required unless SKEIN_JWT_JWKS_URL is set or SKEIN_DEV_AUTH=1');
+    return bad('SKEIN_JWT_SECRET', 'required unless SKEIN_JWT_JWKS_URL is set or SKEIN_DEV_AUTH=1', null);
   }
   const file = join(dataDir, 'dev-jwt-secret');
   if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
@@ -161,7 +182,7 @@ function jwks(env: Env): JwksConfig | null {
   const raw = env.SKEIN_JWT_JWKS_URL?.trim();
   if (!raw) {
     for (const v of ['SKEIN_JWT_ISSUER', 'SKEIN_JWT_AUDIENCE']) {
-      if (env[v]) throw new ConfigError(v, 'only applies with SKEIN_JWT_JWKS_URL');
+      if (env[v]) bad(v, 'only applies with SKEIN_JWT_JWKS_URL', null);
     }
     return null;
   }
@@ -169,9 +190,9 @@ function jwks(env: Env): JwksConfig | null {
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError('SKEIN_JWT_JWKS_URL', `expected an http(s) URL, got ${JSON.stringify(raw)}`);
+    return bad('SKEIN_JWT_JWKS_URL', `expected an http(s) URL, got ${JSON.stringify(raw)}`, null);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('SKEIN_JWT_JWKS_URL', 'must be an http or https URL');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return bad('SKEIN_JWT_JWKS_URL', 'must be an http or https URL', null);
   return {
     url: url.href,
     ...(env.SKEIN_JWT_ISSUER ? { issuer: env.SKEIN_JWT_ISSUER } : {}),
@@ -184,23 +205,23 @@ function jwks(env: Env): JwksConfig | null {
 function atproto(env: Env): AtprotoConfig {
   const service = (env.SKEIN_ATPROTO_SERVICE || 'off').trim();
   if (service !== 'off' && service !== 'local') {
-    let url: URL;
+    let url: URL | null = null;
     try {
       url = new URL(service);
     } catch {
-      throw new ConfigError('SKEIN_ATPROTO_SERVICE', `expected off, local or an http(s) URL, got ${JSON.stringify(service)}`);
+      bad('SKEIN_ATPROTO_SERVICE', `expected off, local or an http(s) URL, got ${JSON.stringify(service)}`, null);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new ConfigError('SKEIN_ATPROTO_SERVICE', 'the PDS URL must be http or https');
+    if (url && url.protocol !== 'http:' && url.protocol !== 'https:') {
+      bad('SKEIN_ATPROTO_SERVICE', 'the PDS URL must be http or https', null);
     }
-    if (!env.SKEIN_ATPROTO_IDENTIFIER) throw new ConfigError('SKEIN_ATPROTO_IDENTIFIER', 'required when SKEIN_ATPROTO_SERVICE is a URL');
-    if (!env.SKEIN_ATPROTO_PASSWORD) throw new ConfigError('SKEIN_ATPROTO_PASSWORD', 'required when SKEIN_ATPROTO_SERVICE is a URL');
+    if (!env.SKEIN_ATPROTO_IDENTIFIER) bad('SKEIN_ATPROTO_IDENTIFIER', 'required when SKEIN_ATPROTO_SERVICE is a URL', null);
+    if (!env.SKEIN_ATPROTO_PASSWORD) bad('SKEIN_ATPROTO_PASSWORD', 'required when SKEIN_ATPROTO_SERVICE is a URL', null);
   }
   const on = service !== 'off';
   // AT repositories are public: publishing is an explicit choice per thread unless the
   // operator opts the whole relay in.
   const mirrorDefault = bool(env, 'SKEIN_MIRROR_DEFAULT', false);
-  if (mirrorDefault && !on) throw new ConfigError('SKEIN_MIRROR_DEFAULT', 'cannot be on while SKEIN_ATPROTO_SERVICE=off');
+  if (mirrorDefault && !on) bad('SKEIN_MIRROR_DEFAULT', 'cannot be on while SKEIN_ATPROTO_SERVICE=off', null);
   return {
     service: service.replace(/\/+$/, ''),
     identifier: env.SKEIN_ATPROTO_IDENTIFIER ?? '',
@@ -220,8 +241,19 @@ function atproto(env: Env): AtprotoConfig {
   };
 }
 
-/** Reads the configuration; throws ConfigError on the first bad value. */
+/** Reads the configuration; throws one ConfigError listing every bad variable. */
 export function loadConfig(env: Env = process.env): RelayConfig {
+  problems = [];
+  try {
+    const config = readConfig(env);
+    if (problems.length) throw new ConfigError(problems);
+    return config;
+  } finally {
+    problems = null;
+  }
+}
+
+function readConfig(env: Env): RelayConfig {
   const dataDir = resolve(env.SKEIN_DATA_DIR || './data');
   mkdirSync(dataDir, { recursive: true });
   const devAuth = bool(env, 'SKEIN_DEV_AUTH', false);

@@ -19,6 +19,8 @@ export interface RelayContext {
   bridge: BridgeOutbox | null;
   /** Per-user push of thread-list changes (`/v1/events`). */
   userEvents: UserEvents;
+  /** Set when shutdown has begun: `/v1/ready` answers 503 from then on. */
+  draining?: boolean;
 }
 
 /** Hono variables set by the auth middleware. */

@@ -26,7 +26,7 @@ try {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 } catch (err) {
   if (err instanceof ConfigError) {
-    console.error(`skein: configuration error: ${err.message}`);
+    for (const p of err.problems) console.error(`skein: configuration error: ${p.variable}: ${p.problem}`);
     process.exit(2);
   }
   throw err;

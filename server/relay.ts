@@ -21,6 +21,7 @@ import { devRoutes } from './routes/dev.ts';
 import { limitWrites } from './routes/limit-writes.ts';
 import { requireUser } from './routes/require-user.ts';
 import { eventsHandler } from './routes/events.ts';
+import { healthRoutes } from './routes/health.ts';
 import { syncHandler } from './routes/sync.ts';
 import { threadRoutes } from './routes/threads.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
@@ -71,7 +72,7 @@ export function createApp(ctx: RelayContext) {
   app.notFound((c) => errorResponse(c, notFound('no such route')));
 
   const v1 = new Hono<AppEnv>();
-  v1.get('/health', (c) => c.json({ ok: true }));
+  v1.route('/', healthRoutes(ctx));
   v1.get('/capabilities', (c) => c.json(capabilities(ctx)));
   if (ctx.config.devAuth) v1.route('/dev', devRoutes(ctx));
   v1.get('/sync/:threadId', syncHandler(ctx, upgradeWebSocket));
@@ -181,6 +182,7 @@ async function startLocked(config: RelayConfig, lock: DataDirLock): Promise<Runn
     port,
     ctx,
     async close() {
+      ctx.draining = true;
       const closed = new Promise<void>((r) => server.close(() => r()));
       // A WebSocket whose (async) upgrade completes during shutdown is not in wss.clients
       // yet and would keep server.close() waiting forever: close late arrivals too, and

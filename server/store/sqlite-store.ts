@@ -435,6 +435,10 @@ export class SqliteStore implements Store {
     return this.q.pruneDiags.run(now).changes;
   }
 
+  isOpen(): boolean {
+    return this.db.open;
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }

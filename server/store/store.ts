@@ -140,5 +140,7 @@ export interface Store {
   /** Deletes expired diagnostics; returns how many. */
   pruneDiagnostics(now: number): Promise<number>;
 
+  /** False once closed; a store without it counts as open (`/v1/ready`). */
+  isOpen?(): boolean;
   close(): Promise<void>;
 }

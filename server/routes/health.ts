@@ -1,0 +1,32 @@
+/**
+ * Probes: `/v1/health` is liveness (the process answers), `/v1/ready` readiness — the store
+ * is open, the AT bridge (when configured) is logged in, and the relay is not draining.
+ * Not ready answers 503 with the checks, so a load balancer stops routing to it.
+ */
+import { Hono } from 'hono';
+import type { AppEnv, RelayContext } from '../context.ts';
+
+export interface ReadyChecks {
+  store: 'open' | 'closed';
+  /** `off` when no bridge is configured; `starting` while it makes its first login. */
+  bridge: 'off' | 'logged_in' | 'starting' | 'not_logged_in';
+  draining: boolean;
+}
+
+export function readiness(ctx: RelayContext): { ready: boolean; checks: ReadyChecks } {
+  const store = ctx.store.isOpen?.() === false ? 'closed' : 'open';
+  const b = ctx.bridge?.status() ?? null;
+  const bridge: ReadyChecks['bridge'] = !b ? 'off' : b.loggedIn ? 'logged_in' : b.starting ? 'starting' : 'not_logged_in';
+  const draining = !!ctx.draining;
+  return { ready: store === 'open' && (bridge === 'off' || bridge === 'logged_in') && !draining, checks: { store, bridge, draining } };
+}
+
+export function healthRoutes(ctx: RelayContext) {
+  const r = new Hono<AppEnv>();
+  r.get('/health', (c) => c.json({ ok: true }));
+  r.get('/ready', (c) => {
+    const { ready, checks } = readiness(ctx);
+    return c.json({ ready, checks }, ready ? 200 : 503);
+  });
+  return r;
+}
