@@ -130,6 +130,30 @@ describe('SDK in Chromium', () => {
     await ctx.close();
   });
 
+  it('two tabs of one user alternate o1..o6 while the relay is stopped; the seqs keep that order', async () => {
+    const thread = await createThread();
+    const ctx = await context();
+    const tab1 = await openThreadPage(ctx, relay.url, 'alice', thread);
+    const tab2 = await openThreadPage(ctx, relay.url, 'alice', thread);
+    await Promise.all([tab1, tab2].map((p) => p.waitForFunction(() => (window as any).skein.view.syncInfo.state === 'SYNCED', undefined, { polling: 100 })));
+    await stopRelay();
+    const ids: string[] = [];
+    for (let i = 1; i <= 6; i++) {
+      const [from, to] = i % 2 ? [tab1, tab2] : [tab2, tab1];
+      ids.push(await send(from, `o${i}`));
+      await waitFor(to, ids); // the next message is written after this one in both tabs
+    }
+    for (const p of [tab1, tab2]) expect((await rows(p)).map((r) => r.text)).toEqual(['o1', 'o2', 'o3', 'o4', 'o5', 'o6']);
+    await startRelayAgain();
+    for (const p of [tab1, tab2]) {
+      await waitFor(p, ids, true);
+      const r = await rows(p);
+      expect(r.map((x) => x.text)).toEqual(['o1', 'o2', 'o3', 'o4', 'o5', 'o6']);
+      expect(r.map((x) => x.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    }
+    await ctx.close();
+  });
+
   it("a follower tab's typing reaches the other device through the leader tab's connection", async () => {
     const thread = await createThread();
     const ctx = await context();
