@@ -2,6 +2,7 @@
 import type { Connection } from '../index.ts';
 import type { App } from './app-state.ts';
 import { formatTime, h } from './dom.ts';
+import { bridgeReasonText } from './status-view.ts';
 
 export class BannersView {
   readonly el = h('div', { class: 'banners' });
@@ -29,15 +30,15 @@ export class BannersView {
     const caps = app.caps;
     const bridgeOn = caps?.atproto.features.write_bridge === true;
     const mirrored = current?.meta?.mirror === true;
-    if (bridgeOn && caps?.atproto.degraded && (mirrored || !app.currentId)) {
+    // A bridge making its first login is not worth a warning: it is on, messages queue.
+    if (bridgeOn && caps?.atproto.degraded && caps.atproto.reason !== 'starting' && (mirrored || !app.currentId)) {
       out.push(
         h(
           'div',
           { class: 'banner banner-warning', id: 'at-degraded-banner' },
           h('span', { 'aria-hidden': 'true' }, '⚠ '),
-          'AT mirroring is delayed or failing',
-          caps.atproto.reason ? ` (${caps.atproto.reason})` : '',
-          '. Messages are safe on the relay and are mirrored when the AT service recovers.',
+          `AT mirroring is delayed or failing: ${bridgeReasonText(caps.atproto.reason)}.`,
+          ' Messages are safe on the relay and are mirrored when the AT service recovers; nothing to do.',
         ),
       );
     }

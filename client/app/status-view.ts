@@ -34,6 +34,26 @@ export function reasonText(code: string | undefined): string {
   return REASONS[code] ?? code.toLowerCase().replace(/_/g, ' ');
 }
 
+/** What a degraded AT bridge means for the reader (capabilities `atproto.reason`). */
+const BRIDGE_REASONS: Record<string, string> = {
+  starting: 'the relay is still connecting to its AT server',
+  not_logged_in: 'the relay is not signed in to its AT server',
+  queue_lagging: 'mirroring is running behind',
+  'pds_failing:network': 'the AT server cannot be reached',
+  'pds_failing:server': 'the AT server is answering with errors',
+  'pds_failing:rate_limited': 'the AT server is limiting how fast the relay may write',
+  'pds_failing:auth': 'the AT server refuses the relay’s sign-in',
+  'pds_failing:invalid': 'the AT server refuses some records as invalid',
+  'pds_failing:too_large': 'the AT server refuses records as too large',
+  'pds_failing:rejected': 'the AT server rejects records',
+};
+
+/** Plain-language reason for a degraded AT bridge; never a raw code. */
+export function bridgeReasonText(reason: string | undefined): string {
+  if (!reason) return 'the AT server is not keeping up';
+  return BRIDGE_REASONS[reason] ?? 'the AT server is not keeping up';
+}
+
 export function presentStatus(m: ViewMessage, online: boolean): StatusPresentation {
   switch (m.status) {
     case 'pending':

@@ -292,7 +292,8 @@ describe('chat web app', () => {
     // Capabilities are polled: the warning comes within a poll interval.
     const banner = alice.locator('#at-degraded-banner');
     await banner.waitFor({ timeout: UI_TIMEOUT });
-    expect(await banner.textContent()).toContain('AT mirroring is delayed or failing');
+    expect(await banner.textContent()).toContain('AT mirroring is delayed or failing: the AT server is answering with errors.');
+    expect(await banner.textContent()).not.toContain('pds_failing'); // no raw codes for readers
     await shot(alice, '05-at-degraded');
     failing = false;
     await waitStatus(alice, 'Delayed by the PDS', 'confirmed');
