@@ -34,33 +34,16 @@ async function client(userId: string, extra: { telemetry?: (e: TelemetryEvent) =
   return c;
 }
 
-/** Resolves when `pred(view)` holds, re-checking on each coalesced change. */
-function until(view: ThreadView, pred: (v: ThreadView) => boolean, what: string, ms = 20_000): Promise<void> {
+/** Resolves when `pred(x)` holds, re-checking on each change `x` reports (a view or a client). */
+function until<T extends { subscribe(fn: () => void): () => void }>(x: T, pred: (x: T) => boolean, what: string, ms = 20_000): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (pred(view)) return resolve();
+    if (pred(x)) return resolve();
     const t = setTimeout(() => {
       off();
       reject(new Error(`timed out waiting for ${what}`));
     }, ms);
-    const off = view.subscribe((v) => {
-      if (!pred(v)) return;
-      clearTimeout(t);
-      off();
-      resolve();
-    });
-  });
-}
-
-/** Resolves when `pred(client)` holds, re-checking on each client change. */
-function untilClient(c: SkeinClient, pred: (c: SkeinClient) => boolean, what: string, ms = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (pred(c)) return resolve();
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, ms);
-    const off = c.subscribe(() => {
-      if (!pred(c)) return;
+    const off = x.subscribe(() => {
+      if (!pred(x)) return;
       clearTimeout(t);
       off();
       resolve();
@@ -71,13 +54,13 @@ function untilClient(c: SkeinClient, pred: (c: SkeinClient) => boolean, what: st
 describe('thread-list push', () => {
   it('a thread bob creates with alice, and its archiving, reach her list without any poll', async () => {
     const alice = await client('alice');
-    await untilClient(alice, (c) => c.threadPush === 'online', 'push channel up');
+    await until(alice, (c) => c.threadPush === 'online', 'push channel up');
     // Nothing here calls refreshThreads(): only the relay's push can bring the thread in.
     const created = await relay.api('POST', '/v1/threads', tokens.bob, { title: 'pushed to alice', participants: ['alice'] });
     expect(created.status).toBe(201);
-    await untilClient(alice, (c) => c.threads().some((t) => t.id === created.body.id), 'the new thread in alice’s list');
+    await until(alice, (c) => c.threads().some((t) => t.id === created.body.id), 'the new thread in alice’s list');
     expect((await relay.api('POST', `/v1/threads/${created.body.id}/archive`, tokens.bob)).status).toBe(200);
-    await untilClient(alice, (c) => c.threads().find((t) => t.id === created.body.id)?.archived === true, 'archived in alice’s list');
+    await until(alice, (c) => c.threads().find((t) => t.id === created.body.id)?.archived === true, 'archived in alice’s list');
   });
 
   it('refuses an events socket without a valid token with 4401, and any input with 4400', async () => {
