@@ -36,16 +36,13 @@ export async function bundleForBrowser(entry: string, outfile: string, opts: { m
 const SHELL = ['./', './app.js', './app.css'];
 
 /**
- * Bundles the app into `outDir` (index.html, app.js, app.css, and sw.js, the service worker
- * that caches them under a version derived from their content); returns `outDir`.
+ * Writes `sw.js` into a built app: the service worker with the shell's version, a hash of
+ * the shell files' content, so that any change to them installs a new cache.
  */
-export async function buildApp(outDir: string): Promise<string> {
-  mkdirSync(outDir, { recursive: true });
-  await bundleForBrowser(join(HERE, 'main.ts'), join(outDir, 'app.js'), { minify: true });
-  copyFileSync(join(HERE, 'index.html'), join(outDir, 'index.html'));
-  copyFileSync(join(HERE, 'style.css'), join(outDir, 'app.css'));
+export async function writeServiceWorker(outDir: string): Promise<string> {
   const hash = createHash('sha256');
   for (const f of ['index.html', 'app.js', 'app.css']) hash.update(readFileSync(join(outDir, f)));
+  const version = hash.digest('hex').slice(0, 16);
   await build({
     entryPoints: [join(HERE, 'sw.ts')],
     bundle: true,
@@ -55,11 +52,24 @@ export async function buildApp(outDir: string): Promise<string> {
     minify: true,
     outfile: join(outDir, 'sw.js'),
     define: {
-      __SKEIN_SHELL_VERSION__: JSON.stringify(hash.digest('hex').slice(0, 16)),
+      __SKEIN_SHELL_VERSION__: JSON.stringify(version),
       __SKEIN_SHELL_FILES__: JSON.stringify(SHELL),
     },
     logLevel: 'warning',
   });
+  return version;
+}
+
+/**
+ * Bundles the app into `outDir` (index.html, app.js, app.css, and sw.js, the service worker
+ * that caches them under a version derived from their content); returns `outDir`.
+ */
+export async function buildApp(outDir: string): Promise<string> {
+  mkdirSync(outDir, { recursive: true });
+  await bundleForBrowser(join(HERE, 'main.ts'), join(outDir, 'app.js'), { minify: true });
+  copyFileSync(join(HERE, 'index.html'), join(outDir, 'index.html'));
+  copyFileSync(join(HERE, 'style.css'), join(outDir, 'app.css'));
+  await writeServiceWorker(outDir);
   return outDir;
 }
 

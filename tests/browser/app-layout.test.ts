@@ -5,6 +5,10 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp, writeServiceWorker } from '../../client/app/build.ts';
 import { MAX_ROWS } from '../../client/app/timeline-view.ts';
 import { appRelay, filledThread, signInApp } from '../helpers/app-browser.ts';
 import { launchChromium } from '../helpers/browser.ts';
@@ -13,9 +17,11 @@ import type { RelayProcess } from '../helpers/relay-process.ts';
 const UI_TIMEOUT = 30_000;
 let relay: RelayProcess;
 let browser: Browser;
+let staticDir: string;
 
 beforeAll(async () => {
-  relay = await appRelay({ SKEIN_MAX_TEXT_LENGTH: '50' });
+  staticDir = await buildApp(mkdtempSync(join(tmpdir(), 'skein-app-')));
+  relay = await appRelay({ SKEIN_MAX_TEXT_LENGTH: '50', SKEIN_STATIC_DIR: staticDir });
   browser = await launchChromium();
 }, 120_000);
 
@@ -121,6 +127,25 @@ describe('web app layout', () => {
     await page.locator('#archived-notice').waitFor({ timeout: UI_TIMEOUT });
     expect(await page.locator('#composer').isVisible()).toBe(false);
     expect(await page.locator('#typing').textContent()).toBe('');
+    await page.context().close();
+  });
+
+  it('a new build of the app is picked up in the background and the old cache is dropped', async () => {
+    const page = await signInApp(browser, relay, 'uma');
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: UI_TIMEOUT });
+    const shellCaches = () => page.evaluate(async () => (await caches.keys()).filter((k) => k.startsWith('skein-shell-')));
+    const [before] = await shellCaches();
+    // The relay now serves a new build (one changed file, so a new shell version).
+    appendFileSync(join(staticDir, 'app.css'), '\n.build-marker { --build: 2; }\n');
+    const version = await writeServiceWorker(staticDir);
+    expect(`skein-shell-${version}`).not.toBe(before);
+    // Browsers check sw.js on navigation; the new worker installs, takes over, and deletes the old cache.
+    await page.reload();
+    await expect.poll(shellCaches, { timeout: UI_TIMEOUT }).toEqual([`skein-shell-${version}`]);
+    const css = await page.evaluate(async (v) => (await (await caches.open(`skein-shell-${v}`)).match('./app.css'))?.text(), version);
+    expect(css).toContain('.build-marker');
+    await page.reload();
+    await page.locator('#thread-list').waitFor({ timeout: UI_TIMEOUT });
     await page.context().close();
   });
 });
