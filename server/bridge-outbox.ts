@@ -57,6 +57,8 @@ export interface BridgeOutboxDeps {
   log: Logger;
   metrics: RelayMetrics;
   opts: AtprotoConfig;
+  /** Called with messages whose mirror settled (`confirmed` or `failed`). */
+  onSettled?: (messages: StoredMessage[]) => void;
 }
 
 export class BridgeOutbox {
@@ -404,6 +406,7 @@ export class BridgeOutbox {
       this.d.metrics.bridgeWrites.inc(writes.length);
       this.recent.push({ at: Date.now(), n: writes.length });
     }
+    if (msgs.length) this.d.onSettled?.(msgs);
     await this.publish(msgs);
   }
 
@@ -414,6 +417,7 @@ export class BridgeOutbox {
     for (const f of failures) {
       log.warn({ event: 'bridge_write_failed', threadId: f.threadId, messageId: f.messageId, code: f.code }, 'AT mirror failed permanently');
     }
+    if (msgs.length) this.d.onSettled?.(msgs);
     await this.publish(msgs);
   }
 

@@ -241,11 +241,14 @@ function atproto(env: Env): AtprotoConfig {
   };
 }
 
-/** Reads the configuration; throws one ConfigError listing every bad variable. */
-export function loadConfig(env: Env = process.env): RelayConfig {
+/**
+ * Reads the configuration; throws one ConfigError listing every bad variable.
+ * `requireAuth: false` (an embedder that authenticates itself) lets the token secret be absent.
+ */
+export function loadConfig(env: Env = process.env, opts: { requireAuth?: boolean } = {}): RelayConfig {
   problems = [];
   try {
-    const config = readConfig(env);
+    const config = readConfig(env, opts.requireAuth ?? true);
     if (problems.length) throw new ConfigError(problems);
     return config;
   } finally {
@@ -253,7 +256,7 @@ export function loadConfig(env: Env = process.env): RelayConfig {
   }
 }
 
-function readConfig(env: Env): RelayConfig {
+function readConfig(env: Env, requireAuth: boolean): RelayConfig {
   const dataDir = resolve(env.SKEIN_DATA_DIR || './data');
   mkdirSync(dataDir, { recursive: true });
   const devAuth = bool(env, 'SKEIN_DEV_AUTH', false);
@@ -264,7 +267,7 @@ function readConfig(env: Env): RelayConfig {
     dataDir,
     devAuth,
     jwks: jwksConfig,
-    jwtSecret: jwtSecret(env, dataDir, devAuth, !!jwksConfig),
+    jwtSecret: jwtSecret(env, dataDir, devAuth, !!jwksConfig || !requireAuth),
     idleUnloadMs: int(env, 'SKEIN_IDLE_UNLOAD_MS', 30_000, 0, 86_400_000),
     compactAfterUpdates: int(env, 'SKEIN_COMPACT_AFTER_UPDATES', 500, 2, 1_000_000),
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),

@@ -3,7 +3,7 @@ import type { RelayConfig } from './config.ts';
 import type { Auth } from './auth.ts';
 import type { DocRegistry } from './doc-registry.ts';
 import type { Logger } from './logger.ts';
-import type { Store } from './store/store.ts';
+import type { Store, ThreadRow } from './store/store.ts';
 import type { BridgeOutbox } from './bridge-outbox.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { UserEvents } from './user-events.ts';
@@ -12,7 +12,12 @@ export interface RelayContext {
   config: RelayConfig;
   store: Store;
   registry: DocRegistry;
+  /** Issues dev tokens; verifies bearer tokens unless `authenticate` was replaced. */
   auth: Auth;
+  /** The user id a request (HTTP or WebSocket upgrade) with this bearer token acts as, or null. */
+  authenticate(request: Request, token: string | null): Promise<string | null>;
+  /** Whether `userId` may read and write `thread` (sync and HTTP thread routes). */
+  isMember(thread: ThreadRow, userId: string): Promise<boolean>;
   log: Logger;
   metrics: RelayMetrics;
   /** The AT write bridge, or null when SKEIN_ATPROTO_SERVICE=off. */

@@ -33,6 +33,8 @@ export interface ThreadRoomOptions {
   maxTextLength: number;
   /** Called after a commit stored new `sent` messages in a mirrored thread (outbox rows exist). */
   onMirroredCommit?: (threadId: string) => void;
+  /** Called after a commit stored new messages (with their seq and state). */
+  onSequenced?: (messages: StoredMessage[]) => void;
 }
 
 interface Pending {
@@ -284,6 +286,7 @@ export class ThreadRoom {
     this.relayWrites(stored, collecting);
     this.uncanonIds.clear();
     if (this.thread.mirror && stored.some((m) => m.state === 'sent')) this.opts.onMirroredCommit?.(this.id);
+    if (stored.length) this.opts.onSequenced?.(stored);
     if (this.logRows > this.opts.compactAfterUpdates) await this.compact();
   }
 

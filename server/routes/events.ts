@@ -14,7 +14,7 @@ export const MAX_EVENT_SOCKETS_PER_USER = 32;
 
 export function eventsHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocket<WebSocket>) {
   return upgradeWebSocket(async (c) => {
-    const userId = await ctx.auth.verify(c.req.query('token'));
+    const userId = await ctx.authenticate(c.req.raw, c.req.query('token') ?? null);
     let joined = false;
     let ping: ReturnType<typeof setInterval> | null = null;
     return {

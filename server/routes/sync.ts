@@ -28,14 +28,14 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
   const perUser = new Map<string, number>();
   return upgradeWebSocket(async (c) => {
     const threadId = c.req.param('threadId') ?? '';
-    const userId = await ctx.auth.verify(c.req.query('token'));
+    const userId = await ctx.authenticate(c.req.raw, c.req.query('token') ?? null);
     let refusal: Refusal | null = null;
     let thread: ThreadRow | null = null;
     if (!userId) refusal = { code: CloseCode.UNAUTHENTICATED, reason: 'invalid or missing token' };
     else {
       thread = await ctx.store.getThread(threadId);
       if (!thread) refusal = { code: CloseCode.UNKNOWN_THREAD, reason: 'unknown thread' };
-      else if (!thread.participants.includes(userId)) refusal = { code: CloseCode.NOT_A_MEMBER, reason: 'not a participant' };
+      else if (!(await ctx.isMember(thread, userId))) refusal = { code: CloseCode.NOT_A_MEMBER, reason: 'not a participant' };
     }
     let conn: SyncConnection | null = null;
     return {

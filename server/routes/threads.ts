@@ -25,7 +25,7 @@ function messageJson(m: StoredMessage, viewer: string) {
 async function memberThread(ctx: RelayContext, threadId: string, userId: string): Promise<ThreadRow> {
   const t = await ctx.store.getThread(threadId);
   if (!t) throw notFound('no such thread');
-  if (!t.participants.includes(userId)) throw new HttpError(403, ErrorCode.FORBIDDEN, 'not a participant of this thread');
+  if (!(await ctx.isMember(t, userId))) throw new HttpError(403, ErrorCode.FORBIDDEN, 'not a participant of this thread');
   return t;
 }
 

@@ -1,0 +1,229 @@
+/**
+ * The relay as a library: `createRelay(options)` gives a Hono app to mount in your own Hono
+ * app on Node, the hook that attaches its WebSockets to your HTTP server, and `close()`.
+ * The standalone relay (`npm start`, relay.ts) is built on the same function.
+ *
+ * ```ts
+ * const relay = await createRelay({ authenticate: ({ token }) => mySessions.userOf(token) });
+ * app.route('/chat', relay.app);
+ * const server = serve({ fetch: app.fetch, port: 3000 });
+ * relay.injectWebSocket(server);
+ * ```
+ */
+import type { Server as HttpServer } from 'node:http';
+import type { Http2SecureServer, Http2Server } from 'node:http2';
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import type { Hono } from 'hono';
+import { CloseCode } from '../shared/errors.ts';
+import { Auth } from './auth.ts';
+import type { BridgeOutbox } from './bridge-outbox.ts';
+import { type AtprotoConfig, ConfigError, type Limits, type RelayConfig, loadConfig } from './config.ts';
+import type { AppEnv, RelayContext } from './context.ts';
+import { DocRegistry } from './doc-registry.ts';
+import type { LocalPds } from './local-pds.ts';
+import { type Logger, createLogger } from './logger.ts';
+import { RelayMetrics } from './metrics.ts';
+import { createApp } from './relay-app.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
+import type { Store, StoredMessage, ThreadRow } from './store/store.ts';
+import { UserEvents } from './user-events.ts';
+
+/** Settings for an embedded relay; anything left out has the standalone relay's default. */
+export type RelayConfigInput = Partial<Omit<RelayConfig, 'limits' | 'atproto'>> & {
+  limits?: Partial<Limits>;
+  atproto?: Partial<AtprotoConfig>;
+};
+
+/** Payload of the `authenticate` hook. */
+export interface AuthenticatePayload {
+  /** The HTTP request, or the WebSocket upgrade request. */
+  request: Request;
+  /** The bearer token (`Authorization: Bearer …`, or `?token=` on WebSockets), or null. */
+  token: string | null;
+}
+
+/** Payload of the `isMember` hook. */
+export interface MembershipPayload {
+  thread: ThreadRow;
+  userId: string;
+}
+
+/** What `onEvent` observes. `message` is the stored message (text included: do not log it). */
+export type RelayEvent =
+  | { type: 'message.sequenced'; threadId: string; message: StoredMessage }
+  | { type: 'message.confirmed'; threadId: string; message: StoredMessage }
+  | { type: 'message.failed'; threadId: string; message: StoredMessage };
+
+export interface CreateRelayOptions {
+  config?: RelayConfigInput;
+  /** Storage; default a SQLite file in `config.dataDir`. A store you pass is not closed by `close()`. */
+  store?: Store;
+  /**
+   * Who a request acts as: a user id, or null to refuse (401 / close 4401). Default: the
+   * token verified against `config.jwtSecret` / `config.jwks`.
+   */
+  authenticate?: (p: AuthenticatePayload) => string | null | Promise<string | null>;
+  /** Whether a user may use a thread (403 / close 4403). Default: the thread's participants. */
+  isMember?: (p: MembershipPayload) => boolean | Promise<boolean>;
+  /** Observes messages being sequenced and their AT mirror settling. Errors it throws are logged. */
+  onEvent?: (e: RelayEvent) => void;
+  /** A pino logger; default JSON lines on stdout at `config.logLevel`. */
+  logger?: Logger;
+}
+
+type NodeServer = HttpServer | Http2Server | Http2SecureServer;
+
+export interface Relay {
+  /** Mount it: `app.route('/chat', relay.app)` (or serve it as it is). */
+  app: Hono<AppEnv>;
+  /** Attaches the relay's WebSockets (`…/v1/sync/:threadId`, `…/v1/events`) to your server. */
+  injectWebSocket(server: NodeServer): void;
+  ctx: RelayContext;
+  /**
+   * Closes sockets (4500), waits for `drained` (e.g. your server's close, so in-flight HTTP
+   * requests finish first), stops the bridge, unloads documents, closes its own store.
+   */
+  close(opts?: { drained?: Promise<unknown> }): Promise<void>;
+}
+
+/** Upgrade paths the relay answers, under whatever prefix it is mounted at. */
+const WS_PATH = /^(.*?)(\/v1\/(?:sync\/[^/]+|events))$/;
+
+export function resolveConfig(input: RelayConfigInput = {}): RelayConfig {
+  const base = loadConfig(input.dataDir ? { SKEIN_DATA_DIR: input.dataDir } : {}, { requireAuth: false });
+  return {
+    ...base,
+    staticDir: '',
+    ...input,
+    limits: { ...base.limits, ...input.limits },
+    atproto: { ...base.atproto, ...input.atproto },
+  } as RelayConfig;
+}
+
+export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay> {
+  const config = resolveConfig(opts.config);
+  if (!opts.authenticate && !config.jwtSecret && !config.jwks) {
+    throw new ConfigError('authenticate', 'give an authenticate hook, config.jwtSecret or config.jwks');
+  }
+  const log = opts.logger ?? createLogger(config.logLevel);
+  const ownStore = !opts.store;
+  const store = opts.store ?? new SqliteStore(join(config.dataDir, 'skein.sqlite'), { synchronous: config.sqliteSync });
+  const emit = (type: RelayEvent['type'], messages: StoredMessage[]) => {
+    if (!opts.onEvent) return;
+    for (const message of messages) {
+      try {
+        opts.onEvent({ type, threadId: message.threadId, message });
+      } catch (err) {
+        log.error({ event: 'hook_failed', hook: 'onEvent', err: String(err) }, 'onEvent hook threw');
+      }
+    }
+  };
+  let bridge: BridgeOutbox | null = null;
+  const registry = new DocRegistry(store, log, {
+    idleUnloadMs: config.idleUnloadMs,
+    compactAfterUpdates: config.compactAfterUpdates,
+    maxTextLength: config.limits.maxTextLength,
+    onMirroredCommit: () => bridge?.notify(),
+    onSequenced: (msgs) => emit('message.sequenced', msgs),
+  });
+  const auth = new Auth({ secret: config.jwtSecret, jwks: config.jwks });
+  const { authenticate, isMember } = opts;
+  const ctx: RelayContext = {
+    config,
+    store,
+    registry,
+    auth,
+    log,
+    metrics: new RelayMetrics(),
+    bridge: null,
+    userEvents: new UserEvents(),
+    authenticate: authenticate ? async (request, token) => (await authenticate({ request, token })) ?? null : (_r, token) => auth.verify(token),
+    isMember: isMember ? async (thread, userId) => !!(await isMember({ thread, userId })) : async (thread, userId) => thread.participants.includes(userId),
+  };
+
+  let localPds: LocalPds | null = null;
+  try {
+    ({ bridge, localPds } = await startBridge(ctx, (msgs) => {
+      emit('message.confirmed', msgs.filter((m) => m.state === 'confirmed'));
+      emit('message.failed', msgs.filter((m) => m.state === 'failed'));
+    }));
+  } catch (err) {
+    await registry.closeAll();
+    if (ownStore) await store.close();
+    throw err;
+  }
+  ctx.bridge = bridge;
+  const { app, injectWebSocket: inject, wss } = createApp(ctx);
+
+  return {
+    app,
+    ctx,
+    injectWebSocket(server) {
+      // Only the relay's own upgrade paths, with the mount prefix stripped: other upgrade
+      // listeners on the same server keep theirs.
+      const relayOnly = new EventEmitter();
+      inject(relayOnly as unknown as HttpServer);
+      server.on('upgrade', (req: { url?: string }, socket: unknown, head: unknown) => {
+        const url = new URL(req.url ?? '/', 'http://localhost');
+        const m = WS_PATH.exec(url.pathname);
+        if (!m) return;
+        req.url = m[2]! + url.search;
+        relayOnly.emit('upgrade', req, socket, head);
+      });
+    },
+    async close({ drained } = {}) {
+      ctx.draining = true;
+      // A WebSocket whose (async) upgrade completes during shutdown is not in wss.clients
+      // yet: close late arrivals too.
+      wss.on('connection', (ws) => ws.close(CloseCode.GOING_AWAY, 'relay shutting down'));
+      ctx.userEvents.closeAll(CloseCode.GOING_AWAY, 'relay shutting down');
+      for (const ws of wss.clients) ws.close(CloseCode.GOING_AWAY, 'relay shutting down');
+      const force = setTimeout(() => {
+        for (const ws of wss.clients) ws.terminate();
+      }, 3000);
+      while (wss.clients.size > 0) await new Promise((r) => setTimeout(r, 20));
+      clearTimeout(force);
+      await drained;
+      await bridge?.stop();
+      await registry.closeAll();
+      if (ownStore) await store.close();
+      await localPds?.close();
+    },
+  };
+}
+
+/** Starts the AT write bridge (and the in-process PDS in `local` mode) when configured. */
+async function startBridge(
+  ctx: RelayContext,
+  onSettled: (msgs: StoredMessage[]) => void,
+): Promise<{ bridge: BridgeOutbox | null; localPds: LocalPds | null }> {
+  const { config, store, registry, log, metrics } = ctx;
+  const at = config.atproto;
+  if (at.service === 'off') return { bridge: null, localPds: null };
+  // Loaded only when the bridge is on: @atproto/api alone takes seconds to import.
+  const [{ AgentRepoClient }, { BridgeOutbox }, { startLocalPds }] = await Promise.all([
+    import('./at-client.ts'),
+    import('./bridge-outbox.ts'),
+    import('./local-pds.ts'),
+  ]);
+  let service = at.service;
+  let identifier = at.identifier;
+  let password = at.password;
+  let localPds: LocalPds | null = null;
+  if (at.service === 'local') {
+    localPds = await startLocalPds(at.localPort, config.dataDir);
+    ({ url: service, did: identifier, password } = localPds);
+    log.info({ event: 'local_pds_started', service, did: localPds.did, handle: localPds.handle }, `local PDS (ephemeral) at ${service}`);
+  }
+  const client = new AgentRepoClient({
+    service,
+    identifier,
+    password,
+    // The local PDS is new on every start, so its session is not worth keeping.
+    sessionFile: localPds ? null : join(config.dataDir, 'atproto-session.json'),
+  });
+  const bridge = new BridgeOutbox({ store, registry, client, log, metrics, opts: at, onSettled });
+  bridge.start();
+  return { bridge, localPds };
+}
