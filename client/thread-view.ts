@@ -190,6 +190,7 @@ export class ThreadView {
     this.firstPaint = cachedWindow.then((w) => {
       if (!Array.isArray(w) || w.length === 0 || this.loaded) return this.ready;
       this.window = w;
+      this.scheduleNotify(); // subscribers render the cached window at once
     });
     this.leadership = electLeader(ctx.lockName);
     void Promise.all([this.ready, this.leadership.whenLeader]).then(() => this.startProvider());
