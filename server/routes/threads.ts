@@ -30,8 +30,9 @@ async function memberThread(ctx: RelayContext, threadId: string, userId: string)
 }
 
 /**
- * Every HTTP write to a thread goes through this: an archived thread answers 409
- * THREAD_ARCHIVED (sync writes are handled by the room: accepted, then rejected in canon).
+ * Archiving an archived thread answers 409 THREAD_ARCHIVED. (Messages are never sent over
+ * HTTP: one sent to an archived thread over sync is sequenced, then marked rejected in canon;
+ * reopening and mirror retries work on archived threads too.)
  */
 function assertWritable(t: ThreadRow): void {
   if (t.archived) throw new HttpError(409, ErrorCode.THREAD_ARCHIVED, 'thread is archived');
