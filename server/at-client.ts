@@ -37,6 +37,14 @@ export class AtCallError extends Error {
   }
 }
 
+/** Any thrown value as an AtCallError (status 0: no response, e.g. a network failure). */
+export function asCallError(err: unknown): AtCallError {
+  return err instanceof AtCallError ? err : new AtCallError(0, 'Error', String(err), null);
+}
+
+/** Failure detail for diagnostics: status and error name, never message text or credentials. */
+export const detailOf = (e: AtCallError) => `${e.status || 'no response'} ${e.errorName}: ${e.message.slice(0, 200)}`;
+
 /** What the bridge needs from a PDS. */
 export interface AtRepoClient {
   readonly service: string;

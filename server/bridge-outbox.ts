@@ -10,7 +10,8 @@
  */
 import { BridgeErrorCode } from '../shared/errors.ts';
 import { MESSAGE_NSID, toAtRecord, type AtMessageRecord } from '../shared/at-lexicon.ts';
-import { AtCallError, type AtRepoClient, type RateLimitInfo } from './at-client.ts';
+import { type AtCallError, type AtRepoClient, asCallError, detailOf } from './at-client.ts';
+import { RESET_MARGIN_MS, WriteBudget } from './bridge-budget.ts';
 import { checkRecord } from './at-record.ts';
 import type { AtprotoConfig } from './config.ts';
 import type { DocRegistry } from './doc-registry.ts';
@@ -39,16 +40,9 @@ interface Write {
 type SendOutcome = { halt: false } | { halt: true; until: number };
 
 /** Added to an announced reset time: timers may fire a hair early and clocks differ slightly. */
-const RESET_MARGIN_MS = 100;
 
 const key = (m: StoredMessage): MessageKey => ({ threadId: m.threadId, messageId: m.id });
 
-function asCallError(err: unknown): AtCallError {
-  return err instanceof AtCallError ? err : new AtCallError(0, 'Error', String(err), null);
-}
-
-/** Failure detail for diagnostics: status and error name, never message text or credentials. */
-const detailOf = (e: AtCallError) => `${e.status || 'no response'} ${e.errorName}: ${e.message.slice(0, 200)}`;
 
 export interface BridgeOutboxDeps {
   store: Store;
@@ -70,7 +64,7 @@ export class BridgeOutbox {
   /** Whether a login attempt has finished (either way); until then the bridge is `starting`. */
   private loginSettled = false;
   private lastFailure: FailureClass | null = null;
-  private budget: RateLimitInfo | null = null;
+  private readonly budget: WriteBudget;
   private nextDue = Infinity;
   private stats: OutboxStats = { depth: 0, oldestEnqueuedAt: null };
   private recent: Array<{ at: number; n: number }> = [];
@@ -79,6 +73,7 @@ export class BridgeOutbox {
   private inFlight: MessageKey[] = [];
 
   constructor(private readonly d: BridgeOutboxDeps) {
+    this.budget = new WriteBudget(d.opts.writeCost);
     d.metrics.bridgeGauges = () => {
       const s = this.status();
       return { depth: s.queueDepth, oldestPendingAgeMs: s.oldestPendingAgeMs, writesPerSecond: this.writesPerSecond() };
@@ -220,18 +215,9 @@ export class BridgeOutbox {
       }
     }
     const now = Date.now();
-    let limit = opts.batchMaxWrites;
-    if (this.budget) {
-      if (now >= this.budget.resetAt + RESET_MARGIN_MS) {
-        // A new window: its budget is the announced limit until a response says otherwise.
-        this.budget = this.budget.limit === null ? null : { limit: this.budget.limit, remaining: this.budget.limit, resetAt: Infinity };
-      }
-      if (this.budget) {
-        const affordable = Math.floor(this.budget.remaining / opts.writeCost);
-        if (affordable < 1) return Math.min(this.budget.resetAt + RESET_MARGIN_MS - now, opts.backoffMaxMs); // wait for the reset
-        limit = Math.min(limit, affordable);
-      }
-    }
+    const allowed = this.budget.allowance(now, opts.batchMaxWrites, opts.backoffMaxMs);
+    if ('waitMs' in allowed) return allowed.waitMs; // wait for the reset
+    const limit = allowed.writes;
     const items = await store.claimOutbox(limit, now, opts.claimLeaseMs);
     if (items.length === 0) {
       const due = this.nextDue - now;
@@ -294,15 +280,15 @@ export class BridgeOutbox {
         chunk.map((w) => ({ rkey: w.item.message.id, record: w.record as unknown as Record<string, unknown> })),
       );
       results = res.results;
-      this.noteBudget(res.rateLimit, true);
+      this.budget.note(res.rateLimit, true);
     } catch (err) {
       const e = asCallError(err);
-      this.noteBudget(e.rateLimit, false);
+      this.budget.note(e.rateLimit, false);
       const now = Date.now();
       if (e.status === 429) {
         this.noteFailure('rate_limited');
         const until = e.rateLimit ? e.rateLimit.resetAt + RESET_MARGIN_MS : now + this.backoff(this.consecutiveFailures);
-        this.budget = { limit: e.rateLimit?.limit ?? null, remaining: 0, resetAt: e.rateLimit?.resetAt ?? until };
+        this.budget.exhausted(e.rateLimit?.limit ?? null, e.rateLimit?.resetAt ?? until);
         log.warn({ event: 'bridge_rate_limited', resetAt: until, writes: chunk.length }, 'PDS rate limit: waiting for reset');
         await this.defer(chunk, until, false);
         return { halt: true, until };
@@ -387,12 +373,6 @@ export class BridgeOutbox {
     );
     await this.defer(chunk, until, true);
     return { halt: true, until };
-  }
-
-  /** After a response: its rate-limit headers are the budget; none on a success means no limit. */
-  private noteBudget(rl: RateLimitInfo | null, success: boolean): void {
-    if (rl) this.budget = rl;
-    else if (success) this.budget = null;
   }
 
   private async defer(writes: Write[], until: number, countAttempt: boolean): Promise<void> {
