@@ -214,13 +214,13 @@ async function startBridge(
   if (at.service === 'local') {
     localPds = await startLocalPds(at.localPort, config.dataDir);
     ({ url: service, did: identifier, password } = localPds);
-    log.info({ event: 'local_pds_started', service, did: localPds.did, handle: localPds.handle }, `local PDS (ephemeral) at ${service}`);
+    log.info({ event: 'local_pds_started', service, did: localPds.did, handle: localPds.handle }, `local PDS at ${service}`);
   }
   const client = new AgentRepoClient({
     service,
     identifier,
     password,
-    // The local PDS is new on every start, so its session is not worth keeping.
+    // The local PDS logs in afresh at each start (its password is in local-pds/state.json).
     sessionFile: localPds ? null : join(config.dataDir, 'atproto-session.json'),
   });
   const bridge = new BridgeOutbox({ store, registry, client, log, metrics, opts: at, onSettled });

@@ -2,44 +2,113 @@
  * `SKEIN_ATPROTO_SERVICE=local`: a real reference PDS (plus its PLC directory) started
  * in-process with @atproto/dev-env, and an account for the relay.
  *
- * dev-env keeps the PLC directory in memory, so this PDS is ephemeral: every start makes
- * a fresh PDS and account, and records mirrored by earlier runs are gone with it. It is
- * for trying Skein out and for tests; production points SKEIN_ATPROTO_SERVICE at a PDS.
+ * It keeps its identity and records across restarts of the same data directory, so at://
+ * links stay valid: the PDS's databases and blobs live in `<dataDir>/local-pds/`, and its
+ * secrets, port, account and the account's signed PLC operations in
+ * `<dataDir>/local-pds/state.json` (mode 600). dev-env's PLC directory only keeps DIDs in
+ * memory, so at each start the stored operations are sent to it again: they are signed, so
+ * the same DID comes back with the same document. It is for trying Skein out and for tests;
+ * production points SKEIN_ATPROTO_SERVICE at a PDS.
  * Note: the dev-env PDS and PLC listen on all interfaces (they offer no bind address).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from './config.ts';
 
 export interface LocalPds {
   url: string;
   did: string;
   handle: string;
-  /** Random per start; kept in memory only. */
+  /** Generated once per data directory; kept in state.json (mode 600), never logged. */
   password: string;
   close(): Promise<void>;
 }
 
-/** Starts the PDS with its files in `<dataDir>/local-pds` (wiped first: nothing there outlives a run). */
+/** What the local PDS needs to come back as itself. */
+interface LocalPdsState {
+  port: number;
+  jwtSecret: string;
+  adminPassword: string;
+  plcRotationKeyHex: string;
+  account?: { did: string; handle: string; password: string; plcLog: unknown[] };
+}
+
+const HANDLE = 'skein-relay.test';
+
+function readState(file: string): LocalPdsState | null {
+  if (!existsSync(file)) return null;
+  return JSON.parse(readFileSync(file, 'utf8')) as LocalPdsState;
+}
+
+function writeState(file: string, state: LocalPdsState): void {
+  writeFileSync(file, JSON.stringify(state), { mode: 0o600 });
+}
+
+/** Starts (or restarts) the local PDS of `dataDir`. `port` 0: the port it had, or a free one. */
 export async function startLocalPds(port: number, dataDir: string): Promise<LocalPds> {
   const root = join(dataDir, 'local-pds');
-  rmSync(root, { recursive: true, force: true });
   const dirs = { dataDirectory: join(root, 'data'), blobstoreDiskLocation: join(root, 'blobs') };
   mkdirSync(dirs.dataDirectory, { recursive: true });
+  const stateFile = join(root, 'state.json');
   // Loaded lazily: dev-env is large and only needed in this mode.
   const devEnv = (await import('@atproto/dev-env')) as typeof import('@atproto/dev-env');
-  // dev-env's admin password and JWT secret are public constants, and the PDS listens on
-  // every interface: replace both with random secrets so nobody else can administer it.
-  const secrets = { adminPassword: randomBytes(24).toString('hex'), jwtSecret: randomBytes(32).toString('hex') };
-  const network = await devEnv.TestNetworkNoAppView.create({ pds: { ...secrets, ...dirs, ...(port ? { port } : {}) } });
-  const handle = 'skein-relay.test';
-  const password = randomBytes(18).toString('base64url');
-  const res = await network.pds.getClient().createAccount({ handle, email: 'relay@skein.invalid', password });
-  return {
-    url: network.pds.url,
-    did: res.data.did,
-    handle,
-    password,
-    close: () => network.close(),
-  };
+  const { Secp256k1Keypair } = (await import('@atproto/crypto')) as typeof import('@atproto/crypto');
+  let state = readState(stateFile);
+  if (state && port && port !== state.port) {
+    throw new ConfigError(
+      'SKEIN_ATPROTO_LOCAL_PORT',
+      `the local PDS of this data directory listens on ${state.port} (its DID document says so); unset it or set it to ${state.port}`,
+    );
+  }
+  if (!state) {
+    // dev-env's admin password and JWT secret are public constants, and the PDS listens on
+    // every interface: replace both with random secrets so nobody else can administer it.
+    const rotation = await Secp256k1Keypair.create({ exportable: true });
+    state = {
+      port,
+      jwtSecret: randomBytes(32).toString('hex'),
+      adminPassword: randomBytes(24).toString('hex'),
+      plcRotationKeyHex: Buffer.from(await rotation.export()).toString('hex'),
+    };
+  }
+  const plc = await devEnv.TestPlc.create({});
+  try {
+    if (state.account) {
+      // The in-memory PLC starts empty: give it the account's DID history again.
+      const client = plc.getClient();
+      for (const op of state.account.plcLog) await client.sendOperation(state.account.did, op as Parameters<typeof client.sendOperation>[1]);
+    }
+    const pds = await devEnv.TestPds.create({
+      ...dirs,
+      ...(state.port ? { port: state.port } : {}),
+      didPlcUrl: plc.url,
+      jwtSecret: state.jwtSecret,
+      adminPassword: state.adminPassword,
+      plcRotationKeyK256PrivateKeyHex: state.plcRotationKeyHex,
+    });
+    devEnv.mockNetworkUtilities(pds);
+    state.port = pds.port;
+    if (!state.account) {
+      const password = randomBytes(18).toString('base64url');
+      const res = await pds.getClient().createAccount({ handle: HANDLE, email: 'relay@skein.invalid', password });
+      const plcLog = await plc.getClient().getOperationLog(res.data.did);
+      state.account = { did: res.data.did, handle: HANDLE, password, plcLog };
+    }
+    writeState(stateFile, state);
+    const account = state.account;
+    return {
+      url: pds.url,
+      did: account.did,
+      handle: account.handle,
+      password: account.password,
+      close: async () => {
+        await pds.close();
+        await plc.close();
+      },
+    };
+  } catch (err) {
+    await plc.close().catch(() => {});
+    throw err;
+  }
 }
