@@ -7,7 +7,6 @@
  * only then forwarded to the other peers, followed by one relay transaction (canon,
  * tombstones of messages refused by business rules, receipt maxima).
  */
-import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
 import { CloseCode, ErrorCode } from '../shared/errors.ts';
 import {
@@ -20,7 +19,9 @@ import { inDocumentOrder, type Positioned } from './document-order.ts';
 import type { Logger } from './logger.ts';
 import type { MessageCandidate, Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { SyncConnection } from './sync-connection.ts';
-import { decodeAwarenessEntries, encodeAwareness, encodeAwarenessEntries, encodeUpdate } from './sync-protocol.ts';
+import { HeldUpdates } from './held-updates.ts';
+import { RoomPresence } from './room-presence.ts';
+import { encodeUpdate } from './sync-protocol.ts';
 import { type AcceptedMessage, checkUpdate } from './update-policy.ts';
 
 /** Transaction origin of changes the relay itself makes (canon, meta). */
@@ -55,13 +56,8 @@ interface Collecting {
   receipts: Map<string, number>;
 }
 
-/** Updates held per connection while their dependencies are missing (see flush). */
-const MAX_HELD_UPDATES = 256;
-const MAX_HELD_BYTES = 4 * 1_048_576;
 /** Relay structs a live (non-backlog) update's delete set may cover. */
 const LIVE_DELETION_WALK = 10_000;
-/** Awareness client ids one connection may hold (a tab has one; a reload may add one). */
-const MAX_AWARENESS_IDS = 8;
 
 const readAtOf = (v: unknown): number =>
   typeof v === 'object' && v !== null && typeof (v as { readAt?: unknown }).readAt === 'number'
@@ -84,8 +80,9 @@ const sameCanon = (a: CanonInfo | undefined, b: CanonInfo): boolean =>
 export class ThreadRoom {
   readonly doc = new Y.Doc();
   readonly roots: ThreadRoots = threadRoots(this.doc);
-  readonly awareness = new awarenessProtocol.Awareness(this.doc);
   readonly conns = new Set<SyncConnection>();
+  /** Presence (awareness) of the room's connections. */
+  readonly presence = new RoomPresence(this.doc, this.conns);
   /** Called when the last connection leaves. */
   onEmpty: (room: ThreadRoom) => void = () => {};
   /** Called when the room can no longer be trusted (storage failed) and must be dropped. */
@@ -107,7 +104,7 @@ export class ThreadRoom {
   /** Ids accepted into the document whose canon is not written yet. */
   private readonly uncanonIds = new Set<string>();
   /** Updates waiting for structs the relay does not have yet, per connection. */
-  private readonly held = new Map<SyncConnection, { updates: Pending[]; bytes: number }>();
+  private readonly held = new HeldUpdates<Pending>();
 
   private constructor(
     public thread: ThreadRow,
@@ -115,9 +112,7 @@ export class ThreadRoom {
     private readonly log: Logger,
     private readonly opts: ThreadRoomOptions,
   ) {
-    this.awareness.setLocalState(null);
     this.doc.on('update', this.onDocUpdate);
-    this.awareness.on('update', this.onAwarenessUpdate);
   }
 
   get id(): string {
@@ -186,11 +181,9 @@ export class ThreadRoom {
   }
 
   leave(conn: SyncConnection): void {
-    this.held.delete(conn);
+    this.held.drop(conn);
     if (!this.conns.delete(conn)) return;
-    if (conn.awarenessIds.size) {
-      awarenessProtocol.removeAwarenessStates(this.awareness, [...conn.awarenessIds], conn);
-    }
+    this.presence.leave(conn);
     if (this.conns.size === 0) this.onEmpty(this);
   }
 
@@ -204,42 +197,12 @@ export class ThreadRoom {
     });
   }
 
-  /**
-   * Applies a peer's awareness update. A peer may only set states it owns or no other
-   * connection owns (at most MAX_AWARENESS_IDS). Entries for others' states are dropped
-   * silently: the stock y-websocket client echoes every state it receives.
-   */
   receiveAwareness(conn: SyncConnection, update: Uint8Array): void {
-    let entries;
-    try {
-      entries = decodeAwarenessEntries(update);
-    } catch {
-      return conn.close(CloseCode.MALFORMED, 'malformed awareness update');
-    }
-    let owned = conn.awarenessIds.size;
-    const allowed = entries.filter((e) => {
-      if (conn.awarenessIds.has(e.clientId)) return true;
-      for (const other of this.conns) if (other !== conn && other.awarenessIds.has(e.clientId)) return false;
-      // An unowned id with an old clock is an echo the awareness ignores anyway.
-      const current = this.awareness.meta.get(e.clientId);
-      if (current && current.clock >= e.clock) return false;
-      if (owned >= MAX_AWARENESS_IDS) return false;
-      owned++;
-      return true;
-    });
-    if (allowed.length === 0) return;
-    // Only changes of the peer's own states count against its rate (echoes are free).
-    if (!conn.takeAwareness()) return conn.close(CloseCode.RATE_LIMITED, 'too many awareness updates');
-    try {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(allowed), conn);
-    } catch {
-      conn.close(CloseCode.MALFORMED, 'malformed awareness update');
-    }
+    this.presence.receive(conn, update);
   }
 
   sendAwarenessStates(conn: SyncConnection): void {
-    const ids = [...this.awareness.getStates().keys()];
-    if (ids.length) conn.send(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids)));
+    this.presence.sendStates(conn);
   }
 
   /** Resolves once every queued update has been committed and forwarded. */
@@ -351,34 +314,15 @@ export class ThreadRoom {
     return 'applied';
   }
 
-  /** Keeps an update until its dependencies arrive (bounded; the peer's step 2 resends all). */
+  /** Keeps an update until its dependencies arrive (see held-updates.ts). */
   private hold(p: Pending): void {
     if (p.conn.isClosed) return;
-    let h = this.held.get(p.conn);
-    if (!h) this.held.set(p.conn, (h = { updates: [], bytes: 0 }));
-    h.updates.push(p);
-    h.bytes += p.update.byteLength;
-    if (h.updates.length > MAX_HELD_UPDATES || h.bytes > MAX_HELD_BYTES) {
-      this.held.delete(p.conn);
-      p.conn.close(CloseCode.RATE_LIMITED, 'too many updates with missing dependencies');
-    }
+    if (!this.held.hold(p)) p.conn.close(CloseCode.RATE_LIMITED, 'too many updates with missing dependencies');
   }
 
   /** Retries held updates until no more of them can be applied. */
   private retryHeld(): void {
-    for (let progress = true; progress && this.held.size; ) {
-      progress = false;
-      for (const [conn, h] of [...this.held]) {
-        const still: Pending[] = [];
-        for (const p of h.updates) {
-          const r = this.admit(p);
-          if (r === 'applied') progress = true;
-          else if (r === 'pending') still.push(p);
-        }
-        if (still.length === 0 || conn.isClosed) this.held.delete(conn);
-        else h.updates = still;
-      }
-    }
+    this.held.retry((p) => this.admit(p));
   }
 
   /**
@@ -447,25 +391,11 @@ export class ThreadRoom {
     }
   };
 
-  private onAwarenessUpdate = (
-    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
-    origin: unknown,
-  ): void => {
-    if (origin instanceof SyncConnection) {
-      for (const id of added.concat(updated)) origin.awarenessIds.add(id);
-      for (const id of removed) origin.awarenessIds.delete(id);
-    }
-    const changed = added.concat(updated, removed);
-    const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed));
-    // Not back to the sender: it knows its own state, and the echo doubles presence traffic.
-    for (const c of this.conns) if (c !== origin) c.send(frame);
-  };
-
   /** Waits for pending work, compacts, and frees the document. */
   async unload(): Promise<void> {
     await this.idle();
     if (this.logRows > 1) await this.compact();
-    this.awareness.destroy();
+    this.presence.destroy();
     this.doc.destroy();
   }
 }
