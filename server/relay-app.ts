@@ -62,9 +62,13 @@ export function createApp(ctx: RelayContext) {
   v1.use('/threads/*', requireUser(ctx), writes);
   v1.route('/threads', threadRoutes(ctx));
   app.route('/v1', v1);
-  app.get('/metrics', async (c) =>
-    c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType }),
-  );
+  // Benchmarks only (node --expose-gc and SKEIN_BENCH_GC_BEFORE_METRICS=1): collect garbage
+  // first, so heap figures show what is retained, not what is merely not collected yet.
+  const gcFirst = process.env.SKEIN_BENCH_GC_BEFORE_METRICS === '1' ? (globalThis as { gc?: () => void }).gc : undefined;
+  app.get('/metrics', async (c) => {
+    gcFirst?.();
+    return c.body(await ctx.metrics.registry.metrics(), 200, { 'content-type': ctx.metrics.registry.contentType });
+  });
   // The built client (web app, SDK test page) from the same origin, so it needs no CORS.
   if (ctx.config.staticDir && existsSync(ctx.config.staticDir)) app.get('/*', serveStatic({ root: ctx.config.staticDir }));
   return { app, injectWebSocket, wss };
