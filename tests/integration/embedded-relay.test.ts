@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode } from '../../shared/errors.ts';
 import { EmbeddedRelay } from '../helpers/embedded-relay.ts';
+import { offlineOnBothSides } from '../helpers/scenarios.ts';
 import { type TestClient, canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
 
 // An auditor may open any thread: membership is the embedding app's decision.
@@ -19,7 +20,7 @@ function client(threadId: string, user: string, token = tokens[user]!) {
   clients.push(c);
   return c;
 }
-const allCanon = (c: TestClient, ids: string[]) => () => ids.every((id) => c.roots.canon.has(id));
+
 
 beforeAll(async () => {
   await relay.start();
@@ -43,24 +44,7 @@ describe('embedded relay under /chat', () => {
 
   it('stock y-websocket clients converge with gap-free seqs, offline work included', async () => {
     const { id } = await relay.createThread(tokens.alice!, ['bob']);
-    const a = client(id, 'alice');
-    const b = client(id, 'bob');
-    await Promise.all([synced(a), synced(b)]);
-    const online = [a.send('online 1'), b.send('online 2')];
-    await a.until(allCanon(a, online.map((m) => m.id)), 'initial canon');
-    a.provider.disconnect();
-    b.provider.disconnect();
-    const offline = [
-      ...Array.from({ length: 10 }, (_, i) => a.send(`a offline ${i}`)),
-      ...Array.from({ length: 10 }, (_, i) => b.send(`b offline ${i}`)),
-    ];
-    a.provider.connect();
-    b.provider.connect();
-    const ids = [...online, ...offline].map((m) => m.id);
-    await a.until(allCanon(a, ids), 'alice has canon for all');
-    await b.until(allCanon(b, ids), 'bob has canon for all');
-    expect(canonicalOrder(a).map((o) => o.seq)).toEqual(Array.from({ length: 22 }, (_, i) => i + 1));
-    expect(canonicalOrder(a)).toEqual(canonicalOrder(b));
+    const { a, ids } = await offlineOnBothSides(id, (t, u) => client(t, u));
     // onEvent saw each message sequenced once, with the seq the clients have.
     const seen = relay.events.filter((e) => e.type === 'message.sequenced' && e.threadId === id);
     expect(seen.map((e) => e.message.id).sort()).toEqual([...ids].sort());

@@ -5,13 +5,14 @@ import * as Y from 'yjs';
 import { CloseCode } from '../../shared/errors.ts';
 import { threadRoots } from '../../shared/schema.ts';
 import { relayFixture } from '../helpers/relay-fixture.ts';
+import { allCanon, offlineOnBothSides } from '../helpers/scenarios.ts';
 import { type TestClient, canonicalOrder, synced } from '../helpers/y-client.ts';
 
 // A low compaction threshold makes every test here also exercise compaction.
 const { relay, tokens, client } = relayFixture({ SKEIN_IDLE_UNLOAD_MS: '300', SKEIN_COMPACT_AFTER_UPDATES: '8' }, ['alice', 'bob', 'mallory']);
 
 
-const allCanon = (c: TestClient, ids: string[]) => () => ids.every((id) => c.roots.canon.has(id));
+
 
 describe('membership and auth', () => {
   it('two members converge', async () => {
@@ -77,29 +78,7 @@ describe('sequencing', () => {
 
   it('offline composition on both sides merges with every message once and gap-free seqs', async () => {
     const { id } = await relay.createThread(tokens.alice!, ['bob']);
-    const a = client(id, 'alice');
-    const b = client(id, 'bob');
-    await Promise.all([synced(a), synced(b)]);
-    const before = [a.send('online 1'), b.send('online 2')];
-    await a.until(allCanon(a, before.map((m) => m.id)), 'initial canon');
-    a.provider.disconnect();
-    b.provider.disconnect();
-    const offline = [
-      ...Array.from({ length: 10 }, (_, i) => a.send(`a offline ${i}`)),
-      ...Array.from({ length: 10 }, (_, i) => b.send(`b offline ${i}`)),
-    ];
-    a.provider.connect();
-    b.provider.connect();
-    const ids = [...before, ...offline].map((m) => m.id);
-    await a.until(allCanon(a, ids), 'alice has canon for all');
-    await b.until(allCanon(b, ids), 'bob has canon for all');
-    for (const c of [a, b]) {
-      const msgIds = c.roots.messages.toJSON().map((m) => m.id);
-      expect(msgIds.length).toBe(22);
-      expect(new Set(msgIds).size).toBe(22);
-      expect(canonicalOrder(c).map((o) => o.seq)).toEqual(Array.from({ length: 22 }, (_, i) => i + 1));
-    }
-    expect(canonicalOrder(a)).toEqual(canonicalOrder(b));
+    await offlineOnBothSides(id, (t, u) => client(t, u));
   });
 
   it("one user's offline messages from two tabs are sequenced in the order both tabs show", async () => {
