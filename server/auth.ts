@@ -8,7 +8,7 @@
  *   at most once per cooldown.
  */
 import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { isValidUserId } from '../shared/schema.ts';
+import { isLocalUserId } from '../shared/schema.ts';
 
 const SECRET_ALG = 'HS256';
 /** Asymmetric algorithms accepted from a JWKS; never HS*, so a public key can't be used as an HMAC secret. */
@@ -75,7 +75,7 @@ export class Auth {
           ...(this.jwks.audience ? { audience: this.jwks.audience } : {}),
         }));
       }
-      return typeof sub === 'string' && isValidUserId(sub) ? sub : null;
+      return typeof sub === 'string' && isLocalUserId(sub) ? sub : null;
     } catch {
       return null;
     }

@@ -71,6 +71,26 @@ export interface AtprotoConfig {
   testCrashAfterAtWrite: boolean;
 }
 
+/** AT ingest (DESIGN.md "AT Protocol" → Ingest) and its admin API. */
+export interface IngestConfig {
+  /** Bearer token of `/v1/admin/*`; the admin routes do not exist when null. Never logged. */
+  adminToken: string | null;
+  /** JSON file of federation sources declared at start (upserted by name), or null. */
+  sourcesFile: string | null;
+  /** PLC directory that resolves `did:plc` identities (commit signatures). */
+  plcUrl: string;
+  /** Whether SKEIN_PLC_URL was given (in `local` AT mode the local PLC is the default). */
+  plcUrlSet: boolean;
+  /** Commit-log rows older than this are pruned, days. */
+  commitLogRetentionDays: number;
+  /** First reconnect delay after a source failed, ms (doubles per failure). */
+  backoffBaseMs: number;
+  /** Longest reconnect delay, ms. */
+  backoffMaxMs: number;
+  /** A source whose newest applied event is older than this (event time → applied) is lagging, ms. */
+  lagThresholdMs: number;
+}
+
 export interface JwksConfig {
   url: string;
   issuer?: string;
@@ -101,6 +121,7 @@ export interface RelayConfig {
   staticDir: string;
   limits: Limits;
   atproto: AtprotoConfig;
+  ingest: IngestConfig;
 }
 
 export interface ConfigProblem {
@@ -202,6 +223,30 @@ function jwks(env: Env): JwksConfig | null {
   };
 }
 
+function ingest(env: Env): IngestConfig {
+  const adminToken = env.SKEIN_ADMIN_TOKEN ?? '';
+  if (adminToken && adminToken.length < 24) bad('SKEIN_ADMIN_TOKEN', 'must be at least 24 characters', null);
+  const sourcesFile = env.SKEIN_FEDERATION_SOURCES_FILE?.trim() || null;
+  if (sourcesFile && !existsSync(sourcesFile)) bad('SKEIN_FEDERATION_SOURCES_FILE', `no such file: ${sourcesFile}`, null);
+  const plcUrl = (env.SKEIN_PLC_URL || 'https://plc.directory').trim().replace(/\/+$/, '');
+  try {
+    const u = new URL(plcUrl);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') bad('SKEIN_PLC_URL', 'must be an http or https URL', null);
+  } catch {
+    bad('SKEIN_PLC_URL', `expected an http(s) URL, got ${JSON.stringify(plcUrl)}`, null);
+  }
+  return {
+    adminToken: adminToken || null,
+    sourcesFile: sourcesFile ? resolve(sourcesFile) : null,
+    plcUrl,
+    plcUrlSet: !!env.SKEIN_PLC_URL,
+    commitLogRetentionDays: int(env, 'SKEIN_COMMIT_LOG_RETENTION_DAYS', 30, 1, 36_500),
+    backoffBaseMs: int(env, 'SKEIN_INGEST_BACKOFF_BASE_MS', 1000, 1, 3_600_000),
+    backoffMaxMs: int(env, 'SKEIN_INGEST_BACKOFF_MAX_MS', 60_000, 1, 86_400_000),
+    lagThresholdMs: int(env, 'SKEIN_INGEST_LAG_THRESHOLD_MS', 30_000, 1, 86_400_000),
+  };
+}
+
 function atproto(env: Env): AtprotoConfig {
   const service = (env.SKEIN_ATPROTO_SERVICE || 'off').trim();
   if (service !== 'off' && service !== 'local') {
@@ -289,5 +334,6 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
       httpWriteBurst: int(env, 'SKEIN_HTTP_WRITE_BURST', 30, 1, 10_000_000),
     },
     atproto: atproto(env),
+    ingest: ingest(env),
   };
 }

@@ -7,6 +7,7 @@ import type { Store, ThreadRow } from './store/store.ts';
 import type { BridgeOutbox } from './bridge-outbox.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { UserEvents } from './user-events.ts';
+import type { IngestService } from './ingest/ingest-service.ts';
 
 export interface RelayContext {
   config: RelayConfig;
@@ -22,6 +23,8 @@ export interface RelayContext {
   metrics: RelayMetrics;
   /** The AT write bridge, or null when SKEIN_ATPROTO_SERVICE=off. */
   bridge: BridgeOutbox | null;
+  /** AT ingest (firehose consumers); null until started. */
+  ingest: IngestService | null;
   /** Per-user push of thread-list changes (`/v1/events`). */
   userEvents: UserEvents;
   /** Set when shutdown has begun: `/v1/ready` answers 503 from then on. */

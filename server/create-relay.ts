@@ -21,6 +21,7 @@ import type { BridgeOutbox } from './bridge-outbox.ts';
 import { type AtprotoConfig, ConfigError, type Limits, type RelayConfig, loadConfig } from './config.ts';
 import type { AppEnv, RelayContext } from './context.ts';
 import { DocRegistry } from './doc-registry.ts';
+import { IngestService } from './ingest/ingest-service.ts';
 import type { LocalPds } from './local-pds.ts';
 import { type Logger, createLogger } from './logger.ts';
 import { RelayMetrics } from './metrics.ts';
@@ -137,6 +138,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     log,
     metrics: new RelayMetrics(),
     bridge: null,
+    ingest: null,
     userEvents: new UserEvents(),
     authenticate: authenticate ? async (request, token) => (await authenticate({ request, token })) ?? null : (_r, token) => auth.verify(token),
     isMember: isMember ? async (thread, userId) => !!(await isMember({ thread, userId })) : async (thread, userId) => thread.participants.includes(userId),
@@ -154,6 +156,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     throw err;
   }
   ctx.bridge = bridge;
+  ctx.ingest = await startIngest(ctx, localPds);
   const { app, injectWebSocket: inject, wss } = createApp(ctx);
 
   return {
@@ -185,12 +188,33 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       while (wss.clients.size > 0) await new Promise((r) => setTimeout(r, 20));
       clearTimeout(force);
       await drained;
+      await ctx.ingest?.stop();
       await bridge?.stop();
       await registry.closeAll();
       if (ownStore) await store.close();
       await localPds?.close();
     },
   };
+}
+
+/**
+ * Starts AT ingest: a consumer per enabled federation source, and the pass that applies
+ * records a crash left pending. In `local` AT mode the local PLC resolves DIDs by default.
+ */
+async function startIngest(ctx: RelayContext, localPds: LocalPds | null): Promise<IngestService> {
+  const { config, store, registry, log, metrics } = ctx;
+  const ingestConfig = localPds && !config.ingest.plcUrlSet ? { ...config.ingest, plcUrl: localPds.plcUrl } : config.ingest;
+  const service = new IngestService({
+    store,
+    registry,
+    config: ingestConfig,
+    ownDid: () => ctx.bridge?.status().did ?? null,
+    maxTextLength: config.limits.maxTextLength,
+    log,
+    metrics,
+  });
+  await service.start();
+  return service;
 }
 
 /** Starts the AT write bridge (and the in-process PDS in `local` mode) when configured. */

@@ -50,6 +50,11 @@ export class DocRegistry {
     return loading;
   }
 
+  /** Lets a room the relay itself used (e.g. for ingest) unload once idle, if nobody is connected. */
+  release(room: ThreadRoom): void {
+    if (room.conns.size === 0 && this.rooms.has(room.id)) this.scheduleUnload(room);
+  }
+
   private cancelUnload(threadId: string): void {
     const t = this.timers.get(threadId);
     if (t) clearTimeout(t);

@@ -22,6 +22,8 @@ export interface LocalPds {
   handle: string;
   /** Generated once per data directory; kept in state.json (mode 600), never logged. */
   password: string;
+  /** The in-process PLC directory that resolves its DID (and the ingest's signature checks). */
+  plcUrl: string;
   close(): Promise<void>;
 }
 
@@ -102,6 +104,7 @@ export async function startLocalPds(port: number, dataDir: string): Promise<Loca
       did: account.did,
       handle: account.handle,
       password: account.password,
+      plcUrl: plc.url,
       close: async () => {
         await pds.close();
         await plc.close();

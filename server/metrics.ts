@@ -1,5 +1,5 @@
 /** Prometheus metrics of the relay (`GET /metrics`), via prom-client on a private registry. */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type FailureClass = 'network' | 'server' | 'rate_limited' | 'invalid' | 'too_large' | 'auth' | 'rejected';
 
@@ -13,6 +13,12 @@ export class RelayMetrics {
   readonly registry = new Registry();
   readonly bridgeWrites: Counter;
   readonly bridgeFailures: Counter<'class'>;
+  /** Ingest: firehose events per source and outcome (received, applied, rejected, duplicate, out_of_order). */
+  readonly ingestEvents: Counter<'source' | 'outcome'>;
+  /** Ingest: event time (the PDS's `time`) → message sequenced in its thread, seconds. */
+  readonly ingestLag: Histogram<'source'>;
+  /** Ingest: the stored cursor (last seq) per source. */
+  readonly ingestCursor: Gauge<'source'>;
   /** Set by the bridge; read at scrape time. */
   bridgeGauges: () => BridgeGauges = () => ({ depth: 0, oldestPendingAgeMs: 0, writesPerSecond: 0 });
 
@@ -28,6 +34,25 @@ export class RelayMetrics {
       name: 'skein_bridge_failures_total',
       help: 'Failed AT write bridge calls or records, by failure class',
       labelNames: ['class'],
+      registers: reg,
+    });
+    this.ingestEvents = new Counter({
+      name: 'skein_ingest_events_total',
+      help: 'AT ingest: firehose commits per source and outcome (received counts every commit touching dev.skein.chat.*)',
+      labelNames: ['source', 'outcome'],
+      registers: reg,
+    });
+    this.ingestLag = new Histogram({
+      name: 'skein_ingest_lag_seconds',
+      help: 'AT ingest: event time on the source to message sequenced in its thread',
+      labelNames: ['source'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: reg,
+    });
+    this.ingestCursor = new Gauge({
+      name: 'skein_ingest_cursor',
+      help: 'AT ingest: stored firehose cursor (seq) per source',
+      labelNames: ['source'],
       registers: reg,
     });
     const self = this;

@@ -8,6 +8,7 @@ import { Hono } from 'hono';
 import { existsSync } from 'node:fs';
 import type { AppEnv, RelayContext } from './context.ts';
 import { errorResponse, notFound } from './http-error.ts';
+import { adminFederationRoutes } from './routes/admin-federation.ts';
 import { devRoutes } from './routes/dev.ts';
 import { eventsHandler } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -17,21 +18,28 @@ import { syncHandler } from './routes/sync.ts';
 import { threadRoutes } from './routes/threads.ts';
 
 /** Capabilities as they are right now (DESIGN.md: never advertise what is off). */
-function capabilities(ctx: RelayContext) {
+async function capabilities(ctx: RelayContext) {
   const bridge = ctx.bridge?.status() ?? null;
+  const ingest = (await ctx.ingest?.status()) ?? null;
   return {
     protocol: 'y-websocket',
     syncPath: '/v1/sync',
     devAuth: ctx.config.devAuth,
     atproto: {
       // A bridge still making its first login is on: messages queue in the outbox meanwhile.
-      features: { write_bridge: !!bridge && (bridge.loggedIn || bridge.starting), repo_ingest: false },
+      features: { write_bridge: !!bridge && (bridge.loggedIn || bridge.starting), repo_ingest: !!ingest?.active },
       did: bridge?.did ?? null,
       service: bridge?.service ?? null,
       mirrorDefault: ctx.config.atproto.mirrorDefault,
       degraded: bridge?.degraded ?? false,
       ...(bridge?.reason ? { reason: bridge.reason } : {}),
       ...(bridge ? { queueDepth: bridge.queueDepth, oldestPendingAgeMs: bridge.oldestPendingAgeMs } : {}),
+      // Ingest is reported on its own so a failing source never reads as a failing bridge.
+      ingest: {
+        sources: ingest?.sources ?? 0,
+        degraded: ingest?.degraded ?? false,
+        ...(ingest?.reason ? { reason: ingest.reason } : {}),
+      },
     },
     limits: { ...ctx.config.limits },
   };
@@ -52,7 +60,8 @@ export function createApp(ctx: RelayContext) {
 
   const v1 = new Hono<AppEnv>();
   v1.route('/', healthRoutes(ctx));
-  v1.get('/capabilities', (c) => c.json(capabilities(ctx)));
+  v1.get('/capabilities', async (c) => c.json(await capabilities(ctx)));
+  if (ctx.config.ingest.adminToken) v1.route('/admin/federation', adminFederationRoutes(ctx, ctx.config.ingest.adminToken));
   if (ctx.config.devAuth) v1.route('/dev', devRoutes(ctx));
   v1.get('/sync/:threadId', syncHandler(ctx, upgradeWebSocket));
   v1.get('/events', eventsHandler(ctx, upgradeWebSocket));

@@ -37,6 +37,8 @@ export function assignSequence(
       sentAt,
       state: c.state,
       ...(c.error ? { error: c.error } : {}),
+      ...(c.atUri ? { atUri: c.atUri } : {}),
+      ...(c.atCid ? { atCid: c.atCid } : {}),
     });
   }
   return { messages, cursor: { lastSeq, lastSentAt } };

@@ -28,6 +28,15 @@ import { type AcceptedMessage, checkUpdate } from './update-policy.ts';
 export const RELAY_ORIGIN = Symbol('skein-relay');
 /** Transaction origin while replaying the stored log. */
 const LOAD_ORIGIN = Symbol('skein-load');
+/** Transaction origin of messages the relay appends from AT ingest (stored with their seqs). */
+const INGEST_ORIGIN = Symbol('skein-ingest');
+
+/** A message ingested from AT, with the record it came from. */
+export interface IngestedMessage {
+  message: MessageRecord;
+  atUri: string;
+  atCid: string;
+}
 
 export interface ThreadRoomOptions {
   compactAfterUpdates: number;
@@ -349,6 +358,57 @@ export class ThreadRoom {
     }, RELAY_ORIGIN);
   }
 
+  /**
+   * Appends messages ingested from AT, in order, skipping ids the thread already has. Runs
+   * in the same chain as client updates; the update and the message rows (state `confirmed`:
+   * they are records already, never mirrored again) are stored in one commit, then peers
+   * get the update and the canon entries.
+   */
+  appendIngested(items: IngestedMessage[]): Promise<StoredMessage[]> {
+    const run = async (): Promise<StoredMessage[]> => {
+      const ids = new Set<string>();
+      const fresh = items.filter((i) => {
+        const id = i.message.id;
+        if (ids.has(id) || this.roots.canon.has(id) || this.uncanonIds.has(id)) return false;
+        ids.add(id);
+        return true;
+      });
+      if (fresh.length === 0) return [];
+      let update: Uint8Array | null = null;
+      const capture = (u: Uint8Array, origin: unknown) => {
+        if (origin === INGEST_ORIGIN) update = u;
+      };
+      this.doc.on('update', capture);
+      try {
+        this.doc.transact(() => this.roots.messages.push(fresh.map((i) => i.message)), INGEST_ORIGIN);
+      } finally {
+        this.doc.off('update', capture);
+      }
+      const candidates = fresh.map((i): MessageCandidate => ({ record: i.message, state: 'confirmed', atUri: i.atUri, atCid: i.atCid }));
+      let stored: StoredMessage[];
+      try {
+        stored = await this.store.commitMessages(this.id, [update!], candidates, Date.now());
+      } catch (err) {
+        this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storing ingested messages failed');
+        for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
+        this.onBroken(this);
+        throw err;
+      }
+      this.logRows += 1;
+      const frame = encodeUpdate(update!);
+      for (const c of this.conns) c.send(frame);
+      this.publishCanon(stored);
+      if (stored.length) this.opts.onSequenced?.(stored);
+      return stored;
+    };
+    const p = this.chain.then(run);
+    this.chain = p.then(
+      () => {},
+      () => {},
+    );
+    return p;
+  }
+
   /** Replaces the stored log with one snapshot of the current document. */
   async compact(): Promise<void> {
     const before = this.logRows;
@@ -377,7 +437,7 @@ export class ThreadRoom {
   }
 
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === LOAD_ORIGIN) return;
+    if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN) return;
     if (origin instanceof SyncConnection) {
       this.collecting?.produced.push({ conn: origin, update });
       return;

@@ -14,6 +14,8 @@ export interface Thread {
   createdAt: number;
   /** Seq of the newest canonical message; 0 when there is none. */
   lastSeq: number;
+  /** Remote members: DIDs whose AT records this thread ingests (see `remoteAuthorId`). */
+  remotes: string[];
 }
 
 /** A canonical message of the history API: the record plus its canonical info. */

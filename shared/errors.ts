@@ -19,6 +19,8 @@ export const ErrorCode = {
   MIRROR_UNAVAILABLE: 'MIRROR_UNAVAILABLE',
   /** Only messages whose AT mirror failed can be retried. */
   NOT_FAILED: 'NOT_FAILED',
+  /** A federation source with that name exists already. */
+  CONFLICT: 'CONFLICT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -74,6 +74,28 @@ export function isValidUserId(id: string): boolean {
   return id.length > 0 && id.length <= 256 && !id.includes('|') && !/[\u0000-\u001f]/.test(id);
 }
 
+/**
+ * Author id of a message ingested from AT: the author named in the record, `@`, and the DID
+ * of the repo it came from (`alice@did:plc:…`). Local user ids can never take this form
+ * (`isLocalUserId`), so a remote author is never mistaken for a local user.
+ */
+export function remoteAuthorId(author: string, did: string): string {
+  return `${author}@${did}`;
+}
+
+const REMOTE_AUTHOR = /^(.+)@(did:[a-z]+:[a-zA-Z0-9._:%-]+)$/;
+
+/** `{name, did}` of a remote author id, or null for a local user id. */
+export function parseRemoteAuthorId(id: string): { name: string; did: string } | null {
+  const m = REMOTE_AUTHOR.exec(id);
+  return m ? { name: m[1]!, did: m[2]! } : null;
+}
+
+/** A user id the relay may authenticate or list as a participant: valid, and not a remote author id. */
+export function isLocalUserId(id: string): boolean {
+  return isValidUserId(id) && !id.includes('@did:');
+}
+
 /** Limits that validation applies unless the relay is configured otherwise. */
 export const DEFAULT_MAX_TEXT_LENGTH = 10_000;
 

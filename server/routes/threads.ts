@@ -2,12 +2,14 @@
 import { Hono } from 'hono';
 import { ulid } from 'ulid';
 import { ErrorCode } from '../../shared/errors.ts';
-import { isValidUserId } from '../../shared/schema.ts';
+import { isLocalUserId } from '../../shared/schema.ts';
 import type { AppEnv, RelayContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../http-error.ts';
 import type { StoredMessage, ThreadRow } from '../store/store.ts';
 
 const MAX_PARTICIPANTS = 1000;
+/** `did:plc` and `did:web`, the methods AT supports. */
+const isDid = (s: string) => s.length <= 2048 && /^did:(plc:[a-z2-7]{24}|web:[a-zA-Z0-9._:%-]+)$/.test(s);
 const MAX_TITLE = 200;
 const MAX_PAGE = 1000;
 
@@ -48,7 +50,7 @@ function parseCreate(body: unknown, userId: string) {
     throw badRequest(`participants must be an array of at most ${MAX_PARTICIPANTS} user ids`);
   }
   for (const p of participants) {
-    if (typeof p !== 'string' || !isValidUserId(p)) throw badRequest('participants must be valid user ids');
+    if (typeof p !== 'string' || !isLocalUserId(p)) throw badRequest('participants must be valid user ids');
   }
   if (b.mirror !== undefined && typeof b.mirror !== 'boolean') throw badRequest('mirror must be a boolean');
   return { title, participants: [...new Set([userId, ...(participants as string[])])], mirror: b.mirror as boolean | undefined };
@@ -114,6 +116,29 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     const limit = intParam(c.req.query('limit'), 'limit', 100, MAX_PAGE);
     const messages = await ctx.store.listMessages(thread.id, afterSeq, limit);
     return c.json({ messages: messages.map((m) => messageJson(m, c.get('userId'))), lastSeq: thread.lastSeq });
+  });
+
+  /**
+   * Remote members: DIDs whose AT records (`dev.skein.chat.message` naming this thread) the
+   * relay ingests into it. Records from any other repo are rejected (`not_a_remote_member`).
+   */
+  app.post('/:id/remotes', async (c) => {
+    const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    const body = (await c.req.json().catch(() => null)) as { did?: unknown } | null;
+    const did = body?.did;
+    if (typeof did !== 'string' || !isDid(did)) throw badRequest('did must be a DID (did:plc:… or did:web:…)');
+    const updated = (await ctx.store.setRemote(thread.id, did, true))!;
+    ctx.userEvents.publish(updated.participants, { type: 'thread', threadId: thread.id, change: 'members' });
+    return c.json(updated);
+  });
+
+  app.delete('/:id/remotes/:did', async (c) => {
+    const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    const did = c.req.param('did');
+    if (!thread.remotes.includes(did)) throw notFound('not a remote member of this thread');
+    const updated = (await ctx.store.setRemote(thread.id, did, false))!;
+    ctx.userEvents.publish(updated.participants, { type: 'thread', threadId: thread.id, change: 'members' });
+    return c.json(updated);
   });
 
   /** Re-queues a message whose AT mirror failed permanently (after its cause is fixed). */

@@ -3,6 +3,7 @@
  * Calls are synchronous underneath; the async interface is for parity with PostgreSQL.
  */
 import Database from 'better-sqlite3';
+import { SqliteIngestStore } from '../ingest/sqlite-ingest-store.ts';
 import { assignSequence } from '../sequencer.ts';
 import type {
   BridgeDiagnostic,
@@ -36,6 +37,11 @@ CREATE TABLE IF NOT EXISTS members (
   PRIMARY KEY (thread_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id);
+CREATE TABLE IF NOT EXISTS thread_remotes (
+  thread_id TEXT NOT NULL REFERENCES threads(id),
+  did TEXT NOT NULL,
+  PRIMARY KEY (thread_id, did)
+);
 CREATE TABLE IF NOT EXISTS updates (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   thread_id TEXT NOT NULL,
@@ -133,6 +139,7 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly q;
+  readonly ingest: SqliteIngestStore;
   private group: Array<{ run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
 
   constructor(file: string, opts: SqliteStoreOptions = {}) {
@@ -144,6 +151,7 @@ export class SqliteStore implements Store {
     // A SQLite file has exactly one relay process, so claims left by a previous (crashed)
     // process can be released at once instead of waiting out their lease.
     this.db.exec('UPDATE at_outbox SET claimed_until = 0');
+    this.ingest = new SqliteIngestStore(this.db);
     const db = this.db;
     this.q = {
       insertThread: db.prepare(
@@ -158,6 +166,9 @@ export class SqliteStore implements Store {
         `SELECT t.* FROM threads t JOIN members m ON m.thread_id = t.id
          WHERE m.user_id = ? ORDER BY t.created_at DESC, t.id DESC`,
       ),
+      remotes: db.prepare<[string], { did: string }>('SELECT did FROM thread_remotes WHERE thread_id = ? ORDER BY rowid'),
+      addRemote: db.prepare('INSERT OR IGNORE INTO thread_remotes (thread_id, did) VALUES (?, ?)'),
+      removeRemote: db.prepare('DELETE FROM thread_remotes WHERE thread_id = ? AND did = ?'),
       archive: db.prepare('UPDATE threads SET archived = 1 WHERE id = ?'),
       unarchive: db.prepare('UPDATE threads SET archived = 0 WHERE id = ?'),
       updates: db.prepare<[string], { data: Buffer }>('SELECT data FROM updates WHERE thread_id = ? ORDER BY id'),
@@ -168,8 +179,8 @@ export class SqliteStore implements Store {
         'SELECT 1 AS one FROM messages WHERE thread_id = ? AND id = ?',
       ),
       insertMessage: db.prepare(
-        `INSERT INTO messages (thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, error)
-         VALUES (@threadId, @seq, @id, @authorId, @text, @clientSentAt, @replyTo, @sentAt, @state, @error)`,
+        `INSERT INTO messages (thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, error, at_uri, at_cid)
+         VALUES (@threadId, @seq, @id, @authorId, @text, @clientSentAt, @replyTo, @sentAt, @state, @error, @atUri, @atCid)`,
       ),
       setCursor: db.prepare('UPDATE threads SET last_seq = ?, last_sent_at = ? WHERE id = ?'),
       messagesAfter: db.prepare<[string, number, number], MessageDbRow>(
@@ -219,6 +230,7 @@ export class SqliteStore implements Store {
       archived: r.archived === 1,
       createdAt: r.created_at,
       lastSeq: r.last_seq,
+      remotes: this.q.remotes.all(r.id).map((x) => x.did),
     };
   }
 
@@ -250,6 +262,13 @@ export class SqliteStore implements Store {
   async archiveThread(id: string): Promise<ThreadRow | null> {
     this.q.archive.run(id);
     return this.getThread(id);
+  }
+
+  async setRemote(threadId: string, did: string, present: boolean): Promise<ThreadRow | null> {
+    if (!this.q.thread.get(threadId)) return null;
+    if (present) this.q.addRemote.run(threadId, did);
+    else this.q.removeRemote.run(threadId, did);
+    return this.getThread(threadId);
   }
 
   async unarchiveThread(id: string): Promise<ThreadRow | null> {
@@ -331,7 +350,7 @@ export class SqliteStore implements Store {
       now,
     );
     for (const m of messages) {
-      this.q.insertMessage.run({ ...m, replyTo: m.replyTo ?? null, error: m.error ?? null });
+      this.q.insertMessage.run({ ...m, replyTo: m.replyTo ?? null, error: m.error ?? null, atUri: m.atUri ?? null, atCid: m.atCid ?? null });
     }
     this.q.setCursor.run(cursor.lastSeq, cursor.lastSentAt, threadId);
     // The outbox row shares the transaction that assigns seq: nothing to mirror is lost.

@@ -8,6 +8,7 @@
  */
 import type { CanonicalMessage, Thread, ThreadSummary } from '../../shared/api-types.ts';
 import type { MessageRecord } from '../../shared/schema.ts';
+import type { IngestStore } from '../ingest/ingest-store.ts';
 
 export type { ThreadSummary };
 /** Threads are stored as the API shows them. */
@@ -28,9 +29,14 @@ export interface NewThread {
 /** A message found in a committed update, with the state the relay decided for it. */
 export interface MessageCandidate {
   record: MessageRecord;
-  /** `rejected` for business-rule refusals (e.g. archived thread), else `sent`. */
-  state: 'sent' | 'rejected';
+  /**
+   * `rejected` for business-rule refusals (e.g. archived thread); `confirmed` for a message
+   * ingested from AT (already a record: never mirrored again); else `sent`.
+   */
+  state: 'sent' | 'rejected' | 'confirmed';
   error?: string;
+  atUri?: string;
+  atCid?: string;
 }
 
 export interface UpdateLog {
@@ -85,6 +91,11 @@ export interface Store {
   listThreadsForUser(userId: string): Promise<ThreadSummary[]>;
   /** Marks a thread archived; returns the updated row, or null when unknown. */
   archiveThread(id: string): Promise<ThreadRow | null>;
+  /**
+   * Adds (`present`) or removes a remote member: a DID whose ingested AT records the thread
+   * accepts. Returns the updated row, or null when the thread is unknown.
+   */
+  setRemote(threadId: string, did: string, present: boolean): Promise<ThreadRow | null>;
   /** Reopens an archived thread (a no-op when it is not archived); returns the row, or null when unknown. */
   unarchiveThread(id: string): Promise<ThreadRow | null>;
 
@@ -139,6 +150,9 @@ export interface Store {
   listDiagnostics(threadId: string, messageId: string, now: number): Promise<BridgeDiagnostic[]>;
   /** Deletes expired diagnostics; returns how many. */
   pruneDiagnostics(now: number): Promise<number>;
+
+  /** AT ingest tables (sources, sync state, commit log, records), in the same database. */
+  readonly ingest: IngestStore;
 
   /** False once closed; a store without it counts as open (`/v1/ready`). */
   isOpen?(): boolean;

@@ -43,6 +43,37 @@ export class AtNetwork {
   get port(): number {
     return this.net.pds.port;
   }
+  /** The PLC directory that resolves the accounts' DIDs. */
+  get plcUrl(): string {
+    return this.net.plc.url;
+  }
+
+  /** A logged-in agent of `account` (its own repo is writable). */
+  async agent(account: TestAccount): Promise<AtpAgent> {
+    const agent = new AtpAgent({ service: this.url });
+    await agent.login({ identifier: account.handle, password: account.password });
+    return agent;
+  }
+
+  /**
+   * Writes records into `account`'s repo with one applyWrites per batch (one commit each);
+   * the PDS does not validate an unknown lexicon, so hostile records go through as written.
+   */
+  async writeRecords(account: TestAccount, records: Array<{ collection?: string; rkey: string; value: Record<string, unknown> }>, batch = 10): Promise<void> {
+    const agent = await this.agent(account);
+    for (let i = 0; i < records.length; i += batch) {
+      await agent.com.atproto.repo.applyWrites({
+        repo: account.did,
+        validate: false,
+        writes: records.slice(i, i + batch).map((r) => ({
+          $type: 'com.atproto.repo.applyWrites#create',
+          collection: r.collection ?? MESSAGE_NSID,
+          rkey: r.rkey,
+          value: { $type: r.collection ?? MESSAGE_NSID, ...r.value },
+        })),
+      });
+    }
+  }
 
   private seq = 0;
   async createAccount(name: string): Promise<TestAccount> {
