@@ -37,7 +37,7 @@ describe.each(stores)('%s store', (_name, make) => {
     const s = await open();
     const id = newId();
     const t = await s.createThread({ id, title: 'T', participants: ['alice', 'bob'], mirror: true, createdAt: 5 });
-    expect(t).toEqual({ id, title: 'T', participants: ['alice', 'bob'], mirror: true, archived: false, createdAt: 5, lastSeq: 0 });
+    expect(t).toEqual({ id, title: 'T', participants: ['alice', 'bob'], remotes: [], mirror: true, archived: false, createdAt: 5, lastSeq: 0 });
     expect(await s.getThread('missing')).toBeNull();
     expect((await s.listThreadsForUser('bob')).map((x) => x.id)).toContain(id);
     expect((await s.listThreadsForUser('carol')).map((x) => x.id)).not.toContain(id);
@@ -46,6 +46,17 @@ describe.each(stores)('%s store', (_name, make) => {
     expect((await s.unarchiveThread(id))!.archived).toBe(false);
     expect((await s.unarchiveThread(id))!.archived).toBe(false);
     expect(await s.unarchiveThread('missing')).toBeNull();
+  });
+
+  it('adds and removes remote members (DIDs), idempotently', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: 'T', participants: ['alice'], mirror: false, createdAt: 5 });
+    expect((await s.setRemote(id, 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', true))!.remotes).toEqual(['did:plc:aaaaaaaaaaaaaaaaaaaaaaaa']);
+    expect((await s.setRemote(id, 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', true))!.remotes).toEqual(['did:plc:aaaaaaaaaaaaaaaaaaaaaaaa']);
+    expect((await s.getThread(id))!.remotes).toEqual(['did:plc:aaaaaaaaaaaaaaaaaaaaaaaa']);
+    expect((await s.setRemote(id, 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', false))!.remotes).toEqual([]);
+    expect(await s.setRemote('missing', 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', true)).toBeNull();
   });
 
   it('assigns gap-free seqs in the commit, skips known ids and keeps sentAt non-decreasing', async () => {

@@ -1,0 +1,376 @@
+/**
+ * AT ingest against a real reference PDS + PLC (@atproto/dev-env, in this process) and real
+ * relay processes: records written into other repos come back into threads through the
+ * firehose, verified, exactly once, with the commit log and sync state to show for it.
+ */
+import { Secp256k1Keypair } from '@atproto/crypto';
+import { MemoryBlockstore, Repo, WriteOpAction, blocksToCarFile, cidForRecord } from '@atproto/repo';
+import { MessageFrame } from '@atproto/xrpc-server';
+import Database from 'better-sqlite3';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { join } from 'node:path';
+import { ulid } from 'ulid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
+import { type CanonInfo, remoteAuthorId } from '../../shared/schema.ts';
+import { AtNetwork, type TestAccount } from '../helpers/at-network.ts';
+import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
+
+const ADMIN = 'admin-token-for-ingest-tests-0123456789';
+let net: AtNetwork;
+const relays: RelayProcess[] = [];
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  net = await AtNetwork.start();
+});
+afterAll(async () => {
+  clients.forEach((c) => c.destroy());
+  await Promise.all(relays.map((r) => r.stop()));
+  await net?.close();
+});
+
+async function ingestRelay(env: Record<string, string> = {}, dataDir?: string): Promise<RelayProcess> {
+  const relay = await startRelay(
+    { SKEIN_ADMIN_TOKEN: ADMIN, SKEIN_PLC_URL: net.plcUrl, SKEIN_INGEST_BACKOFF_BASE_MS: '100', SKEIN_INGEST_BACKOFF_MAX_MS: '500', ...env },
+    dataDir,
+  );
+  relays.push(relay);
+  return relay;
+}
+
+const admin = <T = any>(relay: RelayProcess, method: string, path: string, body?: unknown) =>
+  relay.api<T>(method, `/v1/admin/federation${path}`, ADMIN, body);
+
+const source = (over: Record<string, unknown> = {}) => ({
+  kind: 'PDS',
+  name: `pds-${ulid()}`,
+  serviceEndpoint: net.url,
+  isEnabled: true,
+  allowIngest: true,
+  rateLimitPerMinute: 6000,
+  metadata: { software: 'dev-env', notes: 'test' },
+  ...over,
+});
+
+/** Creates a source and waits until its consumer has connected (so nothing written after is missed). */
+async function addSource(relay: RelayProcess, over: Record<string, unknown> = {}): Promise<string> {
+  const from = relay.logs.length;
+  const res = await admin(relay, 'POST', '/sources', source(over));
+  expect(res.status).toBe(201);
+  if (res.body.isEnabled && res.body.allowIngest) {
+    await relay.waitForLog((l) => l.event === 'ingest_source_connected' && l.sourceId === res.body.id, 30_000, from);
+  }
+  return res.body.id as string;
+}
+
+/** Polls `get` until `pred` holds on its value (no fixed sleeps). */
+async function eventually<T>(get: () => Promise<T>, pred: (v: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await get();
+    if (pred(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 600)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const record = (thread: string, text: string, extra: Record<string, unknown> = {}) => ({
+  rkey: ulid(),
+  value: { thread, author: 'carol', text, seq: 1, sentAt: new Date().toISOString(), ...extra },
+});
+
+async function threadWithRemote(relay: RelayProcess, remote: TestAccount) {
+  const alice = await relay.token('alice');
+  const { id } = await relay.createThread(alice, [], 'ingest');
+  const added = await relay.api('POST', `/v1/threads/${id}/remotes`, alice, { did: remote.did });
+  expect(added.status).toBe(200);
+  expect(added.body.remotes).toEqual([remote.did]);
+  return { id, alice };
+}
+
+const messages = async (relay: RelayProcess, threadId: string, token: string) =>
+  (await relay.api('GET', `/v1/threads/${threadId}/messages?limit=1000`, token)).body.messages as Array<{ id: string; seq: number; authorId: string; text: string; state: string }>;
+const commits = async (relay: RelayProcess, q: string) => (await admin(relay, 'GET', `/commits?limit=1000&${q}`)).body.commits as any[];
+const syncState = async (relay: RelayProcess, q: string) => (await admin(relay, 'GET', `/sync-state?${q}`)).body.syncState as any[];
+
+describe('AT ingest', () => {
+  it('records of a remote member become messages: gap-free seq, confirmed, author with origin; one log row per commit', async () => {
+    const relay = await ingestRelay();
+    const remote = await net.createAccount('remote');
+    const { id: threadId, alice } = await threadWithRemote(relay, remote);
+    const sourceId = await addSource(relay);
+    const a = connectClient(relay.wsUrl, threadId, alice, 'alice');
+    clients.push(a);
+    await synced(a);
+    const local = a.send('local first').id;
+
+    const recs = [record(threadId, 'from AT one'), record(threadId, 'from AT two'), record(threadId, 'from AT three')];
+    await net.writeRecords(remote, recs, 2); // two commits
+    const ids = recs.map((r) => r.rkey);
+    await a.until(() => ids.every((id) => (a.roots.canon.get(id) as CanonInfo | undefined)?.state === 'confirmed'), 'ingested messages confirmed');
+
+    const list = await messages(relay, threadId, alice);
+    expect(list.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+    expect(list[0]!.id).toBe(local);
+    for (const r of recs) {
+      const m = list.find((x) => x.id === r.rkey)!;
+      expect(m).toMatchObject({ authorId: remoteAuthorId('carol', remote.did), text: r.value.text, state: 'confirmed' });
+      expect((a.roots.canon.get(r.rkey) as CanonInfo).atUri).toBe(`at://${remote.did}/${MESSAGE_NSID}/${r.rkey}`);
+    }
+
+    const log = await commits(relay, `did=${remote.did}`);
+    expect(log).toHaveLength(2);
+    expect(log.map((c) => c.status)).toEqual(['applied', 'applied']);
+    expect(log[0].seq).toBeLessThan(log[1].seq);
+    expect(log[1].since).toBe(log[0].rev);
+    expect(log.flatMap((c) => c.operations).map((o: any) => [o.action, o.collection, o.rkey, o.status])).toEqual(
+      ids.map((id) => ['create', MESSAGE_NSID, id, 'applied']),
+    );
+    const [repoState] = await syncState(relay, `sourceId=${sourceId}&did=${remote.did}`);
+    expect(repoState).toMatchObject({ status: 'active', lastSeq: log[1].seq });
+    expect(repoState.lastSuccessAt).toBeGreaterThan(0);
+    const [sourceState] = (await syncState(relay, `sourceId=${sourceId}`)).filter((s) => s.did === null);
+    expect(Number(sourceState.cursor)).toBeGreaterThanOrEqual(log[1].seq);
+
+    const caps = (await relay.api('GET', '/v1/capabilities')).body;
+    expect(caps.atproto.features.repo_ingest).toBe(true);
+    expect(caps.atproto.ingest).toMatchObject({ sources: 1, degraded: false });
+    // Record text never reaches the logs.
+    expect(relay.rawLog.join('\n')).not.toContain('from AT');
+    await relay.stop();
+  });
+
+  it('hostile records are rejected with a reason and change nothing; the commit log refuses UPDATE and DELETE', async () => {
+    const relay = await ingestRelay();
+    const remote = await net.createAccount('remote');
+    const stranger = await net.createAccount('stranger');
+    const { id: threadId, alice } = await threadWithRemote(relay, remote);
+    const sourceId = await addSource(relay);
+    const good = record(threadId, 'the only good one');
+    const hostile = [
+      record('no-such-thread', 'x'),
+      record(threadId, 'x'.repeat(20_000)),
+      record(threadId, 'x', { author: '' }),
+      record(threadId, 'x', { text: 42 }),
+      { collection: 'dev.skein.chat.reaction', ...record(threadId, 'x') },
+    ];
+    await net.writeRecords(remote, [...hostile, good], 20); // one commit
+    await net.writeRecords(stranger, [record(threadId, 'not a member')]);
+    const [strangerCommit] = await eventually(() => commits(relay, `did=${stranger.did}`), (c) => c.length === 1, 'stranger commit logged');
+    expect(strangerCommit).toMatchObject({ status: 'rejected', reason: 'not_a_remote_member' });
+    const [commit] = await commits(relay, `did=${remote.did}`);
+    expect(commit.status).toBe('applied');
+    const reasons = Object.fromEntries(commit.operations.map((o: any) => [o.rkey, o.reason ?? o.status]));
+    expect(reasons[hostile[0]!.rkey]).toBe('unknown_thread');
+    expect(reasons[hostile[1]!.rkey]).toBe('text_too_long');
+    expect(reasons[hostile[2]!.rkey]).toMatch(/invalid_author|invalid_record/);
+    expect(reasons[hostile[3]!.rkey]).toBe('invalid_record');
+    expect(reasons[hostile[4]!.rkey]).toBe('unsupported_collection');
+    expect(reasons[good.rkey]).toBe('applied');
+    const list = await eventually(() => messages(relay, threadId, alice), (l) => l.length >= 1, 'good record applied');
+    expect(list.map((m) => m.id)).toEqual([good.rkey]);
+    expect(relay.rawLog.join('\n')).not.toContain('only good one');
+
+    await relay.stop();
+    const db = new Database(join(relay.dataDir, 'skein.sqlite'));
+    expect(() => db.prepare("UPDATE commit_log SET status = 'applied'").run()).toThrow(/append-only/);
+    expect(() => db.prepare('DELETE FROM commit_log').run()).toThrow(/only deleted by retention pruning/);
+    expect((db.prepare('SELECT count(*) AS n FROM commit_log WHERE source_id = ?').get(sourceId) as { n: number }).n).toBe(2);
+    db.close();
+  });
+
+  it('after SIGKILL mid-burst every record arrives exactly once, one log row per commit; pacing spreads the burst', async () => {
+    const relay = await ingestRelay();
+    const remote = await net.createAccount('remote');
+    const { id: threadId, alice } = await threadWithRemote(relay, remote);
+    // 30 commits/min: a burst of 5, then one every 2 s — so the kill lands mid-burst.
+    const sourceId = await addSource(relay, { rateLimitPerMinute: 30 });
+    const recs = Array.from({ length: 100 }, (_, i) => record(threadId, `burst ${i}`));
+    const writing = net.writeRecords(remote, recs, 10); // ten commits
+    await eventually(() => commits(relay, `did=${remote.did}`), (c) => c.length >= 6, 'six commits in');
+    await relay.stop('SIGKILL');
+    await writing;
+
+    const again = await ingestRelay({}, relay.dataDir);
+    const list = await eventually(() => messages(again, threadId, alice), (l) => l.length >= 100, 'all 100 messages', 60_000);
+    expect(list).toHaveLength(100);
+    expect(new Set(list.map((m) => m.id))).toEqual(new Set(recs.map((r) => r.rkey)));
+    expect(list.map((m) => m.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    const log = await commits(again, `did=${remote.did}`);
+    expect(log).toHaveLength(10);
+    expect(log.every((c) => c.status === 'applied')).toBe(true);
+    expect(new Set(log.map((c) => c.seq)).size).toBe(10);
+    // Paced, not dropped: after the burst of 5 the sixth commit waited for a token (2 s).
+    expect(log[5].receivedAt - log[0].receivedAt).toBeGreaterThanOrEqual(1500);
+    expect((await syncState(again, `sourceId=${sourceId}&did=${remote.did}`))[0].lastSeq).toBe(log.at(-1).seq);
+    await again.stop();
+  });
+
+  it('a source that may not be ingested is denied; a disabled one is not followed; enabling it starts it', async () => {
+    const relay = await ingestRelay();
+    const remote = await net.createAccount('remote');
+    const { id: threadId, alice } = await threadWithRemote(relay, remote);
+    const denied = await addSource(relay, { allowIngest: false, denyReason: 'not vetted yet' });
+    const disabled = await addSource(relay, { isEnabled: false });
+    const [deniedState] = await eventually(() => syncState(relay, `sourceId=${denied}`), (s) => s.length === 1, 'denied state');
+    expect(deniedState).toMatchObject({ status: 'denied', failureReason: 'not vetted yet' });
+    expect(await syncState(relay, `sourceId=${disabled}`)).toEqual([]);
+    expect((await relay.api('GET', '/v1/capabilities')).body.atproto.features.repo_ingest).toBe(false);
+
+    await net.writeRecords(remote, [record(threadId, 'ignored')]);
+    const from = relay.logs.length;
+    expect((await admin(relay, 'PATCH', `/sources/${disabled}`, { isEnabled: true })).status).toBe(200);
+    await relay.waitForLog((l) => l.event === 'ingest_source_connected' && l.sourceId === disabled, 30_000, from);
+    const later = record(threadId, 'after enabling');
+    await net.writeRecords(remote, [later]);
+    // (A new source starts at the live tail; whether a commit from just before is replayed is the PDS's call.)
+    await eventually(() => messages(relay, threadId, alice), (l) => l.some((m) => m.id === later.rkey), 'record after enabling');
+    expect(await commits(relay, `sourceId=${denied}`)).toEqual([]);
+    await relay.stop();
+  });
+
+  it('the admin API: bearer token only, field-named 400s, 409 on a duplicate name, CRUD; absent without a token', async () => {
+    const relay = await ingestRelay();
+    expect((await relay.api('GET', '/v1/admin/federation/sources')).status).toBe(401);
+    expect((await relay.api('GET', '/v1/admin/federation/sources', 'x'.repeat(ADMIN.length))).status).toBe(401);
+    const bad = async (body: unknown, field: RegExp) => {
+      const r = await admin(relay, 'POST', '/sources', body);
+      expect(r.status).toBe(400);
+      expect(r.body.error.message).toMatch(field);
+    };
+    await bad(source({ serviceEndpoint: 'ftp://example.com' }), /serviceEndpoint/);
+    await bad(source({ serviceEndpoint: 'http://user:pw@example.com' }), /serviceEndpoint/);
+    await bad(source({ kind: 'Relay' }), /kind/);
+    await bad(source({ rateLimitPerMinute: 0 }), /rateLimitPerMinute/);
+    await bad(source({ metadata: [] }), /metadata/);
+    await bad({ ...source(), extra: 1 }, /unknown field/);
+    const { name: _n, ...noName } = source();
+    await bad(noName, /name is required/);
+
+    const created = await admin(relay, 'POST', '/sources', source({ name: 'one', isEnabled: false }));
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ kind: 'PDS', name: 'one', serviceEndpoint: net.url, isEnabled: false, allowIngest: true, denyReason: null, rateLimitPerMinute: 6000 });
+    expect((await admin(relay, 'POST', '/sources', source({ name: 'one' }))).status).toBe(409);
+    const id = created.body.id;
+    expect((await admin(relay, 'GET', `/sources/${id}`)).body.name).toBe('one');
+    const patched = await admin(relay, 'PATCH', `/sources/${id}`, { name: 'renamed', metadata: { version: '0.4' } });
+    expect(patched.body).toMatchObject({ name: 'renamed', metadata: { version: '0.4' } });
+    expect((await admin(relay, 'PATCH', `/sources/${id}`, { serviceEndpoint: 'nope' })).status).toBe(400);
+    expect((await admin(relay, 'GET', '/sources')).body.sources.map((s: any) => s.name)).toEqual(['renamed']);
+    expect((await admin(relay, 'DELETE', `/sources/${id}`)).status).toBe(204);
+    expect((await admin(relay, 'GET', `/sources/${id}`)).status).toBe(404);
+    expect((await admin(relay, 'GET', '/commits?limit=5000')).status).toBe(400);
+    expect(relay.rawLog.join('\n')).not.toContain(ADMIN);
+    await relay.stop();
+
+    const plain = await startRelay();
+    relays.push(plain);
+    expect((await plain.api('GET', '/v1/admin/federation/sources', ADMIN)).status).toBe(404);
+    await plain.stop();
+  });
+
+  it("the relay's own mirrored records coming back are duplicates, not doubled messages", async () => {
+    const account = await net.createAccount('relayself');
+    const relay = await ingestRelay({
+      SKEIN_ATPROTO_SERVICE: net.url,
+      SKEIN_ATPROTO_IDENTIFIER: account.handle,
+      SKEIN_ATPROTO_PASSWORD: account.password,
+    });
+    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
+    await addSource(relay);
+    const alice = await relay.token('alice');
+    const { id: threadId } = await relay.createThread(alice, [], 'mirrored', { mirror: true });
+    const a = connectClient(relay.wsUrl, threadId, alice, 'alice');
+    clients.push(a);
+    await synced(a);
+    const m = a.send('mirrored out and seen coming back').id;
+    const [own] = await eventually(() => commits(relay, `did=${account.did}`), (c) => c.length === 1, 'own commit logged');
+    expect(own).toMatchObject({ status: 'duplicate', reason: 'own_record' });
+    expect((await messages(relay, threadId, alice)).map((x) => x.id)).toEqual([m]);
+    await relay.stop();
+  });
+
+  it('a source that goes away is failing (capabilities degraded) and recovers; a cursor in its future pauses it', async () => {
+    const relay = await ingestRelay();
+    const remote = await net.createAccount('remote');
+    const { id: threadId, alice } = await threadWithRemote(relay, remote);
+    const sourceId = await addSource(relay);
+    const sourceRow = async () => (await syncState(relay, `sourceId=${sourceId}`)).find((s) => s.did === null);
+
+    await net.stopPds();
+    try {
+      const failing = await eventually(sourceRow, (s) => s?.status === 'failing' && s.failureCount >= 2, 'source failing');
+      expect(failing.nextAttemptAt).toBeGreaterThan(0);
+      const caps = (await relay.api('GET', '/v1/capabilities')).body.atproto;
+      expect(caps.features.repo_ingest).toBe(false);
+      expect(caps.ingest).toMatchObject({ degraded: true, reason: 'source_failing' });
+    } finally {
+      await net.startPds();
+    }
+    await eventually(sourceRow, (s) => s?.status === 'active' && s.failureCount === 0, 'source active again');
+    const after = record(threadId, 'after the outage');
+    await net.writeRecords(remote, [after]);
+    await eventually(() => messages(relay, threadId, alice), (l) => l.some((m) => m.id === after.rkey), 'record after the outage');
+    expect((await relay.api('GET', '/v1/capabilities')).body.atproto.ingest.degraded).toBe(false);
+
+    // An operator sets a cursor the source has not reached: FutureCursor → paused, no reconnect loop.
+    const reset = await admin(relay, 'POST', '/sync-state/reset', { sourceId, cursor: '999999999' });
+    expect(reset.status).toBe(200);
+    const paused = await eventually(sourceRow, (s) => s?.status === 'paused', 'source paused');
+    expect(paused.failureReason).toMatch(/future_cursor/);
+    const attempts = relay.logs.filter((l) => l.event === 'ingest_source_connected').length;
+    const late = record(threadId, 'while paused');
+    await net.writeRecords(remote, [late]);
+    // Resetting to the live tail resumes it.
+    expect((await admin(relay, 'POST', '/sync-state/reset', { sourceId, cursor: null })).status).toBe(200);
+    await eventually(sourceRow, (s) => s?.status === 'active', 'active after reset');
+    expect(relay.logs.filter((l) => l.event === 'ingest_future_cursor')).toHaveLength(1);
+    expect(relay.logs.filter((l) => l.event === 'ingest_source_connected').length).toBeGreaterThanOrEqual(attempts);
+    await relay.stop();
+  });
+
+  it('a forged commit (signed with a key that is not the DID\'s) is rejected as unverifiable and applies nothing', async () => {
+    const relay = await ingestRelay();
+    const remote = await net.createAccount('remote');
+    const { id: threadId, alice } = await threadWithRemote(relay, remote);
+    // A hostile source: a well-formed commit for the member's DID, signed with the attacker's key.
+    const forged = record(threadId, 'forged text');
+    const value = { $type: MESSAGE_NSID, ...forged.value };
+    const commit = await Repo.formatInitCommit(new MemoryBlockstore(), remote.did, await Secp256k1Keypair.create(), [
+      { action: WriteOpAction.Create, collection: MESSAGE_NSID, rkey: forged.rkey, record: value },
+    ]);
+    const frame = new MessageFrame(
+      {
+        seq: 7,
+        rebase: false,
+        tooBig: false,
+        repo: remote.did,
+        commit: commit.cid,
+        rev: commit.rev,
+        since: null,
+        blocks: await blocksToCarFile(commit.cid, commit.newBlocks),
+        ops: [{ action: 'create', path: `${MESSAGE_NSID}/${forged.rkey}`, cid: await cidForRecord(value) }],
+        blobs: [],
+        time: new Date().toISOString(),
+      },
+      { type: '#commit' },
+    ).toBytes();
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    wss.on('connection', (ws) => ws.send(frame));
+    try {
+      await new Promise((r) => wss.once('listening', r));
+      await addSource(relay, { serviceEndpoint: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`, kind: 'Other' });
+      const [c] = await eventually(() => commits(relay, `did=${remote.did}`), (l) => l.length >= 1, 'forged commit logged');
+      expect(c).toMatchObject({ seq: 7, status: 'rejected' });
+      expect(c.reason).toMatch(/^unverifiable/);
+      expect(await messages(relay, threadId, alice)).toEqual([]);
+      expect(relay.rawLog.join('\n')).not.toContain('forged text');
+    } finally {
+      wss.close();
+      await relay.stop();
+    }
+  });
+});
