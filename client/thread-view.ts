@@ -13,7 +13,7 @@ import * as Y from 'yjs';
 import { CloseCode, isPermanentClose } from '../shared/errors.ts';
 import { type OrderedMessage, displayOrder } from '../shared/ordering.ts';
 import { validateSequence } from '../shared/sequence-validation.ts';
-import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, threadRoots, validateMessageRecord } from '../shared/schema.ts';
+import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, parseRemoteAuthorId, threadRoots, validateMessageRecord } from '../shared/schema.ts';
 import { afterPendingWrites, type LocalStore } from './local-store.ts';
 import { type ReadInfo, type ReceiptIndex, indexReceipts, unreadCount, writeReceipt } from './receipts.ts';
 import type { Capabilities, RelayApi } from './relay-api.ts';
@@ -41,6 +41,12 @@ export interface ViewMessage extends StatusInfo {
   sentAt?: number;
   /** Written by the signed-in user. */
   mine: boolean;
+  /**
+   * Set when the message came in from AT (ingested from another repo): the author's name
+   * there and the DID of the repo it was written in. Show it, so a remote "alice" is never
+   * mistaken for the local one.
+   */
+  origin?: { name: string; did: string };
 }
 
 export interface ThreadMetaView {
@@ -768,15 +774,18 @@ export class ThreadView {
   private viewOf(m: OrderedMessage, showAt: boolean): ViewMessage {
     const cached = this.viewCache.get(m.id);
     if (cached && cached.canon === m.canon && cached.showAt === showAt) return cached.v;
+    const origin = parseRemoteAuthorId(m.authorId);
     const v: ViewMessage = {
       id: m.id,
       authorId: m.authorId,
       text: m.text,
       clientSentAt: m.clientSentAt,
       mine: m.authorId === this.ctx.userId,
-      ...deriveStatus(m.canon, showAt),
+      // A message ingested from AT is an AT record whether or not this thread mirrors.
+      ...deriveStatus(m.canon, showAt || !!origin),
     };
     if (m.replyTo !== undefined) v.replyTo = m.replyTo;
+    if (origin) v.origin = origin;
     if (m.canon) {
       v.seq = m.canon.seq;
       v.sentAt = m.canon.sentAt;

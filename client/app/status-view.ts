@@ -63,6 +63,8 @@ export function presentStatus(m: ViewMessage, online: boolean): StatusPresentati
     case 'sent':
       return make('sent', '✓', 'Sent', 'stored by the relay');
     case 'confirmed':
+      // An ingested message is confirmed by nature: it is an AT record that came in.
+      if (m.origin) return make('confirmed', '↓', 'From AT', `received from the AT repo ${m.origin.did}`);
       return make('confirmed', '✓✓', 'Mirrored to AT', `published as the AT Protocol record ${m.atUri ?? ''}`.trim());
     case 'failed':
       return make('failed', '⚠', 'Mirror failed', `mirroring to AT failed (${reasonText(m.error)}); the message is still stored by the relay`);

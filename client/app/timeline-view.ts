@@ -235,7 +235,9 @@ export class TimelineView {
       h(
         'div',
         { class: 'msg-meta' },
-        h('span', { class: 'author' }, m.mine ? `${m.authorId} (you)` : m.authorId),
+        m.origin
+          ? h('span', { class: 'author remote', title: m.origin.did }, m.origin.name, h('span', { class: 'origin' }, ` via ${shortDid(m.origin.did)}`))
+          : h('span', { class: 'author' }, m.mine ? `${m.authorId} (you)` : m.authorId),
         ' ',
         time,
         late ? h('span', { class: 'delivered' }, ` · delivered ${formatTime(m.sentAt!)}`) : null,
@@ -255,4 +257,9 @@ export class TimelineView {
 function shownTime(m: ViewMessage): number {
   if (m.sentAt === undefined) return m.clientSentAt;
   return m.sentAt - m.clientSentAt > LATE_MS ? m.clientSentAt : m.sentAt;
+}
+
+/** `did:plc:abcdefgh…` — enough to tell repos apart; the full DID is in the title. */
+function shortDid(did: string): string {
+  return did.length > 20 ? `${did.slice(0, 16)}…` : did;
 }

@@ -3,12 +3,14 @@
  * relay processes: records written into other repos come back into threads through the
  * firehose, verified, exactly once, with the commit log and sync state to show for it.
  */
+import 'fake-indexeddb/auto';
 import { Secp256k1Keypair } from '@atproto/crypto';
 import { MemoryBlockstore, Repo, WriteOpAction, blocksToCarFile, cidForRecord } from '@atproto/repo';
 import { MessageFrame } from '@atproto/xrpc-server';
 import Database from 'better-sqlite3';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
+import { createSkeinClient } from '../../client/index.ts';
 import { join } from 'node:path';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,6 +136,22 @@ describe('AT ingest', () => {
     expect(repoState.lastSuccessAt).toBeGreaterThan(0);
     const [sourceState] = (await syncState(relay, `sourceId=${sourceId}`)).filter((s) => s.did === null);
     expect(Number(sourceState.cursor)).toBeGreaterThanOrEqual(log[1].seq);
+
+    // The SDK shows where a remote author's message came from.
+    const sdk = await createSkeinClient({ relayUrl: relay.url, userId: 'alice', getToken: () => alice, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket });
+    try {
+      const view = sdk.openThread(threadId);
+      await new Promise<void>((resolve) => {
+        const check = () => view.messages.filter((m) => m.seq !== undefined).length === 4 && (off?.(), resolve());
+        const off: (() => void) | undefined = view.subscribe(check);
+        check();
+      });
+      const fromAt = view.messages.find((m) => m.id === recs[0]!.rkey)!;
+      expect(fromAt).toMatchObject({ status: 'confirmed', mine: false, origin: { name: 'carol', did: remote.did } });
+      expect(view.messages.find((m) => m.id === local)!.origin).toBeUndefined();
+    } finally {
+      await sdk.close();
+    }
 
     const caps = (await relay.api('GET', '/v1/capabilities')).body;
     expect(caps.atproto.features.repo_ingest).toBe(true);
