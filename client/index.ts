@@ -10,7 +10,7 @@ export {
 } from './thread-view.ts';
 export { deriveStatus, type MessageStatus, type StatusInfo } from './status.ts';
 export { nextSyncState, initialSyncState, type SyncState, type SyncStateName, type SyncEvent, type Connection } from './sync-state.ts';
-export { SkeinRequestError, type ThreadSummary, type Capabilities } from './relay-api.ts';
+export { SkeinRequestError, type ThreadSummary, type Capabilities, type NewThreadInput } from './relay-api.ts';
 export type { TelemetryEvent, TelemetryHook } from './telemetry.ts';
 export type { ReadInfo } from './receipts.ts';
 export type { Diagnostic } from './send-queue.ts';

@@ -4,6 +4,20 @@ import type { ThreadSummary } from '../shared/api-types.ts';
 
 export type { ThreadSummary };
 
+/** What `createThread` takes. */
+export interface NewThreadInput {
+  title?: string;
+  /** Local user ids besides the creator. */
+  participants: string[];
+  /** Mirror to AT (public records); only on a relay with an AT write bridge. */
+  mirror?: boolean;
+  /**
+   * The at:// URI of another relay's thread (`meta.atUri` there) to join: the new local thread
+   * holds the same conversation, carried between the relays through AT. Implies `mirror`.
+   */
+  follow?: string;
+}
+
 export interface Capabilities {
   atproto: { features: { write_bridge: boolean; repo_ingest: boolean }; degraded: boolean };
   limits: { maxFrameBytes: number; maxTextLength: number };
@@ -62,7 +76,7 @@ export class RelayApi {
   getThread(id: string): Promise<Omit<ThreadSummary, 'lastMessage'>> {
     return this.request('GET', `/v1/threads/${encodeURIComponent(id)}`);
   }
-  createThread(input: { title?: string; participants: string[]; mirror?: boolean }): Promise<Omit<ThreadSummary, 'lastMessage'>> {
+  createThread(input: NewThreadInput): Promise<Omit<ThreadSummary, 'lastMessage'>> {
     return this.request('POST', '/v1/threads', input);
   }
   archiveThread(id: string): Promise<unknown> {

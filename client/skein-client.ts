@@ -3,7 +3,7 @@
  * the cached thread list and capabilities, and the open thread views.
  */
 import { LocalStore, dbPrefix, deleteDatabase } from './local-store.ts';
-import { type Capabilities, RelayApi, type ThreadSummary } from './relay-api.ts';
+import { type Capabilities, type NewThreadInput, RelayApi, type ThreadSummary } from './relay-api.ts';
 import { type Diagnostic, SendQueue } from './send-queue.ts';
 import { type Connection } from './sync-state.ts';
 import { type TelemetryHook, emitter } from './telemetry.ts';
@@ -50,7 +50,8 @@ export interface SkeinClient {
   readonly threadPush: PushState;
   /** Opens a thread (rendered from IndexedDB first); opening it again returns the same view. */
   openThread(threadId: string): ThreadView;
-  createThread(input: { title?: string; participants: string[]; mirror?: boolean }): Promise<ThreadSummary>;
+  /** Creates a thread, or with `follow` joins another relay's thread by its at:// URI. */
+  createThread(input: NewThreadInput): Promise<ThreadSummary>;
   archiveThread(threadId: string): Promise<void>;
   /** Failed-sync diagnostics not yet expired. */
   diagnostics(): Promise<Diagnostic[]>;

@@ -55,6 +55,8 @@ export interface ThreadMetaView {
   archived: boolean;
   mirror: boolean;
   createdAt: number;
+  /** The thread's at:// identity when it is shared through AT: another relay follows it by this URI. */
+  atUri: string | null;
 }
 
 /** What other members are doing right now (awareness; never persisted or mirrored). */
@@ -242,7 +244,7 @@ export class ThreadView {
     const m = this.roots.meta;
     if (!m.has('title') && !m.has('participants')) {
       const t = this.ctx.threads.get(this.threadId);
-      return t ? { title: t.title, participants: t.participants, archived: t.archived, mirror: t.mirror, createdAt: t.createdAt } : null;
+      return t ? { title: t.title, participants: t.participants, archived: t.archived, mirror: t.mirror, createdAt: t.createdAt, atUri: t.atUri ?? null } : null;
     }
     return {
       title: String(m.get('title') ?? ''),
@@ -250,6 +252,7 @@ export class ThreadView {
       archived: m.get('archived') === true,
       mirror: m.get('mirror') === true,
       createdAt: Number(m.get('createdAt') ?? 0),
+      atUri: typeof m.get('atUri') === 'string' ? (m.get('atUri') as string) : null,
     };
   }
 

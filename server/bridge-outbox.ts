@@ -13,6 +13,7 @@ import { MESSAGE_NSID, toAtRecord, type AtMessageRecord } from '../shared/at-lex
 import { type AtCallError, type AtRepoClient, asCallError, detailOf } from './at-client.ts';
 import { RESET_MARGIN_MS, WriteBudget } from './bridge-budget.ts';
 import { checkRecord } from './at-record.ts';
+import { ThreadRecords } from './bridge-threads.ts';
 import type { AtprotoConfig } from './config.ts';
 import type { DocRegistry } from './doc-registry.ts';
 import type { Logger } from './logger.ts';
@@ -71,9 +72,11 @@ export class BridgeOutbox {
   private timers: NodeJS.Timeout[] = [];
   /** Rows this bridge claimed and has not settled yet (released on stop). */
   private inFlight: MessageKey[] = [];
+  readonly threads: ThreadRecords;
 
   constructor(private readonly d: BridgeOutboxDeps) {
     this.budget = new WriteBudget(d.opts.writeCost);
+    this.threads = new ThreadRecords(d);
     d.metrics.bridgeGauges = () => {
       const s = this.status();
       return { depth: s.queueDepth, oldestPendingAgeMs: s.oldestPendingAgeMs, writesPerSecond: this.writesPerSecond() };
@@ -234,9 +237,11 @@ export class BridgeOutbox {
   private async process(items: OutboxItem[]): Promise<void> {
     const writes: Write[] = [];
     const invalid: PermanentFailure[] = [];
+    const uris = new Map<string, string | null>();
+    for (const t of new Set(items.map((i) => i.message.threadId))) uris.set(t, await this.threads.uriFor(t));
     for (const item of items) {
       const m = item.message;
-      const record = toAtRecord(m.threadId, m);
+      const record = toAtRecord(m.threadId, m, uris.get(m.threadId));
       const check = checkRecord(m.id, record);
       if (check.ok) writes.push({ item, record });
       else invalid.push({ ...key(m), code: check.code, detail: check.reason });
@@ -267,6 +272,7 @@ export class BridgeOutbox {
         return;
       }
     }
+    for (const t of uris.keys()) await this.threads.ensureRecord(t);
   }
 
   private async send(chunk: Write[], afterUnknown: boolean): Promise<SendOutcome> {

@@ -151,6 +151,7 @@ export class ThreadRoom {
       archived: thread.archived,
       createdAt: thread.createdAt,
       mirror: thread.mirror,
+      ...(thread.atUri ? { atUri: thread.atUri } : {}),
     };
     const changed = Object.entries(want).filter(([k, v]) => JSON.stringify(meta.get(k)) !== JSON.stringify(v));
     if (changed.length === 0) return;

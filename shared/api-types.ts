@@ -16,6 +16,12 @@ export interface Thread {
   lastSeq: number;
   /** Remote members: DIDs whose AT records this thread ingests (see `remoteAuthorId`). */
   remotes: string[];
+  /**
+   * The thread's global identity: the at:// URI of its `dev.skein.chat.thread` record (on the
+   * relay that created it; a following relay holds the URI it follows). Null for a thread
+   * that is not shared through AT.
+   */
+  atUri: string | null;
 }
 
 /** A canonical message of the history API: the record plus its canonical info. */

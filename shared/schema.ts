@@ -50,6 +50,8 @@ export interface ThreadMeta {
   archived: boolean;
   createdAt: number;
   mirror: boolean;
+  /** The thread's at:// identity when it is shared through AT (absent otherwise). */
+  atUri?: string;
 }
 
 /** Typed access to the roots of a thread document. */

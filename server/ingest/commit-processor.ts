@@ -120,6 +120,7 @@ export class CommitProcessor {
             maxTextLength: this.d.maxTextLength,
             ownDid,
             getThread: (id) => this.d.store.getThread(id),
+            getThreadByAtUri: (uri) => this.d.store.getThreadByAtUri(uri),
             hasMessage: async (t, m) => (await this.d.store.getMessage(t, m)) !== null,
             wasIngested: async (did, c, r) => inCommit.has(`${c}/${r}`) || (await this.d.ingest.getRecord(did, c, r)) !== null,
           },

@@ -27,6 +27,8 @@ export interface CheckContext {
   /** The relay's own repo DID: its records are its own messages coming back. */
   ownDid: string | null;
   getThread(id: string): Promise<ThreadRow | null>;
+  /** The local thread with this at:// identity (its own, or the one it follows). */
+  getThreadByAtUri(uri: string): Promise<ThreadRow | null>;
   /** Whether the thread already holds a message with this id. */
   hasMessage(threadId: string, messageId: string): Promise<boolean>;
   /** Whether this (did, collection, rkey) was ingested before. */
@@ -50,7 +52,9 @@ export async function checkOperation(op: OpInput, ctx: CheckContext): Promise<Op
     // Messages are append-only: a later version of an ingested record is not applied.
     return op.action === 'update' ? reject('immutable_record') : { status: 'duplicate', reason: 'already_ingested' };
   }
-  const thread = await ctx.getThread(r.thread);
+  // A shared thread is named by its global identity; `thread` (the writer's local id) is
+  // only used by records without one.
+  const thread = r.threadUri ? await ctx.getThreadByAtUri(r.threadUri) : await ctx.getThread(r.thread);
   if (!thread) return reject('unknown_thread');
   if (!thread.remotes.includes(op.did)) return reject('not_a_remote_member');
   if (thread.archived) return reject('thread_archived');

@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import { ulid } from 'ulid';
 import { ErrorCode } from '../../shared/errors.ts';
+import { parseThreadAtUri, threadAtUri } from '../../shared/at-lexicon.ts';
 import { isLocalUserId } from '../../shared/schema.ts';
 import type { AppEnv, RelayContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../http-error.ts';
@@ -53,7 +54,14 @@ function parseCreate(body: unknown, userId: string) {
     if (typeof p !== 'string' || !isLocalUserId(p)) throw badRequest('participants must be valid user ids');
   }
   if (b.mirror !== undefined && typeof b.mirror !== 'boolean') throw badRequest('mirror must be a boolean');
-  return { title, participants: [...new Set([userId, ...(participants as string[])])], mirror: b.mirror as boolean | undefined };
+  let follow: { uri: string; did: string } | null = null;
+  if (b.follow !== undefined) {
+    const parsed = typeof b.follow === 'string' ? parseThreadAtUri(b.follow) : null;
+    if (!parsed) throw badRequest('follow must be the at:// URI of a dev.skein.chat.thread record');
+    if (b.mirror === false) throw badRequest('a followed thread mirrors: its messages reach the other relay through AT');
+    follow = { uri: b.follow as string, did: parsed.did };
+  }
+  return { title, participants: [...new Set([userId, ...(participants as string[])])], mirror: b.mirror as boolean | undefined, follow };
 }
 
 function intParam(raw: string | undefined, name: string, def: number, max: number): number {
@@ -72,18 +80,33 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     });
     const input = parseCreate(body, c.get('userId'));
     // AT repos are public: mirroring is chosen here, once, and only where a bridge exists.
-    if (input.mirror && !ctx.bridge) {
+    if ((input.mirror || input.follow) && !ctx.bridge) {
       throw new HttpError(400, ErrorCode.MIRROR_UNAVAILABLE, 'this relay has no AT write bridge (SKEIN_ATPROTO_SERVICE=off)');
     }
+    const bridge = ctx.bridge;
+    const ownDid = bridge?.status().did ?? null;
+    if (input.follow) {
+      if (input.follow.did === ownDid) throw badRequest('follow names a thread of this relay');
+      const existing = await ctx.store.getThreadByAtUri(input.follow.uri);
+      if (existing) throw new HttpError(409, ErrorCode.CONFLICT, `this relay already follows that thread as ${existing.id}`);
+    }
+    const id = ulid();
+    const mirror = !!input.follow || (input.mirror ?? (bridge !== null && ctx.config.atproto.mirrorDefault));
     const thread = await ctx.store.createThread({
-      id: ulid(),
+      id,
       title: input.title,
       participants: input.participants,
-      mirror: input.mirror ?? (ctx.bridge !== null && ctx.config.atproto.mirrorDefault),
+      mirror,
       createdAt: Date.now(),
+      // A followed thread is the remote one's: same identity; otherwise ours once our DID is known.
+      atUri: input.follow?.uri ?? (mirror && ownDid ? threadAtUri(ownDid, id) : null),
     });
-    ctx.userEvents.publish(thread.participants, { type: 'thread', threadId: thread.id, change: 'created' });
-    return c.json(thread, 201);
+    // The origin relay is the follow's first remote member: its records are the thread's.
+    const created = input.follow ? (await ctx.store.setRemote(id, input.follow.did, true))! : thread;
+    // Write the thread record now rather than with the first message (it retries with the messages).
+    if (mirror && !input.follow && bridge) void bridge.threads.ensureRecord(id).catch(() => {});
+    ctx.userEvents.publish(created.participants, { type: 'thread', threadId: created.id, change: 'created' });
+    return c.json(created, 201);
   });
 
   app.get('/', async (c) => c.json({ threads: await ctx.store.listThreadsForUser(c.get('userId')) }));

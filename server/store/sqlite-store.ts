@@ -96,6 +96,7 @@ interface ThreadDbRow {
   created_at: number;
   last_seq: number;
   last_sent_at: number;
+  at_uri: string | null;
 }
 
 interface MessageDbRow {
@@ -131,6 +132,13 @@ function toMessage(r: MessageDbRow): StoredMessage {
   return m;
 }
 
+/** Additive schema changes for databases created by an earlier version (idempotent). */
+function migrate(db: Database.Database): void {
+  const cols = new Set((db.pragma('table_info(threads)') as Array<{ name: string }>).map((c) => c.name));
+  if (!cols.has('at_uri')) db.exec('ALTER TABLE threads ADD COLUMN at_uri TEXT');
+  db.exec('CREATE UNIQUE INDEX IF NOT EXISTS threads_at_uri ON threads(at_uri) WHERE at_uri IS NOT NULL');
+}
+
 export interface SqliteStoreOptions {
   /** `FULL` fsyncs every commit (survives power loss); `NORMAL` survives process crashes. */
   synchronous?: 'FULL' | 'NORMAL';
@@ -148,6 +156,7 @@ export class SqliteStore implements Store {
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    migrate(this.db);
     // A SQLite file has exactly one relay process, so claims left by a previous (crashed)
     // process can be released at once instead of waiting out their lease.
     this.db.exec('UPDATE at_outbox SET claimed_until = 0');
@@ -155,8 +164,10 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.q = {
       insertThread: db.prepare(
-        'INSERT INTO threads (id, title, mirror, created_at) VALUES (@id, @title, @mirror, @createdAt)',
+        'INSERT INTO threads (id, title, mirror, created_at, at_uri) VALUES (@id, @title, @mirror, @createdAt, @atUri)',
       ),
+      threadByAtUri: db.prepare<[string], ThreadDbRow>('SELECT * FROM threads WHERE at_uri = ?'),
+      setAtUri: db.prepare('UPDATE threads SET at_uri = ? WHERE id = ? AND at_uri IS NULL'),
       insertMember: db.prepare('INSERT OR IGNORE INTO members (thread_id, user_id) VALUES (?, ?)'),
       thread: db.prepare<[string], ThreadDbRow>('SELECT * FROM threads WHERE id = ?'),
       members: db.prepare<[string], { user_id: string }>(
@@ -231,12 +242,13 @@ export class SqliteStore implements Store {
       createdAt: r.created_at,
       lastSeq: r.last_seq,
       remotes: this.q.remotes.all(r.id).map((x) => x.did),
+      atUri: r.at_uri,
     };
   }
 
   async createThread(t: NewThread): Promise<ThreadRow> {
     this.db.transaction(() => {
-      this.q.insertThread.run({ id: t.id, title: t.title, mirror: t.mirror ? 1 : 0, createdAt: t.createdAt });
+      this.q.insertThread.run({ id: t.id, title: t.title, mirror: t.mirror ? 1 : 0, createdAt: t.createdAt, atUri: t.atUri ?? null });
       for (const p of t.participants) this.q.insertMember.run(t.id, p);
     })();
     return (await this.getThread(t.id))!;
@@ -245,6 +257,16 @@ export class SqliteStore implements Store {
   async getThread(id: string): Promise<ThreadRow | null> {
     const r = this.q.thread.get(id);
     return r ? this.row(r) : null;
+  }
+
+  async getThreadByAtUri(uri: string): Promise<ThreadRow | null> {
+    const r = this.q.threadByAtUri.get(uri);
+    return r ? this.row(r) : null;
+  }
+
+  async setThreadAtUri(id: string, uri: string): Promise<ThreadRow | null> {
+    this.q.setAtUri.run(uri, id);
+    return this.getThread(id);
   }
 
   async listThreadsForUser(userId: string): Promise<ThreadSummary[]> {

@@ -24,6 +24,8 @@ export interface NewThread {
   participants: string[];
   mirror: boolean;
   createdAt: number;
+  /** The thread's at:// identity when known at creation (see `Thread.atUri`). */
+  atUri?: string | null;
 }
 
 /** A message found in a committed update, with the state the relay decided for it. */
@@ -88,6 +90,10 @@ export interface OutboxStats {
 export interface Store {
   createThread(t: NewThread): Promise<ThreadRow>;
   getThread(id: string): Promise<ThreadRow | null>;
+  /** The local thread whose at:// identity is `uri` (at most one: the URI is unique). */
+  getThreadByAtUri(uri: string): Promise<ThreadRow | null>;
+  /** Sets a thread's at:// identity once (null when unknown; unchanged when already set). */
+  setThreadAtUri(id: string, uri: string): Promise<ThreadRow | null>;
   listThreadsForUser(userId: string): Promise<ThreadSummary[]>;
   /** Marks a thread archived; returns the updated row, or null when unknown. */
   archiveThread(id: string): Promise<ThreadRow | null>;

@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
 
 export interface ApplyWritesCall {
   at: number;
@@ -65,8 +66,11 @@ export class PdsProxy {
       return { status: early.status, headers: { 'content-type': 'application/json', ...early.headers }, body: Buffer.from(JSON.stringify(early.body)) };
     }
     let call: ApplyWritesCall | null = null;
-    if (path.startsWith('/xrpc/com.atproto.repo.applyWrites')) {
-      const parsed = JSON.parse(reqBody.toString()) as { writes: Array<{ value: { text: string } }> };
+    const parsed = path.startsWith('/xrpc/com.atproto.repo.applyWrites')
+      ? (JSON.parse(reqBody.toString()) as { writes: Array<{ collection: string; value: { text: string } }> })
+      : null;
+    // Message writes are what tests inject into and count; a thread record passes straight through.
+    if (parsed && parsed.writes.some((w) => w.collection === MESSAGE_NSID)) {
       call = { at: Date.now(), writes: parsed.writes.length, texts: parsed.writes.map((w) => w.value.text), status: 0 };
       this.calls.push(call);
       const injected = this.onApplyWrites(call);

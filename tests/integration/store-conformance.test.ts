@@ -37,7 +37,7 @@ describe.each(stores)('%s store', (_name, make) => {
     const s = await open();
     const id = newId();
     const t = await s.createThread({ id, title: 'T', participants: ['alice', 'bob'], mirror: true, createdAt: 5 });
-    expect(t).toEqual({ id, title: 'T', participants: ['alice', 'bob'], remotes: [], mirror: true, archived: false, createdAt: 5, lastSeq: 0 });
+    expect(t).toEqual({ id, title: 'T', participants: ['alice', 'bob'], remotes: [], atUri: null, mirror: true, archived: false, createdAt: 5, lastSeq: 0 });
     expect(await s.getThread('missing')).toBeNull();
     expect((await s.listThreadsForUser('bob')).map((x) => x.id)).toContain(id);
     expect((await s.listThreadsForUser('carol')).map((x) => x.id)).not.toContain(id);
@@ -57,6 +57,19 @@ describe.each(stores)('%s store', (_name, make) => {
     expect((await s.getThread(id))!.remotes).toEqual(['did:plc:aaaaaaaaaaaaaaaaaaaaaaaa']);
     expect((await s.setRemote(id, 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', false))!.remotes).toEqual([]);
     expect(await s.setRemote('missing', 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', true)).toBeNull();
+  });
+
+  it('keeps a thread\'s at:// identity: set once, unique, found by URI', async () => {
+    const s = await open();
+    const [a, b] = [newId(), newId()];
+    const uri = `at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/dev.skein.chat.thread/${a}`;
+    await s.createThread({ id: a, title: 'A', participants: ['alice'], mirror: true, createdAt: 1 });
+    expect((await s.getThread(a))!.atUri).toBeNull();
+    expect((await s.setThreadAtUri(a, uri))!.atUri).toBe(uri);
+    expect((await s.setThreadAtUri(a, `${uri}x`))!.atUri).toBe(uri);
+    expect((await s.getThreadByAtUri(uri))!.id).toBe(a);
+    expect(await s.getThreadByAtUri(`${uri}x`)).toBeNull();
+    await expect(s.createThread({ id: b, title: 'B', participants: ['bob'], mirror: true, createdAt: 2, atUri: uri })).rejects.toThrow();
   });
 
   it('assigns gap-free seqs in the commit, skips known ids and keeps sentAt non-decreasing', async () => {

@@ -1,0 +1,219 @@
+/**
+ * Two relay processes share one thread through AT: one dev-env PDS + PLC with an account per
+ * relay, each relay mirroring into its own repo and ingesting the PDS's firehose.
+ */
+import { AtpAgent } from '@atproto/api';
+import { ulid } from 'ulid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
+import { MESSAGE_NSID, THREAD_NSID } from '../../shared/at-lexicon.ts';
+import { type CanonInfo, remoteAuthorId } from '../../shared/schema.ts';
+import { AtNetwork, type TestAccount } from '../helpers/at-network.ts';
+import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
+
+const ADMIN = 'admin-token-for-shared-thread-0123456789';
+let net: AtNetwork;
+const relays: RelayProcess[] = [];
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  net = await AtNetwork.start();
+});
+afterAll(async () => {
+  clients.forEach((c) => c.destroy());
+  await Promise.all(relays.map((r) => r.stop()));
+  await net?.close();
+});
+
+interface Side {
+  relay: RelayProcess;
+  account: TestAccount;
+}
+
+/** A relay mirroring into `account`'s repo and ingesting the PDS (the source is kept in its data dir). */
+async function relayFor(account: TestAccount, dataDir?: string, env: Record<string, string> = {}): Promise<RelayProcess> {
+  const relay = await startRelay(
+    {
+      SKEIN_ATPROTO_SERVICE: net.url,
+      SKEIN_ATPROTO_IDENTIFIER: account.handle,
+      SKEIN_ATPROTO_PASSWORD: account.password,
+      SKEIN_BRIDGE_BACKOFF_BASE_MS: '100',
+      SKEIN_BRIDGE_BACKOFF_MAX_MS: '1000',
+      SKEIN_ADMIN_TOKEN: ADMIN,
+      SKEIN_PLC_URL: net.plcUrl,
+      SKEIN_INGEST_BACKOFF_BASE_MS: '100',
+      ...env,
+    },
+    dataDir,
+  );
+  relays.push(relay);
+  if (!dataDir) {
+    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
+    const from = relay.logs.length;
+    const src = await relay.api('POST', '/v1/admin/federation/sources', ADMIN, {
+      kind: 'PDS',
+      name: 'shared-pds',
+      serviceEndpoint: net.url,
+      isEnabled: true,
+      allowIngest: true,
+      rateLimitPerMinute: 60_000,
+    });
+    expect(src.status).toBe(201);
+    await relay.waitForLog((l) => l.event === 'ingest_source_connected', 30_000, from);
+  }
+  return relay;
+}
+
+async function pair(): Promise<{ a: Side; b: Side }> {
+  const [accA, accB] = [await net.createAccount('relaya'), await net.createAccount('relayb')];
+  const [ra, rb] = await Promise.all([relayFor(accA), relayFor(accB)]);
+  return { a: { relay: ra, account: accA }, b: { relay: rb, account: accB } };
+}
+
+function client(relay: RelayProcess, threadId: string, user: string, token: string, doc?: Y.Doc): TestClient {
+  const c = connectClient(relay.wsUrl, threadId, token, user, doc);
+  clients.push(c);
+  return c;
+}
+
+const canonOf = (c: TestClient, id: string) => c.roots.canon.get(id) as CanonInfo | undefined;
+const allConfirmed = (c: TestClient, ids: string[]) => () => ids.every((id) => canonOf(c, id)?.state === 'confirmed');
+
+/** alice on A creates a mirrored thread with B's DID as remote member; bob on B follows it. */
+async function sharedThread(a: Side, b: Side) {
+  const alice = await a.relay.token('alice');
+  const bob = await b.relay.token('bob');
+  const origin = await a.relay.api('POST', '/v1/threads', alice, { title: 'shared', mirror: true });
+  expect(origin.status).toBe(201);
+  const atUri = origin.body.atUri as string;
+  expect(atUri).toBe(`at://${a.account.did}/${THREAD_NSID}/${origin.body.id}`);
+  expect((await a.relay.api('POST', `/v1/threads/${origin.body.id}/remotes`, alice, { did: b.account.did })).status).toBe(200);
+  const follow = await b.relay.api('POST', '/v1/threads', bob, { title: 'shared (B)', follow: atUri });
+  expect(follow.status).toBe(201);
+  expect(follow.body).toMatchObject({ atUri, mirror: true, remotes: [a.account.did] });
+  return { alice, bob, threadA: origin.body.id as string, threadB: follow.body.id as string, atUri };
+}
+
+type Listed = { id: string; seq: number; authorId: string; text: string };
+const listed = async (relay: RelayProcess, threadId: string, token: string): Promise<Listed[]> =>
+  (await relay.api('GET', `/v1/threads/${threadId}/messages?limit=1000`, token)).body.messages;
+
+async function eventually<T>(get: () => Promise<T>, pred: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await get();
+    if (pred(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 400)}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+const gapFree = (l: Listed[]) => expect(l.map((m) => m.seq)).toEqual(l.map((_, i) => i + 1));
+
+describe('two relays share one thread through AT', () => {
+  it('messages flow both ways, each exactly once, gap-free on each relay; the thread record is written', async () => {
+    const { a, b } = await pair();
+    const { alice, bob, threadA, threadB, atUri } = await sharedThread(a, b);
+    const ca = client(a.relay, threadA, 'alice', alice);
+    const cb = client(b.relay, threadB, 'bob', bob);
+    await Promise.all([synced(ca), synced(cb)]);
+
+    const fromAlice = [ca.send('hello from A').id, ca.send('second from A').id];
+    await cb.until(allConfirmed(cb, fromAlice), 'alice’s messages on B', 60_000);
+    const fromBob = [cb.send('reply from B').id];
+    await ca.until(allConfirmed(ca, [...fromAlice, ...fromBob]), 'bob’s reply on A', 60_000);
+    await cb.until(allConfirmed(cb, fromBob), 'bob’s reply confirmed on B', 60_000);
+
+    const [la, lb] = [await listed(a.relay, threadA, alice), await listed(b.relay, threadB, bob)];
+    gapFree(la);
+    gapFree(lb);
+    const all = [...fromAlice, ...fromBob].sort();
+    expect(la.map((m) => m.id).sort()).toEqual(all);
+    expect(lb.map((m) => m.id).sort()).toEqual(all);
+    expect(lb.find((m) => m.id === fromAlice[0])).toMatchObject({ authorId: remoteAuthorId('alice', a.account.did), text: 'hello from A' });
+    expect(la.find((m) => m.id === fromBob[0])).toMatchObject({ authorId: remoteAuthorId('bob', b.account.did), text: 'reply from B' });
+
+    // Each relay saw its own records come back on the firehose and did not double them.
+    const own = await a.relay.api('GET', `/v1/admin/federation/commits?did=${a.account.did}`, ADMIN);
+    expect(own.body.commits.flatMap((c: any) => c.operations).filter((o: any) => o.collection === MESSAGE_NSID).every((o: any) => o.reason === 'own_record')).toBe(true);
+
+    // The thread record exists, and message records name the thread by its URI.
+    const agent = new AtpAgent({ service: net.url });
+    const rec = await agent.com.atproto.repo.getRecord({ repo: a.account.did, collection: THREAD_NSID, rkey: threadA });
+    expect(rec.data.value).toMatchObject({ title: 'shared' });
+    const msg = await agent.com.atproto.repo.getRecord({ repo: b.account.did, collection: MESSAGE_NSID, rkey: fromBob[0]! });
+    expect(msg.data.value).toMatchObject({ threadUri: atUri, thread: threadB });
+    expect(cb.roots.meta.get('atUri')).toBe(atUri);
+
+    // Following twice, or following one's own thread, is refused.
+    expect((await b.relay.api('POST', '/v1/threads', bob, { follow: atUri })).status).toBe(409);
+    expect((await a.relay.api('POST', '/v1/threads', alice, { follow: atUri })).status).toBe(400);
+    expect((await b.relay.api('POST', '/v1/threads', bob, { follow: 'at://nope' })).status).toBe(400);
+  });
+
+  it('a third repo naming the thread is rejected; after A removes B, B’s new messages stop reaching A', async () => {
+    const { a, b } = await pair();
+    const { alice, bob, threadA, threadB, atUri } = await sharedThread(a, b);
+    const stranger = await net.createAccount('stranger');
+    await net.writeRecords(stranger, [{ rkey: ulid(), value: { thread: 'x', threadUri: atUri, author: 'mallory', text: 'let me in', seq: 1, sentAt: new Date().toISOString() } }]);
+    for (const side of [a, b]) {
+      const [c] = await eventually(
+        async () => (await side.relay.api('GET', `/v1/admin/federation/commits?did=${stranger.did}`, ADMIN)).body.commits,
+        (l: any[]) => l.length === 1,
+        'stranger commit logged',
+      );
+      expect(c).toMatchObject({ status: 'rejected', reason: 'not_a_remote_member' });
+    }
+
+    const cb = client(b.relay, threadB, 'bob', bob);
+    await synced(cb);
+    const before = cb.send('before removal').id;
+    await eventually(() => listed(a.relay, threadA, alice), (l) => l.some((m) => m.id === before), 'bob’s first message on A');
+    expect((await a.relay.api('DELETE', `/v1/threads/${threadA}/remotes/${encodeURIComponent(b.account.did)}`, alice)).status).toBe(200);
+    const after = cb.send('after removal').id;
+    await cb.until(allConfirmed(cb, [after]), 'mirrored by B', 60_000);
+    const commits = await eventually(
+      async () => (await a.relay.api('GET', `/v1/admin/federation/commits?did=${b.account.did}`, ADMIN)).body.commits as any[],
+      (l) => l.some((c) => c.operations.some((o: any) => o.rkey === after)),
+      'A received the commit',
+    );
+    const op = commits.flatMap((c) => c.operations).find((o: any) => o.rkey === after);
+    expect(op).toMatchObject({ status: 'rejected', reason: 'not_a_remote_member' });
+    expect((await listed(a.relay, threadA, alice)).map((m) => m.id)).toEqual([before]);
+  });
+
+  it('after both relays restart (A killed right after a PDS write), both hold the same messages, each once', async () => {
+    const { a, b } = await pair();
+    const { alice, bob, threadA, threadB } = await sharedThread(a, b);
+    // Restart A with the crash hook: it SIGKILLs itself right after its first applyWrites,
+    // before its store knows the records were written.
+    await a.relay.stop();
+    const crashing = await relayFor(a.account, a.relay.dataDir, { SKEIN_TEST_CRASH_AFTER_AT_WRITE: '1' });
+    const exited = new Promise<NodeJS.Signals | null>((r) => crashing.proc!.once('exit', (_c, sig) => r(sig)));
+    const docA = new Y.Doc();
+    const ca = client(crashing, threadA, 'alice', alice, docA);
+    await synced(ca);
+    const ids = Array.from({ length: 12 }, (_, i) => ca.send(`burst ${i}`).id);
+    expect(await exited).toBe('SIGKILL');
+    ca.destroy();
+
+    const againA = await relayFor(a.account, a.relay.dataDir);
+    // The same document reconnects: whatever the relay had not stored is delivered now.
+    const ca2 = client(againA, threadA, 'alice', await againA.token('alice'), docA);
+    await ca2.until(allConfirmed(ca2, ids), 'all of alice’s burst mirrored after the crash', 60_000);
+
+    await b.relay.stop();
+    const againB = await relayFor(b.account, b.relay.dataDir);
+    const cb = client(againB, threadB, 'bob', await againB.token('bob'));
+    await cb.until(allConfirmed(cb, ids), 'all of alice’s burst on B', 60_000);
+    const reply = cb.send('after the restarts').id;
+    await ca2.until(allConfirmed(ca2, [reply]), 'bob’s reply on A', 60_000);
+
+    const [la, lb] = [await listed(againA, threadA, alice), await listed(againB, threadB, bob)];
+    gapFree(la);
+    gapFree(lb);
+    expect(la.map((m) => m.id).sort()).toEqual([...ids, reply].sort());
+    expect(lb.map((m) => m.id).sort()).toEqual([...ids, reply].sort());
+  });
+});
