@@ -16,6 +16,7 @@ export interface NewThreadForm {
 export function newThreadForm(app: App): NewThreadForm {
   const title = h('input', { id: 'new-title', maxlength: 200, autocomplete: 'off' });
   const members = h('input', { id: 'new-members', autocomplete: 'off', 'aria-describedby': 'new-members-hint' });
+  const follow = h('input', { id: 'new-follow', autocomplete: 'off', spellcheck: false, placeholder: 'at://did:…/dev.skein.chat.thread/…', 'aria-describedby': 'new-follow-hint' });
   const mirrorNo = h('input', { type: 'radio', name: 'mirror', id: 'mirror-no', value: 'no', checked: true });
   const mirrorYes = h('input', { type: 'radio', name: 'mirror', id: 'mirror-yes', value: 'yes' });
   const bridgeNote = h('p', { class: 'hint', id: 'mirror-hint' });
@@ -48,10 +49,12 @@ export function newThreadForm(app: App): NewThreadForm {
           .map((s) => s.trim())
           .filter(Boolean);
         error.textContent = '';
-        app.client.createThread({ title: title.value.trim(), participants, mirror: mirrorYes.checked }).then(
+        const joining = follow.value.trim();
+        app.client.createThread({ title: title.value.trim(), participants, ...(joining ? { follow: joining } : { mirror: mirrorYes.checked }) }).then(
           (t) => {
             title.value = '';
             members.value = '';
+            follow.value = '';
             touched = false;
             mirrorNo.checked = true;
             update();
@@ -84,12 +87,16 @@ export function newThreadForm(app: App): NewThreadForm {
       h('div', { class: 'radio' }, mirrorYes, h('label', { for: 'mirror-yes' }, 'Yes – also publish every message as a public AT record that anyone can read')),
       bridgeNote,
     ),
+    h('label', { for: 'new-follow' }, 'Join a thread of another relay (optional)'),
+    follow,
+    h('p', { class: 'hint', id: 'new-follow-hint' }, 'Paste the at:// URI shown in that thread. It is then published to AT from here too.'),
     h('button', { type: 'submit' }, 'Create thread'),
     error,
   );
   const update = () => {
     const on = app.caps?.atproto.features.write_bridge === true;
     mirrorYes.disabled = !on;
+    follow.disabled = !on;
     if (!on) mirrorNo.checked = true;
     else if (!touched && app.caps?.atproto.mirrorDefault) mirrorYes.checked = true;
     bridgeNote.textContent = on

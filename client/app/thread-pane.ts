@@ -15,6 +15,7 @@ export class ThreadPane {
     title: HTMLElement;
     members: HTMLElement;
     mirror: HTMLElement;
+    shared: HTMLElement;
     archive: HTMLButtonElement;
     notices: HTMLElement;
     timeline: TimelineView;
@@ -46,6 +47,7 @@ export class ThreadPane {
       title: h('h2', { id: 'thread-title' }),
       members: h('p', { class: 'members' }),
       mirror: h('p', { class: 'mirror-note' }),
+      shared: h('p', { class: 'shared-uri', hidden: true }),
       archive: h('button', { type: 'button', id: 'archive', onclick: () => void archive(app, view) }, 'Archive', srOnly(' thread')),
       notices: h('div', { class: 'notices' }),
       timeline: new TimelineView(app, ui),
@@ -57,7 +59,7 @@ export class ThreadPane {
         'div',
         { class: 'thread-head' },
         h('button', { type: 'button', class: 'back', onclick: () => app.show(null) }, h('span', { 'aria-hidden': 'true' }, '← '), 'Threads'),
-        h('div', { class: 'thread-heading' }, parts.title, parts.members, parts.mirror),
+        h('div', { class: 'thread-heading' }, parts.title, parts.members, parts.mirror, parts.shared),
         h(
           'div',
           { class: 'actions' },
@@ -126,6 +128,35 @@ export class ThreadPane {
           : 'Mirrored to AT, but this relay’s AT bridge is off right now: messages are kept and mirrored when it is back.'
         : 'Not mirrored: messages stay on this relay and are only visible to the members.';
     if (parts.mirror.textContent !== mirrorText) parts.mirror.textContent = mirrorText;
+    // The thread's AT identity: another relay joins the conversation with it.
+    const uri = meta?.atUri ?? null;
+    if (parts.shared.dataset.uri !== (uri ?? '')) {
+      parts.shared.dataset.uri = uri ?? '';
+      parts.shared.hidden = !uri;
+      parts.shared.replaceChildren(
+        ...(uri
+          ? [
+              'Shared as ',
+              h('code', { id: 'thread-at-uri' }, uri),
+              ' ',
+              h(
+                'button',
+                {
+                  type: 'button',
+                  id: 'copy-at-uri',
+                  onclick: () =>
+                    void navigator.clipboard?.writeText(uri).then(
+                      () => app.announcer.say('Thread URI copied.'),
+                      () => app.announcer.say('Copying is not allowed here; select the URI instead.'),
+                    ),
+                },
+                'Copy',
+                srOnly(' the thread URI'),
+              ),
+            ]
+          : []),
+      );
+    }
 
     // Notices: resync indicator (only while it runs), archived, refused.
     const notices: HTMLElement[] = [];

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
 import { type CanonInfo, remoteAuthorId } from '../../shared/schema.ts';
 import { AtNetwork, type TestAccount } from '../helpers/at-network.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
 
@@ -68,16 +69,6 @@ async function addSource(relay: RelayProcess, over: Record<string, unknown> = {}
   return res.body.id as string;
 }
 
-/** Polls `get` until `pred` holds on its value (no fixed sleeps). */
-async function eventually<T>(get: () => Promise<T>, pred: (v: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (pred(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 600)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const record = (thread: string, text: string, extra: Record<string, unknown> = {}) => ({
   rkey: ulid(),

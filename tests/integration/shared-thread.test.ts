@@ -9,6 +9,7 @@ import * as Y from 'yjs';
 import { MESSAGE_NSID, THREAD_NSID } from '../../shared/at-lexicon.ts';
 import { type CanonInfo, remoteAuthorId } from '../../shared/schema.ts';
 import { AtNetwork, type TestAccount } from '../helpers/at-network.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
 
@@ -99,15 +100,6 @@ type Listed = { id: string; seq: number; authorId: string; text: string };
 const listed = async (relay: RelayProcess, threadId: string, token: string): Promise<Listed[]> =>
   (await relay.api('GET', `/v1/threads/${threadId}/messages?limit=1000`, token)).body.messages;
 
-async function eventually<T>(get: () => Promise<T>, pred: (v: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (pred(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 400)}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 const gapFree = (l: Listed[]) => expect(l.map((m) => m.seq)).toEqual(l.map((_, i) => i + 1));
 
