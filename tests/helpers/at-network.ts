@@ -60,7 +60,14 @@ export class AtNetwork {
    * the PDS does not validate an unknown lexicon, so hostile records go through as written.
    */
   async writeRecords(account: TestAccount, records: Array<{ collection?: string; rkey: string; value: Record<string, unknown> }>, batch = 10): Promise<void> {
-    const agent = await this.agent(account);
+    let agent = this.writers.get(account.did);
+    if (!agent) this.writers.set(account.did, (agent = this.agent(account)));
+    return this.write(await agent, account, records, batch);
+  }
+
+  private readonly writers = new Map<string, Promise<AtpAgent>>();
+
+  private async write(agent: AtpAgent, account: TestAccount, records: Array<{ collection?: string; rkey: string; value: Record<string, unknown> }>, batch: number): Promise<void> {
     for (let i = 0; i < records.length; i += batch) {
       await agent.com.atproto.repo.applyWrites({
         repo: account.did,
@@ -105,6 +112,7 @@ export class AtNetwork {
 
   /** Starts the PDS again on the same port, data and PLC directory. */
   async startPds(): Promise<void> {
+    this.writers.clear(); // sessions of the stopped PDS
     this.net.pds = await TestPds.create({ didPlcUrl: this.net.plc.url, port: this.port, ...this.dirs });
     mockNetworkUtilities(this.net.pds);
   }
