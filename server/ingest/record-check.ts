@@ -38,8 +38,8 @@ export interface CheckContext {
 const reject = (reason: string): OpVerdict => ({ status: 'rejected', reason });
 
 export async function checkOperation(op: OpInput, ctx: CheckContext): Promise<OpVerdict> {
-  if (op.collection !== MESSAGE_NSID) return reject('unsupported_collection');
   if (op.did === ctx.ownDid) return { status: 'duplicate', reason: 'own_record' };
+  if (op.collection !== MESSAGE_NSID) return reject('unsupported_collection');
   if (op.action === 'delete') return reject('delete_not_applied');
   if (!ID_PATTERN.test(op.rkey)) return reject('bad_rkey');
   const lex = checkRecord(op.rkey, op.record as AtMessageRecord);

@@ -11,6 +11,8 @@ import Database from 'better-sqlite3';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createSkeinClient } from '../../client/index.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -199,11 +201,14 @@ describe('AT ingest', () => {
     const sourceId = await addSource(relay, { rateLimitPerMinute: 30 });
     const recs = Array.from({ length: 100 }, (_, i) => record(threadId, `burst ${i}`));
     const writing = net.writeRecords(remote, recs, 10); // ten commits
-    await eventually(() => commits(relay, `did=${remote.did}`), (c) => c.length >= 6, 'six commits in');
+    const before = await eventually(() => commits(relay, `did=${remote.did}`), (c) => c.length >= 6, 'six commits in');
     await relay.stop('SIGKILL');
     await writing;
 
     const again = await ingestRelay({}, relay.dataDir);
+    // It resumed from the cursor stored with the last commit it had recorded.
+    const resumed = await again.waitForLog((l) => l.event === 'ingest_source_connected', 30_000);
+    expect(Number(resumed.cursor)).toBeGreaterThanOrEqual(before.at(-1).seq);
     const list = await eventually(() => messages(again, threadId, alice), (l) => l.length >= 100, 'all 100 messages', 60_000);
     expect(list).toHaveLength(100);
     expect(new Set(list.map((m) => m.id))).toEqual(new Set(recs.map((r) => r.rkey)));
@@ -216,6 +221,42 @@ describe('AT ingest', () => {
     expect(log[5].receivedAt - log[0].receivedAt).toBeGreaterThanOrEqual(1500);
     expect((await syncState(again, `sourceId=${sourceId}&did=${remote.did}`))[0].lastSeq).toBe(log.at(-1).seq);
     await again.stop();
+  });
+
+  it('a rate limit of 60 commits/min paces a burst of 200 records in 20 commits: all arrive, none dropped', async () => {
+    const relay = await ingestRelay();
+    const remote = await net.createAccount('remote');
+    const { id: threadId, alice } = await threadWithRemote(relay, remote);
+    await addSource(relay, { rateLimitPerMinute: 60 }); // a burst of 10, then one per second
+    const recs = Array.from({ length: 200 }, (_, i) => record(threadId, `paced ${i}`));
+    await net.writeRecords(remote, recs, 10);
+    const list = await eventually(() => messages(relay, threadId, alice), (l) => l.length >= 200, 'all 200 records', 60_000);
+    expect(new Set(list.map((m) => m.id))).toEqual(new Set(recs.map((r) => r.rkey)));
+    expect(list.map((m) => m.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    const log = await commits(relay, `did=${remote.did}`);
+    expect(log).toHaveLength(20);
+    // Ten commits beyond the burst at one per second: at least ~9 s from first to last.
+    expect(log.at(-1).receivedAt - log[0].receivedAt).toBeGreaterThanOrEqual(8500);
+    await relay.stop();
+  });
+
+  it('sources can be declared in SKEIN_FEDERATION_SOURCES_FILE (upserted by name); a bad file stops the start, naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skein-sources-'));
+    const file = join(dir, 'sources.json');
+    writeFileSync(file, JSON.stringify([source({ name: 'from-file', rateLimitPerMinute: 120 })]));
+    const relay = await ingestRelay({ SKEIN_FEDERATION_SOURCES_FILE: file });
+    await relay.waitForLog((l) => l.event === 'ingest_source_connected', 30_000);
+    const listed = (await admin(relay, 'GET', '/sources')).body.sources;
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ name: 'from-file', rateLimitPerMinute: 120 });
+    await relay.stop();
+    // Restarting with a changed file updates the same source.
+    writeFileSync(file, JSON.stringify([source({ name: 'from-file', rateLimitPerMinute: 240 })]));
+    const again = await ingestRelay({ SKEIN_FEDERATION_SOURCES_FILE: file }, relay.dataDir);
+    expect((await admin(again, 'GET', '/sources')).body.sources.map((s: any) => [s.id, s.rateLimitPerMinute])).toEqual([[listed[0].id, 240]]);
+    await again.stop();
+    writeFileSync(file, JSON.stringify([source({ serviceEndpoint: 'ftp://nope' })]));
+    await expect(ingestRelay({ SKEIN_FEDERATION_SOURCES_FILE: file })).rejects.toThrow(/SKEIN_FEDERATION_SOURCES_FILE.*serviceEndpoint/);
   });
 
   it('a source that may not be ingested is denied; a disabled one is not followed; enabling it starts it', async () => {
@@ -296,8 +337,12 @@ describe('AT ingest', () => {
     clients.push(a);
     await synced(a);
     const m = a.send('mirrored out and seen coming back').id;
-    const [own] = await eventually(() => commits(relay, `did=${account.did}`), (c) => c.length === 1, 'own commit logged');
+    const ofMessage = (l: any[]) => l.filter((c) => c.operations.some((o: any) => o.rkey === m));
+    const [own] = ofMessage(await eventually(() => commits(relay, `did=${account.did}`), (c) => ofMessage(c).length === 1, 'own commit logged'));
     expect(own).toMatchObject({ status: 'duplicate', reason: 'own_record' });
+    // The thread record it wrote came back too, and is its own as well.
+    const all = await commits(relay, `did=${account.did}`);
+    expect(all.every((c) => c.status === 'duplicate')).toBe(true);
     expect((await messages(relay, threadId, alice)).map((x) => x.id)).toEqual([m]);
     await relay.stop();
   });
