@@ -1,0 +1,101 @@
+/**
+ * The web app on two relays that share a thread through AT: real Chromium, two relay
+ * processes serving the built app, one dev-env PDS + PLC. alice (relay A) shares a thread by
+ * its at:// URI; bob (relay B) joins it by pasting the URI; messages show their origin.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AtNetwork, type TestAccount } from '../helpers/at-network.ts';
+import { appRelay, signInApp } from '../helpers/app-browser.ts';
+import { launchChromium } from '../helpers/browser.ts';
+import type { RelayProcess } from '../helpers/relay-process.ts';
+
+const ADMIN = 'admin-token-for-the-app-test-0123456789';
+const UI_TIMEOUT = 60_000;
+let net: AtNetwork;
+let browser: Browser;
+const relays: RelayProcess[] = [];
+
+async function relayFor(account: TestAccount): Promise<RelayProcess> {
+  const relay = await appRelay({
+    SKEIN_ATPROTO_SERVICE: net.url,
+    SKEIN_ATPROTO_IDENTIFIER: account.handle,
+    SKEIN_ATPROTO_PASSWORD: account.password,
+    SKEIN_ADMIN_TOKEN: ADMIN,
+    SKEIN_PLC_URL: net.plcUrl,
+  });
+  relays.push(relay);
+  await relay.waitForLog((l) => l.event === 'bridge_logged_in', 60_000);
+  const from = relay.logs.length;
+  const src = await relay.api('POST', '/v1/admin/federation/sources', ADMIN, {
+    kind: 'PDS', name: 'pds', serviceEndpoint: net.url, isEnabled: true, allowIngest: true, rateLimitPerMinute: 60_000,
+  });
+  expect(src.status).toBe(201);
+  await relay.waitForLog((l) => l.event === 'ingest_source_connected', 60_000, from);
+  return relay;
+}
+
+beforeAll(async () => {
+  net = await AtNetwork.start();
+  browser = await launchChromium();
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all(relays.map((r) => r.stop()));
+  await net?.close();
+});
+
+const msg = (page: Page, text: string) => page.locator('li.msg', { hasText: text });
+
+describe('the app on two relays sharing a thread', () => {
+  it('alice shares a thread by its URI, bob joins it by pasting the URI, and each sees the other with their origin', async () => {
+    const [accA, accB] = [await net.createAccount('appa'), await net.createAccount('appb')];
+    const [a, b] = await Promise.all([relayFor(accA), relayFor(accB)]);
+    const alice = await signInApp(browser, a, 'alice');
+    const bob = await signInApp(browser, b, 'bob');
+
+    await alice.locator('#new-thread-toggle').click();
+    await alice.getByLabel('Title', { exact: true }).fill('Across relays');
+    const publish = alice.getByLabel(/Yes – also publish every message as a public AT record/);
+    await expect.poll(() => publish.isEnabled(), { timeout: UI_TIMEOUT }).toBe(true);
+    await publish.check();
+    await alice.getByRole('button', { name: 'Create thread' }).click();
+    const uriEl = alice.locator('#thread-at-uri');
+    await uriEl.waitFor({ timeout: UI_TIMEOUT });
+    const uri = (await uriEl.textContent())!;
+    expect(uri).toMatch(new RegExp(`^at://${accA.did}/dev\\.skein\\.chat\\.thread/`));
+    expect(await alice.locator('#copy-at-uri').isVisible()).toBe(true);
+
+    // A member on A lets relay B's repo into the thread (no UI for this yet: the API).
+    const threadA = uri.split('/').pop()!;
+    expect((await a.api('POST', `/v1/threads/${threadA}/remotes`, await a.token('alice'), { did: accB.did })).status).toBe(200);
+
+    await bob.locator('#new-thread-toggle').click();
+    await bob.getByLabel('Title', { exact: true }).fill('Joined');
+    const follow = bob.getByLabel('Join a thread of another relay (optional)');
+    await expect.poll(() => follow.isEnabled(), { timeout: UI_TIMEOUT }).toBe(true);
+    await follow.fill(uri);
+    await bob.getByRole('button', { name: 'Create thread' }).click();
+    await bob.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
+    await expect.poll(() => bob.locator('#thread-at-uri').textContent(), { timeout: UI_TIMEOUT }).toBe(uri);
+
+    await alice.locator('#compose').fill('Hello from relay A');
+    await alice.locator('#compose').press('Enter');
+    const fromAlice = msg(bob, 'Hello from relay A');
+    await fromAlice.waitFor({ timeout: UI_TIMEOUT });
+    await expect.poll(() => fromAlice.getAttribute('data-status'), { timeout: UI_TIMEOUT }).toBe('confirmed');
+    expect(await fromAlice.locator('.author').innerText()).toMatch(/^alice via did:plc:/);
+    expect(await fromAlice.locator('.author').getAttribute('title')).toBe(accA.did);
+    expect(await fromAlice.locator('.status').innerText()).toContain('From AT');
+
+    await bob.locator('#compose').fill('Hello back from relay B');
+    await bob.locator('#compose').press('Enter');
+    const fromBob = msg(alice, 'Hello back from relay B');
+    await fromBob.waitFor({ timeout: UI_TIMEOUT });
+    await expect.poll(() => fromBob.locator('.status').innerText(), { timeout: UI_TIMEOUT }).toContain('From AT');
+    expect(await fromBob.locator('.author').getAttribute('title')).toBe(accB.did);
+    // Own messages are still "mirrored", not "from AT".
+    await expect.poll(() => msg(alice, 'Hello from relay A').locator('.status').innerText(), { timeout: UI_TIMEOUT }).toContain('Mirrored to AT');
+  });
+});
