@@ -236,9 +236,9 @@ async function startBridge(
   let password = at.password;
   let localPds: LocalPds | null = null;
   if (at.service === 'local') {
-    localPds = await startLocalPds(at.localPort, config.dataDir);
+    localPds = await startLocalPds(at.localPort, config.dataDir, config.ingest.plcUrlSet ? config.ingest.plcUrl : null);
     ({ url: service, did: identifier, password } = localPds);
-    log.info({ event: 'local_pds_started', service, did: localPds.did, handle: localPds.handle }, `local PDS at ${service}`);
+    log.info({ event: 'local_pds_started', service, did: localPds.did, handle: localPds.handle, plcUrl: localPds.plcUrl }, `local PDS at ${service} (PLC ${localPds.plcUrl})`);
   }
   const client = new AgentRepoClient({
     service,

@@ -9,6 +9,9 @@
  * memory, so at each start the stored operations are sent to it again: they are signed, so
  * the same DID comes back with the same document. It is for trying Skein out and for tests;
  * production points SKEIN_ATPROTO_SERVICE at a PDS.
+ * With `plcUrl` (SKEIN_PLC_URL) the PDS registers its DID in that PLC directory instead of
+ * running its own: a second local relay pointed at the first one's PLC can then verify the
+ * first one's commits and be verified by it (two `npm start`s sharing a thread).
  * Note: the dev-env PDS and PLC listen on all interfaces (they offer no bind address).
  */
 import { randomBytes } from 'node:crypto';
@@ -33,10 +36,29 @@ interface LocalPdsState {
   jwtSecret: string;
   adminPassword: string;
   plcRotationKeyHex: string;
+  /** Port of the own PLC directory, kept so its URL stays the same across restarts. */
+  plcPort?: number;
   account?: { did: string; handle: string; password: string; plcLog: unknown[] };
 }
 
 const HANDLE = 'skein-relay.test';
+const REREGISTER_MS = 30_000;
+
+/** A PLC directory over HTTP (its API: POST /:did an operation, GET /:did/log, GET /:did). */
+const plcHttp = (url: string) => ({
+  async send(did: string, op: unknown): Promise<void> {
+    const res = await fetch(`${url}/${encodeURIComponent(did)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(op) });
+    if (!res.ok) throw new Error(`PLC ${url} refused an operation of ${did}: ${res.status}`);
+  },
+  async log(did: string): Promise<unknown[]> {
+    const res = await fetch(`${url}/${encodeURIComponent(did)}/log`);
+    if (!res.ok) throw new Error(`PLC ${url} has no log of ${did}: ${res.status}`);
+    return (await res.json()) as unknown[];
+  },
+  async has(did: string): Promise<boolean> {
+    return (await fetch(`${url}/${encodeURIComponent(did)}`)).ok;
+  },
+});
 
 function readState(file: string): LocalPdsState | null {
   if (!existsSync(file)) return null;
@@ -48,7 +70,7 @@ function writeState(file: string, state: LocalPdsState): void {
 }
 
 /** Starts (or restarts) the local PDS of `dataDir`. `port` 0: the port it had, or a free one. */
-export async function startLocalPds(port: number, dataDir: string): Promise<LocalPds> {
+export async function startLocalPds(port: number, dataDir: string, externalPlcUrl: string | null = null): Promise<LocalPds> {
   const root = join(dataDir, 'local-pds');
   const dirs = { dataDirectory: join(root, 'data'), blobstoreDiskLocation: join(root, 'blobs') };
   mkdirSync(dirs.dataDirectory, { recursive: true });
@@ -74,17 +96,22 @@ export async function startLocalPds(port: number, dataDir: string): Promise<Loca
       plcRotationKeyHex: Buffer.from(await rotation.export()).toString('hex'),
     };
   }
-  const plc = await devEnv.TestPlc.create({});
+  const ownPlc = externalPlcUrl ? null : await devEnv.TestPlc.create(state.plcPort ? { port: state.plcPort } : {});
+  const plcUrl = externalPlcUrl ?? ownPlc!.url;
+  const plc = plcHttp(plcUrl);
+  let timer: NodeJS.Timeout | null = null;
   try {
-    if (state.account) {
-      // The in-memory PLC starts empty: give it the account's DID history again.
-      const client = plc.getClient();
-      for (const op of state.account.plcLog) await client.sendOperation(state.account.did, op as Parameters<typeof client.sendOperation>[1]);
-    }
+    if (ownPlc) state.plcPort = ownPlc.port;
+    // The PLC keeps DIDs in memory only: give it the account's DID history again (signed,
+    // so the same DID comes back with the same document).
+    const replay = async (account: NonNullable<LocalPdsState['account']>) => {
+      for (const op of account.plcLog) await plc.send(account.did, op);
+    };
+    if (state.account) await replay(state.account);
     const pds = await devEnv.TestPds.create({
       ...dirs,
       ...(state.port ? { port: state.port } : {}),
-      didPlcUrl: plc.url,
+      didPlcUrl: plcUrl,
       jwtSecret: state.jwtSecret,
       adminPassword: state.adminPassword,
       plcRotationKeyK256PrivateKeyHex: state.plcRotationKeyHex,
@@ -94,24 +121,35 @@ export async function startLocalPds(port: number, dataDir: string): Promise<Loca
     if (!state.account) {
       const password = randomBytes(18).toString('base64url');
       const res = await pds.getClient().createAccount({ handle: HANDLE, email: 'relay@skein.invalid', password });
-      const plcLog = await plc.getClient().getOperationLog(res.data.did);
-      state.account = { did: res.data.did, handle: HANDLE, password, plcLog };
+      state.account = { did: res.data.did, handle: HANDLE, password, plcLog: await plc.log(res.data.did) };
     }
     writeState(stateFile, state);
     const account = state.account;
+    if (externalPlcUrl) {
+      // That directory may restart and forget us: register again when it did.
+      timer = setInterval(() => {
+        void plc
+          .has(account.did)
+          .then((known) => (known ? undefined : replay(account)))
+          .catch(() => {});
+      }, REREGISTER_MS);
+      timer.unref();
+    }
     return {
       url: pds.url,
       did: account.did,
       handle: account.handle,
       password: account.password,
-      plcUrl: plc.url,
+      plcUrl,
       close: async () => {
+        if (timer) clearInterval(timer);
         await pds.close();
-        await plc.close();
+        await ownPlc?.close();
       },
     };
   } catch (err) {
-    await plc.close().catch(() => {});
+    if (timer) clearInterval(timer);
+    await ownPlc?.close().catch(() => {});
     throw err;
   }
 }

@@ -59,4 +59,45 @@ describe('embedded local PDS', () => {
     }
     expect(relay.rawLog.join('\n')).not.toMatch(/"password"/);
   });
+
+  it('two `npm start` relays (the second registered in the first one\'s PLC) share a thread, both ways', async () => {
+    const ADMIN = 'two-local-relays-admin-token-0123456789';
+    const started = async (env: Record<string, string>) => {
+      const relay = await startRelay({ SKEIN_ATPROTO_SERVICE: 'local', SKEIN_ADMIN_TOKEN: ADMIN, ...env });
+      relays.push(relay);
+      const pds = await relay.waitForLog((l) => l.event === 'local_pds_started', 60_000);
+      await relay.waitForLog((l) => l.event === 'bridge_logged_in', 60_000);
+      return { relay, pds: pds.service as string, plc: pds.plcUrl as string, did: pds.did as string };
+    };
+    const a = await started({});
+    const b = await started({ SKEIN_PLC_URL: a.plc });
+    expect(b.plc).toBe(a.plc);
+    // Each relay follows the other's PDS.
+    for (const [self, other] of [[a, b], [b, a]] as const) {
+      const from = self.relay.logs.length;
+      const res = await self.relay.api('POST', '/v1/admin/federation/sources', ADMIN, {
+        kind: 'PDS', name: 'the other relay', serviceEndpoint: other.pds, isEnabled: true, allowIngest: true, rateLimitPerMinute: 6000,
+      });
+      expect(res.status).toBe(201);
+      await self.relay.waitForLog((l) => l.event === 'ingest_source_connected', 60_000, from);
+    }
+    const alice = await a.relay.token('alice');
+    const bob = await b.relay.token('bob');
+    const origin = (await a.relay.api('POST', '/v1/threads', alice, { title: 'two starts', mirror: true })).body;
+    expect((await a.relay.api('POST', `/v1/threads/${origin.id}/remotes`, alice, { did: b.did })).status).toBe(200);
+    const joined = await b.relay.api('POST', '/v1/threads', bob, { title: 'joined', follow: origin.atUri });
+    expect(joined.status).toBe(201);
+
+    const ca = connectClient(a.relay.wsUrl, origin.id, alice, 'alice');
+    const cb = connectClient(b.relay.wsUrl, joined.body.id, bob, 'bob');
+    clients.push(ca, cb);
+    await Promise.all([synced(ca), synced(cb)]);
+    const confirmed = (c: TestClient, id: string) => () => (c.roots.canon.get(id) as CanonInfo | undefined)?.state === 'confirmed';
+    const hi = ca.send('hi from the first npm start').id;
+    await cb.until(confirmed(cb, hi), 'A → B', 60_000);
+    const back = cb.send('hello from the second').id;
+    await ca.until(confirmed(ca, back), 'B → A', 60_000);
+    expect([...ca.roots.canon.keys()].sort()).toEqual([hi, back].sort());
+    expect([...cb.roots.canon.keys()].sort()).toEqual([hi, back].sort());
+  });
 });
