@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface Limits {
   /** Largest WebSocket frame accepted, bytes. */
@@ -318,7 +319,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: env.SKEIN_LOG_LEVEL || 'info',
     sqliteSync: oneOf(env, 'SKEIN_SQLITE_SYNC', ['FULL', 'NORMAL'] as const, 'FULL'),
-    staticDir: resolve(env.SKEIN_STATIC_DIR || 'client/dist'),
+    staticDir: env.SKEIN_STATIC_DIR ? resolve(env.SKEIN_STATIC_DIR) : join(packageRoot(), 'client', 'dist'),
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),
       maxBacklogBytes: int(env, 'SKEIN_MAX_BACKLOG_BYTES', 16 * 1_048_576, 1024, 256 * 1_048_576),
@@ -336,4 +337,14 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     atproto: atproto(env),
     ingest: ingest(env),
   };
+}
+
+/**
+ * The directory of Skein's package.json: the app's build is found relative to it, the same
+ * from the sources (server/) and from the compiled package (dist/server/), whatever the cwd.
+ */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
 }

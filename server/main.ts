@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * CLI entry: `npm start`. Dev auth is on by default here, off when SKEIN_DEV_AUTH=0; the AT
  * bridge defaults to `local` (in-process PDS), off when SKEIN_ATPROTO_SERVICE=off.
