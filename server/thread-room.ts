@@ -9,20 +9,26 @@
  */
 import * as Y from 'yjs';
 import { CloseCode, ErrorCode } from '../shared/errors.ts';
-import {
-  type CanonInfo,
-  type MessageRecord,
-  type ThreadRoots,
-  threadRoots,
-} from '../shared/schema.ts';
-import { inDocumentOrder, type Positioned } from './document-order.ts';
+import { type ThreadRoots, threadRoots } from '../shared/schema.ts';
+import { inDocumentOrder } from './document-order.ts';
 import type { Logger } from './logger.ts';
 import type { MessageCandidate, Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { SyncConnection } from './sync-connection.ts';
 import { HeldUpdates } from './held-updates.ts';
 import { RoomPresence } from './room-presence.ts';
 import { encodeUpdate } from './sync-protocol.ts';
-import { type AcceptedMessage, checkUpdate } from './update-policy.ts';
+import { checkUpdate } from './update-policy.ts';
+import {
+  type Collecting,
+  type IngestedMessage,
+  type Pending,
+  type ThreadRoomOptions,
+  canonOf,
+  readAtOf,
+  sameCanon,
+} from './thread-room-parts.ts';
+
+export type { IngestedMessage, ThreadRoomOptions } from './thread-room-parts.ts';
 
 /** Transaction origin of changes the relay itself makes (canon, meta). */
 export const RELAY_ORIGIN = Symbol('skein-relay');
@@ -31,60 +37,8 @@ const LOAD_ORIGIN = Symbol('skein-load');
 /** Transaction origin of messages the relay appends from AT ingest (stored with their seqs). */
 const INGEST_ORIGIN = Symbol('skein-ingest');
 
-/** A message ingested from AT, with the record it came from. */
-export interface IngestedMessage {
-  message: MessageRecord;
-  atUri: string;
-  atCid: string;
-}
-
-export interface ThreadRoomOptions {
-  compactAfterUpdates: number;
-  maxTextLength: number;
-  /** Called after a commit stored new `sent` messages in a mirrored thread (outbox rows exist). */
-  onMirroredCommit?: (threadId: string) => void;
-  /** Called after a commit stored new messages (with their seq and state). */
-  onSequenced?: (messages: StoredMessage[]) => void;
-}
-
-interface Pending {
-  conn: SyncConnection;
-  update: Uint8Array;
-  /** The peer's first sync step 2 (offline backlog): exempt from the message rate. */
-  backlog: boolean;
-}
-
-/** What one flush collects while applying updates. */
-interface Collecting {
-  produced: Array<{ conn: SyncConnection; update: Uint8Array }>;
-  /** New messages with their struct ids; sequenced in document order (document-order.ts). */
-  candidates: Array<MessageCandidate & Positioned>;
-  /** Messages appended to an archived thread: tombstoned by the relay after commit. */
-  tombstones: AcceptedMessage[];
-  /** Receipt key → highest readAt the relay has seen for it in this flush. */
-  receipts: Map<string, number>;
-}
-
 /** Relay structs a live (non-backlog) update's delete set may cover. */
 const LIVE_DELETION_WALK = 10_000;
-
-const readAtOf = (v: unknown): number =>
-  typeof v === 'object' && v !== null && typeof (v as { readAt?: unknown }).readAt === 'number'
-    ? (v as { readAt: number }).readAt
-    : -Infinity;
-
-/** Canon entry the relay publishes for a stored message. */
-export function canonOf(m: StoredMessage): CanonInfo {
-  const c: CanonInfo = { seq: m.seq, sentAt: m.sentAt, state: m.state };
-  if (m.atUri) c.atUri = m.atUri;
-  if (m.atCid) c.atCid = m.atCid;
-  if (m.error) c.error = m.error;
-  return c;
-}
-
-const sameCanon = (a: CanonInfo | undefined, b: CanonInfo): boolean =>
-  !!a && a.seq === b.seq && a.sentAt === b.sentAt && a.state === b.state &&
-  a.atUri === b.atUri && a.atCid === b.atCid && a.error === b.error;
 
 export class ThreadRoom {
   readonly doc = new Y.Doc();
