@@ -14,3 +14,4 @@ export { SkeinRequestError, type ThreadSummary, type Capabilities, type NewThrea
 export type { TelemetryEvent, TelemetryHook } from './telemetry.ts';
 export type { ReadInfo } from './receipts.ts';
 export type { Diagnostic } from './send-queue.ts';
+export type { StreamHandle, ViewStream } from './stream.ts';

@@ -20,7 +20,7 @@ export interface NewThreadInput {
 
 export interface Capabilities {
   atproto: { features: { write_bridge: boolean; repo_ingest: boolean }; degraded: boolean };
-  limits: { maxFrameBytes: number; maxTextLength: number };
+  limits: { maxFrameBytes: number; maxTextLength: number; maxStreamBytes?: number; maxOpenStreams?: number; streamIdleMs?: number };
 }
 
 /** A failed relay request: HTTP status (0 when the relay was unreachable) and normalized code. */

@@ -15,6 +15,7 @@ import { type OrderedMessage, displayOrder } from '../shared/ordering.ts';
 import { validateSequence } from '../shared/sequence-validation.ts';
 import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, parseRemoteAuthorId, threadRoots, validateMessageRecord } from '../shared/schema.ts';
 import { afterPendingWrites, type LocalStore } from './local-store.ts';
+import { type StreamHandle, type ViewStream, listStreams, startStream, streamLimitsOf } from './stream.ts';
 import { type ReadInfo, type ReceiptIndex, indexReceipts, unreadCount, writeReceipt } from './receipts.ts';
 import type { Capabilities, RelayApi } from './relay-api.ts';
 import type { SendQueue } from './send-queue.ts';
@@ -183,6 +184,7 @@ export class ThreadView {
     this.doc.on('afterTransaction', this.onTransaction);
     this.roots.canon.observe(this.onCanon);
     this.roots.messages.observe(this.onMessages);
+    this.roots.streams.observe(this.scheduleNotify);
     this.awareness.on('change', this.scheduleNotify);
 
     const lastSyncedAt = ctx.store.get<number>('kv', `synced:${ctx.threadId}`).catch(() => undefined);
@@ -336,6 +338,37 @@ export class ThreadView {
     this.ctx.telemetry({ name: 'message_send_optimistic_created', threadId: this.threadId, messageId: record.id, at: now });
     await durable;
     return record.id;
+  }
+
+  /**
+   * Starts a streamed reply (an AI answer, a long paste): it grows live in every tab and on
+   * every device, then `finish()` makes it an ordinary message with the same id.
+   */
+  startStream(opts: { replyTo?: string } = {}): StreamHandle {
+    if (this.closed) throw new SkeinError('CLOSED', 'thread view is closed');
+    if (this.meta?.archived) throw new SkeinError('THREAD_ARCHIVED', 'thread is archived');
+    return startStream(
+      {
+        doc: this.doc,
+        roots: this.roots,
+        userId: this.ctx.userId,
+        origin: LOCAL_ORIGIN,
+        limits: () => streamLimitsOf(this.ctx.capabilities()?.limits),
+        sent: async (record) => {
+          const durable = afterPendingWrites(this.persistence.db!, 'updates');
+          this.ctx.sendQueue.add(record.id, { threadId: this.threadId, createdAt: Date.now() });
+          await durable;
+        },
+        error: (code, message) => new SkeinError(code, message),
+      },
+      nextId(),
+      opts,
+    );
+  }
+
+  /** Streams in this thread not finished as messages: live (`streaming`) or `interrupted`. */
+  get streams(): ViewStream[] {
+    return listStreams(this.roots, this.ctx.userId, (id) => this.roots.canon.has(id) || this.messages.some((m) => m.id === id));
   }
 
   /** Records that the signed-in user read `messageId` now (never moves a receipt back). */

@@ -36,6 +36,12 @@ export interface Limits {
   httpWritesPerMinute: number;
   /** HTTP writes a user may make at once before the per-minute rate applies. */
   httpWriteBurst: number;
+  /** Largest streamed reply, UTF-8 bytes (over: close 4413). */
+  maxStreamBytes: number;
+  /** Streams a user may have open in one thread (over: close 4402). */
+  maxOpenStreams: number;
+  /** A stream not written for this long is interrupted by the relay, ms. */
+  streamIdleMs: number;
 }
 
 /** The AT Protocol write bridge (DESIGN.md "AT Protocol"). */
@@ -333,6 +339,9 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
       maxBufferedBytes: int(env, 'SKEIN_MAX_BUFFERED_BYTES', 8 * 1_048_576, 16_384, 1_073_741_824),
       httpWritesPerMinute: int(env, 'SKEIN_MAX_HTTP_WRITES_PER_MINUTE', 60, 1, 10_000_000),
       httpWriteBurst: int(env, 'SKEIN_HTTP_WRITE_BURST', 30, 1, 10_000_000),
+      maxStreamBytes: int(env, 'SKEIN_MAX_STREAM_BYTES', 10_000, 1, 1_000_000),
+      maxOpenStreams: int(env, 'SKEIN_MAX_OPEN_STREAMS', 4, 1, 1000),
+      streamIdleMs: int(env, 'SKEIN_STREAM_IDLE_MS', 30_000, 100, 3_600_000),
     },
     atproto: atproto(env),
     ingest: ingest(env),

@@ -125,6 +125,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     idleUnloadMs: config.idleUnloadMs,
     compactAfterUpdates: config.compactAfterUpdates,
     maxTextLength: config.limits.maxTextLength,
+    streamLimits: { maxStreamBytes: config.limits.maxStreamBytes, maxOpenStreams: config.limits.maxOpenStreams, streamIdleMs: config.limits.streamIdleMs },
     onMirroredCommit: () => bridge?.notify(),
     onSequenced: (msgs) => emit('message.sequenced', msgs),
   });

@@ -3,6 +3,7 @@
  * flush collects, and the canon entry of a stored message.
  */
 import type { CanonInfo, MessageRecord } from '../shared/schema.ts';
+import type { StreamLimits } from '../shared/stream.ts';
 import type { MessageCandidate, StoredMessage } from './store/store.ts';
 import type { SyncConnection } from './sync-connection.ts';
 import type { Positioned } from './document-order.ts';
@@ -18,6 +19,8 @@ export interface IngestedMessage {
 export interface ThreadRoomOptions {
   compactAfterUpdates: number;
   maxTextLength: number;
+  /** Limits of streamed replies; default DEFAULT_STREAM_LIMITS. */
+  streamLimits?: StreamLimits;
   /** Called after a commit stored new `sent` messages in a mirrored thread (outbox rows exist). */
   onMirroredCommit?: (threadId: string) => void;
   /** Called after a commit stored new messages (with their seq and state). */

@@ -17,6 +17,8 @@ import { SyncConnection } from './sync-connection.ts';
 import { HeldUpdates } from './held-updates.ts';
 import { RoomPresence } from './room-presence.ts';
 import { encodeUpdate } from './sync-protocol.ts';
+import { DEFAULT_STREAM_LIMITS, type StreamLimits } from '../shared/stream.ts';
+import { StreamWatch } from './stream-watch.ts';
 import { checkUpdate } from './update-policy.ts';
 import {
   type Collecting,
@@ -68,6 +70,9 @@ export class ThreadRoom {
   private readonly uncanonIds = new Set<string>();
   /** Updates waiting for structs the relay does not have yet, per connection. */
   private readonly held = new HeldUpdates<Pending>();
+  private readonly streamLimits: StreamLimits;
+  /** Interrupts streams whose author went quiet (started once the log is loaded). */
+  private streamWatch: StreamWatch | null = null;
 
   private constructor(
     public thread: ThreadRow,
@@ -76,6 +81,7 @@ export class ThreadRoom {
     private readonly opts: ThreadRoomOptions,
   ) {
     this.doc.on('update', this.onDocUpdate);
+    this.streamLimits = opts.streamLimits ?? DEFAULT_STREAM_LIMITS;
   }
 
   get id(): string {
@@ -92,6 +98,7 @@ export class ThreadRoom {
     }, LOAD_ORIGIN);
     room.syncMeta(thread);
     await room.repairCanon();
+    room.streamWatch = new StreamWatch(room.doc, room.roots.streams, room.streamLimits.streamIdleMs, RELAY_ORIGIN);
     return room;
   }
 
@@ -231,6 +238,7 @@ export class ThreadRoom {
         roots: this.roots,
         userId: conn.userId,
         maxTextLength: this.opts.maxTextLength,
+        streamLimits: this.streamLimits,
         isKnownMessageId: (id) => this.uncanonIds.has(id) || this.roots.canon.has(id),
         deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
       },
@@ -408,6 +416,9 @@ export class ThreadRoom {
 
   /** Waits for pending work, compacts, and frees the document. */
   async unload(): Promise<void> {
+    // Nobody is connected: a stream left open now would never finish.
+    this.streamWatch?.sweep(Date.now(), true);
+    this.streamWatch?.destroy();
     await this.idle();
     if (this.logRows > 1) await this.compact();
     this.presence.destroy();

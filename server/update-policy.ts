@@ -22,6 +22,8 @@ import {
   validateMessageRecord,
   validateReceipt,
 } from '../shared/schema.ts';
+import type { StreamLimits } from '../shared/stream.ts';
+import { StreamChecker } from './stream-policy.ts';
 
 /** What the policy needs to know about the thread and the peer. */
 export interface PolicyContext {
@@ -30,6 +32,8 @@ export interface PolicyContext {
   /** The authenticated user of the connection the update came from. */
   userId: string;
   maxTextLength: number;
+  /** Limits of streamed replies (the `streams` root); default DEFAULT_STREAM_LIMITS. */
+  streamLimits?: StreamLimits;
   /** True when a message with this id already exists in the thread. */
   isKnownMessageId(id: string): boolean;
   /**
@@ -59,9 +63,9 @@ export type Verdict =
   /** Depends on structs the relay does not have yet; nothing was judged unsafe so far. */
   | { ok: false; pending: true; reason: string };
 
-type Refusal = { ok: false; pending?: undefined; code: number; reason: string };
+export type Refusal = { ok: false; pending?: undefined; code: number; reason: string };
 
-const refuse = (reason: string, code: number = CloseCode.POLICY_VIOLATION): Refusal => ({ ok: false, code, reason });
+export const refuse = (reason: string, code: number = CloseCode.POLICY_VIOLATION): Refusal => ({ ok: false, code, reason });
 
 /** Where an item lives: a root type (by name) and its map key, or why that is unknowable. */
 type Place =
@@ -105,6 +109,7 @@ class Checker {
   private readonly messages: AcceptedMessage[] = [];
   private readonly receipts = new Map<string, number | null>();
   private readonly newIds = new Set<string>();
+  private readonly streams: StreamChecker;
 
   constructor(
     private readonly ctx: PolicyContext,
@@ -112,6 +117,7 @@ class Checker {
   ) {
     this.store = ctx.doc.store;
     this.walkBudget = ctx.deletionWalkBudget ?? Infinity;
+    this.streams = new StreamChecker(ctx, this.newIds);
   }
 
   private state(client: number): number {
@@ -165,6 +171,8 @@ class Checker {
       for (const { clock, len } of mergeRanges(ranges)) this.checkDeletion(client, clock, len);
     }
     if (this.pendingReason) return { ok: false, pending: true, reason: this.pendingReason };
+    const streams = this.streams.finish();
+    if (streams) throw new PolicyError(streams);
     return { ok: true, messages: this.messages, receipts: this.receipts };
   }
 
@@ -190,6 +198,10 @@ class Checker {
         if (typeof last?.authorId === 'string') owner = last.authorId;
       } else if (place.root === Roots.receipts && place.sub !== null) {
         owner = parseReceiptKey(place.sub)?.userId ?? null;
+      } else if (place.root === Roots.streams && s.content instanceof Y.ContentAny) {
+        const v = s.content.arr[0] as { authorId?: unknown; status?: unknown } | undefined;
+        // The relay writes `interrupted` entries itself: their client is the relay's.
+        if (typeof v?.authorId === 'string' && !(v.status === 'interrupted' && (v as { reason?: unknown }).reason === 'idle')) owner = v.authorId;
       } else if (place.root === Roots.canon || place.root === Roots.meta) {
         throw new PolicyError(refuse('client id of the relay'));
       }
@@ -228,6 +240,9 @@ class Checker {
       if (content instanceof Y.ContentDeleted) throw new PolicyError(refuse('deleting a message is not allowed'));
       const arr = (content as Y.ContentAny).arr;
       for (let j = offset; j < arr.length; j++) this.checkMessage(arr[j], item.id.client, item.id.clock + j);
+    } else if (place.root === Roots.streams) {
+      const r = this.streams.write(place.sub, content);
+      if (r) throw new PolicyError(r);
     } else {
       // receipts
       if (place.sub === null) throw new PolicyError(refuse('receipts entry without key'));
@@ -247,7 +262,7 @@ class Checker {
   }
 
   private checkPlaceWritable(place: { root: string; sub: string | null }): void {
-    if (place.root === Roots.messages || place.root === Roots.receipts) return;
+    if (place.root === Roots.messages || place.root === Roots.receipts || place.root === Roots.streams) return;
     if (place.root === Roots.canon || place.root === Roots.meta) {
       throw new PolicyError(refuse(`${place.root} is written by the relay only`));
     }
@@ -317,6 +332,11 @@ class Checker {
       return;
     }
     if (place.root === Roots.messages) throw new PolicyError(refuse('deleting a message is not allowed'));
+    if (place.root === Roots.streams && place.sub !== null) {
+      const r = this.streams.removeKnown(place.sub);
+      if (r) throw new PolicyError(r);
+      return;
+    }
     this.checkPlaceWritable(place);
     throw new PolicyError(refuse('deletion not allowed'));
   }
@@ -331,6 +351,7 @@ class Checker {
     if (parent === r.receipts) return { root: Roots.receipts, sub };
     if (parent === r.canon) return { root: Roots.canon, sub };
     if (parent === r.meta) return { root: Roots.meta, sub };
+    if (parent === r.streams) return { root: Roots.streams, sub };
     if (parent._item !== null) return { root: '', sub };
     return { root: `other:${Y.findRootTypeKey(parent)}`, sub };
   }
@@ -421,7 +442,7 @@ class Checker {
 
 /** Maps a root name from the wire to the place name used above. */
 function knownRoot(name: string): string {
-  return name === Roots.messages || name === Roots.receipts || name === Roots.canon || name === Roots.meta
+  return name === Roots.messages || name === Roots.receipts || name === Roots.canon || name === Roots.meta || name === Roots.streams
     ? name
     : `other:${name}`;
 }

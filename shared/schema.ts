@@ -3,6 +3,7 @@
  * One Y.Doc per thread; the doc name is the thread id.
  */
 import * as Y from 'yjs';
+import type { StreamEntry } from './stream.ts';
 
 /** Root type names of a thread document. */
 export const Roots = {
@@ -10,6 +11,8 @@ export const Roots = {
   canon: 'canon',
   receipts: 'receipts',
   meta: 'meta',
+  /** Live streamed replies (shared/stream.ts): streamId → StreamEntry, until finished. */
+  streams: 'streams',
 } as const;
 
 /** Ids are client-generated (ULID by default): reconciliation key and AT record key. */
@@ -60,6 +63,7 @@ export interface ThreadRoots {
   canon: Y.Map<CanonInfo>;
   receipts: Y.Map<Receipt>;
   meta: Y.Map<unknown>;
+  streams: Y.Map<StreamEntry>;
 }
 
 export function threadRoots(doc: Y.Doc): ThreadRoots {
@@ -68,6 +72,7 @@ export function threadRoots(doc: Y.Doc): ThreadRoots {
     canon: doc.getMap<CanonInfo>(Roots.canon),
     receipts: doc.getMap<Receipt>(Roots.receipts),
     meta: doc.getMap<unknown>(Roots.meta),
+    streams: doc.getMap<StreamEntry>(Roots.streams),
   };
 }
 

@@ -1,0 +1,176 @@
+/**
+ * Streamed replies against a real relay process: the SDK in Node for the author and a
+ * reader on another "device", stock y-websocket clients for hostile writes.
+ */
+import 'fake-indexeddb/auto';
+import { ulid } from 'ulid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type SkeinClient, type ThreadView, createSkeinClient } from '../../client/index.ts';
+import type { StreamEntry } from '../../shared/stream.ts';
+import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
+
+let relay: RelayProcess;
+const sdks: SkeinClient[] = [];
+const raw: TestClient[] = [];
+const tokens: Record<string, string> = {};
+
+beforeAll(async () => {
+  relay = await startRelay({ SKEIN_STREAM_IDLE_MS: '800', SKEIN_MAX_STREAM_BYTES: '2000', SKEIN_MAX_OPEN_STREAMS: '2' });
+  for (const u of ['alice', 'bob', 'mallory']) tokens[u] = await relay.token(u);
+});
+afterAll(async () => {
+  raw.forEach((c) => c.destroy());
+  await Promise.all(sdks.map((c) => c.close().catch(() => {})));
+  await relay?.stop();
+});
+
+async function sdk(userId: string): Promise<SkeinClient> {
+  const c = await createSkeinClient({
+    relayUrl: relay.url,
+    userId,
+    getToken: () => tokens[userId]!,
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+  });
+  sdks.push(c);
+  return c;
+}
+
+function until(view: ThreadView, pred: (v: ThreadView) => boolean, what: string, ms = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (pred(view)) return resolve();
+    const t = setTimeout(() => {
+      off();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, ms);
+    const off = view.subscribe(() => {
+      if (!pred(view)) return;
+      clearTimeout(t);
+      off();
+      resolve();
+    });
+  });
+}
+
+function rawClient(threadId: string, user: string): TestClient {
+  const c = connectClient(relay.wsUrl, threadId, tokens[user]!, user);
+  raw.push(c);
+  return c;
+}
+
+async function thread(): Promise<string> {
+  return (await relay.createThread(tokens.alice!, ['bob', 'mallory'], 'streams')).id;
+}
+
+describe('streamed replies', () => {
+  it('grows live on another device, then finish() makes it one message with a seq', async () => {
+    const id = await thread();
+    const [alice, bob] = [await sdk('alice'), await sdk('bob')];
+    const a = alice.openThread(id);
+    const b = bob.openThread(id);
+    await Promise.all([a.ready, b.ready]);
+    const s = a.startStream();
+    s.append('Hello');
+    await until(b, (v) => v.streams.some((x) => x.id === s.id && x.text === 'Hello' && x.status === 'streaming'), 'first chunk on the other device');
+    for (const w of [', wor', 'ld', '!']) s.append(w);
+    await until(b, (v) => v.streams.find((x) => x.id === s.id)?.text === 'Hello, world!', 'all chunks');
+    expect(b.streams[0]).toMatchObject({ authorId: 'alice', mine: false });
+    expect(b.messages).toEqual([]); // no seq, no message, no receipt target while streaming
+
+    expect(await s.finish()).toBe(s.id);
+    expect(s.status).toBe('finished');
+    await until(b, (v) => v.messages.some((m) => m.id === s.id && m.seq === 1), 'finished message sequenced');
+    expect(b.streams).toEqual([]);
+    expect(b.messages.map((m) => [m.id, m.text, m.authorId])).toEqual([[s.id, 'Hello, world!', 'alice']]);
+    expect(() => s.append('more')).toThrow(/finished/);
+    const listed = (await relay.api('GET', `/v1/threads/${id}/messages`, tokens.alice)).body.messages;
+    expect(listed.map((m: { id: string; seq: number }) => [m.id, m.seq])).toEqual([[s.id, 1]]);
+  });
+
+  it('abort() and an author who goes away both leave a final interrupted stream with the text so far', async () => {
+    const id = await thread();
+    const bob = await sdk('bob');
+    const b = bob.openThread(id);
+    await b.ready;
+
+    const alice = await sdk('alice');
+    const a = alice.openThread(id);
+    await a.ready;
+    const aborted = a.startStream();
+    aborted.append('Let me think');
+    await until(b, (v) => v.streams.some((x) => x.id === aborted.id && x.text === 'Let me think'), 'text before abort');
+    aborted.abort('user-cancel');
+    await until(b, (v) => v.streams.find((x) => x.id === aborted.id)?.status === 'interrupted', 'aborted');
+    expect(b.streams.find((x) => x.id === aborted.id)).toMatchObject({ text: 'Let me think', reason: 'aborted:user-cancel' });
+    expect(() => aborted.append('x')).toThrow(/interrupted/);
+
+    const gone = a.startStream();
+    gone.append('Half an ans');
+    await until(b, (v) => v.streams.some((x) => x.id === gone.id && x.text === 'Half an ans'), 'text before the author leaves');
+    await alice.close(); // the tab closes mid-stream
+    await until(b, (v) => v.streams.find((x) => x.id === gone.id)?.status === 'interrupted', 'interrupted by the relay');
+    expect(b.streams.find((x) => x.id === gone.id)).toMatchObject({ text: 'Half an ans', reason: 'idle' });
+    expect(b.messages).toEqual([]);
+  });
+
+  it('refuses hostile stream writes with the documented close codes; others see nothing of them', async () => {
+    const id = await thread();
+    const bob = await sdk('bob');
+    const b = bob.openThread(id);
+    await b.ready;
+    const alice = rawClient(id, 'alice');
+    await synced(alice);
+    const sid = ulid();
+    const entry = (text: string, over: Partial<StreamEntry> = {}): StreamEntry => ({ authorId: 'alice', startedAt: 1, text, status: 'streaming', ...over });
+    alice.doc.transact(() => alice.roots.streams.set(sid, entry('Answer: ')));
+    await until(b, (v) => v.streams.some((x) => x.id === sid), 'alice’s stream');
+
+    const attempts: Array<[string, (c: TestClient) => void, number]> = [
+      ['writing into another user’s stream', (c) => c.roots.streams.set(sid, entry('Answer: pwned')), 4402],
+      ['starting a stream as someone else', (c) => c.roots.streams.set(ulid(), entry('x')), 4402],
+      ['claiming the relay’s idle interruption', (c) => c.roots.streams.set(ulid(), entry('x', { authorId: 'mallory', status: 'interrupted', reason: 'idle' })), 4402],
+      ['a stream over the size limit', (c) => c.roots.streams.set(ulid(), entry('x'.repeat(2001), { authorId: 'mallory' })), 4413],
+      ['removing another user’s stream', (c) => c.roots.streams.delete(sid), 4402],
+    ];
+    for (const [what, write, code] of attempts) {
+      const m = rawClient(id, 'mallory');
+      await synced(m);
+      const closed = m.nextClose();
+      m.doc.transact(() => write(m));
+      expect((await closed).code, what).toBe(code);
+      m.destroy();
+    }
+    // The author: rewriting the text so far, removing it without finishing, too many open streams.
+    const rewrite = rawClient(id, 'alice');
+    await synced(rewrite);
+    let closed = rewrite.nextClose();
+    rewrite.doc.transact(() => rewrite.roots.streams.set(sid, entry('Question: ')));
+    expect((await closed).code).toBe(4402);
+    const remove = rawClient(id, 'alice');
+    await synced(remove);
+    closed = remove.nextClose();
+    remove.doc.transact(() => remove.roots.streams.delete(sid));
+    expect((await closed).code).toBe(4402);
+    const many = rawClient(id, 'alice');
+    await synced(many);
+    closed = many.nextClose();
+    many.doc.transact(() => {
+      many.roots.streams.set(ulid(), entry('two'));
+      many.roots.streams.set(ulid(), entry('three'));
+    });
+    expect((await closed).code).toBe(4402);
+
+    // Alice's real stream is untouched, and still hers to finish.
+    expect(b.streams.map((x) => [x.id, x.text])).toEqual([[sid, 'Answer: ']]);
+    const fine = rawClient(id, 'alice');
+    await synced(fine);
+    fine.doc.transact(() => fine.roots.streams.set(sid, entry('Answer: 42')));
+    await until(b, (v) => v.streams.some((x) => x.text === 'Answer: 42'), 'the author’s own append');
+    fine.doc.transact(() => {
+      fine.roots.messages.push([{ id: sid, authorId: 'alice', text: 'Answer: 42', clientSentAt: Date.now() }]);
+      fine.roots.streams.delete(sid);
+    });
+    await until(b, (v) => v.messages.some((m) => m.id === sid && m.seq !== undefined) && v.streams.length === 0, 'finished by a stock client');
+  });
+});
