@@ -115,6 +115,8 @@ export interface RelayConfig {
   /** An identity provider's key set (SKEIN_JWT_JWKS_URL), or null. */
   jwks: JwksConfig | null;
   devAuth: boolean;
+  /** Run the demo bot member `skein-bot` (streamed replies; needs the shared secret). */
+  demoBot: boolean;
   /** How long a document with no connections stays loaded, ms. */
   idleUnloadMs: number;
   /** Number of update-log rows per thread that triggers compaction. */
@@ -318,6 +320,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     host: env.HOST || '127.0.0.1',
     dataDir,
     devAuth,
+    demoBot: bool(env, 'SKEIN_DEMO_BOT', false),
     jwks: jwksConfig,
     jwtSecret: jwtSecret(env, dataDir, devAuth, !!jwksConfig || !requireAuth),
     idleUnloadMs: int(env, 'SKEIN_IDLE_UNLOAD_MS', 30_000, 0, 86_400_000),

@@ -10,6 +10,8 @@ import { startRelay } from './relay.ts';
 const env = {
   ...process.env,
   SKEIN_DEV_AUTH: process.env.SKEIN_DEV_AUTH ?? '1',
+  // A bot member that answers with streamed replies, so streaming shows right away.
+  SKEIN_DEMO_BOT: process.env.SKEIN_DEMO_BOT ?? process.env.SKEIN_DEV_AUTH ?? '1',
   SKEIN_ATPROTO_SERVICE: process.env.SKEIN_ATPROTO_SERVICE || 'local',
 };
 

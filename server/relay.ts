@@ -9,6 +9,7 @@ import { ConfigError, type RelayConfig } from './config.ts';
 import type { AppEnv, RelayContext } from './context.ts';
 import { type CreateRelayOptions, createRelay } from './create-relay.ts';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
+import { DEMO_BOT_ID, DemoBot } from './demo-bot/demo-bot.ts';
 
 export interface RunningRelay {
   url: string;
@@ -61,12 +62,14 @@ async function startLocked(config: RelayConfig, lock: DataDirLock, hooks: Standa
     ctx.log.warn({ event: 'dev_auth_enabled' }, 'DEV AUTH IS ON: anyone can mint a token at POST /v1/dev/token. Set SKEIN_DEV_AUTH=0 in production.');
   }
   ctx.log.info({ event: 'listening', url, port, dataDir: config.dataDir }, `Skein relay listening on ${url}`);
+  const bot = config.demoBot && config.jwtSecret ? await startDemoBot(ctx, url) : null;
 
   return {
     url,
     port,
     ctx,
     async close() {
+      bot?.stop();
       ctx.draining = true;
       // Stop accepting, then drain: sockets closed with 4500, in-flight HTTP requests finish.
       const closed = new Promise<void>((r) => server.close(() => r()));
@@ -76,4 +79,12 @@ async function startLocked(config: RelayConfig, lock: DataDirLock, hooks: Standa
       lock.release();
     },
   };
+}
+
+/** The demo bot, connected to this relay over loopback like any client. */
+async function startDemoBot(ctx: RelayContext, url: string): Promise<DemoBot> {
+  const loopback = url.replace(/\/\/(0\.0\.0\.0|\[::\])(?=:)/, '//127.0.0.1');
+  const bot = new DemoBot({ url: loopback, token: await ctx.auth.issue(DEMO_BOT_ID, 365 * 24 * 3600), store: ctx.store, userEvents: ctx.userEvents, log: ctx.log });
+  await bot.start();
+  return bot;
 }

@@ -15,6 +15,13 @@ export interface ThreadListEvent {
 
 export class UserEvents {
   private readonly sockets = new Map<string, Set<WebSocket>>();
+  private readonly listeners = new Set<(userIds: Iterable<string>, event: ThreadListEvent) => void>();
+
+  /** In-process subscribers (the demo bot); returns the unsubscribe function. */
+  listen(fn: (userIds: Iterable<string>, event: ThreadListEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
 
   /** Open event sockets of `userId`. */
   count(userId: string): number {
@@ -37,7 +44,9 @@ export class UserEvents {
   /** Sends `event` to every open event socket of each of `userIds`. */
   publish(userIds: Iterable<string>, event: ThreadListEvent): void {
     const frame = JSON.stringify(event);
-    for (const u of userIds) for (const ws of this.sockets.get(u) ?? []) if (ws.readyState === ws.OPEN) ws.send(frame);
+    const users = [...userIds];
+    for (const fn of this.listeners) fn(users, event);
+    for (const u of users) for (const ws of this.sockets.get(u) ?? []) if (ws.readyState === ws.OPEN) ws.send(frame);
   }
 
   closeAll(code: number, reason: string): void {

@@ -174,3 +174,33 @@ describe('streamed replies', () => {
     await until(b, (v) => v.messages.some((m) => m.id === sid && m.seq !== undefined) && v.streams.length === 0, 'finished by a stock client');
   });
 });
+
+describe('the demo bot (SKEIN_DEMO_BOT, on under npm start)', () => {
+  it('answers a new message in a thread it is a member of with a streamed reply that becomes a message', async () => {
+    const botRelay = await startRelay({ SKEIN_DEMO_BOT: '1' });
+    try {
+      await botRelay.waitForLog((l) => l.event === 'demo_bot_started');
+      const token = await botRelay.token('alice');
+      const { id } = await botRelay.createThread(token, ['skein-bot'], 'ask the bot');
+      const c = connectClient(botRelay.wsUrl, id, token, 'alice');
+      raw.push(c);
+      await synced(c);
+      const asked = c.send('what is streaming?').id;
+      const seen: string[] = [];
+      c.roots.streams.observe(() => {
+        for (const e of c.roots.streams.values()) if (e.authorId === 'skein-bot' && e.status === 'streaming') seen.push(e.text);
+      });
+      await c.until(() => c.roots.messages.toArray().some((m) => m.authorId === 'skein-bot' && c.roots.canon.has(m.id)), 'the bot’s reply sequenced', 30_000);
+      const reply = c.roots.messages.toArray().find((m) => m.authorId === 'skein-bot')!;
+      expect(reply.replyTo).toBe(asked);
+      expect(reply.text).toMatch(/^Hi! I am skein-bot/);
+      // It grew in many steps before it became the message.
+      expect(new Set(seen).size).toBeGreaterThan(5);
+      expect(seen.every((t) => reply.text.startsWith(t.trimEnd()))).toBe(true);
+      expect(c.roots.streams.size).toBe(0);
+      expect(botRelay.rawLog.join('\n')).not.toContain('what is streaming');
+    } finally {
+      await botRelay.stop();
+    }
+  });
+});
