@@ -78,7 +78,7 @@ export function newThreadForm(app: App): NewThreadForm {
     title,
     h('label', { for: 'new-members' }, 'Members'),
     members,
-    h('p', { class: 'hint', id: 'new-members-hint' }, 'Names separated by commas. You are added automatically.'),
+    h('p', { class: 'hint', id: 'new-members-hint' }, 'Names separated by commas. You are added automatically. Add skein-bot (when the relay runs it) for a streamed reply.'),
     h(
       'fieldset',
       { 'aria-describedby': 'mirror-hint' },

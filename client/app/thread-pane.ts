@@ -6,6 +6,7 @@ import type { App, ThreadUi } from './app-state.ts';
 import { type Composer, composerView } from './composer-view.ts';
 import { h, srOnly } from './dom.ts';
 import { archive, continueInNewThread, reopen } from './thread-actions.ts';
+import { StreamsView } from './streams-view.ts';
 import { TimelineView } from './timeline-view.ts';
 
 export class ThreadPane {
@@ -19,6 +20,7 @@ export class ThreadPane {
     archive: HTMLButtonElement;
     notices: HTMLElement;
     timeline: TimelineView;
+    streams: StreamsView;
     typing: HTMLElement;
     composer: Composer;
   } | null = null;
@@ -51,6 +53,7 @@ export class ThreadPane {
       archive: h('button', { type: 'button', id: 'archive', onclick: () => void archive(app, view) }, 'Archive', srOnly(' thread')),
       notices: h('div', { class: 'notices' }),
       timeline: new TimelineView(app, ui),
+      streams: new StreamsView(),
       typing: h('p', { class: 'typing', id: 'typing', 'aria-live': 'off' }),
       composer: composerView(app, view),
     });
@@ -69,6 +72,7 @@ export class ThreadPane {
       ),
       parts.notices,
       parts.timeline.el,
+      parts.streams.el,
       parts.typing,
       parts.composer.el,
     );
@@ -184,6 +188,7 @@ export class ThreadPane {
     parts.composer.el.hidden = archived;
 
     parts.timeline.render(bridgeOn);
+    parts.streams.render(view.streams);
 
     // Reading the open thread while the page is visible writes a receipt (never backwards).
     if (document.visibilityState === 'visible' && !view.isPartial) {
