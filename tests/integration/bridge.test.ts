@@ -6,6 +6,7 @@ import { AtpAgent } from '@atproto/api';
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
 import type { CanonInfo } from '../../shared/schema.ts';
@@ -122,6 +123,27 @@ describe('AT write bridge configuration', () => {
 });
 
 describe('AT write bridge', () => {
+  it('a finished stream is mirrored once with its final text; an interrupted one is not mirrored', async () => {
+    const account = await net.createAccount('relaystream');
+    const relay = await bridgedRelay(account, net.url, { SKEIN_STREAM_IDLE_MS: '300' });
+    const alice = await relay.token('alice');
+    const { id: threadId } = await relay.createThread(alice, [], 'streams', { mirror: true });
+    const a = client(relay, threadId, 'alice', alice);
+    await synced(a);
+    const entry = (text: string) => ({ authorId: 'alice', startedAt: 1, text, status: 'streaming' as const });
+    const [done, cut] = [ulid(), ulid()];
+    for (const t of ['Par', 'Partial ', 'Partial then final']) a.doc.transact(() => a.roots.streams.set(done, entry(t)));
+    a.doc.transact(() => a.roots.streams.set(cut, entry('never finished')));
+    a.doc.transact(() => {
+      a.roots.messages.push([{ id: done, authorId: 'alice', text: 'Partial then final', clientSentAt: Date.now() }]);
+      a.roots.streams.delete(done);
+    });
+    await a.until(() => canonOf(a, done)?.state === 'confirmed', 'finished stream mirrored');
+    await a.until(() => a.roots.streams.get(cut)?.status === 'interrupted', 'the other interrupted by the relay');
+    const records = await net.listRecords(account.did);
+    expect(records.map((r) => [r.rkey, r.value.text])).toEqual([[done, 'Partial then final']]);
+  });
+
   it('mirrors 100 messages of a mirrored thread as exactly 100 records, and nothing of a non-mirrored one', async () => {
     const account = await net.createAccount('relaya');
     const relay = await bridgedRelay(account);

@@ -77,6 +77,8 @@ describe('streamed replies', () => {
     await until(b, (v) => v.streams.find((x) => x.id === s.id)?.text === 'Hello, world!', 'all chunks');
     expect(b.streams[0]).toMatchObject({ authorId: 'alice', mine: false });
     expect(b.messages).toEqual([]); // no seq, no message, no receipt target while streaming
+    expect(b.unreadCount).toBe(0); // a stream is not unread
+    expect(b.syncInfo.lastKnownBackendSeq ?? 0).toBe(0);
 
     expect(await s.finish()).toBe(s.id);
     expect(s.status).toBe('finished');
@@ -112,6 +114,11 @@ describe('streamed replies', () => {
     await until(b, (v) => v.streams.find((x) => x.id === gone.id)?.status === 'interrupted', 'interrupted by the relay');
     expect(b.streams.find((x) => x.id === gone.id)).toMatchObject({ text: 'Half an ans', reason: 'idle' });
     expect(b.messages).toEqual([]);
+  });
+
+  it('lists its stream limits in capabilities', async () => {
+    const caps = (await relay.api('GET', '/v1/capabilities')).body;
+    expect(caps.limits).toMatchObject({ maxStreamBytes: 2000, maxOpenStreams: 2, streamIdleMs: 800 });
   });
 
   it('refuses hostile stream writes with the documented close codes; others see nothing of them', async () => {
