@@ -15,3 +15,4 @@ export type { TelemetryEvent, TelemetryHook } from './telemetry.ts';
 export type { ReadInfo } from './receipts.ts';
 export type { Diagnostic } from './send-queue.ts';
 export type { StreamHandle, ViewStream } from './stream.ts';
+export { uploadGuestThreads } from './guest.ts';

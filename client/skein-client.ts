@@ -2,6 +2,7 @@
  * The SDK entry point: one client per (relay, signed-in user). It owns the local store,
  * the cached thread list and capabilities, and the open thread views.
  */
+import { GuestApi } from './guest.ts';
 import { LocalStore, dbPrefix, deleteDatabase } from './local-store.ts';
 import { type Capabilities, type NewThreadInput, RelayApi, type ThreadSummary } from './relay-api.ts';
 import { type Diagnostic, SendQueue } from './send-queue.ts';
@@ -12,12 +13,17 @@ import { type PushState, ThreadPush } from './thread-push.ts';
 import { ThreadView } from './thread-view.ts';
 
 export interface SkeinClientOptions {
-  /** Base URL of the relay, e.g. `https://chat.example.com` (its `/v1` API and `/v1/sync`). */
-  relayUrl: string;
-  /** The signed-in user (the `sub` of the tokens). */
-  userId: string;
-  /** Returns a bearer token for the relay; called for each request and connection. */
-  getToken: () => string | Promise<string>;
+  /** Base URL of the relay, e.g. `https://chat.example.com` (its `/v1` API and `/v1/sync`). Not used by a guest. */
+  relayUrl?: string;
+  /** The signed-in user (the `sub` of the tokens); a guest is `guest` unless given. */
+  userId?: string;
+  /** Returns a bearer token for the relay; called for each request and connection. Not used by a guest. */
+  getToken?: () => string | Promise<string>;
+  /**
+   * Guest mode: threads live only in this browser (IndexedDB, shared across its tabs) and no
+   * network request is made at all. `uploadGuestThreads` moves them to a relay after sign-in.
+   */
+  guest?: boolean;
   /** WebSocket implementation where there is no global one (Node: the `ws` package). */
   WebSocketPolyfill?: typeof WebSocket;
   /** Receives telemetry events (ids, timings, codes; never message text). */
@@ -51,7 +57,11 @@ export interface SkeinClient {
   /** Opens a thread (rendered from IndexedDB first); opening it again returns the same view. */
   openThread(threadId: string): ThreadView;
   /** Creates a thread, or with `follow` joins another relay's thread by its at:// URI. */
-  createThread(input: NewThreadInput): Promise<ThreadSummary>;
+  createThread(input: NewThreadInput & { id?: string }): Promise<ThreadSummary>;
+  /** True for a guest client (nothing leaves the browser). */
+  readonly guest: boolean;
+  /** Guest clients: forgets a thread and deletes its local data (after an upload). */
+  removeLocalThread(threadId: string): Promise<void>;
   archiveThread(threadId: string): Promise<void>;
   /** Failed-sync diagnostics not yet expired. */
   diagnostics(): Promise<Diagnostic[]>;
@@ -63,13 +73,15 @@ export interface SkeinClient {
 
 /** Creates a client; resolves once the local store and cached list are loaded (no network wait). */
 export async function createSkeinClient(opts: SkeinClientOptions): Promise<SkeinClient> {
-  const relayUrl = opts.relayUrl.replace(/\/+$/, '');
-  const origin = new URL(relayUrl).origin;
-  const wsUrl = relayUrl.replace(/^http/, 'ws') + '/v1/sync';
-  const prefix = dbPrefix(origin, opts.userId);
-  const getToken = async () => await opts.getToken();
-  const api = new RelayApi(relayUrl, getToken);
+  const guest = opts.guest === true;
+  if (!guest && (!opts.relayUrl || !opts.userId || !opts.getToken)) throw new Error('relayUrl, userId and getToken are required (or guest: true)');
+  const userId = opts.userId ?? 'guest';
+  const relayUrl = guest ? '' : opts.relayUrl!.replace(/\/+$/, '');
+  const wsUrl = guest ? '' : relayUrl.replace(/^http/, 'ws') + '/v1/sync';
+  const prefix = dbPrefix(guest ? 'guest' : new URL(relayUrl).origin, userId);
+  const getToken = async () => (opts.getToken ? await opts.getToken() : '');
   const store = await LocalStore.open(`${prefix}:meta`);
+  const api: RelayApi = guest ? new GuestApi(store, userId) : new RelayApi(relayUrl, getToken);
   const threads = new ThreadList(api, store);
   const sendQueue = new SendQueue(store, {
     maxEntries: opts.maxQueuedSends ?? 10_000,
@@ -133,12 +145,12 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
     for (const v of views.values()) v.markUnknown();
   };
   const onBrowserOnline = () => onReconnected();
-  globalThis.addEventListener?.('online', onBrowserOnline);
+  if (!guest) globalThis.addEventListener?.('online', onBrowserOnline);
 
   // Thread-list changes pushed by the relay; the first open of the channel refreshes too.
   let pushRefresh: Promise<unknown> | null = null;
   const WebSocketImpl = opts.WebSocketPolyfill ?? (typeof WebSocket === 'undefined' ? undefined : WebSocket);
-  const push = WebSocketImpl
+  const push = WebSocketImpl && !guest
     ? new ThreadPush({
         url: relayUrl.replace(/^http/, 'ws') + '/v1/events',
         getToken,
@@ -163,8 +175,16 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
   );
 
   const client: SkeinClient = {
-    userId: opts.userId,
+    userId,
     relayUrl,
+    guest,
+    async removeLocalThread(threadId) {
+      if (!(api instanceof GuestApi)) throw new Error('only guest threads are removed locally');
+      await views.get(threadId)?.close();
+      await api.removeThread(threadId);
+      await refreshThreads().catch(() => {});
+      await deleteDatabase(`${prefix}:thread:${threadId}`);
+    },
     threads: () => threads.list(),
     refreshThreads,
     subscribe(fn) {
@@ -196,7 +216,8 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
       const view = new ThreadView(
         {
           threadId,
-          userId: opts.userId,
+          userId,
+          guest,
           dbName,
           lockName: `${prefix}:leader:${threadId}`,
           channelName: `${prefix}:tabs:${threadId}`,

@@ -92,6 +92,8 @@ export interface ViewContext {
   channelName: string;
   wsUrl: string;
   getToken(): Promise<string>;
+  /** Guest mode: no relay connection at all (tabs still share through the BroadcastChannel). */
+  guest?: boolean;
   WebSocketPolyfill?: typeof WebSocket;
   api: RelayApi;
   threads: ThreadList;
@@ -371,6 +373,41 @@ export class ThreadView {
     return listStreams(this.roots, this.ctx.userId, (id) => this.roots.canon.has(id) || this.messages.some((m) => m.id === id));
   }
 
+  private resolveRelaySynced: () => void = () => {};
+  /** Resolves once this tab (or the tab holding the connection) has synced with the relay. */
+  readonly relaySynced: Promise<void> = new Promise((r) => (this.resolveRelaySynced = r));
+
+  /**
+   * Appends messages written elsewhere (a guest session being uploaded) as the signed-in
+   * user's, keeping their ids and order; ids the thread already has are skipped, so a retry
+   * never doubles one. Waits for the relay's copy first. Resolves with how many were added.
+   */
+  async importMessages(list: Array<{ id: string; text: string; clientSentAt: number; replyTo?: string }>): Promise<number> {
+    if (this.closed) throw new SkeinError('CLOSED', 'thread view is closed');
+    await this.ready;
+    if (!this.ctx.guest) await this.relaySynced;
+    const have = new Set(this.roots.messages.toArray().map((m) => m.id));
+    const max = this.ctx.capabilities()?.limits.maxTextLength ?? DEFAULT_MAX_TEXT_LENGTH;
+    const records: MessageRecord[] = [];
+    for (const m of list) {
+      if (have.has(m.id)) continue;
+      const r: MessageRecord = { id: m.id, authorId: this.ctx.userId, text: m.text, clientSentAt: m.clientSentAt };
+      if (m.replyTo !== undefined) r.replyTo = m.replyTo;
+      const v = validateMessageRecord(r, max);
+      if (!v.ok) throw new SkeinError('BAD_REQUEST', `cannot import ${m.id}: ${v.reason}`);
+      records.push(r);
+      have.add(m.id);
+    }
+    if (records.length === 0) return 0;
+    const messages = this.roots.messages;
+    this.doc.transact(() => messages.insert(messages.length, records), LOCAL_ORIGIN);
+    const durable = afterPendingWrites(this.persistence.db!, 'updates');
+    const now = Date.now();
+    for (const r of records) this.ctx.sendQueue.add(r.id, { threadId: this.threadId, createdAt: now });
+    await durable;
+    return records.length;
+  }
+
   /** Records that the signed-in user read `messageId` now (never moves a receipt back). */
   markRead(messageId: string): boolean {
     if (this.closed) return false;
@@ -585,7 +622,7 @@ export class ThreadView {
   }
 
   private async startProvider(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.ctx.guest) return;
     let token: string;
     try {
       token = await this.ctx.getToken();
@@ -632,6 +669,7 @@ export class ThreadView {
   }
 
   private onRelaySynced(): void {
+    this.resolveRelaySynced();
     this.tokenRetried = false;
     this.relaySeenMax = this.maxCanonSeq();
     this.ctx.threads.noteSeq(this.threadId, this.relaySeenMax);
@@ -645,6 +683,7 @@ export class ThreadView {
     if (this.provider) return;
     this.leaderStatus = s;
     if (s.synced) {
+      this.resolveRelaySynced();
       this.relaySeenMax = Math.max(this.relaySeenMax ?? 0, this.maxCanonSeq());
       if (s.lastSyncedAt && s.lastSyncedAt !== this.sync.lastSyncedAt) this.dispatch({ type: 'synced_with_relay', at: s.lastSyncedAt });
     }

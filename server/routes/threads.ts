@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { ulid } from 'ulid';
 import { ErrorCode } from '../../shared/errors.ts';
 import { parseThreadAtUri, threadAtUri } from '../../shared/at-lexicon.ts';
-import { isLocalUserId } from '../../shared/schema.ts';
+import { ID_PATTERN, isLocalUserId } from '../../shared/schema.ts';
 import type { AppEnv, RelayContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../http-error.ts';
 import type { StoredMessage, ThreadRow } from '../store/store.ts';
@@ -61,7 +61,9 @@ function parseCreate(body: unknown, userId: string) {
     if (b.mirror === false) throw badRequest('a followed thread mirrors: its messages reach the other relay through AT');
     follow = { uri: b.follow as string, did: parsed.did };
   }
-  return { title, participants: [...new Set([userId, ...(participants as string[])])], mirror: b.mirror as boolean | undefined, follow };
+  // A client may choose the id (a guest thread being uploaded keeps its id).
+  if (b.id !== undefined && (typeof b.id !== 'string' || !ID_PATTERN.test(b.id))) throw badRequest('id must be 1-64 characters of [0-9A-Za-z._:~-]');
+  return { title, participants: [...new Set([userId, ...(participants as string[])])], mirror: b.mirror as boolean | undefined, follow, id: b.id as string | undefined };
 }
 
 function intParam(raw: string | undefined, name: string, def: number, max: number): number {
@@ -90,7 +92,8 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
       const existing = await ctx.store.getThreadByAtUri(input.follow.uri);
       if (existing) throw new HttpError(409, ErrorCode.CONFLICT, `this relay already follows that thread as ${existing.id}`);
     }
-    const id = ulid();
+    const id = input.id ?? ulid();
+    if (input.id && (await ctx.store.getThread(input.id))) throw new HttpError(409, ErrorCode.CONFLICT, 'a thread with this id exists');
     const mirror = !!input.follow || (input.mirror ?? (bridge !== null && ctx.config.atproto.mirrorDefault));
     const thread = await ctx.store.createThread({
       id,
