@@ -13,7 +13,8 @@ import type { App, ThreadUi } from './app-state.ts';
 import { BannersView } from './banners-view.ts';
 import { h } from './dom.ts';
 import { newThreadForm } from './new-thread-form.ts';
-import { type AppCapabilities, USER_KEY, freshToken, secondsLeft, tokenKey } from './session.ts';
+import { guestOffer } from './guest-offer.ts';
+import { type AppCapabilities, GUEST_KEPT_KEY, GUEST_KEY, USER_KEY, freshToken, secondsLeft, tokenKey } from './session.ts';
 import { showSignIn } from './sign-in-view.ts';
 import { ThreadListView } from './thread-list-view.ts';
 import { ThreadPane } from './thread-pane.ts';
@@ -37,13 +38,22 @@ const debug: { client: SkeinClient | null; announcer: Announcer; view: ThreadVie
 };
 (window as unknown as { skeinApp: typeof debug }).skeinApp = debug;
 
-async function startApp(user: string, signedInNow: boolean): Promise<void> {
-  let token = await freshToken(user, true);
+/** Capabilities of a guest session: no relay, so no AT and the default limits. */
+const GUEST_CAPS: AppCapabilities = {
+  atproto: { features: { write_bridge: false, repo_ingest: false }, did: null, service: null, degraded: false },
+  limits: { maxTextLength: 10_000 },
+};
+
+async function startApp(signedIn: string | null, signedInNow: boolean): Promise<void> {
+  // A guest (signedIn null) makes no network request: no token, no capabilities, no relay.
+  const guest = signedIn === null;
+  const user = signedIn ?? 'guest';
+  let token = guest ? '' : await freshToken(user, true);
   const getToken = async () => {
-    if (secondsLeft(token) < 3600) token = await freshToken(user, false);
+    if (!guest && secondsLeft(token) < 3600) token = await freshToken(user, false);
     return token;
   };
-  const client = await createSkeinClient({ relayUrl: location.origin, userId: user, getToken });
+  const client = guest ? await createSkeinClient({ guest: true }) : await createSkeinClient({ relayUrl: location.origin, userId: user, getToken });
   debug.client = client;
 
   let renderQueued = false;
@@ -52,7 +62,7 @@ async function startApp(user: string, signedInNow: boolean): Promise<void> {
     client,
     announcer,
     threads: new Map<string, ThreadUi>(),
-    caps: null,
+    caps: guest ? GUEST_CAPS : null,
     currentId: null,
     getToken,
     scheduleRender() {
@@ -97,9 +107,13 @@ async function startApp(user: string, signedInNow: boolean): Promise<void> {
         'header',
         { class: 'topbar' },
         h('h1', {}, 'Skein'),
-        h('span', { class: 'me' }, 'Signed in as ', h('strong', {}, user)),
+        guest
+          ? h('span', { class: 'me' }, h('strong', {}, 'Guest'), ' – threads stay in this browser')
+          : h('span', { class: 'me' }, 'Signed in as ', h('strong', {}, user)),
         connText,
-        h('button', { type: 'button', id: 'signout', onclick: () => void signOut() }, 'Sign out'),
+        guest
+          ? h('button', { type: 'button', id: 'guest-signin', onclick: () => leaveGuest() }, 'Sign in')
+          : h('button', { type: 'button', id: 'signout', onclick: () => void signOut() }, 'Sign out'),
       ),
       banners.el,
       layout,
@@ -126,8 +140,9 @@ async function startApp(user: string, signedInNow: boolean): Promise<void> {
       /* offline: keep the last ones */
     }
   };
-  void fetchCaps();
+  if (!guest) void fetchCaps();
   const poll = setInterval(() => {
+    if (guest) return;
     void fetchCaps();
     // The relay pushes thread-list changes; polling the list is the fallback while it cannot.
     if (client.threadPush !== 'online') void client.refreshThreads().catch(() => {});
@@ -220,6 +235,14 @@ async function startApp(user: string, signedInNow: boolean): Promise<void> {
     pane.render();
   }
 
+  /** Back to the sign-in screen; the guest threads stay (offered for upload after sign-in). */
+  function leaveGuest(): void {
+    localStorage.removeItem(GUEST_KEY);
+    localStorage.removeItem(GUEST_KEPT_KEY);
+    location.hash = '';
+    location.reload();
+  }
+
   async function signOut(): Promise<void> {
     clearInterval(poll);
     for (const ui of app.threads.values()) ui.off();
@@ -244,6 +267,11 @@ async function startApp(user: string, signedInNow: boolean): Promise<void> {
     if (client.threads().length) threadList.focus();
     else (document.getElementById('new-thread-toggle') as HTMLElement | null)?.focus();
   }
+  if (!guest) {
+    void guestOffer(client, announcer, () => void client.refreshThreads().catch(() => {})).then((offer) => {
+      if (offer) banners.el.after(offer);
+    });
+  }
   debug.ready = true;
 }
 
@@ -254,4 +282,14 @@ if ('serviceWorker' in navigator) {
 
 const saved = localStorage.getItem(USER_KEY);
 if (saved && localStorage.getItem(tokenKey(saved))) void startApp(saved, false);
-else showSignIn(root, (user) => void startApp(user, true));
+else if (localStorage.getItem(GUEST_KEY)) void startApp(null, false);
+else {
+  showSignIn(
+    root,
+    (user) => void startApp(user, true),
+    () => {
+      localStorage.setItem(GUEST_KEY, '1');
+      void startApp(null, true);
+    },
+  );
+}

@@ -4,6 +4,10 @@
  */
 
 export const USER_KEY = 'skein-app:user';
+/** Set while the app runs as a guest (no relay, no token). */
+export const GUEST_KEY = 'skein-app:guest';
+/** The user chose to keep their guest threads local: do not ask again at sign-in. */
+export const GUEST_KEPT_KEY = 'skein-app:guest-kept';
 export const tokenKey = (user: string) => `skein-app:token:${user}`;
 
 /** Capabilities as the relay sends them (a superset of the SDK's typed view). */
