@@ -9,8 +9,8 @@ import type * as Y from 'yjs';
 import { DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots } from '../shared/schema.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamEntry, type StreamStatus } from '../shared/stream.ts';
 
-/** Appends within this window go out as one update (tokens arrive faster than frames are worth). */
-const COALESCE_MS = 16;
+/** Appends in one burst (same task) go out as one update; a later append is sent at once. */
+const COALESCE_MS = 0;
 
 /** A stream as a view shows it (unfinished: not a message yet, no seq, no receipts). */
 export interface ViewStream {
