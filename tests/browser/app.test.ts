@@ -384,6 +384,37 @@ describe('chat web app', () => {
     await alice.locator('#thread-list a', { hasText: 'Launch plan (continued)' }).waitFor({ timeout: UI_TIMEOUT });
   });
 
+  it('a stream started in one tab grows in a second tab and on another device, then is one mirrored message', async () => {
+    const { id } = await relay.createThread(await relay.token('alice'), ['bob'], 'Streamed answer', { mirror: true });
+    for (const p of [alice, bob]) {
+      await p.evaluate((h) => (location.hash = h), `#/t/${id}`);
+      await p.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
+    }
+    const tab2 = await alice.context().newPage();
+    await tab2.goto(`${relay.url}/#/t/${id}`);
+    await tab2.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
+    await alice.evaluate(() => {
+      const s = (window as any).skeinApp.view.startStream();
+      s.append('Streaming ');
+      (window as any).stream = s;
+    });
+    for (const p of [tab2, bob]) await p.locator('#streams li.stream', { hasText: 'Streaming' }).waitFor({ timeout: UI_TIMEOUT });
+    await alice.evaluate(() => (window as any).stream.append('across tabs and devices'));
+    for (const p of [tab2, bob]) {
+      await expect.poll(() => p.locator('#streams li.stream .text').textContent(), { timeout: UI_TIMEOUT }).toBe('Streaming across tabs and devices');
+      expect(await p.locator('#streams li.stream').getAttribute('data-status')).toBe('streaming');
+    }
+    const finalId: string = await alice.evaluate(() => (window as any).stream.finish());
+    for (const p of [tab2, bob]) {
+      await waitStatus(p, 'Streaming across tabs and devices', 'confirmed');
+      expect(await p.locator('#streams').isHidden()).toBe(true);
+    }
+    const caps = (await relay.api('GET', '/v1/capabilities')).body.atproto;
+    const records = (await net.listRecords(caps.did)).filter((r) => r.rkey === finalId);
+    expect(records.map((r) => r.value.text)).toEqual(['Streaming across tabs and devices']);
+    await tab2.close();
+  });
+
   it('sign-out clears the local data of that user', async () => {
     const before = await bob.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
     expect(before.some((n) => n?.includes('bob'))).toBe(true);

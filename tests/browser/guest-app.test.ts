@@ -66,13 +66,22 @@ describe('guest mode in the app', () => {
     await msg(tab2, 'second guest note').waitFor({ timeout: UI_TIMEOUT });
     await send(tab2, 'from the second tab');
     await msg(tab1, 'from the second tab').waitFor({ timeout: UI_TIMEOUT });
+    // A live stream in one tab grows in the other (guest: through the BroadcastChannel only).
+    await tab1.evaluate(() => {
+      const s = (window as any).skeinApp.view.startStream();
+      s.append('streamed between tabs');
+      (window as any).guestStream = s;
+    });
+    await tab2.locator('#streams li.stream', { hasText: 'streamed between tabs' }).waitFor({ timeout: UI_TIMEOUT });
+    await tab1.evaluate(() => (window as any).guestStream.finish());
+    await msg(tab2, 'streamed between tabs').waitFor({ timeout: UI_TIMEOUT });
     // And after a reload.
     await tab1.reload();
     await msg(tab1, 'from the second tab').waitFor({ timeout: UI_TIMEOUT });
     expect(traffic1).toEqual([]);
     expect(traffic2).toEqual([]);
     const guestIds = await tab1.locator('#timeline li.msg').evaluateAll((els) => els.map((e) => e.getAttribute('data-id')));
-    expect(guestIds).toHaveLength(3);
+    expect(guestIds).toHaveLength(4);
     await tab2.close();
 
     // Sign in: the guest threads are offered, not moved silently.
@@ -89,7 +98,7 @@ describe('guest mode in the app', () => {
       .poll(async () => ((await relay.api('GET', `/v1/threads/${threadId}/messages`, token)).body?.messages ?? []).map((m: { id: string }) => m.id), { timeout: UI_TIMEOUT })
       .toEqual(guestIds);
     const listed = (await relay.api('GET', `/v1/threads/${threadId}/messages`, token)).body.messages;
-    expect(listed.map((m: { seq: number; authorId: string }) => [m.seq, m.authorId])).toEqual([[1, 'dora'], [2, 'dora'], [3, 'dora']]);
+    expect(listed.map((m: { seq: number; authorId: string }) => [m.seq, m.authorId])).toEqual([[1, 'dora'], [2, 'dora'], [3, 'dora'], [4, 'dora']]);
     await tab1.goto(relay.url + '/' + threadHash);
     await expect.poll(() => msg(tab1, 'first guest note').getAttribute('data-status'), { timeout: UI_TIMEOUT }).toBe('sent');
     await context.close();

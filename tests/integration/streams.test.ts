@@ -168,8 +168,28 @@ describe('streamed replies', () => {
     });
     expect((await closed).code).toBe(4402);
 
+    // Writing into a stream after it was finished (its id is a message now), and flooding.
+    const finished = rawClient(id, 'mallory');
+    await synced(finished);
+    const doneId = ulid();
+    finished.doc.transact(() => finished.roots.streams.set(doneId, entry('done', { authorId: 'mallory' })));
+    finished.doc.transact(() => {
+      finished.roots.messages.push([{ id: doneId, authorId: 'mallory', text: 'done', clientSentAt: Date.now() }]);
+      finished.roots.streams.delete(doneId);
+    });
+    await until(b, (v) => v.messages.some((m) => m.id === doneId), 'mallory’s finished stream');
+    closed = finished.nextClose();
+    finished.doc.transact(() => finished.roots.streams.set(doneId, entry('done, and more', { authorId: 'mallory' })));
+    expect((await closed).code).toBe(4402);
+    const flood = rawClient(id, 'mallory');
+    await synced(flood);
+    closed = flood.nextClose();
+    const floodId = ulid();
+    for (let i = 0; i < 400; i++) flood.doc.transact(() => flood.roots.streams.set(floodId, entry('x'.repeat(i), { authorId: 'mallory' })));
+    expect((await closed).code).toBe(4529);
+
     // Alice's real stream is untouched, and still hers to finish.
-    expect(b.streams.map((x) => [x.id, x.text])).toEqual([[sid, 'Answer: ']]);
+    expect(b.streams.filter((x) => x.id !== floodId).map((x) => [x.id, x.text])).toEqual([[sid, 'Answer: ']]);
     const fine = rawClient(id, 'alice');
     await synced(fine);
     fine.doc.transact(() => fine.roots.streams.set(sid, entry('Answer: 42')));
@@ -178,7 +198,9 @@ describe('streamed replies', () => {
       fine.roots.messages.push([{ id: sid, authorId: 'alice', text: 'Answer: 42', clientSentAt: Date.now() }]);
       fine.roots.streams.delete(sid);
     });
-    await until(b, (v) => v.messages.some((m) => m.id === sid && m.seq !== undefined) && v.streams.length === 0, 'finished by a stock client');
+    await until(b, (v) => v.messages.some((m) => m.id === sid && m.seq !== undefined) && !v.streams.some((x) => x.id === sid), 'finished by a stock client');
+    // What the flood got in before it was cut is mallory's own stream, ended by the relay.
+    await until(b, (v) => v.streams.find((x) => x.id === floodId)?.status === 'interrupted', 'the flooded stream interrupted');
   });
 });
 
