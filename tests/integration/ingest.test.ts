@@ -15,31 +15,22 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ulid } from 'ulid';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
 import { type CanonInfo, remoteAuthorId } from '../../shared/schema.ts';
-import { AtNetwork, type TestAccount } from '../helpers/at-network.ts';
+import { useAtNetwork } from '../helpers/at-fixture.ts';
+import type { TestAccount } from '../helpers/at-network.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
 
 const ADMIN = 'admin-token-for-ingest-tests-0123456789';
-let net: AtNetwork;
-const relays: RelayProcess[] = [];
-const clients: TestClient[] = [];
-
-beforeAll(async () => {
-  net = await AtNetwork.start();
-});
-afterAll(async () => {
-  clients.forEach((c) => c.destroy());
-  await Promise.all(relays.map((r) => r.stop()));
-  await net?.close();
-});
+const fx = useAtNetwork();
+const { relays, clients } = fx;
 
 async function ingestRelay(env: Record<string, string> = {}, dataDir?: string): Promise<RelayProcess> {
   const relay = await startRelay(
-    { SKEIN_ADMIN_TOKEN: ADMIN, SKEIN_PLC_URL: net.plcUrl, SKEIN_INGEST_BACKOFF_BASE_MS: '100', SKEIN_INGEST_BACKOFF_MAX_MS: '500', ...env },
+    { SKEIN_ADMIN_TOKEN: ADMIN, SKEIN_PLC_URL: fx.net.plcUrl, SKEIN_INGEST_BACKOFF_BASE_MS: '100', SKEIN_INGEST_BACKOFF_MAX_MS: '500', ...env },
     dataDir,
   );
   relays.push(relay);
@@ -52,7 +43,7 @@ const admin = <T = any>(relay: RelayProcess, method: string, path: string, body?
 const source = (over: Record<string, unknown> = {}) => ({
   kind: 'PDS',
   name: `pds-${ulid()}`,
-  serviceEndpoint: net.url,
+  serviceEndpoint: fx.net.url,
   isEnabled: true,
   allowIngest: true,
   rateLimitPerMinute: 6000,
@@ -94,7 +85,7 @@ const syncState = async (relay: RelayProcess, q: string) => (await admin(relay, 
 describe('AT ingest', () => {
   it('records of a remote member become messages: gap-free seq, confirmed, author with origin; one log row per commit', async () => {
     const relay = await ingestRelay();
-    const remote = await net.createAccount('remote');
+    const remote = await fx.net.createAccount('remote');
     const { id: threadId, alice } = await threadWithRemote(relay, remote);
     const sourceId = await addSource(relay);
     const a = connectClient(relay.wsUrl, threadId, alice, 'alice');
@@ -103,7 +94,7 @@ describe('AT ingest', () => {
     const local = a.send('local first').id;
 
     const recs = [record(threadId, 'from AT one'), record(threadId, 'from AT two'), record(threadId, 'from AT three')];
-    await net.writeRecords(remote, recs, 2); // two commits
+    await fx.net.writeRecords(remote, recs, 2); // two commits
     const ids = recs.map((r) => r.rkey);
     await a.until(() => ids.every((id) => (a.roots.canon.get(id) as CanonInfo | undefined)?.state === 'confirmed'), 'ingested messages confirmed');
 
@@ -156,8 +147,8 @@ describe('AT ingest', () => {
 
   it('hostile records are rejected with a reason and change nothing; the commit log refuses UPDATE and DELETE', async () => {
     const relay = await ingestRelay();
-    const remote = await net.createAccount('remote');
-    const stranger = await net.createAccount('stranger');
+    const remote = await fx.net.createAccount('remote');
+    const stranger = await fx.net.createAccount('stranger');
     const { id: threadId, alice } = await threadWithRemote(relay, remote);
     const sourceId = await addSource(relay);
     const good = record(threadId, 'the only good one');
@@ -168,8 +159,8 @@ describe('AT ingest', () => {
       record(threadId, 'x', { text: 42 }),
       { collection: 'dev.skein.chat.reaction', ...record(threadId, 'x') },
     ];
-    await net.writeRecords(remote, [...hostile, good], 20); // one commit
-    await net.writeRecords(stranger, [record(threadId, 'not a member')]);
+    await fx.net.writeRecords(remote, [...hostile, good], 20); // one commit
+    await fx.net.writeRecords(stranger, [record(threadId, 'not a member')]);
     const [strangerCommit] = await eventually(() => commits(relay, `did=${stranger.did}`), (c) => c.length === 1, 'stranger commit logged');
     expect(strangerCommit).toMatchObject({ status: 'rejected', reason: 'not_a_remote_member' });
     const [commit] = await commits(relay, `did=${remote.did}`);
@@ -195,12 +186,12 @@ describe('AT ingest', () => {
 
   it('after SIGKILL mid-burst every record arrives exactly once, one log row per commit; pacing spreads the burst', async () => {
     const relay = await ingestRelay();
-    const remote = await net.createAccount('remote');
+    const remote = await fx.net.createAccount('remote');
     const { id: threadId, alice } = await threadWithRemote(relay, remote);
     // 30 commits/min: a burst of 5, then one every 2 s — so the kill lands mid-burst.
     const sourceId = await addSource(relay, { rateLimitPerMinute: 30 });
     const recs = Array.from({ length: 100 }, (_, i) => record(threadId, `burst ${i}`));
-    const writing = net.writeRecords(remote, recs, 10); // ten commits
+    const writing = fx.net.writeRecords(remote, recs, 10); // ten commits
     const before = await eventually(() => commits(relay, `did=${remote.did}`), (c) => c.length >= 6, 'six commits in');
     await relay.stop('SIGKILL');
     await writing;
@@ -225,11 +216,11 @@ describe('AT ingest', () => {
 
   it('a rate limit of 60 commits/min paces a burst of 200 records in 20 commits: all arrive, none dropped', async () => {
     const relay = await ingestRelay();
-    const remote = await net.createAccount('remote');
+    const remote = await fx.net.createAccount('remote');
     const { id: threadId, alice } = await threadWithRemote(relay, remote);
     await addSource(relay, { rateLimitPerMinute: 60 }); // a burst of 10, then one per second
     const recs = Array.from({ length: 200 }, (_, i) => record(threadId, `paced ${i}`));
-    await net.writeRecords(remote, recs, 10);
+    await fx.net.writeRecords(remote, recs, 10);
     const list = await eventually(() => messages(relay, threadId, alice), (l) => l.length >= 200, 'all 200 records', 60_000);
     expect(new Set(list.map((m) => m.id))).toEqual(new Set(recs.map((r) => r.rkey)));
     expect(list.map((m) => m.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
@@ -261,7 +252,7 @@ describe('AT ingest', () => {
 
   it('a source that may not be ingested is denied; a disabled one is not followed; enabling it starts it', async () => {
     const relay = await ingestRelay();
-    const remote = await net.createAccount('remote');
+    const remote = await fx.net.createAccount('remote');
     const { id: threadId, alice } = await threadWithRemote(relay, remote);
     const denied = await addSource(relay, { allowIngest: false, denyReason: 'not vetted yet' });
     const disabled = await addSource(relay, { isEnabled: false });
@@ -270,12 +261,12 @@ describe('AT ingest', () => {
     expect(await syncState(relay, `sourceId=${disabled}`)).toEqual([]);
     expect((await relay.api('GET', '/v1/capabilities')).body.atproto.features.repo_ingest).toBe(false);
 
-    await net.writeRecords(remote, [record(threadId, 'ignored')]);
+    await fx.net.writeRecords(remote, [record(threadId, 'ignored')]);
     const from = relay.logs.length;
     expect((await admin(relay, 'PATCH', `/sources/${disabled}`, { isEnabled: true })).status).toBe(200);
     await relay.waitForLog((l) => l.event === 'ingest_source_connected' && l.sourceId === disabled, 30_000, from);
     const later = record(threadId, 'after enabling');
-    await net.writeRecords(remote, [later]);
+    await fx.net.writeRecords(remote, [later]);
     // (A new source starts at the live tail; whether a commit from just before is replayed is the PDS's call.)
     await eventually(() => messages(relay, threadId, alice), (l) => l.some((m) => m.id === later.rkey), 'record after enabling');
     expect(await commits(relay, `sourceId=${denied}`)).toEqual([]);
@@ -302,7 +293,7 @@ describe('AT ingest', () => {
 
     const created = await admin(relay, 'POST', '/sources', source({ name: 'one', isEnabled: false }));
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ kind: 'PDS', name: 'one', serviceEndpoint: net.url, isEnabled: false, allowIngest: true, denyReason: null, rateLimitPerMinute: 6000 });
+    expect(created.body).toMatchObject({ kind: 'PDS', name: 'one', serviceEndpoint: fx.net.url, isEnabled: false, allowIngest: true, denyReason: null, rateLimitPerMinute: 6000 });
     expect((await admin(relay, 'POST', '/sources', source({ name: 'one' }))).status).toBe(409);
     const id = created.body.id;
     expect((await admin(relay, 'GET', `/sources/${id}`)).body.name).toBe('one');
@@ -323,9 +314,9 @@ describe('AT ingest', () => {
   });
 
   it("the relay's own mirrored records coming back are duplicates, not doubled messages", async () => {
-    const account = await net.createAccount('relayself');
+    const account = await fx.net.createAccount('relayself');
     const relay = await ingestRelay({
-      SKEIN_ATPROTO_SERVICE: net.url,
+      SKEIN_ATPROTO_SERVICE: fx.net.url,
       SKEIN_ATPROTO_IDENTIFIER: account.handle,
       SKEIN_ATPROTO_PASSWORD: account.password,
     });
@@ -349,12 +340,12 @@ describe('AT ingest', () => {
 
   it('a source that goes away is failing (capabilities degraded) and recovers; a cursor in its future pauses it', async () => {
     const relay = await ingestRelay();
-    const remote = await net.createAccount('remote');
+    const remote = await fx.net.createAccount('remote');
     const { id: threadId, alice } = await threadWithRemote(relay, remote);
     const sourceId = await addSource(relay);
     const sourceRow = async () => (await syncState(relay, `sourceId=${sourceId}`)).find((s) => s.did === null);
 
-    await net.stopPds();
+    await fx.net.stopPds();
     try {
       const failing = await eventually(sourceRow, (s) => s?.status === 'failing' && s.failureCount >= 2, 'source failing');
       expect(failing.nextAttemptAt).toBeGreaterThan(0);
@@ -362,11 +353,11 @@ describe('AT ingest', () => {
       expect(caps.features.repo_ingest).toBe(false);
       expect(caps.ingest).toMatchObject({ degraded: true, reason: 'source_failing' });
     } finally {
-      await net.startPds();
+      await fx.net.startPds();
     }
     await eventually(sourceRow, (s) => s?.status === 'active' && s.failureCount === 0, 'source active again');
     const after = record(threadId, 'after the outage');
-    await net.writeRecords(remote, [after]);
+    await fx.net.writeRecords(remote, [after]);
     await eventually(() => messages(relay, threadId, alice), (l) => l.some((m) => m.id === after.rkey), 'record after the outage');
     expect((await relay.api('GET', '/v1/capabilities')).body.atproto.ingest.degraded).toBe(false);
 
@@ -377,7 +368,7 @@ describe('AT ingest', () => {
     expect(paused.failureReason).toMatch(/future_cursor/);
     const attempts = relay.logs.filter((l) => l.event === 'ingest_source_connected').length;
     const late = record(threadId, 'while paused');
-    await net.writeRecords(remote, [late]);
+    await fx.net.writeRecords(remote, [late]);
     // Resetting to the live tail resumes it.
     expect((await admin(relay, 'POST', '/sync-state/reset', { sourceId, cursor: null })).status).toBe(200);
     await eventually(sourceRow, (s) => s?.status === 'active', 'active after reset');
@@ -388,7 +379,7 @@ describe('AT ingest', () => {
 
   it('a forged commit (signed with a key that is not the DID\'s) is rejected as unverifiable and applies nothing', async () => {
     const relay = await ingestRelay();
-    const remote = await net.createAccount('remote');
+    const remote = await fx.net.createAccount('remote');
     const { id: threadId, alice } = await threadWithRemote(relay, remote);
     // A hostile source: a well-formed commit for the member's DID, signed with the attacker's key.
     const forged = record(threadId, 'forged text');

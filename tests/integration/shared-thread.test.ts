@@ -4,28 +4,19 @@
  */
 import { AtpAgent } from '@atproto/api';
 import { ulid } from 'ulid';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { MESSAGE_NSID, THREAD_NSID } from '../../shared/at-lexicon.ts';
 import { type CanonInfo, remoteAuthorId } from '../../shared/schema.ts';
-import { AtNetwork, type TestAccount } from '../helpers/at-network.ts';
+import { useAtNetwork } from '../helpers/at-fixture.ts';
+import type { TestAccount } from '../helpers/at-network.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
 
 const ADMIN = 'admin-token-for-shared-thread-0123456789';
-let net: AtNetwork;
-const relays: RelayProcess[] = [];
-const clients: TestClient[] = [];
-
-beforeAll(async () => {
-  net = await AtNetwork.start();
-});
-afterAll(async () => {
-  clients.forEach((c) => c.destroy());
-  await Promise.all(relays.map((r) => r.stop()));
-  await net?.close();
-});
+const fx = useAtNetwork();
+const { relays, clients } = fx;
 
 interface Side {
   relay: RelayProcess;
@@ -36,13 +27,13 @@ interface Side {
 async function relayFor(account: TestAccount, dataDir?: string, env: Record<string, string> = {}): Promise<RelayProcess> {
   const relay = await startRelay(
     {
-      SKEIN_ATPROTO_SERVICE: net.url,
+      SKEIN_ATPROTO_SERVICE: fx.net.url,
       SKEIN_ATPROTO_IDENTIFIER: account.handle,
       SKEIN_ATPROTO_PASSWORD: account.password,
       SKEIN_BRIDGE_BACKOFF_BASE_MS: '100',
       SKEIN_BRIDGE_BACKOFF_MAX_MS: '1000',
       SKEIN_ADMIN_TOKEN: ADMIN,
-      SKEIN_PLC_URL: net.plcUrl,
+      SKEIN_PLC_URL: fx.net.plcUrl,
       SKEIN_INGEST_BACKOFF_BASE_MS: '100',
       ...env,
     },
@@ -55,7 +46,7 @@ async function relayFor(account: TestAccount, dataDir?: string, env: Record<stri
     const src = await relay.api('POST', '/v1/admin/federation/sources', ADMIN, {
       kind: 'PDS',
       name: 'shared-pds',
-      serviceEndpoint: net.url,
+      serviceEndpoint: fx.net.url,
       isEnabled: true,
       allowIngest: true,
       rateLimitPerMinute: 60_000,
@@ -67,7 +58,7 @@ async function relayFor(account: TestAccount, dataDir?: string, env: Record<stri
 }
 
 async function pair(): Promise<{ a: Side; b: Side }> {
-  const [accA, accB] = [await net.createAccount('relaya'), await net.createAccount('relayb')];
+  const [accA, accB] = [await fx.net.createAccount('relaya'), await fx.net.createAccount('relayb')];
   const [ra, rb] = await Promise.all([relayFor(accA), relayFor(accB)]);
   return { a: { relay: ra, account: accA }, b: { relay: rb, account: accB } };
 }
@@ -131,7 +122,7 @@ describe('two relays share one thread through AT', () => {
     expect(own.body.commits.flatMap((c: any) => c.operations).filter((o: any) => o.collection === MESSAGE_NSID).every((o: any) => o.reason === 'own_record')).toBe(true);
 
     // The thread record exists, and message records name the thread by its URI.
-    const agent = new AtpAgent({ service: net.url });
+    const agent = new AtpAgent({ service: fx.net.url });
     const rec = await agent.com.atproto.repo.getRecord({ repo: a.account.did, collection: THREAD_NSID, rkey: threadA });
     expect(rec.data.value).toMatchObject({ title: 'shared' });
     const msg = await agent.com.atproto.repo.getRecord({ repo: b.account.did, collection: MESSAGE_NSID, rkey: fromBob[0]! });
@@ -147,8 +138,8 @@ describe('two relays share one thread through AT', () => {
   it('a third repo naming the thread is rejected; after A removes B, B’s new messages stop reaching A', async () => {
     const { a, b } = await pair();
     const { alice, bob, threadA, threadB, atUri } = await sharedThread(a, b);
-    const stranger = await net.createAccount('stranger');
-    await net.writeRecords(stranger, [{ rkey: ulid(), value: { thread: 'x', threadUri: atUri, author: 'mallory', text: 'let me in', seq: 1, sentAt: new Date().toISOString() } }]);
+    const stranger = await fx.net.createAccount('stranger');
+    await fx.net.writeRecords(stranger, [{ rkey: ulid(), value: { thread: 'x', threadUri: atUri, author: 'mallory', text: 'let me in', seq: 1, sentAt: new Date().toISOString() } }]);
     for (const side of [a, b]) {
       const [c] = await eventually(
         async () => (await side.relay.api('GET', `/v1/admin/federation/commits?did=${stranger.did}`, ADMIN)).body.commits,
