@@ -140,6 +140,11 @@ describe('AT ingest', () => {
     const caps = (await relay.api('GET', '/v1/capabilities')).body;
     expect(caps.atproto.features.repo_ingest).toBe(true);
     expect(caps.atproto.ingest).toMatchObject({ sources: 1, degraded: false });
+    // Per-source metrics: events by outcome, lag, cursor.
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`skein_ingest_events_total\\{source="${sourceId}",outcome="applied"\\} 2`));
+    expect(metrics).toMatch(new RegExp(`skein_ingest_lag_seconds_count\\{source="${sourceId}"\\} [1-9]`));
+    expect(metrics).toMatch(new RegExp(`skein_ingest_cursor\\{source="${sourceId}"\\} [1-9]`));
     // Record text never reaches the logs.
     expect(relay.rawLog.join('\n')).not.toContain('from AT');
     await relay.stop();
