@@ -116,6 +116,29 @@ describe('streamed replies', () => {
     expect(b.messages).toEqual([]);
   });
 
+  it('a stream started and finished offline arrives as its message when the author connects', async () => {
+    const id = await thread();
+    const Y = await import('yjs');
+    const { threadRoots } = await import('../../shared/schema.ts');
+    const doc = new Y.Doc();
+    const roots = threadRoots(doc);
+    const sid = ulid();
+    // Written with no connection: the entry is created, grown and removed before the relay sees any of it.
+    for (const t of ['Off', 'Offline ', 'Offline answer']) roots.streams.set(sid, { authorId: 'alice', startedAt: 1, text: t, status: 'streaming' });
+    const open = ulid();
+    roots.streams.set(open, { authorId: 'alice', startedAt: 2, text: 'left open', status: 'streaming' });
+    doc.transact(() => {
+      roots.messages.push([{ id: sid, authorId: 'alice', text: 'Offline answer', clientSentAt: Date.now() }]);
+      roots.streams.delete(sid);
+    });
+    const c = connectClient(relay.wsUrl, id, tokens.alice!, 'alice', doc);
+    raw.push(c);
+    await c.until(() => c.roots.canon.has(sid), 'the offline stream’s message sequenced');
+    expect(c.closes).toEqual([]);
+    // The one left open is the author's to go on with; nobody writes it, so the relay ends it.
+    await c.until(() => c.roots.streams.get(open)?.status === 'interrupted', 'left-open stream interrupted');
+  });
+
   it('lists its stream limits in capabilities', async () => {
     const caps = (await relay.api('GET', '/v1/capabilities')).body;
     expect(caps.limits).toMatchObject({ maxStreamBytes: 2000, maxOpenStreams: 2, streamIdleMs: 800 });
