@@ -40,7 +40,9 @@ export class RelayProcess {
   async start(): Promise<void> {
     // RELAY_NODE_ARGS lets a benchmark profile the relay (e.g. --cpu-prof).
     const extra = process.env.RELAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const proc = spawn(process.execPath, [...extra, '--import', 'tsx', 'server/main.ts'], {
+    // RELAY_COMPILED=1 runs the compiled relay (dist/, what `npm start` runs; benchmarks).
+    const entry = process.env.RELAY_COMPILED === '1' ? ['dist/server/main.js'] : ['--import', 'tsx', 'server/main.ts'];
+    const proc = spawn(process.execPath, [...extra, ...entry], {
       cwd: ROOT,
       env: {
         ...process.env,
@@ -51,6 +53,8 @@ export class RelayProcess {
         SKEIN_LOG_LEVEL: 'debug',
         // Tests opt in to the AT bridge; main.ts would otherwise start a local PDS.
         SKEIN_ATPROTO_SERVICE: 'off',
+        // main.ts runs the demo bot with dev auth; tests that want it say so.
+        SKEIN_DEMO_BOT: '0',
         ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,8 +5,8 @@
  * every frame with a document name, so a stock y-websocket client cannot talk to it).
  */
 import { HocuspocusProvider } from '@hocuspocus/provider';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -123,6 +123,11 @@ async function hocuspocusServer(): Promise<BenchServer> {
 
 /** Skein as `npm start` runs it, durable (`SKEIN_SQLITE_SYNC=FULL`), limits lifted for the load. */
 async function skeinServer(env: Record<string, string>): Promise<BenchServer> {
+  // The production path: the compiled relay, as `npm start` runs it (no TypeScript loader).
+  if (!existsSync(new URL('../../../dist/server/main.js', import.meta.url))) {
+    execFileSync('npm', ['run', 'build:lib', '--silent'], { cwd: new URL('../../../', import.meta.url).pathname, stdio: 'inherit' });
+  }
+  process.env.RELAY_COMPILED ??= '1';
   const relay = new RelayProcess(mkdtempSync(join(tmpdir(), 'skein-compare-')), {
     SKEIN_LOG_LEVEL: 'info',
     SKEIN_SQLITE_SYNC: 'FULL',
