@@ -85,6 +85,11 @@ export class RelayApi {
   capabilities(): Promise<Capabilities> {
     return this.request('GET', '/v1/capabilities', undefined, false);
   }
+  /** Adds (or removes) a remote member: a DID whose AT records the thread ingests. */
+  setRemote(threadId: string, did: string, present: boolean): Promise<Omit<ThreadSummary, 'lastMessage'>> {
+    const path = `/v1/threads/${encodeURIComponent(threadId)}/remotes`;
+    return present ? this.request('POST', path, { did }) : this.request('DELETE', `${path}/${encodeURIComponent(did)}`);
+  }
   retryMirror(threadId: string, messageId: string): Promise<unknown> {
     return this.request('POST', `/v1/threads/${encodeURIComponent(threadId)}/messages/${encodeURIComponent(messageId)}/retry`, {});
   }

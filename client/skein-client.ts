@@ -63,6 +63,11 @@ export interface SkeinClient {
   /** Guest clients: forgets a thread and deletes its local data (after an upload). */
   removeLocalThread(threadId: string): Promise<void>;
   archiveThread(threadId: string): Promise<void>;
+  /**
+   * Lets another relay's repo (its DID) into a shared thread, or out: its AT records naming
+   * the thread are ingested only while it is a remote member.
+   */
+  setRemoteMember(threadId: string, did: string, present: boolean): Promise<ThreadSummary>;
   /** Failed-sync diagnostics not yet expired. */
   diagnostics(): Promise<Diagnostic[]>;
   /** Closes everything and deletes all local data of this relay and user. */
@@ -243,6 +248,11 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
     },
     async createThread(input) {
       const t = await api.createThread(input);
+      await refreshThreads().catch(() => {});
+      return threads.get(t.id) ?? { ...t, lastMessage: null };
+    },
+    async setRemoteMember(threadId, did, present) {
+      const t = await api.setRemote(threadId, did, present);
       await refreshThreads().catch(() => {});
       return threads.get(t.id) ?? { ...t, lastMessage: null };
     },

@@ -49,7 +49,7 @@ export class ThreadPane {
       title: h('h2', { id: 'thread-title' }),
       members: h('p', { class: 'members' }),
       mirror: h('p', { class: 'mirror-note' }),
-      shared: h('p', { class: 'shared-uri', hidden: true }),
+      shared: h('div', { class: 'shared-uri', hidden: true }),
       archive: h('button', { type: 'button', id: 'archive', onclick: () => void archive(app, view) }, 'Archive', srOnly(' thread')),
       notices: h('div', { class: 'notices' }),
       timeline: new TimelineView(app, ui),
@@ -134,8 +134,10 @@ export class ThreadPane {
     if (parts.mirror.textContent !== mirrorText) parts.mirror.textContent = mirrorText;
     // The thread's AT identity: another relay joins the conversation with it.
     const uri = meta?.atUri ?? null;
-    if (parts.shared.dataset.uri !== (uri ?? '')) {
-      parts.shared.dataset.uri = uri ?? '';
+    const remotes = app.client.threads().find((t) => t.id === view.threadId)?.remotes ?? [];
+    const sharedSig = `${uri ?? ''}|${remotes.join(',')}`;
+    if (parts.shared.dataset.uri !== sharedSig) {
+      parts.shared.dataset.uri = sharedSig;
       parts.shared.hidden = !uri;
       parts.shared.replaceChildren(
         ...(uri
@@ -157,6 +159,7 @@ export class ThreadPane {
                 'Copy',
                 srOnly(' the thread URI'),
               ),
+              remoteForm(app, view.threadId, remotes),
             ]
           : []),
       );
@@ -201,4 +204,37 @@ export class ThreadPane {
       }
     }
   }
+}
+
+/**
+ * Remote members of a shared thread: the other relays' repos (DIDs) whose AT records are
+ * ingested into it. Adding one is how the relay that created the thread lets a follower in.
+ */
+function remoteForm(app: App, threadId: string, remotes: string[]): HTMLElement {
+  const input = h('input', { id: 'remote-did', autocomplete: 'off', spellcheck: false, placeholder: 'did:plc:…' });
+  const error = h('span', { class: 'error', role: 'alert' });
+  return h(
+    'form',
+    {
+      class: 'remote-members',
+      onsubmit: (e) => {
+        e.preventDefault();
+        const did = input.value.trim();
+        if (!did) return;
+        error.textContent = '';
+        app.client.setRemoteMember(threadId, did, true).then(
+          () => app.announcer.say('The other relay can now write into this thread.'),
+          (err: Error) => (error.textContent = err.message),
+        );
+      },
+    },
+    h('span', {}, remotes.length ? `Other relays in this thread: ${remotes.join(', ')}. ` : 'No other relay writes into this thread yet. '),
+    h('label', { for: 'remote-did' }, 'Let another relay in (its DID)'),
+    ' ',
+    input,
+    ' ',
+    h('button', { type: 'submit', id: 'add-remote' }, 'Add'),
+    ' ',
+    error,
+  );
 }

@@ -67,9 +67,10 @@ describe('the app on two relays sharing a thread', () => {
     expect(uri).toMatch(new RegExp(`^at://${accA.did}/dev\\.skein\\.chat\\.thread/`));
     expect(await alice.locator('#copy-at-uri').isVisible()).toBe(true);
 
-    // A member on A lets relay B's repo into the thread (no UI for this yet: the API).
-    const threadA = uri.split('/').pop()!;
-    expect((await a.api('POST', `/v1/threads/${threadA}/remotes`, await a.token('alice'), { did: accB.did })).status).toBe(200);
+    // alice lets relay B's repo into the thread.
+    await alice.getByLabel('Let another relay in (its DID)').fill(accB.did);
+    await alice.locator('#add-remote').click();
+    await expect.poll(() => alice.locator('.remote-members').innerText(), { timeout: UI_TIMEOUT }).toContain(`Other relays in this thread: ${accB.did}`);
 
     await bob.locator('#new-thread-toggle').click();
     await bob.getByLabel('Title', { exact: true }).fill('Joined');
