@@ -126,6 +126,8 @@ export interface RelayConfig {
   logLevel: string;
   /** SQLite `synchronous`: FULL fsyncs each commit, NORMAL survives process but not OS crashes. */
   sqliteSync: 'FULL' | 'NORMAL';
+  /** How long a group commit waits for more work before its transaction, ms (0: the same turn). */
+  commitWindowMs: number;
   /** Directory served at `/` (the built web app / SDK test page); skipped when absent. */
   staticDir: string;
   limits: Limits;
@@ -328,6 +330,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: env.SKEIN_LOG_LEVEL || 'info',
     sqliteSync: oneOf(env, 'SKEIN_SQLITE_SYNC', ['FULL', 'NORMAL'] as const, 'FULL'),
+    commitWindowMs: int(env, 'SKEIN_COMMIT_WINDOW_MS', 0, 0, 100),
     staticDir: env.SKEIN_STATIC_DIR ? resolve(env.SKEIN_STATIC_DIR) : join(packageRoot(), 'client', 'dist'),
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),

@@ -109,7 +109,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
   }
   const log = opts.logger ?? createLogger(config.logLevel);
   const ownStore = !opts.store;
-  const store = opts.store ?? new SqliteStore(join(config.dataDir, 'skein.sqlite'), { synchronous: config.sqliteSync });
+  const store = opts.store ?? new SqliteStore(join(config.dataDir, 'skein.sqlite'), { synchronous: config.sqliteSync, commitWindowMs: config.commitWindowMs });
   const emit = (type: RelayEvent['type'], messages: StoredMessage[]) => {
     if (!opts.onEvent) return;
     for (const message of messages) {

@@ -363,6 +363,8 @@ describe('AT write bridge', () => {
     const relay = await bridgedRelay(account, proxy.url);
     const alice = await relay.token('alice');
     const { id: threadId } = await relay.createThread(alice, [], 'auth', { mirror: true });
+    // The thread record is written at creation: let that finish before auth breaks.
+    await relay.waitForLog((l) => l.event === 'bridge_thread_record_written' && l.threadId === threadId, 30_000);
     const a = client(relay, threadId, 'alice', alice);
     await synced(a);
     authBroken = true; // e.g. the app password was revoked

@@ -71,6 +71,8 @@ describe('probes and graceful shutdown', () => {
     // A message whose AT write is in flight (the PDS does not answer) when SIGTERM comes.
     const alice = await relay.token('alice');
     const { id } = await relay.createThread(alice, [], 'ops', { mirror: true });
+    // The thread record is written at creation: only the message's write is to be held.
+    await relay.waitForLog((l) => l.event === 'bridge_thread_record_written' && l.threadId === id, 30_000);
     const a = connectClient(relay.wsUrl, id, alice, 'alice');
     cleanups.push(() => a.destroy());
     await synced(a);
