@@ -6,7 +6,7 @@
  */
 import { HocuspocusProvider } from '@hocuspocus/provider';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -121,11 +121,15 @@ async function hocuspocusServer(): Promise<BenchServer> {
   };
 }
 
+let builtOnce = false;
+
 /** Skein as `npm start` runs it, durable (`SKEIN_SQLITE_SYNC=FULL`), limits lifted for the load. */
 async function skeinServer(env: Record<string, string>): Promise<BenchServer> {
-  // The production path: the compiled relay, as `npm start` runs it (no TypeScript loader).
-  if (!existsSync(new URL('../../../dist/server/main.js', import.meta.url))) {
+  // The production path: the compiled relay, as `npm start` runs it (no TypeScript loader),
+  // built from the current sources once per bench run.
+  if (process.env.RELAY_COMPILED !== '0' && !builtOnce) {
     execFileSync('npm', ['run', 'build:lib', '--silent'], { cwd: new URL('../../../', import.meta.url).pathname, stdio: 'inherit' });
+    builtOnce = true;
   }
   process.env.RELAY_COMPILED ??= '1';
   const relay = new RelayProcess(mkdtempSync(join(tmpdir(), 'skein-compare-')), {
