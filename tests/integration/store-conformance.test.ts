@@ -11,6 +11,7 @@ import type { MessageCandidate, Store } from '../../server/store/store.ts';
 
 const stores: Array<[string, () => Promise<Store>]> = [
   ['sqlite', async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-store-')), 'db.sqlite'))],
+  ['sqlite with a 3 ms commit window', async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-store-')), 'db.sqlite'), { commitWindowMs: 3 })],
 ];
 
 const cand = (id: string, state: 'sent' | 'rejected' = 'sent'): MessageCandidate => ({
