@@ -423,4 +423,30 @@ describe('AT ingest', () => {
       await relay.stop();
     }
   });
+
+  it('a source without our events (#info OutdatedCursor) says so in its state; one sending garbage frames is failing', async () => {
+    const relay = await ingestRelay();
+    let garbage = false;
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    wss.on('connection', (ws) => {
+      if (garbage) ws.send(Buffer.from([0xff, 0x00, 0x13, 0x37]));
+      else ws.send(new MessageFrame({ name: 'OutdatedCursor', message: 'cursor is older than the window' }, { type: '#info' }).toBytes());
+    });
+    try {
+      await new Promise((r) => wss.once('listening', r));
+      const sourceId = await addSource(relay, { serviceEndpoint: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`, kind: 'Other' });
+      const row = async () => (await syncState(relay, `sourceId=${sourceId}`)).find((x) => x.did === null);
+      const outdated = await eventually(row, (x) => /outdated_cursor/.test(x?.failureReason ?? ''), 'outdated cursor noted');
+      expect(outdated.status).toBe('active'); // still connected: nothing to reconnect for
+      expect(relay.logs.find((l) => l.event === 'ingest_info')).toMatchObject({ name: 'OutdatedCursor' });
+      garbage = true;
+      for (const c of wss.clients) c.terminate();
+      const failing = await eventually(row, (x) => x?.status === 'failing' && /undecodable frame/.test(x.failureReason ?? ''), 'failing on garbage');
+      expect(failing.failureCount).toBeGreaterThanOrEqual(1);
+      expect((await relay.api('GET', '/v1/health')).status).toBe(200);
+    } finally {
+      wss.close();
+      await relay.stop();
+    }
+  });
 });
