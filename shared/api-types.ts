@@ -22,6 +22,15 @@ export interface Thread {
    * that is not shared through AT.
    */
   atUri: string | null;
+  /**
+   * The thread's current generation (0 until its history first rolls): messages with
+   * `seq <= baseSeq` are sealed history (history API), newer ones live in `liveDoc`.
+   */
+  generation: number;
+  /** Seq of the newest sealed message; 0 before the first roll. */
+  baseSeq: number;
+  /** The y-websocket document name of the live generation (`/v1/sync/<liveDoc>`). */
+  liveDoc: string;
 }
 
 /** A canonical message of the history API: the record plus its canonical info. */

@@ -36,6 +36,11 @@ export const CloseCode = {
   NOT_A_MEMBER: 4403,
   /** No thread with that id. */
   UNKNOWN_THREAD: 4404,
+  /**
+   * The document is a sealed generation of its thread (it rolled): connect to the thread's
+   * `liveDoc` instead (the reason names it). Pending local messages are re-appended there.
+   */
+  GENERATION_SEALED: 4410,
   /** Frame or update larger than the configured maximum; resending it cannot help. */
   TOO_LARGE: 4413,
   /** Too many connections for this user. */

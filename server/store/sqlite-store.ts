@@ -4,10 +4,12 @@
  */
 import Database from 'better-sqlite3';
 import { SqliteIngestStore } from '../ingest/sqlite-ingest-store.ts';
+import { liveDocName } from '../../shared/generation.ts';
 import { assignSequence } from '../sequencer.ts';
 import type {
   BridgeDiagnostic,
   ConfirmedWrite,
+  FoldedReceipt,
   MessageKey,
   OutboxItem,
   OutboxStats,
@@ -64,6 +66,13 @@ CREATE TABLE IF NOT EXISTS messages (
   PRIMARY KEY (thread_id, seq),
   UNIQUE (thread_id, id)
 );
+CREATE TABLE IF NOT EXISTS receipts (
+  thread_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  read_at REAL NOT NULL,
+  PRIMARY KEY (thread_id, message_id, user_id)
+);
 CREATE TABLE IF NOT EXISTS at_outbox (
   thread_id TEXT NOT NULL,
   message_id TEXT NOT NULL,
@@ -97,6 +106,8 @@ interface ThreadDbRow {
   last_seq: number;
   last_sent_at: number;
   at_uri: string | null;
+  generation: number;
+  base_seq: number;
 }
 
 interface MessageDbRow {
@@ -136,6 +147,8 @@ function toMessage(r: MessageDbRow): StoredMessage {
 function migrate(db: Database.Database): void {
   const cols = new Set((db.pragma('table_info(threads)') as Array<{ name: string }>).map((c) => c.name));
   if (!cols.has('at_uri')) db.exec('ALTER TABLE threads ADD COLUMN at_uri TEXT');
+  if (!cols.has('generation')) db.exec('ALTER TABLE threads ADD COLUMN generation INTEGER NOT NULL DEFAULT 0');
+  if (!cols.has('base_seq')) db.exec('ALTER TABLE threads ADD COLUMN base_seq INTEGER NOT NULL DEFAULT 0');
   db.exec('CREATE UNIQUE INDEX IF NOT EXISTS threads_at_uri ON threads(at_uri) WHERE at_uri IS NOT NULL');
 }
 
@@ -210,6 +223,17 @@ export class SqliteStore implements Store {
       lastShown: db.prepare<[string], MessageDbRow>(
         "SELECT * FROM messages WHERE thread_id = ? AND state != 'rejected' ORDER BY seq DESC LIMIT 1",
       ),
+      messagesBefore: db.prepare<[string, number, number], MessageDbRow>(
+        'SELECT * FROM (SELECT * FROM messages WHERE thread_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+      ),
+      roll: db.prepare('UPDATE threads SET generation = generation + 1, base_seq = last_seq WHERE id = ? AND generation = ?'),
+      foldReceipt: db.prepare(
+        `INSERT INTO receipts (thread_id, message_id, user_id, read_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (thread_id, message_id, user_id) DO UPDATE SET read_at = max(read_at, excluded.read_at)`,
+      ),
+      receiptsOf: db.prepare<[string, string], { user_id: string; read_at: number }>(
+        'SELECT user_id, read_at FROM receipts WHERE thread_id = ? AND message_id = ?',
+      ),
       messageById: db.prepare<[string, string], MessageDbRow>('SELECT * FROM messages WHERE thread_id = ? AND id = ?'),
       enqueue: db.prepare('INSERT OR IGNORE INTO at_outbox (thread_id, message_id, enqueued_at) VALUES (?, ?, ?)'),
       due: db.prepare<[number, number, number], { thread_id: string; message_id: string; attempts: number; enqueued_at: number }>(
@@ -252,6 +276,9 @@ export class SqliteStore implements Store {
       lastSeq: r.last_seq,
       remotes: this.q.remotes.all(r.id).map((x) => x.did),
       atUri: r.at_uri,
+      generation: r.generation,
+      baseSeq: r.base_seq,
+      liveDoc: liveDocName(r.id, r.generation),
     };
   }
 
@@ -403,6 +430,28 @@ export class SqliteStore implements Store {
 
   async listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
     return this.q.messagesAfter.all(threadId, afterSeq, limit).map(toMessage);
+  }
+
+  async listMessagesBefore(threadId: string, beforeSeq: number, limit: number): Promise<StoredMessage[]> {
+    return this.q.messagesBefore.all(threadId, beforeSeq, limit).map(toMessage);
+  }
+
+  rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[]): Promise<ThreadRow | null> {
+    return this.grouped(() => {
+      if (this.q.roll.run(threadId, fromGeneration).changes === 0) return null;
+      this.q.deleteUpdates.run(threadId);
+      this.q.appendUpdate.run(threadId, snapshot);
+      for (const r of receipts) this.q.foldReceipt.run(threadId, r.messageId, r.userId, r.readAt);
+      return this.row(this.q.thread.get(threadId)!);
+    });
+  }
+
+  async listReceipts(threadId: string, messageIds: string[]): Promise<FoldedReceipt[]> {
+    const out: FoldedReceipt[] = [];
+    for (const messageId of new Set(messageIds)) {
+      for (const r of this.q.receiptsOf.all(threadId, messageId)) out.push({ messageId, userId: r.user_id, readAt: r.read_at });
+    }
+    return out;
   }
 
   async getMessage(threadId: string, messageId: string): Promise<StoredMessage | null> {

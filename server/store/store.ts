@@ -41,6 +41,13 @@ export interface MessageCandidate {
   atCid?: string;
 }
 
+/** The latest `readAt` of one user for one message, kept relationally once its generation is sealed. */
+export interface FoldedReceipt {
+  messageId: string;
+  userId: string;
+  readAt: number;
+}
+
 export interface UpdateLog {
   updates: Uint8Array[];
 }
@@ -125,6 +132,20 @@ export interface Store {
 
   /** Canonical messages with `seq > afterSeq`, in seq order, at most `limit`. */
   listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
+  /** The newest `limit` canonical messages with `seq < beforeSeq`, in seq order (back-pagination). */
+  listMessagesBefore(threadId: string, beforeSeq: number, limit: number): Promise<StoredMessage[]>;
+
+  // --- generations (docs/data-model.md, "Windowed threads") ---
+
+  /**
+   * Seals the live generation, atomically: `generation` + 1, `baseSeq` = `lastSeq`, the update
+   * log replaced by `snapshot` (the first state of the new live document), and `receipts`
+   * folded into the relational receipts (the latest `readAt` wins). Returns the updated row,
+   * or null when the thread is unknown or no longer at `fromGeneration`.
+   */
+  rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[]): Promise<ThreadRow | null>;
+  /** Folded receipts of the given messages (any order). */
+  listReceipts(threadId: string, messageIds: string[]): Promise<FoldedReceipt[]>;
 
   /** One stored message by id. */
   getMessage(threadId: string, messageId: string): Promise<StoredMessage | null>;

@@ -38,7 +38,7 @@ describe.each(stores)('%s store', (_name, make) => {
     const s = await open();
     const id = newId();
     const t = await s.createThread({ id, title: 'T', participants: ['alice', 'bob'], mirror: true, createdAt: 5 });
-    expect(t).toEqual({ id, title: 'T', participants: ['alice', 'bob'], remotes: [], atUri: null, mirror: true, archived: false, createdAt: 5, lastSeq: 0 });
+    expect(t).toEqual({ id, title: 'T', participants: ['alice', 'bob'], remotes: [], atUri: null, mirror: true, archived: false, createdAt: 5, lastSeq: 0, generation: 0, baseSeq: 0, liveDoc: id });
     expect(await s.getThread('missing')).toBeNull();
     expect((await s.listThreadsForUser('bob')).map((x) => x.id)).toContain(id);
     expect((await s.listThreadsForUser('carol')).map((x) => x.id)).not.toContain(id);
@@ -110,5 +110,47 @@ describe.each(stores)('%s store', (_name, make) => {
     await s.compact(id, bytes(7, 7));
     expect((await s.loadUpdates(id)).updates).toEqual([bytes(7, 7)]);
     expect(await s.countUpdates(id)).toBe(1);
+  });
+
+  it('pages back by seq: the newest messages before a seq, in seq order', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 0 });
+    await s.commitMessages(id, [bytes(1)], ['a', 'b', 'c', 'd', 'e'].map((x) => cand(x)), 10);
+    expect((await s.listMessagesBefore(id, 5, 2)).map((m) => m.seq)).toEqual([3, 4]);
+    expect((await s.listMessagesBefore(id, 3, 10)).map((m) => m.id)).toEqual(['a', 'b']);
+    expect(await s.listMessagesBefore(id, 1, 10)).toEqual([]);
+    expect((await s.listMessagesBefore(id, Number.MAX_SAFE_INTEGER, 1)).map((m) => m.seq)).toEqual([5]);
+  });
+
+  it('rolls a generation atomically: base seq, new log, folded receipts (latest readAt wins), once', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: '', participants: ['alice', 'bob'], mirror: false, createdAt: 0 });
+    await s.commitMessages(id, [bytes(1), bytes(2)], [cand('a'), cand('b')], 10);
+    const rolled = await s.rollGeneration(id, 0, bytes(9), [
+      { messageId: 'a', userId: 'bob', readAt: 50 },
+      { messageId: 'b', userId: 'bob', readAt: 40 },
+    ]);
+    expect(rolled).toMatchObject({ id, generation: 1, baseSeq: 2, lastSeq: 2, liveDoc: `${id}~1` });
+    expect((await s.loadUpdates(id)).updates).toEqual([bytes(9)]);
+    // Someone else rolled already: nothing changes.
+    expect(await s.rollGeneration(id, 0, bytes(8), [])).toBeNull();
+    expect(await s.rollGeneration('missing', 0, bytes(8), [])).toBeNull();
+    expect((await s.loadUpdates(id)).updates).toEqual([bytes(9)]);
+    // Seqs stay gap-free across the roll, and a known id gets no second seq.
+    const next = await s.commitMessages(id, [bytes(3)], [cand('a'), cand('c')], 11);
+    expect(next.map((m) => [m.id, m.seq])).toEqual([['c', 3]]);
+    await s.rollGeneration(id, 1, bytes(10), [
+      { messageId: 'a', userId: 'bob', readAt: 30 },
+      { messageId: 'c', userId: 'alice', readAt: 70 },
+    ]);
+    expect(await s.getThread(id)).toMatchObject({ generation: 2, baseSeq: 3, liveDoc: `${id}~2` });
+    const receipts = await s.listReceipts(id, ['a', 'b', 'c', 'zz']);
+    expect(receipts.sort((x, y) => (x.messageId + x.userId).localeCompare(y.messageId + y.userId))).toEqual([
+      { messageId: 'a', userId: 'bob', readAt: 50 },
+      { messageId: 'b', userId: 'bob', readAt: 40 },
+      { messageId: 'c', userId: 'alice', readAt: 70 },
+    ]);
   });
 });
