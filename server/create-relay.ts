@@ -124,6 +124,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
   const registry = new DocRegistry(store, log, {
     idleUnloadMs: config.idleUnloadMs,
     compactAfterUpdates: config.compactAfterUpdates,
+    generationMessages: config.generationMessages,
     maxTextLength: config.limits.maxTextLength,
     streamLimits: { maxStreamBytes: config.limits.maxStreamBytes, maxOpenStreams: config.limits.maxOpenStreams, streamIdleMs: config.limits.streamIdleMs },
     onMirroredCommit: () => bridge?.notify(),

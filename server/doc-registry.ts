@@ -4,7 +4,7 @@
  */
 import type { Logger } from './logger.ts';
 import type { Store, ThreadRow } from './store/store.ts';
-import { ThreadRoom, type ThreadRoomOptions } from './thread-room.ts';
+import { RoomSealedError, ThreadRoom, type ThreadRoomOptions } from './thread-room.ts';
 
 export interface DocRegistryOptions extends ThreadRoomOptions {
   idleUnloadMs: number;
@@ -14,6 +14,8 @@ export class DocRegistry {
   private readonly rooms = new Map<string, Promise<ThreadRoom>>();
   private readonly unloading = new Map<string, Promise<void>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** The loaded room of each thread: a sealed room's late callbacks must not touch its successor. */
+  private readonly current = new Map<string, ThreadRoom>();
 
   constructor(
     private readonly store: Store,
@@ -42,6 +44,8 @@ export class DocRegistry {
       const room = await ThreadRoom.load(thread, this.store, this.log, this.opts);
       room.onEmpty = (r) => this.scheduleUnload(r);
       room.onBroken = (r) => void this.unload(r.id);
+      room.onSealed = (r) => void this.unload(r.id);
+      this.current.set(thread.id, room);
       this.log.info({ event: 'doc_loaded', threadId: thread.id, ms: Math.round(performance.now() - started) }, 'document loaded');
       return room;
     })();
@@ -50,9 +54,27 @@ export class DocRegistry {
     return loading;
   }
 
+  /**
+   * Runs `work` on the thread's live room; when the room's generation is sealed meanwhile,
+   * once more on the next generation's room.
+   */
+  async withLiveRoom<T>(thread: ThreadRow, work: (room: ThreadRoom) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const room = await this.acquire(thread);
+      try {
+        return await work(room);
+      } catch (err) {
+        // The sealed room is unloading already (onSealed); acquire loads its successor.
+        if (!(err instanceof RoomSealedError) || attempt >= 2) throw err;
+      } finally {
+        this.release(room);
+      }
+    }
+  }
+
   /** Lets a room the relay itself used (e.g. for ingest) unload once idle, if nobody is connected. */
   release(room: ThreadRoom): void {
-    if (room.conns.size === 0 && this.rooms.has(room.id)) this.scheduleUnload(room);
+    if (room.conns.size === 0 && this.current.get(room.id) === room) this.scheduleUnload(room);
   }
 
   private cancelUnload(threadId: string): void {
@@ -62,10 +84,11 @@ export class DocRegistry {
   }
 
   private scheduleUnload(room: ThreadRoom): void {
+    if (this.current.get(room.id) !== room) return;
     this.cancelUnload(room.id);
     const t = setTimeout(() => {
       this.timers.delete(room.id);
-      if (room.conns.size === 0) void this.unload(room.id);
+      if (room.conns.size === 0 && this.current.get(room.id) === room) void this.unload(room.id);
     }, this.opts.idleUnloadMs);
     t.unref();
     this.timers.set(room.id, t);
@@ -76,6 +99,7 @@ export class DocRegistry {
     const loading = this.rooms.get(threadId);
     if (!loading) return;
     this.rooms.delete(threadId);
+    this.current.delete(threadId);
     this.cancelUnload(threadId);
     const done = (async () => {
       const room = await loading;

@@ -9,6 +9,13 @@ import type { SyncConnection } from './sync-connection.ts';
 import type { Positioned } from './document-order.ts';
 import type { AcceptedMessage } from './update-policy.ts';
 
+/** Thrown by a room whose generation was sealed meanwhile: acquire the thread's room again. */
+export class RoomSealedError extends Error {
+  constructor(threadId: string) {
+    super(`generation of ${threadId} was sealed`);
+  }
+}
+
 /** A message ingested from AT, with the record it came from. */
 export interface IngestedMessage {
   message: MessageRecord;
@@ -19,6 +26,9 @@ export interface IngestedMessage {
 export interface ThreadRoomOptions {
   compactAfterUpdates: number;
   maxTextLength: number;
+  /** Sequenced messages after which the live document rolls into a new generation; 0: never. */
+  generationMessages?: number;
+
   /** Limits of streamed replies; default DEFAULT_STREAM_LIMITS. */
   streamLimits?: StreamLimits;
   /** Called after a commit stored new `sent` messages in a mirrored thread (outbox rows exist). */

@@ -20,17 +20,20 @@ import { encodeUpdate } from './sync-protocol.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamLimits } from '../shared/stream.ts';
 import { StreamWatch } from './stream-watch.ts';
 import { checkUpdate } from './update-policy.ts';
+import { nextGeneration, shouldRoll } from './generation-roll.ts';
 import {
   type Collecting,
   type IngestedMessage,
   type Pending,
   type ThreadRoomOptions,
+  RoomSealedError,
   canonOf,
   readAtOf,
   sameCanon,
 } from './thread-room-parts.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './thread-room-parts.ts';
+export { RoomSealedError } from './thread-room-parts.ts';
 
 /** Transaction origin of changes the relay itself makes (canon, meta). */
 export const RELAY_ORIGIN = Symbol('skein-relay');
@@ -52,6 +55,8 @@ export class ThreadRoom {
   onEmpty: (room: ThreadRoom) => void = () => {};
   /** Called when the room can no longer be trusted (storage failed) and must be dropped. */
   onBroken: (room: ThreadRoom) => void = () => {};
+  /** Called once the room sealed its generation (every connection got 4410): drop it. */
+  onSealed: (room: ThreadRoom) => void = () => {};
 
   private queue: Pending[] = [];
   private scheduled = false;
@@ -73,6 +78,8 @@ export class ThreadRoom {
   private readonly streamLimits: StreamLimits;
   /** Interrupts streams whose author went quiet (started once the log is loaded). */
   private streamWatch: StreamWatch | null = null;
+  /** Set once this generation rolled: the document is history, nothing more is applied or stored. */
+  private sealed = false;
 
   private constructor(
     public thread: ThreadRow,
@@ -88,15 +95,21 @@ export class ThreadRoom {
     return this.thread.id;
   }
 
+  /** The generation this room holds (its document is `thread.liveDoc`). */
+  get generation(): number {
+    return this.thread.generation;
+  }
+
   /** Loads a thread's log into a fresh document and repairs canon/meta from the store. */
   static async load(thread: ThreadRow, store: Store, log: Logger, opts: ThreadRoomOptions): Promise<ThreadRoom> {
-    const room = new ThreadRoom(thread, store, log, opts);
+    // The caller's row may predate a roll: the log holds the newest generation.
+    const room = new ThreadRoom((await store.getThread(thread.id)) ?? thread, store, log, opts);
     const { updates } = await store.loadUpdates(thread.id);
     room.logRows = updates.length;
     room.doc.transact(() => {
       for (const u of updates) Y.applyUpdate(room.doc, u, LOAD_ORIGIN);
     }, LOAD_ORIGIN);
-    room.syncMeta(thread);
+    room.syncMeta(room.thread);
     await room.repairCanon();
     room.streamWatch = new StreamWatch(room.doc, room.roots.streams, room.streamLimits.streamIdleMs, RELAY_ORIGIN);
     return room;
@@ -104,6 +117,7 @@ export class ThreadRoom {
 
   /** Writes thread metadata into `meta` where it differs from the store. */
   syncMeta(thread: ThreadRow): void {
+    if (this.sealed || thread.generation !== this.thread.generation) return;
     this.thread = thread;
     const meta = this.roots.meta;
     const want: Record<string, unknown> = {
@@ -112,6 +126,8 @@ export class ThreadRoom {
       archived: thread.archived,
       createdAt: thread.createdAt,
       mirror: thread.mirror,
+      generation: thread.generation,
+      baseSeq: thread.baseSeq,
       ...(thread.atUri ? { atUri: thread.atUri } : {}),
     };
     const changed = Object.entries(want).filter(([k, v]) => JSON.stringify(meta.get(k)) !== JSON.stringify(v));
@@ -129,24 +145,46 @@ export class ThreadRoom {
     const canon = this.roots.canon;
     const fixes: StoredMessage[] = [];
     const page = 5000;
-    for (let after = 0; ; ) {
+    // Sealed generations' messages are rows only; the live document holds newer ones.
+    for (let after = this.thread.baseSeq; ; ) {
       const rows = await this.store.listMessages(this.id, after, page);
       for (const m of rows) if (!sameCanon(canon.get(m.id), canonOf(m))) fixes.push(m);
       if (rows.length < page) break;
       after = rows[rows.length - 1]!.seq;
     }
-    if (fixes.length) this.publishCanon(fixes);
+    // Re-appended after a roll (an offline message the relay had sequenced already): old seq.
+    const fixed = new Set(fixes.map((m) => m.id));
+    for (const r of this.roots.messages.toArray()) {
+      if (canon.has(r.id) || fixed.has(r.id)) continue;
+      const m = await this.store.getMessage(this.id, r.id);
+      if (m && m.seq <= this.thread.baseSeq) fixes.push(m);
+    }
+    if (fixes.length) this.writeCanon(fixes);
+  }
+
+  /**
+   * Updates canon entries of stored messages whose record is in the live document (state
+   * changes from the AT bridge); sealed messages are rows only and are not touched.
+   */
+  publishCanon(messages: StoredMessage[]): void {
+    if (this.sealed) return;
+    this.writeCanon(messages.filter((m) => m.seq > this.thread.baseSeq || this.roots.canon.has(m.id)));
   }
 
   /** Writes canon entries for stored messages (relay-authored, persisted, sent to all). */
-  publishCanon(messages: StoredMessage[]): void {
+  private writeCanon(messages: StoredMessage[]): void {
     if (messages.length === 0) return;
     this.doc.transact(() => {
       for (const m of messages) this.roots.canon.set(m.id, canonOf(m));
     }, RELAY_ORIGIN);
   }
 
-  join(conn: SyncConnection): void {
+  /** Adds a connection for `generation` (the document name it asked for); an older one gets 4410. */
+  join(conn: SyncConnection, generation = this.thread.generation): void {
+    if (this.sealed || generation !== this.thread.generation) {
+      conn.close(CloseCode.GENERATION_SEALED, this.sealedReason());
+      return;
+    }
     this.conns.add(conn);
     conn.attach(this);
   }
@@ -159,6 +197,7 @@ export class ThreadRoom {
   }
 
   receiveUpdate(conn: SyncConnection, update: Uint8Array, backlog = false): void {
+    if (this.sealed) return;
     this.queue.push({ conn, update, backlog });
     if (this.scheduled) return;
     this.scheduled = true;
@@ -189,7 +228,7 @@ export class ThreadRoom {
   private async flush(): Promise<void> {
     const batch = this.queue;
     this.queue = [];
-    if (batch.length === 0) return;
+    if (batch.length === 0 || this.sealed) return;
     const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map() };
     this.collecting = collecting;
     try {
@@ -217,11 +256,67 @@ export class ThreadRoom {
       const frame = encodeUpdate(p.update);
       for (const c of this.conns) if (c !== p.conn) c.send(frame);
     }
-    this.relayWrites(stored, collecting);
+    const resequenced = await this.knownBefore(candidates, stored);
+    this.relayWrites([...stored, ...resequenced], collecting);
     this.uncanonIds.clear();
     if (this.thread.mirror && stored.some((m) => m.state === 'sent')) this.opts.onMirroredCommit?.(this.id);
     if (stored.length) this.opts.onSequenced?.(stored);
-    if (this.logRows > this.opts.compactAfterUpdates) await this.compact();
+    if (shouldRoll(this.roots, this.opts.generationMessages ?? 0)) await this.roll();
+    else if (this.logRows > this.opts.compactAfterUpdates) await this.compact();
+  }
+
+  /**
+   * Candidates the store skipped because their id was sequenced before, in a sealed
+   * generation (an offline message re-appended after a roll): their canon keeps the old seq.
+   */
+  private async knownBefore(candidates: MessageCandidate[], stored: StoredMessage[]): Promise<StoredMessage[]> {
+    if (stored.length === candidates.length) return [];
+    const ids = new Set(stored.map((m) => m.id));
+    const out: StoredMessage[] = [];
+    for (const c of candidates) {
+      if (ids.has(c.record.id)) continue;
+      const m = await this.store.getMessage(this.id, c.record.id).catch(() => null);
+      if (m) out.push(m);
+    }
+    return out;
+  }
+
+  private sealedReason(): string {
+    return `generation_rolled ${this.thread.liveDoc}`;
+  }
+
+  /**
+   * Seals this generation (docs/data-model.md, "Windowed threads"): once the relay's own
+   * updates of this generation are stored, one store transaction starts the next generation;
+   * then every connection gets 4410 and the registry drops the room. A failed roll leaves
+   * the generation live (it is tried again after the next commit).
+   */
+  private async roll(): Promise<void> {
+    await this.relayIdle();
+    const from = this.thread.generation;
+    const { snapshot, receipts } = nextGeneration(this.roots);
+    let next: ThreadRow | null;
+    try {
+      next = await this.store.rollGeneration(this.id, from, snapshot, receipts);
+    } catch (err) {
+      this.log.error({ event: 'roll_failed', threadId: this.id, err: String(err) }, 'rolling the generation failed');
+      return;
+    }
+    const row = next ?? (await this.store.getThread(this.id).catch(() => null));
+    this.sealed = true;
+    if (row) this.thread = row;
+    this.log.info({ event: 'generation_rolled', threadId: this.id, generation: this.thread.generation, baseSeq: this.thread.baseSeq }, 'generation rolled');
+    for (const c of [...this.conns]) c.close(CloseCode.GENERATION_SEALED, this.sealedReason());
+    this.onSealed(this);
+  }
+
+  /** Resolves once the relay's own updates queued so far are stored. */
+  private async relayIdle(): Promise<void> {
+    while (this.relayUpdates.length > 0) {
+      await new Promise((r) => setImmediate(r));
+      await this.relayChain;
+    }
+    await this.relayChain;
   }
 
   /**
@@ -316,7 +411,7 @@ export class ThreadRoom {
         const item = Y.getItemCleanEnd(tr, this.doc.store, id);
         if (item instanceof Y.Item && !item.deleted) item.delete(tr);
       }
-      this.publishCanon(stored); // nested: joins this transaction
+      this.writeCanon(stored); // nested: joins this transaction
       for (const [key, readAt] of fixes) this.roots.receipts.set(key, { readAt });
     }, RELAY_ORIGIN);
   }
@@ -329,6 +424,7 @@ export class ThreadRoom {
    */
   appendIngested(items: IngestedMessage[]): Promise<StoredMessage[]> {
     const run = async (): Promise<StoredMessage[]> => {
+      if (this.sealed) throw new RoomSealedError(this.id);
       const ids = new Set<string>();
       const fresh = items.filter((i) => {
         const id = i.message.id;
@@ -360,7 +456,7 @@ export class ThreadRoom {
       this.logRows += 1;
       const frame = encodeUpdate(update!);
       for (const c of this.conns) c.send(frame);
-      this.publishCanon(stored);
+      this.writeCanon(stored);
       if (stored.length) this.opts.onSequenced?.(stored);
       return stored;
     };
@@ -384,7 +480,7 @@ export class ThreadRoom {
   private async storeRelayUpdates(): Promise<void> {
     const updates = this.relayUpdates;
     this.relayUpdates = [];
-    if (updates.length === 0) return;
+    if (updates.length === 0 || this.sealed) return;
     const merged = updates.length > 1 ? Y.mergeUpdates(updates) : updates[0]!;
     try {
       await this.store.appendUpdate(this.id, merged);
@@ -400,7 +496,7 @@ export class ThreadRoom {
   }
 
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN) return;
+    if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN || this.sealed) return;
     if (origin instanceof SyncConnection) {
       this.collecting?.produced.push({ conn: origin, update });
       return;
@@ -417,10 +513,11 @@ export class ThreadRoom {
   /** Waits for pending work, compacts, and frees the document. */
   async unload(): Promise<void> {
     // Nobody is connected: a stream left open now would never finish.
-    this.streamWatch?.sweep(Date.now(), true);
+    if (!this.sealed) this.streamWatch?.sweep(Date.now(), true);
     this.streamWatch?.destroy();
     await this.idle();
-    if (this.logRows > 1) await this.compact();
+    // A sealed generation's log was replaced by the next one's: never write it back.
+    if (this.logRows > 1 && !this.sealed) await this.compact();
     this.presence.destroy();
     this.doc.destroy();
   }

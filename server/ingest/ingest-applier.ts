@@ -67,14 +67,8 @@ export class IngestApplier {
         const thread = await this.d.store.getThread(threadId);
         let stored: StoredMessage[] = [];
         if (thread) {
-          const room = await this.d.registry.acquire(thread);
-          try {
-            stored = await room.appendIngested(
-              records.map((r) => ({ message: ingestedMessage(r.did, r.rkey, r.value as unknown as AtMessageRecord), atUri: r.uri, atCid: r.cid })),
-            );
-          } finally {
-            this.d.registry.release(room);
-          }
+          const items = records.map((r) => ({ message: ingestedMessage(r.did, r.rkey, r.value as unknown as AtMessageRecord), atUri: r.uri, atCid: r.cid }));
+          stored = await this.d.registry.withLiveRoom(thread, (room) => room.appendIngested(items));
         }
         await ingest.markApplied(records.map((r) => r.uri), Date.now());
         this.d.onApplied?.(records, stored);

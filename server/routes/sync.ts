@@ -1,11 +1,13 @@
 /**
- * `GET /v1/sync/:threadId?token=…`: the y-websocket endpoint. The upgrade is always
+ * `GET /v1/sync/:docName?token=…`: the y-websocket endpoint; the document is a thread's
+ * live generation (`Thread.liveDoc`: the thread id, or `<id>~<generation>`). The upgrade is always
  * accepted so that refusals reach the client as documented close codes (y-websocket
  * stops reconnecting on 44xx) rather than as opaque HTTP failures.
  */
 import type { UpgradeWebSocket } from 'hono/ws';
 import type { WebSocket } from 'ws';
 import { CloseCode } from '../../shared/errors.ts';
+import { parseDocName } from '../../shared/generation.ts';
 import type { RelayContext } from '../context.ts';
 import { SyncConnection } from '../sync-connection.ts';
 import type { ThreadRow } from '../store/store.ts';
@@ -27,15 +29,20 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
   /** Open sync connections per user, across threads. */
   const perUser = new Map<string, number>();
   return upgradeWebSocket(async (c) => {
-    const threadId = c.req.param('threadId') ?? '';
+    const docName = c.req.param('threadId') ?? '';
     const userId = await ctx.authenticate(c.req.raw, c.req.query('token') ?? null);
     let refusal: Refusal | null = null;
     let thread: ThreadRow | null = null;
+    let { threadId, generation } = parseDocName(docName);
     if (!userId) refusal = { code: CloseCode.UNAUTHENTICATED, reason: 'invalid or missing token' };
     else {
-      thread = await ctx.store.getThread(threadId);
-      if (!thread) refusal = { code: CloseCode.UNKNOWN_THREAD, reason: 'unknown thread' };
+      // A thread created before generations existed may have `~` in its own id.
+      thread = generation > 0 ? ((await ctx.store.getThread(docName)) ?? null) : null;
+      if (thread) ({ threadId, generation } = { threadId: docName, generation: 0 });
+      else thread = await ctx.store.getThread(threadId);
+      if (!thread || generation > thread.generation) refusal = { code: CloseCode.UNKNOWN_THREAD, reason: 'unknown thread' };
       else if (!(await ctx.isMember(thread, userId))) refusal = { code: CloseCode.NOT_A_MEMBER, reason: 'not a participant' };
+      else if (generation < thread.generation) refusal = { code: CloseCode.GENERATION_SEALED, reason: `generation_rolled ${thread.liveDoc}` };
     }
     let conn: SyncConnection | null = null;
     return {
@@ -53,7 +60,7 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
         perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
         const c = (conn = new SyncConnection(ws.raw!, userId, threadId, ctx.log, { pingIntervalMs, limits }));
         ctx.registry.acquire(thread).then(
-          (room) => room.join(c),
+          (room) => room.join(c, generation),
           (err) => {
             ctx.log.error({ event: 'doc_load_failed', threadId, err: String(err) }, 'loading document failed');
             c.close(CloseCode.STORAGE_FAILURE, 'could not load thread');

@@ -4,6 +4,7 @@ import { ulid } from 'ulid';
 import { ErrorCode } from '../../shared/errors.ts';
 import { parseThreadAtUri, threadAtUri } from '../../shared/at-lexicon.ts';
 import { ID_PATTERN, isLocalUserId } from '../../shared/schema.ts';
+import { GENERATION_SEPARATOR } from '../../shared/generation.ts';
 import type { AppEnv, RelayContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../http-error.ts';
 import type { StoredMessage, ThreadRow } from '../store/store.ts';
@@ -62,7 +63,9 @@ function parseCreate(body: unknown, userId: string) {
     follow = { uri: b.follow as string, did: parsed.did };
   }
   // A client may choose the id (a guest thread being uploaded keeps its id).
-  if (b.id !== undefined && (typeof b.id !== 'string' || !ID_PATTERN.test(b.id))) throw badRequest('id must be 1-64 characters of [0-9A-Za-z._:~-]');
+  if (b.id !== undefined && (typeof b.id !== 'string' || !ID_PATTERN.test(b.id) || b.id.includes(GENERATION_SEPARATOR))) {
+    throw badRequest('id must be 1-64 characters of [0-9A-Za-z._:-]');
+  }
   return { title, participants: [...new Set([userId, ...(participants as string[])])], mirror: b.mirror as boolean | undefined, follow, id: b.id as string | undefined };
 }
 
@@ -138,10 +141,24 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
 
   app.get('/:id/messages', async (c) => {
     const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
-    const afterSeq = intParam(c.req.query('afterSeq'), 'afterSeq', 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(c.req.query('limit'), 'limit', 100, MAX_PAGE);
-    const messages = await ctx.store.listMessages(thread.id, afterSeq, limit);
-    return c.json({ messages: messages.map((m) => messageJson(m, c.get('userId'))), lastSeq: thread.lastSeq });
+    const before = c.req.query('beforeSeq');
+    if (before !== undefined && c.req.query('afterSeq') !== undefined) throw badRequest('give afterSeq or beforeSeq, not both');
+    // beforeSeq pages back (newest first window, returned in seq order); afterSeq catches up.
+    const messages =
+      before !== undefined
+        ? await ctx.store.listMessagesBefore(thread.id, intParam(before, 'beforeSeq', 0, Number.MAX_SAFE_INTEGER), limit)
+        : await ctx.store.listMessages(thread.id, intParam(c.req.query('afterSeq'), 'afterSeq', 0, Number.MAX_SAFE_INTEGER), limit);
+    // Receipts of sealed messages are rows; those of live ones are in the live document.
+    const sealed = messages.filter((m) => m.seq <= thread.baseSeq).map((m) => m.id);
+    const receipts = sealed.length ? await ctx.store.listReceipts(thread.id, sealed) : [];
+    return c.json({
+      messages: messages.map((m) => messageJson(m, c.get('userId'))),
+      receipts,
+      lastSeq: thread.lastSeq,
+      baseSeq: thread.baseSeq,
+      generation: thread.generation,
+    });
   });
 
   /**
