@@ -231,8 +231,8 @@ export class SqliteStore implements Store {
         `INSERT INTO receipts (thread_id, message_id, user_id, read_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (thread_id, message_id, user_id) DO UPDATE SET read_at = max(read_at, excluded.read_at)`,
       ),
-      receiptsOf: db.prepare<[string, string], { user_id: string; read_at: number }>(
-        'SELECT user_id, read_at FROM receipts WHERE thread_id = ? AND message_id = ?',
+      receiptsOf: db.prepare<[string, string], { message_id: string; user_id: string; read_at: number }>(
+        'SELECT message_id, user_id, read_at FROM receipts WHERE thread_id = ? AND message_id IN (SELECT value FROM json_each(?))',
       ),
       messageById: db.prepare<[string, string], MessageDbRow>('SELECT * FROM messages WHERE thread_id = ? AND id = ?'),
       enqueue: db.prepare('INSERT OR IGNORE INTO at_outbox (thread_id, message_id, enqueued_at) VALUES (?, ?, ?)'),
@@ -447,11 +447,10 @@ export class SqliteStore implements Store {
   }
 
   async listReceipts(threadId: string, messageIds: string[]): Promise<FoldedReceipt[]> {
-    const out: FoldedReceipt[] = [];
-    for (const messageId of new Set(messageIds)) {
-      for (const r of this.q.receiptsOf.all(threadId, messageId)) out.push({ messageId, userId: r.user_id, readAt: r.read_at });
-    }
-    return out;
+    if (messageIds.length === 0) return [];
+    return this.q.receiptsOf
+      .all(threadId, JSON.stringify([...new Set(messageIds)]))
+      .map((r) => ({ messageId: r.message_id, userId: r.user_id, readAt: r.read_at }));
   }
 
   async getMessage(threadId: string, messageId: string): Promise<StoredMessage | null> {

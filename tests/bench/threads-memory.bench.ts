@@ -9,36 +9,23 @@
  *
  *   BENCH_THREADS=2000 npm run bench -- threads-memory
  */
-import { readFileSync } from 'node:fs';
 import { startRelay, type RelayProcess } from '../helpers/relay-process.ts';
 import { connectClient, synced, type TestClient } from '../helpers/y-client.ts';
+import { exposeGc, heapMiB, rssMiB } from './relay-heap.ts';
 
 const T = Number(process.env.BENCH_THREADS ?? 2000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function heapMiB(relay: RelayProcess): Promise<number> {
-  let low = Infinity;
-  for (let i = 0; i < 6; i++) {
-    const text = await (await fetch(`${relay.url}/metrics`)).text();
-    const v = Number(/^skein_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1]);
-    low = Math.min(low, v / 1_048_576);
-    await sleep(500);
-  }
-  return low;
-}
-
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
-
 export async function run(): Promise<void> {
   // A full GC before each heap sample (the relay collects before answering /metrics).
-  process.env.RELAY_NODE_ARGS = `${process.env.RELAY_NODE_ARGS ?? ''} --expose-gc`.trim();
+  const gcEnv = exposeGc();
   const relay = await startRelay({
+    ...gcEnv,
     SKEIN_LOG_LEVEL: 'info',
     SKEIN_IDLE_UNLOAD_MS: '500',
     SKEIN_MAX_HTTP_WRITES_PER_MINUTE: '10000000',
     SKEIN_HTTP_WRITE_BURST: '10000000',
     SKEIN_MAX_CONNECTIONS_PER_USER: '100000',
-    SKEIN_BENCH_GC_BEFORE_METRICS: '1',
   });
   const pid = relay.proc!.pid!;
   try {

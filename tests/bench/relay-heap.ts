@@ -1,0 +1,25 @@
+/** Relay heap and RSS as benches read them (relay started with --expose-gc and SKEIN_BENCH_GC_BEFORE_METRICS=1). */
+import { readFileSync } from 'node:fs';
+import type { RelayProcess } from '../helpers/relay-process.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The lowest of several heap samples from /metrics, each after a full GC, MiB. */
+export async function heapMiB(relay: RelayProcess, samples = 6): Promise<number> {
+  let low = Infinity;
+  for (let i = 0; i < samples; i++) {
+    const text = await (await fetch(`${relay.url}/metrics`)).text();
+    const v = Number(/^skein_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1]);
+    low = Math.min(low, v / 1_048_576);
+    await sleep(500);
+  }
+  return low;
+}
+
+export const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+
+/** Makes the next relay started by this process GC before each /metrics answer. */
+export function exposeGc(): Record<string, string> {
+  process.env.RELAY_NODE_ARGS = `${process.env.RELAY_NODE_ARGS ?? ''} --expose-gc`.trim();
+  return { SKEIN_BENCH_GC_BEFORE_METRICS: '1' };
+}
