@@ -16,6 +16,8 @@ import type { MessageCandidate, Store, StoredMessage, ThreadRow } from './store/
 import { SyncConnection } from './sync-connection.ts';
 import { HeldUpdates } from './held-updates.ts';
 import { RoomPresence } from './room-presence.ts';
+import { RelayUpdates } from './relay-updates.ts';
+import { canonFixes, sequencedBefore } from './canon-repair.ts';
 import { encodeUpdate } from './sync-protocol.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamLimits } from '../shared/stream.ts';
 import { StreamWatch } from './stream-watch.ts';
@@ -29,7 +31,6 @@ import {
   RoomSealedError,
   canonOf,
   readAtOf,
-  sameCanon,
 } from './thread-room-parts.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './thread-room-parts.ts';
@@ -63,14 +64,8 @@ export class ThreadRoom {
   private chain: Promise<void> = Promise.resolve();
   private collecting: Collecting | null = null;
   private logRows = 0;
-  /**
-   * Relay-authored updates (canon, meta, tombstones, receipt maxima) not yet stored.
-   * They are stored before any peer sees them: a peer holding relay structs the relay
-   * lost in a crash would be refused (it would look like someone writing as the relay).
-   * Batched per event-loop turn, so the store can group them into one commit.
-   */
-  private relayUpdates: Uint8Array[] = [];
-  private relayChain: Promise<void> = Promise.resolve();
+  /** The relay's own updates, stored before peers see them (relay-updates.ts). */
+  private readonly relayUpdates: RelayUpdates;
   /** Ids accepted into the document whose canon is not written yet. */
   private readonly uncanonIds = new Set<string>();
   /** Updates waiting for structs the relay does not have yet, per connection. */
@@ -88,6 +83,20 @@ export class ThreadRoom {
     private readonly opts: ThreadRoomOptions,
   ) {
     this.doc.on('update', this.onDocUpdate);
+    this.relayUpdates = new RelayUpdates(store, thread.id, {
+      broadcast: (u) => {
+        const frame = encodeUpdate(u);
+        for (const c of this.conns) c.send(frame);
+      },
+      failed: (err) => {
+        this.log.error({ event: 'append_failed', threadId: this.id, err: String(err) }, 'storing relay update failed');
+        for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
+        this.onBroken(this);
+      },
+      stored: () => {
+        this.logRows += 1;
+      },
+    });
     this.streamLimits = opts.streamLimits ?? DEFAULT_STREAM_LIMITS;
   }
 
@@ -142,23 +151,7 @@ export class ThreadRoom {
    * canon update leaves canon behind; the store is the truth.
    */
   async repairCanon(): Promise<void> {
-    const canon = this.roots.canon;
-    const fixes: StoredMessage[] = [];
-    const page = 5000;
-    // Sealed generations' messages are rows only; the live document holds newer ones.
-    for (let after = this.thread.baseSeq; ; ) {
-      const rows = await this.store.listMessages(this.id, after, page);
-      for (const m of rows) if (!sameCanon(canon.get(m.id), canonOf(m))) fixes.push(m);
-      if (rows.length < page) break;
-      after = rows[rows.length - 1]!.seq;
-    }
-    // Re-appended after a roll (an offline message the relay had sequenced already): old seq.
-    const fixed = new Set(fixes.map((m) => m.id));
-    for (const r of this.roots.messages.toArray()) {
-      if (canon.has(r.id) || fixed.has(r.id)) continue;
-      const m = await this.store.getMessage(this.id, r.id);
-      if (m && m.seq <= this.thread.baseSeq) fixes.push(m);
-    }
+    const fixes = await canonFixes(this.store, this.id, this.thread.baseSeq, this.roots);
     if (fixes.length) this.writeCanon(fixes);
   }
 
@@ -217,11 +210,11 @@ export class ThreadRoom {
 
   /** Resolves once every queued update has been committed and forwarded. */
   async idle(): Promise<void> {
-    const busy = () => this.scheduled || this.queue.length > 0 || this.relayUpdates.length > 0;
+    const busy = () => this.scheduled || this.queue.length > 0 || this.relayUpdates.pending;
     do {
       while (busy()) await new Promise((r) => setImmediate(r));
       await this.chain;
-      await this.relayChain;
+      await this.relayUpdates.idle();
     } while (busy());
   }
 
@@ -256,29 +249,13 @@ export class ThreadRoom {
       const frame = encodeUpdate(p.update);
       for (const c of this.conns) if (c !== p.conn) c.send(frame);
     }
-    const resequenced = await this.knownBefore(candidates, stored);
+    const resequenced = await sequencedBefore(this.store, this.id, candidates, stored);
     this.relayWrites([...stored, ...resequenced], collecting);
     this.uncanonIds.clear();
     if (this.thread.mirror && stored.some((m) => m.state === 'sent')) this.opts.onMirroredCommit?.(this.id);
     if (stored.length) this.opts.onSequenced?.(stored);
     if (shouldRoll(this.roots, this.opts.generationMessages ?? 0)) await this.roll();
     else if (this.logRows > this.opts.compactAfterUpdates) await this.compact();
-  }
-
-  /**
-   * Candidates the store skipped because their id was sequenced before, in a sealed
-   * generation (an offline message re-appended after a roll): their canon keeps the old seq.
-   */
-  private async knownBefore(candidates: MessageCandidate[], stored: StoredMessage[]): Promise<StoredMessage[]> {
-    if (stored.length === candidates.length) return [];
-    const ids = new Set(stored.map((m) => m.id));
-    const out: StoredMessage[] = [];
-    for (const c of candidates) {
-      if (ids.has(c.record.id)) continue;
-      const m = await this.store.getMessage(this.id, c.record.id).catch(() => null);
-      if (m) out.push(m);
-    }
-    return out;
   }
 
   private sealedReason(): string {
@@ -292,7 +269,7 @@ export class ThreadRoom {
    * the generation live (it is tried again after the next commit).
    */
   private async roll(): Promise<void> {
-    await this.relayIdle();
+    await this.relayUpdates.idle();
     const from = this.thread.generation;
     const { snapshot, receipts } = nextGeneration(this.roots);
     let next: ThreadRow | null;
@@ -304,19 +281,11 @@ export class ThreadRoom {
     }
     const row = next ?? (await this.store.getThread(this.id).catch(() => null));
     this.sealed = true;
+    this.relayUpdates.seal();
     if (row) this.thread = row;
     this.log.info({ event: 'generation_rolled', threadId: this.id, generation: this.thread.generation, baseSeq: this.thread.baseSeq }, 'generation rolled');
     for (const c of [...this.conns]) c.close(CloseCode.GENERATION_SEALED, this.sealedReason());
     this.onSealed(this);
-  }
-
-  /** Resolves once the relay's own updates queued so far are stored. */
-  private async relayIdle(): Promise<void> {
-    while (this.relayUpdates.length > 0) {
-      await new Promise((r) => setImmediate(r));
-      await this.relayChain;
-    }
-    await this.relayChain;
   }
 
   /**
@@ -476,25 +445,6 @@ export class ThreadRoom {
     this.log.debug({ event: 'log_compacted', threadId: this.id, rows: before }, 'update log compacted');
   }
 
-  /** Stores the relay's updates of this turn as one, then sends it to every peer. */
-  private async storeRelayUpdates(): Promise<void> {
-    const updates = this.relayUpdates;
-    this.relayUpdates = [];
-    if (updates.length === 0 || this.sealed) return;
-    const merged = updates.length > 1 ? Y.mergeUpdates(updates) : updates[0]!;
-    try {
-      await this.store.appendUpdate(this.id, merged);
-      this.logRows += 1;
-    } catch (err) {
-      this.log.error({ event: 'append_failed', threadId: this.id, err: String(err) }, 'storing relay update failed');
-      for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
-      this.onBroken(this);
-      return;
-    }
-    const frame = encodeUpdate(merged);
-    for (const c of this.conns) c.send(frame);
-  }
-
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN || this.sealed) return;
     if (origin instanceof SyncConnection) {
@@ -503,11 +453,6 @@ export class ThreadRoom {
     }
     // Relay-authored change: stored first (batched per turn), then sent to every peer.
     this.relayUpdates.push(update);
-    if (this.relayUpdates.length === 1) {
-      setImmediate(() => {
-        this.relayChain = this.relayChain.then(() => this.storeRelayUpdates());
-      });
-    }
   };
 
   /** Waits for pending work, compacts, and frees the document. */
