@@ -8,7 +8,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function heapMiB(relay: RelayProcess, samples = 6): Promise<number> {
   let low = Infinity;
   for (let i = 0; i < samples; i++) {
-    const text = await (await fetch(`${relay.url}/metrics`)).text();
+    // A relay that just spent seconds loading may have closed an idle keep-alive socket: retry once.
+    const get = () => fetch(`${relay.url}/metrics`).then((r) => r.text());
+    const text = await get().catch(get);
     const v = Number(/^skein_nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1]);
     low = Math.min(low, v / 1_048_576);
     await sleep(500);
