@@ -183,6 +183,18 @@ CREATE TABLE records (
 CREATE INDEX records_pending ON records(ingested_at, pos) WHERE applied_at IS NULL;
 CREATE INDEX records_by_uri ON records(uri);
 `,
+  // 3: windowed threads (issue #14): generations and the relational receipts of sealed ones.
+  `
+ALTER TABLE threads ADD COLUMN generation integer NOT NULL DEFAULT 0;
+ALTER TABLE threads ADD COLUMN base_seq bigint NOT NULL DEFAULT 0;
+CREATE TABLE receipts (
+  thread_id text NOT NULL,
+  message_id text NOT NULL,
+  user_id text NOT NULL,
+  read_at double precision NOT NULL,
+  PRIMARY KEY (thread_id, message_id, user_id)
+);
+`,
 ];
 
 /** The newest schema version this code knows. */

@@ -3,12 +3,14 @@
  * `PostgresStore.open(opts)` (migrations are async).
  */
 import type pg from 'pg';
+import { liveDocName } from '../../shared/generation.ts';
 import { PostgresIngestStore } from '../ingest/postgres-ingest-store.ts';
 import { assignSequence } from '../sequencer.ts';
 import { type PostgresOptions, createPool, inTransaction, migrate } from './postgres-schema.ts';
 import type {
   BridgeDiagnostic,
   ConfirmedWrite,
+  FoldedReceipt,
   MessageCandidate,
   MessageKey,
   NewThread,
@@ -32,6 +34,8 @@ interface ThreadDbRow {
   created_at: number;
   last_seq: number;
   at_uri: string | null;
+  generation: number;
+  base_seq: number;
   participants: string[];
   remotes: string[];
 }
@@ -51,7 +55,7 @@ interface MessageDbRow {
   error: string | null;
 }
 
-const THREAD_COLS = `t.id, t.title, t.mirror, t.archived, t.created_at, t.last_seq, t.at_uri,
+const THREAD_COLS = `t.id, t.title, t.mirror, t.archived, t.created_at, t.last_seq, t.at_uri, t.generation, t.base_seq,
   ARRAY(SELECT user_id FROM members WHERE thread_id = t.id ORDER BY pos) AS participants,
   ARRAY(SELECT did FROM thread_remotes WHERE thread_id = t.id ORDER BY pos) AS remotes`;
 
@@ -67,6 +71,9 @@ const toThread = (r: ThreadDbRow): ThreadRow => ({
   lastSeq: r.last_seq,
   remotes: r.remotes,
   atUri: r.at_uri,
+  generation: r.generation,
+  baseSeq: r.base_seq,
+  liveDoc: liveDocName(r.id, r.generation),
 });
 
 function toMessage(r: MessageDbRow): StoredMessage {
@@ -122,8 +129,8 @@ export class PostgresStore implements Store {
     return new PostgresStore(pool);
   }
 
-  private async threadWhere(where: string, args: unknown[]): Promise<ThreadRow | null> {
-    const { rows } = await this.pool.query<ThreadDbRow>(`SELECT ${THREAD_COLS} FROM threads t WHERE ${where}`, args);
+  private async threadWhere(where: string, args: unknown[], on: Pick<pg.Pool | pg.PoolClient, 'query'> = this.pool): Promise<ThreadRow | null> {
+    const { rows } = await on.query<ThreadDbRow>(`SELECT ${THREAD_COLS} FROM threads t WHERE ${where}`, args);
     return rows[0] ? toThread(rows[0]) : null;
   }
 
@@ -290,6 +297,50 @@ export class PostgresStore implements Store {
       [threadId, afterSeq, limit],
     );
     return rows.map(toMessage);
+  }
+
+  async listMessagesBefore(threadId: string, beforeSeq: number, limit: number): Promise<StoredMessage[]> {
+    const { rows } = await this.pool.query<MessageDbRow>(
+      `SELECT * FROM (SELECT ${MESSAGE_COLS} FROM messages WHERE thread_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) m ORDER BY seq`,
+      [threadId, beforeSeq, limit],
+    );
+    return rows.map(toMessage);
+  }
+
+  /**
+   * The conditional UPDATE takes the thread row lock first: a commit in flight on another
+   * process finishes before (its seqs land below `baseSeq`) or waits until after the roll.
+   */
+  async rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[]): Promise<ThreadRow | null> {
+    return inTransaction(this.pool, async (c) => {
+      const res = await c.query('UPDATE threads SET generation = generation + 1, base_seq = last_seq WHERE id = $1 AND generation = $2', [
+        threadId,
+        fromGeneration,
+      ]);
+      if (res.rowCount === 0) return null;
+      await c.query('DELETE FROM updates WHERE thread_id = $1', [threadId]);
+      await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(snapshot)]);
+      if (receipts.length) {
+        // Grouped first: one statement may not upsert the same row twice.
+        await c.query(
+          `INSERT INTO receipts (thread_id, message_id, user_id, read_at)
+           SELECT $1::text, message_id, user_id, max(read_at) FROM unnest($2::text[], $3::text[], $4::float8[]) AS r(message_id, user_id, read_at)
+           GROUP BY message_id, user_id
+           ON CONFLICT (thread_id, message_id, user_id) DO UPDATE SET read_at = greatest(receipts.read_at, excluded.read_at)`,
+          [threadId, receipts.map((r) => r.messageId), receipts.map((r) => r.userId), receipts.map((r) => r.readAt)],
+        );
+      }
+      return this.threadWhere('t.id = $1', [threadId], c);
+    });
+  }
+
+  async listReceipts(threadId: string, messageIds: string[]): Promise<FoldedReceipt[]> {
+    if (messageIds.length === 0) return [];
+    const { rows } = await this.pool.query<{ message_id: string; user_id: string; read_at: number }>(
+      'SELECT message_id, user_id, read_at FROM receipts WHERE thread_id = $1 AND message_id = ANY($2::text[])',
+      [threadId, [...new Set(messageIds)]],
+    );
+    return rows.map((r) => ({ messageId: r.message_id, userId: r.user_id, readAt: r.read_at }));
   }
 
   async getMessage(threadId: string, messageId: string): Promise<StoredMessage | null> {
