@@ -210,6 +210,22 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
+/**
+ * Adds a startup option to a connection URL. node-postgres lets the URL's own `options`
+ * override the config's, so ours goes into the URL, after any the URL already carries.
+ */
+function withStartupOption(connectionString: string, option: string): string {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    throw new Error('PostgreSQL connection string is not a URL; a schema needs a postgres:// URL');
+  }
+  const existing = url.searchParams.get('options');
+  url.searchParams.set('options', existing ? `${existing} ${option}` : option);
+  return url.toString();
+}
+
 /** A pool whose every connection uses `opts.schema` (when given) as its search path. */
 export function createPool(opts: PostgresOptions): pg.Pool {
   const { schema } = opts;
@@ -217,11 +233,10 @@ export function createPool(opts: PostgresOptions): pg.Pool {
     throw new Error(`PostgreSQL schema name must match ${SCHEMA_NAME} (got ${JSON.stringify(schema)})`);
   }
   const pool = new pg.Pool({
-    connectionString: opts.connectionString,
+    // A startup parameter, so every pooled connection has it before its first query.
+    connectionString: schema ? withStartupOption(opts.connectionString, `-c search_path=${schema}`) : opts.connectionString,
     max: opts.maxConnections ?? 10,
     types,
-    // A startup parameter, so every pooled connection has it before its first query.
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
   // An idle client losing its connection (server restart) must not crash the process; the
   // pool drops it and the next query opens a new one.

@@ -5,8 +5,8 @@
 import type pg from 'pg';
 import { liveDocName } from '../../shared/generation.ts';
 import { PostgresIngestStore } from '../ingest/postgres-ingest-store.ts';
-import { assignSequence } from '../sequencer.ts';
 import { type PostgresOptions, createPool, inTransaction, migrate } from './postgres-schema.ts';
+import { type Sequencing, commitWithCounter, commitWithRowLock } from './postgres-sequencing.ts';
 import type {
   BridgeDiagnostic,
   ConfirmedWrite,
@@ -109,7 +109,10 @@ export class PostgresStore implements Store {
   readonly ingest: PostgresIngestStore;
   private open = true;
 
-  private constructor(private readonly pool: pg.Pool) {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly sequencing: Sequencing,
+  ) {
     this.ingest = new PostgresIngestStore(pool);
   }
 
@@ -118,7 +121,7 @@ export class PostgresStore implements Store {
    * outbox claims are not released here: other processes may hold live ones; a claim of a
    * dead process becomes claimable when its lease runs out.
    */
-  static async open(opts: PostgresOptions): Promise<PostgresStore> {
+  static async open(opts: PostgresOptions & { sequencing?: Sequencing }): Promise<PostgresStore> {
     const pool = createPool(opts);
     try {
       await migrate(pool, opts.schema);
@@ -126,7 +129,7 @@ export class PostgresStore implements Store {
       await pool.end();
       throw err;
     }
-    return new PostgresStore(pool);
+    return new PostgresStore(pool, opts.sequencing ?? 'counter');
   }
 
   private async threadWhere(where: string, args: unknown[], on: Pick<pg.Pool | pg.PoolClient, 'query'> = this.pool): Promise<ThreadRow | null> {
@@ -223,9 +226,8 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One transaction: the thread row is locked first (`FOR UPDATE`), so commits to one
-   * thread from any number of processes take turns and each reads the counters the
-   * previous one wrote; the known-id check runs after the lock for the same reason.
+   * Sequencing is safe across processes either way (see postgres-sequencing.ts); by default
+   * the thread row's last_seq is taken as an atomic counter in one statement.
    */
   async commitMessages(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]> {
     const blobs = updates.map(buf);
@@ -234,54 +236,9 @@ export class PostgresStore implements Store {
       if (blobs.length) await this.pool.query('INSERT INTO updates (thread_id, data) SELECT $1::text, unnest($2::bytea[])', [threadId, blobs]);
       return [];
     }
-    return inTransaction(this.pool, async (c) => {
-      const { rows } = await c.query<{ mirror: boolean; last_seq: number; last_sent_at: number }>(
-        `WITH u AS (INSERT INTO updates (thread_id, data) SELECT $1::text, unnest($2::bytea[]))
-         SELECT mirror, last_seq, last_sent_at FROM threads WHERE id = $1 FOR UPDATE`,
-        [threadId, blobs],
-      );
-      const t = rows[0];
-      if (!t) throw new Error(`unknown thread ${threadId}`);
-      const ids = candidates.map((x) => x.record.id);
-      const known = new Set(
-        (await c.query<{ id: string }>('SELECT id FROM messages WHERE thread_id = $1 AND id = ANY($2::text[])', [threadId, ids])).rows.map(
-          (r) => r.id,
-        ),
-      );
-      const { messages, cursor } = assignSequence(threadId, { lastSeq: t.last_seq, lastSentAt: t.last_sent_at }, candidates, (id) => known.has(id), now);
-      if (messages.length === 0) return [];
-      // The outbox rows share the transaction that assigns seq: nothing to mirror is lost.
-      const outbox = t.mirror ? messages.filter((m) => m.state === 'sent').map((m) => m.id) : [];
-      await c.query(
-        `WITH ins AS (
-           INSERT INTO messages (thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, error, at_uri, at_cid)
-           SELECT $1::text, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::bigint[],
-             $9::text[], $10::text[], $11::text[], $12::text[])
-         ), cur AS (
-           UPDATE threads SET last_seq = $13, last_sent_at = $14 WHERE id = $1
-         )
-         INSERT INTO at_outbox (thread_id, message_id, enqueued_at) SELECT $1::text, unnest($15::text[]), $16::bigint ON CONFLICT DO NOTHING`,
-        [
-          threadId,
-          messages.map((m) => m.seq),
-          messages.map((m) => m.id),
-          messages.map((m) => m.authorId),
-          messages.map((m) => m.text),
-          messages.map((m) => m.clientSentAt),
-          messages.map((m) => m.replyTo ?? null),
-          messages.map((m) => m.sentAt),
-          messages.map((m) => m.state),
-          messages.map((m) => m.error ?? null),
-          messages.map((m) => m.atUri ?? null),
-          messages.map((m) => m.atCid ?? null),
-          cursor.lastSeq,
-          cursor.lastSentAt,
-          outbox,
-          now,
-        ],
-      );
-      return messages;
-    });
+    return this.sequencing === 'row-lock'
+      ? commitWithRowLock(this.pool, threadId, blobs, candidates, now)
+      : commitWithCounter(this.pool, threadId, blobs, candidates, now);
   }
 
   async compact(threadId: string, snapshot: Uint8Array): Promise<void> {

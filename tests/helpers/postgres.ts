@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { afterAll } from 'vitest';
 import { PostgresStore } from '../../server/store/postgres-store.ts';
+import type { Sequencing } from '../../server/store/postgres-sequencing.ts';
 
 /** The test database (trust auth on 127.0.0.1; `.ci/run` starts the server). */
 export const PG_URL = process.env.SKEIN_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -32,6 +33,6 @@ export function postgresSchemas() {
   return {
     freshSchema,
     /** A store on a new, empty schema. */
-    openStore: (schema = freshSchema()) => PostgresStore.open({ connectionString: PG_URL, schema }),
+    openStore: (schema = freshSchema(), sequencing?: Sequencing) => PostgresStore.open({ connectionString: PG_URL, schema, ...(sequencing ? { sequencing } : {}) }),
   };
 }

@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PostgresStore } from '../../server/store/postgres-store.ts';
+import { PostgresStore } from '../../server/store/postgres-store.ts';
 import type { MessageCandidate } from '../../server/store/store.ts';
 import { PG_URL, postgresSchemas } from '../helpers/postgres.ts';
 
@@ -14,13 +14,13 @@ const pgs = postgresSchemas();
 const cand = (id: string): MessageCandidate => ({ record: { id, authorId: 'alice', text: `text ${id}`, clientSentAt: 1 }, state: 'sent' });
 const upd = new Uint8Array([1, 2, 3]);
 
-describe('two PostgresStore instances on one schema', () => {
+describe.each(['counter', 'row-lock'] as const)('two PostgresStore instances on one schema, %s sequencing', (sequencing) => {
   let a: PostgresStore;
   let b: PostgresStore;
   const schema = pgs.freshSchema();
   beforeAll(async () => {
     // Opened at the same moment: the second waits on the migration lock, then finds nothing to do.
-    [a, b] = await Promise.all([pgs.openStore(schema), pgs.openStore(schema)]);
+    [a, b] = await Promise.all([pgs.openStore(schema, sequencing), pgs.openStore(schema, sequencing)]);
   });
   afterAll(async () => {
     await a?.close();
@@ -96,5 +96,22 @@ describe('two PostgresStore instances on one schema', () => {
     const keys = [...claimedBy.keys()].map((k) => k.split('/') as [string, string]);
     await a.completeOutbox(keys.map(([threadId, messageId]) => ({ threadId, messageId, atUri: `at://x/${messageId}`, atCid: 'c' })));
     expect(await b.outboxStats()).toEqual({ depth: 0, oldestEnqueuedAt: null });
+  });
+});
+
+describe('PostgresStore connection options', () => {
+  it('keeps startup options of the URL and still uses its own schema', async () => {
+    const schema = pgs.freshSchema();
+    const store = await PostgresStore.open({ connectionString: `${PG_URL}?options=${encodeURIComponent('-c statement_timeout=4321')}`, schema });
+    try {
+      await store.createThread({ id: 'x', title: '', participants: ['alice'], mirror: false, createdAt: 1 });
+      const pool = (store as unknown as { pool: pg.Pool }).pool;
+      const { rows } = await pool.query<{ s: string; p: string; t: string }>(
+        "SELECT current_schema() AS s, current_setting('search_path') AS p, current_setting('statement_timeout') AS t",
+      );
+      expect(rows[0]).toEqual({ s: schema, p: schema, t: '4321ms' });
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -16,6 +16,7 @@ const stores: Array<[string, () => Promise<Store>]> = [
   ['sqlite', async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-store-')), 'db.sqlite'))],
   ['sqlite with a 3 ms commit window', async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-store-')), 'db.sqlite'), { commitWindowMs: 3 })],
   ['postgres', () => pg.openStore()],
+  ['postgres with row-lock sequencing', () => pg.openStore(undefined, 'row-lock')],
 ];
 
 const cand = (id: string, state: 'sent' | 'rejected' = 'sent'): MessageCandidate => ({
