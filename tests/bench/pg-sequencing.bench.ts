@@ -16,7 +16,10 @@ import type { Sequencing } from '../../server/store/postgres-sequencing.ts';
 import { PostgresStore } from '../../server/store/postgres-store.ts';
 import type { MessageCandidate } from '../../server/store/store.ts';
 
-const URL = process.env.SKEIN_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const BASE_URL = process.env.SKEIN_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// BENCH_PG_ASYNC_COMMIT=1: synchronous_commit=off, so the figures show round trips and lock
+// waits instead of this machine's WAL flush time.
+const URL = process.env.BENCH_PG_ASYNC_COMMIT === '1' ? `${BASE_URL}?options=${encodeURIComponent('-c synchronous_commit=off')}` : BASE_URL;
 const update = new Uint8Array(200).fill(7);
 let n = 0;
 const batch = (): MessageCandidate[] =>
@@ -47,7 +50,7 @@ export async function run(): Promise<void> {
   const schema = `skein_bench_${process.pid}`;
   const results: Array<Record<string, string | number>> = [];
   try {
-    for (const sequencing of ['row-lock', 'counter', 'row-lock', 'counter'] as Sequencing[]) {
+    for (const sequencing of ['row-lock', 'counter', 'row-lock', 'counter', 'row-lock', 'counter'] as Sequencing[]) {
       const a = await PostgresStore.open({ connectionString: URL, schema, sequencing, maxConnections: 10 });
       const b = await PostgresStore.open({ connectionString: URL, schema, sequencing, maxConnections: 10 });
       const tag = `${sequencing}-${n}`;
