@@ -3,9 +3,9 @@
  * `PostgresStore.open(opts)` (migrations are async).
  */
 import type pg from 'pg';
-import { liveDocName } from '../../shared/generation.ts';
 import { PostgresIngestStore } from '../ingest/postgres-ingest-store.ts';
 import { type PostgresOptions, createPool, inTransaction, migrate } from './postgres-schema.ts';
+import { type MessageDbRow, MESSAGE_COLS, THREAD_COLS, type ThreadDbRow, buf, orderAs, sortedKeys, toMessage, toThread } from './postgres-rows.ts';
 import { type Sequencing, commitWithCounter, commitWithRowLock } from './postgres-sequencing.ts';
 import type {
   BridgeDiagnostic,
@@ -25,80 +25,6 @@ import type {
 } from './store.ts';
 
 export type { PostgresOptions };
-
-interface ThreadDbRow {
-  id: string;
-  title: string;
-  mirror: boolean;
-  archived: boolean;
-  created_at: number;
-  last_seq: number;
-  at_uri: string | null;
-  generation: number;
-  base_seq: number;
-  participants: string[];
-  remotes: string[];
-}
-
-interface MessageDbRow {
-  thread_id: string;
-  seq: number;
-  id: string;
-  author_id: string;
-  text: string;
-  client_sent_at: number;
-  reply_to: string | null;
-  sent_at: number;
-  state: StoredMessage['state'];
-  at_uri: string | null;
-  at_cid: string | null;
-  error: string | null;
-}
-
-const THREAD_COLS = `t.id, t.title, t.mirror, t.archived, t.created_at, t.last_seq, t.at_uri, t.generation, t.base_seq,
-  ARRAY(SELECT user_id FROM members WHERE thread_id = t.id ORDER BY pos) AS participants,
-  ARRAY(SELECT did FROM thread_remotes WHERE thread_id = t.id ORDER BY pos) AS remotes`;
-
-const MESSAGE_COLS = 'thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, at_uri, at_cid, error';
-
-const toThread = (r: ThreadDbRow): ThreadRow => ({
-  id: r.id,
-  title: r.title,
-  participants: r.participants,
-  mirror: r.mirror,
-  archived: r.archived,
-  createdAt: r.created_at,
-  lastSeq: r.last_seq,
-  remotes: r.remotes,
-  atUri: r.at_uri,
-  generation: r.generation,
-  baseSeq: r.base_seq,
-  liveDoc: liveDocName(r.id, r.generation),
-});
-
-function toMessage(r: MessageDbRow): StoredMessage {
-  const m: StoredMessage = {
-    threadId: r.thread_id,
-    id: r.id,
-    authorId: r.author_id,
-    text: r.text,
-    clientSentAt: r.client_sent_at,
-    seq: r.seq,
-    sentAt: r.sent_at,
-    state: r.state,
-  };
-  if (r.reply_to) m.replyTo = r.reply_to;
-  if (r.at_uri) m.atUri = r.at_uri;
-  if (r.at_cid) m.atCid = r.at_cid;
-  if (r.error) m.error = r.error;
-  return m;
-}
-
-const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-
-/** Keys of a batch in a stable order, so concurrent batches lock rows in the same order. */
-const sortedKeys = <K extends MessageKey>(keys: K[]): K[] =>
-  [...keys].sort((a, b) => (a.threadId === b.threadId ? (a.messageId < b.messageId ? -1 : 1) : a.threadId < b.threadId ? -1 : 1));
 
 /**
  * The relay's Store on PostgreSQL (node-postgres pool). Any number of relay processes may
@@ -437,10 +363,4 @@ export class PostgresStore implements Store {
     this.open = false;
     await this.pool.end();
   }
-}
-
-/** `messages` in the order of `keys` (the order the caller gave), one per key found. */
-function orderAs(keys: MessageKey[], messages: StoredMessage[]): StoredMessage[] {
-  const byKey = new Map(messages.map((m) => [`${m.threadId}\0${m.id}`, m]));
-  return keys.flatMap((k) => byKey.get(`${k.threadId}\0${k.messageId}`) ?? []);
 }
