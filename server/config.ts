@@ -126,6 +126,13 @@ export interface RelayConfig {
   /** Interval between WebSocket pings; a peer missing one pong is dropped. */
   pingIntervalMs: number;
   logLevel: string;
+  /**
+   * PostgreSQL connection string (SKEIN_DATABASE_URL): the relay stores in PostgreSQL instead
+   * of SQLite, and several relay processes may share it. Null: SQLite in `dataDir`. Never logged.
+   */
+  databaseUrl: string | null;
+  /** PostgreSQL schema for the relay's tables (SKEIN_DATABASE_SCHEMA), created when missing; null: the default search path. */
+  databaseSchema: string | null;
   /** SQLite `synchronous`: FULL fsyncs each commit, NORMAL survives process but not OS crashes. */
   sqliteSync: 'FULL' | 'NORMAL';
   /** How long a group commit waits for more work before its transaction, ms (0: the same turn). */
@@ -236,6 +243,32 @@ function jwks(env: Env): JwksConfig | null {
   };
 }
 
+/** SKEIN_DATABASE_URL: a postgres:// URL or unset. The value is never echoed (it may hold a password). */
+function databaseUrl(env: Env): string | null {
+  const raw = env.SKEIN_DATABASE_URL?.trim();
+  if (!raw) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return bad('SKEIN_DATABASE_URL', 'expected a postgres://user:password@host:port/database URL (value not shown)', null);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    return bad('SKEIN_DATABASE_URL', `expected a postgres:// or postgresql:// URL, got scheme ${JSON.stringify(url.protocol.slice(0, 20))}`, null);
+  }
+  return raw;
+}
+
+function databaseSchema(env: Env, hasUrl: boolean): string | null {
+  const raw = env.SKEIN_DATABASE_SCHEMA?.trim();
+  if (!raw) return null;
+  if (!hasUrl) return bad('SKEIN_DATABASE_SCHEMA', 'only applies with SKEIN_DATABASE_URL', null);
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(raw)) {
+    return bad('SKEIN_DATABASE_SCHEMA', `expected a lower-case identifier (a-z, 0-9, _), got ${JSON.stringify(raw)}`, null);
+  }
+  return raw;
+}
+
 function ingest(env: Env): IngestConfig {
   const adminToken = env.SKEIN_ADMIN_TOKEN ?? '';
   if (adminToken && adminToken.length < 24) bad('SKEIN_ADMIN_TOKEN', 'must be at least 24 characters', null);
@@ -319,6 +352,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
   mkdirSync(dataDir, { recursive: true });
   const devAuth = bool(env, 'SKEIN_DEV_AUTH', false);
   const jwksConfig = jwks(env);
+  const dbUrl = databaseUrl(env);
   return {
     port: int(env, 'PORT', 8787, 0, 65535),
     host: env.HOST || '127.0.0.1',
@@ -332,6 +366,8 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     generationMessages: int(env, 'SKEIN_GENERATION_MESSAGES', 0, 0, 1_000_000),
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: env.SKEIN_LOG_LEVEL || 'info',
+    databaseUrl: dbUrl,
+    databaseSchema: databaseSchema(env, !!dbUrl),
     sqliteSync: oneOf(env, 'SKEIN_SQLITE_SYNC', ['FULL', 'NORMAL'] as const, 'FULL'),
     commitWindowMs: int(env, 'SKEIN_COMMIT_WINDOW_MS', 0, 0, 100),
     staticDir: env.SKEIN_STATIC_DIR ? resolve(env.SKEIN_STATIC_DIR) : join(packageRoot(), 'client', 'dist'),

@@ -58,7 +58,10 @@ export type RelayEvent =
 
 export interface CreateRelayOptions {
   config?: RelayConfigInput;
-  /** Storage; default a SQLite file in `config.dataDir`. A store you pass is not closed by `close()`. */
+  /**
+   * Storage; default PostgreSQL when `config.databaseUrl` is set, else a SQLite file in
+   * `config.dataDir`. A store you pass is not closed by `close()`.
+   */
   store?: Store;
   /**
    * Who a request acts as: a user id, or null to refuse (401 / close 4401). Default: the
@@ -109,7 +112,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
   }
   const log = opts.logger ?? createLogger(config.logLevel);
   const ownStore = !opts.store;
-  const store = opts.store ?? new SqliteStore(join(config.dataDir, 'skein.sqlite'), { synchronous: config.sqliteSync, commitWindowMs: config.commitWindowMs });
+  const store = opts.store ?? (await openStore(config));
   const emit = (type: RelayEvent['type'], messages: StoredMessage[]) => {
     if (!opts.onEvent) return;
     for (const message of messages) {
@@ -197,6 +200,16 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       await localPds?.close();
     },
   };
+}
+
+/** The relay's own store: PostgreSQL when a database URL is configured, else SQLite in the data dir. */
+async function openStore(config: RelayConfig): Promise<Store> {
+  if (config.databaseUrl) {
+    // Loaded only when configured: a SQLite relay never loads the PostgreSQL client.
+    const { PostgresStore } = await import('./store/postgres-store.ts');
+    return PostgresStore.open({ connectionString: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) });
+  }
+  return new SqliteStore(join(config.dataDir, 'skein.sqlite'), { synchronous: config.sqliteSync, commitWindowMs: config.commitWindowMs });
 }
 
 /**

@@ -61,7 +61,7 @@ async function startLocked(config: RelayConfig, lock: DataDirLock, hooks: Standa
   if (config.devAuth) {
     ctx.log.warn({ event: 'dev_auth_enabled' }, 'DEV AUTH IS ON: anyone can mint a token at POST /v1/dev/token. Set SKEIN_DEV_AUTH=0 in production.');
   }
-  ctx.log.info({ event: 'listening', url, port, dataDir: config.dataDir }, `Skein relay listening on ${url}`);
+  ctx.log.info({ event: 'listening', url, port, dataDir: config.dataDir, storage: config.databaseUrl ? 'postgres' : 'sqlite' }, `Skein relay listening on ${url}`);
   const bot = config.demoBot && config.jwtSecret ? await startDemoBot(ctx, url) : null;
 
   return {

@@ -9,9 +9,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { CommitWrite, SourceInput } from '../../server/ingest/ingest-store.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
 import type { Store } from '../../server/store/store.ts';
+import { postgresSchemas } from '../helpers/postgres.ts';
+
+const pg = postgresSchemas();
 
 const stores: Array<[string, () => Promise<Store>]> = [
   ['sqlite', async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-ingest-')), 'db.sqlite'))],
+  ['postgres', () => pg.openStore()],
 ];
 
 const DID = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa';

@@ -8,10 +8,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
 import type { MessageCandidate, Store } from '../../server/store/store.ts';
+import { postgresSchemas } from '../helpers/postgres.ts';
+
+const pg = postgresSchemas();
 
 const stores: Array<[string, () => Promise<Store>]> = [
   ['sqlite', async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-store-')), 'db.sqlite'))],
   ['sqlite with a 3 ms commit window', async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-store-')), 'db.sqlite'), { commitWindowMs: 3 })],
+  ['postgres', () => pg.openStore()],
+  ['postgres with row-lock sequencing', () => pg.openStore(undefined, 'row-lock')],
 ];
 
 const cand = (id: string, state: 'sent' | 'rejected' = 'sent'): MessageCandidate => ({

@@ -1,6 +1,6 @@
 /**
- * The AT outbox part of the Store contract, run against SqliteStore on a real file.
- * `outboxContract` takes a store factory so the PostgreSQL adapter can run the same cases.
+ * The AT outbox part of the Store contract, run against SqliteStore on a real file and
+ * PostgresStore on a schema of its own. `outboxContract` takes a store factory.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { MessageCandidate, Store } from '../../server/store/store.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
+import { postgresSchemas } from '../helpers/postgres.ts';
 
 const cand = (id: string, state: MessageCandidate['state'] = 'sent'): MessageCandidate => ({
   record: { id, authorId: 'alice', text: `text ${id}`, clientSentAt: 1 },
@@ -74,17 +75,39 @@ export function outboxContract(name: string, open: () => Promise<Store>) {
 const dir = mkdtempSync(join(tmpdir(), 'skein-outbox-'));
 let n = 0;
 outboxContract('SqliteStore', async () => new SqliteStore(join(dir, `db${++n}.sqlite`), { synchronous: 'NORMAL' }));
+const pg = postgresSchemas();
+outboxContract('PostgresStore', () => pg.openStore());
 
-describe('SqliteStore: claims after a crash', () => {
-  it('releases claims of a previous process when the file is opened again', async () => {
-    const file = join(dir, 'reopen.sqlite');
-    const s1 = new SqliteStore(file);
+/**
+ * A claim held by a process that died: on every backend it is claimable again once its
+ * lease has run out (the contract). SQLite, with one process per file, also releases it
+ * at open; PostgreSQL must not, since other live processes share the database.
+ */
+describe.each([
+  ['SqliteStore', () => { const file = join(dir, `crash${++n}.sqlite`); return () => Promise.resolve<Store>(new SqliteStore(file)); }],
+  ['PostgresStore', () => { const schema = pg.freshSchema(); return (): Promise<Store> => pg.openStore(schema); }],
+] as const)('%s: claims after a crash', (name, database) => {
+  it('a claim of a closed store is claimable again when its lease runs out', async () => {
+    const reopen = database();
+    const s1 = await reopen();
+    await s1.createThread({ id: 'T', title: '', participants: ['alice'], mirror: true, createdAt: 1 });
+    await s1.commitMessages('T', [upd], [cand('a')], 1000);
+    expect(await s1.claimOutbox(10, 1000, 60_000)).toHaveLength(1);
+    await s1.close(); // as if the process died holding the claim
+    const s2 = await reopen();
+    expect((await s2.claimOutbox(10, 61_000, 60_000)).map((i) => i.message.id)).toEqual(['a']);
+    await s2.close();
+  });
+
+  it(name === 'SqliteStore' ? 'releases claims of a previous process at open' : 'keeps claims of other processes at open', async () => {
+    const reopen = database();
+    const s1 = await reopen();
     await s1.createThread({ id: 'T', title: '', participants: ['alice'], mirror: true, createdAt: 1 });
     await s1.commitMessages('T', [upd], [cand('a')], 1000);
     expect(await s1.claimOutbox(10, 1000, 3_600_000)).toHaveLength(1);
-    await s1.close(); // as if the process died holding the claim
-    const s2 = new SqliteStore(file);
-    expect((await s2.claimOutbox(10, 1001, 60_000)).map((i) => i.message.id)).toEqual(['a']);
+    const s2 = await reopen();
+    expect((await s2.claimOutbox(10, 1001, 60_000)).map((i) => i.message.id)).toEqual(name === 'SqliteStore' ? ['a'] : []);
+    await s1.close();
     await s2.close();
   });
 });

@@ -1,0 +1,86 @@
+/**
+ * Row shapes of the PostgreSQL store's tables and their mapping to the Store's types.
+ */
+import { liveDocName } from '../../shared/generation.ts';
+import type { MessageKey, StoredMessage, ThreadRow } from './store.ts';
+
+export interface ThreadDbRow {
+  id: string;
+  title: string;
+  mirror: boolean;
+  archived: boolean;
+  created_at: number;
+  last_seq: number;
+  at_uri: string | null;
+  generation: number;
+  base_seq: number;
+  participants: string[];
+  remotes: string[];
+}
+
+export interface MessageDbRow {
+  thread_id: string;
+  seq: number;
+  id: string;
+  author_id: string;
+  text: string;
+  client_sent_at: number;
+  reply_to: string | null;
+  sent_at: number;
+  state: StoredMessage['state'];
+  at_uri: string | null;
+  at_cid: string | null;
+  error: string | null;
+}
+
+export const THREAD_COLS = `t.id, t.title, t.mirror, t.archived, t.created_at, t.last_seq, t.at_uri, t.generation, t.base_seq,
+  ARRAY(SELECT user_id FROM members WHERE thread_id = t.id ORDER BY pos) AS participants,
+  ARRAY(SELECT did FROM thread_remotes WHERE thread_id = t.id ORDER BY pos) AS remotes`;
+
+export const MESSAGE_COLS = 'thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, at_uri, at_cid, error';
+
+export const toThread = (r: ThreadDbRow): ThreadRow => ({
+  id: r.id,
+  title: r.title,
+  participants: r.participants,
+  mirror: r.mirror,
+  archived: r.archived,
+  createdAt: r.created_at,
+  lastSeq: r.last_seq,
+  remotes: r.remotes,
+  atUri: r.at_uri,
+  generation: r.generation,
+  baseSeq: r.base_seq,
+  liveDoc: liveDocName(r.id, r.generation),
+});
+
+export function toMessage(r: MessageDbRow): StoredMessage {
+  const m: StoredMessage = {
+    threadId: r.thread_id,
+    id: r.id,
+    authorId: r.author_id,
+    text: r.text,
+    clientSentAt: r.client_sent_at,
+    seq: r.seq,
+    sentAt: r.sent_at,
+    state: r.state,
+  };
+  if (r.reply_to) m.replyTo = r.reply_to;
+  if (r.at_uri) m.atUri = r.at_uri;
+  if (r.at_cid) m.atCid = r.at_cid;
+  if (r.error) m.error = r.error;
+  return m;
+}
+
+export const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/** Keys of a batch in a stable order, so concurrent batches lock rows in the same order. */
+export const sortedKeys = <K extends MessageKey>(keys: K[]): K[] =>
+  [...keys].sort((a, b) => (a.threadId === b.threadId ? (a.messageId < b.messageId ? -1 : 1) : a.threadId < b.threadId ? -1 : 1));
+
+
+/** `messages` in the order of `keys` (the order the caller gave), one per key found. */
+export function orderAs(keys: MessageKey[], messages: StoredMessage[]): StoredMessage[] {
+  const byKey = new Map(messages.map((m) => [`${m.threadId}\0${m.id}`, m]));
+  return keys.flatMap((k) => byKey.get(`${k.threadId}\0${k.messageId}`) ?? []);
+}

@@ -1,0 +1,366 @@
+/**
+ * PostgreSQL storage: several relay processes may share one database. Open it with
+ * `PostgresStore.open(opts)` (migrations are async).
+ */
+import type pg from 'pg';
+import { PostgresIngestStore } from '../ingest/postgres-ingest-store.ts';
+import { type PostgresOptions, createPool, inTransaction, migrate } from './postgres-schema.ts';
+import { type MessageDbRow, MESSAGE_COLS, THREAD_COLS, type ThreadDbRow, buf, orderAs, sortedKeys, toMessage, toThread } from './postgres-rows.ts';
+import { type Sequencing, commitWithCounter, commitWithRowLock } from './postgres-sequencing.ts';
+import type {
+  BridgeDiagnostic,
+  ConfirmedWrite,
+  FoldedReceipt,
+  MessageCandidate,
+  MessageKey,
+  NewThread,
+  OutboxItem,
+  OutboxStats,
+  PermanentFailure,
+  Store,
+  StoredMessage,
+  ThreadRow,
+  ThreadSummary,
+  UpdateLog,
+} from './store.ts';
+
+export type { PostgresOptions };
+
+/**
+ * The relay's Store on PostgreSQL (node-postgres pool). Any number of relay processes may
+ * share the database: seqs stay gap-free per thread (the thread row is locked for the
+ * commit) and outbox rows are claimed with `FOR UPDATE SKIP LOCKED` under a lease.
+ */
+export class PostgresStore implements Store {
+  readonly ingest: PostgresIngestStore;
+  private open = true;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly sequencing: Sequencing,
+  ) {
+    this.ingest = new PostgresIngestStore(pool);
+  }
+
+  /**
+   * Connects and migrates the schema (creating `opts.schema` when given). Unlike SQLite,
+   * outbox claims are not released here: other processes may hold live ones; a claim of a
+   * dead process becomes claimable when its lease runs out.
+   */
+  static async open(opts: PostgresOptions & { sequencing?: Sequencing }): Promise<PostgresStore> {
+    const pool = createPool(opts);
+    try {
+      await migrate(pool, opts.schema);
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+    return new PostgresStore(pool, opts.sequencing ?? 'counter');
+  }
+
+  private async threadWhere(where: string, args: unknown[], on: Pick<pg.Pool | pg.PoolClient, 'query'> = this.pool): Promise<ThreadRow | null> {
+    const { rows } = await on.query<ThreadDbRow>(`SELECT ${THREAD_COLS} FROM threads t WHERE ${where}`, args);
+    return rows[0] ? toThread(rows[0]) : null;
+  }
+
+  async createThread(t: NewThread): Promise<ThreadRow> {
+    await inTransaction(this.pool, async (c) => {
+      await c.query('INSERT INTO threads (id, title, mirror, created_at, at_uri) VALUES ($1, $2, $3, $4, $5)', [
+        t.id,
+        t.title,
+        t.mirror,
+        t.createdAt,
+        t.atUri ?? null,
+      ]);
+      await c.query(
+        `INSERT INTO members (thread_id, user_id)
+         SELECT $1::text, u FROM unnest($2::text[]) WITH ORDINALITY AS x(u, i) ORDER BY i ON CONFLICT DO NOTHING`,
+        [t.id, t.participants],
+      );
+    });
+    return (await this.getThread(t.id))!;
+  }
+
+  getThread(id: string): Promise<ThreadRow | null> {
+    return this.threadWhere('t.id = $1', [id]);
+  }
+
+  getThreadByAtUri(uri: string): Promise<ThreadRow | null> {
+    return this.threadWhere('t.at_uri = $1', [uri]);
+  }
+
+  async setThreadAtUri(id: string, uri: string): Promise<ThreadRow | null> {
+    await this.pool.query('UPDATE threads SET at_uri = $1 WHERE id = $2 AND at_uri IS NULL', [uri, id]);
+    return this.getThread(id);
+  }
+
+  async listThreadsForUser(userId: string): Promise<ThreadSummary[]> {
+    // The summary skips rejected messages: they were taken out of the thread.
+    const { rows } = await this.pool.query<
+      ThreadDbRow & { lm_id: string | null; lm_author: string; lm_text: string; lm_seq: number; lm_sent_at: number }
+    >(
+      `SELECT ${THREAD_COLS}, lm.id AS lm_id, lm.author_id AS lm_author, lm.text AS lm_text, lm.seq AS lm_seq, lm.sent_at AS lm_sent_at
+       FROM threads t JOIN members mb ON mb.thread_id = t.id AND mb.user_id = $1
+       LEFT JOIN LATERAL (
+         SELECT id, author_id, text, seq, sent_at FROM messages m
+         WHERE m.thread_id = t.id AND m.state <> 'rejected' ORDER BY m.seq DESC LIMIT 1
+       ) lm ON t.last_seq > 0
+       ORDER BY t.created_at DESC, t.id DESC`,
+      [userId],
+    );
+    return rows.map((r) => ({
+      ...toThread(r),
+      lastMessage: r.lm_id ? { id: r.lm_id, authorId: r.lm_author, text: r.lm_text, seq: r.lm_seq, sentAt: r.lm_sent_at } : null,
+    }));
+  }
+
+  async archiveThread(id: string): Promise<ThreadRow | null> {
+    await this.pool.query('UPDATE threads SET archived = true WHERE id = $1', [id]);
+    return this.getThread(id);
+  }
+
+  async setRemote(threadId: string, did: string, present: boolean): Promise<ThreadRow | null> {
+    if (present) {
+      await this.pool.query(
+        `INSERT INTO thread_remotes (thread_id, did) SELECT $1::text, $2::text WHERE EXISTS (SELECT 1 FROM threads WHERE id = $1)
+         ON CONFLICT DO NOTHING`,
+        [threadId, did],
+      );
+    } else {
+      await this.pool.query('DELETE FROM thread_remotes WHERE thread_id = $1 AND did = $2', [threadId, did]);
+    }
+    return this.getThread(threadId);
+  }
+
+  async unarchiveThread(id: string): Promise<ThreadRow | null> {
+    await this.pool.query('UPDATE threads SET archived = false WHERE id = $1', [id]);
+    return this.getThread(id);
+  }
+
+  async loadUpdates(threadId: string): Promise<UpdateLog> {
+    const { rows } = await this.pool.query<{ data: Buffer }>('SELECT data FROM updates WHERE thread_id = $1 ORDER BY id', [threadId]);
+    return { updates: rows.map((r) => new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength)) };
+  }
+
+  async appendUpdate(threadId: string, update: Uint8Array): Promise<void> {
+    await this.pool.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(update)]);
+  }
+
+  async countUpdates(threadId: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>('SELECT count(*) AS n FROM updates WHERE thread_id = $1', [threadId]);
+    return rows[0]!.n;
+  }
+
+  /**
+   * Sequencing is safe across processes either way (see postgres-sequencing.ts); by default
+   * the thread row's last_seq is taken as an atomic counter in one statement.
+   */
+  async commitMessages(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]> {
+    const blobs = updates.map(buf);
+    if (candidates.length === 0) {
+      // One statement is atomic by itself; like SQLite, a bare update needs no thread row.
+      if (blobs.length) await this.pool.query('INSERT INTO updates (thread_id, data) SELECT $1::text, unnest($2::bytea[])', [threadId, blobs]);
+      return [];
+    }
+    return this.sequencing === 'row-lock'
+      ? commitWithRowLock(this.pool, threadId, blobs, candidates, now)
+      : commitWithCounter(this.pool, threadId, blobs, candidates, now);
+  }
+
+  async compact(threadId: string, snapshot: Uint8Array): Promise<void> {
+    await inTransaction(this.pool, async (c) => {
+      await c.query('DELETE FROM updates WHERE thread_id = $1', [threadId]);
+      await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(snapshot)]);
+    });
+  }
+
+  async listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
+    const { rows } = await this.pool.query<MessageDbRow>(
+      `SELECT ${MESSAGE_COLS} FROM messages WHERE thread_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      [threadId, afterSeq, limit],
+    );
+    return rows.map(toMessage);
+  }
+
+  async listMessagesBefore(threadId: string, beforeSeq: number, limit: number): Promise<StoredMessage[]> {
+    const { rows } = await this.pool.query<MessageDbRow>(
+      `SELECT * FROM (SELECT ${MESSAGE_COLS} FROM messages WHERE thread_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3) m ORDER BY seq`,
+      [threadId, beforeSeq, limit],
+    );
+    return rows.map(toMessage);
+  }
+
+  /**
+   * The conditional UPDATE takes the thread row lock first: a commit in flight on another
+   * process finishes before (its seqs land below `baseSeq`) or waits until after the roll.
+   */
+  async rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[]): Promise<ThreadRow | null> {
+    return inTransaction(this.pool, async (c) => {
+      const res = await c.query('UPDATE threads SET generation = generation + 1, base_seq = last_seq WHERE id = $1 AND generation = $2', [
+        threadId,
+        fromGeneration,
+      ]);
+      if (res.rowCount === 0) return null;
+      await c.query('DELETE FROM updates WHERE thread_id = $1', [threadId]);
+      await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(snapshot)]);
+      if (receipts.length) {
+        // Grouped first: one statement may not upsert the same row twice.
+        await c.query(
+          `INSERT INTO receipts (thread_id, message_id, user_id, read_at)
+           SELECT $1::text, message_id, user_id, max(read_at) FROM unnest($2::text[], $3::text[], $4::float8[]) AS r(message_id, user_id, read_at)
+           GROUP BY message_id, user_id
+           ON CONFLICT (thread_id, message_id, user_id) DO UPDATE SET read_at = greatest(receipts.read_at, excluded.read_at)`,
+          [threadId, receipts.map((r) => r.messageId), receipts.map((r) => r.userId), receipts.map((r) => r.readAt)],
+        );
+      }
+      return this.threadWhere('t.id = $1', [threadId], c);
+    });
+  }
+
+  async listReceipts(threadId: string, messageIds: string[]): Promise<FoldedReceipt[]> {
+    if (messageIds.length === 0) return [];
+    const { rows } = await this.pool.query<{ message_id: string; user_id: string; read_at: number }>(
+      'SELECT message_id, user_id, read_at FROM receipts WHERE thread_id = $1 AND message_id = ANY($2::text[])',
+      [threadId, [...new Set(messageIds)]],
+    );
+    return rows.map((r) => ({ messageId: r.message_id, userId: r.user_id, readAt: r.read_at }));
+  }
+
+  async getMessage(threadId: string, messageId: string): Promise<StoredMessage | null> {
+    const { rows } = await this.pool.query<MessageDbRow>(`SELECT ${MESSAGE_COLS} FROM messages WHERE thread_id = $1 AND id = $2`, [threadId, messageId]);
+    return rows[0] ? toMessage(rows[0]) : null;
+  }
+
+  /**
+   * One statement: due rows are locked with SKIP LOCKED (a row another process is claiming
+   * is passed over, not waited for) and their lease set; a row whose lease another process
+   * renewed meanwhile fails the re-checked condition and is left out.
+   */
+  async claimOutbox(limit: number, now: number, leaseMs: number): Promise<OutboxItem[]> {
+    const { rows } = await this.pool.query<MessageDbRow & { ob_thread: string; ob_message: string; attempts: number; enqueued_at: number }>(
+      `WITH due AS (
+         SELECT thread_id, message_id FROM at_outbox
+         WHERE next_attempt_at <= $1 AND claimed_until <= $1
+         ORDER BY enqueued_at, id LIMIT $2
+         FOR UPDATE SKIP LOCKED
+       ), claimed AS (
+         UPDATE at_outbox o SET claimed_until = $3 FROM due
+         WHERE o.thread_id = due.thread_id AND o.message_id = due.message_id
+         RETURNING o.thread_id, o.message_id, o.attempts, o.enqueued_at, o.id
+       )
+       SELECT c.thread_id AS ob_thread, c.message_id AS ob_message, c.attempts, c.enqueued_at AS enqueued_at,
+         m.thread_id, m.seq, m.id, m.author_id, m.text, m.client_sent_at, m.reply_to, m.sent_at, m.state, m.at_uri, m.at_cid, m.error
+       FROM claimed c LEFT JOIN messages m ON m.thread_id = c.thread_id AND m.id = c.message_id
+       ORDER BY c.enqueued_at, c.id`,
+      [now, limit, now + leaseMs],
+    );
+    // A row whose message is gone can never be mirrored: drop it (it is claimed by us).
+    const orphans = rows.filter((r) => r.id === null);
+    if (orphans.length) {
+      await this.pool.query(
+        'DELETE FROM at_outbox WHERE (thread_id, message_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))',
+        [orphans.map((r) => r.ob_thread), orphans.map((r) => r.ob_message)],
+      );
+    }
+    return rows.filter((r) => r.id !== null).map((r) => ({ message: toMessage(r), attempts: r.attempts, enqueuedAt: r.enqueued_at }));
+  }
+
+  async completeOutbox(writes: ConfirmedWrite[]): Promise<StoredMessage[]> {
+    if (writes.length === 0) return [];
+    const w = sortedKeys(writes);
+    return inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<MessageDbRow>(
+        `WITH w AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS w(thread_id, message_id, at_uri, at_cid)),
+         del AS (DELETE FROM at_outbox o USING w WHERE o.thread_id = w.thread_id AND o.message_id = w.message_id)
+         UPDATE messages m SET state = 'confirmed', at_uri = w.at_uri, at_cid = w.at_cid, error = NULL
+         FROM w WHERE m.thread_id = w.thread_id AND m.id = w.message_id
+         RETURNING ${MESSAGE_COLS.split(', ').map((c) => `m.${c}`).join(', ')}`,
+        [w.map((x) => x.threadId), w.map((x) => x.messageId), w.map((x) => x.atUri), w.map((x) => x.atCid)],
+      );
+      return orderAs(writes, rows.map(toMessage));
+    });
+  }
+
+  async deferOutbox(keys: MessageKey[], nextAttemptAt: number, countAttempt: boolean): Promise<void> {
+    if (keys.length === 0) return;
+    const k = sortedKeys(keys);
+    await this.pool.query(
+      `UPDATE at_outbox SET claimed_until = 0, next_attempt_at = $3, attempts = attempts + $4
+       WHERE (thread_id, message_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [k.map((x) => x.threadId), k.map((x) => x.messageId), nextAttemptAt, countAttempt ? 1 : 0],
+    );
+  }
+
+  async failOutbox(failures: PermanentFailure[], failureClass: string, now: number, ttlMs: number): Promise<StoredMessage[]> {
+    if (failures.length === 0) return [];
+    const f = sortedKeys(failures);
+    return inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<MessageDbRow>(
+        `WITH f AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS f(thread_id, message_id, code, detail, i)),
+         del AS (DELETE FROM at_outbox o USING f WHERE o.thread_id = f.thread_id AND o.message_id = f.message_id),
+         diag AS (
+           INSERT INTO at_diagnostics (thread_id, message_id, code, failure_class, detail, at, expires_at)
+           SELECT thread_id, message_id, code, $5::text, detail, $6::bigint, $7::bigint FROM f ORDER BY i
+         )
+         UPDATE messages m SET state = 'failed', error = f.code
+         FROM f WHERE m.thread_id = f.thread_id AND m.id = f.message_id AND m.state = 'sent'
+         RETURNING ${MESSAGE_COLS.split(', ').map((c) => `m.${c}`).join(', ')}`,
+        [f.map((x) => x.threadId), f.map((x) => x.messageId), f.map((x) => x.code), f.map((x) => x.detail), failureClass, now, now + ttlMs],
+      );
+      // Like SQLite, every known message is returned, whether or not it was still `sent`.
+      const changed = new Set(rows.map((r) => `${r.thread_id}\0${r.id}`));
+      const rest = f.filter((x) => !changed.has(`${x.threadId}\0${x.messageId}`));
+      const others = rest.length
+        ? (
+            await c.query<MessageDbRow>(
+              `SELECT ${MESSAGE_COLS} FROM messages WHERE (thread_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+              [rest.map((x) => x.threadId), rest.map((x) => x.messageId)],
+            )
+          ).rows
+        : [];
+      return orderAs(failures, [...rows, ...others].map(toMessage));
+    });
+  }
+
+  async requeueMessage(threadId: string, messageId: string, now: number): Promise<StoredMessage | null> {
+    return inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<MessageDbRow>(
+        `UPDATE messages m SET state = 'sent', error = NULL
+         WHERE m.thread_id = $1 AND m.id = $2 AND m.state = 'failed' AND EXISTS (SELECT 1 FROM threads t WHERE t.id = $1 AND t.mirror)
+         RETURNING ${MESSAGE_COLS}`,
+        [threadId, messageId],
+      );
+      if (!rows[0]) return null;
+      await c.query('INSERT INTO at_outbox (thread_id, message_id, enqueued_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [threadId, messageId, now]);
+      return toMessage(rows[0]);
+    });
+  }
+
+  async outboxStats(): Promise<OutboxStats> {
+    const { rows } = await this.pool.query<{ n: number; oldest: number | null }>('SELECT count(*) AS n, min(enqueued_at) AS oldest FROM at_outbox');
+    return { depth: rows[0]!.n, oldestEnqueuedAt: rows[0]!.oldest };
+  }
+
+  async listDiagnostics(threadId: string, messageId: string, now: number): Promise<BridgeDiagnostic[]> {
+    const { rows } = await this.pool.query<{ code: string; failure_class: string; detail: string; at: number; expires_at: number }>(
+      `SELECT code, failure_class, detail, at, expires_at FROM at_diagnostics
+       WHERE thread_id = $1 AND message_id = $2 AND expires_at > $3 ORDER BY id DESC`,
+      [threadId, messageId, now],
+    );
+    return rows.map((r) => ({ code: r.code, failureClass: r.failure_class, detail: r.detail, at: r.at, expiresAt: r.expires_at }));
+  }
+
+  async pruneDiagnostics(now: number): Promise<number> {
+    return (await this.pool.query('DELETE FROM at_diagnostics WHERE expires_at <= $1', [now])).rowCount ?? 0;
+  }
+
+  isOpen(): boolean {
+    return this.open;
+  }
+
+  async close(): Promise<void> {
+    if (!this.open) return;
+    this.open = false;
+    await this.pool.end();
+  }
+}

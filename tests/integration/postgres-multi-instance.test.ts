@@ -1,0 +1,117 @@
+/**
+ * Several relay processes on one PostgreSQL database (issue #13): two PostgresStore
+ * instances with separate pools stand in for two processes. Seqs stay gap-free and unique
+ * under concurrent commits to one thread, outbox claims never overlap, and migrations
+ * started at the same moment apply once.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresStore } from '../../server/store/postgres-store.ts';
+import type { MessageCandidate } from '../../server/store/store.ts';
+import { PG_URL, postgresSchemas } from '../helpers/postgres.ts';
+
+const pgs = postgresSchemas();
+const cand = (id: string): MessageCandidate => ({ record: { id, authorId: 'alice', text: `text ${id}`, clientSentAt: 1 }, state: 'sent' });
+const upd = new Uint8Array([1, 2, 3]);
+
+describe.each(['counter', 'row-lock'] as const)('two PostgresStore instances on one schema, %s sequencing', (sequencing) => {
+  let a: PostgresStore;
+  let b: PostgresStore;
+  const schema = pgs.freshSchema();
+  beforeAll(async () => {
+    // Opened at the same moment: the second waits on the migration lock, then finds nothing to do.
+    [a, b] = await Promise.all([pgs.openStore(schema, sequencing), pgs.openStore(schema, sequencing)]);
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  it('applied each migration once', async () => {
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`);
+      expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('commit concurrently to one thread: seqs exactly 1..N, every message once, one outbox row each', async () => {
+    await a.createThread({ id: 'hot', title: '', participants: ['alice'], mirror: true, createdAt: 1 });
+    const perInstance = 200;
+    // Each instance runs 4 writers committing batches of 1-5; every 10th id is also sent by
+    // the other instance (a message relayed through both): it must get exactly one seq.
+    const writers = [a, b].flatMap((store, s) =>
+      [0, 1, 2, 3].map(async (w) => {
+        const mine = Array.from({ length: perInstance / 4 }, (_, i) => `m-${s}-${w}-${i}`);
+        const shared = Array.from({ length: 5 }, (_, i) => `shared-${w}-${i}`);
+        const ids = [...mine];
+        shared.forEach((id, i) => ids.splice(i * 10, 0, id));
+        let at = 0;
+        let now = 1000;
+        while (at < ids.length) {
+          const size = 1 + ((at + w + s) % 5);
+          const batch = ids.slice(at, at + size);
+          at += size;
+          await store.commitMessages('hot', [upd], batch.map(cand), now++);
+        }
+      }),
+    );
+    await Promise.all(writers);
+    const expected = 2 * perInstance + 4 * 5;
+    const all = await a.listMessages('hot', 0, 10_000);
+    expect(all.map((m) => m.seq)).toEqual(Array.from({ length: expected }, (_, i) => i + 1));
+    expect(new Set(all.map((m) => m.id)).size).toBe(expected);
+    for (let i = 1; i < all.length; i++) expect(all[i]!.sentAt).toBeGreaterThanOrEqual(all[i - 1]!.sentAt);
+    expect((await b.getThread('hot'))!.lastSeq).toBe(expected);
+    expect((await b.outboxStats()).depth).toBe(expected);
+    expect(await a.countUpdates('hot')).toBeGreaterThan(0);
+  });
+
+  it('claim the outbox concurrently without ever claiming the same row twice', async () => {
+    const total = (await a.outboxStats()).depth;
+    const claimedBy = new Map<string, number>();
+    let dupes = 0;
+    const claimer = (store: PostgresStore, who: number) => async () => {
+      for (;;) {
+        const items = await store.claimOutbox(7, 5000, 3_600_000);
+        if (items.length === 0) return;
+        for (const i of items) {
+          const key = `${i.message.threadId}/${i.message.id}`;
+          if (claimedBy.has(key)) dupes++;
+          claimedBy.set(key, who);
+        }
+      }
+    };
+    await Promise.all([claimer(a, 0), claimer(a, 0), claimer(b, 1), claimer(b, 1)].map((f) => f()));
+    expect(dupes).toBe(0);
+    expect(claimedBy.size).toBe(total);
+    const byA = [...claimedBy.values()].filter((w) => w === 0).length;
+    // Both took part (SKIP LOCKED passes over rows, it does not serialize the claimers).
+    expect(byA).toBeGreaterThan(0);
+    expect(byA).toBeLessThan(total);
+    // Completed by whichever instance claimed them; nothing is left.
+    const keys = [...claimedBy.keys()].map((k) => k.split('/') as [string, string]);
+    await a.completeOutbox(keys.map(([threadId, messageId]) => ({ threadId, messageId, atUri: `at://x/${messageId}`, atCid: 'c' })));
+    expect(await b.outboxStats()).toEqual({ depth: 0, oldestEnqueuedAt: null });
+  });
+});
+
+describe('PostgresStore connection options', () => {
+  it('keeps startup options of the URL and still uses its own schema', async () => {
+    const schema = pgs.freshSchema();
+    const store = await PostgresStore.open({ connectionString: `${PG_URL}?options=${encodeURIComponent('-c statement_timeout=4321')}`, schema });
+    try {
+      await store.createThread({ id: 'x', title: '', participants: ['alice'], mirror: false, createdAt: 1 });
+      const pool = (store as unknown as { pool: pg.Pool }).pool;
+      const { rows } = await pool.query<{ s: string; p: string; t: string }>(
+        "SELECT current_schema() AS s, current_setting('search_path') AS p, current_setting('statement_timeout') AS t",
+      );
+      expect(rows[0]).toEqual({ s: schema, p: schema, t: '4321ms' });
+    } finally {
+      await store.close();
+    }
+  });
+});
