@@ -7,21 +7,24 @@ import * as encoding from 'lib0/encoding';
 import { monotonicFactory } from 'ulid';
 import * as syncProtocol from 'y-protocols/sync';
 import * as awarenessProtocol from 'y-protocols/awareness';
-import { IndexeddbPersistence } from 'y-indexeddb';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { CloseCode, isPermanentClose } from '../shared/errors.ts';
-import { type OrderedMessage, displayOrder } from '../shared/ordering.ts';
+import { generationOf } from '../shared/generations.ts';
 import { validateSequence } from '../shared/sequence-validation.ts';
-import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, parseRemoteAuthorId, threadRoots, validateMessageRecord } from '../shared/schema.ts';
-import { afterPendingWrites, type LocalStore } from './local-store.ts';
+import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, validateMessageRecord } from '../shared/schema.ts';
+import type { HistoryStore } from './history-store.ts';
+import { HistoryWindow } from './history-window.ts';
+import { LiveGeneration } from './live-generation.ts';
+import { afterPendingWrites, deleteDatabase, type LocalStore } from './local-store.ts';
+import { MessageList, type ViewMessage } from './message-list.ts';
+import { applyRebase, prepareRebase } from './rebase.ts';
 import { type StreamHandle, type ViewStream, listStreams, startStream, streamLimitsOf } from './stream.ts';
 import { type ReadInfo, type ReceiptIndex, indexReceipts, unreadCount, writeReceipt } from './receipts.ts';
-import type { Capabilities, RelayApi } from './relay-api.ts';
+import { type Capabilities, type GenerationInfo, type RelayApi, generationInfoOf } from './relay-api.ts';
 import type { SendQueue } from './send-queue.ts';
-import { type StatusInfo, deriveStatus } from './status.ts';
 import { type Connection, type SyncEvent, type SyncState, initialSyncState, nextSyncState } from './sync-state.ts';
-import { type LeaderStatus, TAB_ORIGIN, TabChannel } from './tab-channel.ts';
+import { type LeaderStatus, TAB_ORIGIN } from './tab-channel.ts';
 import { type Leadership, electLeader } from './tab-leader.ts';
 import type { TelemetryHook } from './telemetry.ts';
 import type { ThreadList } from './thread-list.ts';
@@ -30,25 +33,7 @@ import type { ThreadList } from './thread-list.ts';
 const LOCAL_ORIGIN = Symbol('skein-local');
 const nextId = monotonicFactory();
 
-/** A message as the app renders it. */
-export interface ViewMessage extends StatusInfo {
-  id: string;
-  authorId: string;
-  text: string;
-  clientSentAt: number;
-  replyTo?: string;
-  /** Canonical position and relay time, once the relay has it. */
-  seq?: number;
-  sentAt?: number;
-  /** Written by the signed-in user. */
-  mine: boolean;
-  /**
-   * Set when the message came in from AT (ingested from another repo): the author's name
-   * there and the DID of the repo it was written in. Show it, so a remote "alice" is never
-   * mistaken for the local one.
-   */
-  origin?: { name: string; did: string };
-}
+export type { ViewMessage };
 
 export interface ThreadMetaView {
   title: string;
@@ -101,6 +86,8 @@ export interface ViewContext {
   sendQueue: SendQueue;
   telemetry: TelemetryHook;
   capabilities(): Capabilities | null;
+  /** The client's cache of sealed history (null for a guest: its threads never roll). */
+  history(): Promise<HistoryStore | null>;
   revalidateIntervalMs: number;
   /** Called when this view's relay connection came back after being lost. */
   onReconnected(): void;
@@ -115,11 +102,18 @@ const TYPING_REFRESH_MS = 2_000;
 const WINDOW_SIZE = 200;
 const WINDOW_SAVE_INTERVAL_MS = 1_000;
 
+/** The close code of a sealed generation (CloseCode.GENERATION_SEALED on the relay). */
+const GENERATION_SEALED = 4410;
+/** Sealed messages shown at first (more with `loadOlder`). */
+const FIRST_HISTORY_PAGE = 50;
+
 export class ThreadView {
   readonly threadId: string;
-  readonly doc = new Y.Doc();
-  readonly roots: ThreadRoots = threadRoots(this.doc);
-  readonly awareness = new awarenessProtocol.Awareness(this.doc);
+  /**
+   * Presence of this client. It belongs to the view, not to a generation's document, so it
+   * survives a roll (it only borrows a client id from its own small document).
+   */
+  readonly awareness = new awarenessProtocol.Awareness(new Y.Doc());
   /** Resolves once the local copy is loaded from IndexedDB (no network involved). */
   readonly ready: Promise<void>;
   /**
@@ -132,12 +126,16 @@ export class ThreadView {
   readonly syncHistory: SyncState['state'][] = [];
   /** Number of resyncs started (manual, automatic, or asked for by another tab). */
   resyncCount = 0;
+  /** Number of times this view moved its work into a newer generation. */
+  rebaseCount = 0;
   /** The close code and reason when the relay refused this thread for good. */
   refused: { code: number; reason: string } | null = null;
 
+  /** The live generation this view reads and writes. */
+  private gen: LiveGeneration;
+  private readonly history: HistoryWindow;
+  private readonly list: MessageList;
   private sync: SyncState;
-  private readonly persistence: IndexeddbPersistence;
-  private readonly tabs: TabChannel;
   private readonly leadership: Leadership;
   private provider: WebsocketProvider | null = null;
   private loaded = false;
@@ -146,14 +144,10 @@ export class ThreadView {
   private notifyScheduled = false;
   private notifyTimer: ReturnType<typeof setTimeout> | null = null;
   private notifyFrame: number | null = null;
-  private messagesCache: ViewMessage[] | null = null;
-  /** Records appended at the end since `messagesCache` was built; null when a full rebuild is needed. */
-  private appended: MessageRecord[] | null = [];
-  /** Length of the messages array as last seen by the cache. */
-  private rawLen = 0;
-  private cachedIds = new Set<string>();
   private receiptsCache: ReceiptIndex | null = null;
-  private viewCache = new Map<string, { canon: CanonInfo | undefined; showAt: boolean; v: ViewMessage }>();
+  /** Seqs of old messages named by receipts, looked up in the history store. */
+  private receiptSeqs = new Map<string, number>();
+  private receiptLookups = new Set<string>();
   private canonDirty = true;
   private window: ViewMessage[] | null = null;
   private windowSaveTimer: ReturnType<typeof setTimeout> | null = null;
@@ -166,37 +160,42 @@ export class ThreadView {
   private resyncTimer: ReturnType<typeof setTimeout> | null = null;
   private resyncAttempts = 0;
   private revalidateTimer: ReturnType<typeof setInterval> | null = null;
-  private reportedDuplicates = new Set<string>();
   private reportedFailures = new Set<string>();
   private tokenRetried = false;
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
+  private moving: Promise<void> = Promise.resolve();
+  private autoLoadStoppedAt = -1;
+  private validWaiters = new Set<() => void>();
+  private readonly offThreads: () => void;
 
   constructor(private readonly ctx: ViewContext) {
     this.threadId = ctx.threadId;
     this.sync = { ...initialSyncState(), connection: 'connecting' };
     this.syncHistory.push(this.sync.state);
     this.awareness.setLocalState({ userId: ctx.userId });
-    this.persistence = new IndexeddbPersistence(ctx.dbName, this.doc);
-    this.tabs = new TabChannel(ctx.channelName, this.doc, this.awareness);
-    this.tabs.onStatus = (s) => this.onLeaderStatus(s);
-    this.tabs.onStatusRequest = () => this.publishStatus();
-    this.tabs.onResyncRequest = () => {
-      if (this.leadership.isLeader) void this.runResync();
-    };
-    this.doc.on('afterTransaction', this.onTransaction);
-    this.roots.canon.observe(this.onCanon);
-    this.roots.messages.observe(this.onMessages);
-    this.roots.streams.observe(this.scheduleNotify);
+    this.list = new MessageList({ threadId: ctx.threadId, userId: ctx.userId, telemetry: ctx.telemetry, atVisible: () => this.atVisible });
+    this.history = new HistoryWindow(ctx.threadId, ctx.history, ctx.guest ? null : ctx.api, () => {
+      this.canonDirty = true;
+      this.receiptsCache = null;
+      this.scheduleNotify();
+    });
+    const listed = ctx.threads.get(ctx.threadId);
+    this.gen = this.openGeneration(listed ? generationInfoOf(listed) : { generation: 0, baseSeq: 0, liveDoc: ctx.threadId });
+    this.bind(this.gen);
     this.awareness.on('change', this.scheduleNotify);
+    this.offThreads = ctx.threads.onChange(() => this.followListedGeneration());
 
     const lastSyncedAt = ctx.store.get<number>('kv', `synced:${ctx.threadId}`).catch(() => undefined);
-    this.ready = Promise.all([this.persistence.whenSynced, lastSyncedAt]).then(([, at]) => {
+    const localGen = this.localGeneration();
+    this.ready = Promise.all([this.gen.loaded, lastSyncedAt]).then(([, at]) => {
       if (this.closed) return;
       if (at && this.sync.lastSyncedAt === null) this.sync = { ...this.sync, lastSyncedAt: at };
       this.loaded = true;
-      this.tabs.start();
+      this.gen.tabs.start();
       this.validate();
       this.scheduleNotify();
+      void this.history.setEnd(this.gen.baseSeq, FIRST_HISTORY_PAGE);
+      void localGen.then((g) => this.adoptLocalGeneration(g));
     });
     const cachedWindow = ctx.store.get<ViewMessage[]>('kv', `window:${ctx.threadId}`).catch(() => undefined);
     this.firstPaint = cachedWindow.then((w) => {
@@ -211,6 +210,20 @@ export class ThreadView {
     }
   }
 
+  /** The live generation's document (it changes when the relay seals a generation). */
+  get doc(): Y.Doc {
+    return this.gen.doc;
+  }
+
+  get roots(): ThreadRoots {
+    return this.gen.roots;
+  }
+
+  /** The live generation: its number, the seq sealed history ends at, and its document name. */
+  get generation(): GenerationInfo {
+    return { ...this.gen.info, baseSeq: this.gen.baseSeq };
+  }
+
   /** True when this tab holds the relay connection for this thread. */
   get isLeader(): boolean {
     return this.leadership.isLeader;
@@ -223,25 +236,45 @@ export class ThreadView {
     return !this.loaded;
   }
 
-  /** Messages in display order (canonical by seq, then pending in local order), with statuses. */
+  /**
+   * Messages in display order, with statuses: the sealed history window (see `loadOlder`),
+   * then the live document's canonical messages by seq, then pending ones in local order.
+   */
   get messages(): ViewMessage[] {
     if (!this.loaded) return this.window ?? [];
-    if (this.messagesCache && this.appended === null) this.messagesCache = null;
-    if (!this.messagesCache) {
-      this.messagesCache = this.computeMessages();
-      this.appended = [];
-    } else if (this.appended!.length) {
-      // Fast path for the common case (a send, a live message): no re-sort of the thread.
-      this.messagesCache = this.appendPending(this.messagesCache, this.appended!);
-      this.appended = [];
-    }
-    return this.messagesCache;
+    return this.list.get(this.roots, this.history, this.gen.baseSeq);
   }
 
-  /** The newest `n` messages (what a chat screen renders first). */
+  /**
+   * The newest `n` messages (what a chat screen renders first). When fewer are loaded and
+   * older sealed ones exist, they are paged in and subscribers are notified.
+   */
   latest(n: number): ViewMessage[] {
     const all = this.messages;
+    if (all.length < n && this.loaded && this.hasOlder && this.autoLoadStoppedAt !== this.history.version) {
+      const at = this.history.version;
+      this.autoLoadStoppedAt = at; // one attempt per window state: no loop while offline
+      void this.loadOlder(n - all.length);
+    }
     return all.slice(Math.max(0, all.length - n));
+  }
+
+  /** True while older messages than the loaded ones exist (page them in with `loadOlder`). */
+  get hasOlder(): boolean {
+    const lo = this.history.messages.length ? this.history.lo : this.gen.baseSeq + 1;
+    return lo > 1;
+  }
+
+  /**
+   * Pages in up to `count` older messages: from IndexedDB, and from the relay for what is
+   * not stored locally (stored as it arrives). Resolves with how many were added (0 at the
+   * start of the thread, or offline with nothing cached).
+   */
+  async loadOlder(count = 50): Promise<number> {
+    if (this.closed) return 0;
+    await this.ready;
+    if (this.history.messages.length === 0) await this.history.setEnd(this.gen.baseSeq, 0);
+    return this.history.loadOlder(count);
   }
 
   get meta(): ThreadMetaView | null {
@@ -281,16 +314,25 @@ export class ThreadView {
     return this.receipts().readers.get(messageId) ?? [];
   }
 
-  /** Highest seq `userId` has read (0 when nothing). */
+  /**
+   * Highest seq `userId` has read (0 when nothing). A receipt may name a message of a sealed
+   * generation: its seq comes from the live canon, the history window or the history store.
+   */
   readUpTo(userId: string): number {
     return this.receipts().readUpTo.get(userId) ?? 0;
   }
 
-  /** Canonical messages by others after the signed-in user's read position. */
+  /**
+   * Canonical messages by others after the signed-in user's read position. Messages older
+   * than the loaded window are not known here: when the read position is below the window,
+   * those in between count as unread (an upper bound).
+   */
   get unreadCount(): number {
     const canonical: Array<{ authorId: string; seq: number }> = [];
     for (const m of this.messages) if (m.seq !== undefined) canonical.push({ authorId: m.authorId, seq: m.seq });
-    return unreadCount(canonical, this.ctx.userId, this.readUpTo(this.ctx.userId));
+    const upTo = this.readUpTo(this.ctx.userId);
+    const lowest = canonical[0]?.seq ?? this.gen.baseSeq + 1;
+    return unreadCount(canonical, this.ctx.userId, upTo) + Math.max(0, lowest - 1 - upTo);
   }
 
   /** Other clients present on this thread (other tabs, devices and users). */
@@ -298,7 +340,7 @@ export class ThreadView {
     const out: PresenceEntry[] = [];
     const now = Date.now();
     this.awareness.getStates().forEach((state, clientId) => {
-      if (clientId === this.doc.clientID || typeof state?.userId !== 'string') return;
+      if (clientId === this.awareness.clientID || typeof state?.userId !== 'string') return;
       const typingAt = typeof state.typingAt === 'number' ? state.typingAt : 0;
       out.push({ clientId, userId: state.userId, typing: now - typingAt < TYPING_TTL_MS, state });
     });
@@ -334,7 +376,7 @@ export class ThreadView {
     // insert at the end, not push: push walks the list (DESIGN.md, measured).
     this.doc.transact(() => messages.insert(messages.length, [record]), LOCAL_ORIGIN);
     // y-indexeddb queued its write synchronously in the update handler above.
-    const durable = afterPendingWrites(this.persistence.db!, 'updates');
+    const durable = afterPendingWrites(this.gen.persistence.db!, 'updates');
     const now = Date.now();
     this.ctx.sendQueue.add(record.id, { threadId: this.threadId, createdAt: now });
     this.ctx.telemetry({ name: 'message_send_optimistic_created', threadId: this.threadId, messageId: record.id, at: now });
@@ -357,7 +399,7 @@ export class ThreadView {
         origin: LOCAL_ORIGIN,
         limits: () => streamLimitsOf(this.ctx.capabilities()?.limits),
         sent: async (record) => {
-          const durable = afterPendingWrites(this.persistence.db!, 'updates');
+          const durable = afterPendingWrites(this.gen.persistence.db!, 'updates');
           this.ctx.sendQueue.add(record.id, { threadId: this.threadId, createdAt: Date.now() });
           await durable;
         },
@@ -401,7 +443,7 @@ export class ThreadView {
     if (records.length === 0) return 0;
     const messages = this.roots.messages;
     this.doc.transact(() => messages.insert(messages.length, records), LOCAL_ORIGIN);
-    const durable = afterPendingWrites(this.persistence.db!, 'updates');
+    const durable = afterPendingWrites(this.gen.persistence.db!, 'updates');
     const now = Date.now();
     for (const r of records) this.ctx.sendQueue.add(r.id, { threadId: this.threadId, createdAt: now });
     await durable;
@@ -459,12 +501,12 @@ export class ThreadView {
     if (this.notifyFrame !== null && typeof cancelAnimationFrame === 'function') cancelAnimationFrame(this.notifyFrame);
     this.listeners.clear();
     this.awareness.setLocalState(null);
+    this.offThreads();
     this.provider?.destroy();
-    this.tabs.close();
+    this.unbind(this.gen);
     this.leadership.release();
     this.awareness.destroy();
-    await this.persistence.destroy();
-    this.doc.destroy();
+    await this.gen.dispose();
     this.ctx.onClosed(this);
   }
 
@@ -472,7 +514,7 @@ export class ThreadView {
 
   /** Drops derived data (e.g. after the relay's capabilities changed) and notifies. */
   invalidate(): void {
-    this.appended = null;
+    this.list.invalidate();
     this.scheduleNotify();
   }
 
@@ -494,18 +536,14 @@ export class ThreadView {
 
   private maxCanonSeq(): number {
     let max = 0;
-    for (const c of this.roots.canon.values()) if (c && c.seq > max) max = c.seq;
+    for (const s of this.localSeqs()) if (s > max) max = s;
     return max;
   }
 
   private validate(): void {
     if (!this.loaded || this.closed) return;
     this.canonDirty = false;
-    const canon = this.roots.canon;
-    const seqs = (function* () {
-      for (const c of canon.values()) if (c && typeof c.seq === 'number') yield c.seq;
-    })();
-    this.dispatch({ type: 'validate', seqs, lastKnownBackendSeq: this.lastKnownBackendSeq() });
+    this.dispatch({ type: 'validate', seqs: this.localSeqs(), lastKnownBackendSeq: this.lastKnownBackendSeq() });
   }
 
   private dispatch(e: SyncEvent): void {
@@ -565,6 +603,7 @@ export class ThreadView {
       } catch {
         return; // relay unreachable: revalidated when the connection comes back
       }
+      await this.followListedGeneration();
       this.validate();
       if (this.lastValidationOk()) return;
       if (this.provider) {
@@ -590,7 +629,7 @@ export class ThreadView {
           await withTimeout(synced, 20_000);
         }
       } else {
-        this.tabs.requestResync();
+        this.gen.tabs.requestResync();
         await withTimeout(this.untilValid(), 20_000);
       }
     } finally {
@@ -603,22 +642,31 @@ export class ThreadView {
   /** Resolves when the local copy validates against the backend seq (checked on every change). */
   private untilValid(): Promise<void> {
     return new Promise<void>((resolve) => {
+      // Checked on every change of whichever generation is live (a roll swaps documents).
       const check = () => {
         if (!this.lastValidationOk() && !this.closed) return;
-        this.doc.off('afterTransaction', check);
+        this.validWaiters.delete(check);
         resolve();
       };
-      this.doc.on('afterTransaction', check);
+      this.validWaiters.add(check);
       check();
     });
   }
 
   private lastValidationOk(): boolean {
-    const canon = this.roots.canon;
-    const seqs = (function* () {
-      for (const c of canon.values()) if (c) yield c.seq;
-    })();
-    return validateSequence(seqs, this.lastKnownBackendSeq()) === 'validated';
+    return validateSequence(this.localSeqs(), this.lastKnownBackendSeq()) === 'validated';
+  }
+
+  /**
+   * Canonical seqs held locally: the history window, `baseSeq` (sealed history is complete
+   * by definition, so the window need not reach back to it) and the live canon above it.
+   * A live canon entry at or below `baseSeq` (a re-appended message the relay had) is history.
+   */
+  private *localSeqs(): Generator<number> {
+    const base = this.gen.baseSeq;
+    for (const m of this.history.messages) yield m.seq;
+    if (base > 0) yield base;
+    for (const c of this.roots.canon.values()) if (c && typeof c.seq === 'number' && c.seq > base) yield c.seq;
   }
 
   private async startProvider(): Promise<void> {
@@ -636,7 +684,9 @@ export class ThreadView {
       this.dispatch({ type: 'connection', connection: 'offline' });
       return;
     }
-    const p = new WebsocketProvider(this.ctx.wsUrl, this.threadId, this.doc, {
+    if (this.provider) return;
+    const gen = this.gen;
+    const p = new WebsocketProvider(this.ctx.wsUrl, gen.info.liveDoc, gen.doc, {
       connect: false,
       awareness: this.awareness,
       params: { token },
@@ -652,6 +702,12 @@ export class ThreadView {
     });
     p.on('connection-close', (e: CloseEvent | null) => {
       if (!e || !isPermanentClose(e.code)) return;
+      if (e.code === GENERATION_SEALED) {
+        // The relay rolled this generation: the reason names the live document.
+        const liveDoc = /generation_rolled (\S+)/.exec(String(e.reason ?? ''))?.[1];
+        void this.moveTo(liveDoc ? { liveDoc, generation: generationOf(liveDoc) } : { generation: gen.info.generation + 1 });
+        return;
+      }
       if (e.code === CloseCode.UNAUTHENTICATED && !this.tokenRetried) {
         // The token may have expired: fetch a fresh one once and reconnect.
         this.tokenRetried = true;
@@ -692,11 +748,144 @@ export class ThreadView {
 
   private publishStatus(): void {
     if (!this.provider || this.closed) return;
-    this.tabs.publishStatus({
+    this.gen.tabs.publishStatus({
       connection: this.currentConnection(),
       synced: this.provider.synced,
       lastSyncedAt: this.sync.lastSyncedAt,
     });
+  }
+
+  // ---------------------------------------------------------------- generations
+
+  private openGeneration(info: GenerationInfo): LiveGeneration {
+    const g = new LiveGeneration(info, this.ctx.dbName, this.ctx.channelName, this.awareness);
+    // Registered so that sign-out deletes it.
+    void this.ctx.store.put('docs', g.dbName, { threadId: this.threadId }).catch(() => {});
+    return g;
+  }
+
+  private bind(g: LiveGeneration): void {
+    g.tabs.onStatus = (s) => this.onLeaderStatus(s);
+    g.tabs.onStatusRequest = () => this.publishStatus();
+    g.tabs.onResyncRequest = () => {
+      if (this.leadership.isLeader) void this.runResync();
+    };
+    g.tabs.onGeneration = (next) => void this.moveTo(next);
+    g.doc.on('afterTransaction', this.onTransaction);
+    g.roots.canon.observe(this.onCanon);
+    g.roots.messages.observe(this.onMessages);
+    g.roots.streams.observe(this.scheduleNotify);
+  }
+
+  private unbind(g: LiveGeneration): void {
+    g.tabs.onGeneration = () => {};
+    g.doc.off('afterTransaction', this.onTransaction);
+    g.roots.canon.unobserve(this.onCanon);
+    g.roots.messages.unobserve(this.onMessages);
+    g.roots.streams.unobserve(this.scheduleNotify);
+  }
+
+  /** The generation this device last worked in, as recorded (undefined: never recorded). */
+  private async localGeneration(): Promise<GenerationInfo | undefined> {
+    const g = await this.ctx.store.get<GenerationInfo>('kv', `gen:${this.threadId}`).catch(() => undefined);
+    if (g) return g;
+    // Written before generations existed: the bare thread id's database, if this device has one.
+    const had = await this.ctx.store.get('docs', this.ctx.dbName).catch(() => undefined);
+    return had ? { generation: 0, baseSeq: 0, liveDoc: this.threadId } : undefined;
+  }
+
+  /**
+   * At open, the live generation comes from the (cached) thread list. Local work in an older
+   * generation is moved into it; a newer recorded one (a stale list) is followed.
+   */
+  private async adoptLocalGeneration(local: GenerationInfo | undefined): Promise<void> {
+    if (this.closed || this.ctx.guest) return;
+    const cur = this.gen.info;
+    if (!local || local.generation === cur.generation) return void this.recordGeneration(cur);
+    if (local.generation > cur.generation) return this.moveTo(local);
+    this.moving = this.moving.then(async () => {
+      const old = this.openGeneration(local);
+      await old.loaded;
+      if (!this.closed) await this.absorb(old, this.gen);
+      await this.retire(old);
+      await this.recordGeneration(this.gen.info);
+    });
+    return this.moving;
+  }
+
+  /** Moves to a newer generation named by the thread list (also what a resync relies on). */
+  private followListedGeneration(): Promise<void> {
+    const t = this.ctx.threads.get(this.threadId);
+    if (!t || this.ctx.guest) return this.moving;
+    const info = generationInfoOf(t);
+    return info.generation > this.gen.info.generation ? this.moveTo(info) : this.moving;
+  }
+
+  /**
+   * Rebase onto a newer generation (docs/design/windowed-threads.md, invariant 4): open its
+   * document, move this generation's pending work into it, switch, drop the old copy.
+   * Serialized: concurrent triggers (4410, thread list, another tab) run once.
+   */
+  private moveTo(hint: Partial<GenerationInfo> & { generation: number }): Promise<void> {
+    this.moving = this.moving.then(async () => {
+      if (this.closed || this.ctx.guest || hint.generation <= this.gen.info.generation) return;
+      let target: GenerationInfo = { liveDoc: hint.liveDoc ?? this.threadId, baseSeq: hint.baseSeq ?? 0, generation: hint.generation };
+      try {
+        // The thread row has the new baseSeq (and maybe an even newer generation).
+        const listed = generationInfoOf(await this.ctx.api.getThread(this.threadId));
+        if (listed.generation >= target.generation) target = listed;
+      } catch {
+        if (!hint.liveDoc) return; // nowhere to go yet: the thread list will say
+      }
+      if (target.generation <= this.gen.info.generation || this.closed) return;
+      const old = this.gen;
+      old.tabs.publishGeneration(target); // the other tabs move too
+      const hadProvider = this.provider !== null;
+      this.provider?.destroy();
+      this.provider = null;
+      const next = this.openGeneration(target);
+      await next.loaded;
+      if (this.closed) return void (await next.dispose());
+      const plan = await prepareRebase(old, next, this.history, this.maxCanonSeq());
+      if (this.closed) return void (await next.dispose());
+      // From here to the switch, synchronous: no send can land in the old document after it.
+      const records = applyRebase(old, next, plan, this.ctx.userId, LOCAL_ORIGIN);
+      this.unbind(old);
+      this.gen = next;
+      this.bind(next);
+      this.list.reset(next.roots);
+      this.receiptsCache = null;
+      this.canonDirty = true;
+      this.rebaseCount++;
+      this.ctx.threads.noteGeneration(this.threadId, target);
+      this.ctx.telemetry({ name: 'thread_generation_rebased', threadId: this.threadId, generation: target.generation, reappended: records.length, at: Date.now() });
+      await afterPendingWrites(next.persistence.db!, 'updates');
+      await this.recordGeneration(target);
+      next.tabs.start();
+      if (hadProvider || this.leadership.isLeader) void this.startProvider();
+      void this.history.setEnd(next.baseSeq);
+      this.scheduleNotify();
+      await this.retire(old);
+    });
+    return this.moving;
+  }
+
+  /** Moves `old`'s pending work into `next` (not the live one: nothing switches). */
+  private async absorb(old: LiveGeneration, next: LiveGeneration): Promise<void> {
+    const plan = await prepareRebase(old, next, this.history, this.maxCanonSeq());
+    applyRebase(old, next, plan, this.ctx.userId, LOCAL_ORIGIN);
+    await afterPendingWrites(next.persistence.db!, 'updates');
+  }
+
+  private recordGeneration(g: GenerationInfo): Promise<void> {
+    return this.ctx.store.put('kv', `gen:${this.threadId}`, g).catch(() => {});
+  }
+
+  /** Frees a sealed generation's document and deletes its local database. */
+  private async retire(old: LiveGeneration): Promise<void> {
+    await old.dispose().catch(() => {});
+    await deleteDatabase(old.dbName).catch(() => {});
+    await this.ctx.store.del('docs', old.dbName).catch(() => {});
   }
 
   // ---------------------------------------------------------------- change tracking
@@ -705,42 +894,17 @@ export class ThreadView {
     if (tr.changed.size === 0 && tr.deleteSet.clients.size === 0) return;
     for (const type of tr.changed.keys()) {
       const t = type as unknown;
-      if (t !== this.roots.messages && t !== this.roots.receipts) this.appended = null;
+      if (t !== this.roots.messages && t !== this.roots.receipts) this.list.invalidate();
     }
-    if (tr.deleteSet.clients.size > 0) this.appended = null;
+    if (tr.deleteSet.clients.size > 0) this.list.invalidate();
     this.receiptsCache = null;
     this.scheduleNotify();
+    for (const w of [...this.validWaiters]) w();
   };
 
-  /** Notes records appended at the end of the array; anything else needs a full rebuild. */
   private onMessages = (event: Y.YArrayEvent<MessageRecord>): void => {
-    const delta = event.changes.delta;
-    const insert = delta.length === 1 && this.rawLen === 0 ? delta[0]!.insert
-      : delta.length === 2 && delta[0]!.retain === this.rawLen ? delta[1]!.insert : undefined;
-    this.rawLen = this.roots.messages.length;
-    if (!this.messagesCache) return; // rebuilt from scratch on next read anyway
-    if (Array.isArray(insert) && this.appended) this.appended.push(...(insert as MessageRecord[]));
-    else this.appended = null;
+    this.list.onMessages(event, this.roots);
   };
-
-  /** Appends records that have no canon yet (they follow everything, in array order). */
-  private appendPending(current: ViewMessage[], records: MessageRecord[]): ViewMessage[] {
-    const canon = this.roots.canon;
-    const showAt = this.atVisible;
-    const out = current.slice();
-    for (const m of records) {
-      if (!m || typeof m.id !== 'string') continue;
-      const c = canon.get(m.id);
-      if (c) return this.computeMessages(); // already canonical: its place is by seq
-      if (this.cachedIds.has(m.id)) {
-        this.reportDuplicates([m, m]);
-        continue;
-      }
-      this.cachedIds.add(m.id);
-      out.push(this.viewOf({ ...m }, showAt));
-    }
-    return out;
-  }
 
   private onCanon = (event: Y.YMapEvent<CanonInfo>, tr: Y.Transaction): void => {
     this.canonDirty = true;
@@ -807,7 +971,7 @@ export class ThreadView {
       }
     }
     // First save right after the first render of the full copy: a short visit still leaves a window.
-    if (this.loaded && !this.windowSaved && this.messagesCache?.length) {
+    if (this.loaded && !this.windowSaved && this.list.built?.length) {
       this.windowSaved = true;
       void this.saveWindow();
     }
@@ -815,7 +979,7 @@ export class ThreadView {
 
   /** Stores the newest messages as the render cache (only what the app already computed). */
   private async saveWindow(): Promise<void> {
-    const all = this.messagesCache;
+    const all = this.list.built;
     if (!this.loaded || !all || all === this.windowSavedFor) return;
     this.windowSavedFor = all;
     await this.ctx.store.put('kv', `window:${this.threadId}`, all.slice(Math.max(0, all.length - WINDOW_SIZE))).catch(() => {});
@@ -824,62 +988,26 @@ export class ThreadView {
   private receipts(): ReceiptIndex {
     if (!this.receiptsCache) {
       const canon = this.roots.canon;
-      this.receiptsCache = indexReceipts(this.roots.receipts.entries(), (id) => canon.get(id)?.seq);
+      const unknown: string[] = [];
+      this.receiptsCache = indexReceipts(this.roots.receipts.entries(), (id) => {
+        const seq = canon.get(id)?.seq ?? this.history.get(id)?.seq ?? this.receiptSeqs.get(id);
+        if (seq === undefined && !this.receiptLookups.has(id)) unknown.push(id);
+        return seq;
+      });
+      if (unknown.length) void this.lookUpReceiptSeqs(unknown);
     }
     return this.receiptsCache;
   }
 
-  private computeMessages(): ViewMessage[] {
-    const raw = this.roots.messages.toArray().filter((m) => m && typeof m.id === 'string');
-    const canon = this.roots.canon;
-    const ordered = displayOrder(raw, (id) => canon.get(id));
-    if (ordered.length !== raw.length) this.reportDuplicates(raw);
-    const showAt = this.atVisible;
-    const out = new Array<ViewMessage>(ordered.length);
-    this.cachedIds = new Set();
-    for (let i = 0; i < ordered.length; i++) {
-      const m = ordered[i]!;
-      this.cachedIds.add(m.id);
-      out[i] = this.viewOf(m, showAt);
-    }
-    this.rawLen = this.roots.messages.length;
-    return out;
-  }
-
-  private viewOf(m: OrderedMessage, showAt: boolean): ViewMessage {
-    const cached = this.viewCache.get(m.id);
-    if (cached && cached.canon === m.canon && cached.showAt === showAt) return cached.v;
-    const origin = parseRemoteAuthorId(m.authorId);
-    const v: ViewMessage = {
-      id: m.id,
-      authorId: m.authorId,
-      text: m.text,
-      clientSentAt: m.clientSentAt,
-      mine: m.authorId === this.ctx.userId,
-      // A message ingested from AT is an AT record whether or not this thread mirrors.
-      ...deriveStatus(m.canon, showAt || !!origin),
-    };
-    if (m.replyTo !== undefined) v.replyTo = m.replyTo;
-    if (origin) v.origin = origin;
-    if (m.canon) {
-      v.seq = m.canon.seq;
-      v.sentAt = m.canon.sentAt;
-    }
-    this.viewCache.set(m.id, { canon: m.canon, showAt, v });
-    return v;
-  }
-
-  private reportDuplicates(raw: MessageRecord[]): void {
-    const seen = new Set<string>();
-    for (const m of raw) {
-      if (!seen.has(m.id)) {
-        seen.add(m.id);
-        continue;
-      }
-      if (this.reportedDuplicates.has(m.id)) continue;
-      this.reportedDuplicates.add(m.id);
-      this.ctx.telemetry({ name: 'message_reconcile_duplicate_suppressed', threadId: this.threadId, messageId: m.id, at: Date.now() });
-    }
+  /** Receipts may name messages of sealed generations: their seqs come from the history store. */
+  private async lookUpReceiptSeqs(ids: string[]): Promise<void> {
+    for (const id of ids) this.receiptLookups.add(id);
+    const store = await this.ctx.history();
+    const found = (await store?.seqsOf(this.threadId, ids).catch(() => null)) ?? new Map<string, number>();
+    if (found.size === 0 || this.closed) return;
+    for (const [id, seq] of found) this.receiptSeqs.set(id, seq);
+    this.receiptsCache = null;
+    this.scheduleNotify();
   }
 }
 
