@@ -8,7 +8,7 @@
  */
 import type * as Y from 'yjs';
 import type { CanonicalMessage } from '../shared/api-types.ts';
-import { recordsToReappend } from '../shared/generations.ts';
+import { recordsToReappend } from '../shared/window-rules.ts';
 import { type MessageRecord, parseReceiptKey } from '../shared/schema.ts';
 import type { HistoryWindow } from './history-window.ts';
 import type { LiveGeneration } from './live-generation.ts';

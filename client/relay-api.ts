@@ -1,7 +1,7 @@
 /** HTTP calls to the relay's `/v1` API with the user's bearer token. */
 
 import type { CanonicalMessage, ThreadSummary } from '../shared/api-types.ts';
-import { generationOf } from '../shared/generations.ts';
+import { parseDocName } from '../shared/generation.ts';
 
 export type { ThreadSummary };
 
@@ -17,7 +17,7 @@ export interface GenerationInfo {
 /** A thread's generation as the relay reports it; generation 0 (the bare id) for a relay without generations. */
 export function generationInfoOf(t: { id: string; generation?: number; baseSeq?: number; liveDoc?: string }): GenerationInfo {
   const liveDoc = typeof t.liveDoc === 'string' && t.liveDoc ? t.liveDoc : t.id;
-  const generation = typeof t.generation === 'number' ? t.generation : generationOf(liveDoc);
+  const generation = typeof t.generation === 'number' ? t.generation : parseDocName(liveDoc).generation;
   return { generation, baseSeq: typeof t.baseSeq === 'number' ? t.baseSeq : 0, liveDoc };
 }
 

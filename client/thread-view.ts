@@ -10,7 +10,7 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { CloseCode, isPermanentClose } from '../shared/errors.ts';
-import { generationOf } from '../shared/generations.ts';
+import { parseDocName } from '../shared/generation.ts';
 import { validateSequence } from '../shared/sequence-validation.ts';
 import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, validateMessageRecord } from '../shared/schema.ts';
 import type { HistoryStore } from './history-store.ts';
@@ -102,8 +102,6 @@ const TYPING_REFRESH_MS = 2_000;
 const WINDOW_SIZE = 200;
 const WINDOW_SAVE_INTERVAL_MS = 1_000;
 
-/** The close code of a sealed generation (CloseCode.GENERATION_SEALED on the relay). */
-const GENERATION_SEALED = 4410;
 /** Sealed messages shown at first (more with `loadOlder`). */
 const FIRST_HISTORY_PAGE = 50;
 
@@ -702,10 +700,10 @@ export class ThreadView {
     });
     p.on('connection-close', (e: CloseEvent | null) => {
       if (!e || !isPermanentClose(e.code)) return;
-      if (e.code === GENERATION_SEALED) {
+      if (e.code === CloseCode.GENERATION_SEALED) {
         // The relay rolled this generation: the reason names the live document.
         const liveDoc = /generation_rolled (\S+)/.exec(String(e.reason ?? ''))?.[1];
-        void this.moveTo(liveDoc ? { liveDoc, generation: generationOf(liveDoc) } : { generation: gen.info.generation + 1 });
+        void this.moveTo(liveDoc ? { liveDoc, generation: parseDocName(liveDoc).generation } : { generation: gen.info.generation + 1 });
         return;
       }
       if (e.code === CloseCode.UNAUTHENTICATED && !this.tokenRetried) {

@@ -1,25 +1,9 @@
 /**
- * Pure rules of windowed threads (docs/design/windowed-threads.md): the name of a
- * generation's live document, which pending messages a client re-appends when the
- * generation it wrote into was sealed, and which seq ranges a local window misses.
+ * Pure rules of the SDK's side of windowed threads (docs/design/windowed-threads.md): which
+ * pending messages a client re-appends when the generation it wrote into was sealed, and
+ * which seq ranges a local window misses. Document names are in shared/generation.ts.
  */
 import type { MessageRecord } from './schema.ts';
-
-/** Separates a thread id from its generation in a live document's name (never in a thread id). */
-export const GENERATION_SEPARATOR = '~';
-
-/** The y-websocket / y-indexeddb name of a thread's live document in `generation`. */
-export function liveDocName(threadId: string, generation: number): string {
-  return generation > 0 ? `${threadId}${GENERATION_SEPARATOR}${generation}` : threadId;
-}
-
-/** The generation a live document name stands for (0 for a bare thread id). */
-export function generationOf(liveDoc: string): number {
-  const i = liveDoc.lastIndexOf(GENERATION_SEPARATOR);
-  if (i < 0) return 0;
-  const g = Number(liveDoc.slice(i + 1));
-  return Number.isSafeInteger(g) && g > 0 ? g : 0;
-}
 
 /**
  * The records of a sealed generation's local copy to append again into the new live
