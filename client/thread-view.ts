@@ -15,13 +15,13 @@ import { validateSequence } from '../shared/sequence-validation.ts';
 import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, validateMessageRecord } from '../shared/schema.ts';
 import type { HistoryStore } from './history-store.ts';
 import { HistoryWindow } from './history-window.ts';
-import { LiveGeneration } from './live-generation.ts';
-import { afterPendingWrites, deleteDatabase, type LocalStore } from './local-store.ts';
+import { GenerationFollower, type GenerationHost } from './generation-follower.ts';
+import type { LiveGeneration } from './live-generation.ts';
+import { afterPendingWrites, type LocalStore } from './local-store.ts';
 import { MessageList, type ViewMessage } from './message-list.ts';
-import { applyRebase, prepareRebase } from './rebase.ts';
 import { type StreamHandle, type ViewStream, listStreams, startStream, streamLimitsOf } from './stream.ts';
 import { type ReadInfo, type ReceiptIndex, indexReceipts, unreadCount, writeReceipt } from './receipts.ts';
-import { type Capabilities, type GenerationInfo, type RelayApi, generationInfoOf } from './relay-api.ts';
+import type { Capabilities, GenerationInfo, RelayApi } from './relay-api.ts';
 import type { SendQueue } from './send-queue.ts';
 import { type Connection, type SyncEvent, type SyncState, initialSyncState, nextSyncState } from './sync-state.ts';
 import { type LeaderStatus, TAB_ORIGIN } from './tab-channel.ts';
@@ -129,8 +129,7 @@ export class ThreadView {
   /** The close code and reason when the relay refused this thread for good. */
   refused: { code: number; reason: string } | null = null;
 
-  /** The live generation this view reads and writes. */
-  private gen: LiveGeneration;
+  private readonly generations: GenerationFollower;
   private readonly history: HistoryWindow;
   private readonly list: MessageList;
   private sync: SyncState;
@@ -161,7 +160,6 @@ export class ThreadView {
   private reportedFailures = new Set<string>();
   private tokenRetried = false;
   private typingTimer: ReturnType<typeof setTimeout> | null = null;
-  private moving: Promise<void> = Promise.resolve();
   private autoLoadStoppedAt = -1;
   private validWaiters = new Set<() => void>();
   private readonly offThreads: () => void;
@@ -177,14 +175,12 @@ export class ThreadView {
       this.receiptsCache = null;
       this.scheduleNotify();
     });
-    const listed = ctx.threads.get(ctx.threadId);
-    this.gen = this.openGeneration(listed ? generationInfoOf(listed) : { generation: 0, baseSeq: 0, liveDoc: ctx.threadId });
+    this.generations = new GenerationFollower(this.generationHost());
     this.bind(this.gen);
     this.awareness.on('change', this.scheduleNotify);
-    this.offThreads = ctx.threads.onChange(() => this.followListedGeneration());
+    this.offThreads = ctx.threads.onChange(() => void this.generations.followListed());
 
     const lastSyncedAt = ctx.store.get<number>('kv', `synced:${ctx.threadId}`).catch(() => undefined);
-    const localGen = this.localGeneration();
     this.ready = Promise.all([this.gen.loaded, lastSyncedAt]).then(([, at]) => {
       if (this.closed) return;
       if (at && this.sync.lastSyncedAt === null) this.sync = { ...this.sync, lastSyncedAt: at };
@@ -193,7 +189,7 @@ export class ThreadView {
       this.validate();
       this.scheduleNotify();
       void this.history.setEnd(this.gen.baseSeq, FIRST_HISTORY_PAGE);
-      void localGen.then((g) => this.adoptLocalGeneration(g));
+      void this.generations.adoptLocal();
     });
     const cachedWindow = ctx.store.get<ViewMessage[]>('kv', `window:${ctx.threadId}`).catch(() => undefined);
     this.firstPaint = cachedWindow.then((w) => {
@@ -206,6 +202,11 @@ export class ThreadView {
     if (ctx.revalidateIntervalMs > 0) {
       this.revalidateTimer = setInterval(() => void this.revalidate(true), ctx.revalidateIntervalMs);
     }
+  }
+
+  /** The live generation this view reads and writes. */
+  private get gen(): LiveGeneration {
+    return this.generations.current;
   }
 
   /** The live generation's document (it changes when the relay seals a generation). */
@@ -601,7 +602,7 @@ export class ThreadView {
       } catch {
         return; // relay unreachable: revalidated when the connection comes back
       }
-      await this.followListedGeneration();
+      await this.generations.followListed();
       this.validate();
       if (this.lastValidationOk()) return;
       if (this.provider) {
@@ -703,7 +704,7 @@ export class ThreadView {
       if (e.code === CloseCode.GENERATION_SEALED) {
         // The relay rolled this generation: the reason names the live document.
         const liveDoc = /generation_rolled (\S+)/.exec(String(e.reason ?? ''))?.[1];
-        void this.moveTo(liveDoc ? { liveDoc, generation: parseDocName(liveDoc).generation } : { generation: gen.info.generation + 1 });
+        void this.generations.moveTo(liveDoc ? { liveDoc, generation: parseDocName(liveDoc).generation } : { generation: gen.info.generation + 1 });
         return;
       }
       if (e.code === CloseCode.UNAUTHENTICATED && !this.tokenRetried) {
@@ -755,11 +756,44 @@ export class ThreadView {
 
   // ---------------------------------------------------------------- generations
 
-  private openGeneration(info: GenerationInfo): LiveGeneration {
-    const g = new LiveGeneration(info, this.ctx.dbName, this.ctx.channelName, this.awareness);
-    // Registered so that sign-out deletes it.
-    void this.ctx.store.put('docs', g.dbName, { threadId: this.threadId }).catch(() => {});
-    return g;
+  private generationHost(): GenerationHost {
+    const ctx = this.ctx;
+    return {
+      threadId: ctx.threadId,
+      userId: ctx.userId,
+      dbName: ctx.dbName,
+      channelName: ctx.channelName,
+      guest: ctx.guest === true,
+      api: ctx.api,
+      threads: ctx.threads,
+      store: ctx.store,
+      history: this.history,
+      awareness: this.awareness,
+      origin: LOCAL_ORIGIN,
+      isClosed: () => this.closed,
+      maxSeq: () => this.maxCanonSeq(),
+      disconnect: () => {
+        const had = this.provider !== null;
+        this.provider?.destroy();
+        this.provider = null;
+        return had;
+      },
+      switchTo: (old, next, records) => {
+        this.unbind(old);
+        this.bind(next);
+        this.list.reset(next.roots);
+        this.receiptsCache = null;
+        this.canonDirty = true;
+        this.rebaseCount++;
+        this.ctx.telemetry({ name: 'thread_generation_rebased', threadId: this.threadId, generation: next.info.generation, reappended: records.length, at: Date.now() });
+      },
+      afterSwitch: (next, wasConnected) => {
+        next.tabs.start();
+        if (wasConnected || this.leadership.isLeader) void this.startProvider();
+        void this.history.setEnd(next.baseSeq);
+        this.scheduleNotify();
+      },
+    };
   }
 
   private bind(g: LiveGeneration): void {
@@ -768,7 +802,7 @@ export class ThreadView {
     g.tabs.onResyncRequest = () => {
       if (this.leadership.isLeader) void this.runResync();
     };
-    g.tabs.onGeneration = (next) => void this.moveTo(next);
+    g.tabs.onGeneration = (next) => void this.generations.moveTo(next);
     g.doc.on('afterTransaction', this.onTransaction);
     g.roots.canon.observe(this.onCanon);
     g.roots.messages.observe(this.onMessages);
@@ -781,109 +815,6 @@ export class ThreadView {
     g.roots.canon.unobserve(this.onCanon);
     g.roots.messages.unobserve(this.onMessages);
     g.roots.streams.unobserve(this.scheduleNotify);
-  }
-
-  /** The generation this device last worked in, as recorded (undefined: never recorded). */
-  private async localGeneration(): Promise<GenerationInfo | undefined> {
-    const g = await this.ctx.store.get<GenerationInfo>('kv', `gen:${this.threadId}`).catch(() => undefined);
-    if (g) return g;
-    // Written before generations existed: the bare thread id's database, if this device has one.
-    const had = await this.ctx.store.get('docs', this.ctx.dbName).catch(() => undefined);
-    return had ? { generation: 0, baseSeq: 0, liveDoc: this.threadId } : undefined;
-  }
-
-  /**
-   * At open, the live generation comes from the (cached) thread list. Local work in an older
-   * generation is moved into it; a newer recorded one (a stale list) is followed.
-   */
-  private async adoptLocalGeneration(local: GenerationInfo | undefined): Promise<void> {
-    if (this.closed || this.ctx.guest) return;
-    const cur = this.gen.info;
-    if (!local || local.generation === cur.generation) return void this.recordGeneration(cur);
-    if (local.generation > cur.generation) return this.moveTo(local);
-    this.moving = this.moving.then(async () => {
-      const old = this.openGeneration(local);
-      await old.loaded;
-      if (!this.closed) await this.absorb(old, this.gen);
-      await this.retire(old);
-      await this.recordGeneration(this.gen.info);
-    });
-    return this.moving;
-  }
-
-  /** Moves to a newer generation named by the thread list (also what a resync relies on). */
-  private followListedGeneration(): Promise<void> {
-    const t = this.ctx.threads.get(this.threadId);
-    if (!t || this.ctx.guest) return this.moving;
-    const info = generationInfoOf(t);
-    return info.generation > this.gen.info.generation ? this.moveTo(info) : this.moving;
-  }
-
-  /**
-   * Rebase onto a newer generation (docs/design/windowed-threads.md, invariant 4): open its
-   * document, move this generation's pending work into it, switch, drop the old copy.
-   * Serialized: concurrent triggers (4410, thread list, another tab) run once.
-   */
-  private moveTo(hint: Partial<GenerationInfo> & { generation: number }): Promise<void> {
-    this.moving = this.moving.then(async () => {
-      if (this.closed || this.ctx.guest || hint.generation <= this.gen.info.generation) return;
-      let target: GenerationInfo = { liveDoc: hint.liveDoc ?? this.threadId, baseSeq: hint.baseSeq ?? 0, generation: hint.generation };
-      try {
-        // The thread row has the new baseSeq (and maybe an even newer generation).
-        const listed = generationInfoOf(await this.ctx.api.getThread(this.threadId));
-        if (listed.generation >= target.generation) target = listed;
-      } catch {
-        if (!hint.liveDoc) return; // nowhere to go yet: the thread list will say
-      }
-      if (target.generation <= this.gen.info.generation || this.closed) return;
-      const old = this.gen;
-      old.tabs.publishGeneration(target); // the other tabs move too
-      const hadProvider = this.provider !== null;
-      this.provider?.destroy();
-      this.provider = null;
-      const next = this.openGeneration(target);
-      await next.loaded;
-      if (this.closed) return void (await next.dispose());
-      const plan = await prepareRebase(old, next, this.history, this.maxCanonSeq());
-      if (this.closed) return void (await next.dispose());
-      // From here to the switch, synchronous: no send can land in the old document after it.
-      const records = applyRebase(old, next, plan, this.ctx.userId, LOCAL_ORIGIN);
-      this.unbind(old);
-      this.gen = next;
-      this.bind(next);
-      this.list.reset(next.roots);
-      this.receiptsCache = null;
-      this.canonDirty = true;
-      this.rebaseCount++;
-      this.ctx.threads.noteGeneration(this.threadId, target);
-      this.ctx.telemetry({ name: 'thread_generation_rebased', threadId: this.threadId, generation: target.generation, reappended: records.length, at: Date.now() });
-      await afterPendingWrites(next.persistence.db!, 'updates');
-      await this.recordGeneration(target);
-      next.tabs.start();
-      if (hadProvider || this.leadership.isLeader) void this.startProvider();
-      void this.history.setEnd(next.baseSeq);
-      this.scheduleNotify();
-      await this.retire(old);
-    });
-    return this.moving;
-  }
-
-  /** Moves `old`'s pending work into `next` (not the live one: nothing switches). */
-  private async absorb(old: LiveGeneration, next: LiveGeneration): Promise<void> {
-    const plan = await prepareRebase(old, next, this.history, this.maxCanonSeq());
-    applyRebase(old, next, plan, this.ctx.userId, LOCAL_ORIGIN);
-    await afterPendingWrites(next.persistence.db!, 'updates');
-  }
-
-  private recordGeneration(g: GenerationInfo): Promise<void> {
-    return this.ctx.store.put('kv', `gen:${this.threadId}`, g).catch(() => {});
-  }
-
-  /** Frees a sealed generation's document and deletes its local database. */
-  private async retire(old: LiveGeneration): Promise<void> {
-    await old.dispose().catch(() => {});
-    await deleteDatabase(old.dbName).catch(() => {});
-    await this.ctx.store.del('docs', old.dbName).catch(() => {});
   }
 
   // ---------------------------------------------------------------- change tracking
