@@ -6,6 +6,7 @@
  * reading all of history.
  */
 import type { CanonicalMessage } from '../shared/api-types.ts';
+import { missingRanges } from '../shared/window-rules.ts';
 import type { HistoryStore } from './history-store.ts';
 import type { RelayApi } from './relay-api.ts';
 
@@ -82,28 +83,21 @@ export class HistoryWindow {
   }
 
   /**
-   * Canonical messages `from..to` (inclusive): IndexedDB first, then only the ranges it
-   * lacks from the relay's `afterSeq` (stored as they arrive). Stops at a relay error.
+   * Canonical messages `from..to` (inclusive), ascending: IndexedDB first, then only the
+   * ranges it lacks from the relay's `afterSeq` (stored as they arrive). Ends early at the
+   * first seq neither has (offline, or not sequenced yet).
    */
   async range(from: number, to: number): Promise<CanonicalMessage[]> {
     if (to < from) return [];
     const store = await this.store();
     const local = (await store?.range(this.threadId, from, to).catch(() => [])) ?? [];
-    const have = new Map(local.map((m) => [m.seq, m]));
-    let next = from;
-    const out: CanonicalMessage[] = [];
-    while (next <= to) {
-      const m = have.get(next);
-      if (m) {
-        out.push(m);
-        next++;
-        continue;
-      }
-      const fetched = await this.fetchAfter(next - 1, to).catch(() => null);
-      if (!fetched || fetched.length === 0) break;
-      for (const f of fetched) have.set(f.seq, f);
-      if (!have.has(next)) break; // the relay does not have it either
+    const bySeq = new Map(local.map((m) => [m.seq, m]));
+    for (const gap of missingRanges(bySeq.keys(), from, to)) {
+      const fetched = await this.fetchAfter(gap.from - 1, gap.to).catch(() => []);
+      for (const m of fetched) bySeq.set(m.seq, m);
     }
+    const out: CanonicalMessage[] = [];
+    for (let s = from; s <= to && bySeq.has(s); s++) out.push(bySeq.get(s)!);
     return out;
   }
 
