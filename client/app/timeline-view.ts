@@ -76,19 +76,15 @@ export class TimelineView {
     if (this.loadingOlder) return;
     this.loadingOlder = true;
     const view = this.ui.view;
-    const following = this.end === null;
-    const oldEnd = this.end ?? this.total;
     void view.loadOlder(PAGE).then(
       (n) => {
         this.loadingOlder = false;
         if (n === 0 || this.ui.view !== view) return;
-        // The same newest row stays at the bottom; the window grows upwards into the page
-        // (up to MAX_ROWS: scrolling up further then slides it as for loaded rows).
-        const grown = Math.min(MAX_ROWS, this.size + n);
-        const keepFollowing = following && grown - this.size === n;
-        this.size = grown;
+        // The window started at the oldest held row: it now starts at the new page, grown
+        // by it up to MAX_ROWS (giving up the newest rows beyond, as when paging loaded rows).
+        this.size = Math.min(MAX_ROWS, this.size + n);
         this.total = timelineOf(this.ui, this.app.user).length;
-        if (!keepFollowing) this.setEnd(oldEnd + n);
+        this.setEnd(this.size);
         this.repaint();
       },
       () => (this.loadingOlder = false),
