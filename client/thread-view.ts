@@ -3,13 +3,10 @@
  * other tabs (TabChannel), synced with the relay by the leader tab (y-websocket), and
  * presented as ordered messages with statuses, receipts, presence and a sync state.
  */
-import * as encoding from 'lib0/encoding';
 import { monotonicFactory } from 'ulid';
-import * as syncProtocol from 'y-protocols/sync';
 import * as awarenessProtocol from 'y-protocols/awareness';
-import { WebsocketProvider } from 'y-websocket';
+import type { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
-import { CloseCode, isPermanentClose } from '../shared/errors.ts';
 import { parseDocName } from '../shared/generation.ts';
 import { validateSequence } from '../shared/sequence-validation.ts';
 import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, validateMessageRecord } from '../shared/schema.ts';
@@ -20,6 +17,8 @@ import type { LiveGeneration } from './live-generation.ts';
 import { afterPendingWrites, type LocalStore } from './local-store.ts';
 import { MessageList, type ViewMessage } from './message-list.ts';
 import { type StreamHandle, type ViewStream, listStreams, startStream, streamLimitsOf } from './stream.ts';
+import { type PresenceEntry, Presence } from './presence.ts';
+import { nextSync, openRelayLink, sendSyncStep1 } from './relay-link.ts';
 import { type ReadInfo, type ReceiptIndex, indexReceipts, unreadCount, writeReceipt } from './receipts.ts';
 import type { Capabilities, GenerationInfo, RelayApi } from './relay-api.ts';
 import type { SendQueue } from './send-queue.ts';
@@ -45,13 +44,7 @@ export interface ThreadMetaView {
   atUri: string | null;
 }
 
-/** What other members are doing right now (awareness; never persisted or mirrored). */
-export interface PresenceEntry {
-  clientId: number;
-  userId: string;
-  typing: boolean;
-  state: Record<string, unknown>;
-}
+export type { PresenceEntry };
 
 export interface SyncInfo extends Omit<SyncState, 'wasOffline'> {
   lastKnownBackendSeq: number | undefined;
@@ -95,9 +88,6 @@ export interface ViewContext {
   onClosed(view: ThreadView): void;
 }
 
-const TYPING_TTL_MS = 5_000;
-/** A typing client re-sends its presence at most this often. */
-const TYPING_REFRESH_MS = 2_000;
 /** Newest messages kept as a render cache, so that a thread of any length paints at once. */
 const WINDOW_SIZE = 200;
 const WINDOW_SAVE_INTERVAL_MS = 1_000;
@@ -112,6 +102,7 @@ export class ThreadView {
    * survives a roll (it only borrows a client id from its own small document).
    */
   readonly awareness = new awarenessProtocol.Awareness(new Y.Doc());
+  private readonly presenceState: Presence;
   /** Resolves once the local copy is loaded from IndexedDB (no network involved). */
   readonly ready: Promise<void>;
   /**
@@ -158,17 +149,15 @@ export class ThreadView {
   private resyncAttempts = 0;
   private revalidateTimer: ReturnType<typeof setInterval> | null = null;
   private reportedFailures = new Set<string>();
-  private tokenRetried = false;
-  private typingTimer: ReturnType<typeof setTimeout> | null = null;
   private autoLoadStoppedAt = -1;
   private validWaiters = new Set<() => void>();
   private readonly offThreads: () => void;
 
   constructor(private readonly ctx: ViewContext) {
     this.threadId = ctx.threadId;
+    this.presenceState = new Presence(this.awareness, ctx.userId);
     this.sync = { ...initialSyncState(), connection: 'connecting' };
     this.syncHistory.push(this.sync.state);
-    this.awareness.setLocalState({ userId: ctx.userId });
     this.list = new MessageList({ threadId: ctx.threadId, userId: ctx.userId, telemetry: ctx.telemetry, atVisible: () => this.atVisible });
     this.history = new HistoryWindow(ctx.threadId, ctx.history, ctx.guest ? null : ctx.api, () => {
       this.canonDirty = true;
@@ -336,14 +325,7 @@ export class ThreadView {
 
   /** Other clients present on this thread (other tabs, devices and users). */
   get presence(): PresenceEntry[] {
-    const out: PresenceEntry[] = [];
-    const now = Date.now();
-    this.awareness.getStates().forEach((state, clientId) => {
-      if (clientId === this.awareness.clientID || typeof state?.userId !== 'string') return;
-      const typingAt = typeof state.typingAt === 'number' ? state.typingAt : 0;
-      out.push({ clientId, userId: state.userId, typing: now - typingAt < TYPING_TTL_MS, state });
-    });
-    return out;
+    return this.presenceState.others();
   }
 
   /**
@@ -461,8 +443,7 @@ export class ThreadView {
 
   /** Sets fields of this client's presence state (e.g. `{ name }`). */
   setPresence(fields: Record<string, unknown>): void {
-    const cur = this.awareness.getLocalState() ?? {};
-    this.awareness.setLocalState({ ...cur, ...fields, userId: this.ctx.userId });
+    this.presenceState.set(fields);
   }
 
   /**
@@ -471,13 +452,7 @@ export class ThreadView {
    * couple of seconds (the relay rate-limits awareness changes).
    */
   setTyping(typing: boolean): void {
-    const cur = this.awareness.getLocalState();
-    const typingAt = typeof cur?.typingAt === 'number' ? cur.typingAt : 0;
-    const now = Date.now();
-    if (typing && now - typingAt > TYPING_REFRESH_MS) this.setPresence({ typingAt: now });
-    else if (!typing && typingAt !== 0) this.setPresence({ typingAt: 0 });
-    if (this.typingTimer) clearTimeout(this.typingTimer);
-    this.typingTimer = typing ? setTimeout(() => this.setTyping(false), TYPING_TTL_MS) : null;
+    this.presenceState.setTyping(typing);
   }
 
   /** Asks the relay to retry a failed AT mirror of `messageId`. */
@@ -494,12 +469,12 @@ export class ThreadView {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.resyncTimer, this.typingTimer, this.notifyTimer, this.windowSaveTimer]) if (t) clearTimeout(t);
+    for (const t of [this.resyncTimer, this.notifyTimer, this.windowSaveTimer]) if (t) clearTimeout(t);
     await this.saveWindow();
     if (this.revalidateTimer) clearInterval(this.revalidateTimer);
     if (this.notifyFrame !== null && typeof cancelAnimationFrame === 'function') cancelAnimationFrame(this.notifyFrame);
     this.listeners.clear();
-    this.awareness.setLocalState(null);
+    this.presenceState.close();
     this.offThreads();
     this.provider?.destroy();
     this.unbind(this.gen);
@@ -608,22 +583,10 @@ export class ThreadView {
       if (this.provider) {
         const p = this.provider;
         if (p.wsconnected && p.ws && p.synced) {
-          // Ask the relay again for everything this copy misses (sync step 1 on the open
-          // socket, as y-websocket's resyncInterval does): no reconnect, no offline blip.
-          const enc = encoding.createEncoder();
-          encoding.writeVarUint(enc, 0); // y-websocket messageSync
-          syncProtocol.writeSyncStep1(enc, this.doc);
-          p.ws.send(encoding.toUint8Array(enc));
+          sendSyncStep1(p, this.doc);
           await withTimeout(this.untilValid(), 20_000);
         } else {
-          const synced = new Promise<void>((resolve) => {
-            const on = (s: boolean) => {
-              if (!s) return;
-              p.off('sync', on);
-              resolve();
-            };
-            p.on('sync', on);
-          });
+          const synced = nextSync(p);
           if (!p.wsconnected && !p.wsconnecting) p.connect();
           await withTimeout(synced, 20_000);
         }
@@ -685,47 +648,28 @@ export class ThreadView {
     }
     if (this.provider) return;
     const gen = this.gen;
-    const p = new WebsocketProvider(this.ctx.wsUrl, gen.info.liveDoc, gen.doc, {
-      connect: false,
+    this.provider = openRelayLink({
+      wsUrl: this.ctx.wsUrl,
+      liveDoc: gen.info.liveDoc,
+      doc: gen.doc,
       awareness: this.awareness,
-      params: { token },
-      disableBc: true, // tabs share through TabChannel, which also forwards to the relay
-      maxBackoffTime: 2500,
-      shouldReconnect: (e: CloseEvent) => !isPermanentClose(e.code),
-      ...(this.ctx.WebSocketPolyfill ? { WebSocketPolyfill: this.ctx.WebSocketPolyfill } : {}),
+      token,
+      getToken: () => this.ctx.getToken(),
+      WebSocketPolyfill: this.ctx.WebSocketPolyfill,
+      isClosed: () => this.closed,
+      onStatus: () => this.dispatch({ type: 'connection', connection: this.currentConnection() }),
+      onSynced: () => this.onRelaySynced(),
+      onSealed: (liveDoc) =>
+        void this.generations.moveTo(liveDoc ? { liveDoc, generation: parseDocName(liveDoc).generation } : { generation: gen.info.generation + 1 }),
+      onRefused: (code, reason) => {
+        this.refused = { code, reason };
+        this.scheduleNotify();
+      },
     });
-    this.provider = p;
-    p.on('status', () => this.dispatch({ type: 'connection', connection: this.currentConnection() }));
-    p.on('sync', (s: boolean) => {
-      if (s) this.onRelaySynced();
-    });
-    p.on('connection-close', (e: CloseEvent | null) => {
-      if (!e || !isPermanentClose(e.code)) return;
-      if (e.code === CloseCode.GENERATION_SEALED) {
-        // The relay rolled this generation: the reason names the live document.
-        const liveDoc = /generation_rolled (\S+)/.exec(String(e.reason ?? ''))?.[1];
-        void this.generations.moveTo(liveDoc ? { liveDoc, generation: parseDocName(liveDoc).generation } : { generation: gen.info.generation + 1 });
-        return;
-      }
-      if (e.code === CloseCode.UNAUTHENTICATED && !this.tokenRetried) {
-        // The token may have expired: fetch a fresh one once and reconnect.
-        this.tokenRetried = true;
-        void Promise.resolve(this.ctx.getToken()).then((t) => {
-          if (this.closed) return;
-          p.params = { token: t };
-          p.connect();
-        });
-        return;
-      }
-      this.refused = { code: e.code, reason: String(e.reason ?? '') };
-      this.scheduleNotify();
-    });
-    p.connect();
   }
 
   private onRelaySynced(): void {
     this.resolveRelaySynced();
-    this.tokenRetried = false;
     this.relaySeenMax = this.maxCanonSeq();
     this.ctx.threads.noteSeq(this.threadId, this.relaySeenMax);
     const at = Date.now();
