@@ -112,6 +112,9 @@ export class GenerationFollower {
       await next.loaded;
       if (h.isClosed()) return void (await next.dispose());
       const plan = await prepareRebase(old, next, h.history, h.maxSeq());
+      // The sealed copy's messages are in the history store now: the window takes them in
+      // before the switch (no flicker; the list shows an id once, from history).
+      await h.history.setEnd(next.baseSeq, h.history.messages.length + old.roots.messages.length + 200);
       if (h.isClosed()) return void (await next.dispose());
       // From here to the switch, synchronous: no send can land in the old document after it.
       const records = applyRebase(old, next, plan, h.userId, h.origin);
