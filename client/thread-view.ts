@@ -8,7 +8,6 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import type { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { parseDocName } from '../shared/generation.ts';
-import { validateSequence } from '../shared/sequence-validation.ts';
 import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, validateMessageRecord } from '../shared/schema.ts';
 import type { HistoryStore } from './history-store.ts';
 import { HistoryWindow } from './history-window.ts';
@@ -18,12 +17,13 @@ import { afterPendingWrites, type LocalStore } from './local-store.ts';
 import { MessageList, type ViewMessage } from './message-list.ts';
 import { type StreamHandle, type ViewStream, listStreams, startStream, streamLimitsOf } from './stream.ts';
 import { type PresenceEntry, Presence } from './presence.ts';
-import { nextSync, openRelayLink, sendSyncStep1 } from './relay-link.ts';
+import { openRelayLink } from './relay-link.ts';
 import { type ReadInfo, type ReceiptIndex, indexReceipts, unreadCount, writeReceipt } from './receipts.ts';
 import type { Capabilities, GenerationInfo, RelayApi } from './relay-api.ts';
 import type { SendQueue } from './send-queue.ts';
-import { type Connection, type SyncEvent, type SyncState, initialSyncState, nextSyncState } from './sync-state.ts';
-import { type LeaderStatus, TAB_ORIGIN } from './tab-channel.ts';
+import type { SyncState } from './sync-state.ts';
+import { type SyncHost, ViewSync } from './view-sync.ts';
+import { TAB_ORIGIN } from './tab-channel.ts';
 import { type Leadership, electLeader } from './tab-leader.ts';
 import type { TelemetryHook } from './telemetry.ts';
 import type { ThreadList } from './thread-list.ts';
@@ -111,10 +111,6 @@ export class ThreadView {
    * `messages` is that window (see `isPartial`).
    */
   readonly firstPaint: Promise<void>;
-  /** Names of the sync states this view went through, oldest first (bounded). */
-  readonly syncHistory: SyncState['state'][] = [];
-  /** Number of resyncs started (manual, automatic, or asked for by another tab). */
-  resyncCount = 0;
   /** Number of times this view moved its work into a newer generation. */
   rebaseCount = 0;
   /** The close code and reason when the relay refused this thread for good. */
@@ -123,7 +119,7 @@ export class ThreadView {
   private readonly generations: GenerationFollower;
   private readonly history: HistoryWindow;
   private readonly list: MessageList;
-  private sync: SyncState;
+  private readonly syncer: ViewSync;
   private readonly leadership: Leadership;
   private provider: WebsocketProvider | null = null;
   private loaded = false;
@@ -141,23 +137,15 @@ export class ThreadView {
   private windowSaveTimer: ReturnType<typeof setTimeout> | null = null;
   private windowSavedFor: ViewMessage[] | null = null;
   private windowSaved = false;
-  /** Highest seq seen from the relay in this session (after a completed sync), or null. */
-  private relaySeenMax: number | null = null;
-  private leaderStatus: LeaderStatus | null = null;
-  private resyncRunning = false;
-  private resyncTimer: ReturnType<typeof setTimeout> | null = null;
-  private resyncAttempts = 0;
   private revalidateTimer: ReturnType<typeof setInterval> | null = null;
   private reportedFailures = new Set<string>();
   private autoLoadStoppedAt = -1;
-  private validWaiters = new Set<() => void>();
   private readonly offThreads: () => void;
 
   constructor(private readonly ctx: ViewContext) {
     this.threadId = ctx.threadId;
     this.presenceState = new Presence(this.awareness, ctx.userId);
-    this.sync = { ...initialSyncState(), connection: 'connecting' };
-    this.syncHistory.push(this.sync.state);
+    this.syncer = new ViewSync(this.syncHost());
     this.list = new MessageList({ threadId: ctx.threadId, userId: ctx.userId, telemetry: ctx.telemetry, atVisible: () => this.atVisible });
     this.history = new HistoryWindow(ctx.threadId, ctx.history, ctx.guest ? null : ctx.api, () => {
       this.canonDirty = true;
@@ -172,7 +160,7 @@ export class ThreadView {
     const lastSyncedAt = ctx.store.get<number>('kv', `synced:${ctx.threadId}`).catch(() => undefined);
     this.ready = Promise.all([this.gen.loaded, lastSyncedAt]).then(([, at]) => {
       if (this.closed) return;
-      if (at && this.sync.lastSyncedAt === null) this.sync = { ...this.sync, lastSyncedAt: at };
+      this.syncer.restoreLastSyncedAt(at);
       this.loaded = true;
       this.gen.tabs.start();
       this.validate();
@@ -191,6 +179,16 @@ export class ThreadView {
     if (ctx.revalidateIntervalMs > 0) {
       this.revalidateTimer = setInterval(() => void this.revalidate(true), ctx.revalidateIntervalMs);
     }
+  }
+
+  /** Names of the sync states this view went through, oldest first (bounded). */
+  get syncHistory(): SyncState['state'][] {
+    return this.syncer.history;
+  }
+
+  /** Number of resyncs started (manual, automatic, or asked for by another tab). */
+  get resyncCount(): number {
+    return this.syncer.resyncCount;
   }
 
   /** The live generation this view reads and writes. */
@@ -283,8 +281,8 @@ export class ThreadView {
 
   /** Sync state, connection and the data for an "offline – latest messages at …" banner. */
   get syncInfo(): SyncInfo {
-    const { wasOffline: _w, ...rest } = this.sync;
-    return { ...rest, lastKnownBackendSeq: this.lastKnownBackendSeq() };
+    const { wasOffline: _w, ...rest } = this.syncer.state;
+    return { ...rest, lastKnownBackendSeq: this.syncer.lastKnownBackendSeq() };
   }
 
   /** AT state is shown only when the relay's write bridge is on and the thread is mirrored. */
@@ -462,14 +460,15 @@ export class ThreadView {
 
   /** Resyncs this thread now (also when it looks synced). */
   resync(): Promise<void> {
-    return this.runResync();
+    return this.syncer.runResync();
   }
 
   /** Stops syncing and frees the document; the local copy stays in IndexedDB. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.resyncTimer, this.notifyTimer, this.windowSaveTimer]) if (t) clearTimeout(t);
+    for (const t of [this.notifyTimer, this.windowSaveTimer]) if (t) clearTimeout(t);
+    this.syncer.close();
     await this.saveWindow();
     if (this.revalidateTimer) clearInterval(this.revalidateTimer);
     if (this.notifyFrame !== null && typeof cancelAnimationFrame === 'function') cancelAnimationFrame(this.notifyFrame);
@@ -494,18 +493,33 @@ export class ThreadView {
 
   /** Marks the state UNKNOWN (offline→online elsewhere); `revalidate()` decides again. */
   markUnknown(): void {
-    this.dispatch({ type: 'reset' });
+    this.syncer.dispatch({ type: 'reset' });
   }
 
-  private currentConnection(): Connection {
-    if (this.provider) return this.provider.wsconnected ? 'online' : this.provider.wsconnecting ? 'connecting' : 'offline';
-    return this.leaderStatus?.connection ?? 'connecting';
+  /** Fetches this thread's backend seq (when `fetch`) and validates. */
+  revalidate(fetch = false): Promise<void> {
+    return this.syncer.revalidate(fetch);
   }
 
-  private lastKnownBackendSeq(): number | undefined {
-    const listed = this.ctx.threads.lastSeq(this.threadId);
-    if (listed === undefined && this.relaySeenMax === null) return undefined;
-    return Math.max(listed ?? 0, this.relaySeenMax ?? 0);
+  private syncHost(): SyncHost {
+    const ctx = this.ctx;
+    return {
+      threadId: ctx.threadId,
+      threads: ctx.threads,
+      store: ctx.store,
+      whenReady: () => this.ready,
+      isLoaded: () => this.loaded,
+      isClosed: () => this.closed,
+      isLeader: () => this.leadership.isLeader,
+      provider: () => this.provider,
+      generation: () => this.gen,
+      localSeqs: () => this.localSeqs(),
+      followListed: () => this.generations.followListed(),
+      notify: () => this.scheduleNotify(),
+      onConnectionChange: () => ctx.onConnectionChange(),
+      onReconnected: () => ctx.onReconnected(),
+      onRelaySynced: () => this.resolveRelaySynced(),
+    };
   }
 
   private maxCanonSeq(): number {
@@ -515,108 +529,8 @@ export class ThreadView {
   }
 
   private validate(): void {
-    if (!this.loaded || this.closed) return;
     this.canonDirty = false;
-    this.dispatch({ type: 'validate', seqs: this.localSeqs(), lastKnownBackendSeq: this.lastKnownBackendSeq() });
-  }
-
-  private dispatch(e: SyncEvent): void {
-    if (this.closed) return;
-    const prev = this.sync;
-    const { state, effects } = nextSyncState(prev, e);
-    this.sync = state;
-    if (state.state !== prev.state) {
-      this.syncHistory.push(state.state);
-      if (this.syncHistory.length > 100) this.syncHistory.shift();
-    }
-    if (state.state === 'SYNCED') this.resyncAttempts = 0;
-    if (state !== prev) this.scheduleNotify();
-    if (state.connection !== prev.connection) {
-      this.ctx.onConnectionChange();
-      this.publishStatus();
-    }
-    for (const effect of effects) {
-      if (effect === 'resync') this.scheduleResync();
-      if (effect === 'revalidate') {
-        if (e.type === 'connection') this.ctx.onReconnected();
-        this.validate();
-      }
-    }
-  }
-
-  /** Fetches this thread's backend seq (when `fetch`) and validates. */
-  async revalidate(fetch = false): Promise<void> {
-    if (fetch) await this.ctx.threads.refreshThread(this.threadId).catch(() => {});
-    this.validate();
-  }
-
-  private scheduleResync(): void {
-    if (this.resyncRunning || this.resyncTimer || this.closed) return;
-    const delay = this.resyncAttempts === 0 ? 0 : Math.min(1000 * 2 ** (this.resyncAttempts - 1), 60_000);
-    this.resyncTimer = setTimeout(() => {
-      this.resyncTimer = null;
-      void this.runResync();
-    }, delay);
-  }
-
-  /**
-   * A resync scoped to this thread: learn the relay's current seq, then make the relay
-   * send everything this copy misses (the leader reconnects, which runs the y-websocket
-   * sync handshake again; another tab asks the leader to).
-   */
-  private async runResync(): Promise<void> {
-    if (this.resyncRunning || this.closed) return;
-    this.resyncRunning = true;
-    this.resyncAttempts++;
-    this.resyncCount++;
-    this.dispatch({ type: 'resync_started' });
-    try {
-      await this.ready;
-      try {
-        await this.ctx.threads.refreshThread(this.threadId);
-      } catch {
-        return; // relay unreachable: revalidated when the connection comes back
-      }
-      await this.generations.followListed();
-      this.validate();
-      if (this.lastValidationOk()) return;
-      if (this.provider) {
-        const p = this.provider;
-        if (p.wsconnected && p.ws && p.synced) {
-          sendSyncStep1(p, this.doc);
-          await withTimeout(this.untilValid(), 20_000);
-        } else {
-          const synced = nextSync(p);
-          if (!p.wsconnected && !p.wsconnecting) p.connect();
-          await withTimeout(synced, 20_000);
-        }
-      } else {
-        this.gen.tabs.requestResync();
-        await withTimeout(this.untilValid(), 20_000);
-      }
-    } finally {
-      this.resyncRunning = false;
-      this.dispatch({ type: 'resync_finished' });
-      this.validate();
-    }
-  }
-
-  /** Resolves when the local copy validates against the backend seq (checked on every change). */
-  private untilValid(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      // Checked on every change of whichever generation is live (a roll swaps documents).
-      const check = () => {
-        if (!this.lastValidationOk() && !this.closed) return;
-        this.validWaiters.delete(check);
-        resolve();
-      };
-      this.validWaiters.add(check);
-      check();
-    });
-  }
-
-  private lastValidationOk(): boolean {
-    return validateSequence(this.localSeqs(), this.lastKnownBackendSeq()) === 'validated';
+    this.syncer.validate();
   }
 
   /**
@@ -637,13 +551,13 @@ export class ThreadView {
     try {
       token = await this.ctx.getToken();
     } catch {
-      this.dispatch({ type: 'connection', connection: 'offline' });
+      this.syncer.dispatch({ type: 'connection', connection: 'offline' });
       return;
     }
     if (this.closed) return;
     if (!this.ctx.WebSocketPolyfill && typeof WebSocket === 'undefined') {
       this.refused = { code: 0, reason: 'no WebSocket implementation (pass WebSocketPolyfill)' };
-      this.dispatch({ type: 'connection', connection: 'offline' });
+      this.syncer.dispatch({ type: 'connection', connection: 'offline' });
       return;
     }
     if (this.provider) return;
@@ -657,7 +571,7 @@ export class ThreadView {
       getToken: () => this.ctx.getToken(),
       WebSocketPolyfill: this.ctx.WebSocketPolyfill,
       isClosed: () => this.closed,
-      onStatus: () => this.dispatch({ type: 'connection', connection: this.currentConnection() }),
+      onStatus: () => this.syncer.dispatch({ type: 'connection', connection: this.syncer.currentConnection() }),
       onSynced: () => this.onRelaySynced(),
       onSealed: (liveDoc) =>
         void this.generations.moveTo(liveDoc ? { liveDoc, generation: parseDocName(liveDoc).generation } : { generation: gen.info.generation + 1 }),
@@ -670,32 +584,7 @@ export class ThreadView {
 
   private onRelaySynced(): void {
     this.resolveRelaySynced();
-    this.relaySeenMax = this.maxCanonSeq();
-    this.ctx.threads.noteSeq(this.threadId, this.relaySeenMax);
-    const at = Date.now();
-    void this.ctx.store.put('kv', `synced:${this.threadId}`, at).catch(() => {});
-    this.dispatch({ type: 'synced_with_relay', at });
-    this.publishStatus();
-  }
-
-  private onLeaderStatus(s: LeaderStatus): void {
-    if (this.provider) return;
-    this.leaderStatus = s;
-    if (s.synced) {
-      this.resolveRelaySynced();
-      this.relaySeenMax = Math.max(this.relaySeenMax ?? 0, this.maxCanonSeq());
-      if (s.lastSyncedAt && s.lastSyncedAt !== this.sync.lastSyncedAt) this.dispatch({ type: 'synced_with_relay', at: s.lastSyncedAt });
-    }
-    this.dispatch({ type: 'connection', connection: s.connection });
-  }
-
-  private publishStatus(): void {
-    if (!this.provider || this.closed) return;
-    this.gen.tabs.publishStatus({
-      connection: this.currentConnection(),
-      synced: this.provider.synced,
-      lastSyncedAt: this.sync.lastSyncedAt,
-    });
+    this.syncer.relaySynced(this.maxCanonSeq());
   }
 
   // ---------------------------------------------------------------- generations
@@ -741,10 +630,10 @@ export class ThreadView {
   }
 
   private bind(g: LiveGeneration): void {
-    g.tabs.onStatus = (s) => this.onLeaderStatus(s);
-    g.tabs.onStatusRequest = () => this.publishStatus();
+    g.tabs.onStatus = (s) => this.syncer.leaderSaid(s, this.maxCanonSeq());
+    g.tabs.onStatusRequest = () => this.syncer.publishStatus();
     g.tabs.onResyncRequest = () => {
-      if (this.leadership.isLeader) void this.runResync();
+      if (this.leadership.isLeader) void this.syncer.runResync();
     };
     g.tabs.onGeneration = (next) => void this.generations.moveTo(next);
     g.doc.on('afterTransaction', this.onTransaction);
@@ -772,7 +661,7 @@ export class ThreadView {
     if (tr.deleteSet.clients.size > 0) this.list.invalidate();
     this.receiptsCache = null;
     this.scheduleNotify();
-    for (const w of [...this.validWaiters]) w();
+    this.syncer.changed();
   };
 
   private onMessages = (event: Y.YArrayEvent<MessageRecord>): void => {
@@ -781,15 +670,12 @@ export class ThreadView {
 
   private onCanon = (event: Y.YMapEvent<CanonInfo>, tr: Y.Transaction): void => {
     this.canonDirty = true;
-    const fromRelay = (this.provider && tr.origin === this.provider) || (tr.origin === TAB_ORIGIN && this.leaderStatus?.synced);
+    const fromRelay = (this.provider && tr.origin === this.provider) || (tr.origin === TAB_ORIGIN && this.syncer.leaderStatus?.synced);
     const showAt = this.atVisible;
     for (const id of event.keysChanged) {
       const c = this.roots.canon.get(id);
       if (!c) continue;
-      if (fromRelay && c.seq > (this.relaySeenMax ?? 0)) {
-        this.relaySeenMax = c.seq;
-        this.ctx.threads.noteSeq(this.threadId, c.seq);
-      }
+      if (fromRelay) this.syncer.noteRelaySeq(c.seq);
       const queued = this.ctx.sendQueue.get(id);
       if (!queued) continue;
       const at = Date.now();
@@ -882,9 +768,4 @@ export class ThreadView {
     this.receiptsCache = null;
     this.scheduleNotify();
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | void> {
-  let t: ReturnType<typeof setTimeout>;
-  return Promise.race([p, new Promise<void>((r) => (t = setTimeout(r, ms)))]).finally(() => clearTimeout(t));
 }
