@@ -1,8 +1,34 @@
 /** HTTP calls to the relay's `/v1` API with the user's bearer token. */
 
-import type { ThreadSummary } from '../shared/api-types.ts';
+import type { CanonicalMessage, ThreadSummary } from '../shared/api-types.ts';
+import { parseDocName } from '../shared/generation.ts';
 
 export type { ThreadSummary };
+
+/** Where a thread's live document is (docs/design/windowed-threads.md). */
+export interface GenerationInfo {
+  generation: number;
+  /** Every message with `seq <= baseSeq` is sealed history, outside the live document. */
+  baseSeq: number;
+  /** Name of the live document (y-websocket room, y-indexeddb database suffix). */
+  liveDoc: string;
+}
+
+/** A thread's generation as the relay reports it; generation 0 (the bare id) for a relay without generations. */
+export function generationInfoOf(t: { id: string; generation?: number; baseSeq?: number; liveDoc?: string }): GenerationInfo {
+  const liveDoc = typeof t.liveDoc === 'string' && t.liveDoc ? t.liveDoc : t.id;
+  const generation = typeof t.generation === 'number' ? t.generation : parseDocName(liveDoc).generation;
+  return { generation, baseSeq: typeof t.baseSeq === 'number' ? t.baseSeq : 0, liveDoc };
+}
+
+/** A page of `GET /v1/threads/:id/messages`. */
+export interface MessagesPage {
+  /** Ascending by seq. */
+  messages: CanonicalMessage[];
+  lastSeq: number;
+  baseSeq?: number;
+  generation?: number;
+}
 
 /** What `createThread` takes. */
 export interface NewThreadInput {
@@ -89,6 +115,14 @@ export class RelayApi {
   setRemote(threadId: string, did: string, present: boolean): Promise<Omit<ThreadSummary, 'lastMessage'>> {
     const path = `/v1/threads/${encodeURIComponent(threadId)}/remotes`;
     return present ? this.request('POST', path, { did }) : this.request('DELETE', `${path}/${encodeURIComponent(did)}`);
+  }
+  /** Canonical messages with `seq > afterSeq`, ascending, at most `limit`. */
+  messagesAfter(threadId: string, afterSeq: number, limit: number): Promise<MessagesPage> {
+    return this.request('GET', `/v1/threads/${encodeURIComponent(threadId)}/messages?afterSeq=${afterSeq}&limit=${limit}`);
+  }
+  /** The newest `limit` canonical messages with `seq < beforeSeq`, ascending. */
+  messagesBefore(threadId: string, beforeSeq: number, limit: number): Promise<MessagesPage> {
+    return this.request('GET', `/v1/threads/${encodeURIComponent(threadId)}/messages?beforeSeq=${beforeSeq}&limit=${limit}`);
   }
   retryMirror(threadId: string, messageId: string): Promise<unknown> {
     return this.request('POST', `/v1/threads/${encodeURIComponent(threadId)}/messages/${encodeURIComponent(messageId)}/retry`, {});

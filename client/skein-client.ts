@@ -3,6 +3,7 @@
  * the cached thread list and capabilities, and the open thread views.
  */
 import { GuestApi } from './guest.ts';
+import { HistoryStore } from './history-store.ts';
 import { LocalStore, dbPrefix, deleteDatabase } from './local-store.ts';
 import { type Capabilities, type NewThreadInput, RelayApi, type ThreadSummary } from './relay-api.ts';
 import { type Diagnostic, SendQueue } from './send-queue.ts';
@@ -95,6 +96,17 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
   await Promise.all([threads.load(), sendQueue.load()]);
   let caps: Capabilities | null = (await store.get<Capabilities>('kv', 'capabilities')) ?? null;
   const telemetry = emitter(opts.telemetry);
+  // Sealed history of every thread, opened on first use (a guest's threads never roll).
+  let history: Promise<HistoryStore | null> | null = null;
+  const openHistory = (): Promise<HistoryStore | null> => {
+    if (guest) return Promise.resolve(null);
+    history ??= (async () => {
+      const name = `${prefix}:history`;
+      await store.put('docs', name, { history: true }).catch(() => {});
+      return HistoryStore.open(name);
+    })().catch(() => null);
+    return history;
+  };
   const views = new Map<string, ThreadView>();
   const listeners = new Set<() => void>();
   let closed = false;
@@ -216,8 +228,8 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
       if (closed) throw new Error('client is closed');
       const existing = views.get(threadId);
       if (existing) return existing;
+      // The view registers each generation's database in `docs` (sign-out deletes them).
       const dbName = `${prefix}:thread:${threadId}`;
-      void store.put('docs', dbName, { threadId }).catch(() => {});
       const view = new ThreadView(
         {
           threadId,
@@ -235,6 +247,7 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
           sendQueue,
           telemetry,
           capabilities: () => caps,
+          history: openHistory,
           revalidateIntervalMs: opts.revalidateIntervalMs ?? 5 * 60_000,
           onReconnected,
           onConnectionChange: emit,
@@ -277,6 +290,7 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
       push?.close();
       await Promise.all([...views.values()].map((v) => v.close()));
       listeners.clear();
+      (await history)?.close();
       store.close();
     },
   };

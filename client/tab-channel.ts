@@ -23,13 +23,16 @@ type Frame =
   | { t: 'aw'; u: Uint8Array }
   | { t: 'status'; s: LeaderStatus }
   | { t: 'status?' }
-  | { t: 'resync' };
+  | { t: 'resync' }
+  | { t: 'gen'; liveDoc: string; generation: number; baseSeq: number };
 
 export class TabChannel {
   private readonly bc: BroadcastChannel | null;
   onStatus: (s: LeaderStatus) => void = () => {};
   onStatusRequest: () => void = () => {};
   onResyncRequest: () => void = () => {};
+  /** Another tab learned that this generation was sealed and the thread lives on in `liveDoc`. */
+  onGeneration: (g: { liveDoc: string; generation: number; baseSeq: number }) => void = () => {};
 
   constructor(
     name: string,
@@ -51,6 +54,11 @@ export class TabChannel {
 
   publishStatus(s: LeaderStatus): void {
     this.post({ t: 'status', s });
+  }
+
+  /** Tells the other tabs that this generation is sealed (they move to the new one too). */
+  publishGeneration(g: { liveDoc: string; generation: number; baseSeq: number }): void {
+    this.post({ t: 'gen', ...g });
   }
 
   /** Asks the other tabs for what this one misses, and the leader to resync. */
@@ -101,6 +109,9 @@ export class TabChannel {
         break;
       case 'resync':
         this.onResyncRequest();
+        break;
+      case 'gen':
+        this.onGeneration({ liveDoc: f.liveDoc, generation: f.generation, baseSeq: f.baseSeq });
         break;
     }
   }

@@ -7,7 +7,9 @@ export type TelemetryEvent =
   | { name: 'message_send_optimistic_created'; threadId: string; messageId: string; at: number }
   | { name: 'message_sync_confirmed'; threadId: string; messageId: string; seq: number; latencyMs: number | null; at: number }
   | { name: 'message_sync_failed'; threadId: string; messageId: string; code: string; at: number }
-  | { name: 'message_reconcile_duplicate_suppressed'; threadId: string; messageId: string; at: number };
+  | { name: 'message_reconcile_duplicate_suppressed'; threadId: string; messageId: string; at: number }
+  /** The relay sealed the generation this view wrote into; `reappended` pending messages moved to the new one. */
+  | { name: 'thread_generation_rebased'; threadId: string; generation: number; reappended: number; at: number };
 
 export type TelemetryHook = (event: TelemetryEvent) => void;
 

@@ -4,7 +4,7 @@
  * `lastKnownBackendSeq` without opening every thread.
  */
 import type { LocalStore } from './local-store.ts';
-import type { RelayApi, ThreadSummary } from './relay-api.ts';
+import type { GenerationInfo, RelayApi, ThreadSummary } from './relay-api.ts';
 
 const KEY = 'threads';
 
@@ -76,6 +76,14 @@ export class ThreadList {
   noteSeq(id: string, seq: number): void {
     const t = this.threads.get(id);
     if (t && seq > t.lastSeq) t.lastSeq = seq;
+  }
+
+  /** Records a newer live generation learned from the relay (a 4410), never an older one. */
+  noteGeneration(id: string, g: GenerationInfo): void {
+    const t = this.threads.get(id) as (ThreadSummary & Partial<GenerationInfo>) | undefined;
+    if (!t || (t.generation ?? 0) >= g.generation) return;
+    Object.assign(t, g);
+    void this.persist();
   }
 
   onChange(fn: () => void): () => void {

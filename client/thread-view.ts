@@ -3,25 +3,27 @@
  * other tabs (TabChannel), synced with the relay by the leader tab (y-websocket), and
  * presented as ordered messages with statuses, receipts, presence and a sync state.
  */
-import * as encoding from 'lib0/encoding';
 import { monotonicFactory } from 'ulid';
-import * as syncProtocol from 'y-protocols/sync';
 import * as awarenessProtocol from 'y-protocols/awareness';
-import { IndexeddbPersistence } from 'y-indexeddb';
-import { WebsocketProvider } from 'y-websocket';
+import type { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
-import { CloseCode, isPermanentClose } from '../shared/errors.ts';
-import { type OrderedMessage, displayOrder } from '../shared/ordering.ts';
-import { validateSequence } from '../shared/sequence-validation.ts';
-import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, parseRemoteAuthorId, threadRoots, validateMessageRecord } from '../shared/schema.ts';
+import { parseDocName } from '../shared/generation.ts';
+import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, validateMessageRecord } from '../shared/schema.ts';
+import type { HistoryStore } from './history-store.ts';
+import { HistoryWindow } from './history-window.ts';
+import { GenerationFollower, type GenerationHost } from './generation-follower.ts';
+import type { LiveGeneration } from './live-generation.ts';
 import { afterPendingWrites, type LocalStore } from './local-store.ts';
+import { MessageList, type ViewMessage } from './message-list.ts';
 import { type StreamHandle, type ViewStream, listStreams, startStream, streamLimitsOf } from './stream.ts';
+import { type PresenceEntry, Presence } from './presence.ts';
+import { openRelayLink } from './relay-link.ts';
 import { type ReadInfo, type ReceiptIndex, indexReceipts, unreadCount, writeReceipt } from './receipts.ts';
-import type { Capabilities, RelayApi } from './relay-api.ts';
+import type { Capabilities, GenerationInfo, RelayApi } from './relay-api.ts';
 import type { SendQueue } from './send-queue.ts';
-import { type StatusInfo, deriveStatus } from './status.ts';
-import { type Connection, type SyncEvent, type SyncState, initialSyncState, nextSyncState } from './sync-state.ts';
-import { type LeaderStatus, TAB_ORIGIN, TabChannel } from './tab-channel.ts';
+import type { SyncState } from './sync-state.ts';
+import { type SyncHost, ViewSync } from './view-sync.ts';
+import { TAB_ORIGIN } from './tab-channel.ts';
 import { type Leadership, electLeader } from './tab-leader.ts';
 import type { TelemetryHook } from './telemetry.ts';
 import type { ThreadList } from './thread-list.ts';
@@ -30,25 +32,7 @@ import type { ThreadList } from './thread-list.ts';
 const LOCAL_ORIGIN = Symbol('skein-local');
 const nextId = monotonicFactory();
 
-/** A message as the app renders it. */
-export interface ViewMessage extends StatusInfo {
-  id: string;
-  authorId: string;
-  text: string;
-  clientSentAt: number;
-  replyTo?: string;
-  /** Canonical position and relay time, once the relay has it. */
-  seq?: number;
-  sentAt?: number;
-  /** Written by the signed-in user. */
-  mine: boolean;
-  /**
-   * Set when the message came in from AT (ingested from another repo): the author's name
-   * there and the DID of the repo it was written in. Show it, so a remote "alice" is never
-   * mistaken for the local one.
-   */
-  origin?: { name: string; did: string };
-}
+export type { ViewMessage };
 
 export interface ThreadMetaView {
   title: string;
@@ -60,13 +44,7 @@ export interface ThreadMetaView {
   atUri: string | null;
 }
 
-/** What other members are doing right now (awareness; never persisted or mirrored). */
-export interface PresenceEntry {
-  clientId: number;
-  userId: string;
-  typing: boolean;
-  state: Record<string, unknown>;
-}
+export type { PresenceEntry };
 
 export interface SyncInfo extends Omit<SyncState, 'wasOffline'> {
   lastKnownBackendSeq: number | undefined;
@@ -101,6 +79,8 @@ export interface ViewContext {
   sendQueue: SendQueue;
   telemetry: TelemetryHook;
   capabilities(): Capabilities | null;
+  /** The client's cache of sealed history (null for a guest: its threads never roll). */
+  history(): Promise<HistoryStore | null>;
   revalidateIntervalMs: number;
   /** Called when this view's relay connection came back after being lost. */
   onReconnected(): void;
@@ -108,18 +88,21 @@ export interface ViewContext {
   onClosed(view: ThreadView): void;
 }
 
-const TYPING_TTL_MS = 5_000;
-/** A typing client re-sends its presence at most this often. */
-const TYPING_REFRESH_MS = 2_000;
 /** Newest messages kept as a render cache, so that a thread of any length paints at once. */
 const WINDOW_SIZE = 200;
 const WINDOW_SAVE_INTERVAL_MS = 1_000;
 
+/** Sealed messages shown at first (more with `loadOlder`). */
+const FIRST_HISTORY_PAGE = 50;
+
 export class ThreadView {
   readonly threadId: string;
-  readonly doc = new Y.Doc();
-  readonly roots: ThreadRoots = threadRoots(this.doc);
-  readonly awareness = new awarenessProtocol.Awareness(this.doc);
+  /**
+   * Presence of this client. It belongs to the view, not to a generation's document, so it
+   * survives a roll (it only borrows a client id from its own small document).
+   */
+  readonly awareness = new awarenessProtocol.Awareness(new Y.Doc());
+  private readonly presenceState: Presence;
   /** Resolves once the local copy is loaded from IndexedDB (no network involved). */
   readonly ready: Promise<void>;
   /**
@@ -128,16 +111,15 @@ export class ThreadView {
    * `messages` is that window (see `isPartial`).
    */
   readonly firstPaint: Promise<void>;
-  /** Names of the sync states this view went through, oldest first (bounded). */
-  readonly syncHistory: SyncState['state'][] = [];
-  /** Number of resyncs started (manual, automatic, or asked for by another tab). */
-  resyncCount = 0;
+  /** Number of times this view moved its work into a newer generation. */
+  rebaseCount = 0;
   /** The close code and reason when the relay refused this thread for good. */
   refused: { code: number; reason: string } | null = null;
 
-  private sync: SyncState;
-  private readonly persistence: IndexeddbPersistence;
-  private readonly tabs: TabChannel;
+  private readonly generations: GenerationFollower;
+  private readonly history: HistoryWindow;
+  private readonly list: MessageList;
+  private readonly syncer: ViewSync;
   private readonly leadership: Leadership;
   private provider: WebsocketProvider | null = null;
   private loaded = false;
@@ -146,57 +128,45 @@ export class ThreadView {
   private notifyScheduled = false;
   private notifyTimer: ReturnType<typeof setTimeout> | null = null;
   private notifyFrame: number | null = null;
-  private messagesCache: ViewMessage[] | null = null;
-  /** Records appended at the end since `messagesCache` was built; null when a full rebuild is needed. */
-  private appended: MessageRecord[] | null = [];
-  /** Length of the messages array as last seen by the cache. */
-  private rawLen = 0;
-  private cachedIds = new Set<string>();
   private receiptsCache: ReceiptIndex | null = null;
-  private viewCache = new Map<string, { canon: CanonInfo | undefined; showAt: boolean; v: ViewMessage }>();
+  /** Seqs of old messages named by receipts, looked up in the history store. */
+  private receiptSeqs = new Map<string, number>();
+  private receiptLookups = new Set<string>();
   private canonDirty = true;
   private window: ViewMessage[] | null = null;
   private windowSaveTimer: ReturnType<typeof setTimeout> | null = null;
   private windowSavedFor: ViewMessage[] | null = null;
   private windowSaved = false;
-  /** Highest seq seen from the relay in this session (after a completed sync), or null. */
-  private relaySeenMax: number | null = null;
-  private leaderStatus: LeaderStatus | null = null;
-  private resyncRunning = false;
-  private resyncTimer: ReturnType<typeof setTimeout> | null = null;
-  private resyncAttempts = 0;
   private revalidateTimer: ReturnType<typeof setInterval> | null = null;
-  private reportedDuplicates = new Set<string>();
   private reportedFailures = new Set<string>();
-  private tokenRetried = false;
-  private typingTimer: ReturnType<typeof setTimeout> | null = null;
+  private autoLoadStoppedAt = -1;
+  private readonly offThreads: () => void;
 
   constructor(private readonly ctx: ViewContext) {
     this.threadId = ctx.threadId;
-    this.sync = { ...initialSyncState(), connection: 'connecting' };
-    this.syncHistory.push(this.sync.state);
-    this.awareness.setLocalState({ userId: ctx.userId });
-    this.persistence = new IndexeddbPersistence(ctx.dbName, this.doc);
-    this.tabs = new TabChannel(ctx.channelName, this.doc, this.awareness);
-    this.tabs.onStatus = (s) => this.onLeaderStatus(s);
-    this.tabs.onStatusRequest = () => this.publishStatus();
-    this.tabs.onResyncRequest = () => {
-      if (this.leadership.isLeader) void this.runResync();
-    };
-    this.doc.on('afterTransaction', this.onTransaction);
-    this.roots.canon.observe(this.onCanon);
-    this.roots.messages.observe(this.onMessages);
-    this.roots.streams.observe(this.scheduleNotify);
+    this.presenceState = new Presence(this.awareness, ctx.userId);
+    this.syncer = new ViewSync(this.syncHost());
+    this.list = new MessageList({ threadId: ctx.threadId, userId: ctx.userId, telemetry: ctx.telemetry, atVisible: () => this.atVisible });
+    this.history = new HistoryWindow(ctx.threadId, ctx.history, ctx.guest ? null : ctx.api, () => {
+      this.canonDirty = true;
+      this.receiptsCache = null;
+      this.scheduleNotify();
+    });
+    this.generations = new GenerationFollower(this.generationHost());
+    this.bind(this.gen);
     this.awareness.on('change', this.scheduleNotify);
+    this.offThreads = ctx.threads.onChange(() => void this.generations.followListed());
 
     const lastSyncedAt = ctx.store.get<number>('kv', `synced:${ctx.threadId}`).catch(() => undefined);
-    this.ready = Promise.all([this.persistence.whenSynced, lastSyncedAt]).then(([, at]) => {
+    this.ready = Promise.all([this.gen.loaded, lastSyncedAt]).then(([, at]) => {
       if (this.closed) return;
-      if (at && this.sync.lastSyncedAt === null) this.sync = { ...this.sync, lastSyncedAt: at };
+      this.syncer.restoreLastSyncedAt(at);
       this.loaded = true;
-      this.tabs.start();
+      this.gen.tabs.start();
       this.validate();
       this.scheduleNotify();
+      void this.history.setEnd(this.gen.baseSeq, FIRST_HISTORY_PAGE);
+      void this.generations.adoptLocal();
     });
     const cachedWindow = ctx.store.get<ViewMessage[]>('kv', `window:${ctx.threadId}`).catch(() => undefined);
     this.firstPaint = cachedWindow.then((w) => {
@@ -211,6 +181,35 @@ export class ThreadView {
     }
   }
 
+  /** Names of the sync states this view went through, oldest first (bounded). */
+  get syncHistory(): SyncState['state'][] {
+    return this.syncer.history;
+  }
+
+  /** Number of resyncs started (manual, automatic, or asked for by another tab). */
+  get resyncCount(): number {
+    return this.syncer.resyncCount;
+  }
+
+  /** The live generation this view reads and writes. */
+  private get gen(): LiveGeneration {
+    return this.generations.current;
+  }
+
+  /** The live generation's document (it changes when the relay seals a generation). */
+  get doc(): Y.Doc {
+    return this.gen.doc;
+  }
+
+  get roots(): ThreadRoots {
+    return this.gen.roots;
+  }
+
+  /** The live generation: its number, the seq sealed history ends at, and its document name. */
+  get generation(): GenerationInfo {
+    return { ...this.gen.info, baseSeq: this.gen.baseSeq };
+  }
+
   /** True when this tab holds the relay connection for this thread. */
   get isLeader(): boolean {
     return this.leadership.isLeader;
@@ -223,25 +222,45 @@ export class ThreadView {
     return !this.loaded;
   }
 
-  /** Messages in display order (canonical by seq, then pending in local order), with statuses. */
+  /**
+   * Messages in display order, with statuses: the sealed history window (see `loadOlder`),
+   * then the live document's canonical messages by seq, then pending ones in local order.
+   */
   get messages(): ViewMessage[] {
     if (!this.loaded) return this.window ?? [];
-    if (this.messagesCache && this.appended === null) this.messagesCache = null;
-    if (!this.messagesCache) {
-      this.messagesCache = this.computeMessages();
-      this.appended = [];
-    } else if (this.appended!.length) {
-      // Fast path for the common case (a send, a live message): no re-sort of the thread.
-      this.messagesCache = this.appendPending(this.messagesCache, this.appended!);
-      this.appended = [];
-    }
-    return this.messagesCache;
+    return this.list.get(this.roots, this.history, this.gen.baseSeq);
   }
 
-  /** The newest `n` messages (what a chat screen renders first). */
+  /**
+   * The newest `n` messages (what a chat screen renders first). When fewer are loaded and
+   * older sealed ones exist, they are paged in and subscribers are notified.
+   */
   latest(n: number): ViewMessage[] {
     const all = this.messages;
+    if (all.length < n && this.loaded && this.hasOlder && this.autoLoadStoppedAt !== this.history.version) {
+      const at = this.history.version;
+      this.autoLoadStoppedAt = at; // one attempt per window state: no loop while offline
+      void this.loadOlder(n - all.length);
+    }
     return all.slice(Math.max(0, all.length - n));
+  }
+
+  /** True while older messages than the loaded ones exist (page them in with `loadOlder`). */
+  get hasOlder(): boolean {
+    const lo = this.history.messages.length ? this.history.lo : this.gen.baseSeq + 1;
+    return lo > 1;
+  }
+
+  /**
+   * Pages in up to `count` older messages: from IndexedDB, and from the relay for what is
+   * not stored locally (stored as it arrives). Resolves with how many were added (0 at the
+   * start of the thread, or offline with nothing cached).
+   */
+  async loadOlder(count = 50): Promise<number> {
+    if (this.closed) return 0;
+    await this.ready;
+    if (this.history.messages.length === 0) await this.history.setEnd(this.gen.baseSeq, 0);
+    return this.history.loadOlder(count);
   }
 
   get meta(): ThreadMetaView | null {
@@ -262,8 +281,8 @@ export class ThreadView {
 
   /** Sync state, connection and the data for an "offline – latest messages at …" banner. */
   get syncInfo(): SyncInfo {
-    const { wasOffline: _w, ...rest } = this.sync;
-    return { ...rest, lastKnownBackendSeq: this.lastKnownBackendSeq() };
+    const { wasOffline: _w, ...rest } = this.syncer.state;
+    return { ...rest, lastKnownBackendSeq: this.syncer.lastKnownBackendSeq() };
   }
 
   /** AT state is shown only when the relay's write bridge is on and the thread is mirrored. */
@@ -281,28 +300,30 @@ export class ThreadView {
     return this.receipts().readers.get(messageId) ?? [];
   }
 
-  /** Highest seq `userId` has read (0 when nothing). */
+  /**
+   * Highest seq `userId` has read (0 when nothing). A receipt may name a message of a sealed
+   * generation: its seq comes from the live canon, the history window or the history store.
+   */
   readUpTo(userId: string): number {
     return this.receipts().readUpTo.get(userId) ?? 0;
   }
 
-  /** Canonical messages by others after the signed-in user's read position. */
+  /**
+   * Canonical messages by others after the signed-in user's read position. Messages older
+   * than the loaded window are not known here: when the read position is below the window,
+   * those in between count as unread (an upper bound).
+   */
   get unreadCount(): number {
     const canonical: Array<{ authorId: string; seq: number }> = [];
     for (const m of this.messages) if (m.seq !== undefined) canonical.push({ authorId: m.authorId, seq: m.seq });
-    return unreadCount(canonical, this.ctx.userId, this.readUpTo(this.ctx.userId));
+    const upTo = this.readUpTo(this.ctx.userId);
+    const lowest = canonical[0]?.seq ?? this.gen.baseSeq + 1;
+    return unreadCount(canonical, this.ctx.userId, upTo) + Math.max(0, lowest - 1 - upTo);
   }
 
   /** Other clients present on this thread (other tabs, devices and users). */
   get presence(): PresenceEntry[] {
-    const out: PresenceEntry[] = [];
-    const now = Date.now();
-    this.awareness.getStates().forEach((state, clientId) => {
-      if (clientId === this.doc.clientID || typeof state?.userId !== 'string') return;
-      const typingAt = typeof state.typingAt === 'number' ? state.typingAt : 0;
-      out.push({ clientId, userId: state.userId, typing: now - typingAt < TYPING_TTL_MS, state });
-    });
-    return out;
+    return this.presenceState.others();
   }
 
   /**
@@ -334,7 +355,7 @@ export class ThreadView {
     // insert at the end, not push: push walks the list (DESIGN.md, measured).
     this.doc.transact(() => messages.insert(messages.length, [record]), LOCAL_ORIGIN);
     // y-indexeddb queued its write synchronously in the update handler above.
-    const durable = afterPendingWrites(this.persistence.db!, 'updates');
+    const durable = afterPendingWrites(this.gen.persistence.db!, 'updates');
     const now = Date.now();
     this.ctx.sendQueue.add(record.id, { threadId: this.threadId, createdAt: now });
     this.ctx.telemetry({ name: 'message_send_optimistic_created', threadId: this.threadId, messageId: record.id, at: now });
@@ -357,7 +378,7 @@ export class ThreadView {
         origin: LOCAL_ORIGIN,
         limits: () => streamLimitsOf(this.ctx.capabilities()?.limits),
         sent: async (record) => {
-          const durable = afterPendingWrites(this.persistence.db!, 'updates');
+          const durable = afterPendingWrites(this.gen.persistence.db!, 'updates');
           this.ctx.sendQueue.add(record.id, { threadId: this.threadId, createdAt: Date.now() });
           await durable;
         },
@@ -401,7 +422,7 @@ export class ThreadView {
     if (records.length === 0) return 0;
     const messages = this.roots.messages;
     this.doc.transact(() => messages.insert(messages.length, records), LOCAL_ORIGIN);
-    const durable = afterPendingWrites(this.persistence.db!, 'updates');
+    const durable = afterPendingWrites(this.gen.persistence.db!, 'updates');
     const now = Date.now();
     for (const r of records) this.ctx.sendQueue.add(r.id, { threadId: this.threadId, createdAt: now });
     await durable;
@@ -420,8 +441,7 @@ export class ThreadView {
 
   /** Sets fields of this client's presence state (e.g. `{ name }`). */
   setPresence(fields: Record<string, unknown>): void {
-    const cur = this.awareness.getLocalState() ?? {};
-    this.awareness.setLocalState({ ...cur, ...fields, userId: this.ctx.userId });
+    this.presenceState.set(fields);
   }
 
   /**
@@ -430,13 +450,7 @@ export class ThreadView {
    * couple of seconds (the relay rate-limits awareness changes).
    */
   setTyping(typing: boolean): void {
-    const cur = this.awareness.getLocalState();
-    const typingAt = typeof cur?.typingAt === 'number' ? cur.typingAt : 0;
-    const now = Date.now();
-    if (typing && now - typingAt > TYPING_REFRESH_MS) this.setPresence({ typingAt: now });
-    else if (!typing && typingAt !== 0) this.setPresence({ typingAt: 0 });
-    if (this.typingTimer) clearTimeout(this.typingTimer);
-    this.typingTimer = typing ? setTimeout(() => this.setTyping(false), TYPING_TTL_MS) : null;
+    this.presenceState.setTyping(typing);
   }
 
   /** Asks the relay to retry a failed AT mirror of `messageId`. */
@@ -446,25 +460,26 @@ export class ThreadView {
 
   /** Resyncs this thread now (also when it looks synced). */
   resync(): Promise<void> {
-    return this.runResync();
+    return this.syncer.runResync();
   }
 
   /** Stops syncing and frees the document; the local copy stays in IndexedDB. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.resyncTimer, this.typingTimer, this.notifyTimer, this.windowSaveTimer]) if (t) clearTimeout(t);
+    for (const t of [this.notifyTimer, this.windowSaveTimer]) if (t) clearTimeout(t);
+    this.syncer.close();
     await this.saveWindow();
     if (this.revalidateTimer) clearInterval(this.revalidateTimer);
     if (this.notifyFrame !== null && typeof cancelAnimationFrame === 'function') cancelAnimationFrame(this.notifyFrame);
     this.listeners.clear();
-    this.awareness.setLocalState(null);
+    this.presenceState.close();
+    this.offThreads();
     this.provider?.destroy();
-    this.tabs.close();
+    this.unbind(this.gen);
     this.leadership.release();
     this.awareness.destroy();
-    await this.persistence.destroy();
-    this.doc.destroy();
+    await this.gen.dispose();
     this.ctx.onClosed(this);
   }
 
@@ -472,153 +487,62 @@ export class ThreadView {
 
   /** Drops derived data (e.g. after the relay's capabilities changed) and notifies. */
   invalidate(): void {
-    this.appended = null;
+    this.list.invalidate();
     this.scheduleNotify();
   }
 
   /** Marks the state UNKNOWN (offline→online elsewhere); `revalidate()` decides again. */
   markUnknown(): void {
-    this.dispatch({ type: 'reset' });
+    this.syncer.dispatch({ type: 'reset' });
   }
 
-  private currentConnection(): Connection {
-    if (this.provider) return this.provider.wsconnected ? 'online' : this.provider.wsconnecting ? 'connecting' : 'offline';
-    return this.leaderStatus?.connection ?? 'connecting';
+  /** Fetches this thread's backend seq (when `fetch`) and validates. */
+  revalidate(fetch = false): Promise<void> {
+    return this.syncer.revalidate(fetch);
   }
 
-  private lastKnownBackendSeq(): number | undefined {
-    const listed = this.ctx.threads.lastSeq(this.threadId);
-    if (listed === undefined && this.relaySeenMax === null) return undefined;
-    return Math.max(listed ?? 0, this.relaySeenMax ?? 0);
+  private syncHost(): SyncHost {
+    const ctx = this.ctx;
+    return {
+      threadId: ctx.threadId,
+      threads: ctx.threads,
+      store: ctx.store,
+      whenReady: () => this.ready,
+      isLoaded: () => this.loaded,
+      isClosed: () => this.closed,
+      isLeader: () => this.leadership.isLeader,
+      provider: () => this.provider,
+      generation: () => this.gen,
+      localSeqs: () => this.localSeqs(),
+      followListed: () => this.generations.followListed(),
+      notify: () => this.scheduleNotify(),
+      onConnectionChange: () => ctx.onConnectionChange(),
+      onReconnected: () => ctx.onReconnected(),
+      onRelaySynced: () => this.resolveRelaySynced(),
+    };
   }
 
   private maxCanonSeq(): number {
     let max = 0;
-    for (const c of this.roots.canon.values()) if (c && c.seq > max) max = c.seq;
+    for (const s of this.localSeqs()) if (s > max) max = s;
     return max;
   }
 
   private validate(): void {
-    if (!this.loaded || this.closed) return;
     this.canonDirty = false;
-    const canon = this.roots.canon;
-    const seqs = (function* () {
-      for (const c of canon.values()) if (c && typeof c.seq === 'number') yield c.seq;
-    })();
-    this.dispatch({ type: 'validate', seqs, lastKnownBackendSeq: this.lastKnownBackendSeq() });
-  }
-
-  private dispatch(e: SyncEvent): void {
-    if (this.closed) return;
-    const prev = this.sync;
-    const { state, effects } = nextSyncState(prev, e);
-    this.sync = state;
-    if (state.state !== prev.state) {
-      this.syncHistory.push(state.state);
-      if (this.syncHistory.length > 100) this.syncHistory.shift();
-    }
-    if (state.state === 'SYNCED') this.resyncAttempts = 0;
-    if (state !== prev) this.scheduleNotify();
-    if (state.connection !== prev.connection) {
-      this.ctx.onConnectionChange();
-      this.publishStatus();
-    }
-    for (const effect of effects) {
-      if (effect === 'resync') this.scheduleResync();
-      if (effect === 'revalidate') {
-        if (e.type === 'connection') this.ctx.onReconnected();
-        this.validate();
-      }
-    }
-  }
-
-  /** Fetches this thread's backend seq (when `fetch`) and validates. */
-  async revalidate(fetch = false): Promise<void> {
-    if (fetch) await this.ctx.threads.refreshThread(this.threadId).catch(() => {});
-    this.validate();
-  }
-
-  private scheduleResync(): void {
-    if (this.resyncRunning || this.resyncTimer || this.closed) return;
-    const delay = this.resyncAttempts === 0 ? 0 : Math.min(1000 * 2 ** (this.resyncAttempts - 1), 60_000);
-    this.resyncTimer = setTimeout(() => {
-      this.resyncTimer = null;
-      void this.runResync();
-    }, delay);
+    this.syncer.validate();
   }
 
   /**
-   * A resync scoped to this thread: learn the relay's current seq, then make the relay
-   * send everything this copy misses (the leader reconnects, which runs the y-websocket
-   * sync handshake again; another tab asks the leader to).
+   * Canonical seqs held locally: the history window, `baseSeq` (sealed history is complete
+   * by definition, so the window need not reach back to it) and the live canon above it.
+   * A live canon entry at or below `baseSeq` (a re-appended message the relay had) is history.
    */
-  private async runResync(): Promise<void> {
-    if (this.resyncRunning || this.closed) return;
-    this.resyncRunning = true;
-    this.resyncAttempts++;
-    this.resyncCount++;
-    this.dispatch({ type: 'resync_started' });
-    try {
-      await this.ready;
-      try {
-        await this.ctx.threads.refreshThread(this.threadId);
-      } catch {
-        return; // relay unreachable: revalidated when the connection comes back
-      }
-      this.validate();
-      if (this.lastValidationOk()) return;
-      if (this.provider) {
-        const p = this.provider;
-        if (p.wsconnected && p.ws && p.synced) {
-          // Ask the relay again for everything this copy misses (sync step 1 on the open
-          // socket, as y-websocket's resyncInterval does): no reconnect, no offline blip.
-          const enc = encoding.createEncoder();
-          encoding.writeVarUint(enc, 0); // y-websocket messageSync
-          syncProtocol.writeSyncStep1(enc, this.doc);
-          p.ws.send(encoding.toUint8Array(enc));
-          await withTimeout(this.untilValid(), 20_000);
-        } else {
-          const synced = new Promise<void>((resolve) => {
-            const on = (s: boolean) => {
-              if (!s) return;
-              p.off('sync', on);
-              resolve();
-            };
-            p.on('sync', on);
-          });
-          if (!p.wsconnected && !p.wsconnecting) p.connect();
-          await withTimeout(synced, 20_000);
-        }
-      } else {
-        this.tabs.requestResync();
-        await withTimeout(this.untilValid(), 20_000);
-      }
-    } finally {
-      this.resyncRunning = false;
-      this.dispatch({ type: 'resync_finished' });
-      this.validate();
-    }
-  }
-
-  /** Resolves when the local copy validates against the backend seq (checked on every change). */
-  private untilValid(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const check = () => {
-        if (!this.lastValidationOk() && !this.closed) return;
-        this.doc.off('afterTransaction', check);
-        resolve();
-      };
-      this.doc.on('afterTransaction', check);
-      check();
-    });
-  }
-
-  private lastValidationOk(): boolean {
-    const canon = this.roots.canon;
-    const seqs = (function* () {
-      for (const c of canon.values()) if (c) yield c.seq;
-    })();
-    return validateSequence(seqs, this.lastKnownBackendSeq()) === 'validated';
+  private *localSeqs(): Generator<number> {
+    const base = this.gen.baseSeq;
+    for (const m of this.history.messages) yield m.seq;
+    if (base > 0) yield base;
+    for (const c of this.roots.canon.values()) if (c && typeof c.seq === 'number' && c.seq > base) yield c.seq;
   }
 
   private async startProvider(): Promise<void> {
@@ -627,76 +551,103 @@ export class ThreadView {
     try {
       token = await this.ctx.getToken();
     } catch {
-      this.dispatch({ type: 'connection', connection: 'offline' });
+      this.syncer.dispatch({ type: 'connection', connection: 'offline' });
       return;
     }
     if (this.closed) return;
     if (!this.ctx.WebSocketPolyfill && typeof WebSocket === 'undefined') {
       this.refused = { code: 0, reason: 'no WebSocket implementation (pass WebSocketPolyfill)' };
-      this.dispatch({ type: 'connection', connection: 'offline' });
+      this.syncer.dispatch({ type: 'connection', connection: 'offline' });
       return;
     }
-    const p = new WebsocketProvider(this.ctx.wsUrl, this.threadId, this.doc, {
-      connect: false,
+    if (this.provider) return;
+    const gen = this.gen;
+    this.provider = openRelayLink({
+      wsUrl: this.ctx.wsUrl,
+      liveDoc: gen.info.liveDoc,
+      doc: gen.doc,
       awareness: this.awareness,
-      params: { token },
-      disableBc: true, // tabs share through TabChannel, which also forwards to the relay
-      maxBackoffTime: 2500,
-      shouldReconnect: (e: CloseEvent) => !isPermanentClose(e.code),
-      ...(this.ctx.WebSocketPolyfill ? { WebSocketPolyfill: this.ctx.WebSocketPolyfill } : {}),
+      token,
+      getToken: () => this.ctx.getToken(),
+      WebSocketPolyfill: this.ctx.WebSocketPolyfill,
+      isClosed: () => this.closed,
+      onStatus: () => this.syncer.dispatch({ type: 'connection', connection: this.syncer.currentConnection() }),
+      onSynced: () => this.onRelaySynced(),
+      onSealed: (liveDoc) =>
+        void this.generations.moveTo(liveDoc ? { liveDoc, generation: parseDocName(liveDoc).generation } : { generation: gen.info.generation + 1 }),
+      onRefused: (code, reason) => {
+        this.refused = { code, reason };
+        this.scheduleNotify();
+      },
     });
-    this.provider = p;
-    p.on('status', () => this.dispatch({ type: 'connection', connection: this.currentConnection() }));
-    p.on('sync', (s: boolean) => {
-      if (s) this.onRelaySynced();
-    });
-    p.on('connection-close', (e: CloseEvent | null) => {
-      if (!e || !isPermanentClose(e.code)) return;
-      if (e.code === CloseCode.UNAUTHENTICATED && !this.tokenRetried) {
-        // The token may have expired: fetch a fresh one once and reconnect.
-        this.tokenRetried = true;
-        void Promise.resolve(this.ctx.getToken()).then((t) => {
-          if (this.closed) return;
-          p.params = { token: t };
-          p.connect();
-        });
-        return;
-      }
-      this.refused = { code: e.code, reason: String(e.reason ?? '') };
-      this.scheduleNotify();
-    });
-    p.connect();
   }
 
   private onRelaySynced(): void {
     this.resolveRelaySynced();
-    this.tokenRetried = false;
-    this.relaySeenMax = this.maxCanonSeq();
-    this.ctx.threads.noteSeq(this.threadId, this.relaySeenMax);
-    const at = Date.now();
-    void this.ctx.store.put('kv', `synced:${this.threadId}`, at).catch(() => {});
-    this.dispatch({ type: 'synced_with_relay', at });
-    this.publishStatus();
+    this.syncer.relaySynced(this.maxCanonSeq());
   }
 
-  private onLeaderStatus(s: LeaderStatus): void {
-    if (this.provider) return;
-    this.leaderStatus = s;
-    if (s.synced) {
-      this.resolveRelaySynced();
-      this.relaySeenMax = Math.max(this.relaySeenMax ?? 0, this.maxCanonSeq());
-      if (s.lastSyncedAt && s.lastSyncedAt !== this.sync.lastSyncedAt) this.dispatch({ type: 'synced_with_relay', at: s.lastSyncedAt });
-    }
-    this.dispatch({ type: 'connection', connection: s.connection });
+  // ---------------------------------------------------------------- generations
+
+  private generationHost(): GenerationHost {
+    const ctx = this.ctx;
+    return {
+      threadId: ctx.threadId,
+      userId: ctx.userId,
+      dbName: ctx.dbName,
+      channelName: ctx.channelName,
+      guest: ctx.guest === true,
+      api: ctx.api,
+      threads: ctx.threads,
+      store: ctx.store,
+      history: this.history,
+      awareness: this.awareness,
+      origin: LOCAL_ORIGIN,
+      isClosed: () => this.closed,
+      maxSeq: () => this.maxCanonSeq(),
+      disconnect: () => {
+        const had = this.provider !== null;
+        this.provider?.destroy();
+        this.provider = null;
+        return had;
+      },
+      switchTo: (old, next, records) => {
+        this.unbind(old);
+        this.bind(next);
+        this.list.reset(next.roots);
+        this.receiptsCache = null;
+        this.canonDirty = true;
+        this.rebaseCount++;
+        this.ctx.telemetry({ name: 'thread_generation_rebased', threadId: this.threadId, generation: next.info.generation, reappended: records.length, at: Date.now() });
+      },
+      afterSwitch: (next, wasConnected) => {
+        next.tabs.start();
+        if (wasConnected || this.leadership.isLeader) void this.startProvider();
+        void this.history.setEnd(next.baseSeq);
+        this.scheduleNotify();
+      },
+    };
   }
 
-  private publishStatus(): void {
-    if (!this.provider || this.closed) return;
-    this.tabs.publishStatus({
-      connection: this.currentConnection(),
-      synced: this.provider.synced,
-      lastSyncedAt: this.sync.lastSyncedAt,
-    });
+  private bind(g: LiveGeneration): void {
+    g.tabs.onStatus = (s) => this.syncer.leaderSaid(s, this.maxCanonSeq());
+    g.tabs.onStatusRequest = () => this.syncer.publishStatus();
+    g.tabs.onResyncRequest = () => {
+      if (this.leadership.isLeader) void this.syncer.runResync();
+    };
+    g.tabs.onGeneration = (next) => void this.generations.moveTo(next);
+    g.doc.on('afterTransaction', this.onTransaction);
+    g.roots.canon.observe(this.onCanon);
+    g.roots.messages.observe(this.onMessages);
+    g.roots.streams.observe(this.scheduleNotify);
+  }
+
+  private unbind(g: LiveGeneration): void {
+    g.tabs.onGeneration = () => {};
+    g.doc.off('afterTransaction', this.onTransaction);
+    g.roots.canon.unobserve(this.onCanon);
+    g.roots.messages.unobserve(this.onMessages);
+    g.roots.streams.unobserve(this.scheduleNotify);
   }
 
   // ---------------------------------------------------------------- change tracking
@@ -705,54 +656,26 @@ export class ThreadView {
     if (tr.changed.size === 0 && tr.deleteSet.clients.size === 0) return;
     for (const type of tr.changed.keys()) {
       const t = type as unknown;
-      if (t !== this.roots.messages && t !== this.roots.receipts) this.appended = null;
+      if (t !== this.roots.messages && t !== this.roots.receipts) this.list.invalidate();
     }
-    if (tr.deleteSet.clients.size > 0) this.appended = null;
+    if (tr.deleteSet.clients.size > 0) this.list.invalidate();
     this.receiptsCache = null;
     this.scheduleNotify();
+    this.syncer.changed();
   };
 
-  /** Notes records appended at the end of the array; anything else needs a full rebuild. */
   private onMessages = (event: Y.YArrayEvent<MessageRecord>): void => {
-    const delta = event.changes.delta;
-    const insert = delta.length === 1 && this.rawLen === 0 ? delta[0]!.insert
-      : delta.length === 2 && delta[0]!.retain === this.rawLen ? delta[1]!.insert : undefined;
-    this.rawLen = this.roots.messages.length;
-    if (!this.messagesCache) return; // rebuilt from scratch on next read anyway
-    if (Array.isArray(insert) && this.appended) this.appended.push(...(insert as MessageRecord[]));
-    else this.appended = null;
+    this.list.onMessages(event, this.roots);
   };
-
-  /** Appends records that have no canon yet (they follow everything, in array order). */
-  private appendPending(current: ViewMessage[], records: MessageRecord[]): ViewMessage[] {
-    const canon = this.roots.canon;
-    const showAt = this.atVisible;
-    const out = current.slice();
-    for (const m of records) {
-      if (!m || typeof m.id !== 'string') continue;
-      const c = canon.get(m.id);
-      if (c) return this.computeMessages(); // already canonical: its place is by seq
-      if (this.cachedIds.has(m.id)) {
-        this.reportDuplicates([m, m]);
-        continue;
-      }
-      this.cachedIds.add(m.id);
-      out.push(this.viewOf({ ...m }, showAt));
-    }
-    return out;
-  }
 
   private onCanon = (event: Y.YMapEvent<CanonInfo>, tr: Y.Transaction): void => {
     this.canonDirty = true;
-    const fromRelay = (this.provider && tr.origin === this.provider) || (tr.origin === TAB_ORIGIN && this.leaderStatus?.synced);
+    const fromRelay = (this.provider && tr.origin === this.provider) || (tr.origin === TAB_ORIGIN && this.syncer.leaderStatus?.synced);
     const showAt = this.atVisible;
     for (const id of event.keysChanged) {
       const c = this.roots.canon.get(id);
       if (!c) continue;
-      if (fromRelay && c.seq > (this.relaySeenMax ?? 0)) {
-        this.relaySeenMax = c.seq;
-        this.ctx.threads.noteSeq(this.threadId, c.seq);
-      }
+      if (fromRelay) this.syncer.noteRelaySeq(c.seq);
       const queued = this.ctx.sendQueue.get(id);
       if (!queued) continue;
       const at = Date.now();
@@ -807,7 +730,7 @@ export class ThreadView {
       }
     }
     // First save right after the first render of the full copy: a short visit still leaves a window.
-    if (this.loaded && !this.windowSaved && this.messagesCache?.length) {
+    if (this.loaded && !this.windowSaved && this.list.built?.length) {
       this.windowSaved = true;
       void this.saveWindow();
     }
@@ -815,7 +738,7 @@ export class ThreadView {
 
   /** Stores the newest messages as the render cache (only what the app already computed). */
   private async saveWindow(): Promise<void> {
-    const all = this.messagesCache;
+    const all = this.list.built;
     if (!this.loaded || !all || all === this.windowSavedFor) return;
     this.windowSavedFor = all;
     await this.ctx.store.put('kv', `window:${this.threadId}`, all.slice(Math.max(0, all.length - WINDOW_SIZE))).catch(() => {});
@@ -824,66 +747,25 @@ export class ThreadView {
   private receipts(): ReceiptIndex {
     if (!this.receiptsCache) {
       const canon = this.roots.canon;
-      this.receiptsCache = indexReceipts(this.roots.receipts.entries(), (id) => canon.get(id)?.seq);
+      const unknown: string[] = [];
+      this.receiptsCache = indexReceipts(this.roots.receipts.entries(), (id) => {
+        const seq = canon.get(id)?.seq ?? this.history.get(id)?.seq ?? this.receiptSeqs.get(id);
+        if (seq === undefined && !this.receiptLookups.has(id)) unknown.push(id);
+        return seq;
+      });
+      if (unknown.length) void this.lookUpReceiptSeqs(unknown);
     }
     return this.receiptsCache;
   }
 
-  private computeMessages(): ViewMessage[] {
-    const raw = this.roots.messages.toArray().filter((m) => m && typeof m.id === 'string');
-    const canon = this.roots.canon;
-    const ordered = displayOrder(raw, (id) => canon.get(id));
-    if (ordered.length !== raw.length) this.reportDuplicates(raw);
-    const showAt = this.atVisible;
-    const out = new Array<ViewMessage>(ordered.length);
-    this.cachedIds = new Set();
-    for (let i = 0; i < ordered.length; i++) {
-      const m = ordered[i]!;
-      this.cachedIds.add(m.id);
-      out[i] = this.viewOf(m, showAt);
-    }
-    this.rawLen = this.roots.messages.length;
-    return out;
+  /** Receipts may name messages of sealed generations: their seqs come from the history store. */
+  private async lookUpReceiptSeqs(ids: string[]): Promise<void> {
+    for (const id of ids) this.receiptLookups.add(id);
+    const store = await this.ctx.history();
+    const found = (await store?.seqsOf(this.threadId, ids).catch(() => null)) ?? new Map<string, number>();
+    if (found.size === 0 || this.closed) return;
+    for (const [id, seq] of found) this.receiptSeqs.set(id, seq);
+    this.receiptsCache = null;
+    this.scheduleNotify();
   }
-
-  private viewOf(m: OrderedMessage, showAt: boolean): ViewMessage {
-    const cached = this.viewCache.get(m.id);
-    if (cached && cached.canon === m.canon && cached.showAt === showAt) return cached.v;
-    const origin = parseRemoteAuthorId(m.authorId);
-    const v: ViewMessage = {
-      id: m.id,
-      authorId: m.authorId,
-      text: m.text,
-      clientSentAt: m.clientSentAt,
-      mine: m.authorId === this.ctx.userId,
-      // A message ingested from AT is an AT record whether or not this thread mirrors.
-      ...deriveStatus(m.canon, showAt || !!origin),
-    };
-    if (m.replyTo !== undefined) v.replyTo = m.replyTo;
-    if (origin) v.origin = origin;
-    if (m.canon) {
-      v.seq = m.canon.seq;
-      v.sentAt = m.canon.sentAt;
-    }
-    this.viewCache.set(m.id, { canon: m.canon, showAt, v });
-    return v;
-  }
-
-  private reportDuplicates(raw: MessageRecord[]): void {
-    const seen = new Set<string>();
-    for (const m of raw) {
-      if (!seen.has(m.id)) {
-        seen.add(m.id);
-        continue;
-      }
-      if (this.reportedDuplicates.has(m.id)) continue;
-      this.reportedDuplicates.add(m.id);
-      this.ctx.telemetry({ name: 'message_reconcile_duplicate_suppressed', threadId: this.threadId, messageId: m.id, at: Date.now() });
-    }
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | void> {
-  let t: ReturnType<typeof setTimeout>;
-  return Promise.race([p, new Promise<void>((r) => (t = setTimeout(r, ms)))]).finally(() => clearTimeout(t));
 }

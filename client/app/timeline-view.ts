@@ -2,8 +2,10 @@
  * The timeline of the open thread, windowed: at most MAX_ROWS messages are in the DOM
  * whatever the thread's length. The window follows the newest messages while the reader is
  * at the bottom; scrolling near the top pages older ones in (and the newest out), keeping
- * what is on screen in place. Rows are keyed by message id and replaced only when what they
- * show changes, so focus (e.g. on Retry) survives updates.
+ * what is on screen in place. Past the oldest message the view holds, scrolling up asks the
+ * SDK for older ones (`view.loadOlder`: IndexedDB, then the relay), so neither the DOM nor
+ * memory grows with the thread. Rows are keyed by message id and replaced only when what
+ * they show changes, so focus (e.g. on Retry) survives updates.
  */
 import type { ViewMessage } from '../index.ts';
 import type { App, ThreadUi } from './app-state.ts';
@@ -26,9 +28,12 @@ export class TimelineView {
   private readonly rows = new Map<string, HTMLLIElement>();
   /** Index one past the newest message in the window, or null: follow the newest. */
   private end: number | null = null;
+  /** Id of the newest message in the window when not following: older pages shift indexes. */
+  private endId: string | null = null;
   private size = Math.min(MAX_ROWS, 60);
   private total = 0;
   private paging = false;
+  private loadingOlder = false;
 
   constructor(
     private readonly app: App,
@@ -51,14 +56,39 @@ export class TimelineView {
       // Older: grow the window upwards, then give up the newest rows beyond the cap.
       this.size = Math.min(MAX_ROWS, this.size + PAGE);
       const newStart = Math.max(0, start - PAGE);
-      this.end = Math.min(this.total, newStart + this.size);
-      if (this.end >= this.total) this.end = null;
+      this.setEnd(Math.min(this.total, newStart + this.size));
       this.repaint();
+    } else if (el.scrollTop < EDGE_PX && this.ui.view.hasOlder) {
+      this.loadOlder();
     } else if (el.scrollHeight - el.scrollTop - el.clientHeight < EDGE_PX && this.end !== null) {
-      const next = this.end + PAGE;
-      this.end = next >= this.total ? null : next;
+      this.setEnd(this.end + PAGE);
       this.repaint();
     }
+  }
+
+  private setEnd(end: number): void {
+    this.end = end >= this.total ? null : end;
+    this.endId = null;
+  }
+
+  /** At the oldest message held: pages older ones in from the SDK, then shows them above. */
+  private loadOlder(): void {
+    if (this.loadingOlder) return;
+    this.loadingOlder = true;
+    const view = this.ui.view;
+    void view.loadOlder(PAGE).then(
+      (n) => {
+        this.loadingOlder = false;
+        if (n === 0 || this.ui.view !== view) return;
+        // The window started at the oldest held row: it now starts at the new page, grown
+        // by it up to MAX_ROWS (giving up the newest rows beyond, as when paging loaded rows).
+        this.size = Math.min(MAX_ROWS, this.size + n);
+        this.total = timelineOf(this.ui, this.app.user).length;
+        this.setEnd(this.size);
+        this.repaint();
+      },
+      () => (this.loadingOlder = false),
+    );
   }
 
   /** Re-renders keeping the first visible row where it is on screen. */
@@ -76,10 +106,17 @@ export class TimelineView {
   render(bridgeOn: boolean): void {
     const { app, ui } = this;
     const view = ui.view;
+    // Asks the SDK to page sealed history in when it holds fewer than the window shows.
+    if (this.end === null) view.latest(this.size);
     const all = timelineOf(ui, app.user);
     this.total = all.length;
+    if (this.end !== null && this.endId !== null) {
+      const i = all.findIndex((m) => m.id === this.endId);
+      if (i >= 0) this.end = i + 1;
+    }
     const end = this.end === null ? all.length : Math.min(this.end, all.length);
     const msgs = all.slice(Math.max(0, end - this.size), end);
+    this.endId = this.end === null ? null : (msgs.at(-1)?.id ?? null);
     const online = view.syncInfo.connection === 'online';
     // "Seen by": each other member under the newest message by someone else they have read.
     const seenAt = new Map<number, string[]>();

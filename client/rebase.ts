@@ -1,0 +1,70 @@
+/**
+ * Moving a thread view's local work from a sealed generation into the live one
+ * (docs/design/windowed-threads.md, invariant 4): what the sealed copy knew becomes local
+ * history, the canonical history after its last known seq is fetched (only that range),
+ * and its pending messages the relay does not have are appended again — same id, same
+ * record — into the new live document. The relay dedups by id across generations, so a
+ * message it had sequenced just before the roll (canon never seen here) still shows once.
+ */
+import type * as Y from 'yjs';
+import type { CanonicalMessage } from '../shared/api-types.ts';
+import { recordsToReappend } from '../shared/window-rules.ts';
+import { type MessageRecord, parseReceiptKey } from '../shared/schema.ts';
+import type { HistoryWindow } from './history-window.ts';
+import type { LiveGeneration } from './live-generation.ts';
+import { writeReceipt } from './receipts.ts';
+
+/** What `prepareRebase` learned; `applyRebase` uses it synchronously. */
+export interface RebasePlan {
+  /** Ids the relay has sequenced after the sealed copy's last known seq. */
+  relayIds: Set<string>;
+}
+
+/** The async part: stores what `old` knew as history and fetches the missing range up to `next`'s baseSeq. */
+export async function prepareRebase(old: LiveGeneration, next: LiveGeneration, history: HistoryWindow, knownMaxSeq: number): Promise<RebasePlan> {
+  const baseSeq = next.baseSeq;
+  const sealed: CanonicalMessage[] = [];
+  let lastKnown = knownMaxSeq;
+  const canon = old.roots.canon;
+  for (const r of old.roots.messages.toArray()) {
+    const c = r && typeof r.id === 'string' ? canon.get(r.id) : undefined;
+    if (!c || typeof c.seq !== 'number') continue;
+    if (c.seq > lastKnown) lastKnown = c.seq;
+    if (c.seq <= baseSeq) sealed.push({ ...r, ...c });
+  }
+  await history.remember(sealed);
+  const relayIds = new Set<string>();
+  if (baseSeq > lastKnown) {
+    // Offline failure is fine: every pending record is then re-appended and the relay dedups.
+    const fetched = await history.fetchAfter(lastKnown, baseSeq).catch(() => []);
+    for (const m of fetched) relayIds.add(m.id);
+  }
+  return { relayIds };
+}
+
+/**
+ * The sync part, run in the same task as the switch to `next` (so no send lands in `old`
+ * after it): appends `old`'s pending records `next` needs, and this user's newest receipt
+ * when `next` has an older one. Returns the records appended.
+ */
+export function applyRebase(old: LiveGeneration, next: LiveGeneration, plan: RebasePlan, userId: string, origin: unknown): MessageRecord[] {
+  const liveIds = new Set(next.roots.messages.toArray().map((m) => m?.id));
+  const oldCanon = old.roots.canon;
+  const records = recordsToReappend(old.roots.messages.toArray(), (id) => oldCanon.has(id), (id) => plan.relayIds.has(id), (id) => liveIds.has(id));
+  const newest = newestReceipt(old.roots.receipts, userId);
+  next.doc.transact(() => {
+    if (records.length) next.roots.messages.insert(next.roots.messages.length, records);
+    if (newest) writeReceipt(next.roots.receipts, newest.messageId, userId, newest.readAt);
+  }, origin);
+  return records;
+}
+
+function newestReceipt(receipts: Y.Map<{ readAt: number }>, userId: string): { messageId: string; readAt: number } | null {
+  let best: { messageId: string; readAt: number } | null = null;
+  for (const [key, r] of receipts.entries()) {
+    const k = parseReceiptKey(key);
+    if (!k || k.userId !== userId || typeof r?.readAt !== 'number') continue;
+    if (!best || r.readAt > best.readAt) best = { messageId: k.messageId, readAt: r.readAt };
+  }
+  return best;
+}

@@ -1,0 +1,190 @@
+/**
+ * Windowed threads in the SDK (Node, fake-indexeddb, ws) against a real relay that rolls a
+ * thread's live document every few messages: a view follows the live generation, a view
+ * that composed offline while the thread rolled rebases (every message once, seqs gap-free),
+ * and a cold view pages back across generations.
+ */
+import 'fake-indexeddb/auto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type SkeinClient, type TelemetryEvent, type ThreadView, createSkeinClient } from '../../client/index.ts';
+import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+
+const GENERATION_MESSAGES = 5;
+let relay: RelayProcess;
+const tokens: Record<string, string> = {};
+const clients: SkeinClient[] = [];
+
+beforeAll(async () => {
+  relay = await startRelay({ SKEIN_GENERATION_MESSAGES: String(GENERATION_MESSAGES), SKEIN_MAX_MESSAGES_PER_SECOND: '1000', SKEIN_MESSAGE_BURST: '1000' });
+  for (const u of ['alice', 'bob', 'carol', 'dave']) tokens[u] = await relay.token(u);
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await relay?.stop();
+});
+
+/** A WebSocket class whose connections can be cut and refused (this client is offline). */
+function gatedSocket() {
+  const open = new Set<WebSocket>();
+  const gate = { offline: false };
+  class Gated extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      // Nothing listens on port 9 (discard): connecting fails like an unreachable relay.
+      super(gate.offline ? 'ws://127.0.0.1:9/' : url, protocols);
+      open.add(this);
+      this.on('close', () => open.delete(this));
+    }
+  }
+  return {
+    WS: Gated as unknown as typeof globalThis.WebSocket,
+    offline() {
+      gate.offline = true;
+      for (const s of open) s.terminate();
+    },
+    online() {
+      gate.offline = false;
+    },
+  };
+}
+
+async function client(userId: string, WS: typeof globalThis.WebSocket = WebSocket as unknown as typeof globalThis.WebSocket, telemetry?: (e: TelemetryEvent) => void): Promise<SkeinClient> {
+  const c = await createSkeinClient({ relayUrl: relay.url, userId, getToken: () => tokens[userId]!, WebSocketPolyfill: WS, telemetry });
+  clients.push(c);
+  return c;
+}
+
+function until(v: ThreadView, pred: (v: ThreadView) => boolean, what: string, ms = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (pred(v)) return resolve();
+    const t = setTimeout(() => {
+      off();
+      reject(new Error(`timed out waiting for ${what}; seqs ${JSON.stringify(v.messages.map((m) => m.seq))}, generation ${v.generation.generation}`));
+    }, ms);
+    const off = v.subscribe(() => {
+      if (!pred(v)) return;
+      clearTimeout(t);
+      off();
+      resolve();
+    });
+  });
+}
+
+/** Sends `n` messages one after another, each once the relay sequenced the previous one. */
+async function sendSequenced(v: ThreadView, n: number, prefix: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = await v.send(`${prefix} ${i}`);
+    ids.push(id);
+    await until(v, (x) => x.messages.some((m) => m.id === id && m.seq !== undefined), `${prefix} ${i} sequenced`);
+  }
+  return ids;
+}
+
+const seqsOf = (v: ThreadView) => v.messages.map((m) => m.seq);
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe('windowed threads in the SDK', () => {
+  it('follows the live generation while online: every message once, seqs gap-free, SYNCED', async () => {
+    const bob = await client('bob');
+    const { id } = await relay.createThread(tokens.bob!, ['alice']);
+    const b = bob.openThread(id);
+    await b.ready;
+    await sendSequenced(b, 12, 'online');
+    expect(b.generation.generation).toBeGreaterThanOrEqual(2);
+    await until(b, (v) => v.syncInfo.state === 'SYNCED', 'SYNCED');
+    await until(b, (v) => v.messages.length === 12, '12 messages');
+    expect(seqsOf(b)).toEqual(range(1, 12));
+    const row = await relay.api('GET', `/v1/threads/${id}`, tokens.bob);
+    expect(b.generation.liveDoc).toBe(row.body.liveDoc);
+  });
+
+  it('a view that composed offline while the thread rolled delivers each message exactly once', async () => {
+    const gated = gatedSocket();
+    const events: TelemetryEvent[] = [];
+    const alice = await client('alice', gated.WS, (e) => events.push(e));
+    const bob = await client('bob');
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const a = alice.openThread(id);
+    const b = bob.openThread(id);
+    await Promise.all([a.ready, b.ready]);
+    await sendSequenced(a, 2, 'before');
+    expect(a.generation.generation).toBe(0);
+
+    gated.offline();
+    await until(a, (v) => v.syncInfo.connection === 'offline', 'alice offline');
+    const offline = [await a.send('offline 1'), await a.send('offline 2'), await a.send('offline 3')];
+    // Meanwhile bob writes enough for two rolls.
+    await sendSequenced(b, 9, 'bob');
+    expect(b.generation.generation).toBeGreaterThanOrEqual(2);
+    expect(a.generation.generation).toBe(0);
+
+    gated.online();
+    await until(a, (v) => v.generation.generation >= 2 && v.messages.filter((m) => m.seq !== undefined).length === 14, 'alice rebased, 14 canonical');
+    await until(a, (v) => v.syncInfo.state === 'SYNCED', 'alice SYNCED');
+    const ids = a.messages.map((m) => m.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(seqsOf(a)).toEqual(range(1, 14));
+    for (const o of offline) expect(ids.filter((x) => x === o)).toHaveLength(1);
+    expect(a.rebaseCount).toBeGreaterThanOrEqual(1);
+    expect(events.some((e) => e.name === 'thread_generation_rebased' && e.reappended === 3)).toBe(true);
+
+    // The relay holds each message once, seqs 1..14 with no gap.
+    const all = await relay.api('GET', `/v1/threads/${id}/messages?afterSeq=0&limit=100`, tokens.bob);
+    expect(all.body.messages.map((m: { seq: number }) => m.seq)).toEqual(range(1, 14));
+    expect(new Set(all.body.messages.map((m: { id: string }) => m.id)).size).toBe(14);
+    await until(b, (v) => v.messages.length === 14, 'bob sees 14');
+    expect(b.messages.map((m) => m.id)).toEqual(ids);
+  });
+
+  it('a cold view shows the newest page and pages back across generations with loadOlder', async () => {
+    const dave = await client('dave');
+    const { id } = await relay.createThread(tokens.dave!, ['carol']);
+    const d = dave.openThread(id);
+    await d.ready;
+    await sendSequenced(d, 23, 'paged');
+    await until(d, (v) => v.syncInfo.state === 'SYNCED', 'dave SYNCED');
+    // Dave reads the 20th: carol's view sees his read position though it is sealed history.
+    d.markRead(d.messages.find((m) => m.seq === 20)!.id);
+
+    const carol = await client('carol');
+    await carol.refreshThreads();
+    const c = carol.openThread(id);
+    await c.ready;
+    expect(c.generation.generation).toBeGreaterThanOrEqual(4);
+    await until(c, (v) => v.syncInfo.state === 'SYNCED', 'carol SYNCED');
+    await until(c, (v) => v.messages.length === 23, 'the newest page (all 23 here)');
+    expect(seqsOf(c)).toEqual(range(1, 23));
+    expect(c.hasOlder).toBe(false);
+    await until(c, (v) => v.readUpTo('dave') >= 20, 'dave read up to 20');
+  });
+
+  it('loadOlder pages from the relay in small pages, in order, without gaps or doubles', async () => {
+    const dave = await client('dave');
+    const { id } = await relay.createThread(tokens.dave!, ['carol']);
+    const d = dave.openThread(id);
+    await d.ready;
+    await sendSequenced(d, 67, 'page');
+    const carol = await client('carol');
+    await carol.refreshThreads();
+    const c = carol.openThread(id);
+    await c.ready;
+    await until(c, (v) => v.syncInfo.state === 'SYNCED' && v.messages.length > 0, 'carol SYNCED');
+    const base = c.generation.baseSeq;
+    expect(base).toBeGreaterThanOrEqual(65);
+    // The first page of sealed history is 50 messages, then pages of 7.
+    await until(c, (v) => v.messages.length >= 50, 'the first page');
+    expect(c.hasOlder).toBe(true);
+    let pages = 0;
+    while (c.hasOlder) {
+      const lowest = c.messages[0]!.seq!;
+      const n = await c.loadOlder(7);
+      expect(n).toBeGreaterThan(0);
+      expect(c.messages[0]!.seq).toBe(lowest - n);
+      pages++;
+    }
+    expect(pages).toBeGreaterThan(1);
+    expect(seqsOf(c)).toEqual(range(1, 67));
+    expect(c.latest(4).map((m) => m.seq)).toEqual([64, 65, 66, 67]);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * The SDK's window and rebase rules without a relay: which pending records a sealed
+ * generation re-appends, which seq ranges a window misses, the history store in
+ * IndexedDB (fake-indexeddb), the history window paging from IndexedDB before the relay
+ * and fetching only missing ranges, and a rebase between two local generations.
+ */
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import type { CanonicalMessage } from '../../shared/api-types.ts';
+import type { MessageRecord } from '../../shared/schema.ts';
+import { missingRanges, recordsToReappend } from '../../shared/window-rules.ts';
+import { HistoryStore } from '../../client/history-store.ts';
+import { HistoryWindow } from '../../client/history-window.ts';
+import { LiveGeneration } from '../../client/live-generation.ts';
+import { applyRebase, prepareRebase } from '../../client/rebase.ts';
+import type { MessagesPage, RelayApi } from '../../client/relay-api.ts';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import * as Y from 'yjs';
+
+const rec = (id: string, authorId = 'alice'): MessageRecord => ({ id, authorId, text: `text ${id}`, clientSentAt: 1 });
+const canonical = (seq: number, id = `m${seq}`): CanonicalMessage => ({ ...rec(id), seq, sentAt: 1000 + seq, state: 'sent' });
+let dbCount = 0;
+const freshName = (what: string) => `${what}-${++dbCount}-${Math.random()}`;
+
+/** A relay holding canonical messages 1..lastSeq; records every history request. */
+function fakeRelay(lastSeq: number) {
+  const all = Array.from({ length: lastSeq }, (_, i) => canonical(i + 1));
+  const calls: string[] = [];
+  const page = (messages: CanonicalMessage[]): MessagesPage => ({ messages, lastSeq, baseSeq: lastSeq, generation: 1 });
+  const api = {
+    async messagesAfter(_t: string, afterSeq: number, limit: number) {
+      calls.push(`after ${afterSeq} ${limit}`);
+      return page(all.filter((m) => m.seq > afterSeq).slice(0, limit));
+    },
+    async messagesBefore(_t: string, beforeSeq: number, limit: number) {
+      calls.push(`before ${beforeSeq} ${limit}`);
+      return page(all.filter((m) => m.seq < beforeSeq).slice(-limit));
+    },
+  } as unknown as RelayApi;
+  return { api, calls };
+}
+
+describe('window rules (shared, pure)', () => {
+  it('re-appends only pending records the relay and the new live document do not have, in order, once', () => {
+    const records = [rec('a'), rec('p1'), rec('b'), rec('p2'), rec('p1'), rec('p3'), rec('p4')];
+    const canon = new Set(['a', 'b']);
+    const relay = new Set(['p2']); // sequenced just before the roll, canon never seen here
+    const live = new Set(['p4']); // another tab rebased it already
+    const out = recordsToReappend(records, (id) => canon.has(id), (id) => relay.has(id), (id) => live.has(id));
+    expect(out.map((r) => r.id)).toEqual(['p1', 'p3']);
+    expect(out[0]).toEqual(rec('p1')); // same record: same id, author, text, time
+  });
+
+  it('lists the missing seq ranges of a window, ascending', () => {
+    expect(missingRanges([3, 4, 7, 10], 1, 12)).toEqual([
+      { from: 1, to: 2 },
+      { from: 5, to: 6 },
+      { from: 8, to: 9 },
+      { from: 11, to: 12 },
+    ]);
+    expect(missingRanges([1, 2, 3], 1, 3)).toEqual([]);
+    expect(missingRanges([], 5, 4)).toEqual([]);
+    expect(missingRanges([2, 2, 0, 99], 1, 3)).toEqual([
+      { from: 1, to: 1 },
+      { from: 3, to: 3 },
+    ]);
+  });
+});
+
+describe('history store (IndexedDB)', () => {
+  it('stores compact records keyed [threadId, seq]: ranges, newest pages, seqs by id, threads apart', async () => {
+    const store = await HistoryStore.open(freshName('history'));
+    await store.put('t1', [canonical(1), canonical(2), { ...canonical(3), replyTo: 'm1', atUri: 'at://x/y/z' }, canonical(5)]);
+    await store.put('t2', [canonical(4, 'other')]);
+    expect((await store.range('t1', 2, 4)).map((m) => m.seq)).toEqual([2, 3]);
+    expect(await store.range('t1', 3, 3)).toEqual([{ ...canonical(3), replyTo: 'm1', atUri: 'at://x/y/z' }]);
+    expect((await store.newest('t1', 6, 2)).map((m) => m.seq)).toEqual([3, 5]);
+    expect((await store.newest('t1', 3, 10)).map((m) => m.seq)).toEqual([1, 2]);
+    expect(await store.newest('t1', 1, 10)).toEqual([]);
+    expect(await store.seqsOf('t1', ['m2', 'other', 'nope'])).toEqual(new Map([['m2', 2]]));
+    store.close();
+  });
+});
+
+describe('history window', () => {
+  it('shows the newest page below baseSeq from IndexedDB, then the relay only for what is missing', async () => {
+    const store = await HistoryStore.open(freshName('history'));
+    await store.put('t', Array.from({ length: 10 }, (_, i) => canonical(91 + i))); // 91..100 cached
+    const { api, calls } = fakeRelay(100);
+    let changes = 0;
+    const w = new HistoryWindow('t', async () => store, api, () => changes++);
+    await w.setEnd(100, 5);
+    expect(w.messages.map((m) => m.seq)).toEqual([96, 97, 98, 99, 100]);
+    expect(calls).toEqual([]); // all from IndexedDB
+    expect(await w.loadOlder(5)).toBe(5);
+    expect(w.messages[0]!.seq).toBe(91);
+    expect(calls).toEqual([]);
+    // 81..90 are not cached: one relay page, stored as it arrives.
+    expect(await w.loadOlder(10)).toBe(10);
+    expect(calls).toEqual(['before 91 10']);
+    expect((await store.range('t', 81, 90)).length).toBe(10);
+    expect(w.messages.map((m) => m.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 81 + i));
+    expect(w.hasOlder).toBe(true);
+    expect(changes).toBe(4); // the end moved, then three pages
+    store.close();
+  });
+
+  it('moving the end to a newer baseSeq fetches only the missing range (afterSeq), not all history', async () => {
+    const store = await HistoryStore.open(freshName('history'));
+    const { api, calls } = fakeRelay(40);
+    await store.put('t', [canonical(29), canonical(30), canonical(33), canonical(34)]);
+    const w = new HistoryWindow('t', async () => store, api, () => {});
+    await w.setEnd(30, 2);
+    expect(w.messages.map((m) => m.seq)).toEqual([29, 30]);
+    await w.setEnd(36, 50);
+    expect(calls).toEqual(['after 30 2', 'after 34 2']);
+    expect(w.messages.map((m) => m.seq)).toEqual([29, 30, 31, 32, 33, 34, 35, 36]);
+    store.close();
+  });
+
+  it('offline with nothing cached: stays empty and says older messages exist', async () => {
+    const failing = { messagesBefore: () => Promise.reject(new Error('offline')), messagesAfter: () => Promise.reject(new Error('offline')) } as unknown as RelayApi;
+    const store = await HistoryStore.open(freshName('history'));
+    const w = new HistoryWindow('t', async () => store, failing, () => {});
+    await w.setEnd(10, 5);
+    expect(w.messages).toEqual([]);
+    expect(w.hasOlder).toBe(true);
+    expect(await w.loadOlder(5)).toBe(0);
+    store.close();
+  });
+});
+
+describe('rebase between generations', () => {
+  it('moves pending work of a sealed copy into the new live document once, and its known history into the store', async () => {
+    const awareness = new awarenessProtocol.Awareness(new Y.Doc());
+    const base = freshName('thread');
+    const old = new LiveGeneration({ generation: 0, baseSeq: 0, liveDoc: 't' }, base, `${base}:tabs`, awareness);
+    await old.loaded;
+    old.doc.transact(() => {
+      old.roots.messages.insert(0, [rec('a', 'bob'), rec('b', 'bob'), rec('p1'), rec('p2'), rec('p3')]);
+      old.roots.canon.set('a', { seq: 1, sentAt: 1, state: 'sent' });
+      old.roots.canon.set('b', { seq: 2, sentAt: 2, state: 'sent' });
+      old.roots.receipts.set('b|alice', { readAt: 50 });
+      old.roots.receipts.set('a|alice', { readAt: 40 });
+    });
+    const next = new LiveGeneration({ generation: 1, baseSeq: 4, liveDoc: 't~1' }, base, `${base}:tabs`, awareness);
+    await next.loaded;
+    next.doc.transact(() => next.roots.messages.insert(0, [rec('p3')])); // another tab's rebase got here first
+    const store = await HistoryStore.open(freshName('history'));
+    // The relay sequenced bob's c (3) and alice's p2 (4) before the roll.
+    const relay = {
+      async messagesAfter(_t: string, afterSeq: number) {
+        return { messages: [{ ...rec('c', 'bob'), seq: 3, sentAt: 3, state: 'sent' }, { ...rec('p2'), seq: 4, sentAt: 4, state: 'sent' }].filter((m) => m.seq > afterSeq), lastSeq: 4 };
+      },
+    } as unknown as RelayApi;
+    const w = new HistoryWindow('t', async () => store, relay, () => {});
+    const plan = await prepareRebase(old, next, w, 0);
+    const appended = applyRebase(old, next, plan, 'alice', 'test');
+    expect(appended.map((r) => r.id)).toEqual(['p1']);
+    expect(next.roots.messages.toArray().map((r) => r.id)).toEqual(['p3', 'p1']);
+    expect(next.roots.receipts.get('b|alice')).toEqual({ readAt: 50 }); // the newest receipt carried
+    expect((await store.range('t', 1, 4)).map((m) => m.id)).toEqual(['a', 'b', 'c', 'p2']);
+    // Done again (a crash before the old copy was dropped): nothing more is appended.
+    expect(applyRebase(old, next, await prepareRebase(old, next, w, 0), 'alice', 'test')).toEqual([]);
+    await old.dispose();
+    await next.dispose();
+    store.close();
+  });
+});
