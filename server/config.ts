@@ -363,7 +363,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     jwtSecret: jwtSecret(env, dataDir, devAuth, !!jwksConfig || !requireAuth),
     idleUnloadMs: int(env, 'SKEIN_IDLE_UNLOAD_MS', 30_000, 0, 86_400_000),
     compactAfterUpdates: int(env, 'SKEIN_COMPACT_AFTER_UPDATES', 500, 2, 1_000_000),
-    generationMessages: int(env, 'SKEIN_GENERATION_MESSAGES', 0, 0, 1_000_000),
+    generationMessages: int(env, 'SKEIN_GENERATION_MESSAGES', 1000, 0, 1_000_000),
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     logLevel: env.SKEIN_LOG_LEVEL || 'info',
     databaseUrl: dbUrl,
