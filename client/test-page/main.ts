@@ -110,8 +110,11 @@ async function main(): Promise<void> {
     api.ready = true;
     return;
   }
+  api.phases.open = performance.now() - t0;
   const view = client.openThread(thread);
   api.view = view;
+  // Able to send and receive live: connected to the thread's live document and synced.
+  void view.relaySynced.then(() => (api.phases.relaySynced = performance.now() - t0));
   view.subscribe(render);
   await view.firstPaint;
   render(view);

@@ -15,6 +15,9 @@ import { appRelay, signInApp } from '../helpers/app-browser.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { connectClient, waitUntil } from '../helpers/y-client.ts';
+import { join } from 'node:path';
+import { SqliteStore } from '../../server/store/sqlite-store.ts';
+import { bulkLoad } from '../bench/windowed/bulk-load.ts';
 
 const UI_TIMEOUT = 30_000;
 const GENERATION = 100;
@@ -108,4 +111,48 @@ describe('web app on a thread of several generations', () => {
     ]);
     await page.context().close();
   });
+
+  it('opens a 50,000-message thread on its newest messages, pages back with a bounded DOM, and a message sent while paged back arrives once', async () => {
+    const BIG = 50_000;
+    const token = await relay.token('ines');
+    const { id } = await relay.createThread(token, [], 'fifty thousand');
+    // Written through the store's commit path (what rolling leaves behind), beside the running relay.
+    const store = new SqliteStore(join(relay.dataDir, 'skein.sqlite'), { synchronous: 'NORMAL' });
+    await bulkLoad(store, id, { messages: BIG, perGeneration: GENERATION, authors: ['ines'], text: (i) => `message ${i + 1} of ${BIG}` });
+    await store.close();
+    const page = await signInApp(browser, relay, 'ines');
+    await page.goto(`${relay.url}/#/t/${id}`);
+    await page.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
+    const firstShown = () => page.locator('li.msg .text').first().textContent();
+    const n = (t: string | null) => Number(/message (\d+)/.exec(t ?? '')?.[1]);
+    // The newest sealed messages are shown (the live document is empty after the last roll).
+    await page.locator('li.msg', { hasText: `message ${BIG} of ${BIG}` }).waitFor({ timeout: UI_TIMEOUT });
+    let first = n(await firstShown());
+    for (let i = 0; i < 10; i++) {
+      await page.locator('#timeline').evaluate((el) => (el.scrollTop = 0));
+      await expect.poll(async () => n(await firstShown()), { timeout: UI_TIMEOUT }).toBeLessThan(first);
+      first = n(await firstShown());
+      expect(await page.locator('li.msg').count()).toBeLessThanOrEqual(MAX_ROWS);
+      if (i === 2) {
+        await page.locator('#compose').fill('sent while paging fifty thousand');
+        await page.locator('#compose').press('Enter');
+      }
+    }
+    expect(first).toBeLessThan(BIG - 300);
+    expect(await page.evaluate(() => document.querySelectorAll('*').length)).toBeLessThan(MAX_ROWS * 15);
+    const ines = await relay.token('ines');
+    let last: Array<{ seq: number; text: string }> = [];
+    await expect
+      .poll(async () => {
+        last = (await relay.api('GET', `/v1/threads/${id}/messages?beforeSeq=${BIG + 5}&limit=3`, ines)).body.messages;
+        return last[last.length - 1]?.seq;
+      }, { timeout: UI_TIMEOUT })
+      .toBe(BIG + 1);
+    expect(last.map((m) => [m.seq, m.text])).toEqual([
+      [BIG - 1, `message ${BIG - 1} of ${BIG}`],
+      [BIG, `message ${BIG} of ${BIG}`],
+      [BIG + 1, 'sent while paging fifty thousand'],
+    ]);
+    await page.context().close();
+  }, 180_000);
 });

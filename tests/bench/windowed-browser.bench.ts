@@ -1,0 +1,104 @@
+/**
+ * Threads without a size limit (issue #14), in Chromium: a thread of 1,000,000 messages
+ * (generations of 1,000, bulk loaded through the relay's commit path) opened by the SDK.
+ * - cold (empty browser, history on the relay) and warm (local cache present, median of 3):
+ *   open() → first paint, and open() → able to send and receive (synced with the live doc);
+ * - scrolling back: 20 × loadOlder(100) pages (IndexedDB, then the relay) while the page
+ *   renders, with frame intervals (p95, max) and long tasks (> 50 ms) during the paging.
+ *
+ *   BENCH_WINDOWED_MESSAGES=1000000 npm run bench -- windowed-browser
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { SqliteStore } from '../../server/store/sqlite-store.ts';
+import { buildTestPage, launchChromium, openThreadPage } from '../helpers/browser.ts';
+import { RelayProcess } from '../helpers/relay-process.ts';
+import { connectClient, synced } from '../helpers/y-client.ts';
+import { bulkLoad } from './windowed/bulk-load.ts';
+
+const MESSAGES = Number(process.env.BENCH_WINDOWED_MESSAGES ?? 1_000_000);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function phases(page: Page): Promise<{ paint: number; live: number; shown: number }> {
+  await page.waitForFunction(() => (window as any).skein.phases.relaySynced !== undefined, undefined, { polling: 20, timeout: 60_000 });
+  return page.evaluate(() => {
+    const s = (window as any).skein;
+    return { paint: s.phases.firstRender - s.phases.open, live: s.phases.relaySynced - s.phases.open, shown: s.phases.firstRenderCount };
+  });
+}
+
+export async function run(): Promise<void> {
+  const staticDir = await buildTestPage();
+  const dir = mkdtempSync(join(tmpdir(), 'skein-windowed-browser-'));
+  const relay = new RelayProcess(dir, { SKEIN_STATIC_DIR: staticDir, SKEIN_GENERATION_MESSAGES: '1000' });
+  await relay.start();
+  const alice = await relay.token('alice');
+  const { id } = await relay.createThread(alice, ['bob'], 'a million messages');
+  await relay.stop();
+  const t0 = performance.now();
+  const store = new SqliteStore(join(dir, 'skein.sqlite'), { synchronous: 'NORMAL' });
+  await bulkLoad(store, id, { messages: MESSAGES, perGeneration: 1000, authors: ['alice', 'bob'] });
+  await store.close();
+  console.log(`  ${MESSAGES} messages bulk loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  await relay.start();
+  // A few live messages in the current generation, written by another member.
+  const { liveDoc } = (await relay.api('GET', `/v1/threads/${id}`, alice)).body as { liveDoc: string };
+  const bob = connectClient(relay.wsUrl, liveDoc, await relay.token('bob'), 'bob');
+  await synced(bob);
+  const live = Array.from({ length: 20 }, (_, i) => bob.send(`live message ${i}`));
+  await bob.until(() => live.every((m) => bob.roots.canon.has(m.id)), 'live canon');
+  bob.destroy();
+
+  const browser = await launchChromium();
+  try {
+    const ctx = await browser.newContext();
+    const cold = await phases(await openThreadPage(ctx, relay.url, 'alice', id));
+    // Let the cold page store its window and history before the warm opens.
+    await new Promise((r) => setTimeout(r, 1500));
+    const warm: Array<{ paint: number; live: number; shown: number }> = [];
+    let page: Page | null = null;
+    for (let i = 0; i < 3; i++) {
+      for (const p of ctx.pages()) await p.close();
+      page = await openThreadPage(ctx, relay.url, 'alice', id);
+      warm.push(await phases(page));
+    }
+    const paging = await page!.evaluate(async () => {
+      const s = (window as any).skein;
+      const frames: number[] = [];
+      let long = 0;
+      const obs = new PerformanceObserver((l) => (long += l.getEntries().length));
+      obs.observe({ entryTypes: ['longtask'] });
+      let last = performance.now();
+      let running = true;
+      const tick = (t: number) => {
+        frames.push(t - last);
+        last = t;
+        if (running) requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+      const start = performance.now();
+      let loaded = 0;
+      for (let i = 0; i < 20; i++) {
+        loaded += await s.view.loadOlder(100);
+        s.view.latest(200 + loaded);
+      }
+      const ms = performance.now() - start;
+      running = false;
+      obs.disconnect();
+      const sorted = frames.slice(1).sort((a, b) => a - b);
+      return { loaded, ms, p95: sorted[Math.floor(sorted.length * 0.95)] ?? 0, max: sorted[sorted.length - 1] ?? 0, long, oldestSeq: s.view.messages[0]?.seq };
+    });
+    const sends: number[] = [];
+    for (let i = 0; i < 10; i++) sends.push(await page!.evaluate((t) => (window as any).skein.sendAndTimeRender(t), `bench send ${i}`));
+    console.log(`windowed-browser: a thread of ${MESSAGES + 20} messages (generations of 1,000), SDK test page in Chromium`);
+    console.log(`  cold (empty browser): open() → first paint ${cold.paint.toFixed(0)} ms (${cold.shown} messages), → able to send/receive ${cold.live.toFixed(0)} ms`);
+    console.log(`  warm (median of 3):   open() → first paint ${median(warm.map((w) => w.paint)).toFixed(0)} ms (${warm[0]!.shown} messages), → able to send/receive ${median(warm.map((w) => w.live)).toFixed(0)} ms (runs: ${warm.map((w) => `${w.paint.toFixed(0)}/${w.live.toFixed(0)}`).join(', ')})`);
+    console.log(`  scroll back: ${paging.loaded} older messages in 20 pages in ${paging.ms.toFixed(0)} ms (oldest shown seq ${paging.oldestSeq}); frame interval p95 ${paging.p95.toFixed(1)} ms, max ${paging.max.toFixed(1)} ms; long tasks ${paging.long}`);
+    console.log(`  send() → rendered while paged back: median ${median(sends).toFixed(1)} ms`);
+  } finally {
+    await browser.close();
+    await relay.stop();
+  }
+}
