@@ -14,6 +14,7 @@ import type {
   SourceInput,
   SyncState,
 } from './ingest-store.ts';
+import { type CommitRow, type RecordRow, type SourceRow, type SyncRow, SOURCE_FIELDS, SYNC_FIELDS, toCommit, toRecord, toSource, toSync } from './ingest-rows.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS federation_sources (
@@ -93,136 +94,6 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_pending ON records(ingested_at) WHERE applied_at IS NULL;
 CREATE INDEX IF NOT EXISTS records_by_uri ON records(uri);
 `;
-
-interface SourceRow {
-  id: string;
-  kind: FederationSource['kind'];
-  name: string;
-  service_endpoint: string;
-  is_enabled: number;
-  allow_ingest: number;
-  deny_reason: string | null;
-  rate_limit_per_minute: number;
-  metadata: string;
-  created_at: number;
-  updated_at: number;
-}
-
-interface SyncRow {
-  source_id: string;
-  did: string | null;
-  status: SyncState['status'];
-  cursor: string | null;
-  last_seq: number | null;
-  last_success_at: number | null;
-  last_attempt_at: number | null;
-  next_attempt_at: number | null;
-  failure_count: number;
-  failure_reason: string | null;
-}
-
-interface CommitRow {
-  source_id: string;
-  did: string;
-  seq: number;
-  commit_cid: string;
-  rev: string;
-  since: string | null;
-  operations: string;
-  received_at: number;
-  status: CommitLogEntry['status'];
-  reason: string | null;
-}
-
-interface RecordRow {
-  did: string;
-  collection: string;
-  rkey: string;
-  uri: string;
-  cid: string;
-  value: string;
-  source_id: string;
-  thread_id: string;
-  message_id: string;
-  ingested_at: number;
-  applied_at: number | null;
-}
-
-const toSource = (r: SourceRow): FederationSource => ({
-  id: r.id,
-  kind: r.kind,
-  name: r.name,
-  serviceEndpoint: r.service_endpoint,
-  isEnabled: r.is_enabled === 1,
-  allowIngest: r.allow_ingest === 1,
-  denyReason: r.deny_reason,
-  rateLimitPerMinute: r.rate_limit_per_minute,
-  metadata: JSON.parse(r.metadata) as Record<string, unknown>,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
-
-const toSync = (r: SyncRow): SyncState => ({
-  sourceId: r.source_id,
-  did: r.did,
-  status: r.status,
-  cursor: r.cursor,
-  lastSeq: r.last_seq,
-  lastSuccessAt: r.last_success_at,
-  lastAttemptAt: r.last_attempt_at,
-  nextAttemptAt: r.next_attempt_at,
-  failureCount: r.failure_count,
-  failureReason: r.failure_reason,
-});
-
-const toCommit = (r: CommitRow): CommitLogEntry => ({
-  sourceId: r.source_id,
-  did: r.did,
-  seq: r.seq,
-  commitCid: r.commit_cid,
-  rev: r.rev,
-  since: r.since,
-  operations: JSON.parse(r.operations) as CommitLogEntry['operations'],
-  receivedAt: r.received_at,
-  status: r.status,
-  reason: r.reason,
-});
-
-const toRecord = (r: RecordRow): IngestedRecord => ({
-  uri: r.uri,
-  cid: r.cid,
-  did: r.did,
-  collection: r.collection,
-  rkey: r.rkey,
-  value: JSON.parse(r.value) as Record<string, unknown>,
-  sourceId: r.source_id,
-  threadId: r.thread_id,
-  messageId: r.message_id,
-  ingestedAt: r.ingested_at,
-  appliedAt: r.applied_at,
-});
-
-const SYNC_FIELDS: Record<keyof Omit<SyncState, 'sourceId' | 'did'>, string> = {
-  status: 'status',
-  cursor: 'cursor',
-  lastSeq: 'last_seq',
-  lastSuccessAt: 'last_success_at',
-  lastAttemptAt: 'last_attempt_at',
-  nextAttemptAt: 'next_attempt_at',
-  failureCount: 'failure_count',
-  failureReason: 'failure_reason',
-};
-
-const SOURCE_FIELDS: Record<keyof SourceInput, string> = {
-  kind: 'kind',
-  name: 'name',
-  serviceEndpoint: 'service_endpoint',
-  isEnabled: 'is_enabled',
-  allowIngest: 'allow_ingest',
-  denyReason: 'deny_reason',
-  rateLimitPerMinute: 'rate_limit_per_minute',
-  metadata: 'metadata',
-};
 
 const sqlValue = (v: unknown): unknown =>
   typeof v === 'boolean' ? (v ? 1 : 0) : v !== null && typeof v === 'object' ? JSON.stringify(v) : v;

@@ -3,6 +3,7 @@
  */
 import { liveDocName } from '../../shared/generation.ts';
 import type { MessageKey, StoredMessage, ThreadRow } from './store.ts';
+export { type MessageDbRow, toMessage } from './message-row.ts';
 
 export interface ThreadDbRow {
   id: string;
@@ -16,21 +17,6 @@ export interface ThreadDbRow {
   base_seq: number;
   participants: string[];
   remotes: string[];
-}
-
-export interface MessageDbRow {
-  thread_id: string;
-  seq: number;
-  id: string;
-  author_id: string;
-  text: string;
-  client_sent_at: number;
-  reply_to: string | null;
-  sent_at: number;
-  state: StoredMessage['state'];
-  at_uri: string | null;
-  at_cid: string | null;
-  error: string | null;
 }
 
 export const THREAD_COLS = `t.id, t.title, t.mirror, t.archived, t.created_at, t.last_seq, t.at_uri, t.generation, t.base_seq,
@@ -53,24 +39,6 @@ export const toThread = (r: ThreadDbRow): ThreadRow => ({
   baseSeq: r.base_seq,
   liveDoc: liveDocName(r.id, r.generation),
 });
-
-export function toMessage(r: MessageDbRow): StoredMessage {
-  const m: StoredMessage = {
-    threadId: r.thread_id,
-    id: r.id,
-    authorId: r.author_id,
-    text: r.text,
-    clientSentAt: r.client_sent_at,
-    seq: r.seq,
-    sentAt: r.sent_at,
-    state: r.state,
-  };
-  if (r.reply_to) m.replyTo = r.reply_to;
-  if (r.at_uri) m.atUri = r.at_uri;
-  if (r.at_cid) m.atCid = r.at_cid;
-  if (r.error) m.error = r.error;
-  return m;
-}
 
 export const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { SqliteIngestStore } from '../ingest/sqlite-ingest-store.ts';
 import { liveDocName } from '../../shared/generation.ts';
 import { assignSequence } from '../sequencer.ts';
+import { type MessageDbRow, toMessage } from './message-row.ts';
 import type {
   BridgeDiagnostic,
   ConfirmedWrite,
@@ -108,39 +109,6 @@ interface ThreadDbRow {
   at_uri: string | null;
   generation: number;
   base_seq: number;
-}
-
-interface MessageDbRow {
-  thread_id: string;
-  seq: number;
-  id: string;
-  author_id: string;
-  text: string;
-  client_sent_at: number;
-  reply_to: string | null;
-  sent_at: number;
-  state: StoredMessage['state'];
-  at_uri: string | null;
-  at_cid: string | null;
-  error: string | null;
-}
-
-function toMessage(r: MessageDbRow): StoredMessage {
-  const m: StoredMessage = {
-    threadId: r.thread_id,
-    id: r.id,
-    authorId: r.author_id,
-    text: r.text,
-    clientSentAt: r.client_sent_at,
-    seq: r.seq,
-    sentAt: r.sent_at,
-    state: r.state,
-  };
-  if (r.reply_to) m.replyTo = r.reply_to;
-  if (r.at_uri) m.atUri = r.at_uri;
-  if (r.at_cid) m.atCid = r.at_cid;
-  if (r.error) m.error = r.error;
-  return m;
 }
 
 /** Additive schema changes for databases created by an earlier version (idempotent). */
