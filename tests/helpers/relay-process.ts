@@ -17,6 +17,12 @@ export interface RelayLogLine {
   [k: string]: unknown;
 }
 
+/** Relays started by this test process: killed when it exits, so none outlives a run. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
 export class RelayProcess {
   proc: ChildProcess | null = null;
   port = 0;
@@ -60,6 +66,8 @@ export class RelayProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
+    live.add(proc);
+    proc.once('exit', () => live.delete(proc));
     let buf = '';
     const onData = (chunk: Buffer) => {
       buf += chunk.toString();
@@ -81,8 +89,15 @@ export class RelayProcess {
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', onData);
     const from = this.logs.length;
-    const line = await this.waitForLog((l) => l.event === 'listening', 30_000, from, proc);
-    this.port = line.port as number;
+    try {
+      const line = await this.waitForLog((l) => l.event === 'listening', 60_000, from, proc);
+      this.port = line.port as number;
+    } catch (err) {
+      // Never leave a half-started relay behind (it would outlive the test run).
+      proc.kill('SIGKILL');
+      this.proc = null;
+      throw err;
+    }
   }
 
   /** Resolves with the first log line (from index `from`) matching `pred`. */
