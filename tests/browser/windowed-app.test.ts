@@ -74,8 +74,24 @@ describe('web app on a thread of several generations', () => {
   it('scrolls back through every generation with a bounded DOM, and a message sent while paging arrives once', async () => {
     const id = await generationsThread('wren');
     const page = await signInApp(browser, relay, 'wren');
+    const openedAt = Date.now();
     await page.goto(`${relay.url}/#/t/${id}`);
     await page.locator('li.msg', { hasText: `message ${TOTAL} of ${TOTAL}` }).waitFor({ timeout: UI_TIMEOUT });
+    const coldOpenMs = Date.now() - openedAt;
+    // Frame times while scrolling back (a figure for the report, not a pass/fail bar).
+    await page.evaluate(() => {
+      const w = window as unknown as { frames_: number[]; long_: number[] };
+      w.frames_ = [];
+      w.long_ = [];
+      new PerformanceObserver((l) => l.getEntries().forEach((e) => w.long_.push(Math.round(e.duration)))).observe({ type: 'longtask' });
+      let last = performance.now();
+      const tick = (t: number) => {
+        w.frames_.push(t - last);
+        last = t;
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    });
     const rows = () => page.locator('li.msg').count();
     const firstShown = () => page.locator('li.msg .text').first().textContent();
     const n = (t: string | null) => Number(/message (\d+)/.exec(t ?? '')?.[1]);
@@ -95,6 +111,10 @@ describe('web app on a thread of several generations', () => {
     }
     expect(first).toBe(1);
     expect(sent).toBe(true);
+    const frames = (await page.evaluate(() => (window as unknown as { frames_: number[] }).frames_)).sort((a, b) => a - b);
+    const q = (p: number) => frames[Math.min(frames.length - 1, Math.floor(p * frames.length))]!.toFixed(1);
+    const long = await page.evaluate(() => (window as unknown as { long_: number[] }).long_);
+    console.log(`windowed app: cold open to newest message ${coldOpenMs} ms; scroll-back frames n=${frames.length} p50 ${q(0.5)} ms, p95 ${q(0.95)} ms, max ${q(1)} ms; long tasks ${JSON.stringify(long)}`);
     expect(await page.evaluate(() => document.querySelectorAll('*').length)).toBeLessThan(MAX_ROWS * 15);
     // Back down: the sent message is there once, delivered.
     const mine = page.locator('li.msg', { hasText: 'sent while paging' });
