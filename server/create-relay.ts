@@ -161,7 +161,16 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     throw err;
   }
   ctx.bridge = bridge;
-  ctx.ingest = await startIngest(ctx, localPds);
+  try {
+    ctx.ingest = await startIngest(ctx, localPds);
+  } catch (err) {
+    // A PostgreSQL pool left open would keep an embedder's process alive.
+    await bridge?.stop();
+    await registry.closeAll();
+    if (ownStore) await store.close();
+    await localPds?.close();
+    throw err;
+  }
   const { app, injectWebSocket: inject, wss } = createApp(ctx);
 
   return {

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 process.setMaxListeners(50); // each y-websocket provider adds an exit listener
 
@@ -22,6 +22,19 @@ const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
+
+/**
+ * SKEIN_TEST_STORE=postgres runs every relay process of the tests on PostgreSQL (the test
+ * database, a schema per data directory, so a restart finds its data); schemas are named
+ * `skein_rp_*` and left in place; drop them after such a run with
+ *   psql -h 127.0.0.1 -U postgres test -Atc "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace WHERE nspname LIKE 'skein_rp_%'" | psql -q -h 127.0.0.1 -U postgres test
+ * Tests that open skein.sqlite themselves, or assert the backend, do not apply in this mode.
+ */
+function testStore(dataDir: string): Record<string, string> {
+  if (process.env.SKEIN_TEST_STORE !== 'postgres') return {};
+  const schema = `skein_rp_${basename(dataDir).toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+  return { SKEIN_DATABASE_URL: process.env.SKEIN_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', SKEIN_DATABASE_SCHEMA: schema };
+}
 
 export class RelayProcess {
   proc: ChildProcess | null = null;
@@ -61,6 +74,7 @@ export class RelayProcess {
         SKEIN_ATPROTO_SERVICE: 'off',
         // main.ts runs the demo bot with dev auth; tests that want it say so.
         SKEIN_DEMO_BOT: '0',
+        ...testStore(this.dataDir),
         ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -103,10 +117,10 @@ export class RelayProcess {
   /** Resolves with the first log line (from index `from`) matching `pred`. */
   waitForLog(pred: (l: RelayLogLine) => boolean, timeoutMs = 15_000, from = 0, proc = this.proc): Promise<RelayLogLine> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for relay log; last lines:\n${this.rawLog.slice(-10).join('\n')}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for relay log; last lines:\n${this.rawLog.slice(-20).join('\n')}`)), timeoutMs);
       const onExit = (code: number | null) => {
         clearTimeout(timer);
-        reject(new Error(`relay exited (${code}) while waiting; last lines:\n${this.rawLog.slice(-10).join('\n')}`));
+        reject(new Error(`relay exited (${code}) while waiting; last lines:\n${this.rawLog.slice(-20).join('\n')}`));
       };
       const check = () => {
         for (let i = from; i < this.logs.length; i++) {
