@@ -34,7 +34,10 @@ export async function prepareRebase(old: LiveGeneration, next: LiveGeneration, h
   }
   await history.remember(sealed);
   const relayIds = new Set<string>();
-  if (baseSeq > lastKnown) {
+  // Only pending records (no canon) need the relay's ids; without any (e.g. a cold open that
+  // met a rolled thread) nothing is fetched, so the cost never follows the history's length.
+  const pending = old.roots.messages.toArray().some((r) => r && typeof r.id === 'string' && !canon.has(r.id));
+  if (pending && baseSeq > lastKnown) {
     // Offline failure is fine: every pending record is then re-appended and the relay dedups.
     const fetched = await history.fetchAfter(lastKnown, baseSeq).catch(() => []);
     for (const m of fetched) relayIds.add(m.id);

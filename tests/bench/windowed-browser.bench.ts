@@ -22,7 +22,12 @@ const MESSAGES = Number(process.env.BENCH_WINDOWED_MESSAGES ?? 1_000_000);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function phases(page: Page): Promise<{ paint: number; live: number; shown: number }> {
-  await page.waitForFunction(() => (window as any).skein.phases.relaySynced !== undefined, undefined, { polling: 20, timeout: 60_000 });
+  await page
+    .waitForFunction(() => (window as any).skein.phases.relaySynced !== undefined, undefined, { polling: 20, timeout: 60_000 })
+    .catch(async (err) => {
+      const s = await page.evaluate(() => ({ phases: (window as any).skein.phases, sync: (window as any).skein.view?.syncInfo }));
+      throw new Error(`never synced with the relay: ${JSON.stringify(s)} (${err})`);
+    });
   return page.evaluate(() => {
     const s = (window as any).skein;
     return { paint: s.phases.firstRender - s.phases.open, live: s.phases.relaySynced - s.phases.open, shown: s.phases.firstRenderCount };
@@ -64,15 +69,16 @@ export async function run(): Promise<void> {
       page = await openThreadPage(ctx, relay.url, 'alice', id);
       warm.push(await phases(page));
     }
-    const paging = await page!.evaluate(async () => {
-      const s = (window as any).skein;
-      const frames: number[] = [];
+    // A string, not a function: tsx would wrap named inner functions in a helper the page lacks.
+    const paging = (await page!.evaluate(`(async () => {
+      const s = window.skein;
+      const frames = [];
       let long = 0;
       const obs = new PerformanceObserver((l) => (long += l.getEntries().length));
       obs.observe({ entryTypes: ['longtask'] });
       let last = performance.now();
       let running = true;
-      const tick = (t: number) => {
+      const tick = (t) => {
         frames.push(t - last);
         last = t;
         if (running) requestAnimationFrame(tick);
@@ -83,13 +89,14 @@ export async function run(): Promise<void> {
       for (let i = 0; i < 20; i++) {
         loaded += await s.view.loadOlder(100);
         s.view.latest(200 + loaded);
+        await new Promise((r) => requestAnimationFrame(r));
       }
       const ms = performance.now() - start;
       running = false;
       obs.disconnect();
       const sorted = frames.slice(1).sort((a, b) => a - b);
-      return { loaded, ms, p95: sorted[Math.floor(sorted.length * 0.95)] ?? 0, max: sorted[sorted.length - 1] ?? 0, long, oldestSeq: s.view.messages[0]?.seq };
-    });
+      return { loaded, ms, p95: sorted[Math.floor(sorted.length * 0.95)] || 0, max: sorted[sorted.length - 1] || 0, long, oldestSeq: s.view.messages[0] && s.view.messages[0].seq };
+    })()`)) as { loaded: number; ms: number; p95: number; max: number; long: number; oldestSeq: number };
     const sends: number[] = [];
     for (let i = 0; i < 10; i++) sends.push(await page!.evaluate((t) => (window as any).skein.sendAndTimeRender(t), `bench send ${i}`));
     console.log(`windowed-browser: a thread of ${MESSAGES + 20} messages (generations of 1,000), SDK test page in Chromium`);
