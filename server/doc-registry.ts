@@ -99,6 +99,15 @@ export class DocRegistry {
     }
   }
 
+  /**
+   * Tells other instances' rooms of the thread that its row or messages changed in the store
+   * outside a room (their canon or meta may be stale); this instance's room is updated by the caller.
+   */
+  announce(threadId: string): void {
+    const fanout = this.opts.fanout;
+    fanout?.publish({ kind: 'refresh', threadId, origin: fanout.instanceId });
+  }
+
   /** Lets a room the relay itself used (e.g. for ingest) unload once idle, if nobody is connected. */
   release(room: ThreadRoom): void {
     if (room.conns.size === 0 && this.current.get(room.id) === room) this.scheduleUnload(room);

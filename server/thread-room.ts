@@ -94,7 +94,8 @@ export class ThreadRoom {
     private readonly opts: ThreadRoomOptions,
   ) {
     this.doc.on('update', this.onDocUpdate);
-    this.fan = opts.fanout ? new RoomFanout(opts.fanout, thread.id) : null;
+    // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
+    this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
     this.presence = new RoomPresence(this.doc, this.conns, this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
     this.relayUpdates = new RelayUpdates(store, thread.id, {
       broadcast: (u) => {
@@ -481,6 +482,7 @@ export class ThreadRoom {
   receiveRemote(msg: ThreadFanoutMessage): void {
     if (this.sealed || !this.fan) return;
     if (msg.kind === 'awareness') return this.presence.applyRemote(msg.update);
+    if (msg.kind === 'refresh') return this.refreshFromStore();
     if (msg.kind === 'sealed') {
       if (msg.generation >= this.thread.generation) void this.sealFromElsewhere();
       return;
@@ -534,6 +536,20 @@ export class ThreadRoom {
         this.log.warn({ event: 'catch_up_failed', threadId: this.id, err: String(err) }, 'catching up from the store failed');
       }
       if (this.held.size > 0) this.requestRetry();
+    });
+  }
+
+  /** Re-reads meta and canon from the store (changed by another instance outside its rooms). */
+  private refreshFromStore(): void {
+    this.chain = this.chain.then(async () => {
+      if (this.sealed) return;
+      try {
+        const row = await this.store.getThread(this.id);
+        if (row) this.syncMeta(row);
+        await this.repairCanon();
+      } catch (err) {
+        this.log.warn({ event: 'refresh_failed', threadId: this.id, err: String(err) }, 'refreshing from the store failed');
+      }
     });
   }
 

@@ -42,7 +42,17 @@ export interface FanoutSealed {
   generation: number;
 }
 
-export type ThreadFanoutMessage = FanoutUpdate | FanoutAwareness | FanoutSealed;
+/**
+ * The thread's stored row or messages changed outside any room (AT bridge outcomes, archive,
+ * retry): rooms re-read meta and canon from the store and write what changed.
+ */
+export interface FanoutRefresh {
+  kind: 'refresh';
+  threadId: string;
+  origin: string;
+}
+
+export type ThreadFanoutMessage = FanoutUpdate | FanoutAwareness | FanoutSealed | FanoutRefresh;
 
 /** A per-user thread-list event (`/v1/events`), delivered to every instance. */
 export interface FanoutUserEvent {

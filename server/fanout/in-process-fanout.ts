@@ -24,9 +24,9 @@ export class InProcessFanout implements Fanout {
   publish(msg: ThreadFanoutMessage): void {
     if (this.closed) return;
     // Delivered on a later turn, like a network transport: publishers never re-enter handlers.
-    const copy = 'update' in msg ? { ...msg, update: msg.update.slice() } : { ...msg };
     for (const m of this.bus.members) {
       if (m === this) continue;
+      const copy = 'update' in msg ? { ...msg, update: msg.update.slice() } : { ...msg };
       queueMicrotask(() => m.threads.get(msg.threadId)?.(copy));
     }
   }

@@ -85,7 +85,7 @@ describe.each(pairs)('%s fanout', (name, make) => {
     expect(atA.got).toEqual([]);
   });
 
-  it('delivers awareness and seals; only to subscribers of that thread; not after unsubscribe', async () => {
+  it('delivers awareness, seals and refreshes; only to subscribers of that thread; not after unsubscribe', async () => {
     const [a, b] = await pair();
     const t1 = inbox<ThreadFanoutMessage>();
     const t2 = inbox<ThreadFanoutMessage>();
@@ -93,7 +93,9 @@ describe.each(pairs)('%s fanout', (name, make) => {
     await b.subscribe('t2', t2.push);
     a.publish({ kind: 'awareness', threadId: 't1', origin: `${a.instanceId}/r`, update: new Uint8Array([7, 7]) });
     a.publish({ kind: 'sealed', threadId: 't1', origin: `${a.instanceId}/r`, generation: 3 });
-    const got = await t1.until(2);
+    a.publish({ kind: 'refresh', threadId: 't1', origin: a.instanceId });
+    const got = await t1.until(3);
+    expect(got[2]).toEqual({ kind: 'refresh', threadId: 't1', origin: a.instanceId });
     expect(got[0]).toMatchObject({ kind: 'awareness', threadId: 't1' });
     expect(got[0]!.kind === 'awareness' && [...got[0]!.update]).toEqual([7, 7]);
     expect(got[1]).toEqual({ kind: 'sealed', threadId: 't1', origin: `${a.instanceId}/r`, generation: 3 });
@@ -103,7 +105,7 @@ describe.each(pairs)('%s fanout', (name, make) => {
     a.publish(update(a, 't2', 1, [2]));
     await t2.until(1);
     await new Promise((r) => setTimeout(r, 100));
-    expect(t1.got).toHaveLength(2);
+    expect(t1.got).toHaveLength(3);
   });
 
   it('delivers user events to every other instance', async () => {

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_URL, postgresSchemas } from '../helpers/postgres.ts';
 import { REDIS_URL, redisPrefix } from '../helpers/redis.ts';
@@ -89,6 +90,29 @@ describe('two relay instances on PostgreSQL + Redis', () => {
     for (const h of health) expect(h.body).toEqual({ ok: true, redis: 'up' });
   });
 
+  it('presence and thread-list events reach clients on the other instance', async () => {
+    const { cs } = await splitThread();
+    const [alice, bob] = cs as [TestClient, TestClient];
+    // alice is on instance 0, bob on instance 1.
+    alice.provider.awareness.setLocalStateField('user', { name: 'alice' });
+    const seen = () => [...bob.provider.awareness.getStates().values()].some((st) => (st as { user?: { name?: string } }).user?.name === 'alice');
+    const end = Date.now() + 10_000;
+    while (!seen() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(seen()).toBe(true);
+
+    const [one, two] = relays as [RelayProcess, RelayProcess];
+    const bobToken = await two.token('bob');
+    const ws = new WebSocket(`${two.url.replace(/^http/, 'ws')}/v1/events?token=${bobToken}`);
+    await new Promise((r) => ws.on('open', r));
+    const event = new Promise<unknown>((r) => ws.once('message', (d) => r(JSON.parse(String(d)))));
+    try {
+      const { id } = await one.createThread(await one.token('alice'), ['bob']);
+      expect(await event).toEqual({ type: 'thread', threadId: id, change: 'created' });
+    } finally {
+      ws.close();
+    }
+  });
+
   it('after the Redis connections are cut mid-stream, every client holds every message', async () => {
     const { cs } = await splitThread();
     const sent: string[] = [];
@@ -113,5 +137,55 @@ describe('two relay instances on PostgreSQL + Redis', () => {
       const count = (e: string) => relays.map((r) => r.logs.filter((l) => l.event === e).length);
       console.log(JSON.stringify({ caughtUp: count('caught_up'), resync: count('redis_resync') }));
     }
+  });
+});
+
+describe('a generation roll on one instance', () => {
+  const relays: RelayProcess[] = [];
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    const env = {
+      SKEIN_DATABASE_URL: PG_URL,
+      SKEIN_DATABASE_SCHEMA: pg.freshSchema(),
+      SKEIN_REDIS_URL: REDIS_URL,
+      SKEIN_REDIS_PREFIX: redisPrefix(),
+      SKEIN_JWT_SECRET: randomBytes(32).toString('hex'),
+      SKEIN_GENERATION_MESSAGES: '10',
+    };
+    relays.push(await startRelay(env));
+    relays.push(await startRelay(env));
+  });
+  afterAll(async () => {
+    clients.forEach((c) => c.destroy());
+    await Promise.all(relays.map((r) => r.stop()));
+  });
+
+  it('seals the generation on the other instance too (4410), and both serve the next one', async () => {
+    const [one, two] = relays as [RelayProcess, RelayProcess];
+    const [ta, tb] = await Promise.all([one.token('alice'), one.token('bob')]);
+    const { id } = await one.createThread(ta, ['bob']);
+    const a = connectClient(one.wsUrl, id, ta, 'alice');
+    const b = connectClient(two.wsUrl, id, tb, 'bob');
+    clients.push(a, b);
+    await Promise.all([synced(a), synced(b)]);
+    const closes = [a.nextClose(20_000), b.nextClose(20_000)];
+    for (let i = 0; i < 10; i++) a.send(`g0 ${i}`);
+    const [ca, cb] = await Promise.all(closes);
+    expect(ca.code).toBe(4410);
+    expect(cb.code).toBe(4410);
+    expect(cb.reason).toBe(ca.reason);
+    const liveDoc = ca.reason.split(' ')[1]!;
+    expect(liveDoc).toBe(`${id}~1`);
+    a.destroy();
+    b.destroy();
+    // The next generation, again split across the instances.
+    const a1 = connectClient(one.wsUrl, liveDoc, ta, 'alice');
+    const b1 = connectClient(two.wsUrl, liveDoc, tb, 'bob');
+    clients.push(a1, b1);
+    await Promise.all([synced(a1), synced(b1)]);
+    const sent = [a1.send('g1 a'), b1.send('g1 b')].map((m) => m.id);
+    for (const c of [a1, b1]) await c.until(() => sent.every((mid) => c.roots.canon.has(mid)), `${c.userId} has the new generation's messages`);
+    expect(canonicalOrder(a1).map((m) => m.seq)).toEqual([11, 12]);
+    expect(canonicalOrder(b1)).toEqual(canonicalOrder(a1));
   });
 });
