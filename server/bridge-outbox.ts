@@ -418,6 +418,7 @@ export class BridgeOutbox {
     for (const [threadId, list] of byThread) {
       const room = await this.d.registry.peek(threadId)?.catch(() => undefined);
       room?.publishCanon(list);
+      this.d.registry.announce(threadId);
     }
   }
 }

@@ -30,6 +30,7 @@ export class ThreadRecords {
     if (!thread || thread.atUri || !client.did) return thread?.atUri ?? null;
     const updated = (await store.setThreadAtUri(thread.id, threadAtUri(client.did, thread.id))) ?? thread;
     (await this.d.registry.peek(thread.id))?.syncMeta(updated);
+    this.d.registry.announce(thread.id);
     return updated.atUri;
   }
 

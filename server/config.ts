@@ -131,6 +131,13 @@ export interface RelayConfig {
    * of SQLite, and several relay processes may share it. Null: SQLite in `dataDir`. Never logged.
    */
   databaseUrl: string | null;
+  /**
+   * Redis URL (SKEIN_REDIS_URL): fan-out between relay instances sharing one PostgreSQL
+   * database. Null: this instance alone. Never logged (it may hold a password).
+   */
+  redisUrl: string | null;
+  /** Channel prefix on Redis (SKEIN_REDIS_PREFIX, default `skein:`): instances serving each other share it. */
+  redisPrefix: string;
   /** PostgreSQL schema for the relay's tables (SKEIN_DATABASE_SCHEMA), created when missing; null: the default search path. */
   databaseSchema: string | null;
   /** SQLite `synchronous`: FULL fsyncs each commit, NORMAL survives process but not OS crashes. */
@@ -259,6 +266,24 @@ function databaseUrl(env: Env): string | null {
   return raw;
 }
 
+/** SKEIN_REDIS_URL: a redis:// or rediss:// URL, or unset. The value is never echoed. */
+function redisUrl(env: Env, hasDatabase: boolean): string | null {
+  const raw = env.SKEIN_REDIS_URL?.trim();
+  if (!raw) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return bad('SKEIN_REDIS_URL', 'expected a redis://[:password@]host:port URL (value not shown)', null);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    return bad('SKEIN_REDIS_URL', `expected a redis:// or rediss:// URL, got scheme ${JSON.stringify(url.protocol.slice(0, 20))}`, null);
+  }
+  // Instances on separate SQLite files do not share a log: fan-out between them would be wrong.
+  if (!hasDatabase) return bad('SKEIN_REDIS_URL', 'needs SKEIN_DATABASE_URL (instances share one PostgreSQL database)', null);
+  return raw;
+}
+
 function databaseSchema(env: Env, hasUrl: boolean): string | null {
   const raw = env.SKEIN_DATABASE_SCHEMA?.trim();
   if (!raw) return null;
@@ -368,6 +393,8 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     logLevel: env.SKEIN_LOG_LEVEL || 'info',
     databaseUrl: dbUrl,
     databaseSchema: databaseSchema(env, !!dbUrl),
+    redisUrl: redisUrl(env, !!dbUrl),
+    redisPrefix: env.SKEIN_REDIS_PREFIX?.trim() || 'skein:',
     sqliteSync: oneOf(env, 'SKEIN_SQLITE_SYNC', ['FULL', 'NORMAL'] as const, 'FULL'),
     commitWindowMs: int(env, 'SKEIN_COMMIT_WINDOW_MS', 0, 0, 100),
     staticDir: env.SKEIN_STATIC_DIR ? resolve(env.SKEIN_STATIC_DIR) : join(packageRoot(), 'client', 'dist'),

@@ -6,6 +6,7 @@ import type { Logger } from './logger.ts';
 import type { Store, ThreadRow } from './store/store.ts';
 import type { BridgeOutbox } from './bridge-outbox.ts';
 import type { RelayMetrics } from './metrics.ts';
+import type { Fanout } from './fanout/fanout.ts';
 import type { UserEvents } from './user-events.ts';
 import type { IngestService } from './ingest/ingest-service.ts';
 
@@ -27,6 +28,8 @@ export interface RelayContext {
   ingest: IngestService | null;
   /** Per-user push of thread-list changes (`/v1/events`). */
   userEvents: UserEvents;
+  /** Fan-out to other relay instances (in-process when running alone). */
+  fanout: Fanout;
   /** Set when shutdown has begun: `/v1/ready` answers 503 from then on. */
   draining?: boolean;
 }

@@ -29,6 +29,8 @@ import { createApp } from './relay-app.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { UserEvents } from './user-events.ts';
+import type { Fanout } from './fanout/fanout.ts';
+import { InProcessFanout } from './fanout/in-process-fanout.ts';
 
 /** Settings for an embedded relay; anything left out has the standalone relay's default. */
 export type RelayConfigInput = Partial<Omit<RelayConfig, 'limits' | 'atproto'>> & {
@@ -113,6 +115,13 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
   const log = opts.logger ?? createLogger(config.logLevel);
   const ownStore = !opts.store;
   const store = opts.store ?? (await openStore(config));
+  let fanout: Fanout;
+  try {
+    fanout = await openFanout(config, log);
+  } catch (err) {
+    if (ownStore) await store.close();
+    throw err;
+  }
   const emit = (type: RelayEvent['type'], messages: StoredMessage[]) => {
     if (!opts.onEvent) return;
     for (const message of messages) {
@@ -132,6 +141,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     streamLimits: { maxStreamBytes: config.limits.maxStreamBytes, maxOpenStreams: config.limits.maxOpenStreams, streamIdleMs: config.limits.streamIdleMs },
     onMirroredCommit: () => bridge?.notify(),
     onSequenced: (msgs) => emit('message.sequenced', msgs),
+    fanout,
   });
   const auth = new Auth({ secret: config.jwtSecret, jwks: config.jwks });
   const { authenticate, isMember } = opts;
@@ -144,7 +154,8 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     metrics: new RelayMetrics(),
     bridge: null,
     ingest: null,
-    userEvents: new UserEvents(),
+    userEvents: new UserEvents(fanout),
+    fanout,
     authenticate: authenticate ? async (request, token) => (await authenticate({ request, token })) ?? null : (_r, token) => auth.verify(token),
     isMember: isMember ? async (thread, userId) => !!(await isMember({ thread, userId })) : async (thread, userId) => thread.participants.includes(userId),
   };
@@ -157,6 +168,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     }));
   } catch (err) {
     await registry.closeAll();
+    await fanout.close();
     if (ownStore) await store.close();
     throw err;
   }
@@ -205,6 +217,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       await ctx.ingest?.stop();
       await bridge?.stop();
       await registry.closeAll();
+      await fanout.close();
       if (ownStore) await store.close();
       await localPds?.close();
     },
@@ -219,6 +232,15 @@ async function openStore(config: RelayConfig): Promise<Store> {
     return PostgresStore.open({ connectionString: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) });
   }
   return new SqliteStore(join(config.dataDir, 'skein.sqlite'), { synchronous: config.sqliteSync, commitWindowMs: config.commitWindowMs });
+}
+
+/** Fan-out to other instances: Redis when configured, else in-process (this instance alone). */
+async function openFanout(config: RelayConfig, log: Logger): Promise<Fanout> {
+  if (!config.redisUrl) return new InProcessFanout();
+  const { RedisFanout } = await import('./fanout/redis-fanout.ts');
+  const fanout = await RedisFanout.open({ url: config.redisUrl, prefix: config.redisPrefix, log });
+  log.info({ event: 'fanout_redis', instanceId: fanout.instanceId }, 'fan-out through Redis');
+  return fanout;
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import type { Logger } from './logger.ts';
 import type { Store, ThreadRow } from './store/store.ts';
+import type { ThreadFanoutMessage } from './fanout/fanout.ts';
 import { RoomSealedError, ThreadRoom, type ThreadRoomOptions } from './thread-room.ts';
 
 export interface DocRegistryOptions extends ThreadRoomOptions {
@@ -21,7 +22,12 @@ export class DocRegistry {
     private readonly store: Store,
     private readonly log: Logger,
     private readonly opts: DocRegistryOptions,
-  ) {}
+  ) {
+    // The transport reconnected: messages may be lost, every loaded room re-reads its log.
+    opts.fanout?.onResync(() => {
+      for (const room of this.current.values()) room.catchUp();
+    });
+  }
 
   /** Number of documents in memory. */
   get size(): number {
@@ -41,7 +47,7 @@ export class DocRegistry {
     const loading = (async () => {
       await this.unloading.get(thread.id);
       const started = performance.now();
-      const room = await ThreadRoom.load(thread, this.store, this.log, this.opts);
+      const room = await this.loadSubscribed(thread);
       room.onEmpty = (r) => this.scheduleUnload(r);
       room.onBroken = (r) => void this.unload(r.id);
       room.onSealed = (r) => void this.unload(r.id);
@@ -52,6 +58,27 @@ export class DocRegistry {
     this.rooms.set(thread.id, loading);
     loading.catch(() => this.rooms.delete(thread.id));
     return loading;
+  }
+
+  /**
+   * Subscribes to the thread's fan-out before reading its log: whatever another instance
+   * stores after the read is then delivered (messages arriving during the load are kept and
+   * applied after it; applying an update twice changes nothing).
+   */
+  private async loadSubscribed(thread: ThreadRow): Promise<ThreadRoom> {
+    const fanout = this.opts.fanout;
+    if (!fanout) return ThreadRoom.load(thread, this.store, this.log, this.opts);
+    let room: ThreadRoom | null = null;
+    const early: ThreadFanoutMessage[] = [];
+    await fanout.subscribe(thread.id, (m) => (room ? room.receiveRemote(m) : early.push(m)));
+    try {
+      room = await ThreadRoom.load(thread, this.store, this.log, this.opts);
+    } catch (err) {
+      await fanout.unsubscribe(thread.id);
+      throw err;
+    }
+    for (const m of early) room.receiveRemote(m);
+    return room;
   }
 
   /**
@@ -70,6 +97,15 @@ export class DocRegistry {
         this.release(room);
       }
     }
+  }
+
+  /**
+   * Tells other instances' rooms of the thread that its row or messages changed in the store
+   * outside a room (their canon or meta may be stale); this instance's room is updated by the caller.
+   */
+  announce(threadId: string): void {
+    const fanout = this.opts.fanout;
+    fanout?.publish({ kind: 'refresh', threadId, origin: fanout.instanceId });
   }
 
   /** Lets a room the relay itself used (e.g. for ingest) unload once idle, if nobody is connected. */
@@ -103,7 +139,11 @@ export class DocRegistry {
     this.cancelUnload(threadId);
     const done = (async () => {
       const room = await loading;
-      await room.unload();
+      try {
+        await room.unload();
+      } finally {
+        await this.opts.fanout?.unsubscribe(threadId);
+      }
       this.log.info({ event: 'doc_unloaded', threadId }, 'document unloaded');
     })();
     this.unloading.set(threadId, done);

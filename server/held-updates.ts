@@ -24,6 +24,11 @@ export class HeldUpdates<P extends { conn: SyncConnection; update: Uint8Array }>
     return false;
   }
 
+  /** Number of connections with held updates. */
+  get size(): number {
+    return this.held.size;
+  }
+
   drop(conn: SyncConnection): void {
     this.held.delete(conn);
   }

@@ -11,6 +11,8 @@ import { decodeAwarenessEntries, encodeAwareness, encodeAwarenessEntries } from 
 
 /** Awareness client ids one connection may hold (a tab has one; a reload may add one). */
 const MAX_AWARENESS_IDS = 8;
+/** Origin of awareness changes fanned out from another instance. */
+const REMOTE = Symbol('skein-remote-presence');
 
 export class RoomPresence {
   readonly awareness: awarenessProtocol.Awareness;
@@ -19,6 +21,8 @@ export class RoomPresence {
     doc: Y.Doc,
     /** The room's connections (the live set, read on every change). */
     private readonly conns: Set<SyncConnection>,
+    /** Publishes a change of this instance's peers to the other instances (fan-out). */
+    private readonly publish?: (update: Uint8Array) => void,
   ) {
     this.awareness = new awarenessProtocol.Awareness(doc);
     this.awareness.setLocalState(null);
@@ -58,6 +62,18 @@ export class RoomPresence {
     }
   }
 
+  /**
+   * Applies presence of another instance's peers (fan-out). Those states are owned by no
+   * local connection; they expire by the awareness timeout if that instance goes away.
+   */
+  applyRemote(update: Uint8Array): void {
+    try {
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, REMOTE);
+    } catch {
+      // A malformed fan-out message is dropped: the next one carries the full state again.
+    }
+  }
+
   /** Sends every current state to a peer that just joined. */
   sendStates(conn: SyncConnection): void {
     const ids = [...this.awareness.getStates().keys()];
@@ -82,7 +98,10 @@ export class RoomPresence {
       for (const id of removed) origin.awarenessIds.delete(id);
     }
     const changed = added.concat(updated, removed);
-    const frame = encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed));
+    const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed);
+    // Only this instance's peers' changes travel: the others have their own (and timeouts).
+    if (origin instanceof SyncConnection) this.publish?.(update);
+    const frame = encodeAwareness(update);
     // Not back to the sender: it knows its own state, and the echo doubles presence traffic.
     for (const c of this.conns) if (c !== origin) c.send(frame);
   };

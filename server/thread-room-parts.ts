@@ -2,6 +2,7 @@
  * The types and small pure helpers of a ThreadRoom (thread-room.ts): its options, what a
  * flush collects, and the canon entry of a stored message.
  */
+import type { Fanout } from './fanout/fanout.ts';
 import type { CanonInfo, MessageRecord } from '../shared/schema.ts';
 import type { StreamLimits } from '../shared/stream.ts';
 import type { MessageCandidate, StoredMessage } from './store/store.ts';
@@ -35,6 +36,8 @@ export interface ThreadRoomOptions {
   onMirroredCommit?: (threadId: string) => void;
   /** Called after a commit stored new messages (with their seq and state). */
   onSequenced?: (messages: StoredMessage[]) => void;
+  /** Fan-out to other relay instances holding the thread (issue #13); none: this instance alone. */
+  fanout?: Fanout;
 }
 
 export interface Pending {

@@ -23,6 +23,8 @@ import { DEFAULT_STREAM_LIMITS, type StreamLimits } from '../shared/stream.ts';
 import { StreamWatch } from './stream-watch.ts';
 import { checkUpdate } from './update-policy.ts';
 import { nextGeneration, shouldRoll } from './generation-roll.ts';
+import type { ThreadFanoutMessage } from './fanout/fanout.ts';
+import { RoomFanout } from './fanout/room-fanout.ts';
 import {
   type Collecting,
   type IngestedMessage,
@@ -42,6 +44,8 @@ export const RELAY_ORIGIN = Symbol('skein-relay');
 const LOAD_ORIGIN = Symbol('skein-load');
 /** Transaction origin of messages the relay appends from AT ingest (stored with their seqs). */
 const INGEST_ORIGIN = Symbol('skein-ingest');
+/** Transaction origin of updates another relay instance stored (fan-out, catch-up): checked there already. */
+const REMOTE_ORIGIN = Symbol('skein-remote');
 
 /** Relay structs a live (non-backlog) update's delete set may cover. */
 const LIVE_DELETION_WALK = 10_000;
@@ -50,8 +54,8 @@ export class ThreadRoom {
   readonly doc = new Y.Doc();
   readonly roots: ThreadRoots = threadRoots(this.doc);
   readonly conns = new Set<SyncConnection>();
-  /** Presence (awareness) of the room's connections. */
-  readonly presence = new RoomPresence(this.doc, this.conns);
+  /** Presence (awareness) of the room's connections, and of other instances' peers. */
+  readonly presence: RoomPresence;
   /** Called when the last connection leaves. */
   onEmpty: (room: ThreadRoom) => void = () => {};
   /** Called when the room can no longer be trusted (storage failed) and must be dropped. */
@@ -75,6 +79,13 @@ export class ThreadRoom {
   private streamWatch: StreamWatch | null = null;
   /** Set once this generation rolled: the document is history, nothing more is applied or stored. */
   private sealed = false;
+  /** This room's side of the fan-out to other instances; null when the relay runs alone. */
+  private readonly fan: RoomFanout | null;
+  /** A catch-up from the store is queued (at most one waits behind the running one). */
+  private catchUpQueued = false;
+  /** The next flush retries held updates even without new ones (after a catch-up). */
+  private retryRequested = false;
+  private retrying = false;
 
   private constructor(
     public thread: ThreadRow,
@@ -83,8 +94,12 @@ export class ThreadRoom {
     private readonly opts: ThreadRoomOptions,
   ) {
     this.doc.on('update', this.onDocUpdate);
+    // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
+    this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
+    this.presence = new RoomPresence(this.doc, this.conns, this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
     this.relayUpdates = new RelayUpdates(store, thread.id, {
       broadcast: (u) => {
+        this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, u);
         const frame = encodeUpdate(u);
         for (const c of this.conns) c.send(frame);
       },
@@ -192,6 +207,10 @@ export class ThreadRoom {
   receiveUpdate(conn: SyncConnection, update: Uint8Array, backlog = false): void {
     if (this.sealed) return;
     this.queue.push({ conn, update, backlog });
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -221,14 +240,16 @@ export class ThreadRoom {
   private async flush(): Promise<void> {
     const batch = this.queue;
     this.queue = [];
-    if (batch.length === 0 || this.sealed) return;
+    const retry = this.retryRequested;
+    this.retryRequested = false;
+    if ((batch.length === 0 && !retry) || this.sealed) return;
     const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map() };
     this.collecting = collecting;
     try {
       for (const p of batch) {
         if (this.admit(p) === 'pending') this.hold(p);
       }
-      if (collecting.produced.length) this.retryHeld();
+      if (collecting.produced.length || retry) this.retryHeld();
     } finally {
       this.collecting = null;
     }
@@ -245,6 +266,7 @@ export class ThreadRoom {
       return;
     }
     this.logRows += produced.length;
+    if (this.fan) this.fan.publishUpdate(this.thread.generation, this.doc.clientID, produced.length > 1 ? Y.mergeUpdates(produced.map((p) => p.update)) : produced[0]!.update);
     for (const p of produced) {
       const frame = encodeUpdate(p.update);
       for (const c of this.conns) if (c !== p.conn) c.send(frame);
@@ -284,6 +306,8 @@ export class ThreadRoom {
     this.relayUpdates.seal();
     if (row) this.thread = row;
     this.log.info({ event: 'generation_rolled', threadId: this.id, generation: this.thread.generation, baseSeq: this.thread.baseSeq }, 'generation rolled');
+    // Other instances' rooms of `from` seal too (and also learn it from the store on catch-up).
+    this.fan?.publishSealed(from);
     for (const c of [...this.conns]) c.close(CloseCode.GENERATION_SEALED, this.sealedReason());
     this.onSealed(this);
   }
@@ -305,11 +329,16 @@ export class ThreadRoom {
         streamLimits: this.streamLimits,
         isKnownMessageId: (id) => this.uncanonIds.has(id) || this.roots.canon.has(id),
         deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
+        ...(this.fan ? { isRelayClient: (c: number) => this.fan!.relayClients.has(c), otherRelays: true } : {}),
       },
       p.update,
     );
     if (!verdict.ok) {
-      if (verdict.pending) return 'pending';
+      // Missing structs may be another instance's, lost on the way: the store has them.
+      if (verdict.pending) {
+        if (this.fan?.distributed && !this.retrying) this.catchUp();
+        return 'pending';
+      }
       this.log.warn(
         { event: 'update_refused', code: verdict.code, reason: verdict.reason, threadId: this.id, userId: conn.userId },
         'update refused by policy',
@@ -358,7 +387,13 @@ export class ThreadRoom {
 
   /** Retries held updates until no more of them can be applied. */
   private retryHeld(): void {
-    this.held.retry((p) => this.admit(p));
+    // A retry that stays pending does not ask for another catch-up (a forgery would loop).
+    this.retrying = true;
+    try {
+      this.held.retry((p) => this.admit(p));
+    } finally {
+      this.retrying = false;
+    }
   }
 
   /**
@@ -423,6 +458,7 @@ export class ThreadRoom {
         throw err;
       }
       this.logRows += 1;
+      this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, update!);
       const frame = encodeUpdate(update!);
       for (const c of this.conns) c.send(frame);
       this.writeCanon(stored);
@@ -437,6 +473,104 @@ export class ThreadRoom {
     return p;
   }
 
+  /**
+   * A message from another instance's room of this thread. Its updates were checked and
+   * stored there: they are applied as they are (not through the policy) and forwarded to
+   * this instance's peers. A missed message (counter jump) or an update this document
+   * cannot integrate triggers a catch-up from the store.
+   */
+  receiveRemote(msg: ThreadFanoutMessage): void {
+    if (this.sealed || !this.fan) return;
+    if (msg.kind === 'awareness') return this.presence.applyRemote(msg.update);
+    if (msg.kind === 'refresh') return this.refreshFromStore();
+    if (msg.kind === 'sealed') {
+      if (msg.generation >= this.thread.generation) void this.sealFromElsewhere();
+      return;
+    }
+    if (msg.generation !== this.thread.generation) {
+      if (msg.generation > this.thread.generation) void this.sealFromElsewhere();
+      return;
+    }
+    const gap = this.fan.received(msg);
+    if (!this.applyRemote([msg.update]) || gap) this.catchUp();
+    else if (this.held.size > 0) this.requestRetry();
+  }
+
+  /** Applies stored updates; false when some could not be integrated (missing structs). */
+  private applyRemote(updates: Uint8Array[]): boolean {
+    try {
+      this.doc.transact(() => {
+        for (const u of updates) Y.applyUpdate(this.doc, u, REMOTE_ORIGIN);
+      }, REMOTE_ORIGIN);
+    } catch (err) {
+      this.log.error({ event: 'remote_apply_failed', threadId: this.id, err: String(err) }, 'applying a fanned-out update failed');
+      return false;
+    }
+    const store = this.doc.store;
+    if (!store.pendingStructs && !store.pendingDs) return true;
+    // Never keep half-integrated content: the catch-up brings the whole log.
+    store.pendingStructs = null;
+    store.pendingDs = null;
+    return false;
+  }
+
+  /**
+   * Re-reads the thread's stored log and applies what this document lacks (the diff goes
+   * to the peers). Runs in the room's chain; calls while one waits are merged into it.
+   */
+  catchUp(): void {
+    if (this.catchUpQueued || this.sealed) return;
+    this.catchUpQueued = true;
+    this.chain = this.chain.then(async () => {
+      this.catchUpQueued = false;
+      if (this.sealed) return;
+      try {
+        // Log first, then the row: a roll replaces both in one transaction, so a log read
+        // before the roll is seen with the old generation, and one after with the new.
+        const { updates } = await this.store.loadUpdates(this.id);
+        const row = await this.store.getThread(this.id);
+        if (row && row.generation !== this.thread.generation) return void (await this.sealFromElsewhere(row));
+        this.applyRemote(updates);
+        this.log.debug({ event: 'caught_up', threadId: this.id, rows: updates.length }, 'caught up from the store');
+      } catch (err) {
+        this.log.warn({ event: 'catch_up_failed', threadId: this.id, err: String(err) }, 'catching up from the store failed');
+      }
+      if (this.held.size > 0) this.requestRetry();
+    });
+  }
+
+  /** Re-reads meta and canon from the store (changed by another instance outside its rooms). */
+  private refreshFromStore(): void {
+    this.chain = this.chain.then(async () => {
+      if (this.sealed) return;
+      try {
+        const row = await this.store.getThread(this.id);
+        if (row) this.syncMeta(row);
+        await this.repairCanon();
+      } catch (err) {
+        this.log.warn({ event: 'refresh_failed', threadId: this.id, err: String(err) }, 'refreshing from the store failed');
+      }
+    });
+  }
+
+  /** Lets the next flush retry held updates (their missing structs may be here now). */
+  private requestRetry(): void {
+    this.retryRequested = true;
+    this.queue.length === 0 && !this.scheduled ? this.scheduleFlush() : undefined;
+  }
+
+  /** Another instance rolled this generation: seal here too (4410 to every peer, then unload). */
+  private async sealFromElsewhere(row?: ThreadRow): Promise<void> {
+    if (this.sealed) return;
+    this.sealed = true;
+    this.relayUpdates.seal();
+    const next = row ?? (await this.store.getThread(this.id).catch(() => null));
+    if (next && next.generation > this.thread.generation) this.thread = next;
+    this.log.info({ event: 'generation_sealed_elsewhere', threadId: this.id, generation: this.thread.generation }, 'generation rolled by another instance');
+    for (const c of [...this.conns]) c.close(CloseCode.GENERATION_SEALED, this.sealedReason());
+    this.onSealed(this);
+  }
+
   /** Replaces the stored log with one snapshot of the current document. */
   async compact(): Promise<void> {
     const before = this.logRows;
@@ -447,6 +581,12 @@ export class ThreadRoom {
 
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN || this.sealed) return;
+    if (origin === REMOTE_ORIGIN) {
+      // Stored by another instance already: only this instance's peers need it.
+      const frame = encodeUpdate(update);
+      for (const c of this.conns) c.send(frame);
+      return;
+    }
     if (origin instanceof SyncConnection) {
       this.collecting?.produced.push({ conn: origin, update });
       return;

@@ -42,6 +42,13 @@ export interface PolicyContext {
    * a whole delete set, so the room bounds the others.
    */
   deletionWalkBudget?: number;
+  /**
+   * Yjs client ids of other relay instances' rooms of this thread (fan-out, issue #13): their
+   * structs are the relay's own, never a peer's to write; new ones wait for the store catch-up.
+   */
+  isRelayClient?(client: number): boolean;
+  /** True when other relay instances may write this thread (fan-out is on). */
+  otherRelays?: boolean;
 }
 
 /** A new message record found in an accepted update, with the Yjs id of its element. */
@@ -154,7 +161,15 @@ class Checker {
 
     for (const [client, list] of this.byClient) {
       const state = this.state(client);
-      if (list.some((s) => s.id.clock + s.length > state)) this.checkClientOwner(client, state);
+      if (list.some((s) => s.id.clock + s.length > state)) {
+        if (this.ctx.isRelayClient?.(client)) {
+          // Another relay instance's structs this one has not received yet (a lost fan-out
+          // message, or a client that moved over): they are in the store, the room catches up.
+          this.pending('structs of another relay instance');
+          continue;
+        }
+        this.checkClientOwner(client, state);
+      }
       let next = state;
       for (const s of list) {
         if (s.id.clock + s.length <= state) continue; // already known to the relay
@@ -226,6 +241,11 @@ class Checker {
     const place = this.placeOf(item);
     if ('missing' in place) return this.pending('missing parent or origin');
     if ('refused' in place) throw new PolicyError(place.refused);
+    if ((place.root === Roots.canon || place.root === Roots.meta) && this.ctx.otherRelays && state === 0) {
+      // Canon of a relay instance this one never heard from: wait for the store catch-up
+      // rather than refuse (a forgery stays held and is never applied).
+      return this.pending('relay structs of an unknown instance');
+    }
     this.checkPlaceWritable(place);
     // Both neighbours must be in the same list: Yjs takes the parent from the left one.
     if (item.origin && item.rightOrigin) {

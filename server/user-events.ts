@@ -5,6 +5,7 @@
  * goes through the fan-out bus.
  */
 import type { WebSocket } from 'ws';
+import type { Fanout } from './fanout/fanout.ts';
 
 /** What a client learns: which thread changed and how. It carries no message text. */
 export interface ThreadListEvent {
@@ -16,6 +17,11 @@ export interface ThreadListEvent {
 export class UserEvents {
   private readonly sockets = new Map<string, Set<WebSocket>>();
   private readonly listeners = new Set<(userIds: Iterable<string>, event: ThreadListEvent) => void>();
+
+  /** `fanout`: events published here also reach the sockets held by other relay instances. */
+  constructor(private readonly fanout?: Fanout) {
+    fanout?.onUserEvent((e) => this.deliver(e.userIds, e.event));
+  }
 
   /** In-process subscribers (the demo bot); returns the unsubscribe function. */
   listen(fn: (userIds: Iterable<string>, event: ThreadListEvent) => void): () => void {
@@ -43,8 +49,14 @@ export class UserEvents {
 
   /** Sends `event` to every open event socket of each of `userIds`. */
   publish(userIds: Iterable<string>, event: ThreadListEvent): void {
-    const frame = JSON.stringify(event);
     const users = [...userIds];
+    this.fanout?.publishUserEvent({ userIds: users, event });
+    this.deliver(users, event);
+  }
+
+  /** Sends to this instance's sockets and in-process listeners. */
+  private deliver(users: string[], event: ThreadListEvent): void {
+    const frame = JSON.stringify(event);
     for (const fn of this.listeners) fn(users, event);
     for (const u of users) for (const ws of this.sockets.get(u) ?? []) if (ws.readyState === ws.OPEN) ws.send(frame);
   }

@@ -123,6 +123,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     assertWritable(await memberThread(ctx, c.req.param('id'), c.get('userId')));
     const thread = (await ctx.store.archiveThread(c.req.param('id')))!;
     (await ctx.registry.peek(thread.id))?.syncMeta(thread);
+    ctx.registry.announce(thread.id);
     ctx.userEvents.publish(thread.participants, { type: 'thread', threadId: thread.id, change: 'archived' });
     return c.json(thread);
   });
@@ -135,6 +136,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     await memberThread(ctx, c.req.param('id'), c.get('userId'));
     const thread = (await ctx.store.unarchiveThread(c.req.param('id')))!;
     (await ctx.registry.peek(thread.id))?.syncMeta(thread);
+    ctx.registry.announce(thread.id);
     ctx.userEvents.publish(thread.participants, { type: 'thread', threadId: thread.id, change: 'unarchived' });
     return c.json(thread);
   });
@@ -194,6 +196,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     const m = await ctx.store.requeueMessage(thread.id, mid, Date.now());
     if (!m) throw new HttpError(409, ErrorCode.NOT_FAILED, `message is ${existing.state}, only failed messages can be retried`);
     (await ctx.registry.peek(thread.id)?.catch(() => undefined))?.publishCanon([m]);
+    ctx.registry.announce(thread.id);
     ctx.bridge.notify();
     return c.json(messageJson(m, c.get('userId')), 202);
   });

@@ -3,6 +3,7 @@
  * `PostgresStore.open(opts)` (migrations are async).
  */
 import type pg from 'pg';
+import * as Y from 'yjs';
 import { PostgresIngestStore } from '../ingest/postgres-ingest-store.ts';
 import { type PostgresOptions, createPool, inTransaction, migrate } from './postgres-schema.ts';
 import { type MessageDbRow, MESSAGE_COLS, THREAD_COLS, type ThreadDbRow, buf, orderAs, sortedKeys, toMessage, toThread } from './postgres-rows.ts';
@@ -169,8 +170,14 @@ export class PostgresStore implements Store {
 
   async compact(threadId: string, snapshot: Uint8Array): Promise<void> {
     await inTransaction(this.pool, async (c) => {
-      await c.query('DELETE FROM updates WHERE thread_id = $1', [threadId]);
-      await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(snapshot)]);
+      // One compaction per thread at a time across instances; a second one has nothing to add.
+      const { rows: lock } = await c.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext('skein-compact'), hashtext($1)) AS ok", [threadId]);
+      if (!lock[0]!.ok) return;
+      // Only the rows read here are replaced: a row another instance appends meanwhile stays.
+      const { rows } = await c.query<{ id: string; data: Buffer }>('SELECT id, data FROM updates WHERE thread_id = $1 ORDER BY id FOR UPDATE', [threadId]);
+      const stored = rows.map((r) => new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength));
+      await c.query('DELETE FROM updates WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+      await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(stored.length ? Y.mergeUpdates([snapshot, ...stored]) : snapshot)]);
     });
   }
 

@@ -2,6 +2,7 @@
  * SQLite storage (better-sqlite3, WAL): the embedded default, one file under the data dir.
  * Calls are synchronous underneath; the async interface is for parity with PostgreSQL.
  */
+import * as Y from 'yjs';
 import Database from 'better-sqlite3';
 import { SqliteIngestStore } from '../ingest/sqlite-ingest-store.ts';
 import { liveDocName } from '../../shared/generation.ts';
@@ -391,8 +392,9 @@ export class SqliteStore implements Store {
 
   async compact(threadId: string, snapshot: Uint8Array): Promise<void> {
     this.db.transaction(() => {
+      const rows = this.q.updates.all(threadId).map((r) => new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength));
       this.q.deleteUpdates.run(threadId);
-      this.q.appendUpdate.run(threadId, snapshot);
+      this.q.appendUpdate.run(threadId, rows.length ? Y.mergeUpdates([snapshot, ...rows]) : snapshot);
     })();
   }
 

@@ -125,7 +125,12 @@ export interface Store {
    * transaction, so a message with a seq is never missing from the outbox.
    */
   commitMessages(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]>;
-  /** Replaces the whole update log of a thread by one snapshot, atomically. */
+  /**
+   * Replaces the whole update log of a thread by one row, atomically: `snapshot` merged with
+   * the stored rows, so an update another instance appended that the snapshot lacks is kept.
+   * With PostgreSQL, a compaction of the thread already running on another instance makes
+   * this one a no-op (they never run at once).
+   */
   compact(threadId: string, snapshot: Uint8Array): Promise<void>;
   /** Number of rows in the update log of a thread. */
   countUpdates(threadId: string): Promise<number>;

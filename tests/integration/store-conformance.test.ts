@@ -5,6 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as Y from 'yjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
 import type { MessageCandidate, Store } from '../../server/store/store.ts';
@@ -24,6 +25,18 @@ const cand = (id: string, state: 'sent' | 'rejected' = 'sent'): MessageCandidate
   state,
   ...(state === 'rejected' ? { error: 'THREAD_ARCHIVED' } : {}),
 });
+/** The array `a` of a document built from `updates`. */
+const replay = (updates: Uint8Array[]): unknown[] => {
+  const d = new Y.Doc();
+  for (const u of updates) Y.applyUpdate(d, u);
+  return d.getArray('a').toArray();
+};
+const captureUpdate = (doc: Y.Doc, change: () => void): Uint8Array => {
+  let out: Uint8Array | null = null;
+  doc.once('update', (u: Uint8Array) => (out = u));
+  change();
+  return out!;
+};
 const bytes = (...b: number[]) => new Uint8Array(b);
 let n = 0;
 const newId = () => `thread-${Date.now()}-${n++}`;
@@ -109,12 +122,31 @@ describe.each(stores)('%s store', (_name, make) => {
     const s = await open();
     const id = newId();
     await s.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 0 });
-    for (let i = 0; i < 5; i++) await s.appendUpdate(id, bytes(i));
+    const doc = new Y.Doc();
+    const log: Uint8Array[] = [];
+    doc.on('update', (u: Uint8Array) => log.push(u));
+    for (let i = 0; i < 5; i++) doc.getArray('a').push([i]);
+    for (const u of log) await s.appendUpdate(id, u);
     expect(await s.countUpdates(id)).toBe(5);
-    expect((await s.loadUpdates(id)).updates.map((u) => u[0])).toEqual([0, 1, 2, 3, 4]);
-    await s.compact(id, bytes(7, 7));
-    expect((await s.loadUpdates(id)).updates).toEqual([bytes(7, 7)]);
+    expect((await s.loadUpdates(id)).updates).toEqual(log);
+    await s.compact(id, Y.encodeStateAsUpdate(doc));
     expect(await s.countUpdates(id)).toBe(1);
+    expect(replay((await s.loadUpdates(id)).updates)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('compaction keeps a stored update its snapshot lacks (appended by another instance)', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 0 });
+    const here = new Y.Doc();
+    const other = new Y.Doc();
+    const mine = captureUpdate(here, () => here.getArray('a').push(['mine']));
+    const theirs = captureUpdate(other, () => other.getArray('a').push(['theirs']));
+    await s.appendUpdate(id, mine);
+    await s.appendUpdate(id, theirs);
+    await s.compact(id, Y.encodeStateAsUpdate(here));
+    expect(await s.countUpdates(id)).toBe(1);
+    expect(replay((await s.loadUpdates(id)).updates).sort()).toEqual(['mine', 'theirs']);
   });
 
   it('pages back by seq: the newest messages before a seq, in seq order', async () => {

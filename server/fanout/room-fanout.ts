@@ -1,0 +1,54 @@
+/**
+ * One loaded room's side of the fan-out: what it publishes (numbered per room, so a
+ * receiver sees a jump when a message was lost) and what it learns from other instances'
+ * rooms of the same thread (their relay client ids, their counters).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Fanout, FanoutUpdate } from './fanout.ts';
+
+export class RoomFanout {
+  /** This room's origin: the instance and a nonce, so a reloaded room restarts its counter. */
+  readonly origin: string;
+  private n = 0;
+  /** Last counter seen per origin. */
+  private readonly seen = new Map<string, number>();
+  /** Yjs client ids other instances' rooms write relay structs with. */
+  readonly relayClients = new Set<number>();
+
+  constructor(
+    private readonly fanout: Fanout,
+    private readonly threadId: string,
+  ) {
+    this.origin = `${fanout.instanceId}/${randomBytes(6).toString('hex')}`;
+  }
+
+  /** Whether other instances may exist (a transport that reaches nobody needs no catch-up). */
+  get distributed(): boolean {
+    return this.fanout.status() !== 'off';
+  }
+
+  /** Publishes an update this room stored (client, relay or ingested), with its position. */
+  publishUpdate(generation: number, relayClient: number, update: Uint8Array): void {
+    this.fanout.publish({ kind: 'update', threadId: this.threadId, generation, origin: this.origin, n: ++this.n, relayClient, update });
+  }
+
+  publishAwareness(update: Uint8Array): void {
+    this.fanout.publish({ kind: 'awareness', threadId: this.threadId, origin: this.origin, update });
+  }
+
+  publishSealed(generation: number): void {
+    this.fanout.publish({ kind: 'sealed', threadId: this.threadId, origin: this.origin, generation });
+  }
+
+  /**
+   * Records a received update; true when messages of its origin were missed before it. An
+   * origin first seen past 1 counts as a gap too: its earlier messages were stored before
+   * they were published, but one published after this room subscribed may have been lost.
+   */
+  received(msg: FanoutUpdate): boolean {
+    this.relayClients.add(msg.relayClient);
+    const last = this.seen.get(msg.origin);
+    this.seen.set(msg.origin, Math.max(last ?? 0, msg.n));
+    return last === undefined ? msg.n > 1 : msg.n !== last + 1;
+  }
+}

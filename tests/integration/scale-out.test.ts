@@ -1,0 +1,191 @@
+/**
+ * Two relay processes on one PostgreSQL schema and one Redis (issue #13): stock y-websocket
+ * clients split across them in one thread converge, concurrent senders on both sides get
+ * seqs exactly 1..N with no duplicates, and after the instances' Redis connections are cut
+ * mid-stream every client still ends up with every message (catch-up from the store).
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PG_URL, postgresSchemas } from '../helpers/postgres.ts';
+import { REDIS_URL, redisPrefix } from '../helpers/redis.ts';
+import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { type TestClient, canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
+
+const pg = postgresSchemas();
+
+describe('two relay instances on PostgreSQL + Redis', () => {
+  const relays: RelayProcess[] = [];
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    const env = {
+      SKEIN_DATABASE_URL: PG_URL,
+      SKEIN_DATABASE_SCHEMA: pg.freshSchema(),
+      SKEIN_REDIS_URL: REDIS_URL,
+      SKEIN_REDIS_PREFIX: redisPrefix(),
+      // Tokens minted by one instance are valid on the other.
+      SKEIN_JWT_SECRET: randomBytes(32).toString('hex'),
+      SKEIN_MAX_MESSAGES_PER_SECOND: '10000',
+      SKEIN_MESSAGE_BURST: '10000',
+      SKEIN_MAX_UPDATES_PER_SECOND: '10000',
+    };
+    // The first creates the schema; the second then finds it migrated.
+    relays.push(await startRelay(env));
+    relays.push(await startRelay(env));
+  });
+  afterAll(async () => {
+    clients.forEach((c) => c.destroy());
+    await Promise.all(relays.map((r) => r.stop()));
+  });
+
+  /** Four clients, two per instance, in a new thread. */
+  async function splitThread(): Promise<{ id: string; cs: TestClient[] }> {
+    const [one, two] = relays as [RelayProcess, RelayProcess];
+    const users = ['alice', 'bob', 'carol', 'dave'];
+    const tokens = await Promise.all(users.map((u) => one.token(u)));
+    const { id } = await one.createThread(tokens[0]!, users.slice(1));
+    const cs = users.map((u, i) => connectClient((i % 2 ? two : one).wsUrl, id, tokens[i]!, u));
+    clients.push(...cs);
+    await Promise.all(cs.map((c) => synced(c)));
+    return { id, cs };
+  }
+
+  function state(cs: TestClient[]): string {
+    return (
+      cs.map((c) => `${c.userId}: ${c.roots.messages.length} messages, ${c.roots.canon.size} canon, closes=${JSON.stringify(c.closes)}`).join('; ') +
+      '\n' +
+      relays.map((r, i) => `relay ${i}: ${r.logs.filter((l) => (l.level as number) >= 40).map((l) => JSON.stringify(l)).slice(-8).join('\n')}`).join('\n')
+    );
+  }
+
+  async function allHaveAll(cs: TestClient[], ids: string[], timeoutMs = 30_000): Promise<void> {
+    try {
+      for (const c of cs) await c.until(() => ids.every((mid) => c.roots.canon.has(mid)), `${c.userId} has canon for all`, timeoutMs);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${state(cs)}`);
+    }
+  }
+
+  it('clients on both instances converge; concurrent senders get seqs exactly 1..N, no duplicates', async () => {
+    const { cs } = await splitThread();
+    const sent: string[] = [];
+    // Every client sends in small batches, one batch per macrotask, all at once.
+    for (let round = 0; round < 25; round++) {
+      for (const c of cs) for (let k = 0; k < 2; k++) sent.push(c.send(`m ${round} ${k}`).id);
+      await new Promise((r) => setImmediate(r));
+    }
+    await allHaveAll(cs, sent);
+    const reference = canonicalOrder(cs[0]!);
+    expect(reference.map((m) => m.seq)).toEqual(Array.from({ length: sent.length }, (_, i) => i + 1));
+    expect(new Set(reference.map((m) => m.id)).size).toBe(sent.length);
+    for (const c of cs) {
+      expect(canonicalOrder(c)).toEqual(reference);
+      expect(new Set(c.roots.messages.toArray().map((m) => m.id)).size).toBe(sent.length);
+      expect(c.roots.messages.length).toBe(sent.length);
+    }
+    // Nothing another instance stored was refused here (relay structs of the other instance included).
+    expect(relays.flatMap((r) => r.logs).filter((l) => l.event === 'update_refused' || l.event === 'policy_pending_mismatch')).toEqual([]);
+    const health = await Promise.all(relays.map((r) => r.api('GET', '/v1/health')));
+    for (const h of health) expect(h.body).toEqual({ ok: true, redis: 'up' });
+  });
+
+  it('presence and thread-list events reach clients on the other instance', async () => {
+    const { cs } = await splitThread();
+    const [alice, bob] = cs as [TestClient, TestClient];
+    // alice is on instance 0, bob on instance 1.
+    alice.provider.awareness.setLocalStateField('user', { name: 'alice' });
+    const seen = () => [...bob.provider.awareness.getStates().values()].some((st) => (st as { user?: { name?: string } }).user?.name === 'alice');
+    const end = Date.now() + 10_000;
+    while (!seen() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(seen()).toBe(true);
+
+    const [one, two] = relays as [RelayProcess, RelayProcess];
+    const bobToken = await two.token('bob');
+    const ws = new WebSocket(`${two.url.replace(/^http/, 'ws')}/v1/events?token=${bobToken}`);
+    await new Promise((r) => ws.on('open', r));
+    const event = new Promise<unknown>((r) => ws.once('message', (d) => r(JSON.parse(String(d)))));
+    try {
+      const { id } = await one.createThread(await one.token('alice'), ['bob']);
+      expect(await event).toEqual({ type: 'thread', threadId: id, change: 'created' });
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('after the Redis connections are cut mid-stream, every client holds every message', async () => {
+    const { cs } = await splitThread();
+    const sent: string[] = [];
+    const admin = new Redis(REDIS_URL);
+    try {
+      for (let round = 0; round < 30; round++) {
+        for (const c of cs) sent.push(c.send(`cut ${round}`).id);
+        // Cut every subscriber (both instances) in the middle of the stream.
+        if (round === 10) await admin.client('KILL', 'TYPE', 'pubsub');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      admin.disconnect();
+    }
+    await allHaveAll(cs, sent);
+    const reference = canonicalOrder(cs[0]!);
+    expect(reference.map((m) => m.seq)).toEqual(Array.from({ length: sent.length }, (_, i) => i + 1));
+    for (const c of cs) expect(canonicalOrder(c)).toEqual(reference);
+    expect(relays.some((r) => r.logs.some((l) => l.event === 'redis_resync'))).toBe(true);
+    expect(relays.flatMap((r) => r.logs).filter((l) => l.event === 'update_refused')).toEqual([]);
+    if (process.env.SCALE_OUT_STATS) {
+      const count = (e: string) => relays.map((r) => r.logs.filter((l) => l.event === e).length);
+      console.log(JSON.stringify({ caughtUp: count('caught_up'), resync: count('redis_resync') }));
+    }
+  });
+});
+
+describe('a generation roll on one instance', () => {
+  const relays: RelayProcess[] = [];
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    const env = {
+      SKEIN_DATABASE_URL: PG_URL,
+      SKEIN_DATABASE_SCHEMA: pg.freshSchema(),
+      SKEIN_REDIS_URL: REDIS_URL,
+      SKEIN_REDIS_PREFIX: redisPrefix(),
+      SKEIN_JWT_SECRET: randomBytes(32).toString('hex'),
+      SKEIN_GENERATION_MESSAGES: '10',
+    };
+    relays.push(await startRelay(env));
+    relays.push(await startRelay(env));
+  });
+  afterAll(async () => {
+    clients.forEach((c) => c.destroy());
+    await Promise.all(relays.map((r) => r.stop()));
+  });
+
+  it('seals the generation on the other instance too (4410), and both serve the next one', async () => {
+    const [one, two] = relays as [RelayProcess, RelayProcess];
+    const [ta, tb] = await Promise.all([one.token('alice'), one.token('bob')]);
+    const { id } = await one.createThread(ta, ['bob']);
+    const a = connectClient(one.wsUrl, id, ta, 'alice');
+    const b = connectClient(two.wsUrl, id, tb, 'bob');
+    clients.push(a, b);
+    await Promise.all([synced(a), synced(b)]);
+    const closes = [a.nextClose(20_000), b.nextClose(20_000)];
+    for (let i = 0; i < 10; i++) a.send(`g0 ${i}`);
+    const [ca, cb] = await Promise.all(closes);
+    expect(ca.code).toBe(4410);
+    expect(cb.code).toBe(4410);
+    expect(cb.reason).toBe(ca.reason);
+    const liveDoc = ca.reason.split(' ')[1]!;
+    expect(liveDoc).toBe(`${id}~1`);
+    a.destroy();
+    b.destroy();
+    // The next generation, again split across the instances.
+    const a1 = connectClient(one.wsUrl, liveDoc, ta, 'alice');
+    const b1 = connectClient(two.wsUrl, liveDoc, tb, 'bob');
+    clients.push(a1, b1);
+    await Promise.all([synced(a1), synced(b1)]);
+    const sent = [a1.send('g1 a'), b1.send('g1 b')].map((m) => m.id);
+    for (const c of [a1, b1]) await c.until(() => sent.every((mid) => c.roots.canon.has(mid)), `${c.userId} has the new generation's messages`);
+    expect(canonicalOrder(a1).map((m) => m.seq)).toEqual([11, 12]);
+    expect(canonicalOrder(b1)).toEqual(canonicalOrder(a1));
+  });
+});
