@@ -17,7 +17,7 @@ const raw: TestClient[] = [];
 const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
-  relay = await startRelay({ SKEIN_STREAM_IDLE_MS: '800', SKEIN_MAX_STREAM_BYTES: '2000', SKEIN_MAX_OPEN_STREAMS: '2' });
+  relay = await startRelay({ SKEIN_STREAM_IDLE_MS: '2000', SKEIN_MAX_STREAM_BYTES: '2000', SKEIN_MAX_OPEN_STREAMS: '2' });
   for (const u of ['alice', 'bob', 'mallory']) tokens[u] = await relay.token(u);
 });
 afterAll(async () => {
@@ -141,7 +141,7 @@ describe('streamed replies', () => {
 
   it('lists its stream limits in capabilities', async () => {
     const caps = (await relay.api('GET', '/v1/capabilities')).body;
-    expect(caps.limits).toMatchObject({ maxStreamBytes: 2000, maxOpenStreams: 2, streamIdleMs: 800 });
+    expect(caps.limits).toMatchObject({ maxStreamBytes: 2000, maxOpenStreams: 2, streamIdleMs: 2000 });
   });
 
   it('refuses hostile stream writes with the documented close codes; others see nothing of them', async () => {
@@ -155,6 +155,9 @@ describe('streamed replies', () => {
     const entry = (text: string, over: Partial<StreamEntry> = {}): StreamEntry => ({ authorId: 'alice', startedAt: 1, text, status: 'streaming', ...over });
     alice.doc.transact(() => alice.roots.streams.set(sid, entry('Answer: ')));
     await until(b, (v) => v.streams.some((x) => x.id === sid), 'alice’s stream');
+    // A live author keeps writing: without it the relay would end her stream as idle while the
+    // hostile clients below take their time on a busy machine (same text: a write that adds nothing).
+    const heartbeat = setInterval(() => alice.doc.transact(() => alice.roots.streams.set(sid, entry('Answer: '))), 150);
 
     const attempts: Array<[string, (c: TestClient) => void, number]> = [
       ['writing into another user’s stream', (c) => c.roots.streams.set(sid, entry('Answer: pwned')), 4402],
@@ -215,6 +218,7 @@ describe('streamed replies', () => {
     expect(b.streams.filter((x) => x.id !== floodId).map((x) => [x.id, x.text])).toEqual([[sid, 'Answer: ']]);
     const fine = rawClient(id, 'alice');
     await synced(fine);
+    clearInterval(heartbeat);
     fine.doc.transact(() => fine.roots.streams.set(sid, entry('Answer: 42')));
     await until(b, (v) => v.streams.some((x) => x.text === 'Answer: 42'), 'the author’s own append');
     fine.doc.transact(() => {
