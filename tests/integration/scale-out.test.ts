@@ -90,6 +90,27 @@ describe('two relay instances on PostgreSQL + Redis', () => {
     for (const h of health) expect(h.body).toEqual({ ok: true, redis: 'up' });
   });
 
+  it('when the publishers are cut and the stream stops right after, the other instance still gets the last messages', async () => {
+    const { cs } = await splitThread();
+    const sent: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      for (const c of cs) sent.push(c.send(`before ${round}`).id);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const admin = new Redis(REDIS_URL);
+    try {
+      await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    } finally {
+      admin.disconnect();
+    }
+    // Sent while the publishers reconnect, and nothing after: no counter jump will follow.
+    for (const c of cs) sent.push(c.send('last').id);
+    await allHaveAll(cs, sent);
+    const reference = canonicalOrder(cs[0]!);
+    expect(reference.map((m) => m.seq)).toEqual(Array.from({ length: sent.length }, (_, i) => i + 1));
+    for (const c of cs) expect(canonicalOrder(c)).toEqual(reference);
+  });
+
   it('presence and thread-list events reach clients on the other instance', async () => {
     const { cs } = await splitThread();
     const [alice, bob] = cs as [TestClient, TestClient];
