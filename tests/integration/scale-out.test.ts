@@ -109,6 +109,10 @@ describe('two relay instances on PostgreSQL + Redis', () => {
     const reference = canonicalOrder(cs[0]!);
     expect(reference.map((m) => m.seq)).toEqual(Array.from({ length: sent.length }, (_, i) => i + 1));
     for (const c of cs) expect(canonicalOrder(c)).toEqual(reference);
+    if (process.env.SCALE_OUT_STATS) {
+      const count = (e: string) => relays.map((r) => r.logs.filter((l) => l.event === e).length);
+      console.log(JSON.stringify({ gapsAnnounced: count('redis_gaps_announced'), caughtUp: count('caught_up') }));
+    }
   });
 
   it('presence and thread-list events reach clients on the other instance', async () => {
