@@ -483,6 +483,7 @@ export class ThreadRoom {
     if (this.sealed || !this.fan) return;
     if (msg.kind === 'awareness') return this.presence.applyRemote(msg.update);
     if (msg.kind === 'refresh') return this.refreshFromStore();
+    if (msg.kind === 'gap') return this.catchUp();
     if (msg.kind === 'sealed') {
       if (msg.generation >= this.thread.generation) void this.sealFromElsewhere();
       return;

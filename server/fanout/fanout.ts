@@ -52,7 +52,18 @@ export interface FanoutRefresh {
   origin: string;
 }
 
-export type ThreadFanoutMessage = FanoutUpdate | FanoutAwareness | FanoutSealed | FanoutRefresh;
+/**
+ * Messages of the thread published by `origin` were lost on the way (its publish failed
+ * while the transport was down): receivers catch up from the store. Sent by the transport
+ * once it is back, since a lost last message leaves no counter jump behind.
+ */
+export interface FanoutGap {
+  kind: 'gap';
+  threadId: string;
+  origin: string;
+}
+
+export type ThreadFanoutMessage = FanoutUpdate | FanoutAwareness | FanoutSealed | FanoutRefresh | FanoutGap;
 
 /** A per-user thread-list event (`/v1/events`), delivered to every instance. */
 export interface FanoutUserEvent {

@@ -29,6 +29,9 @@ export class RedisFanout implements Fanout {
   private readonly userHandlers: Array<(e: FanoutUserEvent) => void> = [];
   private readonly resyncHandlers: Array<() => void> = [];
   private readySeen = false;
+  private pubReadySeen = false;
+  /** Threads whose publish failed: announced as gaps once the publisher is back. */
+  private readonly lost = new Set<string>();
   private closed = false;
 
   private constructor(opts: RedisFanoutOptions) {
@@ -53,6 +56,10 @@ export class RedisFanout implements Fanout {
         for (const h of this.resyncHandlers) h();
       }
       this.readySeen = true;
+    });
+    this.pub.on('ready', () => {
+      if (this.pubReadySeen) this.announceGaps();
+      this.pubReadySeen = true;
     });
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString(), message));
   }
@@ -103,8 +110,18 @@ export class RedisFanout implements Fanout {
   publish(msg: ThreadFanoutMessage): void {
     if (this.closed) return;
     this.pub.publish(this.threadChannel(msg.threadId), encodeThreadMessage(msg)).catch(() => {
-      // Counted as a gap by the receivers (the next message's counter jumps) or a resync.
+      // The receivers see a counter jump on the next message; the last one lost would leave
+      // none, so the thread is announced as a gap once the publisher is back.
+      if (msg.kind !== 'awareness') this.lost.add(msg.threadId);
+      if (this.pub.status === 'ready') this.announceGaps();
     });
+  }
+
+  private announceGaps(): void {
+    const threads = [...this.lost];
+    this.lost.clear();
+    if (threads.length) this.log.info({ event: 'redis_gaps_announced', threads: threads.length }, 'publisher back: lost threads announced');
+    for (const threadId of threads) this.publish({ kind: 'gap', threadId, origin: this.instanceId });
   }
 
   publishUserEvent(e: FanoutUserEvent): void {
@@ -148,6 +165,8 @@ export class RedisFanout implements Fanout {
     if (this.closed) return;
     this.closed = true;
     this.threads.clear();
-    await Promise.allSettled([this.sub.quit(), this.pub.quit()]);
+    // No graceful QUIT: it would wait for a connection that is reconnecting.
+    this.sub.disconnect();
+    this.pub.disconnect();
   }
 }

@@ -85,7 +85,7 @@ describe.each(pairs)('%s fanout', (name, make) => {
     expect(atA.got).toEqual([]);
   });
 
-  it('delivers awareness, seals and refreshes; only to subscribers of that thread; not after unsubscribe', async () => {
+  it('delivers awareness, seals, refreshes and gaps; only to subscribers of that thread; not after unsubscribe', async () => {
     const [a, b] = await pair();
     const t1 = inbox<ThreadFanoutMessage>();
     const t2 = inbox<ThreadFanoutMessage>();
@@ -94,7 +94,9 @@ describe.each(pairs)('%s fanout', (name, make) => {
     a.publish({ kind: 'awareness', threadId: 't1', origin: `${a.instanceId}/r`, update: new Uint8Array([7, 7]) });
     a.publish({ kind: 'sealed', threadId: 't1', origin: `${a.instanceId}/r`, generation: 3 });
     a.publish({ kind: 'refresh', threadId: 't1', origin: a.instanceId });
-    const got = await t1.until(3);
+    a.publish({ kind: 'gap', threadId: 't1', origin: a.instanceId });
+    const got = await t1.until(4);
+    expect(got[3]).toEqual({ kind: 'gap', threadId: 't1', origin: a.instanceId });
     expect(got[2]).toEqual({ kind: 'refresh', threadId: 't1', origin: a.instanceId });
     expect(got[0]).toMatchObject({ kind: 'awareness', threadId: 't1' });
     expect(got[0]!.kind === 'awareness' && [...got[0]!.update]).toEqual([7, 7]);
@@ -105,7 +107,7 @@ describe.each(pairs)('%s fanout', (name, make) => {
     a.publish(update(a, 't2', 1, [2]));
     await t2.until(1);
     await new Promise((r) => setTimeout(r, 100));
-    expect(t1.got).toHaveLength(3);
+    expect(t1.got).toHaveLength(4);
   });
 
   it('delivers user events to every other instance', async () => {
@@ -145,5 +147,21 @@ describe.each(pairs)('%s fanout', (name, make) => {
     expect(resyncs).toBeGreaterThan(0);
     a.publish(update(a, 't1', 1, [1]));
     expect(await atB.until(1)).toHaveLength(1);
+  });
+
+  it.runIf(name === 'redis')('announces a gap for a thread whose publish failed, once its publisher is back', async () => {
+    const [a, b] = await pair();
+    const atB = inbox<ThreadFanoutMessage>();
+    await b.subscribe('t1', atB.push);
+    const admin = new Redis(REDIS_URL);
+    try {
+      // Cuts the publishers (not the subscribers, not this connection).
+      await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    } finally {
+      admin.disconnect();
+    }
+    a.publish(update(a, 't1', 1, [1])); // fails: the publisher is reconnecting
+    const got = await atB.until(1, 5000);
+    expect(got.find((m) => m.kind === 'gap')).toEqual({ kind: 'gap', threadId: 't1', origin: a.instanceId });
   });
 });
