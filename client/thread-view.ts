@@ -8,7 +8,7 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import type { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { parseDocName } from '../shared/generation.ts';
-import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots } from '../shared/schema.ts';
+import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type Receipt, type ThreadRoots, receiptKey } from '../shared/schema.ts';
 import type { HistoryStore } from './history-store.ts';
 import { HistoryWindow } from './history-window.ts';
 import { GenerationFollower, type GenerationHost } from './generation-follower.ts';
@@ -718,7 +718,7 @@ export class ThreadView {
     if (!this.receiptsCache) {
       const canon = this.roots.canon;
       const unknown: string[] = [];
-      this.receiptsCache = indexReceipts(this.roots.receipts.entries(), (id) => {
+      this.receiptsCache = indexReceipts(this.receiptEntries(), (id) => {
         const seq = canon.get(id)?.seq ?? this.history.get(id)?.seq ?? this.receiptSeqs.get(id);
         if (seq === undefined && !this.receiptLookups.has(id)) unknown.push(id);
         return seq;
@@ -726,6 +726,22 @@ export class ThreadView {
       if (unknown.length) void this.lookUpReceiptSeqs(unknown);
     }
     return this.receiptsCache;
+  }
+
+  /**
+   * Live receipts, and the relay's folded receipts of the sealed messages in the window; the
+   * latest `readAt` per (message, user) wins.
+   */
+  private receiptEntries(): Iterable<[string, Receipt]> {
+    const hist = this.history.messages;
+    if (!hist.some((m) => m.readBy)) return this.roots.receipts.entries();
+    const all = new Map<string, Receipt>();
+    for (const m of hist) for (const [user, readAt] of Object.entries(m.readBy ?? {})) all.set(receiptKey(m.id, user), { readAt });
+    for (const [key, r] of this.roots.receipts.entries()) {
+      const prev = all.get(key);
+      if (!prev || (typeof r?.readAt === 'number' && r.readAt > prev.readAt)) all.set(key, r);
+    }
+    return all.entries();
   }
 
   /** Receipts may name messages of sealed generations: their seqs come from the history store. */
