@@ -14,6 +14,9 @@ import type { HistoryWindow } from './history-window.ts';
 import type { LiveGeneration } from './live-generation.ts';
 import { writeReceipt } from './receipts.ts';
 
+/** Most messages a rebase fetches to learn which pending ids the relay already has. */
+const MAX_REBASE_FETCH = 10_000;
+
 /** What `prepareRebase` learned; `applyRebase` uses it synchronously. */
 export interface RebasePlan {
   /** Ids the relay has sequenced after the sealed copy's last known seq. */
@@ -50,7 +53,8 @@ export async function prepareRebase(old: LiveGeneration, next: LiveGeneration, h
   // Only pending records (no canon) need the relay's ids; without any (e.g. a cold open that
   // met a rolled thread) nothing is fetched, so the cost never follows the history's length.
   const pending = old.roots.messages.toArray().some((r) => r && typeof r.id === 'string' && !canon.has(r.id));
-  if (pending && baseSeq > lastKnown) {
+  // Past a few generations, asking is dearer than resending: the relay dedups by id anyway.
+  if (pending && baseSeq > lastKnown && baseSeq - lastKnown <= MAX_REBASE_FETCH) {
     // Offline failure is fine: every pending record is then re-appended and the relay dedups.
     const fetched = await history.fetchAfter(lastKnown, baseSeq).catch(() => []);
     for (const m of fetched) relayIds.add(m.id);
