@@ -8,6 +8,11 @@ import type { CanonicalMessage } from '../shared/api-types.ts';
 
 const STORE = 'messages';
 
+/** A sealed message as cached: canonical, with who read it (user → readAt) when known. */
+export interface SealedMessage extends CanonicalMessage {
+  readBy?: Record<string, number>;
+}
+
 /** A stored message: short keys keep the bytes at rest down. */
 interface Row {
   t: string;
@@ -21,21 +26,25 @@ interface Row {
   r?: string;
   u?: string;
   e?: string;
+  /** Folded receipts: user → readAt. */
+  rb?: Record<string, number>;
 }
 
-function toRow(threadId: string, m: CanonicalMessage): Row {
+function toRow(threadId: string, m: SealedMessage): Row {
   const r: Row = { t: threadId, s: m.seq, i: m.id, a: m.authorId, x: m.text, c: m.clientSentAt, at: m.sentAt, st: m.state };
   if (m.replyTo !== undefined) r.r = m.replyTo;
   if (m.atUri !== undefined) r.u = m.atUri;
   if (m.error !== undefined) r.e = m.error;
+  if (m.readBy) r.rb = m.readBy;
   return r;
 }
 
-function fromRow(r: Row): CanonicalMessage {
-  const m: CanonicalMessage = { id: r.i, authorId: r.a, text: r.x, clientSentAt: r.c, seq: r.s, sentAt: r.at, state: r.st };
+function fromRow(r: Row): SealedMessage {
+  const m: SealedMessage = { id: r.i, authorId: r.a, text: r.x, clientSentAt: r.c, seq: r.s, sentAt: r.at, state: r.st };
   if (r.r !== undefined) m.replyTo = r.r;
   if (r.u !== undefined) m.atUri = r.u;
   if (r.e !== undefined) m.error = r.e;
+  if (r.rb !== undefined) m.readBy = r.rb;
   return m;
 }
 
@@ -72,7 +81,7 @@ export class HistoryStore {
   }
 
   /** Stores canonical messages (a message already stored under its seq is overwritten: same data). */
-  async put(threadId: string, messages: readonly CanonicalMessage[]): Promise<void> {
+  async put(threadId: string, messages: readonly SealedMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const tx = this.db.transaction([STORE], 'readwrite');
     const s = tx.objectStore(STORE);
@@ -81,7 +90,7 @@ export class HistoryStore {
   }
 
   /** Messages with `from <= seq <= to`, ascending. */
-  async range(threadId: string, from: number, to: number): Promise<CanonicalMessage[]> {
+  async range(threadId: string, from: number, to: number): Promise<SealedMessage[]> {
     if (to < from) return [];
     const tx = this.db.transaction([STORE], 'readonly');
     const rows = await req(tx.objectStore(STORE).getAll(IDBKeyRange.bound([threadId, from], [threadId, to])));
@@ -89,11 +98,11 @@ export class HistoryStore {
   }
 
   /** The newest `limit` messages with `seq < below`, ascending. */
-  async newest(threadId: string, below: number, limit: number): Promise<CanonicalMessage[]> {
+  async newest(threadId: string, below: number, limit: number): Promise<SealedMessage[]> {
     if (limit <= 0 || below <= 1) return [];
     const tx = this.db.transaction([STORE], 'readonly');
     const range = IDBKeyRange.bound([threadId, 0], [threadId, Math.min(below, MAX_SEQ)], false, true);
-    const out: CanonicalMessage[] = [];
+    const out: SealedMessage[] = [];
     await new Promise<void>((resolve, reject) => {
       const cur = tx.objectStore(STORE).openCursor(range, 'prev');
       cur.onerror = () => reject(cur.error);

@@ -5,18 +5,17 @@
  * Contiguity is what lets sync validation run over "window + live canon" without ever
  * reading all of history.
  */
-import type { CanonicalMessage } from '../shared/api-types.ts';
 import { missingRanges } from '../shared/window-rules.ts';
-import type { HistoryStore } from './history-store.ts';
-import type { RelayApi } from './relay-api.ts';
+import type { HistoryStore, SealedMessage } from './history-store.ts';
+import type { MessagesPage, RelayApi } from './relay-api.ts';
 
 /** Largest page the relay serves (server/routes/threads.ts MAX_PAGE). */
 const RELAY_PAGE = 1000;
 
 export class HistoryWindow {
   /** Ascending, contiguous seqs, the last one equal to `end` (or empty). */
-  private list: CanonicalMessage[] = [];
-  private byId = new Map<string, CanonicalMessage>();
+  private list: SealedMessage[] = [];
+  private byId = new Map<string, SealedMessage>();
   /** The seq the window ends at (the live document's baseSeq). */
   private end = 0;
   /** Bumped on every change, so derived data knows to rebuild. */
@@ -31,11 +30,11 @@ export class HistoryWindow {
   ) {}
 
   /** The messages held, ascending by seq. */
-  get messages(): readonly CanonicalMessage[] {
+  get messages(): readonly SealedMessage[] {
     return this.list;
   }
 
-  get(id: string): CanonicalMessage | undefined {
+  get(id: string): SealedMessage | undefined {
     return this.byId.get(id);
   }
 
@@ -77,7 +76,7 @@ export class HistoryWindow {
   }
 
   /** Stores messages fetched elsewhere (a rebase's `afterSeq` fetch) without showing them. */
-  async remember(messages: readonly CanonicalMessage[]): Promise<void> {
+  async remember(messages: readonly SealedMessage[]): Promise<void> {
     const store = await this.store();
     await store?.put(this.threadId, messages).catch(() => {});
   }
@@ -87,7 +86,7 @@ export class HistoryWindow {
    * ranges it lacks from the relay's `afterSeq` (stored as they arrive). Ends early at the
    * first seq neither has (offline, or not sequenced yet).
    */
-  async range(from: number, to: number): Promise<CanonicalMessage[]> {
+  async range(from: number, to: number): Promise<SealedMessage[]> {
     if (to < from) return [];
     const store = await this.store();
     const local = (await store?.range(this.threadId, from, to).catch(() => [])) ?? [];
@@ -96,19 +95,19 @@ export class HistoryWindow {
       const fetched = await this.fetchAfter(gap.from - 1, gap.to).catch(() => []);
       for (const m of fetched) bySeq.set(m.seq, m);
     }
-    const out: CanonicalMessage[] = [];
+    const out: SealedMessage[] = [];
     for (let s = from; s <= to && bySeq.has(s); s++) out.push(bySeq.get(s)!);
     return out;
   }
 
   /** Fetches `afterSeq+1..upTo` from the relay (pages of at most RELAY_PAGE) and stores it. */
-  async fetchAfter(afterSeq: number, upTo: number): Promise<CanonicalMessage[]> {
+  async fetchAfter(afterSeq: number, upTo: number): Promise<SealedMessage[]> {
     if (!this.api) return [];
-    const out: CanonicalMessage[] = [];
+    const out: SealedMessage[] = [];
     let after = afterSeq;
     while (after < upTo) {
       const page = await this.api.messagesAfter(this.threadId, after, Math.min(RELAY_PAGE, upTo - after));
-      const msgs = page.messages.filter((m) => m.seq > after && m.seq <= upTo);
+      const msgs = withReceipts(page).filter((m) => m.seq > after && m.seq <= upTo);
       if (msgs.length === 0) break;
       out.push(...msgs);
       after = msgs[msgs.length - 1]!.seq;
@@ -127,7 +126,7 @@ export class HistoryWindow {
     if (got.length < want && this.api) {
       try {
         const page = await this.api.messagesBefore(this.threadId, below, want);
-        const fetched = contiguousTail(page.messages.filter((m) => m.seq < below), below);
+        const fetched = contiguousTail(withReceipts(page).filter((m) => m.seq < below), below);
         await this.remember(fetched);
         if (fetched.length > got.length) got = fetched;
       } catch {
@@ -139,7 +138,7 @@ export class HistoryWindow {
     return got.length;
   }
 
-  private replace(list: CanonicalMessage[], end: number): void {
+  private replace(list: SealedMessage[], end: number): void {
     this.list = list;
     this.end = end;
     this.byId = new Map(list.map((m) => [m.id, m]));
@@ -154,8 +153,20 @@ export class HistoryWindow {
   }
 }
 
+/** The page's messages with the relay's folded receipts attached (`readBy`). */
+function withReceipts(page: MessagesPage): SealedMessage[] {
+  if (!page.receipts?.length) return page.messages;
+  const by = new Map<string, Record<string, number>>();
+  for (const r of page.receipts) {
+    const m = by.get(r.messageId) ?? {};
+    if (!(r.userId in m) || m[r.userId]! < r.readAt) m[r.userId] = r.readAt;
+    by.set(r.messageId, m);
+  }
+  return page.messages.map((m) => (by.has(m.id) ? { ...m, readBy: by.get(m.id)! } : m));
+}
+
 /** The run of `msgs` (ascending) that ends at `below - 1` with no gap. */
-function contiguousTail(msgs: readonly CanonicalMessage[], below: number): CanonicalMessage[] {
+function contiguousTail(msgs: readonly SealedMessage[], below: number): SealedMessage[] {
   let expect = below - 1;
   let i = msgs.length - 1;
   while (i >= 0 && msgs[i]!.seq === expect) {

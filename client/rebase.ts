@@ -7,12 +7,15 @@
  * message it had sequenced just before the roll (canon never seen here) still shows once.
  */
 import type * as Y from 'yjs';
-import type { CanonicalMessage } from '../shared/api-types.ts';
 import { recordsToReappend } from '../shared/window-rules.ts';
 import { type MessageRecord, parseReceiptKey } from '../shared/schema.ts';
+import type { SealedMessage } from './history-store.ts';
 import type { HistoryWindow } from './history-window.ts';
 import type { LiveGeneration } from './live-generation.ts';
 import { writeReceipt } from './receipts.ts';
+
+/** Most messages a rebase fetches to learn which pending ids the relay already has. */
+const MAX_REBASE_FETCH = 10_000;
 
 /** What `prepareRebase` learned; `applyRebase` uses it synchronously. */
 export interface RebasePlan {
@@ -23,21 +26,35 @@ export interface RebasePlan {
 /** The async part: stores what `old` knew as history and fetches the missing range up to `next`'s baseSeq. */
 export async function prepareRebase(old: LiveGeneration, next: LiveGeneration, history: HistoryWindow, knownMaxSeq: number): Promise<RebasePlan> {
   const baseSeq = next.baseSeq;
-  const sealed: CanonicalMessage[] = [];
+  const sealed: SealedMessage[] = [];
   let lastKnown = knownMaxSeq;
   const canon = old.roots.canon;
+  // The sealed copy's receipts go with its messages (the relay folded the same ones).
+  const readBy = new Map<string, Record<string, number>>();
+  for (const [key, r] of old.roots.receipts.entries()) {
+    const k = parseReceiptKey(key);
+    if (!k || typeof r?.readAt !== 'number') continue;
+    const m = readBy.get(k.messageId) ?? {};
+    m[k.userId] = Math.max(m[k.userId] ?? 0, r.readAt);
+    readBy.set(k.messageId, m);
+  }
   for (const r of old.roots.messages.toArray()) {
     const c = r && typeof r.id === 'string' ? canon.get(r.id) : undefined;
     if (!c || typeof c.seq !== 'number') continue;
     if (c.seq > lastKnown) lastKnown = c.seq;
-    if (c.seq <= baseSeq) sealed.push({ ...r, ...c });
+    if (c.seq > baseSeq) continue;
+    const m: SealedMessage = { ...r, ...c };
+    const by = readBy.get(r.id);
+    if (by) m.readBy = by;
+    sealed.push(m);
   }
   await history.remember(sealed);
   const relayIds = new Set<string>();
   // Only pending records (no canon) need the relay's ids; without any (e.g. a cold open that
   // met a rolled thread) nothing is fetched, so the cost never follows the history's length.
   const pending = old.roots.messages.toArray().some((r) => r && typeof r.id === 'string' && !canon.has(r.id));
-  if (pending && baseSeq > lastKnown) {
+  // Past a few generations, asking is dearer than resending: the relay dedups by id anyway.
+  if (pending && baseSeq > lastKnown && baseSeq - lastKnown <= MAX_REBASE_FETCH) {
     // Offline failure is fine: every pending record is then re-appended and the relay dedups.
     const fetched = await history.fetchAfter(lastKnown, baseSeq).catch(() => []);
     for (const m of fetched) relayIds.add(m.id);

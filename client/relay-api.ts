@@ -25,6 +25,8 @@ export function generationInfoOf(t: { id: string; generation?: number; baseSeq?:
 export interface MessagesPage {
   /** Ascending by seq. */
   messages: CanonicalMessage[];
+  /** Receipts of the page's sealed messages (folded by the relay when their generation rolled). */
+  receipts?: Array<{ messageId: string; userId: string; readAt: number }>;
   lastSeq: number;
   baseSeq?: number;
   generation?: number;

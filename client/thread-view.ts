@@ -8,7 +8,7 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import type { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { parseDocName } from '../shared/generation.ts';
-import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots, validateMessageRecord } from '../shared/schema.ts';
+import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type Receipt, type ThreadRoots, receiptKey } from '../shared/schema.ts';
 import type { HistoryStore } from './history-store.ts';
 import { HistoryWindow } from './history-window.ts';
 import { GenerationFollower, type GenerationHost } from './generation-follower.ts';
@@ -23,6 +23,7 @@ import type { Capabilities, GenerationInfo, RelayApi } from './relay-api.ts';
 import type { SendQueue } from './send-queue.ts';
 import type { SyncState } from './sync-state.ts';
 import { type SyncHost, ViewSync } from './view-sync.ts';
+import { SkeinError, appendDurably, importedRecords, newRecord } from './view-writes.ts';
 import { TAB_ORIGIN } from './tab-channel.ts';
 import { type Leadership, electLeader } from './tab-leader.ts';
 import type { TelemetryHook } from './telemetry.ts';
@@ -50,16 +51,7 @@ export interface SyncInfo extends Omit<SyncState, 'wasOffline'> {
   lastKnownBackendSeq: number | undefined;
 }
 
-/** Raised for refused sends and relay errors; `code` is normalized. */
-export class SkeinError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'SkeinError';
-  }
-}
+export { SkeinError };
 
 /** What a view needs from its client. */
 export interface ViewContext {
@@ -344,21 +336,10 @@ export class ThreadView {
   async send(text: string, opts: { replyTo?: string } = {}): Promise<string> {
     if (this.closed) throw new SkeinError('CLOSED', 'thread view is closed');
     await this.ready;
-    const record: MessageRecord = { id: nextId(), authorId: this.ctx.userId, text, clientSentAt: Date.now() };
-    if (opts.replyTo !== undefined) record.replyTo = opts.replyTo;
-    const max = this.ctx.capabilities()?.limits.maxTextLength ?? DEFAULT_MAX_TEXT_LENGTH;
-    if (text.length > max) throw new SkeinError('TEXT_TOO_LONG', `the text has ${text.length} characters; this relay takes at most ${max}`);
-    const valid = validateMessageRecord(record, max);
-    if (!valid.ok) throw new SkeinError('BAD_REQUEST', `cannot send: ${valid.reason}`);
+    const record = newRecord(nextId(), this.ctx.userId, text, opts, this.maxTextLength());
     if (this.meta?.archived) throw new SkeinError('THREAD_ARCHIVED', 'thread is archived');
-    const messages = this.roots.messages;
-    // insert at the end, not push: push walks the list (DESIGN.md, measured).
-    this.doc.transact(() => messages.insert(messages.length, [record]), LOCAL_ORIGIN);
-    // y-indexeddb queued its write synchronously in the update handler above.
-    const durable = afterPendingWrites(this.gen.persistence.db!, 'updates');
-    const now = Date.now();
-    this.ctx.sendQueue.add(record.id, { threadId: this.threadId, createdAt: now });
-    this.ctx.telemetry({ name: 'message_send_optimistic_created', threadId: this.threadId, messageId: record.id, at: now });
+    const durable = appendDurably(this.gen, [record], LOCAL_ORIGIN, this.ctx.sendQueue, this.threadId);
+    this.ctx.telemetry({ name: 'message_send_optimistic_created', threadId: this.threadId, messageId: record.id, at: Date.now() });
     await durable;
     return record.id;
   }
@@ -389,6 +370,10 @@ export class ThreadView {
     );
   }
 
+  private maxTextLength(): number {
+    return this.ctx.capabilities()?.limits.maxTextLength ?? DEFAULT_MAX_TEXT_LENGTH;
+  }
+
   /** Streams in this thread not finished as messages: live (`streaming`) or `interrupted`. */
   get streams(): ViewStream[] {
     return listStreams(this.roots, this.ctx.userId, (id) => this.roots.canon.has(id) || this.messages.some((m) => m.id === id));
@@ -408,24 +393,9 @@ export class ThreadView {
     await this.ready;
     if (!this.ctx.guest) await this.relaySynced;
     const have = new Set(this.roots.messages.toArray().map((m) => m.id));
-    const max = this.ctx.capabilities()?.limits.maxTextLength ?? DEFAULT_MAX_TEXT_LENGTH;
-    const records: MessageRecord[] = [];
-    for (const m of list) {
-      if (have.has(m.id)) continue;
-      const r: MessageRecord = { id: m.id, authorId: this.ctx.userId, text: m.text, clientSentAt: m.clientSentAt };
-      if (m.replyTo !== undefined) r.replyTo = m.replyTo;
-      const v = validateMessageRecord(r, max);
-      if (!v.ok) throw new SkeinError('BAD_REQUEST', `cannot import ${m.id}: ${v.reason}`);
-      records.push(r);
-      have.add(m.id);
-    }
+    const records = importedRecords(list, have, this.ctx.userId, this.maxTextLength());
     if (records.length === 0) return 0;
-    const messages = this.roots.messages;
-    this.doc.transact(() => messages.insert(messages.length, records), LOCAL_ORIGIN);
-    const durable = afterPendingWrites(this.gen.persistence.db!, 'updates');
-    const now = Date.now();
-    for (const r of records) this.ctx.sendQueue.add(r.id, { threadId: this.threadId, createdAt: now });
-    await durable;
+    await appendDurably(this.gen, records, LOCAL_ORIGIN, this.ctx.sendQueue, this.threadId);
     return records.length;
   }
 
@@ -748,7 +718,7 @@ export class ThreadView {
     if (!this.receiptsCache) {
       const canon = this.roots.canon;
       const unknown: string[] = [];
-      this.receiptsCache = indexReceipts(this.roots.receipts.entries(), (id) => {
+      this.receiptsCache = indexReceipts(this.receiptEntries(), (id) => {
         const seq = canon.get(id)?.seq ?? this.history.get(id)?.seq ?? this.receiptSeqs.get(id);
         if (seq === undefined && !this.receiptLookups.has(id)) unknown.push(id);
         return seq;
@@ -756,6 +726,22 @@ export class ThreadView {
       if (unknown.length) void this.lookUpReceiptSeqs(unknown);
     }
     return this.receiptsCache;
+  }
+
+  /**
+   * Live receipts, and the relay's folded receipts of the sealed messages in the window; the
+   * latest `readAt` per (message, user) wins.
+   */
+  private receiptEntries(): Iterable<[string, Receipt]> {
+    const hist = this.history.messages;
+    if (!hist.some((m) => m.readBy)) return this.roots.receipts.entries();
+    const all = new Map<string, Receipt>();
+    for (const m of hist) for (const [user, readAt] of Object.entries(m.readBy ?? {})) all.set(receiptKey(m.id, user), { readAt });
+    for (const [key, r] of this.roots.receipts.entries()) {
+      const prev = all.get(key);
+      if (!prev || (typeof r?.readAt === 'number' && r.readAt > prev.readAt)) all.set(key, r);
+    }
+    return all.entries();
   }
 
   /** Receipts may name messages of sealed generations: their seqs come from the history store. */

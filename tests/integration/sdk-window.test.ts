@@ -142,7 +142,10 @@ describe('windowed threads in the SDK', () => {
     const { id } = await relay.createThread(tokens.dave!, ['carol']);
     const d = dave.openThread(id);
     await d.ready;
-    await sendSequenced(d, 23, 'paged');
+    const early = await sendSequenced(d, 3, 'paged early');
+    // Read in generation 0: sealed at the roll, the relay folds the receipt into its rows.
+    d.markRead(early[1]!);
+    await sendSequenced(d, 20, 'paged');
     await until(d, (v) => v.syncInfo.state === 'SYNCED', 'dave SYNCED');
     // Dave reads the 20th: carol's view sees his read position though it is sealed history.
     d.markRead(d.messages.find((m) => m.seq === 20)!.id);
@@ -157,6 +160,8 @@ describe('windowed threads in the SDK', () => {
     expect(seqsOf(c)).toEqual(range(1, 23));
     expect(c.hasOlder).toBe(false);
     await until(c, (v) => v.readUpTo('dave') >= 20, 'dave read up to 20');
+    // Who read an old message: the relay's folded receipt, served with the history page.
+    expect(c.readers(early[1]!).map((r) => r.userId)).toEqual(['dave']);
   });
 
   it('loadOlder pages from the relay in small pages, in order, without gaps or doubles', async () => {
