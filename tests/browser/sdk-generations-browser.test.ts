@@ -79,8 +79,9 @@ describe('SDK generations in Chromium', () => {
     bob.destroy();
     await allCanonical(leader, 6);
     await allCanonical(follower, 6);
-    expect(await generation(leader)).toBe(1);
-    expect(await generation(follower)).toBe(1);
+    // A tab may show the sealed messages (from the other tab) before it has moved: await the move.
+    await expect.poll(() => generation(leader), { timeout: 30_000 }).toBe(1);
+    await expect.poll(() => generation(follower), { timeout: 30_000 }).toBe(1);
 
     // After the roll both tabs write into generation 1, through the leader's connection.
     await send(follower, 'f2');
