@@ -438,7 +438,9 @@ describe('AT ingest', () => {
       const row = async () => (await syncState(relay, `sourceId=${sourceId}`)).find((x) => x.did === null);
       const outdated = await eventually(row, (x) => /outdated_cursor/.test(x?.failureReason ?? ''), 'outdated cursor noted');
       expect(outdated.status).toBe('active'); // still connected: nothing to reconnect for
-      expect(relay.logs.find((l) => l.event === 'ingest_info')).toMatchObject({ name: 'OutdatedCursor' });
+      // The log line travels through the relay's stdout pipe, which can arrive after the HTTP answer.
+      const info = await eventually(async () => relay.logs.find((l) => l.event === 'ingest_info'), (l) => l !== undefined, 'ingest_info logged');
+      expect(info).toMatchObject({ name: 'OutdatedCursor' });
       garbage = true;
       for (const c of wss.clients) c.terminate();
       const failing = await eventually(row, (x) => x?.status === 'failing' && /undecodable frame/.test(x.failureReason ?? ''), 'failing on garbage');
