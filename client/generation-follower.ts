@@ -41,11 +41,28 @@ export interface GenerationHost {
 export class GenerationFollower {
   /** The live generation the view reads and writes. */
   current: LiveGeneration;
+  /**
+   * Resolves once the live generation is known: from the (cached) thread list, or, when the
+   * thread is not listed yet (a first open), asked of the relay. The view connects after it,
+   * so a cold open goes straight to the live document instead of a sealed one answering 4410.
+   */
+  readonly located: Promise<void>;
   private moving: Promise<void> = Promise.resolve();
 
   constructor(private readonly host: GenerationHost) {
     const listed = host.threads.get(host.threadId);
     this.current = this.open(listed ? generationInfoOf(listed) : { generation: 0, baseSeq: 0, liveDoc: host.threadId });
+    this.located = listed || host.guest ? Promise.resolve() : this.locate();
+  }
+
+  private async locate(): Promise<void> {
+    let info: GenerationInfo;
+    try {
+      info = generationInfoOf(await this.host.api.getThread(this.host.threadId));
+    } catch {
+      return; // offline or refused: connect anyway; the relay's close code says the rest
+    }
+    if (info.generation > this.current.info.generation) await this.moveTo(info, true);
   }
 
   /** Resolves when no move is running (or queued). */
@@ -90,31 +107,36 @@ export class GenerationFollower {
    * Rebase onto a newer generation (invariant 4 of the design): open its document, move
    * this generation's pending work into it, switch, drop the old copy. Concurrent
    * triggers (4410, thread list, another tab) are serialized and the later ones find
-   * nothing to do.
+   * nothing to do. `fresh`: the hint is the relay's thread row, just fetched.
    */
-  moveTo(hint: Partial<GenerationInfo> & { generation: number }): Promise<void> {
+  moveTo(hint: Partial<GenerationInfo> & { generation: number }, fresh = false): Promise<void> {
     const h = this.host;
     this.moving = this.moving.then(async () => {
       if (h.isClosed() || h.guest || hint.generation <= this.current.info.generation) return;
       let target: GenerationInfo = { liveDoc: hint.liveDoc ?? h.threadId, baseSeq: hint.baseSeq ?? 0, generation: hint.generation };
-      try {
-        // The thread row has the new baseSeq (and maybe an even newer generation).
-        const listed = generationInfoOf(await h.api.getThread(h.threadId));
-        if (listed.generation >= target.generation) target = listed;
-      } catch {
-        if (!hint.liveDoc) return; // nowhere to go yet: the thread list will say
+      if (!fresh) {
+        try {
+          // The thread row has the new baseSeq (and maybe an even newer generation).
+          const listed = generationInfoOf(await h.api.getThread(h.threadId));
+          if (listed.generation >= target.generation) target = listed;
+        } catch {
+          if (!hint.liveDoc) return; // nowhere to go yet: the thread list will say
+        }
       }
       if (target.generation <= this.current.info.generation || h.isClosed()) return;
       const old = this.current;
       old.tabs.publishGeneration(target); // the other tabs move too
       const wasConnected = h.disconnect();
       const next = this.open(target);
-      await next.loaded;
+      // The old copy may still be loading (a move right at open): its pending work must be in it.
+      await Promise.all([old.loaded, next.loaded]);
       if (h.isClosed()) return void (await next.dispose());
       const plan = await prepareRebase(old, next, h.history, h.maxSeq());
       // The sealed copy's messages are in the history store now: the window takes them in
-      // before the switch (no flicker; the list shows an id once, from history).
-      await h.history.setEnd(next.baseSeq, h.history.messages.length + old.roots.messages.length + 200);
+      // before the switch (no flicker; the list shows an id once, from history). With none
+      // (a first open) nothing can flicker: the page arrives after, not before, the connection.
+      const windowed = h.history.setEnd(next.baseSeq, h.history.messages.length + old.roots.messages.length + 200);
+      if (old.roots.messages.length > 0) await windowed;
       if (h.isClosed()) return void (await next.dispose());
       // From here to the switch, synchronous: no send can land in the old document after it.
       const records = applyRebase(old, next, plan, h.userId, h.origin);

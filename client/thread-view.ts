@@ -17,6 +17,7 @@ import { afterPendingWrites, type LocalStore } from './local-store.ts';
 import { MessageList, type ViewMessage } from './message-list.ts';
 import { type StreamHandle, type ViewStream, listStreams, startStream, streamLimitsOf } from './stream.ts';
 import { type PresenceEntry, Presence } from './presence.ts';
+import { preconnect, providerUrl } from './preconnect.ts';
 import { openRelayLink } from './relay-link.ts';
 import { type ReadInfo, type ReceiptIndex, indexReceipts, unreadCount, writeReceipt } from './receipts.ts';
 import type { Capabilities, GenerationInfo, RelayApi } from './relay-api.ts';
@@ -114,6 +115,8 @@ export class ThreadView {
   private readonly syncer: ViewSync;
   private readonly leadership: Leadership;
   private provider: WebsocketProvider | null = null;
+  /** Bumped by every connect and disconnect, so a connect still waiting (token, local load) knows it is stale. */
+  private connectAttempt = 0;
   private loaded = false;
   private closed = false;
   private listeners = new Set<(v: ThreadView) => void>();
@@ -167,7 +170,7 @@ export class ThreadView {
       this.scheduleNotify(); // subscribers render the cached window at once
     });
     this.leadership = electLeader(ctx.lockName);
-    void Promise.all([this.ready, this.leadership.whenLeader]).then(() => this.startProvider());
+    void Promise.all([this.leadership.whenLeader, this.generations.located]).then(() => this.startProvider());
     if (ctx.revalidateIntervalMs > 0) {
       this.revalidateTimer = setInterval(() => void this.revalidate(true), ctx.revalidateIntervalMs);
     }
@@ -517,6 +520,7 @@ export class ThreadView {
 
   private async startProvider(): Promise<void> {
     if (this.closed || this.ctx.guest) return;
+    const attempt = ++this.connectAttempt; // a later start, or a disconnect, supersedes this one
     let token: string;
     try {
       token = await this.ctx.getToken();
@@ -524,14 +528,19 @@ export class ThreadView {
       this.syncer.dispatch({ type: 'connection', connection: 'offline' });
       return;
     }
-    if (this.closed) return;
-    if (!this.ctx.WebSocketPolyfill && typeof WebSocket === 'undefined') {
+    if (this.closed || attempt !== this.connectAttempt) return;
+    const WS = this.ctx.WebSocketPolyfill ?? (typeof WebSocket === 'undefined' ? undefined : WebSocket);
+    if (!WS) {
       this.refused = { code: 0, reason: 'no WebSocket implementation (pass WebSocketPolyfill)' };
       this.syncer.dispatch({ type: 'connection', connection: 'offline' });
       return;
     }
     if (this.provider) return;
-    const gen = this.gen;
+    // The handshake overlaps the local load; the sync itself starts once the copy is loaded.
+    const early = this.loaded ? null : preconnect(WS, providerUrl(this.ctx.wsUrl, this.gen.info.liveDoc, { token }));
+    await this.ready;
+    if (this.closed || this.provider || attempt !== this.connectAttempt) return early?.discard();
+    const gen = this.gen; // a move meanwhile changes the URL: the early socket is then not adopted
     this.provider = openRelayLink({
       wsUrl: this.ctx.wsUrl,
       liveDoc: gen.info.liveDoc,
@@ -539,7 +548,7 @@ export class ThreadView {
       awareness: this.awareness,
       token,
       getToken: () => this.ctx.getToken(),
-      WebSocketPolyfill: this.ctx.WebSocketPolyfill,
+      WebSocketPolyfill: early?.socketClass ?? this.ctx.WebSocketPolyfill,
       isClosed: () => this.closed,
       onStatus: () => this.syncer.dispatch({ type: 'connection', connection: this.syncer.currentConnection() }),
       onSynced: () => this.onRelaySynced(),
@@ -550,6 +559,7 @@ export class ThreadView {
         this.scheduleNotify();
       },
     });
+    early?.discard();
   }
 
   private onRelaySynced(): void {
@@ -576,6 +586,7 @@ export class ThreadView {
       isClosed: () => this.closed,
       maxSeq: () => this.maxCanonSeq(),
       disconnect: () => {
+        this.connectAttempt++;
         const had = this.provider !== null;
         this.provider?.destroy();
         this.provider = null;
@@ -592,6 +603,12 @@ export class ThreadView {
       },
       afterSwitch: (next, wasConnected) => {
         next.tabs.start();
+        if (this.provider && this.provider.roomname !== next.info.liveDoc) {
+          // Connected to the sealed generation while the move ran: that link is stale.
+          this.provider.destroy();
+          this.provider = null;
+          wasConnected = true;
+        }
         if (wasConnected || this.leadership.isLeader) void this.startProvider();
         void this.history.setEnd(next.baseSeq);
         this.scheduleNotify();

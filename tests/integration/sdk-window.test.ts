@@ -17,7 +17,7 @@ const clients: SkeinClient[] = [];
 
 beforeAll(async () => {
   relay = await startRelay({ SKEIN_GENERATION_MESSAGES: String(GENERATION_MESSAGES), SKEIN_MAX_MESSAGES_PER_SECOND: '1000', SKEIN_MESSAGE_BURST: '1000' });
-  for (const u of ['alice', 'bob', 'carol', 'dave']) tokens[u] = await relay.token(u);
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) tokens[u] = await relay.token(u);
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
@@ -162,6 +162,26 @@ describe('windowed threads in the SDK', () => {
     await until(c, (v) => v.readUpTo('dave') >= 20, 'dave read up to 20');
     // Who read an old message: the relay's folded receipt, served with the history page.
     expect(c.readers(early[1]!).map((r) => r.userId)).toEqual(['dave']);
+  });
+
+  it('a first open of a rolled thread (not listed yet) connects straight to the live generation', async () => {
+    const dave = await client('dave');
+    // Erin has no client yet: no other view of hers has this thread cached (listed).
+    const { id } = await relay.createThread(tokens.dave!, ['erin']);
+    const d = dave.openThread(id);
+    await d.ready;
+    await sendSequenced(d, 12, 'rolled');
+    const live = (await relay.api('GET', `/v1/threads/${id}`, tokens.dave!)).body as { generation: number };
+    expect(live.generation).toBeGreaterThanOrEqual(2);
+    const erin = await client('erin');
+    const from = relay.logs.length;
+    const c = erin.openThread(id); // no refreshThreads: the view asks the relay where to go
+    await until(c, (v) => v.syncInfo.state === 'SYNCED' && v.messages.length === 12, 'erin SYNCED with all 12');
+    expect(c.generation.generation).toBe(live.generation);
+    expect(seqsOf(c)).toEqual(range(1, 12));
+    // Not one connection to a sealed generation (each would be refused with 4410).
+    const sealed = relay.logs.slice(from).filter((l) => l.userId === 'erin' && l.threadId === id && (l.code === 4410 || l.event === 'ws_refused'));
+    expect(sealed).toEqual([]);
   });
 
   it('loadOlder pages from the relay in small pages, in order, without gaps or doubles', async () => {
