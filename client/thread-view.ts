@@ -5,10 +5,8 @@
  */
 import { monotonicFactory } from 'ulid';
 import * as awarenessProtocol from 'y-protocols/awareness';
-import type { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
-import { parseDocName } from '../shared/generation.ts';
-import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type Receipt, type ThreadRoots, receiptKey } from '../shared/schema.ts';
+import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots } from '../shared/schema.ts';
 import type { HistoryStore } from './history-store.ts';
 import { HistoryWindow } from './history-window.ts';
 import { GenerationFollower, type GenerationHost } from './generation-follower.ts';
@@ -17,9 +15,12 @@ import { afterPendingWrites, type LocalStore } from './local-store.ts';
 import { MessageList, type ViewMessage } from './message-list.ts';
 import { type StreamHandle, type ViewStream, listStreams, startStream, streamLimitsOf } from './stream.ts';
 import { type PresenceEntry, Presence } from './presence.ts';
-import { preconnect, providerUrl } from './preconnect.ts';
-import { openRelayLink } from './relay-link.ts';
-import { type ReadInfo, type ReceiptIndex, indexReceipts, unreadCount, writeReceipt } from './receipts.ts';
+import { type ReadInfo, unreadCount, writeReceipt } from './receipts.ts';
+import { RenderWindow } from './render-window.ts';
+import { SendOutcomes } from './send-outcomes.ts';
+import { type ConnectionHost, ViewConnection } from './view-connection.ts';
+import { ViewNotifier } from './view-notifier.ts';
+import { ViewReceipts } from './view-receipts.ts';
 import type { Capabilities, GenerationInfo, RelayApi } from './relay-api.ts';
 import type { SendQueue } from './send-queue.ts';
 import type { SyncState } from './sync-state.ts';
@@ -81,10 +82,6 @@ export interface ViewContext {
   onClosed(view: ThreadView): void;
 }
 
-/** Newest messages kept as a render cache, so that a thread of any length paints at once. */
-const WINDOW_SIZE = 200;
-const WINDOW_SAVE_INTERVAL_MS = 1_000;
-
 /** Sealed messages shown at first (more with `loadOlder`). */
 const FIRST_HISTORY_PAGE = 50;
 
@@ -114,39 +111,48 @@ export class ThreadView {
   private readonly list: MessageList;
   private readonly syncer: ViewSync;
   private readonly leadership: Leadership;
-  private provider: WebsocketProvider | null = null;
-  /** Bumped by every connect and disconnect, so a connect still waiting (token, local load) knows it is stale. */
-  private connectAttempt = 0;
+  private readonly link: ViewConnection;
+  private readonly notifier: ViewNotifier<ThreadView>;
+  private readonly receiptIndex: ViewReceipts;
+  private readonly renderWindow: RenderWindow;
+  private readonly outcomes: SendOutcomes;
   private loaded = false;
   private closed = false;
-  private listeners = new Set<(v: ThreadView) => void>();
-  private notifyScheduled = false;
-  private notifyTimer: ReturnType<typeof setTimeout> | null = null;
-  private notifyFrame: number | null = null;
-  private receiptsCache: ReceiptIndex | null = null;
-  /** Seqs of old messages named by receipts, looked up in the history store. */
-  private receiptSeqs = new Map<string, number>();
-  private receiptLookups = new Set<string>();
   private canonDirty = true;
+  /** The render cache of the last visit, shown until the local copy is loaded. */
   private window: ViewMessage[] | null = null;
-  private windowSaveTimer: ReturnType<typeof setTimeout> | null = null;
-  private windowSavedFor: ViewMessage[] | null = null;
-  private windowSaved = false;
   private revalidateTimer: ReturnType<typeof setInterval> | null = null;
-  private reportedFailures = new Set<string>();
   private autoLoadStoppedAt = -1;
   private readonly offThreads: () => void;
 
   constructor(private readonly ctx: ViewContext) {
     this.threadId = ctx.threadId;
+    this.notifier = new ViewNotifier<ThreadView>(this, {
+      before: () => {
+        if (this.canonDirty) this.validate();
+        if (this.loaded) this.renderWindow.beforeRender();
+      },
+      // The first full render is saved at once: a short visit still leaves a render cache.
+      after: () => this.renderWindow.afterRender(),
+    });
     this.presenceState = new Presence(this.awareness, ctx.userId);
     this.syncer = new ViewSync(this.syncHost());
     this.list = new MessageList({ threadId: ctx.threadId, userId: ctx.userId, telemetry: ctx.telemetry, atVisible: () => this.atVisible });
     this.history = new HistoryWindow(ctx.threadId, ctx.history, ctx.guest ? null : ctx.api, () => {
       this.canonDirty = true;
-      this.receiptsCache = null;
+      this.receiptIndex.invalidate();
       this.scheduleNotify();
     });
+    this.receiptIndex = new ViewReceipts({
+      threadId: ctx.threadId,
+      roots: () => this.roots,
+      history: this.history,
+      historyStore: ctx.history,
+      isClosed: () => this.closed,
+      changed: this.scheduleNotify,
+    });
+    this.outcomes = new SendOutcomes(ctx.threadId, ctx.sendQueue, ctx.telemetry);
+    this.renderWindow = new RenderWindow(ctx.store, ctx.threadId, () => (this.loaded ? this.list.built : null));
     this.generations = new GenerationFollower(this.generationHost());
     this.bind(this.gen);
     this.awareness.on('change', this.scheduleNotify);
@@ -163,12 +169,12 @@ export class ThreadView {
       void this.history.setEnd(this.gen.baseSeq, FIRST_HISTORY_PAGE);
       void this.generations.adoptLocal();
     });
-    const cachedWindow = ctx.store.get<ViewMessage[]>('kv', `window:${ctx.threadId}`).catch(() => undefined);
-    this.firstPaint = cachedWindow.then((w) => {
-      if (!Array.isArray(w) || w.length === 0 || this.loaded) return this.ready;
+    this.firstPaint = this.renderWindow.load().then((w) => {
+      if (!w || this.loaded) return this.ready;
       this.window = w;
       this.scheduleNotify(); // subscribers render the cached window at once
     });
+    this.link = new ViewConnection(this.connectionHost());
     this.leadership = electLeader(ctx.lockName);
     void Promise.all([this.leadership.whenLeader, this.generations.located]).then(() => this.startProvider());
     if (ctx.revalidateIntervalMs > 0) {
@@ -292,7 +298,7 @@ export class ThreadView {
 
   /** Who read a message and when, oldest first. */
   readers(messageId: string): ReadInfo[] {
-    return this.receipts().readers.get(messageId) ?? [];
+    return this.receiptIndex.index.readers.get(messageId) ?? [];
   }
 
   /**
@@ -300,7 +306,7 @@ export class ThreadView {
    * generation: its seq comes from the live canon, the history window or the history store.
    */
   readUpTo(userId: string): number {
-    return this.receipts().readUpTo.get(userId) ?? 0;
+    return this.receiptIndex.index.readUpTo.get(userId) ?? 0;
   }
 
   /**
@@ -326,8 +332,7 @@ export class ThreadView {
    * Returns an unsubscribe function.
    */
   subscribe(fn: (v: ThreadView) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    return this.notifier.subscribe(fn);
   }
 
   // ---------------------------------------------------------------- writing
@@ -440,15 +445,13 @@ export class ThreadView {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.notifyTimer, this.windowSaveTimer]) if (t) clearTimeout(t);
+    this.notifier.close();
     this.syncer.close();
-    await this.saveWindow();
+    await this.renderWindow.close();
     if (this.revalidateTimer) clearInterval(this.revalidateTimer);
-    if (this.notifyFrame !== null && typeof cancelAnimationFrame === 'function') cancelAnimationFrame(this.notifyFrame);
-    this.listeners.clear();
     this.presenceState.close();
     this.offThreads();
-    this.provider?.destroy();
+    this.link.stop();
     this.unbind(this.gen);
     this.leadership.release();
     this.awareness.destroy();
@@ -484,7 +487,7 @@ export class ThreadView {
       isLoaded: () => this.loaded,
       isClosed: () => this.closed,
       isLeader: () => this.leadership.isLeader,
-      provider: () => this.provider,
+      provider: () => this.link.provider,
       generation: () => this.gen,
       localSeqs: () => this.localSeqs(),
       followListed: () => this.generations.followListed(),
@@ -518,48 +521,30 @@ export class ThreadView {
     for (const c of this.roots.canon.values()) if (c && typeof c.seq === 'number' && c.seq > base) yield c.seq;
   }
 
-  private async startProvider(): Promise<void> {
-    if (this.closed || this.ctx.guest) return;
-    const attempt = ++this.connectAttempt; // a later start, or a disconnect, supersedes this one
-    let token: string;
-    try {
-      token = await this.ctx.getToken();
-    } catch {
-      this.syncer.dispatch({ type: 'connection', connection: 'offline' });
-      return;
-    }
-    if (this.closed || attempt !== this.connectAttempt) return;
-    const WS = this.ctx.WebSocketPolyfill ?? (typeof WebSocket === 'undefined' ? undefined : WebSocket);
-    if (!WS) {
-      this.refused = { code: 0, reason: 'no WebSocket implementation (pass WebSocketPolyfill)' };
-      this.syncer.dispatch({ type: 'connection', connection: 'offline' });
-      return;
-    }
-    if (this.provider) return;
-    // The handshake overlaps the local load; the sync itself starts once the copy is loaded.
-    const early = this.loaded ? null : preconnect(WS, providerUrl(this.ctx.wsUrl, this.gen.info.liveDoc, { token }));
-    await this.ready;
-    if (this.closed || this.provider || attempt !== this.connectAttempt) return early?.discard();
-    const gen = this.gen; // a move meanwhile changes the URL: the early socket is then not adopted
-    this.provider = openRelayLink({
-      wsUrl: this.ctx.wsUrl,
-      liveDoc: gen.info.liveDoc,
-      doc: gen.doc,
+  private startProvider(): Promise<void> {
+    return this.ctx.guest ? Promise.resolve() : this.link.start();
+  }
+
+  private connectionHost(): ConnectionHost {
+    const ctx = this.ctx;
+    return {
+      wsUrl: ctx.wsUrl,
+      getToken: () => ctx.getToken(),
+      WebSocketPolyfill: ctx.WebSocketPolyfill,
       awareness: this.awareness,
-      token,
-      getToken: () => this.ctx.getToken(),
-      WebSocketPolyfill: early?.socketClass ?? this.ctx.WebSocketPolyfill,
+      ready: this.ready,
+      isLoaded: () => this.loaded,
       isClosed: () => this.closed,
+      generation: () => this.gen,
+      offline: () => this.syncer.dispatch({ type: 'connection', connection: 'offline' }),
       onStatus: () => this.syncer.dispatch({ type: 'connection', connection: this.syncer.currentConnection() }),
       onSynced: () => this.onRelaySynced(),
-      onSealed: (liveDoc) =>
-        void this.generations.moveTo(liveDoc ? { liveDoc, generation: parseDocName(liveDoc).generation } : { generation: gen.info.generation + 1 }),
+      onSealed: (hint) => void this.generations.moveTo(hint),
       onRefused: (code, reason) => {
         this.refused = { code, reason };
         this.scheduleNotify();
       },
-    });
-    early?.discard();
+    };
   }
 
   private onRelaySynced(): void {
@@ -585,30 +570,20 @@ export class ThreadView {
       origin: LOCAL_ORIGIN,
       isClosed: () => this.closed,
       maxSeq: () => this.maxCanonSeq(),
-      disconnect: () => {
-        this.connectAttempt++;
-        const had = this.provider !== null;
-        this.provider?.destroy();
-        this.provider = null;
-        return had;
-      },
+      disconnect: () => this.link.stop(),
       switchTo: (old, next, records) => {
         this.unbind(old);
         this.bind(next);
         this.list.reset(next.roots);
-        this.receiptsCache = null;
+        this.receiptIndex.invalidate();
         this.canonDirty = true;
         this.rebaseCount++;
         this.ctx.telemetry({ name: 'thread_generation_rebased', threadId: this.threadId, generation: next.info.generation, reappended: records.length, at: Date.now() });
       },
       afterSwitch: (next, wasConnected) => {
         next.tabs.start();
-        if (this.provider && this.provider.roomname !== next.info.liveDoc) {
-          // Connected to the sealed generation while the move ran: that link is stale.
-          this.provider.destroy();
-          this.provider = null;
-          wasConnected = true;
-        }
+        // Linked to the sealed generation while the move ran: that link is stale.
+        if (this.link.isStale(next.info.liveDoc)) wasConnected = this.link.stop();
         if (wasConnected || this.leadership.isLeader) void this.startProvider();
         void this.history.setEnd(next.baseSeq);
         this.scheduleNotify();
@@ -646,7 +621,7 @@ export class ThreadView {
       if (t !== this.roots.messages && t !== this.roots.receipts) this.list.invalidate();
     }
     if (tr.deleteSet.clients.size > 0) this.list.invalidate();
-    this.receiptsCache = null;
+    this.receiptIndex.invalidate();
     this.scheduleNotify();
     this.syncer.changed();
   };
@@ -657,118 +632,15 @@ export class ThreadView {
 
   private onCanon = (event: Y.YMapEvent<CanonInfo>, tr: Y.Transaction): void => {
     this.canonDirty = true;
-    const fromRelay = (this.provider && tr.origin === this.provider) || (tr.origin === TAB_ORIGIN && this.syncer.leaderStatus?.synced);
+    const fromRelay = (this.link.provider && tr.origin === this.link.provider) || (tr.origin === TAB_ORIGIN && this.syncer.leaderStatus?.synced);
     const showAt = this.atVisible;
     for (const id of event.keysChanged) {
       const c = this.roots.canon.get(id);
       if (!c) continue;
       if (fromRelay) this.syncer.noteRelaySeq(c.seq);
-      const queued = this.ctx.sendQueue.get(id);
-      if (!queued) continue;
-      const at = Date.now();
-      if (!this.reportedFailures.has(id) && event.keys.get(id)?.action === 'add') {
-        this.ctx.telemetry({ name: 'message_sync_confirmed', threadId: this.threadId, messageId: id, seq: c.seq, latencyMs: at - queued.createdAt, at });
-      }
-      if (c.state === 'failed' || c.state === 'rejected') {
-        if (!this.reportedFailures.has(id)) {
-          this.reportedFailures.add(id);
-          const code = c.error ?? c.state.toUpperCase();
-          this.ctx.telemetry({ name: 'message_sync_failed', threadId: this.threadId, messageId: id, code, at });
-          this.ctx.sendQueue.recordFailure({ threadId: this.threadId, messageId: id, code, at });
-        }
-        this.ctx.sendQueue.remove(id);
-      } else if (c.state === 'confirmed' || !showAt) {
-        this.ctx.sendQueue.remove(id);
-      }
+      this.outcomes.note(id, c, event.keys.get(id)?.action === 'add', showAt);
     }
   };
 
-  private scheduleNotify = (): void => {
-    if (this.notifyScheduled || this.closed) return;
-    this.notifyScheduled = true;
-    const run = () => {
-      if (!this.notifyScheduled) return;
-      this.notifyScheduled = false;
-      if (this.notifyTimer) clearTimeout(this.notifyTimer);
-      if (this.notifyFrame !== null && typeof cancelAnimationFrame === 'function') cancelAnimationFrame(this.notifyFrame);
-      this.notifyTimer = null;
-      this.notifyFrame = null;
-      this.flush();
-    };
-    // One notification per animation frame; the timer covers hidden tabs and Node.
-    if (typeof requestAnimationFrame === 'function') this.notifyFrame = requestAnimationFrame(run);
-    this.notifyTimer = setTimeout(run, 50);
-  };
-
-  private flush(): void {
-    if (this.closed) return;
-    if (this.canonDirty) this.validate();
-    if (this.loaded && !this.windowSaveTimer) {
-      this.windowSaveTimer = setTimeout(() => {
-        this.windowSaveTimer = null;
-        void this.saveWindow();
-      }, WINDOW_SAVE_INTERVAL_MS);
-    }
-    for (const f of [...this.listeners]) {
-      try {
-        f(this);
-      } catch (err) {
-        console.error('skein: change listener failed', err);
-      }
-    }
-    // First save right after the first render of the full copy: a short visit still leaves a window.
-    if (this.loaded && !this.windowSaved && this.list.built?.length) {
-      this.windowSaved = true;
-      void this.saveWindow();
-    }
-  }
-
-  /** Stores the newest messages as the render cache (only what the app already computed). */
-  private async saveWindow(): Promise<void> {
-    const all = this.list.built;
-    if (!this.loaded || !all || all === this.windowSavedFor) return;
-    this.windowSavedFor = all;
-    await this.ctx.store.put('kv', `window:${this.threadId}`, all.slice(Math.max(0, all.length - WINDOW_SIZE))).catch(() => {});
-  }
-
-  private receipts(): ReceiptIndex {
-    if (!this.receiptsCache) {
-      const canon = this.roots.canon;
-      const unknown: string[] = [];
-      this.receiptsCache = indexReceipts(this.receiptEntries(), (id) => {
-        const seq = canon.get(id)?.seq ?? this.history.get(id)?.seq ?? this.receiptSeqs.get(id);
-        if (seq === undefined && !this.receiptLookups.has(id)) unknown.push(id);
-        return seq;
-      });
-      if (unknown.length) void this.lookUpReceiptSeqs(unknown);
-    }
-    return this.receiptsCache;
-  }
-
-  /**
-   * Live receipts, and the relay's folded receipts of the sealed messages in the window; the
-   * latest `readAt` per (message, user) wins.
-   */
-  private receiptEntries(): Iterable<[string, Receipt]> {
-    const hist = this.history.messages;
-    if (!hist.some((m) => m.readBy)) return this.roots.receipts.entries();
-    const all = new Map<string, Receipt>();
-    for (const m of hist) for (const [user, readAt] of Object.entries(m.readBy ?? {})) all.set(receiptKey(m.id, user), { readAt });
-    for (const [key, r] of this.roots.receipts.entries()) {
-      const prev = all.get(key);
-      if (!prev || (typeof r?.readAt === 'number' && r.readAt > prev.readAt)) all.set(key, r);
-    }
-    return all.entries();
-  }
-
-  /** Receipts may name messages of sealed generations: their seqs come from the history store. */
-  private async lookUpReceiptSeqs(ids: string[]): Promise<void> {
-    for (const id of ids) this.receiptLookups.add(id);
-    const store = await this.ctx.history();
-    const found = (await store?.seqsOf(this.threadId, ids).catch(() => null)) ?? new Map<string, number>();
-    if (found.size === 0 || this.closed) return;
-    for (const [id, seq] of found) this.receiptSeqs.set(id, seq);
-    this.receiptsCache = null;
-    this.scheduleNotify();
-  }
+  private scheduleNotify = (): void => this.notifier.schedule();
 }

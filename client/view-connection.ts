@@ -1,0 +1,93 @@
+/**
+ * A view's relay connection (held by the leader tab): the y-websocket link to the live
+ * generation's document. Connecting waits for the token, opens the socket while the local
+ * copy still loads (preconnect.ts) and starts the sync once it is loaded. A later connect or
+ * a stop supersedes a connect still waiting, so a view never ends up linked to a generation
+ * it has left.
+ */
+import type * as awarenessProtocol from 'y-protocols/awareness';
+import type { WebsocketProvider } from 'y-websocket';
+import { parseDocName } from '../shared/generation.ts';
+import type { LiveGeneration } from './live-generation.ts';
+import { preconnect, providerUrl } from './preconnect.ts';
+import { openRelayLink } from './relay-link.ts';
+
+export interface ConnectionHost {
+  wsUrl: string;
+  getToken(): Promise<string>;
+  WebSocketPolyfill?: typeof WebSocket;
+  awareness: awarenessProtocol.Awareness;
+  /** Resolves once the first generation's local copy is loaded. */
+  ready: Promise<void>;
+  isLoaded(): boolean;
+  isClosed(): boolean;
+  generation(): LiveGeneration;
+  /** No token or no WebSocket: the view is offline. */
+  offline(): void;
+  onStatus(): void;
+  onSynced(): void;
+  /** The relay sealed the generation; the hint names the live one. */
+  onSealed(hint: { liveDoc?: string; generation: number }): void;
+  onRefused(code: number, reason: string): void;
+}
+
+export class ViewConnection {
+  /** The link, or null while not connected (or not the leader tab). */
+  provider: WebsocketProvider | null = null;
+  private attempt = 0;
+
+  constructor(private readonly host: ConnectionHost) {}
+
+  async start(): Promise<void> {
+    const h = this.host;
+    if (h.isClosed()) return;
+    const attempt = ++this.attempt;
+    let token: string;
+    try {
+      token = await h.getToken();
+    } catch {
+      return h.offline();
+    }
+    if (h.isClosed() || attempt !== this.attempt) return;
+    const WS = h.WebSocketPolyfill ?? (typeof WebSocket === 'undefined' ? undefined : WebSocket);
+    if (!WS) {
+      h.onRefused(0, 'no WebSocket implementation (pass WebSocketPolyfill)');
+      return h.offline();
+    }
+    if (this.provider) return;
+    // The handshake overlaps the local load; the sync itself starts once the copy is loaded.
+    const early = h.isLoaded() ? null : preconnect(WS, providerUrl(h.wsUrl, h.generation().info.liveDoc, { token }));
+    await h.ready;
+    if (h.isClosed() || this.provider || attempt !== this.attempt) return early?.discard();
+    const gen = h.generation(); // a move meanwhile changes the URL: the early socket is then not adopted
+    this.provider = openRelayLink({
+      wsUrl: h.wsUrl,
+      liveDoc: gen.info.liveDoc,
+      doc: gen.doc,
+      awareness: h.awareness,
+      token,
+      getToken: () => h.getToken(),
+      WebSocketPolyfill: early?.socketClass ?? h.WebSocketPolyfill,
+      isClosed: () => h.isClosed(),
+      onStatus: () => h.onStatus(),
+      onSynced: () => h.onSynced(),
+      onSealed: (liveDoc) => h.onSealed(liveDoc ? { liveDoc, generation: parseDocName(liveDoc).generation } : { generation: gen.info.generation + 1 }),
+      onRefused: (code, reason) => h.onRefused(code, reason),
+    });
+    early?.discard();
+  }
+
+  /** Drops the link and any connect still waiting; true when there was a link. */
+  stop(): boolean {
+    this.attempt++;
+    const had = this.provider !== null;
+    this.provider?.destroy();
+    this.provider = null;
+    return had;
+  }
+
+  /** True when linked to another document than `liveDoc` (left behind by a move). */
+  isStale(liveDoc: string): boolean {
+    return this.provider !== null && this.provider.roomname !== liveDoc;
+  }
+}
