@@ -4,15 +4,19 @@
  * - cold (empty browser, history on the relay) and warm (local cache present, median of 3):
  *   open() → first paint, and open() → able to send and receive (synced with the live doc);
  * - scrolling back: 20 × loadOlder(100) pages (IndexedDB, then the relay) while the page
- *   renders, with frame intervals (p95, max) and long tasks (> 50 ms) during the paging.
+ *   renders, with frame intervals (p95, max) and long tasks (> 50 ms) during the paging;
+ * - the same in the web app: its windowed timeline scrolled to the top 30 times (each time
+ *   the next older page comes in), frame intervals and long tasks meanwhile.
  *
  *   BENCH_WINDOWED_MESSAGES=1000000 npm run bench -- windowed-browser
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
+import { buildApp } from '../../client/app/build.ts';
+import { signInApp } from '../helpers/app-browser.ts';
 import { buildTestPage, launchChromium, openThreadPage } from '../helpers/browser.ts';
 import { RelayProcess } from '../helpers/relay-process.ts';
 import { connectClient, synced } from '../helpers/y-client.ts';
@@ -35,7 +39,7 @@ async function phases(page: Page): Promise<{ paint: number; live: number; shown:
 }
 
 export async function run(): Promise<void> {
-  const staticDir = await buildTestPage();
+  const staticDir = await buildTestPage(await buildApp(mkdtempSync(join(tmpdir(), 'skein-app-'))));
   const dir = mkdtempSync(join(tmpdir(), 'skein-windowed-browser-'));
   const relay = new RelayProcess(dir, { SKEIN_STATIC_DIR: staticDir, SKEIN_GENERATION_MESSAGES: '1000' });
   await relay.start();
@@ -104,8 +108,49 @@ export async function run(): Promise<void> {
     console.log(`  warm (median of 3):   open() → first paint ${median(warm.map((w) => w.paint)).toFixed(0)} ms (${warm[0]!.shown} messages), → able to send/receive ${median(warm.map((w) => w.live)).toFixed(0)} ms (runs: ${warm.map((w) => `${w.paint.toFixed(0)}/${w.live.toFixed(0)}`).join(', ')})`);
     console.log(`  scroll back: ${paging.loaded} older messages in 20 pages in ${paging.ms.toFixed(0)} ms (oldest shown seq ${paging.oldestSeq}); frame interval p95 ${paging.p95.toFixed(1)} ms, max ${paging.max.toFixed(1)} ms; long tasks ${paging.long}`);
     console.log(`  send() → rendered while paged back: median ${median(sends).toFixed(1)} ms`);
+    const app = await appScrollBack(browser, relay, id);
+    console.log(`  web app: open → newest message shown ${app.openMs} ms; scrolled back ${app.pages} pages (${app.messages} messages, oldest shown #${app.oldest}) in ${app.ms} ms; frame interval p50 ${app.p50} ms, p95 ${app.p95} ms, max ${app.max} ms; long tasks ${app.long.length} (${app.long.join(', ')} ms)`);
   } finally {
     await browser.close();
     await relay.stop();
   }
+}
+
+/** The web app's timeline, scrolled back page by page (the user's view of paging). */
+async function appScrollBack(browser: Browser, relay: RelayProcess, id: string) {
+  const page = await signInApp(browser, relay, 'alice');
+  const t0 = Date.now();
+  await page.goto(`${relay.url}/#/t/${id}`);
+  await page.locator('li.msg', { hasText: 'live message 19' }).waitFor({ timeout: 60_000 });
+  const openMs = Date.now() - t0;
+  await page.evaluate(`(() => {
+    const w = window;
+    w.frames_ = [];
+    w.long_ = [];
+    new PerformanceObserver((l) => l.getEntries().forEach((e) => w.long_.push(Math.round(e.duration)))).observe({ type: 'longtask' });
+    let last = performance.now();
+    const tick = (t) => { w.frames_.push(t - last); last = t; requestAnimationFrame(tick); };
+    requestAnimationFrame(tick);
+  })()`);
+  // Bulk-loaded texts carry their number: the first row's is the oldest shown.
+  const oldestShown = async () => Number(/message number (\d+)/.exec((await page.locator('li.msg .text').first().textContent()) ?? '')?.[1] ?? NaN);
+  const start = Date.now();
+  let pages = 0;
+  const from = await oldestShown();
+  let oldest = from;
+  for (; pages < 30; pages++) {
+    await page.locator('#timeline').evaluate((el) => (el.scrollTop = 0));
+    await page.waitForFunction(
+      (below) => Number(/message number (\d+)/.exec(document.querySelector('li.msg .text')?.textContent ?? '')?.[1]) < below,
+      oldest,
+      { timeout: 60_000, polling: 'raf' },
+    );
+    oldest = await oldestShown();
+  }
+  const ms = Date.now() - start;
+  const frames = ((await page.evaluate('window.frames_')) as number[]).slice(1).sort((a, b) => a - b);
+  const q = (p: number) => frames[Math.min(frames.length - 1, Math.floor(p * frames.length))]!.toFixed(1);
+  const long = (await page.evaluate('window.long_')) as number[];
+  await page.context().close();
+  return { openMs, pages, messages: from - oldest, oldest, ms, p50: q(0.5), p95: q(0.95), max: q(1), long };
 }
