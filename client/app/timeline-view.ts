@@ -9,7 +9,7 @@
  */
 import type { ViewMessage } from '../index.ts';
 import type { App, ThreadUi } from './app-state.ts';
-import { dayKey, formatDay, formatTime, h, srOnly } from './dom.ts';
+import { dayKey, formatDateTime, formatDay, formatTime, h, srOnly } from './dom.ts';
 import { presentStatus, reasonText } from './status-view.ts';
 import { continueInNewThread, reopenAndResend } from './thread-actions.ts';
 import { timelineOf } from './thread-ui.ts';
@@ -265,7 +265,7 @@ export class TimelineView {
     }
     const written = m.clientSentAt;
     const late = m.sentAt !== undefined && m.sentAt - written > LATE_MS;
-    const time = h('time', { datetime: new Date(shownTime(m)).toISOString(), title: new Date(shownTime(m)).toLocaleString() }, formatTime(shownTime(m)));
+    const time = h('time', { datetime: new Date(shownTime(m)).toISOString(), title: formatDateTime(shownTime(m)) }, formatTime(shownTime(m)));
     return h(
       'li',
       { class: `msg ${m.mine ? 'mine' : 'theirs'} msg-${p.kind}`, 'data-id': m.id, 'data-status': p.kind, tabindex: '-1' },
