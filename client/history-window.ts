@@ -116,6 +116,22 @@ export class HistoryWindow {
     return out;
   }
 
+  /**
+   * Seqs of messages named by id (e.g. by receipts) that neither the window nor IndexedDB
+   * holds, asked of the relay; sealed ones are stored as they arrive.
+   */
+  async lookUp(ids: readonly string[], sealedUpTo: number): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    if (!this.api || ids.length === 0) return found;
+    for (let i = 0; i < ids.length; i += RELAY_PAGE) {
+      const page = await this.api.messagesById(this.threadId, ids.slice(i, i + RELAY_PAGE));
+      const msgs = withReceipts(page);
+      await this.remember(msgs.filter((m) => m.seq <= sealedUpTo));
+      for (const m of msgs) found.set(m.id, m.seq);
+    }
+    return found;
+  }
+
   private async pageOlder(count: number): Promise<number> {
     const below = this.lo;
     if (below <= 1 || count <= 0) return 0;

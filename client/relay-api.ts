@@ -126,6 +126,16 @@ export class RelayApi {
   messagesBefore(threadId: string, beforeSeq: number, limit: number): Promise<MessagesPage> {
     return this.request('GET', `/v1/threads/${encodeURIComponent(threadId)}/messages?beforeSeq=${beforeSeq}&limit=${limit}`);
   }
+  /** The canonical messages with these ids (unknown ones left out), ascending by seq. */
+  messagesById(threadId: string, ids: readonly string[]): Promise<MessagesPage> {
+    const q = ids.map((id) => `id=${encodeURIComponent(id)}`).join('&');
+    return this.request('GET', `/v1/threads/${encodeURIComponent(threadId)}/messages?${q}`);
+  }
+  /** How many messages by others the caller has with `afterSeq < seq < beforeSeq`. */
+  async unreadBetween(threadId: string, afterSeq: number, beforeSeq: number): Promise<number> {
+    const r = await this.request<{ count: number }>('GET', `/v1/threads/${encodeURIComponent(threadId)}/unread?afterSeq=${afterSeq}&beforeSeq=${beforeSeq}`);
+    return r.count;
+  }
   retryMirror(threadId: string, messageId: string): Promise<unknown> {
     return this.request('POST', `/v1/threads/${encodeURIComponent(threadId)}/messages/${encodeURIComponent(messageId)}/retry`, {});
   }

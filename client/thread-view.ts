@@ -15,9 +15,10 @@ import { afterPendingWrites, type LocalStore } from './local-store.ts';
 import { MessageList, type ViewMessage } from './message-list.ts';
 import { type StreamHandle, type ViewStream, listStreams, startStream, streamLimitsOf } from './stream.ts';
 import { type PresenceEntry, Presence } from './presence.ts';
-import { type ReadInfo, unreadCount, writeReceipt } from './receipts.ts';
+import { type ReadInfo, writeReceipt } from './receipts.ts';
 import { RenderWindow } from './render-window.ts';
 import { SendOutcomes } from './send-outcomes.ts';
+import { UnreadGap } from './unread-gap.ts';
 import { type ConnectionHost, ViewConnection } from './view-connection.ts';
 import { ViewNotifier } from './view-notifier.ts';
 import { ViewReceipts } from './view-receipts.ts';
@@ -116,6 +117,7 @@ export class ThreadView {
   private readonly receiptIndex: ViewReceipts;
   private readonly renderWindow: RenderWindow;
   private readonly outcomes: SendOutcomes;
+  private readonly unreadGap: UnreadGap;
   private loaded = false;
   private closed = false;
   private canonDirty = true;
@@ -149,8 +151,10 @@ export class ThreadView {
       history: this.history,
       historyStore: ctx.history,
       isClosed: () => this.closed,
+      baseSeq: () => this.gen.baseSeq,
       changed: this.scheduleNotify,
     });
+    this.unreadGap = new UnreadGap(ctx.guest ? null : (after, before) => ctx.api.unreadBetween(ctx.threadId, after, before), this.scheduleNotify);
     this.outcomes = new SendOutcomes(ctx.threadId, ctx.sendQueue, ctx.telemetry);
     this.renderWindow = new RenderWindow(ctx.store, ctx.threadId, () => (this.loaded ? this.list.built : null));
     this.generations = new GenerationFollower(this.generationHost());
@@ -310,16 +314,15 @@ export class ThreadView {
   }
 
   /**
-   * Canonical messages by others after the signed-in user's read position. Messages older
-   * than the loaded window are not known here: when the read position is below the window,
-   * those in between count as unread (an upper bound).
+   * Canonical messages by others after the signed-in user's read position. When that position
+   * is below the loaded window, the relay counts the messages in between (unread-gap.ts);
+   * until it answered, every one of them counts (an upper bound).
    */
   get unreadCount(): number {
     const canonical: Array<{ authorId: string; seq: number }> = [];
     for (const m of this.messages) if (m.seq !== undefined) canonical.push({ authorId: m.authorId, seq: m.seq });
-    const upTo = this.readUpTo(this.ctx.userId);
     const lowest = canonical[0]?.seq ?? this.gen.baseSeq + 1;
-    return unreadCount(canonical, this.ctx.userId, upTo) + Math.max(0, lowest - 1 - upTo);
+    return this.unreadGap.count(canonical, this.ctx.userId, this.readUpTo(this.ctx.userId), lowest);
   }
 
   /** Other clients present on this thread (other tabs, devices and users). */

@@ -9,12 +9,17 @@ import type { HistoryStore } from './history-store.ts';
 import type { HistoryWindow } from './history-window.ts';
 import { type ReceiptIndex, indexReceipts } from './receipts.ts';
 
+/** A failed relay lookup is retried after this long. */
+const RETRY_MS = 30_000;
+
 export interface ReceiptsHost {
   threadId: string;
   roots(): ThreadRoots;
   history: HistoryWindow;
   historyStore(): Promise<HistoryStore | null>;
   isClosed(): boolean;
+  /** Seqs up to this are sealed history (stored locally when looked up). */
+  baseSeq(): number;
   /** The index changed (a looked-up seq arrived). */
   changed(): void;
 }
@@ -59,10 +64,20 @@ export class ViewReceipts {
     return all.entries();
   }
 
+  /** IndexedDB first, then the relay for the rest (each id is asked once per view). */
   private async lookUp(ids: string[]): Promise<void> {
     for (const id of ids) this.lookedUp.add(id);
     const store = await this.host.historyStore();
     const found = (await store?.seqsOf(this.host.threadId, ids).catch(() => null)) ?? new Map<string, number>();
+    const missing = ids.filter((id) => !found.has(id) && !this.host.roots().canon.has(id));
+    if (missing.length > 0 && !this.host.isClosed()) {
+      const fetched = await this.host.history.lookUp(missing, this.host.baseSeq()).catch(() => {
+        // Offline: ask again later, not on every rebuild.
+        setTimeout(() => missing.forEach((id) => this.lookedUp.delete(id)), RETRY_MS);
+        return new Map<string, number>();
+      });
+      for (const [id, seq] of fetched) found.set(id, seq);
+    }
     if (found.size === 0 || this.host.isClosed()) return;
     for (const [id, seq] of found) this.seqs.set(id, seq);
     this.cache = null;

@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { ulid } from 'ulid';
 import { ErrorCode } from '../../shared/errors.ts';
 import { parseThreadAtUri, threadAtUri } from '../../shared/at-lexicon.ts';
-import { ID_PATTERN, isLocalUserId } from '../../shared/schema.ts';
+import { ID_PATTERN, MAX_ID_LENGTH, isLocalUserId } from '../../shared/schema.ts';
 import { GENERATION_SEPARATOR } from '../../shared/generation.ts';
 import type { AppEnv, RelayContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../http-error.ts';
@@ -145,12 +145,16 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
     const limit = intParam(c.req.query('limit'), 'limit', 100, MAX_PAGE);
     const before = c.req.query('beforeSeq');
-    if (before !== undefined && c.req.query('afterSeq') !== undefined) throw badRequest('give afterSeq or beforeSeq, not both');
-    // beforeSeq pages back (newest first window, returned in seq order); afterSeq catches up.
+    const ids = c.req.queries('id');
+    if ([before, c.req.query('afterSeq'), ids].filter((q) => q !== undefined).length > 1) throw badRequest('give one of afterSeq, beforeSeq or id');
+    // beforeSeq pages back (newest first window, returned in seq order); afterSeq catches up;
+    // id=…&id=… looks messages up (e.g. ones named by receipts that the client does not hold).
     const messages =
-      before !== undefined
-        ? await ctx.store.listMessagesBefore(thread.id, intParam(before, 'beforeSeq', 0, Number.MAX_SAFE_INTEGER), limit)
-        : await ctx.store.listMessages(thread.id, intParam(c.req.query('afterSeq'), 'afterSeq', 0, Number.MAX_SAFE_INTEGER), limit);
+      ids !== undefined
+        ? await ctx.store.getMessages(thread.id, idList(ids))
+        : before !== undefined
+          ? await ctx.store.listMessagesBefore(thread.id, intParam(before, 'beforeSeq', 0, Number.MAX_SAFE_INTEGER), limit)
+          : await ctx.store.listMessages(thread.id, intParam(c.req.query('afterSeq'), 'afterSeq', 0, Number.MAX_SAFE_INTEGER), limit);
     // Receipts of sealed messages are rows; those of live ones are in the live document.
     const sealed = messages.filter((m) => m.seq <= thread.baseSeq).map((m) => m.id);
     const receipts = sealed.length ? await ctx.store.listReceipts(thread.id, sealed) : [];
@@ -161,6 +165,18 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
       baseSeq: thread.baseSeq,
       generation: thread.generation,
     });
+  });
+
+  /**
+   * The caller's unread messages older than what their client holds: how many messages by
+   * others have `afterSeq < seq < beforeSeq` (the client counts the rest itself).
+   */
+  app.get('/:id/unread', async (c) => {
+    const userId = c.get('userId');
+    const thread = await memberThread(ctx, c.req.param('id'), userId);
+    const afterSeq = intParam(c.req.query('afterSeq'), 'afterSeq', 0, Number.MAX_SAFE_INTEGER);
+    const beforeSeq = intParam(c.req.query('beforeSeq'), 'beforeSeq', thread.lastSeq + 1, Number.MAX_SAFE_INTEGER);
+    return c.json({ count: await ctx.store.countOthersMessages(thread.id, afterSeq, beforeSeq, userId), afterSeq, beforeSeq });
   });
 
   /**
@@ -211,4 +227,13 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
   });
 
   return app;
+}
+
+/** Repeated `id=` parameters: distinct message ids, at most MAX_PAGE. */
+function idList(raw: string[]): string[] {
+  const ids = [...new Set(raw.filter((x) => x.length > 0))];
+  if (ids.length === 0) throw badRequest('id must name a message');
+  if (ids.length > MAX_PAGE) throw badRequest(`at most ${MAX_PAGE} ids`);
+  if (ids.some((x) => x.length > MAX_ID_LENGTH)) throw badRequest(`an id is at most ${MAX_ID_LENGTH} characters`);
+  return ids;
 }

@@ -238,6 +238,23 @@ export class PostgresStore implements Store {
     return rows[0] ? toMessage(rows[0]) : null;
   }
 
+  async getMessages(threadId: string, messageIds: string[]): Promise<StoredMessage[]> {
+    if (messageIds.length === 0) return [];
+    const { rows } = await this.pool.query<MessageDbRow>(`SELECT ${MESSAGE_COLS} FROM messages WHERE thread_id = $1 AND id = ANY($2::text[]) ORDER BY seq`, [
+      threadId,
+      [...new Set(messageIds)],
+    ]);
+    return rows.map(toMessage);
+  }
+
+  async countOthersMessages(threadId: string, afterSeq: number, beforeSeq: number, notAuthor: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      'SELECT COUNT(*) AS n FROM messages WHERE thread_id = $1 AND seq > $2 AND seq < $3 AND author_id <> $4',
+      [threadId, afterSeq, beforeSeq, notAuthor],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   /**
    * One statement: due rows are locked with SKIP LOCKED (a row another process is claiming
    * is passed over, not waited for) and their lease set; a row whose lease another process

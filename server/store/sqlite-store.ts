@@ -204,6 +204,12 @@ export class SqliteStore implements Store {
         'SELECT message_id, user_id, read_at FROM receipts WHERE thread_id = ? AND message_id IN (SELECT value FROM json_each(?))',
       ),
       messageById: db.prepare<[string, string], MessageDbRow>('SELECT * FROM messages WHERE thread_id = ? AND id = ?'),
+      messagesByIds: db.prepare<[string, string], MessageDbRow>(
+        'SELECT * FROM messages WHERE thread_id = ? AND id IN (SELECT value FROM json_each(?)) ORDER BY seq',
+      ),
+      countOthers: db.prepare<[string, number, number, string], { n: number }>(
+        'SELECT COUNT(*) AS n FROM messages WHERE thread_id = ? AND seq > ? AND seq < ? AND author_id <> ?',
+      ),
       enqueue: db.prepare('INSERT OR IGNORE INTO at_outbox (thread_id, message_id, enqueued_at) VALUES (?, ?, ?)'),
       due: db.prepare<[number, number, number], { thread_id: string; message_id: string; attempts: number; enqueued_at: number }>(
         `SELECT thread_id, message_id, attempts, enqueued_at FROM at_outbox
@@ -426,6 +432,15 @@ export class SqliteStore implements Store {
   async getMessage(threadId: string, messageId: string): Promise<StoredMessage | null> {
     const r = this.q.messageById.get(threadId, messageId);
     return r ? toMessage(r) : null;
+  }
+
+  async getMessages(threadId: string, messageIds: string[]): Promise<StoredMessage[]> {
+    if (messageIds.length === 0) return [];
+    return this.q.messagesByIds.all(threadId, JSON.stringify([...new Set(messageIds)])).map(toMessage);
+  }
+
+  async countOthersMessages(threadId: string, afterSeq: number, beforeSeq: number, notAuthor: string): Promise<number> {
+    return this.q.countOthers.get(threadId, afterSeq, beforeSeq, notAuthor)?.n ?? 0;
   }
 
   async claimOutbox(limit: number, now: number, leaseMs: number): Promise<OutboxItem[]> {

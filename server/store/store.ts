@@ -154,6 +154,13 @@ export interface Store {
 
   /** One stored message by id. */
   getMessage(threadId: string, messageId: string): Promise<StoredMessage | null>;
+  /** The canonical messages of a thread with these ids (unknown ids are left out), in seq order. */
+  getMessages(threadId: string, messageIds: string[]): Promise<StoredMessage[]>;
+  /**
+   * Number of canonical messages with `afterSeq < seq < beforeSeq` not written by `notAuthor`
+   * (a reader's unread messages older than what their client holds).
+   */
+  countOthersMessages(threadId: string, afterSeq: number, beforeSeq: number, notAuthor: string): Promise<number>;
 
   // --- AT write bridge outbox ---
 

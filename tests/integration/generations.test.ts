@@ -70,6 +70,16 @@ describe('generations', () => {
     expect((await history(id, 'beforeSeq=6&limit=3')).messages.map((m) => m.seq)).toEqual([3, 4, 5]);
     expect((await history(id, 'beforeSeq=3&limit=3')).messages.map((m) => m.seq)).toEqual([1, 2]);
     expect((await relay.api('GET', `/v1/threads/${id}/messages?beforeSeq=3&afterSeq=1`, tokens.alice)).status).toBe(400);
+    // Looked up by id (e.g. named by a receipt): seq order, unknown ids left out; bad input is a 400.
+    const byId = await history(id, `id=${more[1]!.id}&id=nope&id=${sent[1]!.id}`);
+    expect(byId.messages.map((m) => m.seq)).toEqual([2, 7]);
+    for (const bad of [`id=${sent[0]!.id}&afterSeq=1`, 'id=', `id=${'x'.repeat(65)}`, Array.from({ length: 1001 }, (_, i) => `id=m${i}`).join('&')]) {
+      expect((await relay.api('GET', `/v1/threads/${id}/messages?${bad}`, tokens.alice)).status).toBe(400);
+    }
+    // Unread between two seqs: messages by others only (bob wrote none of these seven).
+    expect((await relay.api('GET', `/v1/threads/${id}/unread?afterSeq=1&beforeSeq=7`, tokens.bob)).body).toMatchObject({ count: 5 });
+    expect((await relay.api('GET', `/v1/threads/${id}/unread?afterSeq=0`, tokens.alice)).body).toMatchObject({ count: 0 });
+    expect((await relay.api('GET', `/v1/threads/${id}/unread?afterSeq=-1`, tokens.bob)).status).toBe(400);
     // A future generation does not exist.
     expect((await client(`${id}~9`, 'alice').nextClose()).code).toBe(CloseCode.UNKNOWN_THREAD);
     // Unloaded (idle) and loaded again: the live generation and its seqs are intact.

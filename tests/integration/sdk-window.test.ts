@@ -17,7 +17,7 @@ const clients: SkeinClient[] = [];
 
 beforeAll(async () => {
   relay = await startRelay({ SKEIN_GENERATION_MESSAGES: String(GENERATION_MESSAGES), SKEIN_MAX_MESSAGES_PER_SECOND: '1000', SKEIN_MESSAGE_BURST: '1000' });
-  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) tokens[u] = await relay.token(u);
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'gus']) tokens[u] = await relay.token(u);
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
@@ -182,6 +182,41 @@ describe('windowed threads in the SDK', () => {
     // Not one connection to a sealed generation (each would be refused with 4410).
     const sealed = relay.logs.slice(from).filter((l) => l.userId === 'erin' && l.threadId === id && (l.code === 4410 || l.event === 'ws_refused'));
     expect(sealed).toEqual([]);
+  });
+
+  it('read position and unread count stay exact when they point below the window (the relay counts and looks up)', async () => {
+    const dave = await client('dave');
+    const gusOld = await client('gus');
+    const { id } = await relay.createThread(tokens.dave!, ['gus']);
+    const d = dave.openThread(id);
+    const g = gusOld.openThread(id);
+    await Promise.all([d.ready, g.ready]);
+    // 70 messages, every third by gus: many generations, more than the first page of history.
+    const authorOf = new Map<string, string>();
+    for (let i = 0; i < 70; i++) {
+      const [mid] = await sendSequenced(i % 3 === 2 ? g : d, 1, `mixed ${i}`);
+      authorOf.set(mid!, i % 3 === 2 ? 'gus' : 'dave');
+    }
+    await until(g, (v) => v.messages.filter((m) => m.seq !== undefined).length === 70, 'gus holds all 70');
+    // Gus read message 5 only, long after it was sealed: the receipt is in the live document.
+    const fifth = g.messages.find((m) => m.seq === 5)!;
+    expect(g.markRead(fifth.id)).toBe(true);
+    await until(d, (v) => v.readUpTo('gus') === 5, 'the receipt reached the relay');
+    const seqAuthor = g.messages.map((m) => [m.seq!, authorOf.get(m.id)!] as const);
+    const exact = seqAuthor.filter(([seq, a]) => seq > 5 && a !== 'gus').length;
+    await gusOld.signOut(); // nothing of this thread is left on the device
+
+    const gusNew = await client('gus');
+    await gusNew.refreshThreads();
+    const fresh = gusNew.openThread(id);
+    await until(fresh, (v) => v.syncInfo.state === 'SYNCED' && v.messages.length > 0, 'the new device SYNCED');
+    const lowest = fresh.messages[0]!.seq!;
+    expect(lowest).toBeGreaterThan(6); // message 5 (and some of gus's own after it) are not held
+    const ownInGap = seqAuthor.filter(([seq, a]) => seq > 5 && seq < lowest && a === 'gus').length;
+    expect(ownInGap).toBeGreaterThan(0); // so an upper bound would be wrong
+    await until(fresh, (v) => v.readUpTo('gus') === 5, 'read position from a message the device does not hold');
+    await until(fresh, (v) => v.unreadCount === exact, `unread exactly ${exact}`);
+    expect(fresh.messages[0]!.seq).toBe(lowest); // counted by the relay, not by paging everything in
   });
 
   it('loadOlder pages from the relay in small pages, in order, without gaps or doubles', async () => {

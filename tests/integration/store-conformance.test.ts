@@ -160,6 +160,21 @@ describe.each(stores)('%s store', (_name, make) => {
     expect((await s.listMessagesBefore(id, Number.MAX_SAFE_INTEGER, 1)).map((m) => m.seq)).toEqual([5]);
   });
 
+  it('looks messages up by id (in seq order, unknown ids left out) and counts others\' messages in a seq range', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: '', participants: ['alice', 'bob'], mirror: false, createdAt: 0 });
+    const by = (x: string, authorId: string): MessageCandidate => ({ record: { id: x, authorId, text: `text of ${x}`, clientSentAt: 42 }, state: 'sent' });
+    await s.commitMessages(id, [bytes(1)], [by('a', 'alice'), by('b', 'bob'), by('c', 'bob'), by('d', 'alice'), by('e', 'bob')], 10);
+    expect((await s.getMessages(id, ['e', 'nope', 'b', 'b'])).map((m) => [m.id, m.seq])).toEqual([['b', 2], ['e', 5]]);
+    expect(await s.getMessages(id, [])).toEqual([]);
+    expect(await s.getMessages(newId(), ['a'])).toEqual([]);
+    expect(await s.countOthersMessages(id, 0, 6, 'alice')).toBe(3);
+    expect(await s.countOthersMessages(id, 2, 5, 'alice')).toBe(1); // seq 3 (bob); 4 is alice's own
+    expect(await s.countOthersMessages(id, 0, 6, 'bob')).toBe(2);
+    expect(await s.countOthersMessages(id, 5, 100, 'alice')).toBe(0);
+  });
+
   it('rolls a generation atomically: base seq, new log, folded receipts (latest readAt wins), once', async () => {
     const s = await open();
     const id = newId();
