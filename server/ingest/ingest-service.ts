@@ -1,6 +1,8 @@
 /**
  * AT ingest in the relay: one SourceConsumer per enabled source, the applier that appends
  * accepted records to threads, commit-log retention, and the status capabilities report.
+ * Only the instance holding the ingest lease runs consumers (ingest-lease.ts); it follows
+ * source changes made through any instance's admin API by re-reading the sources.
  */
 import { IdResolver, MemoryCache } from '@atproto/identity';
 import { readFileSync } from 'node:fs';
@@ -16,10 +18,14 @@ import { parseSourceInput } from './source-input.ts';
 import { SourceConsumer } from './source-consumer.ts';
 
 const DAY = 86_400_000;
+/** How often the lease is checked (and taken over) and the sources re-read. */
+const LEASE_CHECK_MS = 3_000;
 
 export interface IngestStatus {
-  /** At least one enabled source is connected right now. */
+  /** At least one enabled source is connected right now (on the leading instance). */
   active: boolean;
+  /** This instance runs the consumers (the others share its database and wait). */
+  leader: boolean;
   degraded: boolean;
   reason?: string;
   sources: number;
@@ -43,9 +49,15 @@ export class IngestService {
   readonly applier: IngestApplier;
   private readonly processor: CommitProcessor;
   private pruneTimer: NodeJS.Timeout | null = null;
+  private leaseTimer: NodeJS.Timeout | null = null;
+  private readonly lease;
+  private leader = false;
+  private leading: Promise<void> = Promise.resolve();
+  private stopped = false;
   private readonly lagQueue: number[] = [];
 
   constructor(private readonly d: IngestServiceDeps) {
+    this.lease = d.store.ingest.lease();
     // Without a DID cache every event costs a PLC lookup.
     const idResolver = new IdResolver({ plcUrl: d.config.plcUrl, didCache: new MemoryCache(60 * 60_000, 24 * 60 * 60_000) });
     this.processor = new CommitProcessor({
@@ -74,7 +86,34 @@ export class IngestService {
     this.pruneTimer.unref();
     // Records a crash left stored but not yet appended to their threads.
     void this.applier.notify();
-    for (const s of await this.d.store.ingest.listSources()) this.startSource(s);
+    await this.lead();
+    this.leaseTimer = setInterval(() => void this.lead(), LEASE_CHECK_MS);
+    this.leaseTimer.unref();
+  }
+
+  /** Takes (or keeps) the lease and matches the consumers to the sources; stops them without it. */
+  private lead(): Promise<void> {
+    this.leading = this.leading.then(async () => {
+      if (this.stopped) return;
+      const held = await this.lease.tryAcquire();
+      if (held !== this.leader) {
+        this.d.log.info({ event: held ? 'ingest_lease_acquired' : 'ingest_lease_lost' }, held ? 'this instance runs AT ingest' : 'another instance runs AT ingest');
+      }
+      this.leader = held;
+      if (!held) {
+        await Promise.all([...this.consumers.keys()].map((id) => this.stopSource(id)));
+        return;
+      }
+      const sources = await this.d.store.ingest.listSources().catch(() => null);
+      if (!sources) return;
+      for (const s of sources) {
+        const running = this.consumers.get(s.id);
+        if (!running) this.startSource(s);
+        else if (running.source.updatedAt !== s.updatedAt) await this.reload(s.id);
+      }
+      for (const id of this.consumers.keys()) if (!sources.some((s) => s.id === id)) await this.stopSource(id);
+    });
+    return this.leading;
   }
 
   /** Declares sources from a JSON file (an array of sources), upserted by name. */
@@ -92,7 +131,7 @@ export class IngestService {
   }
 
   private startSource(s: FederationSource): void {
-    if (!s.isEnabled) return;
+    if (!s.isEnabled || !this.leader || this.stopped) return;
     const c = new SourceConsumer(s, {
       ingest: this.d.store.ingest,
       processor: this.processor,
@@ -140,8 +179,11 @@ export class IngestService {
     const failing = states.filter((s) => s.did === null && this.consumers.has(s.sourceId) && (s.status === 'failing' || s.status === 'paused'));
     const lagging = consumers.filter((c) => c.connected && c.lastLagMs > this.d.config.lagThresholdMs);
     const reason = failing.length ? 'source_failing' : lagging.length ? 'source_lagging' : undefined;
+    // Another instance runs the consumers: what they recorded in the shared sync state.
+    const othersActive = !this.leader && states.some((s) => s.did === null && s.status === 'active');
     return {
-      active: consumers.some((c) => c.connected),
+      active: consumers.some((c) => c.connected) || othersActive,
+      leader: this.leader,
       degraded: !!reason,
       ...(reason ? { reason } : {}),
       sources: consumers.length,
@@ -149,9 +191,13 @@ export class IngestService {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    await this.leading;
     await Promise.all([...this.consumers.values()].map((c) => c.stop()));
     this.consumers.clear();
+    await this.lease.release();
     await this.applier.stop();
   }
 }

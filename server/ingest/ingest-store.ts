@@ -8,6 +8,7 @@
  * happens afterwards and is idempotent by message id; `pendingRecords` lists what a crash left
  * unapplied.
  */
+import type { IngestLease } from './ingest-lease.ts';
 
 export type SourceKind = 'PDS' | 'AppView' | 'Other';
 export const SOURCE_KINDS: readonly SourceKind[] = ['PDS', 'AppView', 'Other'];
@@ -105,6 +106,8 @@ export interface CommitLogQuery {
 }
 
 export interface IngestStore {
+  /** The lease on running the firehose consumers (exactly one instance per database). */
+  lease(): IngestLease;
   createSource(s: SourceInput, now: number): Promise<FederationSource>;
   listSources(): Promise<FederationSource[]>;
   getSource(id: string): Promise<FederationSource | null>;

@@ -5,6 +5,8 @@
 import type pg from 'pg';
 import { ulid } from 'ulid';
 import { inTransaction } from '../store/postgres-schema.ts';
+import type { IngestLease } from './ingest-lease.ts';
+import { PostgresIngestLease } from './postgres-ingest-lease.ts';
 import type {
   CommitLogEntry,
   CommitLogQuery,
@@ -25,6 +27,10 @@ type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 /** AT ingest storage on PostgreSQL; obtained as `PostgresStore.ingest`. */
 export class PostgresIngestStore implements IngestStore {
   constructor(private readonly pool: pg.Pool) {}
+
+  lease(): IngestLease {
+    return new PostgresIngestLease(this.pool);
+  }
 
   async createSource(s: SourceInput, now: number): Promise<FederationSource> {
     const { rows } = await this.pool.query<SourceRow>(

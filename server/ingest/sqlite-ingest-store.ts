@@ -2,6 +2,7 @@
  * SQLite implementation of the ingest tables, sharing the relay's database file (and so its
  * transactions) with the SqliteStore that creates it.
  */
+import { type IngestLease, soleInstanceLease } from './ingest-lease.ts';
 import type Database from 'better-sqlite3';
 import { ulid } from 'ulid';
 import type {
@@ -100,6 +101,10 @@ const sqlValue = (v: unknown): unknown =>
 
 export class SqliteIngestStore implements IngestStore {
   private readonly q;
+
+  lease(): IngestLease {
+    return soleInstanceLease;
+  }
 
   constructor(private readonly db: Database.Database) {
     db.exec(SCHEMA);
