@@ -53,10 +53,19 @@ export class DemoBot {
       params: { token: this.d.token },
     });
     this.threads.set(threadId, { provider, doc });
-    // Only messages that arrive after the first sync are answered, never the history.
+    // New messages are answered, never the history: those written before the bot joined are
+    // history. One that arrives with the first sync (sent while the bot was connecting) is new.
+    const joinedAt = Date.now();
     let known: Set<string> | null = null;
     provider.on('sync', (synced: boolean) => {
-      if (synced && !known) known = new Set(roots.messages.toArray().map((m) => m.id));
+      if (!synced || known) return;
+      const all = roots.messages.toArray();
+      known = new Set(all.filter((m) => m.clientSentAt < joinedAt || m.authorId === DEMO_BOT_ID).map((m) => m.id));
+      for (const m of all) {
+        if (known.has(m.id)) continue;
+        known.add(m.id);
+        void this.reply(doc, m.id, m.text);
+      }
     });
     roots.messages.observe((e) => {
       if (!known || e.transaction.local) return;

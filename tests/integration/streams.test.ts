@@ -4,6 +4,7 @@
  */
 import 'fake-indexeddb/auto';
 import { ulid } from 'ulid';
+import type * as Y from 'yjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type SkeinClient, type ThreadView, createSkeinClient } from '../../client/index.ts';
@@ -157,7 +158,8 @@ describe('streamed replies', () => {
     await until(b, (v) => v.streams.some((x) => x.id === sid), 'alice’s stream');
     // A live author keeps writing: without it the relay would end her stream as idle while the
     // hostile clients below take their time on a busy machine (same text: a write that adds nothing).
-    const heartbeat = setInterval(() => alice.doc.transact(() => alice.roots.streams.set(sid, entry('Answer: '))), 150);
+    const beat = () => alice.doc.transact(() => alice.roots.streams.set(sid, entry('Answer: ')));
+    let heartbeat = setInterval(beat, 150);
 
     const attempts: Array<[string, (c: TestClient) => void, number]> = [
       ['writing into another user’s stream', (c) => c.roots.streams.set(sid, entry('Answer: pwned')), 4402],
@@ -167,12 +169,18 @@ describe('streamed replies', () => {
       ['removing another user’s stream', (c) => c.roots.streams.delete(sid), 4402],
     ];
     for (const [what, write, code] of attempts) {
+      const removing = what.startsWith('removing');
+      // Deleting an entry the author has replaced meanwhile changes nothing (and is accepted):
+      // the heartbeat pauses, so mallory deletes the entry as it is on the relay.
+      if (removing) clearInterval(heartbeat);
       const m = rawClient(id, 'mallory');
       await synced(m);
+      if (removing) await m.until(() => sameItem(m.roots.streams, alice.roots.streams, sid), 'mallory holds alice’s latest entry');
       const closed = m.nextClose();
       m.doc.transact(() => write(m));
       expect((await closed).code, what).toBe(code);
       m.destroy();
+      if (removing) heartbeat = setInterval(beat, 150);
     }
     // The author: rewriting the text so far, removing it without finishing, too many open streams.
     const rewrite = rawClient(id, 'alice');
@@ -260,3 +268,10 @@ describe('the demo bot (SKEIN_DEMO_BOT, on under npm start)', () => {
     }
   });
 });
+
+/** True when both maps hold the very same Yjs item under `key` (not only an equal value). */
+function sameItem<T>(a: Y.Map<T>, b: Y.Map<T>, key: string): boolean {
+  const ia = (a as unknown as { _map: Map<string, { id: Y.ID }> })._map.get(key)?.id;
+  const ib = (b as unknown as { _map: Map<string, { id: Y.ID }> })._map.get(key)?.id;
+  return !!ia && !!ib && ia.client === ib.client && ia.clock === ib.clock;
+}
