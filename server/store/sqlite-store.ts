@@ -17,6 +17,7 @@ import type {
   OutboxStats,
   PermanentFailure,
   MessageCandidate,
+  RelayRowFor,
   NewThread,
   Store,
   StoredMessage,
@@ -327,8 +328,16 @@ export class SqliteStore implements Store {
     updates: Uint8Array[],
     candidates: MessageCandidate[],
     now: number,
+    relayRow?: RelayRowFor,
   ): Promise<StoredMessage[]> {
-    return this.grouped(() => this.commitOne(threadId, updates, candidates, now));
+    return this.grouped(() => {
+      const messages = this.sequence(threadId, candidates, now);
+      // The relay's canon for these seqs joins the batch's updates: one row, this transaction.
+      const row = relayRow?.(messages);
+      if (row) this.q.appendUpdate.run(threadId, row.merged);
+      else for (const u of updates) this.q.appendUpdate.run(threadId, u);
+      return messages;
+    });
   }
 
   /** Runs `work` in this turn's shared transaction, in a savepoint of its own. */
@@ -367,8 +376,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  private commitOne(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): StoredMessage[] {
-    for (const u of updates) this.q.appendUpdate.run(threadId, u);
+  /** Assigns seqs to the new candidates and writes their rows (inside the caller's transaction). */
+  private sequence(threadId: string, candidates: MessageCandidate[], now: number): StoredMessage[] {
     if (candidates.length === 0) return [];
     const t = this.q.thread.get(threadId);
     if (!t) throw new Error(`unknown thread ${threadId}`);
