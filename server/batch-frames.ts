@@ -26,21 +26,16 @@ export function batchRow(clientUpdates: Uint8Array[], relay: Uint8Array | null):
 }
 
 /**
- * Sends a stored batch to the room's connections, one frame each. An author gets the others'
- * updates and the relay's part only: it has its own update already.
+ * Sends a stored batch to the room's connections, one frame each. A lone author gets only the
+ * relay's part (it has its own update); with several authors, each gets the whole batch
+ * (Yjs skips structs it has), which spares a merge per author.
  */
 export function sendBatch(conns: Iterable<SyncConnection>, produced: Produced[], row: RelayRow): void {
-  const authors = new Set<SyncConnection>();
-  for (const p of produced) authors.add(p.conn);
   const frame = encodeUpdate(row.merged);
+  const author = produced.every((p) => p.conn === produced[0]!.conn) ? produced[0]!.conn : null;
+  const authorFrame = author && row.relay ? encodeUpdate(row.relay) : null;
   for (const c of conns) {
-    if (!authors.has(c)) {
-      c.send(frame);
-      continue;
-    }
-    const rest = produced.filter((p) => p.conn !== c).map((p) => p.update);
-    if (row.relay) rest.push(row.relay);
-    const own = mergeAll(rest);
-    if (own) c.send(encodeUpdate(own));
+    if (c !== author) c.send(frame);
+    else if (authorFrame) c.send(authorFrame);
   }
 }

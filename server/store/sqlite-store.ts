@@ -181,9 +181,10 @@ export class SqliteStore implements Store {
       messageExists: db.prepare<[string, string], { one: number }>(
         'SELECT 1 AS one FROM messages WHERE thread_id = ? AND id = ?',
       ),
-      insertMessage: db.prepare(
+      // Positional parameters: binding by name costs a lookup per column per message.
+      insertMessage: db.prepare<[string, number, string, string, string, number, string | null, number, string, string | null, string | null, string | null]>(
         `INSERT INTO messages (thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, error, at_uri, at_cid)
-         VALUES (@threadId, @seq, @id, @authorId, @text, @clientSentAt, @replyTo, @sentAt, @state, @error, @atUri, @atCid)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       setCursor: db.prepare('UPDATE threads SET last_seq = ?, last_sent_at = ? WHERE id = ?'),
       messagesAfter: db.prepare<[string, number, number], MessageDbRow>(
@@ -355,6 +356,16 @@ export class SqliteStore implements Store {
     const group = this.group;
     this.group = [];
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    // Alone in its transaction, a failing item rolls back only itself: no savepoint needed.
+    if (group.length === 1) {
+      const g = group[0]!;
+      try {
+        g.resolve(this.db.transaction(g.run)());
+      } catch (error) {
+        g.reject(error);
+      }
+      return;
+    }
     try {
       this.db.transaction(() => {
         for (const g of group) {
@@ -388,8 +399,9 @@ export class SqliteStore implements Store {
       (id) => this.q.messageExists.get(threadId, id) !== undefined,
       now,
     );
+    const q = this.q.insertMessage;
     for (const m of messages) {
-      this.q.insertMessage.run({ ...m, replyTo: m.replyTo ?? null, error: m.error ?? null, atUri: m.atUri ?? null, atCid: m.atCid ?? null });
+      q.run(threadId, m.seq, m.id, m.authorId, m.text, m.clientSentAt, m.replyTo ?? null, m.sentAt, m.state, m.error ?? null, m.atUri ?? null, m.atCid ?? null);
     }
     this.q.setCursor.run(cursor.lastSeq, cursor.lastSentAt, threadId);
     // The outbox row shares the transaction that assigns seq: nothing to mirror is lost.
