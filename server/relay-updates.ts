@@ -38,6 +38,16 @@ export class RelayUpdates {
     if (this.queued.length === 1) setImmediate(() => (this.chain = this.chain.then(() => this.storeQueued())));
   }
 
+  /**
+   * Hands over the updates waiting to be stored: the caller stores them with its own commit
+   * and sends them (so a later relay update never reaches a peer before an earlier one).
+   */
+  take(): Uint8Array[] {
+    const updates = this.queued;
+    this.queued = [];
+    return updates;
+  }
+
   /** Resolves once every update pushed so far is stored (or dropped by a failure). */
   async idle(): Promise<void> {
     while (this.queued.length > 0) {

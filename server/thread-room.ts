@@ -3,16 +3,18 @@
  *
  * Incoming updates are queued and flushed once per event-loop turn: each update is
  * checked against the document policy (update-policy.ts) before it is applied; the
- * accepted ones are committed in one storage transaction that also assigns seqs, and
- * only then forwarded to the other peers, followed by one relay transaction (canon,
- * tombstones of messages refused by business rules, receipt maxima).
+ * accepted ones are committed in one storage transaction that also assigns seqs; once seqs
+ * are assigned, the relay writes its own transaction (canon, tombstones of messages refused
+ * by business rules, receipt maxima), stored with the batch (batch-frames.ts). Only then
+ * does the batch go to the peers, as one update.
  */
 import * as Y from 'yjs';
 import { CloseCode, ErrorCode } from '../shared/errors.ts';
 import { type ThreadRoots, threadRoots } from '../shared/schema.ts';
 import { inDocumentOrder } from './document-order.ts';
 import type { Logger } from './logger.ts';
-import type { MessageCandidate, Store, StoredMessage, ThreadRow } from './store/store.ts';
+import type { MessageCandidate, RelayRow, Store, StoredMessage, ThreadRow } from './store/store.ts';
+import { batchRow, mergeAll, sendBatch } from './batch-frames.ts';
 import { SyncConnection } from './sync-connection.ts';
 import { HeldUpdates } from './held-updates.ts';
 import { RoomPresence } from './room-presence.ts';
@@ -68,6 +70,8 @@ export class ThreadRoom {
   private chain: Promise<void> = Promise.resolve();
   private collecting: Collecting | null = null;
   private logRows = 0;
+  /** While set, relay-authored updates are collected here for the commit in progress. */
+  private captured: Uint8Array[] | null = null;
   /** The relay's own updates, stored before peers see them (relay-updates.ts). */
   private readonly relayUpdates: RelayUpdates;
   /** Ids accepted into the document whose canon is not written yet. */
@@ -256,23 +260,27 @@ export class ThreadRoom {
     const { produced } = collecting;
     if (produced.length === 0) return;
     const candidates = inDocumentOrder(this.doc, collecting.candidates).map(({ client: _c, clock: _k, ...c }) => c);
+    const clientUpdates = produced.map((p) => p.update);
+    let row: RelayRow | null = null;
+    const relayRow = (s: StoredMessage[]): RelayRow => (row = batchRow(clientUpdates, this.relayUpdateFor(s, collecting)));
     let stored: StoredMessage[];
     try {
-      stored = await this.store.commitMessages(this.id, produced.map((p) => p.update), candidates, Date.now());
+      stored = await this.store.commitMessages(this.id, clientUpdates, candidates, Date.now(), relayRow);
     } catch (err) {
       this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storage commit failed');
       for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
       this.onBroken(this);
       return;
     }
-    this.logRows += produced.length;
-    if (this.fan) this.fan.publishUpdate(this.thread.generation, this.doc.clientID, produced.length > 1 ? Y.mergeUpdates(produced.map((p) => p.update)) : produced[0]!.update);
-    for (const p of produced) {
-      const frame = encodeUpdate(p.update);
-      for (const c of this.conns) if (c !== p.conn) c.send(frame);
-    }
+    // A store that does not call `relayRow` stored the updates as they are; canon follows on its own.
+    const sent: RelayRow = row ?? batchRow(clientUpdates, null);
+    this.logRows += row ? 1 : produced.length;
+    this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, sent.merged);
+    sendBatch(this.conns, produced, sent);
+    if (!row) this.relayWrites(stored, collecting);
+    // Candidates sequenced in a sealed generation keep their seq (rare): canon as its own update.
     const resequenced = await sequencedBefore(this.store, this.id, candidates, stored);
-    this.relayWrites([...stored, ...resequenced], collecting);
+    if (resequenced.length) this.writeCanon(resequenced);
     this.uncanonIds.clear();
     if (this.thread.mirror && stored.some((m) => m.state === 'sent')) this.opts.onMirroredCommit?.(this.id);
     if (stored.length) this.opts.onSequenced?.(stored);
@@ -394,6 +402,21 @@ export class ThreadRoom {
     } finally {
       this.retrying = false;
     }
+  }
+
+  /**
+   * The relay's update for a commit's stored messages (called by the store once they have
+   * seqs): its writes, plus relay updates still waiting to be stored, which join this row.
+   */
+  private relayUpdateFor(stored: StoredMessage[], c: Collecting): Uint8Array | null {
+    const captured = this.relayUpdates.take();
+    this.captured = captured;
+    try {
+      this.relayWrites(stored, c);
+    } finally {
+      this.captured = null;
+    }
+    return mergeAll(captured);
   }
 
   /**
@@ -592,8 +615,10 @@ export class ThreadRoom {
       this.collecting?.produced.push({ conn: origin, update });
       return;
     }
-    // Relay-authored change: stored first (batched per turn), then sent to every peer.
-    this.relayUpdates.push(update);
+    // Relay-authored change: stored first (with the commit that asked for it, or batched per
+    // turn), then sent to every peer.
+    if (this.captured) this.captured.push(update);
+    else this.relayUpdates.push(update);
   };
 
   /** Waits for pending work, compacts, and frees the document. */

@@ -13,6 +13,7 @@ import type {
   ConfirmedWrite,
   FoldedReceipt,
   MessageCandidate,
+  RelayRowFor,
   MessageKey,
   NewThread,
   OutboxItem,
@@ -156,8 +157,21 @@ export class PostgresStore implements Store {
    * Sequencing is safe across processes either way (see postgres-sequencing.ts); by default
    * the thread row's last_seq is taken as an atomic counter in one statement.
    */
-  async commitMessages(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]> {
-    const blobs = updates.map(buf);
+  async commitMessages(
+    threadId: string,
+    updates: Uint8Array[],
+    candidates: MessageCandidate[],
+    now: number,
+    relayRow?: RelayRowFor,
+  ): Promise<StoredMessage[]> {
+    const stored = await this.sequence(threadId, updates.map(buf), candidates, now);
+    // Sequencing is one statement here: the relay's update is one more row, stored before it is sent.
+    const relay = relayRow?.(stored)?.relay;
+    if (relay) await this.appendUpdate(threadId, relay);
+    return stored;
+  }
+
+  private async sequence(threadId: string, blobs: Buffer[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]> {
     if (candidates.length === 0) {
       // One statement is atomic by itself; like SQLite, a bare update needs no thread row.
       if (blobs.length) await this.pool.query('INSERT INTO updates (thread_id, data) SELECT $1::text, unnest($2::bytea[])', [threadId, blobs]);

@@ -17,6 +17,7 @@ import type {
   OutboxStats,
   PermanentFailure,
   MessageCandidate,
+  RelayRowFor,
   NewThread,
   Store,
   StoredMessage,
@@ -180,9 +181,10 @@ export class SqliteStore implements Store {
       messageExists: db.prepare<[string, string], { one: number }>(
         'SELECT 1 AS one FROM messages WHERE thread_id = ? AND id = ?',
       ),
-      insertMessage: db.prepare(
+      // Positional parameters: binding by name costs a lookup per column per message.
+      insertMessage: db.prepare<[string, number, string, string, string, number, string | null, number, string, string | null, string | null, string | null]>(
         `INSERT INTO messages (thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, error, at_uri, at_cid)
-         VALUES (@threadId, @seq, @id, @authorId, @text, @clientSentAt, @replyTo, @sentAt, @state, @error, @atUri, @atCid)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       setCursor: db.prepare('UPDATE threads SET last_seq = ?, last_sent_at = ? WHERE id = ?'),
       messagesAfter: db.prepare<[string, number, number], MessageDbRow>(
@@ -333,8 +335,16 @@ export class SqliteStore implements Store {
     updates: Uint8Array[],
     candidates: MessageCandidate[],
     now: number,
+    relayRow?: RelayRowFor,
   ): Promise<StoredMessage[]> {
-    return this.grouped(() => this.commitOne(threadId, updates, candidates, now));
+    return this.grouped(() => {
+      const messages = this.sequence(threadId, candidates, now);
+      // The relay's canon for these seqs joins the batch's updates: one row, this transaction.
+      const row = relayRow?.(messages);
+      if (row) this.q.appendUpdate.run(threadId, row.merged);
+      else for (const u of updates) this.q.appendUpdate.run(threadId, u);
+      return messages;
+    });
   }
 
   /** Runs `work` in this turn's shared transaction, in a savepoint of its own. */
@@ -352,6 +362,16 @@ export class SqliteStore implements Store {
     const group = this.group;
     this.group = [];
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    // Alone in its transaction, a failing item rolls back only itself: no savepoint needed.
+    if (group.length === 1) {
+      const g = group[0]!;
+      try {
+        g.resolve(this.db.transaction(g.run)());
+      } catch (error) {
+        g.reject(error);
+      }
+      return;
+    }
     try {
       this.db.transaction(() => {
         for (const g of group) {
@@ -373,8 +393,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  private commitOne(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): StoredMessage[] {
-    for (const u of updates) this.q.appendUpdate.run(threadId, u);
+  /** Assigns seqs to the new candidates and writes their rows (inside the caller's transaction). */
+  private sequence(threadId: string, candidates: MessageCandidate[], now: number): StoredMessage[] {
     if (candidates.length === 0) return [];
     const t = this.q.thread.get(threadId);
     if (!t) throw new Error(`unknown thread ${threadId}`);
@@ -385,8 +405,9 @@ export class SqliteStore implements Store {
       (id) => this.q.messageExists.get(threadId, id) !== undefined,
       now,
     );
+    const q = this.q.insertMessage;
     for (const m of messages) {
-      this.q.insertMessage.run({ ...m, replyTo: m.replyTo ?? null, error: m.error ?? null, atUri: m.atUri ?? null, atCid: m.atCid ?? null });
+      q.run(threadId, m.seq, m.id, m.authorId, m.text, m.clientSentAt, m.replyTo ?? null, m.sentAt, m.state, m.error ?? null, m.atUri ?? null, m.atCid ?? null);
     }
     this.q.setCursor.run(cursor.lastSeq, cursor.lastSentAt, threadId);
     // The outbox row shares the transaction that assigns seq: nothing to mirror is lost.

@@ -48,6 +48,20 @@ export interface FoldedReceipt {
   readAt: number;
 }
 
+/** What a commit's `relayRow` callback returns (see `Store.commitMessages`). */
+export interface RelayRow {
+  /** The relay's own update for the sequenced messages (canon), or null when it wrote nothing. */
+  relay: Uint8Array | null;
+  /** The commit's `updates` and `relay` merged into one update. */
+  merged: Uint8Array;
+}
+
+/**
+ * Called by a commit once its candidates have seqs, with the messages it stored: the relay
+ * writes their canon and returns its update, so it is stored before anyone sees it.
+ */
+export type RelayRowFor = (stored: StoredMessage[]) => RelayRow | null;
+
 export interface UpdateLog {
   updates: Uint8Array[];
 }
@@ -123,8 +137,21 @@ export interface Store {
    * in seq order. Candidates whose id already exists are skipped. When the thread
    * mirrors to AT, an outbox row per new `sent` message is written in the same
    * transaction, so a message with a seq is never missing from the outbox.
+   *
+   * With `relayRow`, it is called once the seqs are assigned, and its update is stored before
+   * this resolves: SQLite stores `merged` as the commit's only log row, in the same
+   * transaction (one row and one fsync per batch instead of a second commit for the canon);
+   * PostgreSQL, which sequences in one statement, stores `updates` there and appends
+   * `relay` as one more row right after (a crash in between leaves canon behind, which
+   * loading repairs from the message rows).
    */
-  commitMessages(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]>;
+  commitMessages(
+    threadId: string,
+    updates: Uint8Array[],
+    candidates: MessageCandidate[],
+    now: number,
+    relayRow?: RelayRowFor,
+  ): Promise<StoredMessage[]>;
   /**
    * Replaces the whole update log of a thread by one row, atomically: `snapshot` merged with
    * the stored rows, so an update another instance appended that the snapshot lacks is kept.

@@ -111,6 +111,33 @@ describe.each(stores)('%s store', (_name, make) => {
     expect((await s.loadUpdates(id)).updates).toEqual([bytes(1), bytes(2)]);
   });
 
+  it('stores the relay update a commit builds from its seqs, before it resolves (relayRow)', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 0 });
+    const client = new Y.Doc();
+    const relay = new Y.Doc();
+    const clientUpdate = captureUpdate(client, () => client.getArray('a').push(['a', 'b']));
+    Y.applyUpdate(relay, clientUpdate);
+    const seen: number[][] = [];
+    const stored = await s.commitMessages(id, [clientUpdate], [cand('a'), cand('b')], 1000, (messages) => {
+      seen.push(messages.map((m) => m.seq));
+      const canon = captureUpdate(relay, () => relay.getMap('canon').set('a', messages[0]!.seq));
+      return { relay: canon, merged: Y.mergeUpdates([clientUpdate, canon]) };
+    });
+    expect(seen).toEqual([[1, 2]]);
+    expect(stored.map((m) => m.seq)).toEqual([1, 2]);
+    // Loaded back, the log holds the client's update and the relay's canon for the seqs.
+    const d = new Y.Doc();
+    for (const u of (await s.loadUpdates(id)).updates) Y.applyUpdate(d, u);
+    expect(d.getArray('a').toArray()).toEqual(['a', 'b']);
+    expect(d.getMap('canon').toJSON()).toEqual({ a: 1 });
+    // A callback that returns null: the updates are stored as they are.
+    const more = captureUpdate(client, () => client.getArray('a').push(['c']));
+    await s.commitMessages(id, [more], [cand('c')], 1001, () => null);
+    expect(replay((await s.loadUpdates(id)).updates)).toEqual(['a', 'b', 'c']);
+  });
+
   it('commits nothing when the transaction fails', async () => {
     const s = await open();
     await expect(s.commitMessages('no-such-thread', [bytes(9)], [cand('z')], 1)).rejects.toThrow();
