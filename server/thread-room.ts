@@ -12,7 +12,7 @@ import { CloseCode, ErrorCode } from '../shared/errors.ts';
 import { type ThreadRoots, threadRoots } from '../shared/schema.ts';
 import { inDocumentOrder } from './document-order.ts';
 import type { Logger } from './logger.ts';
-import type { MessageCandidate, Store, StoredMessage, ThreadRow } from './store/store.ts';
+import { GenerationSealedError, type MessageCandidate, type Store, type StoredMessage, type ThreadRow } from './store/store.ts';
 import { SyncConnection } from './sync-connection.ts';
 import { HeldUpdates } from './held-updates.ts';
 import { RoomPresence } from './room-presence.ts';
@@ -97,13 +97,14 @@ export class ThreadRoom {
     // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
     this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
     this.presence = new RoomPresence(this.doc, this.conns, this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
-    this.relayUpdates = new RelayUpdates(store, thread.id, {
+    this.relayUpdates = new RelayUpdates(store, thread.id, thread.generation, {
       broadcast: (u) => {
         this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, u);
         const frame = encodeUpdate(u);
         for (const c of this.conns) c.send(frame);
       },
       failed: (err) => {
+        if (err instanceof GenerationSealedError) return void this.sealedOnWrite(err);
         this.log.error({ event: 'append_failed', threadId: this.id, err: String(err) }, 'storing relay update failed');
         for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
         this.onBroken(this);
@@ -258,8 +259,11 @@ export class ThreadRoom {
     const candidates = inDocumentOrder(this.doc, collecting.candidates).map(({ client: _c, clock: _k, ...c }) => c);
     let stored: StoredMessage[];
     try {
-      stored = await this.store.commitMessages(this.id, produced.map((p) => p.update), candidates, Date.now());
+      stored = await this.store.commitMessages(this.id, produced.map((p) => p.update), candidates, Date.now(), this.thread.generation);
     } catch (err) {
+      // Another instance rolled the thread first: nothing of this batch was stored (no seq, not
+      // forwarded); the peers get 4410 and re-send their pending records to the live document.
+      if (err instanceof GenerationSealedError) return void (await this.sealedOnWrite(err));
       this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storage commit failed');
       for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
       this.onBroken(this);
@@ -450,8 +454,12 @@ export class ThreadRoom {
       const candidates = fresh.map((i): MessageCandidate => ({ record: i.message, state: 'confirmed', atUri: i.atUri, atCid: i.atCid }));
       let stored: StoredMessage[];
       try {
-        stored = await this.store.commitMessages(this.id, [update!], candidates, Date.now());
+        stored = await this.store.commitMessages(this.id, [update!], candidates, Date.now(), this.thread.generation);
       } catch (err) {
+        if (err instanceof GenerationSealedError) {
+          await this.sealedOnWrite(err);
+          throw new RoomSealedError(this.id);
+        }
         this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storing ingested messages failed');
         for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
         this.onBroken(this);
@@ -560,6 +568,12 @@ export class ThreadRoom {
     this.queue.length === 0 && !this.scheduled ? this.scheduleFlush() : undefined;
   }
 
+  /** The store refused a write of this generation (another instance rolled it first): seal. */
+  private sealedOnWrite(err: GenerationSealedError): Promise<void> {
+    this.log.info({ event: 'write_refused_sealed', threadId: this.id, generation: err.generation, liveGeneration: err.liveGeneration }, 'write refused: generation sealed');
+    return this.sealFromElsewhere();
+  }
+
   /** Another instance rolled this generation: seal here too (4410 to every peer, then unload). */
   private async sealFromElsewhere(row?: ThreadRow): Promise<void> {
     if (this.sealed) return;
@@ -575,7 +589,12 @@ export class ThreadRoom {
   /** Replaces the stored log with one snapshot of the current document. */
   async compact(): Promise<void> {
     const before = this.logRows;
-    await this.store.compact(this.id, Y.encodeStateAsUpdate(this.doc));
+    try {
+      await this.store.compact(this.id, Y.encodeStateAsUpdate(this.doc), this.thread.generation);
+    } catch (err) {
+      if (err instanceof GenerationSealedError) return void (await this.sealedOnWrite(err));
+      throw err;
+    }
     this.logRows = 1;
     this.log.debug({ event: 'log_compacted', threadId: this.id, rows: before }, 'update log compacted');
   }

@@ -48,6 +48,22 @@ export interface FoldedReceipt {
   readAt: number;
 }
 
+/**
+ * A write for generation `generation` of a thread reached the store after the thread rolled
+ * to `liveGeneration` (another instance sealed it): nothing of the write was stored. The
+ * writer's room is history and seals itself, as on a local roll.
+ */
+export class GenerationSealedError extends Error {
+  constructor(
+    readonly threadId: string,
+    readonly generation: number,
+    readonly liveGeneration: number,
+  ) {
+    super(`generation ${generation} of ${threadId} is sealed (live: ${liveGeneration})`);
+    this.name = 'GenerationSealedError';
+  }
+}
+
 export interface UpdateLog {
   updates: Uint8Array[];
 }
@@ -114,24 +130,33 @@ export interface Store {
 
   /** All stored updates of a thread, oldest first. */
   loadUpdates(threadId: string): Promise<UpdateLog>;
-  /** Appends one update (relay-authored changes: canon, meta). */
-  appendUpdate(threadId: string, update: Uint8Array): Promise<void>;
+  /**
+   * Appends one update (relay-authored changes: canon, meta). With `generation` (the generation
+   * the writer's document is), it is refused with GenerationSealedError, atomically, once
+   * the thread is at another generation.
+   */
+  appendUpdate(threadId: string, update: Uint8Array, generation?: number): Promise<void>;
   /**
    * Atomically: appends `updates`, assigns the next seqs and a non-decreasing `sentAt`
    * (never less than `now` or the thread's previous one) to each candidate whose id is
    * new in the thread, and persists those message rows. Returns the stored messages,
    * in seq order. Candidates whose id already exists are skipped. When the thread
    * mirrors to AT, an outbox row per new `sent` message is written in the same
-   * transaction, so a message with a seq is never missing from the outbox.
+   * transaction, so a message with a seq is never missing from the outbox. With `generation`,
+   * the whole commit is refused (GenerationSealedError, nothing stored) when the thread is no
+   * longer at that generation: checked in the same transaction, so a roll on another instance
+   * either finishes before (refused) or waits until after it (the seqs land below `baseSeq`).
    */
-  commitMessages(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]>;
+  commitMessages(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number, generation?: number): Promise<StoredMessage[]>;
   /**
    * Replaces the whole update log of a thread by one row, atomically: `snapshot` merged with
    * the stored rows, so an update another instance appended that the snapshot lacks is kept.
    * With PostgreSQL, a compaction of the thread already running on another instance makes
-   * this one a no-op (they never run at once).
+   * this one a no-op (they never run at once). With `generation`, refused (GenerationSealedError,
+   * the log untouched) when the thread rolled past it: a sealed document's snapshot must never
+   * be merged into the next generation's log.
    */
-  compact(threadId: string, snapshot: Uint8Array): Promise<void>;
+  compact(threadId: string, snapshot: Uint8Array, generation?: number): Promise<void>;
   /** Number of rows in the update log of a thread. */
   countUpdates(threadId: string): Promise<number>;
 

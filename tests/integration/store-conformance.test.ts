@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as Y from 'yjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
-import type { MessageCandidate, Store } from '../../server/store/store.ts';
+import { GenerationSealedError, type MessageCandidate, type Store } from '../../server/store/store.ts';
 import { postgresSchemas } from '../helpers/postgres.ts';
 
 const pg = postgresSchemas();
@@ -189,5 +189,37 @@ describe.each(stores)('%s store', (_name, make) => {
       { messageId: 'b', userId: 'bob', readAt: 40 },
       { messageId: 'c', userId: 'alice', readAt: 70 },
     ]);
+  });
+
+  it('refuses every write of a sealed generation, atomically, and takes those of the live one', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: '', participants: ['alice'], mirror: true, createdAt: 0 });
+    const old = new Y.Doc();
+    const oldUpdate = captureUpdate(old, () => old.getArray('a').push(['sealed']));
+    await s.commitMessages(id, [oldUpdate], [cand('a')], 10, 0);
+    const next = new Y.Doc();
+    const first = captureUpdate(next, () => next.getArray('a').push(['live']));
+    await s.rollGeneration(id, 0, first, []);
+    const sealed = (p: Promise<unknown>) =>
+      expect(p).rejects.toSatisfy((e) => e instanceof GenerationSealedError && e.threadId === id && e.generation === 0 && e.liveGeneration === 1);
+    // A room of generation 0 on another instance, not yet aware of the roll, writes.
+    await sealed(s.commitMessages(id, [bytes(5)], [cand('x'), cand('y')], 20, 0));
+    await sealed(s.commitMessages(id, [bytes(6)], [], 21, 0));
+    await sealed(s.appendUpdate(id, bytes(7), 0));
+    await sealed(s.compact(id, Y.encodeStateAsUpdate(old), 0));
+    // Nothing of them landed: no seq, no outbox row, the new generation's log untouched.
+    expect((await s.loadUpdates(id)).updates).toEqual([first]);
+    expect((await s.getThread(id))!.lastSeq).toBe(1);
+    expect(await s.getMessage(id, 'x')).toBeNull();
+    expect((await s.outboxStats()).depth).toBe(1);
+    // Generation 1's writes go through.
+    const more = captureUpdate(next, () => next.getArray('a').push(['more']));
+    expect((await s.commitMessages(id, [more], [cand('x')], 22, 1)).map((m) => m.seq)).toEqual([2]);
+    const relay = captureUpdate(next, () => next.getArray('a').push(['relay']));
+    await s.appendUpdate(id, relay, 1);
+    await s.compact(id, Y.encodeStateAsUpdate(next), 1);
+    expect(replay((await s.loadUpdates(id)).updates)).toEqual(['live', 'more', 'relay']);
+    await expect(s.appendUpdate('missing', bytes(1), 0)).rejects.toThrow(/unknown thread/);
   });
 });
