@@ -244,6 +244,13 @@ export class ThreadRoom {
     const retry = this.retryRequested;
     this.retryRequested = false;
     if ((batch.length === 0 && !retry) || this.sealed) return;
+    const refused = batch.length ? this.opts.refuseWrites?.() : null;
+    if (refused) {
+      // Nothing of the batch is applied: each sender keeps its update and resends it on reconnect.
+      for (const p of batch) p.conn.close(CloseCode.BACKEND_UNAVAILABLE, refused);
+      this.log.warn({ event: 'writes_refused', threadId: this.id, updates: batch.length }, refused);
+      return;
+    }
     const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map() };
     this.collecting = collecting;
     try {
@@ -540,7 +547,7 @@ export class ThreadRoom {
         const row = await this.store.getThread(this.id);
         if (row && row.generation !== this.thread.generation) return void (await this.sealFromElsewhere(row));
         this.applyRemote(updates);
-        this.log.debug({ event: 'caught_up', threadId: this.id, rows: updates.length }, 'caught up from the store');
+            this.log.debug({ event: 'caught_up', threadId: this.id, rows: updates.length }, 'caught up from the store');
       } catch (err) {
         this.log.warn({ event: 'catch_up_failed', threadId: this.id, err: String(err) }, 'catching up from the store failed');
       }

@@ -213,5 +213,10 @@ export interface Store {
 
   /** False once closed; a store without it counts as open (`/v1/ready`). */
   isOpen?(): boolean;
+  /**
+   * Whether the database answers a trivial query within `timeoutMs` (`/v1/health`, and the
+   * relay's write gate). Absent for an embedded database that cannot be unreachable.
+   */
+  ping?(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
