@@ -25,6 +25,7 @@ import { checkUpdate } from './update-policy.ts';
 import { nextGeneration, shouldRoll } from './generation-roll.ts';
 import type { ThreadFanoutMessage } from './fanout/fanout.ts';
 import { RoomFanout } from './fanout/room-fanout.ts';
+import { CanonWatch, missingCanon, storedMessages } from './canon-watch.ts';
 import {
   type Collecting,
   type IngestedMessage,
@@ -86,6 +87,8 @@ export class ThreadRoom {
   /** The next flush retries held updates even without new ones (after a catch-up). */
   private retryRequested = false;
   private retrying = false;
+  /** Writes canon another instance committed but did not write (it died in between). */
+  private readonly canonWatch = new CanonWatch(() => this.repairRemoteCanon());
 
   private constructor(
     public thread: ThreadRow,
@@ -508,6 +511,7 @@ export class ThreadRoom {
       return;
     }
     const gap = this.fan.received(msg);
+    this.canonWatch.poke();
     if (!this.applyRemote([msg.update]) || gap) this.catchUp();
     else if (this.held.size > 0) this.requestRetry();
   }
@@ -547,11 +551,30 @@ export class ThreadRoom {
         const row = await this.store.getThread(this.id);
         if (row && row.generation !== this.thread.generation) return void (await this.sealFromElsewhere(row));
         this.applyRemote(updates);
-            this.log.debug({ event: 'caught_up', threadId: this.id, rows: updates.length }, 'caught up from the store');
+        this.canonWatch.poke();
+        this.log.debug({ event: 'caught_up', threadId: this.id, rows: updates.length }, 'caught up from the store');
       } catch (err) {
         this.log.warn({ event: 'catch_up_failed', threadId: this.id, err: String(err) }, 'catching up from the store failed');
       }
       if (this.held.size > 0) this.requestRetry();
+    });
+  }
+
+  /** Writes canon, from the store, for messages applied from other instances that still lack it. */
+  private repairRemoteCanon(): void {
+    if (this.sealed) return;
+    const missing = missingCanon(this.roots, this.uncanonIds);
+    if (missing.length === 0) return;
+    this.chain = this.chain.then(async () => {
+      if (this.sealed) return;
+      try {
+        const fixes = (await storedMessages(this.store, this.id, missing)).filter((m) => !this.roots.canon.has(m.id));
+        if (fixes.length === 0) return;
+        this.log.info({ event: 'canon_repaired', threadId: this.id, messages: fixes.length }, 'wrote canon another instance did not');
+        this.writeCanon(fixes);
+      } catch (err) {
+        this.log.warn({ event: 'canon_repair_failed', threadId: this.id, err: String(err) }, 'repairing canon failed');
+      }
     });
   }
 
@@ -627,6 +650,7 @@ export class ThreadRoom {
     // Nobody is connected: a stream left open now would never finish.
     if (!this.sealed) this.streamWatch?.sweep(Date.now(), true);
     this.streamWatch?.destroy();
+    this.canonWatch.destroy();
     await this.idle();
     // A sealed generation's log was replaced by the next one's: never write it back.
     if (this.logRows > 1 && !this.sealed) await this.compact();

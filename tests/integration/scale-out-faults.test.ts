@@ -3,7 +3,8 @@
  * instance only through a TCP proxy the test controls (the shared services stay up for
  * everything else): PostgreSQL or Redis unreachable (writes refused with 4503, recovery by
  * itself, nothing accepted lost), a roll the instance did not hear of (its stale write is
- * refused by the store and it seals).
+ * refused by the store and it seals), and an instance SIGKILLed mid-burst behind a load
+ * balancer (its clients move to the other; every seq survives, nothing doubled).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CloseCode } from '../../shared/errors.ts';
@@ -13,7 +14,7 @@ import { REDIS_URL } from '../helpers/redis.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { UNLIMITED, allHaveAll, expectGapFree, scaleOutEnv, splitThread, startInstances } from '../helpers/scale-out.ts';
 import { type TcpProxy, startTcpProxy } from '../helpers/tcp-proxy.ts';
-import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
+import { type TestClient, canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
 
 const pg = postgresSchemas();
 
@@ -124,5 +125,47 @@ describe('a roll on one instance while the other does not hear of it', () => {
     await synced(live);
     expect(live.roots.messages.toArray().map((m) => m.id)).not.toContain(late.id);
     expect(live.roots.meta.get('generation')).toBe(1);
+  });
+});
+
+describe('an instance SIGKILLed mid-burst', () => {
+  setUp(UNLIMITED, null);
+
+  it('its clients reconnect to the other (through the load balancer); every seq survives, nothing doubled, seqs 1..N', async () => {
+    const [one, two] = relays as [RelayProcess, RelayProcess];
+    // A load balancer in front of instance 1: after the kill it sends reconnects to instance 0.
+    const lb = await startTcpProxy(two.port);
+    proxies.push(lb);
+    const lbUrl = `ws://127.0.0.1:${lb.port}/v1/sync`;
+    const users = ['alice', 'bob', 'carol', 'dave'];
+    const tokens = await Promise.all(users.map((u) => one.token(u)));
+    const { id } = await one.createThread(tokens[0]!, users.slice(1));
+    const cs = users.map((u, i) => connectClient(i % 2 ? lbUrl : one.wsUrl, id, tokens[i]!, u));
+    clients.push(...cs);
+    await Promise.all(cs.map((c) => synced(c)));
+
+    const sent: string[] = [];
+    let seenAtKill: Array<{ id: string; seq: number }> = [];
+    for (let round = 0; round < 40; round++) {
+      for (const c of cs) for (let k = 0; k < 2; k++) sent.push(c.send(`burst ${round} ${k}`).id);
+      if (round === 15) {
+        // Whatever any client has seen sequenced by now must keep its seq.
+        seenAtKill = cs.flatMap((c) => canonicalOrder(c));
+        lb.retarget(one.port);
+        await two.stop('SIGKILL');
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await allHaveAll(relays, cs, sent);
+    expectGapFree(cs, sent.length);
+    for (const c of cs) expect(c.roots.messages.length).toBe(sent.length);
+    const seqOf = new Map(canonicalOrder(cs[0]!).map((m) => [m.id, m.seq]));
+    expect(seenAtKill.length).toBeGreaterThan(0);
+    for (const m of seenAtKill) expect(seqOf.get(m.id)).toBe(m.seq);
+    const rows = await stored(one, tokens[0]!, id);
+    expect(rows.map((m) => m.seq)).toEqual(Array.from({ length: sent.length }, (_, i) => i + 1));
+    expect(new Set(rows.map((m) => m.id))).toEqual(new Set(sent));
+    // The killed instance's clients did move.
+    for (const c of [cs[1]!, cs[3]!]) expect(c.closes.length).toBeGreaterThan(0);
   });
 });
