@@ -91,7 +91,7 @@ describe.each([
     for (const c of cs) expect(c.roots.messages.length).toBe(sent.length);
     expect((await stored(one, tokens[0]!, id)).map((m) => m.id).sort()).toEqual([...sent].sort());
     expect(await health(two)).toMatchObject({ [service]: 'up' });
-    expect(two.logs.some((l) => l.event === 'backend_down' && l.service === service)).toBe(true);
+    await two.waitForLog((l) => l.event === 'backend_down' && l.service === service);
   });
 });
 
@@ -116,7 +116,8 @@ describe('a roll on one instance while the other does not hear of it', () => {
     const late = alice.send('written to the sealed generation');
     const close = await aliceSealed;
     expect(close).toEqual({ code: CloseCode.GENERATION_SEALED, reason: `generation_rolled ${id}~1` });
-    expect(two.logs.some((l) => l.event === 'write_refused_sealed' && l.threadId === id)).toBe(true);
+    // The log line may trail the close on the relay's stdout pipe: await it.
+    await two.waitForLog((l) => l.event === 'write_refused_sealed' && l.threadId === id);
     proxy.resume();
     // Not stored: no seq, and the live generation's document does not have it.
     expect((await stored(one, ta, id)).map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
