@@ -9,6 +9,7 @@ import type { RelayMetrics } from './metrics.ts';
 import type { Fanout } from './fanout/fanout.ts';
 import type { UserEvents } from './user-events.ts';
 import type { IngestService } from './ingest/ingest-service.ts';
+import type { BackendHealth } from './backend-health.ts';
 
 export interface RelayContext {
   config: RelayConfig;
@@ -30,6 +31,8 @@ export interface RelayContext {
   userEvents: UserEvents;
   /** Fan-out to other relay instances (in-process when running alone). */
   fanout: Fanout;
+  /** Reachability of PostgreSQL and Redis; gates writes while either is down. */
+  backends: BackendHealth;
   /** Set when shutdown has begun: `/v1/ready` answers 503 from then on. */
   draining?: boolean;
 }

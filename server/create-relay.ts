@@ -31,6 +31,7 @@ import type { Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { UserEvents } from './user-events.ts';
 import type { Fanout } from './fanout/fanout.ts';
 import { InProcessFanout } from './fanout/in-process-fanout.ts';
+import { BackendHealth } from './backend-health.ts';
 
 /** Settings for an embedded relay; anything left out has the standalone relay's default. */
 export type RelayConfigInput = Partial<Omit<RelayConfig, 'limits' | 'atproto'>> & {
@@ -133,6 +134,8 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     }
   };
   let bridge: BridgeOutbox | null = null;
+  const backends = new BackendHealth({ store, fanout, redis: !!config.redisUrl, log });
+  backends.start();
   const registry = new DocRegistry(store, log, {
     idleUnloadMs: config.idleUnloadMs,
     compactAfterUpdates: config.compactAfterUpdates,
@@ -142,6 +145,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     onMirroredCommit: () => bridge?.notify(),
     onSequenced: (msgs) => emit('message.sequenced', msgs),
     fanout,
+    refuseWrites: () => (backends.writable() ? null : backends.unavailable()),
   });
   const auth = new Auth({ secret: config.jwtSecret, jwks: config.jwks });
   const { authenticate, isMember } = opts;
@@ -156,6 +160,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     ingest: null,
     userEvents: new UserEvents(fanout),
     fanout,
+    backends,
     authenticate: authenticate ? async (request, token) => (await authenticate({ request, token })) ?? null : (_r, token) => auth.verify(token),
     isMember: isMember ? async (thread, userId) => !!(await isMember({ thread, userId })) : async (thread, userId) => thread.participants.includes(userId),
   };
@@ -167,6 +172,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       emit('message.failed', msgs.filter((m) => m.state === 'failed'));
     }));
   } catch (err) {
+    backends.stop();
     await registry.closeAll();
     await fanout.close();
     if (ownStore) await store.close();
@@ -177,6 +183,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     ctx.ingest = await startIngest(ctx, localPds);
   } catch (err) {
     // A PostgreSQL pool left open would keep an embedder's process alive.
+    backends.stop();
     await bridge?.stop();
     await registry.closeAll();
     if (ownStore) await store.close();
@@ -217,6 +224,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       await ctx.ingest?.stop();
       await bridge?.stop();
       await registry.closeAll();
+      backends.stop();
       await fanout.close();
       if (ownStore) await store.close();
       await localPds?.close();

@@ -10,7 +10,7 @@ import type { Store } from './store/store.ts';
 export interface RelayUpdatesHooks {
   /** Sends a stored update to every peer. */
   broadcast(update: Uint8Array): void;
-  /** Storing failed: the room can no longer be trusted. */
+  /** Storing failed: the room can no longer be trusted (GenerationSealedError: it is history). */
   failed(err: unknown): void;
   /** One more row in the thread's update log. */
   stored(): void;
@@ -24,6 +24,8 @@ export class RelayUpdates {
   constructor(
     private readonly store: Store,
     private readonly threadId: string,
+    /** The generation the room's document is: the store refuses the write once it rolled. */
+    private readonly generation: number,
     private readonly hooks: RelayUpdatesHooks,
   ) {}
 
@@ -69,7 +71,7 @@ export class RelayUpdates {
     if (updates.length === 0 || this.sealed) return;
     const merged = updates.length > 1 ? Y.mergeUpdates(updates) : updates[0]!;
     try {
-      await this.store.appendUpdate(this.threadId, merged);
+      await this.store.appendUpdate(this.threadId, merged, this.generation);
       this.hooks.stored();
     } catch (err) {
       this.hooks.failed(err);

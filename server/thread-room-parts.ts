@@ -38,6 +38,8 @@ export interface ThreadRoomOptions {
   onSequenced?: (messages: StoredMessage[]) => void;
   /** Fan-out to other relay instances holding the thread (issue #13); none: this instance alone. */
   fanout?: Fanout;
+  /** Why writes must be refused now (PostgreSQL or Redis down, backend-health.ts), or null. */
+  refuseWrites?: () => string | null;
 }
 
 export interface Pending {

@@ -13,7 +13,7 @@ import { CloseCode, ErrorCode } from '../shared/errors.ts';
 import { type ThreadRoots, threadRoots } from '../shared/schema.ts';
 import { inDocumentOrder } from './document-order.ts';
 import type { Logger } from './logger.ts';
-import type { MessageCandidate, RelayRow, Store, StoredMessage, ThreadRow } from './store/store.ts';
+import { GenerationSealedError, type MessageCandidate, type RelayRow, type Store, type StoredMessage, type ThreadRow } from './store/store.ts';
 import { batchRow, mergeAll, sendBatch } from './batch-frames.ts';
 import { SyncConnection } from './sync-connection.ts';
 import { HeldUpdates } from './held-updates.ts';
@@ -27,6 +27,7 @@ import { checkUpdate } from './update-policy.ts';
 import { nextGeneration, shouldRoll } from './generation-roll.ts';
 import type { ThreadFanoutMessage } from './fanout/fanout.ts';
 import { RoomFanout } from './fanout/room-fanout.ts';
+import { CanonWatch, missingCanon, storedMessages } from './canon-watch.ts';
 import {
   type Collecting,
   type IngestedMessage,
@@ -90,6 +91,8 @@ export class ThreadRoom {
   /** The next flush retries held updates even without new ones (after a catch-up). */
   private retryRequested = false;
   private retrying = false;
+  /** Writes canon another instance committed but did not write (it died in between). */
+  private readonly canonWatch = new CanonWatch(() => this.repairRemoteCanon());
 
   private constructor(
     public thread: ThreadRow,
@@ -101,13 +104,14 @@ export class ThreadRoom {
     // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
     this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
     this.presence = new RoomPresence(this.doc, this.conns, this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
-    this.relayUpdates = new RelayUpdates(store, thread.id, {
+    this.relayUpdates = new RelayUpdates(store, thread.id, thread.generation, {
       broadcast: (u) => {
         this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, u);
         const frame = encodeUpdate(u);
         for (const c of this.conns) c.send(frame);
       },
       failed: (err) => {
+        if (err instanceof GenerationSealedError) return void this.sealedOnWrite(err);
         this.log.error({ event: 'append_failed', threadId: this.id, err: String(err) }, 'storing relay update failed');
         for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
         this.onBroken(this);
@@ -247,6 +251,13 @@ export class ThreadRoom {
     const retry = this.retryRequested;
     this.retryRequested = false;
     if ((batch.length === 0 && !retry) || this.sealed) return;
+    const refused = batch.length ? this.opts.refuseWrites?.() : null;
+    if (refused) {
+      // Nothing of the batch is applied: each sender keeps its update and resends it on reconnect.
+      for (const p of batch) p.conn.close(CloseCode.BACKEND_UNAVAILABLE, refused);
+      this.log.warn({ event: 'writes_refused', threadId: this.id, updates: batch.length }, refused);
+      return;
+    }
     const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map() };
     this.collecting = collecting;
     try {
@@ -265,8 +276,11 @@ export class ThreadRoom {
     const relayRow = (s: StoredMessage[]): RelayRow => (row = batchRow(clientUpdates, this.relayUpdateFor(s, collecting)));
     let stored: StoredMessage[];
     try {
-      stored = await this.store.commitMessages(this.id, clientUpdates, candidates, Date.now(), relayRow);
+      stored = await this.store.commitMessages(this.id, clientUpdates, candidates, Date.now(), { generation: this.thread.generation, relayRow });
     } catch (err) {
+      // Another instance rolled the thread first: nothing of this batch was stored (no seq, not
+      // forwarded); the peers get 4410 and re-send their pending records to the live document.
+      if (err instanceof GenerationSealedError) return void (await this.sealedOnWrite(err));
       this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storage commit failed');
       for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
       this.onBroken(this);
@@ -473,8 +487,12 @@ export class ThreadRoom {
       const candidates = fresh.map((i): MessageCandidate => ({ record: i.message, state: 'confirmed', atUri: i.atUri, atCid: i.atCid }));
       let stored: StoredMessage[];
       try {
-        stored = await this.store.commitMessages(this.id, [update!], candidates, Date.now());
+        stored = await this.store.commitMessages(this.id, [update!], candidates, Date.now(), { generation: this.thread.generation });
       } catch (err) {
+        if (err instanceof GenerationSealedError) {
+          await this.sealedOnWrite(err);
+          throw new RoomSealedError(this.id);
+        }
         this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storing ingested messages failed');
         for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
         this.onBroken(this);
@@ -516,6 +534,7 @@ export class ThreadRoom {
       return;
     }
     const gap = this.fan.received(msg);
+    this.canonWatch.poke();
     if (!this.applyRemote([msg.update]) || gap) this.catchUp();
     else if (this.held.size > 0) this.requestRetry();
   }
@@ -555,11 +574,30 @@ export class ThreadRoom {
         const row = await this.store.getThread(this.id);
         if (row && row.generation !== this.thread.generation) return void (await this.sealFromElsewhere(row));
         this.applyRemote(updates);
+        this.canonWatch.poke();
         this.log.debug({ event: 'caught_up', threadId: this.id, rows: updates.length }, 'caught up from the store');
       } catch (err) {
         this.log.warn({ event: 'catch_up_failed', threadId: this.id, err: String(err) }, 'catching up from the store failed');
       }
       if (this.held.size > 0) this.requestRetry();
+    });
+  }
+
+  /** Writes canon, from the store, for messages applied from other instances that still lack it. */
+  private repairRemoteCanon(): void {
+    if (this.sealed) return;
+    const missing = missingCanon(this.roots, this.uncanonIds);
+    if (missing.length === 0) return;
+    this.chain = this.chain.then(async () => {
+      if (this.sealed) return;
+      try {
+        const fixes = (await storedMessages(this.store, this.id, missing)).filter((m) => !this.roots.canon.has(m.id));
+        if (fixes.length === 0) return;
+        this.log.info({ event: 'canon_repaired', threadId: this.id, messages: fixes.length }, 'wrote canon another instance did not');
+        this.writeCanon(fixes);
+      } catch (err) {
+        this.log.warn({ event: 'canon_repair_failed', threadId: this.id, err: String(err) }, 'repairing canon failed');
+      }
     });
   }
 
@@ -583,6 +621,12 @@ export class ThreadRoom {
     this.queue.length === 0 && !this.scheduled ? this.scheduleFlush() : undefined;
   }
 
+  /** The store refused a write of this generation (another instance rolled it first): seal. */
+  private sealedOnWrite(err: GenerationSealedError): Promise<void> {
+    this.log.info({ event: 'write_refused_sealed', threadId: this.id, generation: err.generation, liveGeneration: err.liveGeneration }, 'write refused: generation sealed');
+    return this.sealFromElsewhere();
+  }
+
   /** Another instance rolled this generation: seal here too (4410 to every peer, then unload). */
   private async sealFromElsewhere(row?: ThreadRow): Promise<void> {
     if (this.sealed) return;
@@ -598,7 +642,12 @@ export class ThreadRoom {
   /** Replaces the stored log with one snapshot of the current document. */
   async compact(): Promise<void> {
     const before = this.logRows;
-    await this.store.compact(this.id, Y.encodeStateAsUpdate(this.doc));
+    try {
+      await this.store.compact(this.id, Y.encodeStateAsUpdate(this.doc), this.thread.generation);
+    } catch (err) {
+      if (err instanceof GenerationSealedError) return void (await this.sealedOnWrite(err));
+      throw err;
+    }
     this.logRows = 1;
     this.log.debug({ event: 'log_compacted', threadId: this.id, rows: before }, 'update log compacted');
   }
@@ -626,6 +675,7 @@ export class ThreadRoom {
     // Nobody is connected: a stream left open now would never finish.
     if (!this.sealed) this.streamWatch?.sweep(Date.now(), true);
     this.streamWatch?.destroy();
+    this.canonWatch.destroy();
     await this.idle();
     // A sealed generation's log was replaced by the next one's: never write it back.
     if (this.logRows > 1 && !this.sealed) await this.compact();

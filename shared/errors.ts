@@ -49,6 +49,11 @@ export const CloseCode = {
   GOING_AWAY: 4500,
   /** Storage failed while committing; reconnect and resend. */
   STORAGE_FAILURE: 4501,
+  /**
+   * PostgreSQL or Redis (storage, fan-out) is unreachable: the relay takes no writes until it
+   * is back, and the update that got this was not stored. Reconnect later and resend.
+   */
+  BACKEND_UNAVAILABLE: 4503,
   /** Message rate limit exceeded; reconnect after a pause. */
   RATE_LIMITED: 4529,
   /** Peer did not answer pings, or could not keep up with outgoing data. */

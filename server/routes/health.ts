@@ -1,5 +1,5 @@
 /**
- * Probes: `/v1/health` is liveness (the process answers; with SKEIN_REDIS_URL also `redis: up|down`), `/v1/ready` readiness — the store
+ * Probes: `/v1/health` is liveness (the process answers; with PostgreSQL / Redis also `postgres` / `redis: up|down`), `/v1/ready` readiness — the store
  * is open, the AT bridge (when configured) is logged in, and the relay is not draining.
  * Not ready answers 503 with the checks, so a load balancer stops routing to it.
  */
@@ -23,9 +23,10 @@ export function readiness(ctx: RelayContext): { ready: boolean; checks: ReadyChe
 
 export function healthRoutes(ctx: RelayContext) {
   const r = new Hono<AppEnv>();
-  // Redis reachability (a PING) when fan-out goes through Redis; absent when running alone.
-  // Not a readiness condition: cut off from Redis, an instance still serves its own peers.
-  r.get('/health', async (c) => (ctx.config.redisUrl ? c.json({ ok: true, redis: await ctx.fanout.ping() }) : c.json({ ok: true })));
+  // PostgreSQL (a query) and Redis (a PING) reachability when the relay uses them; absent
+  // otherwise. While either is down the relay refuses writes (4503), but it is not made
+  // unready for it: every instance shares those services, so no other one would do better.
+  r.get('/health', async (c) => c.json({ ok: true, ...(await ctx.backends.report()) }));
   r.get('/ready', (c) => {
     const { ready, checks } = readiness(ctx);
     return c.json({ ready, checks }, ready ? 200 : 503);

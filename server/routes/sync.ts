@@ -25,6 +25,14 @@ function closeOversizeAs4413(ws: WebSocket): void {
     code === 1009 ? close(CloseCode.TOO_LARGE, 'frame too large') : close(code, reason);
 }
 
+/** Why `userId` may not open `generation` of `thread` (null: it may). */
+async function accessRefusal(ctx: RelayContext, thread: ThreadRow | null, generation: number, userId: string): Promise<Refusal | null> {
+  if (!thread || generation > thread.generation) return { code: CloseCode.UNKNOWN_THREAD, reason: 'unknown thread' };
+  if (!(await ctx.isMember(thread, userId))) return { code: CloseCode.NOT_A_MEMBER, reason: 'not a participant' };
+  if (generation < thread.generation) return { code: CloseCode.GENERATION_SEALED, reason: `generation_rolled ${thread.liveDoc}` };
+  return null;
+}
+
 export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocket<WebSocket>) {
   /** Open sync connections per user, across threads. */
   const perUser = new Map<string, number>();
@@ -35,14 +43,18 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
     let thread: ThreadRow | null = null;
     let { threadId, generation } = parseDocName(docName);
     if (!userId) refusal = { code: CloseCode.UNAUTHENTICATED, reason: 'invalid or missing token' };
+    else if (!ctx.backends.writable()) refusal = { code: CloseCode.BACKEND_UNAVAILABLE, reason: ctx.backends.unavailable() };
     else {
       // A thread created before generations existed may have `~` in its own id.
-      thread = generation > 0 ? ((await ctx.store.getThread(docName)) ?? null) : null;
-      if (thread) ({ threadId, generation } = { threadId: docName, generation: 0 });
-      else thread = await ctx.store.getThread(threadId);
-      if (!thread || generation > thread.generation) refusal = { code: CloseCode.UNKNOWN_THREAD, reason: 'unknown thread' };
-      else if (!(await ctx.isMember(thread, userId))) refusal = { code: CloseCode.NOT_A_MEMBER, reason: 'not a participant' };
-      else if (generation < thread.generation) refusal = { code: CloseCode.GENERATION_SEALED, reason: `generation_rolled ${thread.liveDoc}` };
+      try {
+        thread = generation > 0 ? ((await ctx.store.getThread(docName)) ?? null) : null;
+        if (thread) ({ threadId, generation } = { threadId: docName, generation: 0 });
+        else thread = await ctx.store.getThread(threadId);
+      } catch {
+        // The store is unreachable (a probe has not noticed yet): transient, like the gate above.
+        refusal = { code: CloseCode.BACKEND_UNAVAILABLE, reason: 'backend unavailable: store' };
+      }
+      refusal ??= await accessRefusal(ctx, thread, generation, userId);
     }
     let conn: SyncConnection | null = null;
     return {

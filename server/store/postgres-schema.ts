@@ -237,6 +237,9 @@ export function createPool(opts: PostgresOptions): pg.Pool {
     connectionString: schema ? withStartupOption(opts.connectionString, `-c search_path=${schema}`) : opts.connectionString,
     max: opts.maxConnections ?? 10,
     types,
+    // An unreachable server fails a query instead of holding it (and the room behind it) forever.
+    connectionTimeoutMillis: 5000,
+    keepAlive: true,
   });
   // An idle client losing its connection (server restart) must not crash the process; the
   // pool drops it and the next query opens a new one.

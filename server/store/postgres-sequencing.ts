@@ -11,11 +11,15 @@
  *   id: that commit's row then fails the (thread_id, id) unique key, the statement rolls
  *   back as a whole, and it is retried with a fresh snapshot. One round trip; the lock is
  *   held for the statement only.
+ *
+ * Given the writer's generation, both refuse (GenerationSealedError, nothing written) when the
+ * thread row, read under its lock, is at another one: a roll updates that row, so it either
+ * committed before the lock was taken or waits for this commit.
  */
 import type pg from 'pg';
 import { assignSequence } from '../sequencer.ts';
 import { inTransaction } from './postgres-schema.ts';
-import type { MessageCandidate, StoredMessage } from './store.ts';
+import { GenerationSealedError, type MessageCandidate, type StoredMessage } from './store.ts';
 
 export type Sequencing = 'row-lock' | 'counter';
 
@@ -34,15 +38,34 @@ function columns(ms: Array<Omit<StoredMessage, 'seq' | 'sentAt' | 'threadId'>>) 
   ];
 }
 
-export function commitWithRowLock(pool: pg.Pool, threadId: string, blobs: Buffer[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]> {
+/**
+ * A guarded write matched no thread row: throws GenerationSealedError when the thread exists
+ * at another generation (it rolled), else the unknown-thread error.
+ */
+export async function refuseWrite(pool: pg.Pool, threadId: string, generation: number): Promise<never> {
+  const { rows } = await pool.query<{ generation: number }>('SELECT generation FROM threads WHERE id = $1', [threadId]);
+  if (rows[0] && rows[0].generation !== generation) throw new GenerationSealedError(threadId, generation, rows[0].generation);
+  throw new Error(`unknown thread ${threadId}`);
+}
+
+export function commitWithRowLock(
+  pool: pg.Pool,
+  threadId: string,
+  blobs: Buffer[],
+  candidates: MessageCandidate[],
+  now: number,
+  generation?: number,
+): Promise<StoredMessage[]> {
   return inTransaction(pool, async (c) => {
-    const { rows } = await c.query<{ mirror: boolean; last_seq: number; last_sent_at: number }>(
+    const { rows } = await c.query<{ mirror: boolean; last_seq: number; last_sent_at: number; generation: number }>(
       `WITH u AS (INSERT INTO updates (thread_id, data) SELECT $1::text, unnest($2::bytea[]))
-       SELECT mirror, last_seq, last_sent_at FROM threads WHERE id = $1 FOR UPDATE`,
+       SELECT mirror, last_seq, last_sent_at, generation FROM threads WHERE id = $1 FOR UPDATE`,
       [threadId, blobs],
     );
     const t = rows[0];
     if (!t) throw new Error(`unknown thread ${threadId}`);
+    // Under the row lock: a roll committed before is seen here, and the rollback drops the updates.
+    if (generation !== undefined && t.generation !== generation) throw new GenerationSealedError(threadId, generation, t.generation);
     // After the lock, in a new statement: its snapshot includes every commit that held it before.
     const ids = candidates.map((x) => x.record.id);
     const known = new Set(
@@ -78,7 +101,7 @@ WITH c AS (
 ), t AS (
   UPDATE threads SET last_seq = last_seq + n.n,
     last_sent_at = CASE WHEN n.n > 0 THEN greatest(last_sent_at, $12) ELSE last_sent_at END
-  FROM n WHERE id = $1
+  FROM n WHERE id = $1 AND ($13::integer IS NULL OR generation = $13)
   RETURNING last_seq - n.n AS base, last_sent_at, mirror
 ), u AS (
   INSERT INTO updates (thread_id, data) SELECT $1::text, unnest($2::bytea[]) WHERE EXISTS (SELECT 1 FROM t)
@@ -96,7 +119,14 @@ SELECT i.id, i.seq, i.sent_at FROM t LEFT JOIN ins i ON true`;
 
 const UNIQUE_VIOLATION = '23505';
 
-export async function commitWithCounter(pool: pg.Pool, threadId: string, blobs: Buffer[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]> {
+export async function commitWithCounter(
+  pool: pg.Pool,
+  threadId: string,
+  blobs: Buffer[],
+  candidates: MessageCandidate[],
+  now: number,
+  generation?: number,
+): Promise<StoredMessage[]> {
   // A batch repeating an id keeps its first occurrence (as assignSequence does).
   const seen = new Set<string>();
   const batch = candidates.filter((c) => !seen.has(c.record.id) && seen.add(c.record.id));
@@ -110,13 +140,14 @@ export async function commitWithCounter(pool: pg.Pool, threadId: string, blobs: 
   for (let attempt = 1; ; attempt++) {
     let rows: Array<{ id: string | null; seq: number; sent_at: number }>;
     try {
-      ({ rows } = await pool.query(COUNTER_SQL, [threadId, blobs, ...columns(records), now]));
+      ({ rows } = await pool.query(COUNTER_SQL, [threadId, blobs, ...columns(records), now, generation ?? null]));
     } catch (err) {
       // Another process committed one of these ids after our snapshot: try again (it is known now).
       if ((err as { code?: string }).code === UNIQUE_VIOLATION && attempt < 5) continue;
       throw err;
     }
-    if (rows.length === 0) throw new Error(`unknown thread ${threadId}`);
+    // No row updated: unknown thread, or (guarded) a roll committed first; nothing was written.
+    if (rows.length === 0) return generation === undefined ? Promise.reject(new Error(`unknown thread ${threadId}`)) : refuseWrite(pool, threadId, generation);
     const byId = new Map(records.map((r) => [r.id, r]));
     return rows
       .filter((r): r is { id: string; seq: number; sent_at: number } => r.id !== null)

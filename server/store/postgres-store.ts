@@ -7,26 +7,30 @@ import * as Y from 'yjs';
 import { PostgresIngestStore } from '../ingest/postgres-ingest-store.ts';
 import { type PostgresOptions, createPool, inTransaction, migrate } from './postgres-schema.ts';
 import { type MessageDbRow, MESSAGE_COLS, THREAD_COLS, type ThreadDbRow, buf, orderAs, sortedKeys, toMessage, toThread } from './postgres-rows.ts';
-import { type Sequencing, commitWithCounter, commitWithRowLock } from './postgres-sequencing.ts';
-import type {
-  BridgeDiagnostic,
-  ConfirmedWrite,
-  FoldedReceipt,
-  MessageCandidate,
-  RelayRowFor,
-  MessageKey,
-  NewThread,
-  OutboxItem,
-  OutboxStats,
-  PermanentFailure,
-  Store,
-  StoredMessage,
-  ThreadRow,
-  ThreadSummary,
-  UpdateLog,
+import { type Sequencing, commitWithCounter, commitWithRowLock, refuseWrite } from './postgres-sequencing.ts';
+import {
+  type BridgeDiagnostic,
+  type CommitOptions,
+  type ConfirmedWrite,
+  type FoldedReceipt,
+  GenerationSealedError,
+  type MessageCandidate,
+  type MessageKey,
+  type NewThread,
+  type OutboxItem,
+  type OutboxStats,
+  type PermanentFailure,
+  type Store,
+  type StoredMessage,
+  type ThreadRow,
+  type ThreadSummary,
+  type UpdateLog,
 } from './store.ts';
 
 export type { PostgresOptions };
+
+/** Advisory lock key ($1 = thread id) held by a compaction, and waited for by a roll. */
+const COMPACT_LOCK = "hashtext('skein-compact'), hashtext($1)";
 
 /**
  * The relay's Store on PostgreSQL (node-postgres pool). Any number of relay processes may
@@ -144,8 +148,27 @@ export class PostgresStore implements Store {
     return { updates: rows.map((r) => new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength)) };
   }
 
-  async appendUpdate(threadId: string, update: Uint8Array): Promise<void> {
-    await this.pool.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(update)]);
+  async appendUpdate(threadId: string, update: Uint8Array, generation?: number): Promise<void> {
+    await this.appendRows(threadId, [buf(update)], generation);
+  }
+
+  /**
+   * Appends update rows in one statement. With `generation`, the thread row is share-locked in
+   * the same statement: a roll (which updates that row) either committed before — the row no
+   * longer matches, nothing is inserted — or waits for this insert, whose row it then replaces.
+   */
+  private async appendRows(threadId: string, blobs: Buffer[], generation?: number): Promise<void> {
+    if (blobs.length === 0) return;
+    if (generation === undefined) {
+      await this.pool.query('INSERT INTO updates (thread_id, data) SELECT $1::text, unnest($2::bytea[])', [threadId, blobs]);
+      return;
+    }
+    const res = await this.pool.query(
+      `WITH t AS (SELECT id FROM threads WHERE id = $1 AND generation = $3 FOR SHARE)
+       INSERT INTO updates (thread_id, data) SELECT t.id, unnest($2::bytea[]) FROM t`,
+      [threadId, blobs, generation],
+    );
+    if (!res.rowCount) await refuseWrite(this.pool, threadId, generation);
   }
 
   async countUpdates(threadId: string): Promise<number> {
@@ -157,36 +180,41 @@ export class PostgresStore implements Store {
    * Sequencing is safe across processes either way (see postgres-sequencing.ts); by default
    * the thread row's last_seq is taken as an atomic counter in one statement.
    */
-  async commitMessages(
-    threadId: string,
-    updates: Uint8Array[],
-    candidates: MessageCandidate[],
-    now: number,
-    relayRow?: RelayRowFor,
-  ): Promise<StoredMessage[]> {
-    const stored = await this.sequence(threadId, updates.map(buf), candidates, now);
+  async commitMessages(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number, opts: CommitOptions = {}): Promise<StoredMessage[]> {
+    const stored = await this.sequence(threadId, updates.map(buf), candidates, now, opts.generation);
     // Sequencing is one statement here: the relay's update is one more row, stored before it is sent.
-    const relay = relayRow?.(stored)?.relay;
-    if (relay) await this.appendUpdate(threadId, relay);
+    const relay = opts.relayRow?.(stored)?.relay;
+    if (relay) {
+      await this.appendUpdate(threadId, relay, opts.generation).catch((err: unknown) => {
+        // Rolled in between: the messages are rows (sealed history), their canon needs no log row.
+        if (!(err instanceof GenerationSealedError)) throw err;
+      });
+    }
     return stored;
   }
 
-  private async sequence(threadId: string, blobs: Buffer[], candidates: MessageCandidate[], now: number): Promise<StoredMessage[]> {
+  private async sequence(threadId: string, blobs: Buffer[], candidates: MessageCandidate[], now: number, generation?: number): Promise<StoredMessage[]> {
     if (candidates.length === 0) {
-      // One statement is atomic by itself; like SQLite, a bare update needs no thread row.
-      if (blobs.length) await this.pool.query('INSERT INTO updates (thread_id, data) SELECT $1::text, unnest($2::bytea[])', [threadId, blobs]);
+      // One statement is atomic by itself; like SQLite, a bare update needs no thread row (unless guarded).
+      await this.appendRows(threadId, blobs, generation);
       return [];
     }
     return this.sequencing === 'row-lock'
-      ? commitWithRowLock(this.pool, threadId, blobs, candidates, now)
-      : commitWithCounter(this.pool, threadId, blobs, candidates, now);
+      ? commitWithRowLock(this.pool, threadId, blobs, candidates, now, generation)
+      : commitWithCounter(this.pool, threadId, blobs, candidates, now, generation);
   }
 
-  async compact(threadId: string, snapshot: Uint8Array): Promise<void> {
+  async compact(threadId: string, snapshot: Uint8Array, generation?: number): Promise<void> {
     await inTransaction(this.pool, async (c) => {
       // One compaction per thread at a time across instances; a second one has nothing to add.
-      const { rows: lock } = await c.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext('skein-compact'), hashtext($1)) AS ok", [threadId]);
+      // A roll takes the same lock (blocking), so the generation read below stays true until COMMIT.
+      const { rows: lock } = await c.query<{ ok: boolean }>(`SELECT pg_try_advisory_xact_lock(${COMPACT_LOCK}) AS ok`, [threadId]);
       if (!lock[0]!.ok) return;
+      if (generation !== undefined) {
+        const { rows: t } = await c.query<{ generation: number }>('SELECT generation FROM threads WHERE id = $1', [threadId]);
+        if (!t[0]) throw new Error(`unknown thread ${threadId}`);
+        if (t[0].generation !== generation) throw new GenerationSealedError(threadId, generation, t[0].generation);
+      }
       // Only the rows read here are replaced: a row another instance appends meanwhile stays.
       const { rows } = await c.query<{ id: string; data: Buffer }>('SELECT id, data FROM updates WHERE thread_id = $1 ORDER BY id FOR UPDATE', [threadId]);
       const stored = rows.map((r) => new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength));
@@ -217,6 +245,8 @@ export class PostgresStore implements Store {
    */
   async rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[]): Promise<ThreadRow | null> {
     return inTransaction(this.pool, async (c) => {
+      // Waits for a compaction of the thread in flight: it must not merge the sealed log into the new one.
+      await c.query(`SELECT pg_advisory_xact_lock(${COMPACT_LOCK})`, [threadId]);
       const res = await c.query('UPDATE threads SET generation = generation + 1, base_seq = last_seq WHERE id = $1 AND generation = $2', [
         threadId,
         fromGeneration,
@@ -394,6 +424,16 @@ export class PostgresStore implements Store {
 
   isOpen(): boolean {
     return this.open;
+  }
+
+  async ping(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
+    try {
+      return await Promise.race([this.pool.query('SELECT 1').then(() => true, () => false), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async close(): Promise<void> {

@@ -8,22 +8,23 @@ import { SqliteIngestStore } from '../ingest/sqlite-ingest-store.ts';
 import { liveDocName } from '../../shared/generation.ts';
 import { assignSequence } from '../sequencer.ts';
 import { type MessageDbRow, toMessage } from './message-row.ts';
-import type {
-  BridgeDiagnostic,
-  ConfirmedWrite,
-  FoldedReceipt,
-  MessageKey,
-  OutboxItem,
-  OutboxStats,
-  PermanentFailure,
-  MessageCandidate,
-  RelayRowFor,
-  NewThread,
-  Store,
-  StoredMessage,
-  ThreadRow,
-  ThreadSummary,
-  UpdateLog,
+import {
+  type BridgeDiagnostic,
+  type CommitOptions,
+  type ConfirmedWrite,
+  type FoldedReceipt,
+  GenerationSealedError,
+  type MessageKey,
+  type OutboxItem,
+  type OutboxStats,
+  type PermanentFailure,
+  type MessageCandidate,
+  type NewThread,
+  type Store,
+  type StoredMessage,
+  type ThreadRow,
+  type ThreadSummary,
+  type UpdateLog,
 } from './store.ts';
 
 const SCHEMA = `
@@ -315,8 +316,9 @@ export class SqliteStore implements Store {
     return { updates: this.q.updates.all(threadId).map((r) => new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength)) };
   }
 
-  appendUpdate(threadId: string, update: Uint8Array): Promise<void> {
+  appendUpdate(threadId: string, update: Uint8Array, generation?: number): Promise<void> {
     return this.grouped(() => {
+      if (generation !== undefined) this.checkGeneration(threadId, generation);
       this.q.appendUpdate.run(threadId, update);
     });
   }
@@ -335,16 +337,25 @@ export class SqliteStore implements Store {
     updates: Uint8Array[],
     candidates: MessageCandidate[],
     now: number,
-    relayRow?: RelayRowFor,
+    opts: CommitOptions = {},
   ): Promise<StoredMessage[]> {
     return this.grouped(() => {
+      if (opts.generation !== undefined) this.checkGeneration(threadId, opts.generation);
       const messages = this.sequence(threadId, candidates, now);
       // The relay's canon for these seqs joins the batch's updates: one row, this transaction.
-      const row = relayRow?.(messages);
+      const row = opts.relayRow?.(messages);
       if (row) this.q.appendUpdate.run(threadId, row.merged);
       else for (const u of updates) this.q.appendUpdate.run(threadId, u);
       return messages;
     });
+  }
+
+  /** Inside the write's transaction: the thread must still be at `generation`. */
+  private checkGeneration(threadId: string, generation: number): ThreadDbRow {
+    const t = this.q.thread.get(threadId);
+    if (!t) throw new Error(`unknown thread ${threadId}`);
+    if (t.generation !== generation) throw new GenerationSealedError(threadId, generation, t.generation);
+    return t;
   }
 
   /** Runs `work` in this turn's shared transaction, in a savepoint of its own. */
@@ -417,8 +428,9 @@ export class SqliteStore implements Store {
     return messages;
   }
 
-  async compact(threadId: string, snapshot: Uint8Array): Promise<void> {
+  async compact(threadId: string, snapshot: Uint8Array, generation?: number): Promise<void> {
     this.db.transaction(() => {
+      if (generation !== undefined) this.checkGeneration(threadId, generation);
       const rows = this.q.updates.all(threadId).map((r) => new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength));
       this.q.deleteUpdates.run(threadId);
       this.q.appendUpdate.run(threadId, rows.length ? Y.mergeUpdates([snapshot, ...rows]) : snapshot);

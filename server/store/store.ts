@@ -62,6 +62,30 @@ export interface RelayRow {
  */
 export type RelayRowFor = (stored: StoredMessage[]) => RelayRow | null;
 
+/** Options of `Store.commitMessages`. */
+export interface CommitOptions {
+  /** The generation the writer's room belongs to: refused once the thread rolled past it. */
+  generation?: number;
+  /** The relay's update for the stored messages, stored with them (see `commitMessages`). */
+  relayRow?: RelayRowFor;
+}
+
+/**
+ * A write for generation `generation` of a thread reached the store after the thread rolled
+ * to `liveGeneration` (another instance sealed it): nothing of the write was stored. The
+ * writer's room is history and seals itself, as on a local roll.
+ */
+export class GenerationSealedError extends Error {
+  constructor(
+    readonly threadId: string,
+    readonly generation: number,
+    readonly liveGeneration: number,
+  ) {
+    super(`generation ${generation} of ${threadId} is sealed (live: ${liveGeneration})`);
+    this.name = 'GenerationSealedError';
+  }
+}
+
 export interface UpdateLog {
   updates: Uint8Array[];
 }
@@ -128,8 +152,12 @@ export interface Store {
 
   /** All stored updates of a thread, oldest first. */
   loadUpdates(threadId: string): Promise<UpdateLog>;
-  /** Appends one update (relay-authored changes: canon, meta). */
-  appendUpdate(threadId: string, update: Uint8Array): Promise<void>;
+  /**
+   * Appends one update (relay-authored changes: canon, meta). With `generation` (the generation
+   * the writer's document is), it is refused with GenerationSealedError, atomically, once
+   * the thread is at another generation.
+   */
+  appendUpdate(threadId: string, update: Uint8Array, generation?: number): Promise<void>;
   /**
    * Atomically: appends `updates`, assigns the next seqs and a non-decreasing `sentAt`
    * (never less than `now` or the thread's previous one) to each candidate whose id is
@@ -138,27 +166,28 @@ export interface Store {
    * mirrors to AT, an outbox row per new `sent` message is written in the same
    * transaction, so a message with a seq is never missing from the outbox.
    *
-   * With `relayRow`, it is called once the seqs are assigned, and its update is stored before
-   * this resolves: SQLite stores `merged` as the commit's only log row, in the same
-   * transaction (one row and one fsync per batch instead of a second commit for the canon);
-   * PostgreSQL, which sequences in one statement, stores `updates` there and appends
-   * `relay` as one more row right after (a crash in between leaves canon behind, which
-   * loading repairs from the message rows).
+   * `opts.generation`: the whole commit is refused (GenerationSealedError, nothing stored) when
+   * the thread is no longer at that generation: checked in the same transaction, so a roll on
+   * another instance either finishes before (refused) or waits until after it (the seqs land
+   * below `baseSeq`).
+   *
+   * `opts.relayRow` is called once the seqs are assigned, and its update is stored before this
+   * resolves: SQLite stores `merged` as the commit's only log row, in the same transaction (one
+   * row and one fsync per batch instead of a second commit for the canon); PostgreSQL, which
+   * sequences in one statement, stores `updates` there and appends `relay` as one more row
+   * right after (a crash in between leaves canon behind, which loading repairs from the
+   * message rows).
    */
-  commitMessages(
-    threadId: string,
-    updates: Uint8Array[],
-    candidates: MessageCandidate[],
-    now: number,
-    relayRow?: RelayRowFor,
-  ): Promise<StoredMessage[]>;
+  commitMessages(threadId: string, updates: Uint8Array[], candidates: MessageCandidate[], now: number, opts?: CommitOptions): Promise<StoredMessage[]>;
   /**
    * Replaces the whole update log of a thread by one row, atomically: `snapshot` merged with
    * the stored rows, so an update another instance appended that the snapshot lacks is kept.
    * With PostgreSQL, a compaction of the thread already running on another instance makes
-   * this one a no-op (they never run at once).
+   * this one a no-op (they never run at once). With `generation`, refused (GenerationSealedError,
+   * the log untouched) when the thread rolled past it: a sealed document's snapshot must never
+   * be merged into the next generation's log.
    */
-  compact(threadId: string, snapshot: Uint8Array): Promise<void>;
+  compact(threadId: string, snapshot: Uint8Array, generation?: number): Promise<void>;
   /** Number of rows in the update log of a thread. */
   countUpdates(threadId: string): Promise<number>;
 
@@ -222,5 +251,10 @@ export interface Store {
 
   /** False once closed; a store without it counts as open (`/v1/ready`). */
   isOpen?(): boolean;
+  /**
+   * Whether the database answers a trivial query within `timeoutMs` (`/v1/health`, and the
+   * relay's write gate). Absent for an embedded database that cannot be unreachable.
+   */
+  ping?(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -7,7 +7,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../server/store/postgres-store.ts';
-import type { MessageCandidate } from '../../server/store/store.ts';
+import { GenerationSealedError, type MessageCandidate } from '../../server/store/store.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { PG_URL, postgresSchemas } from '../helpers/postgres.ts';
 
 const pgs = postgresSchemas();
@@ -96,6 +97,51 @@ describe.each(['counter', 'row-lock'] as const)('two PostgresStore instances on 
     const keys = [...claimedBy.keys()].map((k) => k.split('/') as [string, string]);
     await a.completeOutbox(keys.map(([threadId, messageId]) => ({ threadId, messageId, atUri: `at://x/${messageId}`, atCid: 'c' })));
     expect(await b.outboxStats()).toEqual({ depth: 0, oldestEnqueuedAt: null });
+  });
+
+  it('a write queued behind another instance\'s roll is refused, never written into the new generation', async () => {
+    // Deterministic interleaving: a third connection holds the thread row, the roll (instance b)
+    // queues for it, then the writes of instance a (still at generation 0) queue behind the roll.
+    await a.createThread({ id: 'race', title: '', participants: ['alice'], mirror: false, createdAt: 1 });
+    await a.commitMessages('race', [upd], [cand('before')], 1000, { generation: 0 });
+    const holder = new pg.Client({ connectionString: PG_URL });
+    await holder.connect();
+    try {
+      await holder.query(`SET search_path TO ${schema}`);
+      const { rows } = await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const holderPid = rows[0]!.pid;
+      // Sessions waiting on the holder, directly or behind another waiter.
+      const waiting = async () =>
+        (
+          await holder.query<{ n: number }>(
+            `WITH RECURSIVE w(pid) AS (
+               SELECT $1::int UNION SELECT a.pid FROM pg_stat_activity a, w WHERE w.pid = ANY(pg_blocking_pids(a.pid))
+             ) SELECT count(*)::int - 1 AS n FROM w`,
+            [holderPid],
+          )
+        ).rows[0]!.n;
+      await holder.query('BEGIN');
+      await holder.query("SELECT 1 FROM threads WHERE id = 'race' FOR UPDATE");
+      const snapshot = new Uint8Array([9, 9]);
+      const roll = b.rollGeneration('race', 0, snapshot, []);
+      await eventually(waiting, (n) => n === 1, 'the roll waits');
+      const commit = a.commitMessages('race', [new Uint8Array([7])], [cand('late')], 2000, { generation: 0 }).then(() => 'stored', (e: unknown) => e);
+      await eventually(waiting, (n) => n === 2, 'the commit waits behind it');
+      const append = a.appendUpdate('race', new Uint8Array([8]), 0).then(() => 'stored', (e: unknown) => e);
+      await eventually(waiting, (n) => n === 3, 'the append waits too');
+      await holder.query('COMMIT');
+      expect(await roll).toMatchObject({ generation: 1, baseSeq: 1 });
+      for (const outcome of [await commit, await append]) {
+        expect(outcome).toBeInstanceOf(GenerationSealedError);
+        expect(outcome).toMatchObject({ generation: 0, liveGeneration: 1 });
+      }
+      expect((await a.loadUpdates('race')).updates).toEqual([snapshot]);
+      expect(await a.getMessage('race', 'late')).toBeNull();
+      expect((await a.getThread('race'))!.lastSeq).toBe(1);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      await holder.end();
+    }
   });
 });
 

@@ -4,35 +4,22 @@
  * seqs exactly 1..N with no duplicates, and after the instances' Redis connections are cut
  * mid-stream every client still ends up with every message (catch-up from the store).
  */
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PG_URL, postgresSchemas } from '../helpers/postgres.ts';
-import { REDIS_URL, redisPrefix } from '../helpers/redis.ts';
-import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { postgresSchemas } from '../helpers/postgres.ts';
+import { REDIS_URL } from '../helpers/redis.ts';
+import type { RelayProcess } from '../helpers/relay-process.ts';
+import { UNLIMITED, allHaveAll as haveAll, scaleOutEnv, splitThread as split, startInstances } from '../helpers/scale-out.ts';
 import { type TestClient, canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
 
 const pg = postgresSchemas();
 
 describe('two relay instances on PostgreSQL + Redis', () => {
-  const relays: RelayProcess[] = [];
+  let relays: RelayProcess[] = [];
   const clients: TestClient[] = [];
   beforeAll(async () => {
-    const env = {
-      SKEIN_DATABASE_URL: PG_URL,
-      SKEIN_DATABASE_SCHEMA: pg.freshSchema(),
-      SKEIN_REDIS_URL: REDIS_URL,
-      SKEIN_REDIS_PREFIX: redisPrefix(),
-      // Tokens minted by one instance are valid on the other.
-      SKEIN_JWT_SECRET: randomBytes(32).toString('hex'),
-      SKEIN_MAX_MESSAGES_PER_SECOND: '10000',
-      SKEIN_MESSAGE_BURST: '10000',
-      SKEIN_MAX_UPDATES_PER_SECOND: '10000',
-    };
-    // The first creates the schema; the second then finds it migrated.
-    relays.push(await startRelay(env));
-    relays.push(await startRelay(env));
+    relays = await startInstances(scaleOutEnv(pg.freshSchema(), UNLIMITED));
   });
   afterAll(async () => {
     clients.forEach((c) => c.destroy());
@@ -40,32 +27,8 @@ describe('two relay instances on PostgreSQL + Redis', () => {
   });
 
   /** Four clients, two per instance, in a new thread. */
-  async function splitThread(): Promise<{ id: string; cs: TestClient[] }> {
-    const [one, two] = relays as [RelayProcess, RelayProcess];
-    const users = ['alice', 'bob', 'carol', 'dave'];
-    const tokens = await Promise.all(users.map((u) => one.token(u)));
-    const { id } = await one.createThread(tokens[0]!, users.slice(1));
-    const cs = users.map((u, i) => connectClient((i % 2 ? two : one).wsUrl, id, tokens[i]!, u));
-    clients.push(...cs);
-    await Promise.all(cs.map((c) => synced(c)));
-    return { id, cs };
-  }
-
-  function state(cs: TestClient[]): string {
-    return (
-      cs.map((c) => `${c.userId}: ${c.roots.messages.length} messages, ${c.roots.canon.size} canon, closes=${JSON.stringify(c.closes)}`).join('; ') +
-      '\n' +
-      relays.map((r, i) => `relay ${i}: ${r.logs.filter((l) => (l.level as number) >= 40).map((l) => JSON.stringify(l)).slice(-8).join('\n')}`).join('\n')
-    );
-  }
-
-  async function allHaveAll(cs: TestClient[], ids: string[], timeoutMs = 30_000): Promise<void> {
-    try {
-      for (const c of cs) await c.until(() => ids.every((mid) => c.roots.canon.has(mid)), `${c.userId} has canon for all`, timeoutMs);
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\n${state(cs)}`);
-    }
-  }
+  const splitThread = () => split(relays, clients);
+  const allHaveAll = (cs: TestClient[], ids: string[]) => haveAll(relays, cs, ids);
 
   it('clients on both instances converge; concurrent senders get seqs exactly 1..N, no duplicates', async () => {
     const { cs } = await splitThread();
@@ -87,7 +50,7 @@ describe('two relay instances on PostgreSQL + Redis', () => {
     // Nothing another instance stored was refused here (relay structs of the other instance included).
     expect(relays.flatMap((r) => r.logs).filter((l) => l.event === 'update_refused' || l.event === 'policy_pending_mismatch')).toEqual([]);
     const health = await Promise.all(relays.map((r) => r.api('GET', '/v1/health')));
-    for (const h of health) expect(h.body).toEqual({ ok: true, redis: 'up' });
+    for (const h of health) expect(h.body).toEqual({ ok: true, postgres: 'up', redis: 'up' });
   });
 
   // Skipped: flaky, 2 failures in ~11 isolated runs (3 of 3 in full-file runs passed). In the
@@ -170,19 +133,10 @@ describe('two relay instances on PostgreSQL + Redis', () => {
 });
 
 describe('a generation roll on one instance', () => {
-  const relays: RelayProcess[] = [];
+  let relays: RelayProcess[] = [];
   const clients: TestClient[] = [];
   beforeAll(async () => {
-    const env = {
-      SKEIN_DATABASE_URL: PG_URL,
-      SKEIN_DATABASE_SCHEMA: pg.freshSchema(),
-      SKEIN_REDIS_URL: REDIS_URL,
-      SKEIN_REDIS_PREFIX: redisPrefix(),
-      SKEIN_JWT_SECRET: randomBytes(32).toString('hex'),
-      SKEIN_GENERATION_MESSAGES: '10',
-    };
-    relays.push(await startRelay(env));
-    relays.push(await startRelay(env));
+    relays = await startInstances(scaleOutEnv(pg.freshSchema(), { SKEIN_GENERATION_MESSAGES: '10' }));
   });
   afterAll(async () => {
     clients.forEach((c) => c.destroy());

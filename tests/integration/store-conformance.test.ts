@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as Y from 'yjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
-import type { MessageCandidate, Store } from '../../server/store/store.ts';
+import { GenerationSealedError, type MessageCandidate, type Store } from '../../server/store/store.ts';
 import { postgresSchemas } from '../helpers/postgres.ts';
 
 const pg = postgresSchemas();
@@ -120,10 +120,12 @@ describe.each(stores)('%s store', (_name, make) => {
     const clientUpdate = captureUpdate(client, () => client.getArray('a').push(['a', 'b']));
     Y.applyUpdate(relay, clientUpdate);
     const seen: number[][] = [];
-    const stored = await s.commitMessages(id, [clientUpdate], [cand('a'), cand('b')], 1000, (messages) => {
-      seen.push(messages.map((m) => m.seq));
-      const canon = captureUpdate(relay, () => relay.getMap('canon').set('a', messages[0]!.seq));
-      return { relay: canon, merged: Y.mergeUpdates([clientUpdate, canon]) };
+    const stored = await s.commitMessages(id, [clientUpdate], [cand('a'), cand('b')], 1000, {
+      relayRow: (messages) => {
+        seen.push(messages.map((m) => m.seq));
+        const canon = captureUpdate(relay, () => relay.getMap('canon').set('a', messages[0]!.seq));
+        return { relay: canon, merged: Y.mergeUpdates([clientUpdate, canon]) };
+      },
     });
     expect(seen).toEqual([[1, 2]]);
     expect(stored.map((m) => m.seq)).toEqual([1, 2]);
@@ -134,7 +136,7 @@ describe.each(stores)('%s store', (_name, make) => {
     expect(d.getMap('canon').toJSON()).toEqual({ a: 1 });
     // A callback that returns null: the updates are stored as they are.
     const more = captureUpdate(client, () => client.getArray('a').push(['c']));
-    await s.commitMessages(id, [more], [cand('c')], 1001, () => null);
+    await s.commitMessages(id, [more], [cand('c')], 1001, { relayRow: () => null });
     expect(replay((await s.loadUpdates(id)).updates)).toEqual(['a', 'b', 'c']);
   });
 
@@ -231,5 +233,37 @@ describe.each(stores)('%s store', (_name, make) => {
       { messageId: 'b', userId: 'bob', readAt: 40 },
       { messageId: 'c', userId: 'alice', readAt: 70 },
     ]);
+  });
+
+  it('refuses every write of a sealed generation, atomically, and takes those of the live one', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: '', participants: ['alice'], mirror: true, createdAt: 0 });
+    const old = new Y.Doc();
+    const oldUpdate = captureUpdate(old, () => old.getArray('a').push(['sealed']));
+    await s.commitMessages(id, [oldUpdate], [cand('a')], 10, { generation: 0 });
+    const next = new Y.Doc();
+    const first = captureUpdate(next, () => next.getArray('a').push(['live']));
+    await s.rollGeneration(id, 0, first, []);
+    const sealed = (p: Promise<unknown>) =>
+      expect(p).rejects.toSatisfy((e) => e instanceof GenerationSealedError && e.threadId === id && e.generation === 0 && e.liveGeneration === 1);
+    // A room of generation 0 on another instance, not yet aware of the roll, writes.
+    await sealed(s.commitMessages(id, [bytes(5)], [cand('x'), cand('y')], 20, { generation: 0 }));
+    await sealed(s.commitMessages(id, [bytes(6)], [], 21, { generation: 0 }));
+    await sealed(s.appendUpdate(id, bytes(7), 0));
+    await sealed(s.compact(id, Y.encodeStateAsUpdate(old), 0));
+    // Nothing of them landed: no seq, no outbox row, the new generation's log untouched.
+    expect((await s.loadUpdates(id)).updates).toEqual([first]);
+    expect((await s.getThread(id))!.lastSeq).toBe(1);
+    expect(await s.getMessage(id, 'x')).toBeNull();
+    expect((await s.outboxStats()).depth).toBe(1);
+    // Generation 1's writes go through.
+    const more = captureUpdate(next, () => next.getArray('a').push(['more']));
+    expect((await s.commitMessages(id, [more], [cand('x')], 22, { generation: 1 })).map((m) => m.seq)).toEqual([2]);
+    const relay = captureUpdate(next, () => next.getArray('a').push(['relay']));
+    await s.appendUpdate(id, relay, 1);
+    await s.compact(id, Y.encodeStateAsUpdate(next), 1);
+    expect(replay((await s.loadUpdates(id)).updates)).toEqual(['live', 'more', 'relay']);
+    await expect(s.appendUpdate('missing', bytes(1), 0)).rejects.toThrow(/unknown thread/);
   });
 });
