@@ -11,9 +11,9 @@ import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
 import type { CanonInfo } from '../../shared/schema.ts';
 import { useAtNetwork } from '../helpers/at-fixture.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { PG_URL, postgresSchemas } from '../helpers/postgres.ts';
-import { REDIS_URL, redisPrefix } from '../helpers/redis.ts';
-import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { postgresSchemas } from '../helpers/postgres.ts';
+import type { RelayProcess } from '../helpers/relay-process.ts';
+import { UNLIMITED, scaleOutEnv, startInstances } from '../helpers/scale-out.ts';
 import { connectClient, synced } from '../helpers/y-client.ts';
 
 const fx = useAtNetwork();
@@ -23,12 +23,7 @@ const relays: RelayProcess[] = [];
 
 beforeAll(async () => {
   const account = await fx.net.createAccount('scaleout');
-  const env = {
-    SKEIN_DATABASE_URL: PG_URL,
-    SKEIN_DATABASE_SCHEMA: pg.freshSchema(),
-    SKEIN_REDIS_URL: REDIS_URL,
-    SKEIN_REDIS_PREFIX: redisPrefix(),
-    SKEIN_JWT_SECRET: randomBytes(32).toString('hex'),
+  const env = scaleOutEnv(pg.freshSchema(), {
     SKEIN_ATPROTO_SERVICE: fx.net.url,
     SKEIN_ATPROTO_IDENTIFIER: account.handle,
     SKEIN_ATPROTO_PASSWORD: account.password,
@@ -36,11 +31,9 @@ beforeAll(async () => {
     SKEIN_PLC_URL: fx.net.plcUrl,
     SKEIN_INGEST_BACKOFF_BASE_MS: '100',
     SKEIN_INGEST_BACKOFF_MAX_MS: '500',
-    SKEIN_MAX_MESSAGES_PER_SECOND: '1000',
-    SKEIN_MESSAGE_BURST: '1000',
-  };
-  relays.push(await startRelay(env));
-  relays.push(await startRelay(env));
+    ...UNLIMITED,
+  });
+  relays.push(...(await startInstances(env)));
 }, 180_000);
 
 afterAll(async () => {
