@@ -525,6 +525,10 @@ export class ThreadRoom {
     if (msg.kind === 'awareness') return this.presence.applyRemote(msg.update);
     if (msg.kind === 'refresh') return this.refreshFromStore();
     if (msg.kind === 'gap') return this.catchUp();
+    if (msg.kind === 'position') {
+      if (msg.generation === this.thread.generation && this.fan.behind(msg)) this.catchUp();
+      return;
+    }
     if (msg.kind === 'sealed') {
       if (msg.generation >= this.thread.generation) void this.sealFromElsewhere();
       return;
@@ -676,6 +680,7 @@ export class ThreadRoom {
     if (!this.sealed) this.streamWatch?.sweep(Date.now(), true);
     this.streamWatch?.destroy();
     this.canonWatch.destroy();
+    this.fan?.close();
     await this.idle();
     // A sealed generation's log was replaced by the next one's: never write it back.
     if (this.logRows > 1 && !this.sealed) await this.compact();

@@ -22,7 +22,7 @@ export function decodeThreadMessage(buf: Buffer): ThreadFanoutMessage | null {
       // A copy: the receive buffer may be pooled.
       return { ...header, update: new Uint8Array(buf.subarray(4 + n)) } as ThreadFanoutMessage;
     }
-    return header.kind === 'sealed' || header.kind === 'refresh' || header.kind === 'gap' ? header : null;
+    return header.kind === 'sealed' || header.kind === 'refresh' || header.kind === 'gap' || header.kind === 'position' ? header : null;
   } catch {
     return null;
   }

@@ -63,7 +63,20 @@ export interface FanoutGap {
   origin: string;
 }
 
-export type ThreadFanoutMessage = FanoutUpdate | FanoutAwareness | FanoutSealed | FanoutRefresh | FanoutGap;
+/**
+ * The publishing room's position (the `n` of its latest update), sent a moment after it
+ * published updates: a receiver that saw less lost the last ones, and no later update would
+ * tell it (the stream stopped). It catches up from the store.
+ */
+export interface FanoutPosition {
+  kind: 'position';
+  threadId: string;
+  generation: number;
+  origin: string;
+  n: number;
+}
+
+export type ThreadFanoutMessage = FanoutUpdate | FanoutAwareness | FanoutSealed | FanoutRefresh | FanoutGap | FanoutPosition;
 
 /** A per-user thread-list event (`/v1/events`), delivered to every instance. */
 export interface FanoutUserEvent {

@@ -3,7 +3,10 @@
  * (`<prefix>t:<threadId>`), subscribed while a room of the thread is loaded, and one
  * channel for user events (`<prefix>u`). Two connections, as Redis requires: a subscriber
  * and a publisher. Pub/sub is at-most-once; rooms detect lost messages by their counters
- * and catch up from the store, and every reconnect of the subscriber triggers a resync.
+ * and catch up from the store, and every reconnect of the subscriber triggers a resync, once
+ * its channels are subscribed again (a catch-up read before that could miss an update
+ * published in between), and rooms announce their position after a burst (a lost last
+ * update leaves no counter jump behind).
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -29,9 +32,12 @@ export class RedisFanout implements Fanout {
   private readonly userHandlers: Array<(e: FanoutUserEvent) => void> = [];
   private readonly resyncHandlers: Array<() => void> = [];
   private readySeen = false;
+  /** The subscriber's channels are subscribed on its current connection (confirmed by Redis). */
+  private subscribed = false;
   private pubReadySeen = false;
   /** Threads whose publish failed: announced as gaps once the publisher is back. */
   private readonly lost = new Set<string>();
+  private announceTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
   private constructor(opts: RedisFanoutOptions) {
@@ -42,7 +48,8 @@ export class RedisFanout implements Fanout {
       retryStrategy: (times: number) => Math.min(50 * times, 1000),
       lazyConnect: true,
     };
-    this.sub = new Redis(opts.url, { ...common, autoResubscribe: true });
+    // Resubscribed here, not by ioredis: it emits `ready` before Redis confirmed the channels.
+    this.sub = new Redis(opts.url, { ...common, autoResubscribe: false });
     // Fail fast while disconnected: a queued publish would arrive late and out of order with
     // the catch-up; a lost one is a gap the receiver repairs from the store.
     this.pub = new Redis(opts.url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
@@ -51,11 +58,11 @@ export class RedisFanout implements Fanout {
       conn.on('error', (err: Error) => this.log.warn({ event: 'redis_error', conn: name, code: (err as { code?: string }).code ?? null }, 'redis connection error'));
     }
     this.sub.on('ready', () => {
-      if (this.readySeen) {
-        this.log.info({ event: 'redis_resync' }, 'redis subscriber reconnected: catching up from the store');
-        for (const h of this.resyncHandlers) h();
-      }
+      if (this.readySeen) void this.resubscribe();
       this.readySeen = true;
+    });
+    this.sub.on('close', () => {
+      this.subscribed = false;
     });
     this.pub.on('ready', () => {
       if (this.pubReadySeen) this.announceGaps();
@@ -70,12 +77,26 @@ export class RedisFanout implements Fanout {
     try {
       await Promise.all([f.sub.connect(), f.pub.connect()]);
       await f.sub.subscribe(f.userChannel);
+      f.subscribed = true;
     } catch (err) {
       f.sub.disconnect();
       f.pub.disconnect();
       throw err;
     }
     return f;
+  }
+
+  /** After a reconnect: subscribes every channel again, then lets every room catch up. */
+  private async resubscribe(): Promise<void> {
+    try {
+      await this.sub.subscribe(this.userChannel, ...[...this.threads.keys()].map((t) => this.threadChannel(t)));
+    } catch {
+      return; // cut again: the next `ready` retries
+    }
+    if (this.closed || this.sub.status !== 'ready') return;
+    this.subscribed = true;
+    this.log.info({ event: 'redis_resync' }, 'redis subscriber reconnected: catching up from the store');
+    for (const h of this.resyncHandlers) h();
   }
 
   private get userChannel(): string {
@@ -113,8 +134,24 @@ export class RedisFanout implements Fanout {
       // The receivers see a counter jump on the next message; the last one lost would leave
       // none, so the thread is announced as a gap once the publisher is back.
       if (msg.kind !== 'awareness') this.lost.add(msg.threadId);
-      if (this.pub.status === 'ready') this.announceGaps();
+      this.announceLater();
     });
+  }
+
+  /**
+   * Announces the lost threads a moment later, never from the failed publish itself: a publish
+   * fails while the client still says `ready` when Redis closed the socket under it, and an
+   * announcement made at once would fail the same way, in a microtask loop that starves the
+   * event loop (the instance hangs: it never even sees the close). Once `ready` again, the
+   * publisher announces them anyway.
+   */
+  private announceLater(): void {
+    if (this.announceTimer || this.closed) return;
+    this.announceTimer = setTimeout(() => {
+      this.announceTimer = null;
+      if (this.pub.status === 'ready') this.announceGaps();
+    }, 200);
+    this.announceTimer.unref();
   }
 
   private announceGaps(): void {
@@ -148,7 +185,7 @@ export class RedisFanout implements Fanout {
   }
 
   status(): FanoutStatus {
-    return this.sub.status === 'ready' && this.pub.status === 'ready' ? 'up' : 'down';
+    return this.subscribed && this.sub.status === 'ready' && this.pub.status === 'ready' ? 'up' : 'down';
   }
 
   async ping(): Promise<FanoutStatus> {
@@ -164,6 +201,7 @@ export class RedisFanout implements Fanout {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.announceTimer) clearTimeout(this.announceTimer);
     this.threads.clear();
     // No graceful QUIT: it would wait for a connection that is reconnecting.
     this.sub.disconnect();

@@ -4,12 +4,16 @@
  * rooms of the same thread (their relay client ids, their counters).
  */
 import { randomBytes } from 'node:crypto';
-import type { Fanout, FanoutUpdate } from './fanout.ts';
+import type { Fanout, FanoutPosition, FanoutUpdate } from './fanout.ts';
+
+/** How long after its last update a room announces its position (at most once per period). */
+export const POSITION_DELAY_MS = 1000;
 
 export class RoomFanout {
   /** This room's origin: the instance and a nonce, so a reloaded room restarts its counter. */
   readonly origin: string;
   private n = 0;
+  private positionTimer: NodeJS.Timeout | null = null;
   /** Last counter seen per origin. */
   private readonly seen = new Map<string, number>();
   /** Yjs client ids other instances' rooms write relay structs with. */
@@ -30,6 +34,25 @@ export class RoomFanout {
   /** Publishes an update this room stored (client, relay or ingested), with its position. */
   publishUpdate(generation: number, relayClient: number, update: Uint8Array): void {
     this.fanout.publish({ kind: 'update', threadId: this.threadId, generation, origin: this.origin, n: ++this.n, relayClient, update });
+    // Announce where this room stands once the burst is over: a lost last update shows then.
+    this.positionTimer ??= setTimeout(() => {
+      this.positionTimer = null;
+      this.fanout.publish({ kind: 'position', threadId: this.threadId, generation, origin: this.origin, n: this.n });
+    }, POSITION_DELAY_MS);
+    this.positionTimer.unref();
+  }
+
+  /** Stops announcing (the room unloads or seals). */
+  close(): void {
+    if (this.positionTimer) clearTimeout(this.positionTimer);
+    this.positionTimer = null;
+  }
+
+  /** True when `msg` shows updates of its origin this room never received (they were lost). */
+  behind(msg: FanoutPosition): boolean {
+    const last = this.seen.get(msg.origin) ?? 0;
+    this.seen.set(msg.origin, Math.max(last, msg.n));
+    return msg.n > last;
   }
 
   publishAwareness(update: Uint8Array): void {

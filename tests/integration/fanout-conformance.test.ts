@@ -85,7 +85,7 @@ describe.each(pairs)('%s fanout', (name, make) => {
     expect(atA.got).toEqual([]);
   });
 
-  it('delivers awareness, seals, refreshes and gaps; only to subscribers of that thread; not after unsubscribe', async () => {
+  it('delivers awareness, seals, refreshes, gaps and positions; only to subscribers of that thread; not after unsubscribe', async () => {
     const [a, b] = await pair();
     const t1 = inbox<ThreadFanoutMessage>();
     const t2 = inbox<ThreadFanoutMessage>();
@@ -95,7 +95,9 @@ describe.each(pairs)('%s fanout', (name, make) => {
     a.publish({ kind: 'sealed', threadId: 't1', origin: `${a.instanceId}/r`, generation: 3 });
     a.publish({ kind: 'refresh', threadId: 't1', origin: a.instanceId });
     a.publish({ kind: 'gap', threadId: 't1', origin: a.instanceId });
-    const got = await t1.until(4);
+    a.publish({ kind: 'position', threadId: 't1', generation: 2, origin: `${a.instanceId}/r`, n: 17 });
+    const got = await t1.until(5);
+    expect(got[4]).toEqual({ kind: 'position', threadId: 't1', generation: 2, origin: `${a.instanceId}/r`, n: 17 });
     expect(got[3]).toEqual({ kind: 'gap', threadId: 't1', origin: a.instanceId });
     expect(got[2]).toEqual({ kind: 'refresh', threadId: 't1', origin: a.instanceId });
     expect(got[0]).toMatchObject({ kind: 'awareness', threadId: 't1' });
@@ -107,7 +109,7 @@ describe.each(pairs)('%s fanout', (name, make) => {
     a.publish(update(a, 't2', 1, [2]));
     await t2.until(1);
     await new Promise((r) => setTimeout(r, 100));
-    expect(t1.got).toHaveLength(4);
+    expect(t1.got).toHaveLength(5);
   });
 
   it('delivers user events to every other instance', async () => {
