@@ -100,7 +100,12 @@ export class TimelineView {
     const before = anchor?.getBoundingClientRect().top;
     this.render(this.app.caps?.atproto.features.write_bridge === true);
     if (anchor?.isConnected && before !== undefined) el.scrollTop += anchor.getBoundingClientRect().top - before;
-    requestAnimationFrame(() => (this.paging = false));
+    // The scroll this repaint caused is ignored, but a reader's scroll in the same frame
+    // is not lost: once the frame has run, look at where the timeline is now.
+    requestAnimationFrame(() => {
+      this.paging = false;
+      this.onScroll();
+    });
   }
 
   render(bridgeOn: boolean): void {

@@ -89,6 +89,28 @@ describe('web app layout', () => {
     await page.context().close();
   });
 
+  it('a scroll to the top in the same frame as a page coming in is not lost', async () => {
+    const id = await filledThread(relay, 'rey', [], 600);
+    const page = await signInApp(browser, relay, 'rey');
+    await page.goto(`${relay.url}/#/t/${id}`);
+    await page.locator('li.msg', { hasText: 'message 600 of 600' }).waitFor({ timeout: UI_TIMEOUT });
+    const n = (t: string | null) => Number(/message (\d+)/.exec(t ?? '')?.[1]);
+    const firstShown = async () => n(await page.locator('li.msg .text').first().textContent());
+    const before = await firstShown();
+    // A page comes in (its repaint moves the scroll position to keep the rows in place), and
+    // before the next frame the reader is at the top again: that scroll must page in too.
+    const afterOne = await page.locator('#timeline').evaluate((el) => {
+      el.scrollTop = 0;
+      el.dispatchEvent(new Event('scroll'));
+      const first = el.querySelector('li.msg .text')?.textContent ?? '';
+      el.scrollTop = 0;
+      return Number(/message (\d+)/.exec(first)?.[1]);
+    });
+    expect(afterOne).toBeLessThan(before);
+    await expect.poll(firstShown, { timeout: UI_TIMEOUT }).toBeLessThan(afterOne);
+    await page.context().close();
+  });
+
   it('the composer counts characters near the limit and blocks a too-long message with what to do', async () => {
     await relay.createThread(await relay.token('sam'), [], 'Limits');
     const page = await signInApp(browser, relay, 'sam');
