@@ -7,51 +7,38 @@
  * are assigned, the relay writes its own transaction (canon, tombstones of messages refused
  * by business rules, receipt maxima), stored with the batch (batch-frames.ts). Only then
  * does the batch go to the peers, as one update.
+ *
+ * Its parts live in room/: admission (policy, held updates), remote (other instances'
+ * updates, catch-up), ingest (AT messages appended), relay-writes (canon, meta, fixes),
+ * and the chain that runs the room's work one task at a time.
  */
 import * as Y from 'yjs';
-import { CloseCode, ErrorCode } from '../shared/errors.ts';
+import { CloseCode } from '../shared/errors.ts';
 import { type ThreadRoots, threadRoots } from '../shared/schema.ts';
 import { inDocumentOrder } from './document-order.ts';
 import type { Logger } from './logger.ts';
-import { GenerationSealedError, type MessageCandidate, type RelayRow, type Store, type StoredMessage, type ThreadRow } from './store/store.ts';
+import { GenerationSealedError, type RelayRow, type Store, type StoredMessage, type ThreadRow } from './store/store.ts';
 import { batchRow, mergeAll, sendBatch } from './batch-frames.ts';
 import { SyncConnection } from './sync-connection.ts';
-import { HeldUpdates } from './held-updates.ts';
 import { RoomPresence } from './room-presence.ts';
 import { RelayUpdates } from './relay-updates.ts';
 import { canonFixes, sequencedBefore } from './canon-repair.ts';
 import { encodeUpdate } from './sync-protocol.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamLimits } from '../shared/stream.ts';
 import { StreamWatch } from './stream-watch.ts';
-import { checkUpdate } from './update-policy.ts';
 import { nextGeneration, shouldRoll } from './generation-roll.ts';
 import type { ThreadFanoutMessage } from './fanout/fanout.ts';
 import { RoomFanout } from './fanout/room-fanout.ts';
-import { CanonWatch, missingCanon, storedMessages } from './canon-watch.ts';
-import {
-  type Collecting,
-  type IngestedMessage,
-  type Pending,
-  type ThreadRoomOptions,
-  RoomSealedError,
-  canonOf,
-  readAtOf,
-} from './thread-room-parts.ts';
+import type { Collecting, IngestedMessage, Pending, ThreadRoomOptions } from './thread-room-parts.ts';
+import { writeAfterCommit, writeCanon, writeMeta } from './room/relay-writes.ts';
+import { RoomChain } from './room/room-chain.ts';
+import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN, type RoomHost } from './room/room-host.ts';
+import { RoomAdmission } from './room/room-admission.ts';
+import { RoomRemote } from './room/room-remote.ts';
+import { appendIngested } from './room/room-ingest.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './thread-room-parts.ts';
 export { RoomSealedError } from './thread-room-parts.ts';
-
-/** Transaction origin of changes the relay itself makes (canon, meta). */
-export const RELAY_ORIGIN = Symbol('skein-relay');
-/** Transaction origin while replaying the stored log. */
-const LOAD_ORIGIN = Symbol('skein-load');
-/** Transaction origin of messages the relay appends from AT ingest (stored with their seqs). */
-const INGEST_ORIGIN = Symbol('skein-ingest');
-/** Transaction origin of updates another relay instance stored (fan-out, catch-up): checked there already. */
-const REMOTE_ORIGIN = Symbol('skein-remote');
-
-/** Relay structs a live (non-backlog) update's delete set may cover. */
-const LIVE_DELETION_WALK = 10_000;
 
 export class ThreadRoom {
   readonly doc = new Y.Doc();
@@ -68,8 +55,7 @@ export class ThreadRoom {
 
   private queue: Pending[] = [];
   private scheduled = false;
-  private chain: Promise<void> = Promise.resolve();
-  private collecting: Collecting | null = null;
+  private readonly chain: RoomChain;
   private logRows = 0;
   /** While set, relay-authored updates are collected here for the commit in progress. */
   private captured: Uint8Array[] | null = null;
@@ -77,8 +63,6 @@ export class ThreadRoom {
   private readonly relayUpdates: RelayUpdates;
   /** Ids accepted into the document whose canon is not written yet. */
   private readonly uncanonIds = new Set<string>();
-  /** Updates waiting for structs the relay does not have yet, per connection. */
-  private readonly held = new HeldUpdates<Pending>();
   private readonly streamLimits: StreamLimits;
   /** Interrupts streams whose author went quiet (started once the log is loaded). */
   private streamWatch: StreamWatch | null = null;
@@ -86,13 +70,12 @@ export class ThreadRoom {
   private sealed = false;
   /** This room's side of the fan-out to other instances; null when the relay runs alone. */
   private readonly fan: RoomFanout | null;
-  /** A catch-up from the store is queued (at most one waits behind the running one). */
-  private catchUpQueued = false;
   /** The next flush retries held updates even without new ones (after a catch-up). */
   private retryRequested = false;
-  private retrying = false;
-  /** Writes canon another instance committed but did not write (it died in between). */
-  private readonly canonWatch = new CanonWatch(() => this.repairRemoteCanon());
+  /** What the parts below see of this room. */
+  private readonly host: RoomHost;
+  private readonly admission: RoomAdmission;
+  private readonly remote: RoomRemote;
 
   private constructor(
     public thread: ThreadRow,
@@ -101,6 +84,7 @@ export class ThreadRoom {
     private readonly opts: ThreadRoomOptions,
   ) {
     this.doc.on('update', this.onDocUpdate);
+    this.chain = new RoomChain((err) => this.log.error({ event: 'room_task_failed', threadId: this.id, err: String(err) }, 'room task failed'));
     // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
     this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
     this.presence = new RoomPresence(this.doc, this.conns, this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
@@ -112,15 +96,37 @@ export class ThreadRoom {
       },
       failed: (err) => {
         if (err instanceof GenerationSealedError) return void this.sealedOnWrite(err);
-        this.log.error({ event: 'append_failed', threadId: this.id, err: String(err) }, 'storing relay update failed');
-        for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
-        this.onBroken(this);
+        this.storageFailed('append_failed', err, 'storing relay update failed');
       },
       stored: () => {
         this.logRows += 1;
       },
     });
     this.streamLimits = opts.streamLimits ?? DEFAULT_STREAM_LIMITS;
+    this.host = {
+      doc: this.doc,
+      roots: this.roots,
+      conns: this.conns,
+      store,
+      log,
+      opts,
+      fan: this.fan,
+      chain: this.chain,
+      uncanonIds: this.uncanonIds,
+      thread: () => this.thread,
+      sealed: () => this.sealed,
+      writeCanon: (m) => this.writeCanon(m),
+      syncMeta: (t) => this.syncMeta(t),
+      repairCanon: () => this.repairCanon(),
+      addedRows: (n) => (this.logRows += n),
+      requestRetry: () => this.requestRetry(),
+      catchUp: () => this.catchUp(),
+      sealFromElsewhere: (row) => this.sealFromElsewhere(row),
+      sealedOnWrite: (err) => this.sealedOnWrite(err),
+      storageFailed: (event, err, message) => this.storageFailed(event, err, message),
+    };
+    this.admission = new RoomAdmission(this.host);
+    this.remote = new RoomRemote(this.host, () => this.admission.heldCount);
   }
 
   get id(): string {
@@ -151,22 +157,7 @@ export class ThreadRoom {
   syncMeta(thread: ThreadRow): void {
     if (this.sealed || thread.generation !== this.thread.generation) return;
     this.thread = thread;
-    const meta = this.roots.meta;
-    const want: Record<string, unknown> = {
-      title: thread.title,
-      participants: thread.participants,
-      archived: thread.archived,
-      createdAt: thread.createdAt,
-      mirror: thread.mirror,
-      generation: thread.generation,
-      baseSeq: thread.baseSeq,
-      ...(thread.atUri ? { atUri: thread.atUri } : {}),
-    };
-    const changed = Object.entries(want).filter(([k, v]) => JSON.stringify(meta.get(k)) !== JSON.stringify(v));
-    if (changed.length === 0) return;
-    this.doc.transact(() => {
-      for (const [k, v] of changed) meta.set(k, v);
-    }, RELAY_ORIGIN);
+    writeMeta(this.doc, this.roots, thread);
   }
 
   /**
@@ -189,10 +180,7 @@ export class ThreadRoom {
 
   /** Writes canon entries for stored messages (relay-authored, persisted, sent to all). */
   private writeCanon(messages: StoredMessage[]): void {
-    if (messages.length === 0) return;
-    this.doc.transact(() => {
-      for (const m of messages) this.roots.canon.set(m.id, canonOf(m));
-    }, RELAY_ORIGIN);
+    writeCanon(this.doc, this.roots, messages);
   }
 
   /** Adds a connection for `generation` (the document name it asked for); an older one gets 4410. */
@@ -206,7 +194,7 @@ export class ThreadRoom {
   }
 
   leave(conn: SyncConnection): void {
-    this.held.drop(conn);
+    this.admission.drop(conn);
     if (!this.conns.delete(conn)) return;
     this.presence.leave(conn);
     if (this.conns.size === 0) this.onEmpty(this);
@@ -223,7 +211,7 @@ export class ThreadRoom {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.chain = this.chain.then(() => this.flush());
+      this.chain.add(() => this.flush());
     });
   }
 
@@ -240,7 +228,7 @@ export class ThreadRoom {
     const busy = () => this.scheduled || this.queue.length > 0 || this.relayUpdates.pending;
     do {
       while (busy()) await new Promise((r) => setImmediate(r));
-      await this.chain;
+      await this.chain.idle();
       await this.relayUpdates.idle();
     } while (busy());
   }
@@ -258,16 +246,7 @@ export class ThreadRoom {
       this.log.warn({ event: 'writes_refused', threadId: this.id, updates: batch.length }, refused);
       return;
     }
-    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map() };
-    this.collecting = collecting;
-    try {
-      for (const p of batch) {
-        if (this.admit(p) === 'pending') this.hold(p);
-      }
-      if (collecting.produced.length || retry) this.retryHeld();
-    } finally {
-      this.collecting = null;
-    }
+    const collecting = this.admission.collect(batch, retry);
     const { produced } = collecting;
     if (produced.length === 0) return;
     const candidates = inDocumentOrder(this.doc, collecting.candidates).map(({ client: _c, clock: _k, ...c }) => c);
@@ -281,10 +260,7 @@ export class ThreadRoom {
       // Another instance rolled the thread first: nothing of this batch was stored (no seq, not
       // forwarded); the peers get 4410 and re-send their pending records to the live document.
       if (err instanceof GenerationSealedError) return void (await this.sealedOnWrite(err));
-      this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storage commit failed');
-      for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
-      this.onBroken(this);
-      return;
+      return this.storageFailed('commit_failed', err, 'storage commit failed');
     }
     // A store that does not call `relayRow` stored the updates as they are; canon follows on its own.
     const sent: RelayRow = row ?? batchRow(clientUpdates, null);
@@ -335,90 +311,6 @@ export class ThreadRoom {
   }
 
   /**
-   * Checks one update against the policy and applies it when allowed. A refused update
-   * closes its connection; one with missing dependencies is reported `pending` and is
-   * not applied, so nothing unchecked can ever wait inside the relay's document.
-   */
-  private admit(p: Pending): 'applied' | 'pending' | 'dropped' {
-    const { conn } = p;
-    if (conn.closedByRelay) return 'dropped';
-    const verdict = checkUpdate(
-      {
-        doc: this.doc,
-        roots: this.roots,
-        userId: conn.userId,
-        maxTextLength: this.opts.maxTextLength,
-        streamLimits: this.streamLimits,
-        isKnownMessageId: (id) => this.uncanonIds.has(id) || this.roots.canon.has(id),
-        deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
-        ...(this.fan ? { isRelayClient: (c: number) => this.fan!.relayClients.has(c), otherRelays: true } : {}),
-      },
-      p.update,
-    );
-    if (!verdict.ok) {
-      // Missing structs may be another instance's, lost on the way: the store has them.
-      if (verdict.pending) {
-        if (this.fan?.distributed && !this.retrying) this.catchUp();
-        return 'pending';
-      }
-      this.log.warn(
-        { event: 'update_refused', code: verdict.code, reason: verdict.reason, threadId: this.id, userId: conn.userId },
-        'update refused by policy',
-      );
-      conn.close(verdict.code, verdict.reason);
-      return 'dropped';
-    }
-    if (verdict.messages.length && !p.backlog && !conn.takeMessages(verdict.messages.length)) {
-      conn.close(CloseCode.RATE_LIMITED, 'too many messages');
-      return 'dropped';
-    }
-    const c = this.collecting!;
-    // Receipts: remember the highest readAt seen (before the update may overwrite it).
-    for (const [key, readAt] of verdict.receipts) {
-      const before = readAtOf(this.roots.receipts.get(key));
-      c.receipts.set(key, Math.max(c.receipts.get(key) ?? -Infinity, before, readAt ?? -Infinity));
-    }
-    const archived = this.thread.archived;
-    for (const m of verdict.messages) {
-      this.uncanonIds.add(m.record.id);
-      const at = { client: m.client, clock: m.clock };
-      c.candidates.push(archived ? { record: m.record, state: 'rejected', error: ErrorCode.THREAD_ARCHIVED, ...at } : { record: m.record, state: 'sent', ...at });
-      if (archived) c.tombstones.push(m);
-    }
-    try {
-      Y.applyUpdate(this.doc, p.update, conn);
-    } catch {
-      conn.close(CloseCode.MALFORMED, 'undecodable update');
-      return 'dropped';
-    }
-    const store = this.doc.store;
-    if (store.pendingStructs || store.pendingDs) {
-      // The policy judged every dependency present; never keep unchecked content around.
-      this.log.error({ event: 'policy_pending_mismatch', threadId: this.id, userId: conn.userId }, 'update left pending structs');
-      store.pendingStructs = null;
-      store.pendingDs = null;
-    }
-    return 'applied';
-  }
-
-  /** Keeps an update until its dependencies arrive (see held-updates.ts). */
-  private hold(p: Pending): void {
-    if (p.conn.isClosed) return;
-    if (!this.held.hold(p)) p.conn.close(CloseCode.RATE_LIMITED, 'too many updates with missing dependencies');
-  }
-
-  /** Retries held updates until no more of them can be applied. */
-  private retryHeld(): void {
-    // A retry that stays pending does not ask for another catch-up (a forgery would loop).
-    this.retrying = true;
-    try {
-      this.held.retry((p) => this.admit(p));
-    } finally {
-      this.retrying = false;
-    }
-  }
-
-  /**
    * The relay's update for a commit's stored messages (called by the store once they have
    * seqs): its writes, plus relay updates still waiting to be stored, which join this row.
    */
@@ -433,190 +325,35 @@ export class ThreadRoom {
     return mergeAll(captured);
   }
 
-  /**
-   * The relay's own writes after a commit, in one transaction: canon for the stored
-   * messages, tombstones for messages refused by business rules (archived thread), and
-   * receipts put back to their maximum where a lower `readAt` won the Yjs merge.
-   */
+  /** The relay's own writes after a commit (room/relay-writes.ts). */
   private relayWrites(stored: StoredMessage[], c: Collecting): void {
-    const fixes: Array<[string, number]> = [];
-    for (const [key, max] of c.receipts) {
-      if (max === -Infinity) continue;
-      if (readAtOf(this.roots.receipts.get(key)) < max) fixes.push([key, max]);
-    }
-    if (stored.length === 0 && c.tombstones.length === 0 && fixes.length === 0) return;
-    this.doc.transact((tr) => {
-      for (const m of c.tombstones) {
-        const id = Y.createID(m.client, m.clock);
-        Y.getItemCleanStart(tr, id);
-        const item = Y.getItemCleanEnd(tr, this.doc.store, id);
-        if (item instanceof Y.Item && !item.deleted) item.delete(tr);
-      }
-      this.writeCanon(stored); // nested: joins this transaction
-      for (const [key, readAt] of fixes) this.roots.receipts.set(key, { readAt });
-    }, RELAY_ORIGIN);
+    writeAfterCommit(this.doc, this.roots, stored, c);
   }
 
-  /**
-   * Appends messages ingested from AT, in order, skipping ids the thread already has. Runs
-   * in the same chain as client updates; the update and the message rows (state `confirmed`:
-   * they are records already, never mirrored again) are stored in one commit, then peers
-   * get the update and the canon entries.
-   */
+  /** Appends messages ingested from AT (room/room-ingest.ts). */
   appendIngested(items: IngestedMessage[]): Promise<StoredMessage[]> {
-    const run = async (): Promise<StoredMessage[]> => {
-      if (this.sealed) throw new RoomSealedError(this.id);
-      const ids = new Set<string>();
-      const fresh = items.filter((i) => {
-        const id = i.message.id;
-        if (ids.has(id) || this.roots.canon.has(id) || this.uncanonIds.has(id)) return false;
-        ids.add(id);
-        return true;
-      });
-      if (fresh.length === 0) return [];
-      let update: Uint8Array | null = null;
-      const capture = (u: Uint8Array, origin: unknown) => {
-        if (origin === INGEST_ORIGIN) update = u;
-      };
-      this.doc.on('update', capture);
-      try {
-        this.doc.transact(() => this.roots.messages.push(fresh.map((i) => i.message)), INGEST_ORIGIN);
-      } finally {
-        this.doc.off('update', capture);
-      }
-      const candidates = fresh.map((i): MessageCandidate => ({ record: i.message, state: 'confirmed', atUri: i.atUri, atCid: i.atCid }));
-      let stored: StoredMessage[];
-      try {
-        stored = await this.store.commitMessages(this.id, [update!], candidates, Date.now(), { generation: this.thread.generation });
-      } catch (err) {
-        if (err instanceof GenerationSealedError) {
-          await this.sealedOnWrite(err);
-          throw new RoomSealedError(this.id);
-        }
-        this.log.error({ event: 'commit_failed', threadId: this.id, err: String(err) }, 'storing ingested messages failed');
-        for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
-        this.onBroken(this);
-        throw err;
-      }
-      this.logRows += 1;
-      this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, update!);
-      const frame = encodeUpdate(update!);
-      for (const c of this.conns) c.send(frame);
-      this.writeCanon(stored);
-      if (stored.length) this.opts.onSequenced?.(stored);
-      return stored;
-    };
-    const p = this.chain.then(run);
-    this.chain = p.then(
-      () => {},
-      () => {},
-    );
-    return p;
+    return appendIngested(this.host, items);
   }
 
-  /**
-   * A message from another instance's room of this thread. Its updates were checked and
-   * stored there: they are applied as they are (not through the policy) and forwarded to
-   * this instance's peers. A missed message (counter jump) or an update this document
-   * cannot integrate triggers a catch-up from the store.
-   */
+  /** A message from another instance's room of this thread (room/room-remote.ts). */
   receiveRemote(msg: ThreadFanoutMessage): void {
-    if (this.sealed || !this.fan) return;
-    if (msg.kind === 'awareness') return this.presence.applyRemote(msg.update);
-    if (msg.kind === 'refresh') return this.refreshFromStore();
-    if (msg.kind === 'gap') return this.catchUp();
-    if (msg.kind === 'position') {
-      if (msg.generation === this.thread.generation && this.fan.behind(msg)) this.catchUp();
+    if (msg.kind === 'awareness') {
+      if (!this.sealed && this.fan) this.presence.applyRemote(msg.update);
       return;
     }
-    if (msg.kind === 'sealed') {
-      if (msg.generation >= this.thread.generation) void this.sealFromElsewhere();
-      return;
-    }
-    if (msg.generation !== this.thread.generation) {
-      if (msg.generation > this.thread.generation) void this.sealFromElsewhere();
-      return;
-    }
-    const gap = this.fan.received(msg);
-    this.canonWatch.poke();
-    if (!this.applyRemote([msg.update]) || gap) this.catchUp();
-    else if (this.held.size > 0) this.requestRetry();
+    this.remote.receive(msg);
   }
 
-  /** Applies stored updates; false when some could not be integrated (missing structs). */
-  private applyRemote(updates: Uint8Array[]): boolean {
-    try {
-      this.doc.transact(() => {
-        for (const u of updates) Y.applyUpdate(this.doc, u, REMOTE_ORIGIN);
-      }, REMOTE_ORIGIN);
-    } catch (err) {
-      this.log.error({ event: 'remote_apply_failed', threadId: this.id, err: String(err) }, 'applying a fanned-out update failed');
-      return false;
-    }
-    const store = this.doc.store;
-    if (!store.pendingStructs && !store.pendingDs) return true;
-    // Never keep half-integrated content: the catch-up brings the whole log.
-    store.pendingStructs = null;
-    store.pendingDs = null;
-    return false;
-  }
-
-  /**
-   * Re-reads the thread's stored log and applies what this document lacks (the diff goes
-   * to the peers). Runs in the room's chain; calls while one waits are merged into it.
-   */
+  /** Re-reads the thread's stored log and applies what this document lacks. */
   catchUp(): void {
-    if (this.catchUpQueued || this.sealed) return;
-    this.catchUpQueued = true;
-    this.chain = this.chain.then(async () => {
-      this.catchUpQueued = false;
-      if (this.sealed) return;
-      try {
-        // Log first, then the row: a roll replaces both in one transaction, so a log read
-        // before the roll is seen with the old generation, and one after with the new.
-        const { updates } = await this.store.loadUpdates(this.id);
-        const row = await this.store.getThread(this.id);
-        if (row && row.generation !== this.thread.generation) return void (await this.sealFromElsewhere(row));
-        this.applyRemote(updates);
-        this.canonWatch.poke();
-        this.log.debug({ event: 'caught_up', threadId: this.id, rows: updates.length }, 'caught up from the store');
-      } catch (err) {
-        this.log.warn({ event: 'catch_up_failed', threadId: this.id, err: String(err) }, 'catching up from the store failed');
-      }
-      if (this.held.size > 0) this.requestRetry();
-    });
+    this.remote.catchUp();
   }
 
-  /** Writes canon, from the store, for messages applied from other instances that still lack it. */
-  private repairRemoteCanon(): void {
-    if (this.sealed) return;
-    const missing = missingCanon(this.roots, this.uncanonIds);
-    if (missing.length === 0) return;
-    this.chain = this.chain.then(async () => {
-      if (this.sealed) return;
-      try {
-        const fixes = (await storedMessages(this.store, this.id, missing)).filter((m) => !this.roots.canon.has(m.id));
-        if (fixes.length === 0) return;
-        this.log.info({ event: 'canon_repaired', threadId: this.id, messages: fixes.length }, 'wrote canon another instance did not');
-        this.writeCanon(fixes);
-      } catch (err) {
-        this.log.warn({ event: 'canon_repair_failed', threadId: this.id, err: String(err) }, 'repairing canon failed');
-      }
-    });
-  }
-
-  /** Re-reads meta and canon from the store (changed by another instance outside its rooms). */
-  private refreshFromStore(): void {
-    this.chain = this.chain.then(async () => {
-      if (this.sealed) return;
-      try {
-        const row = await this.store.getThread(this.id);
-        if (row) this.syncMeta(row);
-        await this.repairCanon();
-      } catch (err) {
-        this.log.warn({ event: 'refresh_failed', threadId: this.id, err: String(err) }, 'refreshing from the store failed');
-      }
-    });
+  /** Storage failed: the room can no longer be trusted; every peer is closed and it is dropped. */
+  private storageFailed(event: string, err: unknown, message: string): void {
+    this.log.error({ event, threadId: this.id, err: String(err) }, message);
+    for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
+    this.onBroken(this);
   }
 
   /** Lets the next flush retry held updates (their missing structs may be here now). */
@@ -665,7 +402,7 @@ export class ThreadRoom {
       return;
     }
     if (origin instanceof SyncConnection) {
-      this.collecting?.produced.push({ conn: origin, update });
+      this.admission.collecting?.produced.push({ conn: origin, update });
       return;
     }
     // Relay-authored change: stored first (with the commit that asked for it, or batched per
@@ -679,7 +416,7 @@ export class ThreadRoom {
     // Nobody is connected: a stream left open now would never finish.
     if (!this.sealed) this.streamWatch?.sweep(Date.now(), true);
     this.streamWatch?.destroy();
-    this.canonWatch.destroy();
+    this.remote.destroy();
     this.fan?.close();
     await this.idle();
     // A sealed generation's log was replaced by the next one's: never write it back.

@@ -1,0 +1,63 @@
+/**
+ * The relay's own writes into a thread's live document, as small functions over the
+ * document and its roots: meta from the thread row, canon for stored messages, and what a
+ * commit leaves to fix (tombstones, receipt maxima). All of them are RELAY_ORIGIN
+ * transactions: the room stores them before any peer sees them (relay-updates.ts).
+ */
+import * as Y from 'yjs';
+import type { ThreadRoots } from '../../shared/schema.ts';
+import type { StoredMessage, ThreadRow } from '../store/store.ts';
+import { type Collecting, canonOf, readAtOf } from '../thread-room-parts.ts';
+import { RELAY_ORIGIN } from './room-host.ts';
+
+/** Writes thread metadata into `meta` where it differs from the row. */
+export function writeMeta(doc: Y.Doc, roots: ThreadRoots, thread: ThreadRow): void {
+  const meta = roots.meta;
+  const want: Record<string, unknown> = {
+    title: thread.title,
+    participants: thread.participants,
+    archived: thread.archived,
+    createdAt: thread.createdAt,
+    mirror: thread.mirror,
+    generation: thread.generation,
+    baseSeq: thread.baseSeq,
+    ...(thread.atUri ? { atUri: thread.atUri } : {}),
+  };
+  const changed = Object.entries(want).filter(([k, v]) => JSON.stringify(meta.get(k)) !== JSON.stringify(v));
+  if (changed.length === 0) return;
+  doc.transact(() => {
+    for (const [k, v] of changed) meta.set(k, v);
+  }, RELAY_ORIGIN);
+}
+
+/** Writes canon entries for stored messages. */
+export function writeCanon(doc: Y.Doc, roots: ThreadRoots, messages: StoredMessage[]): void {
+  if (messages.length === 0) return;
+  doc.transact(() => {
+    for (const m of messages) roots.canon.set(m.id, canonOf(m));
+  }, RELAY_ORIGIN);
+}
+
+/**
+ * The relay's writes after a commit, in one transaction: canon for the stored messages,
+ * tombstones for messages refused by business rules (archived thread), and receipts put
+ * back to their maximum where a lower `readAt` won the Yjs merge.
+ */
+export function writeAfterCommit(doc: Y.Doc, roots: ThreadRoots, stored: StoredMessage[], c: Collecting): void {
+  const fixes: Array<[string, number]> = [];
+  for (const [key, max] of c.receipts) {
+    if (max === -Infinity) continue;
+    if (readAtOf(roots.receipts.get(key)) < max) fixes.push([key, max]);
+  }
+  if (stored.length === 0 && c.tombstones.length === 0 && fixes.length === 0) return;
+  doc.transact((tr) => {
+    for (const m of c.tombstones) {
+      const id = Y.createID(m.client, m.clock);
+      Y.getItemCleanStart(tr, id);
+      const item = Y.getItemCleanEnd(tr, doc.store, id);
+      if (item instanceof Y.Item && !item.deleted) item.delete(tr);
+    }
+    writeCanon(doc, roots, stored); // nested: joins this transaction
+    for (const [key, readAt] of fixes) roots.receipts.set(key, { readAt });
+  }, RELAY_ORIGIN);
+}

@@ -1,0 +1,141 @@
+/**
+ * Admission of client updates into a room's document: each one is checked against the
+ * document policy (update-policy.ts) and applied only when allowed; one whose dependencies
+ * are missing is held (held-updates.ts) and retried when they may have arrived. What a flush
+ * admits is collected for its commit (new messages, tombstones, receipt maxima).
+ */
+import * as Y from 'yjs';
+import { CloseCode, ErrorCode } from '../../shared/errors.ts';
+import { DEFAULT_STREAM_LIMITS } from '../../shared/stream.ts';
+import { HeldUpdates } from '../held-updates.ts';
+import type { SyncConnection } from '../sync-connection.ts';
+import { type Collecting, type Pending, readAtOf } from '../thread-room-parts.ts';
+import { checkUpdate } from '../update-policy.ts';
+import type { RoomHost } from './room-host.ts';
+
+/** Relay structs a live (non-backlog) update's delete set may cover. */
+const LIVE_DELETION_WALK = 10_000;
+
+export class RoomAdmission {
+  /** What the flush in progress collects; null between flushes. */
+  collecting: Collecting | null = null;
+  /** Updates waiting for structs the relay does not have yet, per connection. */
+  private readonly held = new HeldUpdates<Pending>();
+  private retrying = false;
+
+  constructor(private readonly room: RoomHost) {}
+
+  /** Updates held for missing dependencies. */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** Forgets what a connection that left had waiting. */
+  drop(conn: SyncConnection): void {
+    this.held.drop(conn);
+  }
+
+  /**
+   * Admits a batch (and, when something was applied or `retry` is set, the held updates
+   * whose dependencies may now be there); returns what was collected for the commit.
+   */
+  collect(batch: Pending[], retry: boolean): Collecting {
+    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map() };
+    this.collecting = collecting;
+    try {
+      for (const p of batch) {
+        if (this.admit(p) === 'pending') this.hold(p);
+      }
+      if (collecting.produced.length || retry) this.retryHeld();
+    } finally {
+      this.collecting = null;
+    }
+    return collecting;
+  }
+
+  /**
+   * Checks one update against the policy and applies it when allowed. A refused update
+   * closes its connection; one with missing dependencies is reported `pending` and is
+   * not applied, so nothing unchecked can ever wait inside the relay's document.
+   */
+  private admit(p: Pending): 'applied' | 'pending' | 'dropped' {
+    const { conn } = p;
+    const room = this.room;
+    if (conn.closedByRelay) return 'dropped';
+    const fan = room.fan;
+    const verdict = checkUpdate(
+      {
+        doc: room.doc,
+        roots: room.roots,
+        userId: conn.userId,
+        maxTextLength: room.opts.maxTextLength,
+        streamLimits: room.opts.streamLimits ?? DEFAULT_STREAM_LIMITS,
+        isKnownMessageId: (id) => room.uncanonIds.has(id) || room.roots.canon.has(id),
+        deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
+        ...(fan ? { isRelayClient: (c: number) => fan.relayClients.has(c), otherRelays: true } : {}),
+      },
+      p.update,
+    );
+    if (!verdict.ok) {
+      // Missing structs may be another instance's, lost on the way: the store has them.
+      if (verdict.pending) {
+        if (fan?.distributed && !this.retrying) room.catchUp();
+        return 'pending';
+      }
+      room.log.warn(
+        { event: 'update_refused', code: verdict.code, reason: verdict.reason, threadId: room.thread().id, userId: conn.userId },
+        'update refused by policy',
+      );
+      conn.close(verdict.code, verdict.reason);
+      return 'dropped';
+    }
+    if (verdict.messages.length && !p.backlog && !conn.takeMessages(verdict.messages.length)) {
+      conn.close(CloseCode.RATE_LIMITED, 'too many messages');
+      return 'dropped';
+    }
+    const c = this.collecting!;
+    // Receipts: remember the highest readAt seen (before the update may overwrite it).
+    for (const [key, readAt] of verdict.receipts) {
+      const before = readAtOf(room.roots.receipts.get(key));
+      c.receipts.set(key, Math.max(c.receipts.get(key) ?? -Infinity, before, readAt ?? -Infinity));
+    }
+    const archived = room.thread().archived;
+    for (const m of verdict.messages) {
+      room.uncanonIds.add(m.record.id);
+      const at = { client: m.client, clock: m.clock };
+      c.candidates.push(archived ? { record: m.record, state: 'rejected', error: ErrorCode.THREAD_ARCHIVED, ...at } : { record: m.record, state: 'sent', ...at });
+      if (archived) c.tombstones.push(m);
+    }
+    try {
+      Y.applyUpdate(room.doc, p.update, conn);
+    } catch {
+      conn.close(CloseCode.MALFORMED, 'undecodable update');
+      return 'dropped';
+    }
+    const store = room.doc.store;
+    if (store.pendingStructs || store.pendingDs) {
+      // The policy judged every dependency present; never keep unchecked content around.
+      room.log.error({ event: 'policy_pending_mismatch', threadId: room.thread().id, userId: conn.userId }, 'update left pending structs');
+      store.pendingStructs = null;
+      store.pendingDs = null;
+    }
+    return 'applied';
+  }
+
+  /** Keeps an update until its dependencies arrive (see held-updates.ts). */
+  private hold(p: Pending): void {
+    if (p.conn.isClosed) return;
+    if (!this.held.hold(p)) p.conn.close(CloseCode.RATE_LIMITED, 'too many updates with missing dependencies');
+  }
+
+  /** Retries held updates until no more of them can be applied. */
+  private retryHeld(): void {
+    // A retry that stays pending does not ask for another catch-up (a forgery would loop).
+    this.retrying = true;
+    try {
+      this.held.retry((p) => this.admit(p));
+    } finally {
+      this.retrying = false;
+    }
+  }
+}
