@@ -180,6 +180,8 @@ export class ThreadView {
     });
     this.link = new ViewConnection(this.connectionHost());
     this.leadership = electLeader(ctx.lockName);
+    // The socket opens before the leader lock is granted (view-connection.ts, `prepare`).
+    if (!ctx.guest) void this.generations.located.then(() => this.link.prepare());
     void Promise.all([this.leadership.whenLeader, this.generations.located]).then(() => this.startProvider());
     if (ctx.revalidateIntervalMs > 0) {
       this.revalidateTimer = setInterval(() => void this.revalidate(true), ctx.revalidateIntervalMs);

@@ -4,12 +4,17 @@
  * copy still loads (preconnect.ts) and starts the sync once it is loaded. A later connect or
  * a stop supersedes a connect still waiting, so a view never ends up linked to a generation
  * it has left.
+ *
+ * The socket can also be opened before the tab knows it leads (`prepare`): granting the Web
+ * Lock that elects the leader tab takes 50–250 ms on a busy machine, and the handshake and
+ * the relay's room load overlap that wait. A tab that turns out not to lead closes its early
+ * socket after EARLY_SOCKET_MS.
  */
 import type * as awarenessProtocol from 'y-protocols/awareness';
 import type { WebsocketProvider } from 'y-websocket';
 import { parseDocName } from '../shared/generation.ts';
 import type { LiveGeneration } from './live-generation.ts';
-import { preconnect, providerUrl } from './preconnect.ts';
+import { type Preconnection, preconnect, providerUrl } from './preconnect.ts';
 import { openRelayLink } from './relay-link.ts';
 
 export interface ConnectionHost {
@@ -31,12 +36,61 @@ export interface ConnectionHost {
   onRefused(code: number, reason: string): void;
 }
 
+/** How long a socket opened before leadership waits to be adopted by this tab's link. */
+export const EARLY_SOCKET_MS = 3000;
+
+/** A socket opened by `prepare`, for the URL it was opened with. */
+interface EarlySocket {
+  url: string;
+  conn: Preconnection;
+  timer: ReturnType<typeof setTimeout>;
+}
+
 export class ViewConnection {
   /** The link, or null while not connected (or not the leader tab). */
   provider: WebsocketProvider | null = null;
   private attempt = 0;
+  private early: EarlySocket | null = null;
 
   constructor(private readonly host: ConnectionHost) {}
+
+  /**
+   * Opens the live document's socket now, before leadership is known (see above); `start`
+   * adopts it when it is still for the same document.
+   */
+  async prepare(): Promise<void> {
+    const h = this.host;
+    const attempt = this.attempt;
+    let token: string;
+    try {
+      token = await h.getToken();
+    } catch {
+      return; // `start` finds out and reports it
+    }
+    const WS = h.WebSocketPolyfill ?? (typeof WebSocket === 'undefined' ? undefined : WebSocket);
+    if (!WS || h.isClosed() || this.provider || this.early || attempt !== this.attempt) return;
+    const url = providerUrl(h.wsUrl, h.generation().info.liveDoc, { token });
+    const early: EarlySocket = { url, conn: preconnect(WS, url), timer: setTimeout(() => this.dropEarly(early), EARLY_SOCKET_MS) };
+    this.early = early;
+  }
+
+  /** The early socket for `url`, taken over by the caller; any other is closed. */
+  private takeEarly(url: string): Preconnection | null {
+    const early = this.early;
+    if (!early) return null;
+    clearTimeout(early.timer);
+    this.early = null;
+    if (early.url === url) return early.conn;
+    early.conn.discard();
+    return null;
+  }
+
+  private dropEarly(early?: EarlySocket): void {
+    if (!this.early || (early && early !== this.early)) return;
+    clearTimeout(this.early.timer);
+    this.early.conn.discard();
+    this.early = null;
+  }
 
   async start(): Promise<void> {
     const h = this.host;
@@ -56,7 +110,8 @@ export class ViewConnection {
     }
     if (this.provider) return;
     // The handshake overlaps the local load; the sync itself starts once the copy is loaded.
-    const early = h.isLoaded() ? null : preconnect(WS, providerUrl(h.wsUrl, h.generation().info.liveDoc, { token }));
+    const url = providerUrl(h.wsUrl, h.generation().info.liveDoc, { token });
+    const early = this.takeEarly(url) ?? (h.isLoaded() ? null : preconnect(WS, url));
     await h.ready;
     if (h.isClosed() || this.provider || attempt !== this.attempt) return early?.discard();
     const gen = h.generation(); // a move meanwhile changes the URL: the early socket is then not adopted
@@ -80,6 +135,7 @@ export class ViewConnection {
   /** Drops the link and any connect still waiting; true when there was a link. */
   stop(): boolean {
     this.attempt++;
+    this.dropEarly();
     const had = this.provider !== null;
     this.provider?.destroy();
     this.provider = null;

@@ -299,4 +299,54 @@ describe('SDK in Chromium', () => {
     expect((await rows(page)).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
     await ctx.close();
   });
+  it('a tab opens its relay socket before it knows it leads: closed unused while another tab leads, adopted when it takes over', async () => {
+    const thread = await createThread();
+    const ctx = await browser.newContext();
+    // Records every socket the page opens to a thread's document, and whether it closed.
+    await ctx.addInitScript(() => {
+      const w = window as any;
+      w.__sync = [];
+      w.WebSocket = new Proxy(WebSocket, {
+        construct(target, args: [string, string?]) {
+          const ws = new target(...args);
+          if (String(args[0]).includes('/v1/sync/')) {
+            const entry = { closed: false };
+            w.__sync.push(entry);
+            ws.addEventListener('close', () => (entry.closed = true));
+          }
+          return ws;
+        },
+      });
+    });
+    // Another tab holds the thread's leader lock until told to let go.
+    const holder = await ctx.newPage();
+    await holder.goto(`${relay.url}/sdk-test/`);
+    const lockName = `skein:${new URL(relay.url).origin}:alice:leader:${thread}`;
+    await holder.evaluate(
+      (name) =>
+        new Promise<void>((held) => {
+          void navigator.locks.request(name, () => {
+            held();
+            return new Promise<void>((r) => ((window as any).letGo = r));
+          });
+        }),
+      lockName,
+    );
+    const sockets = (p: Page) => p.evaluate(() => (window as any).__sync.map((s: { closed: boolean }) => s.closed) as boolean[]);
+    // A follower: its early socket is closed unused (EARLY_SOCKET_MS), and it opens no other.
+    const follower = await openThreadPage(ctx, relay.url, 'alice', thread);
+    await follower.waitForFunction(() => (window as any).__sync[0]?.closed === true, undefined, { polling: 100, timeout: 20_000 });
+    expect(await sockets(follower)).toEqual([true]);
+    expect(await follower.evaluate(() => (window as any).skein.view.isLeader)).toBe(false);
+    await follower.close();
+    // A tab that takes over: it syncs on the socket it opened while waiting for the lock.
+    const next = await openThreadPage(ctx, relay.url, 'alice', thread);
+    await next.waitForFunction(() => (window as any).__sync.length === 1, undefined, { polling: 20, timeout: 20_000 });
+    await holder.evaluate(() => (window as any).letGo());
+    const id = await send(next, 'on the early socket');
+    await waitFor(next, [id], true);
+    expect(await next.evaluate(() => (window as any).skein.view.isLeader)).toBe(true);
+    expect(await sockets(next)).toEqual([false]);
+    await ctx.close();
+  });
 });
