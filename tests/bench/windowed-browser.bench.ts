@@ -1,7 +1,8 @@
 /**
  * Threads without a size limit (issue #14), in Chromium: a thread of 1,000,000 messages
  * (generations of 1,000, bulk loaded through the relay's commit path) opened by the SDK.
- * - cold (empty browser, history on the relay) and warm (local cache present, median of 3):
+ * - cold (empty browser, history on the relay) and warm (local cache present, median of
+ *   BENCH_WARM_RUNS, default 5):
  *   open() → first paint, and open() → able to send and receive (synced with the live doc);
  * - scrolling back: 20 × loadOlder(100) pages (IndexedDB, then the relay) while the page
  *   renders, with frame intervals (p95, max) and long tasks (> 50 ms) during the paging;
@@ -23,6 +24,7 @@ import { connectClient, synced } from '../helpers/y-client.ts';
 import { bulkLoad } from './windowed/bulk-load.ts';
 
 const MESSAGES = Number(process.env.BENCH_WINDOWED_MESSAGES ?? 1_000_000);
+const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 5);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function phases(page: Page): Promise<{ paint: number; live: number; shown: number }> {
@@ -68,7 +70,7 @@ export async function run(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1500));
     const warm: Array<{ paint: number; live: number; shown: number }> = [];
     let page: Page | null = null;
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < WARM_RUNS; i++) {
       for (const p of ctx.pages()) await p.close();
       page = await openThreadPage(ctx, relay.url, 'alice', id);
       warm.push(await phases(page));
@@ -105,7 +107,7 @@ export async function run(): Promise<void> {
     for (let i = 0; i < 10; i++) sends.push(await page!.evaluate((t) => (window as any).skein.sendAndTimeRender(t), `bench send ${i}`));
     console.log(`windowed-browser: a thread of ${MESSAGES + 20} messages (generations of 1,000), SDK test page in Chromium`);
     console.log(`  cold (empty browser): open() → first paint ${cold.paint.toFixed(0)} ms (${cold.shown} messages), → able to send/receive ${cold.live.toFixed(0)} ms`);
-    console.log(`  warm (median of 3):   open() → first paint ${median(warm.map((w) => w.paint)).toFixed(0)} ms (${warm[0]!.shown} messages), → able to send/receive ${median(warm.map((w) => w.live)).toFixed(0)} ms (runs: ${warm.map((w) => `${w.paint.toFixed(0)}/${w.live.toFixed(0)}`).join(', ')})`);
+    console.log(`  warm (median of ${WARM_RUNS}):   open() → first paint ${median(warm.map((w) => w.paint)).toFixed(0)} ms (${warm[0]!.shown} messages), → able to send/receive ${median(warm.map((w) => w.live)).toFixed(0)} ms (runs: ${warm.map((w) => `${w.paint.toFixed(0)}/${w.live.toFixed(0)}`).join(', ')})`);
     console.log(`  scroll back: ${paging.loaded} older messages in 20 pages in ${paging.ms.toFixed(0)} ms (oldest shown seq ${paging.oldestSeq}); frame interval p95 ${paging.p95.toFixed(1)} ms, max ${paging.max.toFixed(1)} ms; long tasks ${paging.long}`);
     console.log(`  send() → rendered while paged back: median ${median(sends).toFixed(1)} ms`);
     const app = await appScrollBack(browser, relay, id);
