@@ -54,7 +54,7 @@ export interface Collecting {
   produced: Array<{ conn: SyncConnection; update: Uint8Array }>;
   /** New messages with their struct ids; sequenced in document order (document-order.ts). */
   candidates: Array<MessageCandidate & Positioned>;
-  /** Messages appended to an archived thread: tombstoned by the relay after commit. */
+  /** Messages appended to an archived thread, and own messages appended again by id: tombstoned by the relay after commit. */
   tombstones: AcceptedMessage[];
   /** Receipt key → highest readAt the relay has seen for it in this flush. */
   receipts: Map<string, number>;

@@ -14,7 +14,7 @@
  */
 import * as Y from 'yjs';
 import { CloseCode } from '../shared/errors.ts';
-import { type ThreadRoots, threadRoots } from '../shared/schema.ts';
+import { type MessageRecord, type ThreadRoots, threadRoots } from '../shared/schema.ts';
 import { inDocumentOrder } from './document-order.ts';
 import type { Logger } from './logger.ts';
 import { GenerationSealedError, type RelayRow, type Store, type StoredMessage, type ThreadRow } from './store/store.ts';
@@ -35,7 +35,7 @@ import { RoomChain } from './room/room-chain.ts';
 import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN, type RoomHost } from './room/room-host.ts';
 import { RoomAdmission } from './room/room-admission.ts';
 import { RoomRemote } from './room/room-remote.ts';
-import { appendIngested } from './room/room-ingest.ts';
+import { appendByRelay } from './room/room-ingest.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './thread-room-parts.ts';
 export { RoomSealedError } from './thread-room-parts.ts';
@@ -332,7 +332,12 @@ export class ThreadRoom {
 
   /** Appends messages ingested from AT (room/room-ingest.ts). */
   appendIngested(items: IngestedMessage[]): Promise<StoredMessage[]> {
-    return appendIngested(this.host, items);
+    return appendByRelay(this.host, items, 'confirmed');
+  }
+
+  /** Appends a peer's messages salvaged from a sealed generation (room/sealed-salvage.ts). */
+  appendSalvaged(records: MessageRecord[]): Promise<StoredMessage[]> {
+    return appendByRelay(this.host, records.map((message) => ({ message })), 'sent');
   }
 
   /** A message from another instance's room of this thread (room/room-remote.ts). */

@@ -37,6 +37,12 @@ export interface PolicyContext {
   /** True when a message with this id already exists in the thread. */
   isKnownMessageId(id: string): boolean;
   /**
+   * The author of a known message, when the room can tell: a peer re-appending its own
+   * message by id (the SDK after a roll, when the relay already took it from the sealed
+   * copy) is not refused; its copy is a duplicate the relay tombstones.
+   */
+  authorOfKnownMessage?(id: string): string | undefined;
+  /**
    * How many of the relay's structs a delete set may make the checker visit (default:
    * unbounded). Live updates delete a few receipts; only a backlog (sync step 2) carries
    * a whole delete set, so the room bounds the others.
@@ -63,6 +69,8 @@ export type Verdict =
       ok: true;
       /** New message records, in update order. */
       messages: AcceptedMessage[];
+      /** The peer's own messages appended again under a known id: to be tombstoned. */
+      duplicates: AcceptedMessage[];
       /** Receipt keys the update touches → highest new `readAt` in it (null: only deleted). */
       receipts: Map<string, number | null>;
     }
@@ -114,6 +122,7 @@ class Checker {
   private pendingReason: string | null = null;
   private walkBudget: number;
   private readonly messages: AcceptedMessage[] = [];
+  private readonly duplicates: AcceptedMessage[] = [];
   private readonly receipts = new Map<string, number | null>();
   private readonly newIds = new Set<string>();
   private readonly streams: StreamChecker;
@@ -188,7 +197,7 @@ class Checker {
     if (this.pendingReason) return { ok: false, pending: true, reason: this.pendingReason };
     const streams = this.streams.finish();
     if (streams) throw new PolicyError(streams);
-    return { ok: true, messages: this.messages, receipts: this.receipts };
+    return { ok: true, messages: this.messages, duplicates: this.duplicates, receipts: this.receipts };
   }
 
   /**
@@ -297,8 +306,12 @@ class Checker {
     }
     const record = value as MessageRecord;
     if (record.authorId !== this.ctx.userId) throw new PolicyError(refuse('authorId is not the connected user'));
-    if (this.newIds.has(record.id) || this.ctx.isKnownMessageId(record.id)) {
-      throw new PolicyError(refuse('duplicate message id'));
+    if (this.newIds.has(record.id)) throw new PolicyError(refuse('duplicate message id'));
+    if (this.ctx.isKnownMessageId(record.id)) {
+      if (this.ctx.authorOfKnownMessage?.(record.id) !== this.ctx.userId) throw new PolicyError(refuse('duplicate message id'));
+      this.newIds.add(record.id);
+      this.duplicates.push({ record, client, clock });
+      return;
     }
     this.newIds.add(record.id);
     this.messages.push({ record, client, clock });

@@ -71,6 +71,7 @@ export class RoomAdmission {
         maxTextLength: room.opts.maxTextLength,
         streamLimits: room.opts.streamLimits ?? DEFAULT_STREAM_LIMITS,
         isKnownMessageId: (id) => room.uncanonIds.has(id) || room.roots.canon.has(id),
+        authorOfKnownMessage: (id) => authorOf(room, id),
         deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
         ...(fan ? { isRelayClient: (c: number) => fan.relayClients.has(c), otherRelays: true } : {}),
       },
@@ -99,6 +100,8 @@ export class RoomAdmission {
       const before = readAtOf(room.roots.receipts.get(key));
       c.receipts.set(key, Math.max(c.receipts.get(key) ?? -Infinity, before, readAt ?? -Infinity));
     }
+    // Own messages appended again by id: the relay deletes the second copy after the commit.
+    for (const m of verdict.duplicates) c.tombstones.push(m);
     const archived = room.thread().archived;
     for (const m of verdict.messages) {
       room.uncanonIds.add(m.record.id);
@@ -138,4 +141,12 @@ export class RoomAdmission {
       this.retrying = false;
     }
   }
+}
+
+/** The author of a message in the live document (a scan: only duplicates ask). */
+function authorOf(room: RoomHost, id: string): string | undefined {
+  for (const r of room.roots.messages) {
+    if (r && typeof r === 'object' && (r as { id?: unknown }).id === id) return (r as { authorId?: string }).authorId;
+  }
+  return undefined;
 }

@@ -1,8 +1,10 @@
 /**
- * Messages ingested from AT (server/ingest/) appended to a room's document, in order,
- * skipping ids the thread already has. Runs in the room's chain with client updates; the
- * update and the message rows (state `confirmed`: they are records already, never mirrored
- * again) are stored in one commit, then peers get the update and the canon entries.
+ * Messages the relay appends to a room's document itself, in order, skipping ids the thread
+ * already has: ingested from AT (server/ingest/; state `confirmed`: they are records
+ * already, never mirrored again) or salvaged from a peer's copy of a sealed generation
+ * (sealed-salvage.ts; state `sent`, mirrored like any message). Runs in the room's chain
+ * with client updates; the update and the message rows are stored in one commit, then peers
+ * get the update and the canon entries.
  */
 import * as Y from 'yjs';
 import { GenerationSealedError, type MessageCandidate, type StoredMessage } from '../store/store.ts';
@@ -10,7 +12,10 @@ import { encodeUpdate } from '../sync-protocol.ts';
 import { type IngestedMessage, RoomSealedError } from '../thread-room-parts.ts';
 import { INGEST_ORIGIN, type RoomHost } from './room-host.ts';
 
-export function appendIngested(room: RoomHost, items: IngestedMessage[]): Promise<StoredMessage[]> {
+/** A message the relay appends, with the AT record it came from when ingested. */
+export type RelayAppended = Pick<IngestedMessage, 'message'> & Partial<Pick<IngestedMessage, 'atUri' | 'atCid'>>;
+
+export function appendByRelay(room: RoomHost, items: RelayAppended[], state: 'confirmed' | 'sent'): Promise<StoredMessage[]> {
   return room.chain.run(async () => {
     const thread = room.thread();
     if (room.sealed()) throw new RoomSealedError(thread.id);
@@ -23,7 +28,7 @@ export function appendIngested(room: RoomHost, items: IngestedMessage[]): Promis
     });
     if (fresh.length === 0) return [];
     const update = appendUpdate(room.doc, () => room.roots.messages.push(fresh.map((i) => i.message)));
-    const candidates = fresh.map((i): MessageCandidate => ({ record: i.message, state: 'confirmed', atUri: i.atUri, atCid: i.atCid }));
+    const candidates = fresh.map((i): MessageCandidate => (state === 'confirmed' ? { record: i.message, state, atUri: i.atUri, atCid: i.atCid } : { record: i.message, state }));
     let stored: StoredMessage[];
     try {
       stored = await room.store.commitMessages(thread.id, [update], candidates, Date.now(), { generation: thread.generation });
@@ -40,6 +45,7 @@ export function appendIngested(room: RoomHost, items: IngestedMessage[]): Promis
     const frame = encodeUpdate(update);
     for (const c of room.conns) c.send(frame);
     room.writeCanon(stored);
+    if (thread.mirror && stored.some((m) => m.state === 'sent')) room.opts.onMirroredCommit?.(thread.id);
     if (stored.length) room.opts.onSequenced?.(stored);
     return stored;
   });

@@ -2,7 +2,8 @@
  * `GET /v1/sync/:docName?token=…`: the y-websocket endpoint; the document is a thread's
  * live generation (`Thread.liveDoc`: the thread id, or `<id>~<generation>`). The upgrade is always
  * accepted so that refusals reach the client as documented close codes (y-websocket
- * stops reconnecting on 44xx) rather than as opaque HTTP failures.
+ * stops reconnecting on 44xx) rather than as opaque HTTP failures. A connection to a
+ * sealed generation first hands over what its peer wrote there (sealed-sync.ts).
  */
 import type { UpgradeWebSocket } from 'hono/ws';
 import type { WebSocket } from 'ws';
@@ -11,6 +12,7 @@ import { parseDocName } from '../../shared/generation.ts';
 import type { RelayContext } from '../context.ts';
 import { SyncConnection } from '../sync-connection.ts';
 import type { ThreadRow } from '../store/store.ts';
+import { type SealedSync, sealedSync } from './sealed-sync.ts';
 
 type Refusal = { code: number; reason: string };
 
@@ -57,11 +59,20 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
       refusal ??= await accessRefusal(ctx, thread, generation, userId);
     }
     let conn: SyncConnection | null = null;
+    let sealed: SealedSync | null = null;
+    let counted = false;
     return {
       onOpen(_evt, ws) {
         closeOversizeAs4413(ws.raw!);
-        if (!refusal && userId && (perUser.get(userId) ?? 0) >= ctx.config.limits.connectionsPerUser) {
+        const sealedGeneration = refusal?.code === CloseCode.GENERATION_SEALED;
+        if ((!refusal || sealedGeneration) && userId && (perUser.get(userId) ?? 0) >= ctx.config.limits.connectionsPerUser) {
           refusal = { code: CloseCode.TOO_MANY_CONNECTIONS, reason: 'too many connections for this user' };
+        } else if (sealedGeneration && thread && userId) {
+          // Its peer may hold messages written offline there: collected before the 4410.
+          perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
+          counted = true;
+          sealed = sealedSync(ctx, ws.raw!, thread, userId, refusal!.reason);
+          return;
         }
         if (refusal || !thread || !userId) {
           ctx.log.info({ event: 'ws_refused', code: refusal?.code, threadId, userId }, 'sync connection refused');
@@ -70,6 +81,7 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
         }
         const { limits, pingIntervalMs } = ctx.config;
         perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
+        counted = true;
         const c = (conn = new SyncConnection(ws.raw!, userId, threadId, ctx.log, { pingIntervalMs, limits }));
         ctx.registry.acquire(thread).then(
           (room) => room.join(c, generation),
@@ -81,10 +93,12 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
       },
       onMessage(evt) {
         const data = evt.data;
+        if (sealed) return sealed.receive(typeof data === 'string' ? new Uint8Array() : new Uint8Array(data as ArrayBuffer));
         conn?.receive(typeof data === 'string' ? data : new Uint8Array(data as ArrayBuffer));
       },
       onClose() {
-        if (conn && userId) {
+        sealed?.closed();
+        if (counted && userId) {
           const n = (perUser.get(userId) ?? 1) - 1;
           if (n <= 0) perUser.delete(userId);
           else perUser.set(userId, n);

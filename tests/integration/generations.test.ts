@@ -91,7 +91,7 @@ describe('generations', () => {
     expect(canonicalOrder(again).map((o) => o.seq)).toEqual([6, 7]);
   });
 
-  it('a message composed offline into a generation sealed meanwhile is delivered exactly once, re-appended by id', async () => {
+  it('a stock client that composed offline into a generation sealed meanwhile loses nothing: the relay takes its messages before the 4410', async () => {
     const { id } = await relay.createThread(tokens.alice!, ['bob']);
     const a = client(id, 'alice');
     const b = client(id, 'bob');
@@ -99,22 +99,51 @@ describe('generations', () => {
     b.provider.disconnect();
     const offline = [b.send('written offline 1'), b.send('written offline 2')];
     await fillGeneration(a);
+    // A stock client knows nothing of generations: it reconnects to the name it had.
     b.provider.connect();
     expect((await b.nextClose()).code).toBe(CloseCode.GENERATION_SEALED);
     b.provider.disconnect();
-    // What the SDK does on 4410: pending records (no canon) the relay does not have go to the live doc.
-    const known = new Set((await allMessages(id)).map((m) => m.id));
-    const pending = b.roots.messages.toArray().filter((m) => !b.roots.canon.has(m.id) && !known.has(m.id));
-    expect(pending.map((m) => m.id)).toEqual(offline.map((m) => m.id));
-    const live = client((await thread(id)).liveDoc, 'bob');
-    await synced(live);
-    live.roots.messages.insert(live.roots.messages.length, pending);
-    await live.until(allCanon(live, offline.map((m) => m.id)), 'offline messages sequenced');
+    // The relay appended them to the live generation before closing: once each, after the roll.
     const all = await allMessages(id);
     expect(all.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(new Set(all.map((m) => m.id)).size).toBe(7);
-    expect(all.slice(5).map((m) => m.id)).toEqual(offline.map((m) => m.id));
+    expect(all.slice(5).map((m) => [m.id, m.authorId, m.text])).toEqual(offline.map((m) => [m.id, 'bob', m.text]));
+    // Reconnecting again brings nothing twice.
+    b.provider.connect();
+    expect((await b.nextClose()).code).toBe(CloseCode.GENERATION_SEALED);
+    b.provider.disconnect();
+    // What the SDK does on 4410 as well (re-append its pending records by id): no second seq.
+    const live = client((await thread(id)).liveDoc, 'bob');
+    await synced(live);
+    await live.until(allCanon(live, offline.map((m) => m.id)), 'canon of the salvaged messages');
+    live.roots.messages.insert(live.roots.messages.length, offline);
+    const after = live.send('after the re-append');
+    await live.until(allCanon(live, [after.id]), 'next message sequenced');
+    expect(live.roots.canon.get(after.id)!.seq).toBe(8);
+    expect((await allMessages(id)).map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(live.closes).toEqual([]);
+    // The second copies were deleted by the relay: each id is in the live document once.
+    await live.until(() => offline.every((o) => live.roots.messages.toArray().filter((m) => m.id === o.id).length === 1), 'duplicates removed');
+  });
+
+  it("the relay takes only the peer's own well-formed messages from a sealed copy, never another author's", async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const a = client(id, 'alice');
+    const b = client(id, 'bob');
+    await Promise.all([synced(a), synced(b)]);
+    b.provider.disconnect();
+    // Offline, bob's copy gains a record forged as alice's and a malformed one, next to his own.
+    const forged = { id: ulid(), authorId: 'alice', text: 'forged', clientSentAt: Date.now() };
+    b.roots.messages.push([forged, { id: ulid(), authorId: 'bob', text: 42 } as unknown as MessageRecord]);
+    const own = b.send('mine');
+    await fillGeneration(a);
+    b.provider.connect();
+    expect((await b.nextClose()).code).toBe(CloseCode.GENERATION_SEALED);
+    b.provider.disconnect();
+    const all = await allMessages(id);
+    expect(all.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(all[5]!.id).toBe(own.id);
+    expect(all.some((m) => m.id === forged.id)).toBe(false);
   });
 
   it('a re-appended id the relay sequenced before the roll keeps its seq and gets no second one', async () => {
