@@ -3,85 +3,39 @@
  * other tabs (TabChannel), synced with the relay by the leader tab (y-websocket), and
  * presented as ordered messages with statuses, receipts, presence and a sync state.
  */
-import { monotonicFactory } from 'ulid';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
-import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots } from '../shared/schema.ts';
-import type { HistoryStore } from './history-store.ts';
+import type { CanonInfo, MessageRecord, ThreadRoots } from '../shared/schema.ts';
 import { HistoryWindow } from './history-window.ts';
 import { GenerationFollower, type GenerationHost } from './generation-follower.ts';
 import type { LiveGeneration } from './live-generation.ts';
-import { afterPendingWrites, type LocalStore } from './local-store.ts';
 import { MessageList, type ViewMessage } from './message-list.ts';
-import { type StreamHandle, type ViewStream, listStreams, startStream, streamLimitsOf } from './stream.ts';
+import { type StreamHandle, type ViewStream, listStreams } from './stream.ts';
 import { type PresenceEntry, Presence } from './presence.ts';
-import { type ReadInfo, writeReceipt } from './receipts.ts';
+import type { ReadInfo } from './receipts.ts';
 import { RenderWindow } from './render-window.ts';
 import { SendOutcomes } from './send-outcomes.ts';
 import { UnreadGap } from './unread-gap.ts';
 import { type ConnectionHost, ViewConnection } from './view-connection.ts';
 import { ViewNotifier } from './view-notifier.ts';
 import { ViewReceipts } from './view-receipts.ts';
-import type { Capabilities, GenerationInfo, RelayApi } from './relay-api.ts';
-import type { SendQueue } from './send-queue.ts';
+import type { GenerationInfo } from './relay-api.ts';
 import type { SyncState } from './sync-state.ts';
 import { type SyncHost, ViewSync } from './view-sync.ts';
-import { SkeinError, appendDurably, importedRecords, newRecord } from './view-writes.ts';
+import { SkeinError } from './view-writes.ts';
+import { ViewWriter } from './view-writer.ts';
 import { TAB_ORIGIN } from './tab-channel.ts';
 import { type Leadership, electLeader } from './tab-leader.ts';
-import type { TelemetryHook } from './telemetry.ts';
-import type { ThreadList } from './thread-list.ts';
+import type { SyncInfo, ThreadMetaView, ViewContext } from './view-context.ts';
 
 /** Transaction origin of this tab's own edits. */
 const LOCAL_ORIGIN = Symbol('skein-local');
-const nextId = monotonicFactory();
 
 export type { ViewMessage };
 
-export interface ThreadMetaView {
-  title: string;
-  participants: string[];
-  archived: boolean;
-  mirror: boolean;
-  createdAt: number;
-  /** The thread's at:// identity when it is shared through AT: another relay follows it by this URI. */
-  atUri: string | null;
-}
-
 export type { PresenceEntry };
-
-export interface SyncInfo extends Omit<SyncState, 'wasOffline'> {
-  lastKnownBackendSeq: number | undefined;
-}
-
+export type { SyncInfo, ThreadMetaView, ViewContext } from './view-context.ts';
 export { SkeinError };
-
-/** What a view needs from its client. */
-export interface ViewContext {
-  threadId: string;
-  userId: string;
-  dbName: string;
-  lockName: string;
-  channelName: string;
-  wsUrl: string;
-  getToken(): Promise<string>;
-  /** Guest mode: no relay connection at all (tabs still share through the BroadcastChannel). */
-  guest?: boolean;
-  WebSocketPolyfill?: typeof WebSocket;
-  api: RelayApi;
-  threads: ThreadList;
-  store: LocalStore;
-  sendQueue: SendQueue;
-  telemetry: TelemetryHook;
-  capabilities(): Capabilities | null;
-  /** The client's cache of sealed history (null for a guest: its threads never roll). */
-  history(): Promise<HistoryStore | null>;
-  revalidateIntervalMs: number;
-  /** Called when this view's relay connection came back after being lost. */
-  onReconnected(): void;
-  onConnectionChange(): void;
-  onClosed(view: ThreadView): void;
-}
 
 /** Sealed messages shown at first (more with `loadOlder`). */
 const FIRST_HISTORY_PAGE = 50;
@@ -118,6 +72,7 @@ export class ThreadView {
   private readonly renderWindow: RenderWindow;
   private readonly outcomes: SendOutcomes;
   private readonly unreadGap: UnreadGap;
+  private readonly writer: ViewWriter;
   private loaded = false;
   private closed = false;
   private canonDirty = true;
@@ -172,6 +127,20 @@ export class ThreadView {
       this.scheduleNotify();
       void this.history.setEnd(this.gen.baseSeq, FIRST_HISTORY_PAGE);
       void this.generations.adoptLocal();
+    });
+    this.writer = new ViewWriter({
+      threadId: ctx.threadId,
+      userId: ctx.userId,
+      guest: ctx.guest === true,
+      sendQueue: ctx.sendQueue,
+      telemetry: ctx.telemetry,
+      origin: LOCAL_ORIGIN,
+      ready: this.ready,
+      relaySynced: this.relaySynced,
+      capabilities: () => ctx.capabilities(),
+      isClosed: () => this.closed,
+      archived: () => this.meta?.archived === true,
+      generation: () => this.gen,
     });
     this.firstPaint = this.renderWindow.load().then((w) => {
       if (!w || this.loaded) return this.ready;
@@ -346,15 +315,8 @@ export class ThreadView {
    * Appends a message to the local document and resolves with its id once it is
    * durable in IndexedDB; from then on it reaches the relay even if the tab closes.
    */
-  async send(text: string, opts: { replyTo?: string } = {}): Promise<string> {
-    if (this.closed) throw new SkeinError('CLOSED', 'thread view is closed');
-    await this.ready;
-    const record = newRecord(nextId(), this.ctx.userId, text, opts, this.maxTextLength());
-    if (this.meta?.archived) throw new SkeinError('THREAD_ARCHIVED', 'thread is archived');
-    const durable = appendDurably(this.gen, [record], LOCAL_ORIGIN, this.ctx.sendQueue, this.threadId);
-    this.ctx.telemetry({ name: 'message_send_optimistic_created', threadId: this.threadId, messageId: record.id, at: Date.now() });
-    await durable;
-    return record.id;
+  send(text: string, opts: { replyTo?: string } = {}): Promise<string> {
+    return this.writer.send(text, opts);
   }
 
   /**
@@ -362,29 +324,7 @@ export class ThreadView {
    * every device, then `finish()` makes it an ordinary message with the same id.
    */
   startStream(opts: { replyTo?: string } = {}): StreamHandle {
-    if (this.closed) throw new SkeinError('CLOSED', 'thread view is closed');
-    if (this.meta?.archived) throw new SkeinError('THREAD_ARCHIVED', 'thread is archived');
-    return startStream(
-      {
-        doc: this.doc,
-        roots: this.roots,
-        userId: this.ctx.userId,
-        origin: LOCAL_ORIGIN,
-        limits: () => streamLimitsOf(this.ctx.capabilities()?.limits),
-        sent: async (record) => {
-          const durable = afterPendingWrites(this.gen.persistence.db!, 'updates');
-          this.ctx.sendQueue.add(record.id, { threadId: this.threadId, createdAt: Date.now() });
-          await durable;
-        },
-        error: (code, message) => new SkeinError(code, message),
-      },
-      nextId(),
-      opts,
-    );
-  }
-
-  private maxTextLength(): number {
-    return this.ctx.capabilities()?.limits.maxTextLength ?? DEFAULT_MAX_TEXT_LENGTH;
+    return this.writer.startStream(opts);
   }
 
   /** Streams in this thread not finished as messages: live (`streaming`) or `interrupted`. */
@@ -401,25 +341,13 @@ export class ThreadView {
    * user's, keeping their ids and order; ids the thread already has are skipped, so a retry
    * never doubles one. Waits for the relay's copy first. Resolves with how many were added.
    */
-  async importMessages(list: Array<{ id: string; text: string; clientSentAt: number; replyTo?: string }>): Promise<number> {
-    if (this.closed) throw new SkeinError('CLOSED', 'thread view is closed');
-    await this.ready;
-    if (!this.ctx.guest) await this.relaySynced;
-    const have = new Set(this.roots.messages.toArray().map((m) => m.id));
-    const records = importedRecords(list, have, this.ctx.userId, this.maxTextLength());
-    if (records.length === 0) return 0;
-    await appendDurably(this.gen, records, LOCAL_ORIGIN, this.ctx.sendQueue, this.threadId);
-    return records.length;
+  importMessages(list: Array<{ id: string; text: string; clientSentAt: number; replyTo?: string }>): Promise<number> {
+    return this.writer.importMessages(list);
   }
 
   /** Records that the signed-in user read `messageId` now (never moves a receipt back). */
   markRead(messageId: string): boolean {
-    if (this.closed) return false;
-    let wrote = false;
-    this.doc.transact(() => {
-      wrote = writeReceipt(this.roots.receipts, messageId, this.ctx.userId);
-    }, LOCAL_ORIGIN);
-    return wrote;
+    return this.writer.markRead(messageId);
   }
 
   /** Sets fields of this client's presence state (e.g. `{ name }`). */
