@@ -1,22 +1,25 @@
 /**
  * Sealed history cached in IndexedDB: canonical messages of a thread's sealed generations,
  * one record per message keyed `[threadId, seq]` (docs/design/windowed-threads.md). Plain,
- * compact JSON (short field names): no Yjs metadata, so a message costs about its text.
+ * compact values (short field names): no Yjs metadata, so a message costs about its text.
+ * Keys are `[n, seq]` with `n` a small number per thread (store `threads`), kept out of the
+ * value, and the id index names the id alone: the thread id is not repeated per message
+ * (it was three times: value, key and index; `npm run bench -- idb-bytes`).
  * One database per (relay, user), shared by all its threads.
  */
 import type { CanonicalMessage } from '../shared/api-types.ts';
 
 const STORE = 'messages';
+/** Thread id → the number that stands for it in message keys. */
+const THREADS = 'threads';
 
 /** A sealed message as cached: canonical, with who read it (user → readAt) when known. */
 export interface SealedMessage extends CanonicalMessage {
   readBy?: Record<string, number>;
 }
 
-/** A stored message: short keys keep the bytes at rest down. */
+/** A stored message (its key is `[threadId, seq]`): short field names keep the bytes at rest down. */
 interface Row {
-  t: string;
-  s: number;
   i: string;
   a: string;
   x: string;
@@ -30,8 +33,8 @@ interface Row {
   rb?: Record<string, number>;
 }
 
-function toRow(threadId: string, m: SealedMessage): Row {
-  const r: Row = { t: threadId, s: m.seq, i: m.id, a: m.authorId, x: m.text, c: m.clientSentAt, at: m.sentAt, st: m.state };
+function toRow(m: SealedMessage): Row {
+  const r: Row = { i: m.id, a: m.authorId, x: m.text, c: m.clientSentAt, at: m.sentAt, st: m.state };
   if (m.replyTo !== undefined) r.r = m.replyTo;
   if (m.atUri !== undefined) r.u = m.atUri;
   if (m.error !== undefined) r.e = m.error;
@@ -39,8 +42,10 @@ function toRow(threadId: string, m: SealedMessage): Row {
   return r;
 }
 
-function fromRow(r: Row): SealedMessage {
-  const m: SealedMessage = { id: r.i, authorId: r.a, text: r.x, clientSentAt: r.c, seq: r.s, sentAt: r.at, state: r.st };
+type Key = [thread: number, seq: number];
+
+function fromRow(r: Row, key: IDBValidKey): SealedMessage {
+  const m: SealedMessage = { id: r.i, authorId: r.a, text: r.x, clientSentAt: r.c, seq: (key as Key)[1], sentAt: r.at, state: r.st };
   if (r.r !== undefined) m.replyTo = r.r;
   if (r.u !== undefined) m.atUri = r.u;
   if (r.e !== undefined) m.error = r.e;
@@ -66,42 +71,71 @@ function done(tx: IDBTransaction): Promise<void> {
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 export class HistoryStore {
+  /** Thread numbers known to this tab (they never change once given). */
+  private readonly numbers = new Map<string, number>();
+
   private constructor(
     readonly name: string,
     private readonly db: IDBDatabase,
   ) {}
 
   static async open(name: string): Promise<HistoryStore> {
-    const open = indexedDB.open(name, 1);
+    const open = indexedDB.open(name, 2);
     open.onupgradeneeded = () => {
-      const s = open.result.createObjectStore(STORE, { keyPath: ['t', 's'] });
-      s.createIndex('id', ['t', 'i'], { unique: false });
+      // Version 1 kept the thread id in every row and key: a cache, so it is dropped and refetched.
+      const db = open.result;
+      for (const s of [STORE, THREADS]) if (db.objectStoreNames.contains(s)) db.deleteObjectStore(s);
+      db.createObjectStore(STORE).createIndex('id', 'i', { unique: false });
+      db.createObjectStore(THREADS);
     };
     return new HistoryStore(name, await req(open));
+  }
+
+  /** The thread's number; with `tx` (read-write), one is given when it has none yet. */
+  private async numberOf(threadId: string, tx?: IDBTransaction): Promise<number | undefined> {
+    const known = this.numbers.get(threadId);
+    if (known !== undefined) return known;
+    const threads = (tx ?? this.db.transaction([THREADS], 'readonly')).objectStore(THREADS);
+    let n = (await req(threads.get(threadId))) as number | undefined;
+    if (n === undefined && tx) {
+      // Read-write transactions on a store run one at a time, across tabs too: no two threads get one number.
+      n = (await req(threads.count())) + 1;
+      threads.put(n, threadId);
+    }
+    if (n !== undefined) this.numbers.set(threadId, n);
+    return n;
   }
 
   /** Stores canonical messages (a message already stored under its seq is overwritten: same data). */
   async put(threadId: string, messages: readonly SealedMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const tx = this.db.transaction([STORE], 'readwrite');
+    const tx = this.db.transaction([STORE, THREADS], 'readwrite');
+    const n = (await this.numberOf(threadId, tx))!;
     const s = tx.objectStore(STORE);
-    for (const m of messages) s.put(toRow(threadId, m));
+    for (const m of messages) s.put(toRow(m), [n, m.seq] satisfies Key);
     await done(tx);
   }
 
   /** Messages with `from <= seq <= to`, ascending. */
   async range(threadId: string, from: number, to: number): Promise<SealedMessage[]> {
     if (to < from) return [];
+    const n = await this.numberOf(threadId);
+    if (n === undefined) return [];
     const tx = this.db.transaction([STORE], 'readonly');
-    const rows = await req(tx.objectStore(STORE).getAll(IDBKeyRange.bound([threadId, from], [threadId, to])));
-    return (rows as Row[]).map(fromRow);
+    const range = IDBKeyRange.bound([n, from], [n, to]);
+    const store = tx.objectStore(STORE);
+    // Same range, same transaction: the keys and the values come in the same order.
+    const [keys, rows] = await Promise.all([req(store.getAllKeys(range)), req(store.getAll(range))]);
+    return (rows as Row[]).map((r, i) => fromRow(r, keys[i]!));
   }
 
   /** The newest `limit` messages with `seq < below`, ascending. */
   async newest(threadId: string, below: number, limit: number): Promise<SealedMessage[]> {
     if (limit <= 0 || below <= 1) return [];
+    const n = await this.numberOf(threadId);
+    if (n === undefined) return [];
     const tx = this.db.transaction([STORE], 'readonly');
-    const range = IDBKeyRange.bound([threadId, 0], [threadId, Math.min(below, MAX_SEQ)], false, true);
+    const range = IDBKeyRange.bound([n, 0], [n, Math.min(below, MAX_SEQ)], false, true);
     const out: SealedMessage[] = [];
     await new Promise<void>((resolve, reject) => {
       const cur = tx.objectStore(STORE).openCursor(range, 'prev');
@@ -109,7 +143,7 @@ export class HistoryStore {
       cur.onsuccess = () => {
         const c = cur.result;
         if (!c || out.length >= limit) return resolve();
-        out.push(fromRow(c.value as Row));
+        out.push(fromRow(c.value as Row, c.primaryKey));
         c.continue();
       };
     });
@@ -118,13 +152,15 @@ export class HistoryStore {
 
   /** Seqs of the given message ids that are stored (receipts naming old messages). */
   async seqsOf(threadId: string, ids: Iterable<string>): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const n = await this.numberOf(threadId);
+    if (n === undefined) return out;
     const tx = this.db.transaction([STORE], 'readonly');
     const index = tx.objectStore(STORE).index('id');
-    const out = new Map<string, number>();
     await Promise.all(
       [...ids].map(async (id) => {
-        const r = (await req(index.get([threadId, id]))) as Row | undefined;
-        if (r) out.set(id, r.s);
+        // Ids are ULIDs, unique across threads; the key says which thread holds it.
+        for (const key of (await req(index.getAllKeys(id))) as Key[]) if (key[0] === n) out.set(id, key[1]);
       }),
     );
     return out;

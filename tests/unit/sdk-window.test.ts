@@ -68,7 +68,7 @@ describe('window rules (shared, pure)', () => {
 });
 
 describe('history store (IndexedDB)', () => {
-  it('stores compact records keyed [threadId, seq]: ranges, newest pages, seqs by id, threads apart', async () => {
+  it('stores compact records keyed [thread, seq]: ranges, newest pages, seqs by id, threads apart', async () => {
     const store = await HistoryStore.open(freshName('history'));
     await store.put('t1', [canonical(1), canonical(2), { ...canonical(3), replyTo: 'm1', atUri: 'at://x/y/z' }, canonical(5)]);
     await store.put('t2', [canonical(4, 'other')]);
@@ -79,6 +79,34 @@ describe('history store (IndexedDB)', () => {
     expect(await store.newest('t1', 1, 10)).toEqual([]);
     expect(await store.seqsOf('t1', ['m2', 'other', 'nope'])).toEqual(new Map([['m2', 2]]));
     store.close();
+  });
+
+  it('keeps threads apart under their numbers across a reopen (another tab), and drops a version-1 cache', async () => {
+    const name = freshName('history');
+    // A cache of the first layout (the thread id inside every row and key).
+    await new Promise<void>((resolve, reject) => {
+      const open = indexedDB.open(name, 1);
+      open.onupgradeneeded = () => {
+        const s = open.result.createObjectStore('messages', { keyPath: ['t', 's'] });
+        s.createIndex('id', ['t', 'i'], { unique: false });
+        s.put({ t: 't1', s: 1, i: 'old', a: 'alice', x: 'old', c: 1, at: 1, st: 'sent' });
+      };
+      open.onsuccess = () => (open.result.close(), resolve());
+      open.onerror = () => reject(open.error);
+    });
+    const a = await HistoryStore.open(name);
+    expect(await a.range('t1', 1, 10)).toEqual([]);
+    await Promise.all([a.put('t1', [canonical(1), canonical(2)]), a.put('t2', [canonical(1, 'x1'), canonical(2, 'x2')])]);
+    a.close();
+    const b = await HistoryStore.open(name);
+    expect((await b.range('t1', 1, 2)).map((m) => m.id)).toEqual(['m1', 'm2']);
+    expect((await b.newest('t2', 3, 5)).map((m) => m.id)).toEqual(['x1', 'x2']);
+    expect(await b.seqsOf('t2', ['m1', 'x2'])).toEqual(new Map([['x2', 2]]));
+    expect(await b.range('t3', 1, 2)).toEqual([]);
+    await b.put('t3', [canonical(7)]);
+    expect((await b.range('t3', 1, 9)).map((m) => m.seq)).toEqual([7]);
+    expect((await b.range('t1', 1, 9)).map((m) => m.seq)).toEqual([1, 2]);
+    b.close();
   });
 });
 
