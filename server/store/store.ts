@@ -258,3 +258,9 @@ export interface Store {
   ping?(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** The AT write bridge's outbox and diagnostics: the part of a Store each backend keeps in a module of its own. */
+export type OutboxStore = Pick<
+  Store,
+  'claimOutbox' | 'completeOutbox' | 'deferOutbox' | 'failOutbox' | 'requeueMessage' | 'outboxStats' | 'listDiagnostics' | 'pruneDiagnostics'
+>;
