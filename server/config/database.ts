@@ -4,37 +4,35 @@
  */
 import { type Env, bad } from './env.ts';
 
-/** SKEIN_DATABASE_URL: a postgres:// URL or unset. The value is never echoed (it may hold a password). */
-export function databaseUrl(env: Env): string | null {
-  const raw = env.SKEIN_DATABASE_URL?.trim();
+/**
+ * A service URL variable with one of `schemes` (`postgres:`…), or null when unset. A bad
+ * value is described by `example` and its scheme, never echoed (it may hold a password).
+ */
+function serviceUrl(env: Env, name: string, schemes: readonly string[], example: string): string | null {
+  const raw = env[name]?.trim();
   if (!raw) return null;
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    return bad('SKEIN_DATABASE_URL', 'expected a postgres://user:password@host:port/database URL (value not shown)', null);
+    return bad(name, `expected a ${example} URL (value not shown)`, null);
   }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    return bad('SKEIN_DATABASE_URL', `expected a postgres:// or postgresql:// URL, got scheme ${JSON.stringify(url.protocol.slice(0, 20))}`, null);
+  if (!schemes.includes(url.protocol)) {
+    return bad(name, `expected a ${schemes.map((s) => `${s}//`).join(' or ')} URL, got scheme ${JSON.stringify(url.protocol.slice(0, 20))}`, null);
   }
   return raw;
 }
 
-/** SKEIN_REDIS_URL: a redis:// or rediss:// URL, or unset. The value is never echoed. */
+/** SKEIN_DATABASE_URL: a postgres:// URL or unset. */
+export function databaseUrl(env: Env): string | null {
+  return serviceUrl(env, 'SKEIN_DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user:password@host:port/database');
+}
+
+/** SKEIN_REDIS_URL: a redis:// or rediss:// URL, or unset; only with SKEIN_DATABASE_URL. */
 export function redisUrl(env: Env, hasDatabase: boolean): string | null {
-  const raw = env.SKEIN_REDIS_URL?.trim();
-  if (!raw) return null;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return bad('SKEIN_REDIS_URL', 'expected a redis://[:password@]host:port URL (value not shown)', null);
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    return bad('SKEIN_REDIS_URL', `expected a redis:// or rediss:// URL, got scheme ${JSON.stringify(url.protocol.slice(0, 20))}`, null);
-  }
+  const raw = serviceUrl(env, 'SKEIN_REDIS_URL', ['redis:', 'rediss:'], 'redis://[:password@]host:port');
   // Instances on separate SQLite files do not share a log: fan-out between them would be wrong.
-  if (!hasDatabase) return bad('SKEIN_REDIS_URL', 'needs SKEIN_DATABASE_URL (instances share one PostgreSQL database)', null);
+  if (raw !== null && !hasDatabase) return bad('SKEIN_REDIS_URL', 'needs SKEIN_DATABASE_URL (instances share one PostgreSQL database)', null);
   return raw;
 }
 
