@@ -12,17 +12,13 @@ import { PostgresOutbox } from './postgres-outbox.ts';
 import { type MessageDbRow, MESSAGE_COLS, THREAD_COLS, type ThreadDbRow, toMessage, toThread } from './postgres-rows.ts';
 import { type Sequencing, commitWithCounter, commitWithRowLock, refuseWrite } from './postgres-sequencing.ts';
 import {
-  type BridgeDiagnostic,
   type CommitOptions,
-  type ConfirmedWrite,
+  delegateOutbox,
   type FoldedReceipt,
   GenerationSealedError,
   type MessageCandidate,
-  type MessageKey,
   type NewThread,
-  type OutboxItem,
-  type OutboxStats,
-  type PermanentFailure,
+  type OutboxStore,
   type Store,
   type StoredMessage,
   type ThreadRow,
@@ -35,6 +31,9 @@ export type { PostgresOptions };
 /** Advisory lock key ($1 = thread id) held by a compaction, and waited for by a roll. */
 const COMPACT_LOCK = "hashtext('skein-compact'), hashtext($1)";
 
+/** The outbox methods (claimOutbox … pruneDiagnostics) are PostgresOutbox's, bound at construction (delegateOutbox). */
+export interface PostgresStore extends OutboxStore {}
+
 /**
  * The relay's Store on PostgreSQL (node-postgres pool). Any number of relay processes may
  * share the database: seqs stay gap-free per thread (the thread row is locked for the
@@ -42,7 +41,6 @@ const COMPACT_LOCK = "hashtext('skein-compact'), hashtext($1)";
  */
 export class PostgresStore implements Store {
   readonly ingest: PostgresIngestStore;
-  private readonly outbox: PostgresOutbox;
   private open = true;
 
   private constructor(
@@ -50,7 +48,7 @@ export class PostgresStore implements Store {
     private readonly sequencing: Sequencing,
   ) {
     this.ingest = new PostgresIngestStore(pool);
-    this.outbox = new PostgresOutbox(pool);
+    delegateOutbox(this, new PostgresOutbox(pool));
   }
 
   /**
@@ -302,40 +300,6 @@ export class PostgresStore implements Store {
       [threadId, afterSeq, beforeSeq, notAuthor],
     );
     return Number(rows[0]?.n ?? 0);
-  }
-
-  // --- AT write bridge outbox (postgres-outbox.ts) ---
-
-  claimOutbox(limit: number, now: number, leaseMs: number): Promise<OutboxItem[]> {
-    return this.outbox.claimOutbox(limit, now, leaseMs);
-  }
-
-  completeOutbox(writes: ConfirmedWrite[]): Promise<StoredMessage[]> {
-    return this.outbox.completeOutbox(writes);
-  }
-
-  deferOutbox(keys: MessageKey[], nextAttemptAt: number, countAttempt: boolean): Promise<void> {
-    return this.outbox.deferOutbox(keys, nextAttemptAt, countAttempt);
-  }
-
-  failOutbox(failures: PermanentFailure[], failureClass: string, now: number, ttlMs: number): Promise<StoredMessage[]> {
-    return this.outbox.failOutbox(failures, failureClass, now, ttlMs);
-  }
-
-  requeueMessage(threadId: string, messageId: string, now: number): Promise<StoredMessage | null> {
-    return this.outbox.requeueMessage(threadId, messageId, now);
-  }
-
-  outboxStats(): Promise<OutboxStats> {
-    return this.outbox.outboxStats();
-  }
-
-  listDiagnostics(threadId: string, messageId: string, now: number): Promise<BridgeDiagnostic[]> {
-    return this.outbox.listDiagnostics(threadId, messageId, now);
-  }
-
-  pruneDiagnostics(now: number): Promise<number> {
-    return this.outbox.pruneDiagnostics(now);
   }
 
   isOpen(): boolean {

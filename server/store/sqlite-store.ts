@@ -15,22 +15,18 @@ import { GroupCommit } from './sqlite-group-commit.ts';
 import { SqliteOutbox } from './sqlite-outbox.ts';
 import { type SqliteQueries, prepareQueries } from './sqlite-queries.ts';
 import { type ThreadDbRow, openSqlite } from './sqlite-schema.ts';
-import type {
-  BridgeDiagnostic,
-  CommitOptions,
-  ConfirmedWrite,
-  FoldedReceipt,
-  MessageKey,
-  OutboxItem,
-  OutboxStats,
-  PermanentFailure,
-  MessageCandidate,
-  NewThread,
-  Store,
-  StoredMessage,
-  ThreadRow,
-  ThreadSummary,
-  UpdateLog,
+import {
+  type CommitOptions,
+  delegateOutbox,
+  type FoldedReceipt,
+  type MessageCandidate,
+  type NewThread,
+  type OutboxStore,
+  type Store,
+  type StoredMessage,
+  type ThreadRow,
+  type ThreadSummary,
+  type UpdateLog,
 } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -44,11 +40,13 @@ export interface SqliteStoreOptions {
   commitWindowMs?: number;
 }
 
+/** The outbox methods (claimOutbox … pruneDiagnostics) are SqliteOutbox's, bound at construction (delegateOutbox). */
+export interface SqliteStore extends OutboxStore {}
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly q: SqliteQueries;
   private readonly group: GroupCommit;
-  private readonly outbox: SqliteOutbox;
   readonly ingest: SqliteIngestStore;
 
   constructor(file: string, opts: SqliteStoreOptions = {}) {
@@ -59,7 +57,7 @@ export class SqliteStore implements Store {
     this.ingest = new SqliteIngestStore(this.db);
     this.q = prepareQueries(this.db);
     this.group = new GroupCommit(this.db, opts.commitWindowMs ?? 0);
-    this.outbox = new SqliteOutbox(this.db, this.q);
+    delegateOutbox(this, new SqliteOutbox(this.db, this.q));
   }
 
   private row(r: ThreadDbRow): ThreadRow {
@@ -215,40 +213,6 @@ export class SqliteStore implements Store {
 
   async countOthersMessages(threadId: string, afterSeq: number, beforeSeq: number, notAuthor: string): Promise<number> {
     return this.q.countOthers.get(threadId, afterSeq, beforeSeq, notAuthor)?.n ?? 0;
-  }
-
-  // --- AT write bridge outbox (sqlite-outbox.ts) ---
-
-  claimOutbox(limit: number, now: number, leaseMs: number): Promise<OutboxItem[]> {
-    return this.outbox.claimOutbox(limit, now, leaseMs);
-  }
-
-  completeOutbox(writes: ConfirmedWrite[]): Promise<StoredMessage[]> {
-    return this.outbox.completeOutbox(writes);
-  }
-
-  deferOutbox(keys: MessageKey[], nextAttemptAt: number, countAttempt: boolean): Promise<void> {
-    return this.outbox.deferOutbox(keys, nextAttemptAt, countAttempt);
-  }
-
-  failOutbox(failures: PermanentFailure[], failureClass: string, now: number, ttlMs: number): Promise<StoredMessage[]> {
-    return this.outbox.failOutbox(failures, failureClass, now, ttlMs);
-  }
-
-  requeueMessage(threadId: string, messageId: string, now: number): Promise<StoredMessage | null> {
-    return this.outbox.requeueMessage(threadId, messageId, now);
-  }
-
-  outboxStats(): Promise<OutboxStats> {
-    return this.outbox.outboxStats();
-  }
-
-  listDiagnostics(threadId: string, messageId: string, now: number): Promise<BridgeDiagnostic[]> {
-    return this.outbox.listDiagnostics(threadId, messageId, now);
-  }
-
-  pruneDiagnostics(now: number): Promise<number> {
-    return this.outbox.pruneDiagnostics(now);
   }
 
   isOpen(): boolean {
