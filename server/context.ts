@@ -4,7 +4,7 @@ import type { Auth } from './auth.ts';
 import type { DocRegistry } from './doc-registry.ts';
 import type { Logger } from './logger.ts';
 import type { Store, ThreadRow } from './store/store.ts';
-import type { BridgeOutbox } from './bridge-outbox.ts';
+import type { BridgeOutbox } from './bridge/outbox.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { Fanout } from './fanout/fanout.ts';
 import type { UserEvents } from './user-events.ts';

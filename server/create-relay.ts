@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { CloseCode } from '../shared/errors.ts';
 import { Auth } from './auth.ts';
-import type { BridgeOutbox } from './bridge-outbox.ts';
+import type { BridgeOutbox } from './bridge/outbox.ts';
 import { type AtprotoConfig, ConfigError, type Limits, type RelayConfig, loadConfig } from './config.ts';
 import type { AppEnv, RelayContext } from './context.ts';
 import { DocRegistry } from './doc-registry.ts';
@@ -282,7 +282,7 @@ async function startBridge(
   // Loaded only when the bridge is on: @atproto/api alone takes seconds to import.
   const [{ AgentRepoClient }, { BridgeOutbox }, { startLocalPds }] = await Promise.all([
     import('./at-client.ts'),
-    import('./bridge-outbox.ts'),
+    import('./bridge/outbox.ts'),
     import('./local-pds.ts'),
   ]);
   let service = at.service;

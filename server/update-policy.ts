@@ -10,95 +10,27 @@
  * Pure: reads the relay document, never writes it. The caller applies the update only
  * on an `ok` verdict, holds it on `pending` (its dependencies have not arrived yet) and
  * closes the connection on a refusal.
+ *
+ * This module walks the update; the per-root rules, place resolution and the verdict
+ * types are modules of server/policy/.
  */
 import * as Y from 'yjs';
 import { CloseCode } from '../shared/errors.ts';
-import {
-  ID_PATTERN,
-  type MessageRecord,
-  Roots,
-  type ThreadRoots,
-  parseReceiptKey,
-  validateMessageRecord,
-  validateReceipt,
-} from '../shared/schema.ts';
-import type { StreamLimits } from '../shared/stream.ts';
-import { StreamChecker } from './stream-policy.ts';
+import { Roots } from '../shared/schema.ts';
+import { checkClientOwner } from './policy/client-owner.ts';
+import { checkMessage } from './policy/messages.ts';
+import { type Place, PlaceResolver, type Struct, relayPlace } from './policy/places.ts';
+import { type ClockRange, mergeRanges } from './policy/ranges.ts';
+import { checkReceiptKey, noteReceipt, receiptReadAt } from './policy/receipts.ts';
+import { checkPlaceWritable } from './policy/roots.ts';
+import { StreamChecker } from './policy/streams.ts';
+import { type AcceptedMessage, type PolicyContext, PolicyError, type Verdict, refuse } from './policy/verdict.ts';
 
-/** What the policy needs to know about the thread and the peer. */
-export interface PolicyContext {
-  doc: Y.Doc;
-  roots: ThreadRoots;
-  /** The authenticated user of the connection the update came from. */
-  userId: string;
-  maxTextLength: number;
-  /** Limits of streamed replies (the `streams` root); default DEFAULT_STREAM_LIMITS. */
-  streamLimits?: StreamLimits;
-  /** True when a message with this id already exists in the thread. */
-  isKnownMessageId(id: string): boolean;
-  /**
-   * The author of a known message, when the room can tell: a peer re-appending its own
-   * message by id (the SDK after a roll, when the relay already took it from the sealed
-   * copy) is not refused; its copy is a duplicate the relay tombstones.
-   */
-  authorOfKnownMessage?(id: string): string | undefined;
-  /**
-   * How many of the relay's structs a delete set may make the checker visit (default:
-   * unbounded). Live updates delete a few receipts; only a backlog (sync step 2) carries
-   * a whole delete set, so the room bounds the others.
-   */
-  deletionWalkBudget?: number;
-  /**
-   * Yjs client ids of other relay instances' rooms of this thread (fan-out, issue #13): their
-   * structs are the relay's own, never a peer's to write; new ones wait for the store catch-up.
-   */
-  isRelayClient?(client: number): boolean;
-  /** True when other relay instances may write this thread (fan-out is on). */
-  otherRelays?: boolean;
-}
-
-/** A new message record found in an accepted update, with the Yjs id of its element. */
-export interface AcceptedMessage {
-  record: MessageRecord;
-  client: number;
-  clock: number;
-}
-
-export type Verdict =
-  | {
-      ok: true;
-      /** New message records, in update order. */
-      messages: AcceptedMessage[];
-      /** The peer's own messages appended again under a known id: to be tombstoned. */
-      duplicates: AcceptedMessage[];
-      /** Receipt keys the update touches → highest new `readAt` in it (null: only deleted). */
-      receipts: Map<string, number | null>;
-    }
-  | { ok: false; pending?: undefined; code: number; reason: string }
-  /** Depends on structs the relay does not have yet; nothing was judged unsafe so far. */
-  | { ok: false; pending: true; reason: string };
-
-export type Refusal = { ok: false; pending?: undefined; code: number; reason: string };
-
-export const refuse = (reason: string, code: number = CloseCode.POLICY_VIOLATION): Refusal => ({ ok: false, code, reason });
-
-/** Where an item lives: a root type (by name) and its map key, or why that is unknowable. */
-type Place =
-  | { root: string; sub: string | null }
-  | { missing: true }
-  | { refused: Refusal };
-
-type Struct = Y.Item | Y.GC | Y.Skip;
-
-class PolicyError extends Error {
-  constructor(readonly refusal: Refusal) {
-    super(refusal.reason);
-  }
-}
+export { type AcceptedMessage, type PolicyContext, type Refusal, type Verdict, refuse } from './policy/verdict.ts';
 
 /** Decides whether `update` (Yjs update v1) may be applied to `ctx.doc`. Never throws. */
 export function checkUpdate(ctx: PolicyContext, update: Uint8Array): Verdict {
-  let decoded: { structs: Struct[]; ds: { clients: Map<number, Array<{ clock: number; len: number }>> } };
+  let decoded: { structs: Struct[]; ds: { clients: Map<number, ClockRange[]> } };
   try {
     decoded = Y.decodeUpdate(update) as typeof decoded;
   } catch {
@@ -118,7 +50,6 @@ class Checker {
   /** New structs of the update per client, in clock order (known prefixes included). */
   private readonly byClient = new Map<number, Struct[]>();
   private readonly states = new Map<number, number>();
-  private readonly places = new Map<Struct, Place>();
   private pendingReason: string | null = null;
   private walkBudget: number;
   private readonly messages: AcceptedMessage[] = [];
@@ -126,6 +57,7 @@ class Checker {
   private readonly receipts = new Map<string, number | null>();
   private readonly newIds = new Set<string>();
   private readonly streams: StreamChecker;
+  private readonly resolver: PlaceResolver;
 
   constructor(
     private readonly ctx: PolicyContext,
@@ -134,6 +66,7 @@ class Checker {
     this.store = ctx.doc.store;
     this.walkBudget = ctx.deletionWalkBudget ?? Infinity;
     this.streams = new StreamChecker(ctx, this.newIds);
+    this.resolver = new PlaceResolver(this.store, ctx.roots, this.byClient, (client) => this.state(client));
   }
 
   private state(client: number): number {
@@ -149,7 +82,7 @@ class Checker {
     this.pendingReason ??= reason;
   }
 
-  run(ds: Map<number, Array<{ clock: number; len: number }>>): Verdict {
+  run(ds: Map<number, ClockRange[]>): Verdict {
     // Yjs keeps only the last section of a client that appears twice; refuse such
     // updates so that what is checked is exactly what would be applied.
     let last: number | null = null;
@@ -177,7 +110,7 @@ class Checker {
           this.pending('structs of another relay instance');
           continue;
         }
-        this.checkClientOwner(client, state);
+        checkClientOwner(this.ctx, client, state);
       }
       let next = state;
       for (const s of list) {
@@ -200,41 +133,6 @@ class Checker {
     return { ok: true, messages: this.messages, duplicates: this.duplicates, receipts: this.receipts };
   }
 
-  /**
-   * Yjs client ids are not authenticated: a peer continuing another user's client id
-   * could take the clocks that user is about to write (and the relay would then skip
-   * that user's real structs as already known). The owner is read from the client's
-   * latest identifiable structs at the relay: a message's author, a receipt key's user,
-   * or the relay itself for canon/meta.
-   */
-  private checkClientOwner(client: number, state: number): void {
-    if (client === this.ctx.doc.clientID) throw new PolicyError(refuse('client id of the relay'));
-    if (state === 0) return;
-    const structs = this.store.clients.get(client)!;
-    for (let i = structs.length - 1, seen = 0; i >= 0 && seen < 64; i--, seen++) {
-      const s = structs[i];
-      if (!(s instanceof Y.Item)) continue;
-      const place = this.relayPlace(s);
-      if (!('root' in place)) continue;
-      let owner: string | null = null;
-      if (place.root === Roots.messages && s.content instanceof Y.ContentAny) {
-        const last = s.content.arr[s.content.arr.length - 1] as { authorId?: unknown } | undefined;
-        if (typeof last?.authorId === 'string') owner = last.authorId;
-      } else if (place.root === Roots.receipts && place.sub !== null) {
-        owner = parseReceiptKey(place.sub)?.userId ?? null;
-      } else if (place.root === Roots.streams && s.content instanceof Y.ContentAny) {
-        const v = s.content.arr[0] as { authorId?: unknown; status?: unknown } | undefined;
-        // The relay writes `interrupted` entries itself: their client is the relay's.
-        if (typeof v?.authorId === 'string' && !(v.status === 'interrupted' && (v as { reason?: unknown }).reason === 'idle')) owner = v.authorId;
-      } else if (place.root === Roots.canon || place.root === Roots.meta) {
-        throw new PolicyError(refuse('client id of the relay'));
-      }
-      if (owner === null) continue;
-      if (owner !== this.ctx.userId) throw new PolicyError(refuse('client id belongs to another user'));
-      return;
-    }
-  }
-
   /** Checks a struct that is (at least partly) new; `state` is the relay's clock for its client. */
   private checkNewStruct(s: Struct, state: number): void {
     if (s instanceof Y.GC) throw new PolicyError(refuse('garbage-collected structs are not accepted'));
@@ -247,7 +145,7 @@ class Checker {
     if (!(content instanceof Y.ContentAny) && !(content instanceof Y.ContentDeleted)) {
       throw new PolicyError(refuse('unsupported content type'));
     }
-    const place = this.placeOf(item);
+    const place = this.resolver.placeOf(item);
     if ('missing' in place) return this.pending('missing parent or origin');
     if ('refused' in place) throw new PolicyError(place.refused);
     if ((place.root === Roots.canon || place.root === Roots.meta) && this.ctx.otherRelays && state === 0) {
@@ -255,10 +153,10 @@ class Checker {
       // rather than refuse (a forgery stays held and is never applied).
       return this.pending('relay structs of an unknown instance');
     }
-    this.checkPlaceWritable(place);
+    checkPlaceWritable(place);
     // Both neighbours must be in the same list: Yjs takes the parent from the left one.
     if (item.origin && item.rightOrigin) {
-      const right = this.placeOfId(item.rightOrigin);
+      const right = this.resolver.placeOfId(item.rightOrigin);
       if ('missing' in right) return this.pending('missing right origin');
       if ('refused' in right) throw new PolicyError(right.refused);
       if (right.root !== place.root || right.sub !== place.sub) throw new PolicyError(refuse('origins in different parents'));
@@ -268,59 +166,20 @@ class Checker {
       if (place.sub !== null) throw new PolicyError(refuse('keyed entry in messages'));
       if (content instanceof Y.ContentDeleted) throw new PolicyError(refuse('deleting a message is not allowed'));
       const arr = (content as Y.ContentAny).arr;
-      for (let j = offset; j < arr.length; j++) this.checkMessage(arr[j], item.id.client, item.id.clock + j);
+      for (let j = offset; j < arr.length; j++) {
+        const { record, duplicate } = checkMessage(this.ctx, arr[j], this.newIds);
+        this.newIds.add(record.id);
+        (duplicate ? this.duplicates : this.messages).push({ record, client: item.id.client, clock: item.id.clock + j });
+      }
     } else if (place.root === Roots.streams) {
       const r = this.streams.write(place.sub, content);
       if (r) throw new PolicyError(r);
     } else {
       // receipts
       if (place.sub === null) throw new PolicyError(refuse('receipts entry without key'));
-      this.checkReceiptKey(place.sub);
-      if (content instanceof Y.ContentAny) {
-        const arr = content.arr;
-        if (arr.length !== 1) throw new PolicyError(refuse('malformed receipt entry'));
-        const v = validateReceipt(arr[0]);
-        if (!v.ok) throw new PolicyError(refuse(v.reason));
-        const readAt = (arr[0] as { readAt: number }).readAt;
-        const prev = this.receipts.get(place.sub);
-        this.receipts.set(place.sub, prev == null ? readAt : Math.max(prev, readAt));
-      } else if (!this.receipts.has(place.sub)) {
-        this.receipts.set(place.sub, null);
-      }
+      checkReceiptKey(this.ctx, place.sub);
+      noteReceipt(this.receipts, place.sub, content instanceof Y.ContentAny ? receiptReadAt(content.arr) : null);
     }
-  }
-
-  private checkPlaceWritable(place: { root: string; sub: string | null }): void {
-    if (place.root === Roots.messages || place.root === Roots.receipts || place.root === Roots.streams) return;
-    if (place.root === Roots.canon || place.root === Roots.meta) {
-      throw new PolicyError(refuse(`${place.root} is written by the relay only`));
-    }
-    if (place.root === '') throw new PolicyError(refuse('nested Y types are not allowed'));
-    throw new PolicyError(refuse('unknown root type'));
-  }
-
-  private checkMessage(value: unknown, client: number, clock: number): void {
-    const v = validateMessageRecord(value, this.ctx.maxTextLength);
-    if (!v.ok) {
-      throw new PolicyError(refuse(`invalid message: ${v.reason}`, v.reason === 'text too long' ? CloseCode.TOO_LARGE : CloseCode.POLICY_VIOLATION));
-    }
-    const record = value as MessageRecord;
-    if (record.authorId !== this.ctx.userId) throw new PolicyError(refuse('authorId is not the connected user'));
-    if (this.newIds.has(record.id)) throw new PolicyError(refuse('duplicate message id'));
-    if (this.ctx.isKnownMessageId(record.id)) {
-      if (this.ctx.authorOfKnownMessage?.(record.id) !== this.ctx.userId) throw new PolicyError(refuse('duplicate message id'));
-      this.newIds.add(record.id);
-      this.duplicates.push({ record, client, clock });
-      return;
-    }
-    this.newIds.add(record.id);
-    this.messages.push({ record, client, clock });
-  }
-
-  private checkReceiptKey(key: string): void {
-    const k = parseReceiptKey(key);
-    if (!k || !ID_PATTERN.test(k.messageId)) throw new PolicyError(refuse('malformed receipt key'));
-    if (k.userId !== this.ctx.userId) throw new PolicyError(refuse('receipt for another user'));
   }
 
   /** Checks one deleted range: only own receipts may be newly deleted. */
@@ -335,7 +194,7 @@ class Checker {
         if (s.id.clock >= end) break;
         if (--this.walkBudget < 0) throw new PolicyError(refuse('delete set too large for a live update'));
         if (s.deleted) continue; // already deleted at the relay: nothing new
-        this.checkDeletedPlace(this.relayPlace(s as Y.Item));
+        this.checkDeletedPlace(relayPlace(s as Y.Item, this.ctx.roots));
       }
     }
     if (end <= state) return;
@@ -346,7 +205,7 @@ class Checker {
       if (s.id.clock + s.length <= covered) continue;
       if (s.id.clock > covered || s instanceof Y.Skip) break;
       if (s instanceof Y.GC) throw new PolicyError(refuse('garbage-collected structs are not accepted'));
-      const place = this.placeOf(s as Y.Item);
+      const place = this.resolver.placeOf(s as Y.Item);
       if ('missing' in place) return this.pending('deletion of unknown structs');
       if ('refused' in place) throw new PolicyError(place.refused);
       this.checkDeletedPlace(place);
@@ -360,8 +219,8 @@ class Checker {
     if ('missing' in place) return this.pending('deletion of unknown structs');
     if ('refused' in place) throw new PolicyError(place.refused);
     if (place.root === Roots.receipts && place.sub !== null) {
-      this.checkReceiptKey(place.sub);
-      if (!this.receipts.has(place.sub)) this.receipts.set(place.sub, null);
+      checkReceiptKey(this.ctx, place.sub);
+      noteReceipt(this.receipts, place.sub, null);
       return;
     }
     if (place.root === Roots.messages) throw new PolicyError(refuse('deleting a message is not allowed'));
@@ -370,124 +229,7 @@ class Checker {
       if (r) throw new PolicyError(r);
       return;
     }
-    this.checkPlaceWritable(place);
+    checkPlaceWritable(place);
     throw new PolicyError(refuse('deletion not allowed'));
   }
-
-  /** Place of an item the relay has. Root name '' stands for a nested type. */
-  private relayPlace(item: Y.Item): Place {
-    const parent = item.parent as Y.AbstractType<unknown> | null;
-    if (!parent) return { refused: refuse('item without parent') };
-    const sub = item.parentSub;
-    const r = this.ctx.roots;
-    if (parent === r.messages) return { root: Roots.messages, sub };
-    if (parent === r.receipts) return { root: Roots.receipts, sub };
-    if (parent === r.canon) return { root: Roots.canon, sub };
-    if (parent === r.meta) return { root: Roots.meta, sub };
-    if (parent === r.streams) return { root: Roots.streams, sub };
-    if (parent._item !== null) return { root: '', sub };
-    return { root: `other:${Y.findRootTypeKey(parent)}`, sub };
-  }
-
-  /** Place of the struct containing `id`, looked up at the relay, then in this update. */
-  private placeOfId(id: Y.ID): Place {
-    if (id.clock < this.state(id.client)) {
-      const s = Y.getItem(this.store, id) as Struct;
-      if (s instanceof Y.GC) return { refused: refuse('origin is garbage-collected') };
-      return this.relayPlace(s as Y.Item);
-    }
-    const s = this.findInUpdate(id);
-    if (!s || s instanceof Y.Skip) return { missing: true };
-    if (s instanceof Y.GC) return { refused: refuse('garbage-collected structs are not accepted') };
-    return this.placeOf(s as Y.Item);
-  }
-
-  private findInUpdate(id: Y.ID): Struct | undefined {
-    const list = this.byClient.get(id.client);
-    if (!list) return undefined;
-    let lo = 0;
-    let hi = list.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const s = list[mid]!;
-      if (id.clock < s.id.clock) hi = mid - 1;
-      else if (id.clock >= s.id.clock + s.length) lo = mid + 1;
-      else return s;
-    }
-    return undefined;
-  }
-
-  /**
-   * Place of a decoded item: its explicit parent, or the parent of its origin (else its
-   * right origin), as Yjs resolves it on integration. Iterative, so long chains of
-   * items within one update cannot overflow the stack; cycles are refused.
-   */
-  private placeOf(start: Y.Item): Place {
-    const chain: Y.Item[] = [];
-    const onChain = new Set<Y.Item>();
-    let cur: Y.Item = start;
-    let result: Place;
-    for (;;) {
-      const known = this.places.get(cur);
-      if (known) {
-        result = known;
-        break;
-      }
-      const parent = cur.parent as string | Y.ID | null;
-      if (typeof parent === 'string') {
-        result = { root: knownRoot(parent), sub: cur.parentSub };
-        break;
-      }
-      if (parent !== null) {
-        result = { refused: refuse('nested Y types are not allowed') };
-        break;
-      }
-      const dep = cur.origin ?? cur.rightOrigin;
-      if (!dep) {
-        result = { refused: refuse('item without parent', CloseCode.MALFORMED) };
-        break;
-      }
-      chain.push(cur);
-      onChain.add(cur);
-      if (dep.clock < this.state(dep.client)) {
-        result = this.placeOfId(dep); // relay lookup, no recursion into the update
-        break;
-      }
-      const s = this.findInUpdate(dep);
-      if (!s || s instanceof Y.Skip) {
-        result = { missing: true };
-        break;
-      }
-      if (s instanceof Y.GC) {
-        result = { refused: refuse('garbage-collected structs are not accepted') };
-        break;
-      }
-      if (onChain.has(s as Y.Item)) {
-        result = { refused: refuse('cyclic origins', CloseCode.MALFORMED) };
-        break;
-      }
-      cur = s as Y.Item;
-    }
-    for (const it of chain) this.places.set(it, result);
-    return result;
-  }
-}
-
-/** Maps a root name from the wire to the place name used above. */
-function knownRoot(name: string): string {
-  return name === Roots.messages || name === Roots.receipts || name === Roots.canon || name === Roots.meta || name === Roots.streams
-    ? name
-    : `other:${name}`;
-}
-
-/** Sorts and merges overlapping ranges, so that a repeated range costs nothing. */
-function mergeRanges(ranges: Array<{ clock: number; len: number }>): Array<{ clock: number; len: number }> {
-  const sorted = [...ranges].sort((a, b) => a.clock - b.clock);
-  const out: Array<{ clock: number; len: number }> = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last && r.clock <= last.clock + last.len) last.len = Math.max(last.len, r.clock + r.len - last.clock);
-    else out.push({ clock: r.clock, len: r.len });
-  }
-  return out;
 }

@@ -40,8 +40,6 @@ export const toThread = (r: ThreadDbRow): ThreadRow => ({
   liveDoc: liveDocName(r.id, r.generation),
 });
 
-export const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-
 /** Keys of a batch in a stable order, so concurrent batches lock rows in the same order. */
 export const sortedKeys = <K extends MessageKey>(keys: K[]): K[] =>
   [...keys].sort((a, b) => (a.threadId === b.threadId ? (a.messageId < b.messageId ? -1 : 1) : a.threadId < b.threadId ? -1 : 1));

@@ -258,3 +258,26 @@ export interface Store {
   ping?(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** The AT write bridge's outbox and diagnostics: the part of a Store each backend keeps in a class of its own. */
+export const OUTBOX_METHODS = [
+  'claimOutbox',
+  'completeOutbox',
+  'deferOutbox',
+  'failOutbox',
+  'requeueMessage',
+  'outboxStats',
+  'listDiagnostics',
+  'pruneDiagnostics',
+] as const satisfies ReadonlyArray<keyof Store>;
+
+export type OutboxStore = Pick<Store, (typeof OUTBOX_METHODS)[number]>;
+
+/**
+ * Makes the methods of `outbox` the store's own, bound to it. The store's class declares
+ * `interface XStore extends OutboxStore {}` beside itself, so TypeScript knows they are there.
+ */
+export function delegateOutbox(store: OutboxStore, outbox: OutboxStore): void {
+  const target = store as unknown as Record<string, unknown>;
+  for (const m of OUTBOX_METHODS) target[m] = outbox[m].bind(outbox);
+}

@@ -7,43 +7,27 @@
  * Record key = message id, so a replay can never create a second record; because a
  * colliding create answers HTTP 500 on current PDS versions, a 500 means "unknown
  * outcome": the bridge looks up which records exist and sends only the missing ones.
+ *
+ * This module is the drain loop, the claims it holds and the handling of each call's
+ * outcome; record building and packing (records.ts), the rate budget (budget.ts), thread
+ * records (threads.ts) and the reported health (health.ts) are modules of their own.
  */
-import { BridgeErrorCode } from '../shared/errors.ts';
-import { MESSAGE_NSID, toAtRecord, type AtMessageRecord } from '../shared/at-lexicon.ts';
-import { type AtCallError, type AtRepoClient, asCallError, detailOf } from './at-client.ts';
-import { RESET_MARGIN_MS, WriteBudget } from './bridge-budget.ts';
-import { checkRecord } from './at-record.ts';
-import { ThreadRecords } from './bridge-threads.ts';
-import type { AtprotoConfig } from './config.ts';
-import type { DocRegistry } from './doc-registry.ts';
-import type { Logger } from './logger.ts';
-import type { FailureClass, RelayMetrics } from './metrics.ts';
-import type { ConfirmedWrite, MessageKey, OutboxItem, OutboxStats, PermanentFailure, Store, StoredMessage } from './store/store.ts';
+import { BridgeErrorCode } from '../../shared/errors.ts';
+import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
+import { type AtCallError, type AtRepoClient, asCallError, detailOf } from '../at-client.ts';
+import type { AtprotoConfig } from '../config.ts';
+import type { DocRegistry } from '../doc-registry.ts';
+import type { Logger } from '../logger.ts';
+import type { FailureClass, RelayMetrics } from '../metrics.ts';
+import type { ConfirmedWrite, MessageKey, OutboxItem, PermanentFailure, Store, StoredMessage } from '../store/store.ts';
+import { RESET_MARGIN_MS, WriteBudget } from './budget.ts';
+import { BridgeHealth, type BridgeStatus } from './health.ts';
+import { type Write, buildWrites, messageKey as key, packWrites } from './records.ts';
+import { ThreadRecords } from './threads.ts';
 
-/** What capabilities and /metrics report about the bridge. */
-export interface BridgeStatus {
-  loggedIn: boolean;
-  /** Configured and still making its first login attempt: on, messages queue in the outbox. */
-  starting: boolean;
-  did: string | null;
-  service: string;
-  degraded: boolean;
-  reason: string | null;
-  queueDepth: number;
-  oldestPendingAgeMs: number;
-}
-
-interface Write {
-  item: OutboxItem;
-  record: AtMessageRecord;
-}
+export type { BridgeStatus };
 
 type SendOutcome = { halt: false } | { halt: true; until: number };
-
-/** Added to an announced reset time: timers may fire a hair early and clocks differ slightly. */
-
-const key = (m: StoredMessage): MessageKey => ({ threadId: m.threadId, messageId: m.id });
-
 
 export interface BridgeOutboxDeps {
   store: Store;
@@ -61,14 +45,9 @@ export class BridgeOutbox {
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private woken = false;
-  private consecutiveFailures = 0;
-  /** Whether a login attempt has finished (either way); until then the bridge is `starting`. */
-  private loginSettled = false;
-  private lastFailure: FailureClass | null = null;
   private readonly budget: WriteBudget;
+  private readonly health: BridgeHealth;
   private nextDue = Infinity;
-  private stats: OutboxStats = { depth: 0, oldestEnqueuedAt: null };
-  private recent: Array<{ at: number; n: number }> = [];
   private timers: NodeJS.Timeout[] = [];
   /** Rows this bridge claimed and has not settled yet (released on stop). */
   private inFlight: MessageKey[] = [];
@@ -76,17 +55,18 @@ export class BridgeOutbox {
 
   constructor(private readonly d: BridgeOutboxDeps) {
     this.budget = new WriteBudget(d.opts.writeCost);
+    this.health = new BridgeHealth(d);
     this.threads = new ThreadRecords(d);
     d.metrics.bridgeGauges = () => {
       const s = this.status();
-      return { depth: s.queueDepth, oldestPendingAgeMs: s.oldestPendingAgeMs, writesPerSecond: this.writesPerSecond() };
+      return { depth: s.queueDepth, oldestPendingAgeMs: s.oldestPendingAgeMs, writesPerSecond: this.health.writesPerSecond() };
     };
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    const refresh = () => void this.refreshStats();
+    const refresh = () => void this.health.refreshStats();
     refresh();
     this.timers.push(setInterval(refresh, 1000));
     this.timers.push(setInterval(() => void this.d.store.pruneDiagnostics(Date.now()).catch(() => {}), 60_000));
@@ -124,38 +104,7 @@ export class BridgeOutbox {
   }
 
   status(): BridgeStatus {
-    const { client, opts } = this.d;
-    const age = this.stats.oldestEnqueuedAt === null ? 0 : Math.max(0, Date.now() - this.stats.oldestEnqueuedAt);
-    let reason: string | null = null;
-    const starting = !client.loggedIn && !this.loginSettled;
-    if (starting) reason = 'starting';
-    else if (!client.loggedIn) reason = 'not_logged_in';
-    else if (this.consecutiveFailures >= opts.failingAfter) reason = `pds_failing:${this.lastFailure}`;
-    else if (age > opts.lagThresholdMs) reason = 'queue_lagging';
-    return {
-      loggedIn: client.loggedIn,
-      starting,
-      did: client.did,
-      service: client.service,
-      degraded: reason !== null,
-      reason,
-      queueDepth: this.stats.depth,
-      oldestPendingAgeMs: age,
-    };
-  }
-
-  private writesPerSecond(): number {
-    const since = Date.now() - 10_000;
-    this.recent = this.recent.filter((r) => r.at >= since);
-    return this.recent.reduce((s, r) => s + r.n, 0) / 10;
-  }
-
-  private async refreshStats(): Promise<void> {
-    try {
-      this.stats = await this.d.store.outboxStats();
-    } catch {
-      // store closing; keep the last figures
-    }
+    return this.health.status();
   }
 
   private sleep(ms: number): Promise<void> {
@@ -183,12 +132,6 @@ export class BridgeOutbox {
     return Math.round(capped / 2 + (Math.random() * capped) / 2);
   }
 
-  private noteFailure(cls: FailureClass, n = 1): void {
-    this.consecutiveFailures += 1;
-    this.lastFailure = cls;
-    this.d.metrics.bridgeFailures.inc({ class: cls }, n);
-  }
-
   private async run(): Promise<void> {
     while (this.running) {
       let wait: number;
@@ -196,7 +139,7 @@ export class BridgeOutbox {
         wait = await this.step();
       } catch (err) {
         this.d.log.error({ event: 'bridge_error', err: String(err) }, 'bridge step failed');
-        wait = this.backoff(this.consecutiveFailures + 1);
+        wait = this.backoff(this.health.failures + 1);
       }
       if (wait > 0 && this.running) await this.sleep(wait);
     }
@@ -207,14 +150,14 @@ export class BridgeOutbox {
     const { client, opts, store, log } = this.d;
     if (!client.loggedIn) {
       try {
-        await client.login().finally(() => (this.loginSettled = true));
-        this.consecutiveFailures = 0;
+        await client.login().finally(() => (this.health.loginSettled = true));
+        this.health.noteSuccess();
         log.info({ event: 'bridge_logged_in', did: client.did, service: client.service }, 'AT write bridge logged in');
       } catch (err) {
         const e = asCallError(err);
-        this.noteFailure(e.status === 0 ? 'network' : e.status === 401 ? 'auth' : 'server');
+        this.health.noteFailure(e.status === 0 ? 'network' : e.status === 401 ? 'auth' : 'server');
         log.warn({ event: 'bridge_login_failed', status: e.status, error: e.errorName }, 'AT login failed');
-        return this.backoff(this.consecutiveFailures);
+        return this.backoff(this.health.failures);
       }
     }
     const now = Date.now();
@@ -230,39 +173,16 @@ export class BridgeOutbox {
     this.inFlight = items.map((i) => key(i.message));
     await this.process(items);
     this.inFlight = [];
-    void this.refreshStats();
+    void this.health.refreshStats();
     return 0;
   }
 
   private async process(items: OutboxItem[]): Promise<void> {
-    const writes: Write[] = [];
-    const invalid: PermanentFailure[] = [];
     const uris = new Map<string, string | null>();
     for (const t of new Set(items.map((i) => i.message.threadId))) uris.set(t, await this.threads.uriFor(t));
-    for (const item of items) {
-      const m = item.message;
-      const record = toAtRecord(m.threadId, m, uris.get(m.threadId));
-      const check = checkRecord(m.id, record);
-      if (check.ok) writes.push({ item, record });
-      else invalid.push({ ...key(m), code: check.code, detail: check.reason });
-    }
+    const { writes, invalid } = buildWrites(items, uris);
     if (invalid.length) await this.fail(invalid, 'invalid');
-
-    // Pack by body size; the JSON of one write is a close upper bound of its share of the body.
-    const chunks: Write[][] = [];
-    let cur: Write[] = [];
-    let bytes = 200;
-    for (const w of writes) {
-      const size = Buffer.byteLength(JSON.stringify(w.record)) + w.item.message.id.length + 120;
-      if (cur.length > 0 && bytes + size > this.d.opts.batchMaxBytes) {
-        chunks.push(cur);
-        cur = [];
-        bytes = 200;
-      }
-      cur.push(w);
-      bytes += size;
-    }
-    if (cur.length) chunks.push(cur);
+    const chunks = packWrites(writes, this.d.opts.batchMaxBytes);
 
     for (let i = 0; i < chunks.length; i++) {
       const out = await this.send(chunks[i]!, false);
@@ -292,8 +212,8 @@ export class BridgeOutbox {
       this.budget.note(e.rateLimit, false);
       const now = Date.now();
       if (e.status === 429) {
-        this.noteFailure('rate_limited');
-        const until = e.rateLimit ? e.rateLimit.resetAt + RESET_MARGIN_MS : now + this.backoff(this.consecutiveFailures);
+        this.health.noteFailure('rate_limited');
+        const until = e.rateLimit ? e.rateLimit.resetAt + RESET_MARGIN_MS : now + this.backoff(this.health.failures);
         this.budget.exhausted(e.rateLimit?.limit ?? null, e.rateLimit?.resetAt ?? until);
         log.warn({ event: 'bridge_rate_limited', resetAt: until, writes: chunk.length }, 'PDS rate limit: waiting for reset');
         await this.defer(chunk, until, false);
@@ -346,7 +266,7 @@ export class BridgeOutbox {
       await new Promise(() => {});
     }
     log.debug({ event: 'bridge_batch', writes: chunk.length, ms: Math.round(performance.now() - started) }, 'applyWrites ok');
-    this.consecutiveFailures = 0;
+    this.health.noteSuccess();
     // A store failure here propagates to run(): the rows stay claimed, and the replay after
     // the lease finds the records already there (500 → reconcile).
     await this.complete(chunk.map((w, i) => ({ ...key(w.item.message), atUri: results[i]!.uri, atCid: results[i]!.cid })));
@@ -370,7 +290,7 @@ export class BridgeOutbox {
   }
 
   private async transient(chunk: Write[], e: AtCallError): Promise<SendOutcome> {
-    this.noteFailure(e.status === 0 ? 'network' : 'server');
+    this.health.noteFailure(e.status === 0 ? 'network' : 'server');
     const attempt = Math.max(...chunk.map((w) => w.item.attempts)) + 1;
     const until = Date.now() + this.backoff(attempt);
     this.d.log.warn(
@@ -388,10 +308,7 @@ export class BridgeOutbox {
 
   private async complete(writes: ConfirmedWrite[], countWrites = true): Promise<void> {
     const msgs = await this.d.store.completeOutbox(writes);
-    if (countWrites) {
-      this.d.metrics.bridgeWrites.inc(writes.length);
-      this.recent.push({ at: Date.now(), n: writes.length });
-    }
+    if (countWrites) this.health.noteWrites(writes.length);
     if (msgs.length) this.d.onSettled?.(msgs);
     await this.publish(msgs);
   }

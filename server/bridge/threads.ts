@@ -5,12 +5,12 @@
  * known) and that record written once; a thread that follows another relay's thread carries
  * the followed URI and writes no record of its own.
  */
-import { THREAD_NSID, type AtThreadRecord, threadAtUri } from '../shared/at-lexicon.ts';
-import type { AtRepoClient } from './at-client.ts';
-import { checkRecord } from './at-record.ts';
-import type { DocRegistry } from './doc-registry.ts';
-import type { Logger } from './logger.ts';
-import type { Store } from './store/store.ts';
+import { THREAD_NSID, type AtThreadRecord, threadAtUri } from '../../shared/at-lexicon.ts';
+import type { AtRepoClient } from '../at-client.ts';
+import { checkRecord } from '../at-record.ts';
+import type { DocRegistry } from '../doc-registry.ts';
+import type { Logger } from '../logger.ts';
+import type { Store } from '../store/store.ts';
 
 export class ThreadRecords {
   /** Threads whose record is known to exist in the repo (per process: a restart re-checks once). */

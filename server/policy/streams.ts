@@ -2,12 +2,12 @@
  * The policy of the `streams` root (streamed replies, shared/stream.ts), for one update:
  * each new value is its author's, appended to an open stream within the limits; a removed
  * stream must be finished as its message (same id) in the same update, or be replaced.
- * Used by update-policy.ts's Checker; returns a refusal instead of throwing.
+ * Used by server/update-policy.ts's Checker; returns a refusal instead of throwing.
  */
 import * as Yjs from 'yjs';
-import { ID_PATTERN } from '../shared/schema.ts';
-import { DEFAULT_STREAM_LIMITS, STREAM_REFUSAL, type StreamEntry, checkStreamWrite, validateStreamEntry } from '../shared/stream.ts';
-import { type PolicyContext, type Refusal, refuse } from './update-policy.ts';
+import { ID_PATTERN } from '../../shared/schema.ts';
+import { DEFAULT_STREAM_LIMITS, STREAM_REFUSAL, type StreamEntry, checkStreamWrite, validateStreamEntry } from '../../shared/stream.ts';
+import { type PolicyContext, type Refusal, refuse } from './verdict.ts';
 
 export class StreamChecker {
   /** Stream id → its value as of this update's latest write (null: removed in it). */

@@ -3,7 +3,7 @@
  * may send now, or how long to wait for the window to reset. Batches never exceed what is
  * left (SKEIN_BRIDGE_WRITE_COST points per created record).
  */
-import type { RateLimitInfo } from './at-client.ts';
+import type { RateLimitInfo } from '../at-client.ts';
 
 /** Slack after the announced reset before the new window is trusted. */
 export const RESET_MARGIN_MS = 100;

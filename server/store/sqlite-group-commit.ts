@@ -1,0 +1,71 @@
+/**
+ * Group commit for the SQLite store: writes made during one event-loop turn (or one commit
+ * window) share one transaction, so one fsync, each in a savepoint of its own so one
+ * thread's failure does not undo another's.
+ */
+import type Database from 'better-sqlite3';
+
+interface Pending {
+  run: () => unknown;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+export class GroupCommit {
+  private group: Pending[] = [];
+
+  /**
+   * @param windowMs How long a group waits for more work before it runs, ms. 0: work of the
+   *   same event-loop turn shares one transaction.
+   */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly windowMs: number,
+  ) {}
+
+  /** Runs `work` in this turn's shared transaction, in a savepoint of its own. */
+  run<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.group.push({ run: work, resolve: resolve as (v: unknown) => void, reject });
+      if (this.group.length === 1) {
+        if (this.windowMs > 0) setTimeout(() => this.commit(), this.windowMs);
+        else setImmediate(() => this.commit());
+      }
+    });
+  }
+
+  private commit(): void {
+    const group = this.group;
+    this.group = [];
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    // Alone in its transaction, a failing item rolls back only itself: no savepoint needed.
+    if (group.length === 1) {
+      const g = group[0]!;
+      try {
+        g.resolve(this.db.transaction(g.run)());
+      } catch (error) {
+        g.reject(error);
+      }
+      return;
+    }
+    try {
+      this.db.transaction(() => {
+        for (const g of group) {
+          try {
+            outcomes.push({ ok: true, value: this.db.transaction(g.run)() });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      })();
+    } catch (error) {
+      for (const g of group) g.reject(error);
+      return;
+    }
+    group.forEach((g, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) g.resolve(o.value);
+      else g.reject(o.error);
+    });
+  }
+}

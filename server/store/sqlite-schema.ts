@@ -1,0 +1,116 @@
+/**
+ * The SQLite store's schema: the tables it creates at open, the additive migrations for
+ * files written by an earlier version, and the connection settings (WAL, fsync level).
+ */
+import Database from 'better-sqlite3';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS threads (
+  id TEXT PRIMARY KEY,
+  title TEXT NOT NULL,
+  mirror INTEGER NOT NULL,
+  archived INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  last_sent_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS members (
+  thread_id TEXT NOT NULL REFERENCES threads(id),
+  user_id TEXT NOT NULL,
+  PRIMARY KEY (thread_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id);
+CREATE TABLE IF NOT EXISTS thread_remotes (
+  thread_id TEXT NOT NULL REFERENCES threads(id),
+  did TEXT NOT NULL,
+  PRIMARY KEY (thread_id, did)
+);
+CREATE TABLE IF NOT EXISTS updates (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  thread_id TEXT NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS updates_by_thread ON updates(thread_id, id);
+CREATE TABLE IF NOT EXISTS messages (
+  thread_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  author_id TEXT NOT NULL,
+  text TEXT NOT NULL,
+  client_sent_at REAL NOT NULL,
+  reply_to TEXT,
+  sent_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  at_uri TEXT,
+  at_cid TEXT,
+  error TEXT,
+  PRIMARY KEY (thread_id, seq),
+  UNIQUE (thread_id, id)
+);
+CREATE TABLE IF NOT EXISTS receipts (
+  thread_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  read_at REAL NOT NULL,
+  PRIMARY KEY (thread_id, message_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS at_outbox (
+  thread_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  enqueued_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  claimed_until INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (thread_id, message_id)
+);
+CREATE INDEX IF NOT EXISTS at_outbox_due ON at_outbox(next_attempt_at, enqueued_at);
+CREATE TABLE IF NOT EXISTS at_diagnostics (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  thread_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  code TEXT NOT NULL,
+  failure_class TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS at_diagnostics_by_message ON at_diagnostics(thread_id, message_id);
+CREATE INDEX IF NOT EXISTS at_diagnostics_expiry ON at_diagnostics(expires_at);
+`;
+
+/** A `threads` row as SQLite returns it (booleans are 0/1). */
+export interface ThreadDbRow {
+  id: string;
+  title: string;
+  mirror: number;
+  archived: number;
+  created_at: number;
+  last_seq: number;
+  last_sent_at: number;
+  at_uri: string | null;
+  generation: number;
+  base_seq: number;
+}
+
+/** Additive schema changes for databases created by an earlier version (idempotent). */
+export function migrate(db: Database.Database): void {
+  const cols = new Set((db.pragma('table_info(threads)') as Array<{ name: string }>).map((c) => c.name));
+  if (!cols.has('at_uri')) db.exec('ALTER TABLE threads ADD COLUMN at_uri TEXT');
+  if (!cols.has('generation')) db.exec('ALTER TABLE threads ADD COLUMN generation INTEGER NOT NULL DEFAULT 0');
+  if (!cols.has('base_seq')) db.exec('ALTER TABLE threads ADD COLUMN base_seq INTEGER NOT NULL DEFAULT 0');
+  db.exec('CREATE UNIQUE INDEX IF NOT EXISTS threads_at_uri ON threads(at_uri) WHERE at_uri IS NOT NULL');
+}
+
+/**
+ * Opens (creating when missing) the store's database file with its schema up to date.
+ * `synchronous`: `FULL` fsyncs every commit (survives power loss); `NORMAL` survives process crashes.
+ */
+export function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Database.Database {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${synchronous}`);
+  db.pragma('foreign_keys = ON');
+  db.exec(SCHEMA);
+  migrate(db);
+  return db;
+}
