@@ -105,6 +105,7 @@ async function measure(perGeneration: number, staticDir: string): Promise<{ thre
       else other += bytes;
     }
     await ctx.close();
+    if (process.env.BENCH_IDB_KEEP) console.log('  profile kept at', profile);
     return { thread, other, disk: diskBytes(join(profile, 'Default', 'IndexedDB')) };
   } finally {
     await ctx.close();
