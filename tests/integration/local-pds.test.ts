@@ -34,7 +34,9 @@ async function recordText(service: string, did: string, rkey: string): Promise<s
   return (got.data.value as { text: string }).text;
 }
 
-describe('embedded local PDS', () => {
+// Each test starts and restarts relays that each boot an AT service (30-45 s on a loaded
+// 2-core machine, measured): the suite-wide 60 s is too tight for them, not for what they wait on.
+describe('embedded local PDS', { timeout: 180_000 }, () => {
   it('keeps its DID, URL and records across a clean restart and a SIGKILL', async () => {
     const relay = await startRelay({ SKEIN_ATPROTO_SERVICE: 'local' });
     relays.push(relay);
