@@ -1,7 +1,11 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * CLI entry: `npm start`. Dev auth is on by default here, off when SKEIN_DEV_AUTH=0; the AT
  * bridge defaults to `local` (in-process PDS), off when SKEIN_ATPROTO_SERVICE=off.
+ *
+ * Node runs it with `--max-semi-space-size=8` (`npm start`, this file's shebang): V8's young
+ * generation otherwise grows to 2 × 16 MiB under load, resident for good, while the relay's
+ * short-lived garbage (decoded updates, frames) dies well within 8 MiB (BENCHMARKS.md).
  */
 import { ConfigError, loadConfig } from './config.ts';
 import { startRelay } from './relay.ts';

@@ -185,6 +185,11 @@ export class ThreadRoom {
 
   /** Adds a connection for `generation` (the document name it asked for); an older one gets 4410. */
   join(conn: SyncConnection, generation = this.thread.generation): void {
+    if (conn.isClosed) {
+      // It went away while the room loaded: kept, it would hold the room loaded for good.
+      if (this.conns.size === 0) this.onEmpty(this);
+      return;
+    }
     if (this.sealed || generation !== this.thread.generation) {
       conn.close(CloseCode.GENERATION_SEALED, this.sealedReason());
       return;

@@ -9,7 +9,7 @@ import type { DocRegistry } from '../doc-registry.ts';
 import type { Logger } from '../logger.ts';
 import type { Store, StoredMessage } from '../store/store.ts';
 import type { IngestedRecord } from './ingest-store.ts';
-import { ingestedMessage } from './record-check.ts';
+import { ingestedMessage } from './ingested-message.ts';
 
 const PAGE = 500;
 

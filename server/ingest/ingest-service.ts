@@ -4,22 +4,27 @@
  * Only the instance holding the ingest lease runs consumers (ingest-lease.ts); it follows
  * source changes made through any instance's admin API by re-reading the sources.
  */
-import { IdResolver, MemoryCache } from '@atproto/identity';
 import { readFileSync } from 'node:fs';
 import type { IngestConfig } from '../config.ts';
 import type { DocRegistry } from '../doc-registry.ts';
 import type { Logger } from '../logger.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
-import { CommitProcessor } from './commit-processor.ts';
+import type { CommitProcessor } from './commit-processor.ts';
 import { IngestApplier } from './ingest-applier.ts';
 import type { FederationSource } from './ingest-store.ts';
 import { parseSourceInput } from './source-input.ts';
-import { SourceConsumer } from './source-consumer.ts';
+import type { SourceConsumer } from './source-consumer.ts';
 
 const DAY = 86_400_000;
 /** How often the lease is checked (and taken over) and the sources re-read. */
 const LEASE_CHECK_MS = 3_000;
+
+/** What running a source takes: loaded with the first source that runs. */
+interface ConsumerKit {
+  processor: CommitProcessor;
+  SourceConsumer: typeof SourceConsumer;
+}
 
 export interface IngestStatus {
   /** At least one enabled source is connected right now (on the leading instance). */
@@ -47,7 +52,7 @@ export interface IngestServiceDeps {
 export class IngestService {
   private readonly consumers = new Map<string, SourceConsumer>();
   readonly applier: IngestApplier;
-  private readonly processor: CommitProcessor;
+  private consumerKit: Promise<ConsumerKit> | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private leaseTimer: NodeJS.Timeout | null = null;
   private readonly lease;
@@ -58,16 +63,6 @@ export class IngestService {
 
   constructor(private readonly d: IngestServiceDeps) {
     this.lease = d.store.ingest.lease();
-    // Without a DID cache every event costs a PLC lookup.
-    const idResolver = new IdResolver({ plcUrl: d.config.plcUrl, didCache: new MemoryCache(60 * 60_000, 24 * 60 * 60_000) });
-    this.processor = new CommitProcessor({
-      store: d.store,
-      ingest: d.store.ingest,
-      idResolver,
-      ownDid: d.ownDid,
-      maxTextLength: d.maxTextLength,
-      log: d.log,
-    });
     this.applier = new IngestApplier({
       store: d.store,
       registry: d.registry,
@@ -77,6 +72,33 @@ export class IngestService {
         for (const t of threads) d.onThreadChanged?.(t);
       },
     });
+  }
+
+  /**
+   * The firehose, commit verification and DID resolution are imported only once a source
+   * runs: their @atproto packages take ~35 MiB of RSS, and most relays follow no source.
+   */
+  private kit(): Promise<ConsumerKit> {
+    this.consumerKit ??= (async () => {
+      const [{ IdResolver, MemoryCache }, { CommitProcessor }, { SourceConsumer }] = await Promise.all([
+        import('@atproto/identity'),
+        import('./commit-processor.ts'),
+        import('./source-consumer.ts'),
+      ]);
+      const d = this.d;
+      // Without a DID cache every event costs a PLC lookup.
+      const idResolver = new IdResolver({ plcUrl: d.config.plcUrl, didCache: new MemoryCache(60 * 60_000, 24 * 60 * 60_000) });
+      const processor = new CommitProcessor({
+        store: d.store,
+        ingest: d.store.ingest,
+        idResolver,
+        ownDid: d.ownDid,
+        maxTextLength: d.maxTextLength,
+        log: d.log,
+      });
+      return { processor, SourceConsumer };
+    })();
+    return this.consumerKit;
   }
 
   async start(): Promise<void> {
@@ -108,7 +130,7 @@ export class IngestService {
       if (!sources) return;
       for (const s of sources) {
         const running = this.consumers.get(s.id);
-        if (!running) this.startSource(s);
+        if (!running) await this.startSource(s);
         else if (running.source.updatedAt !== s.updatedAt) await this.reload(s.id);
       }
       for (const id of this.consumers.keys()) if (!sources.some((s) => s.id === id)) await this.stopSource(id);
@@ -130,11 +152,14 @@ export class IngestService {
     }
   }
 
-  private startSource(s: FederationSource): void {
+  private async startSource(s: FederationSource): Promise<void> {
     if (!s.isEnabled || !this.leader || this.stopped) return;
-    const c = new SourceConsumer(s, {
+    const kit = await this.kit();
+    // Checked again after the (first) import: things may have changed meanwhile.
+    if (!this.leader || this.stopped || this.consumers.has(s.id)) return;
+    const c = new kit.SourceConsumer(s, {
       ingest: this.d.store.ingest,
-      processor: this.processor,
+      processor: kit.processor,
       config: this.d.config,
       log: this.d.log,
       metrics: this.d.metrics,
@@ -160,7 +185,7 @@ export class IngestService {
   async reload(sourceId: string): Promise<void> {
     await this.stopSource(sourceId);
     const s = await this.d.store.ingest.getSource(sourceId);
-    if (s) this.startSource(s);
+    if (s) await this.startSource(s);
   }
 
   private async prune(): Promise<void> {

@@ -5,10 +5,11 @@
  * Reasons are short codes: never the record's text.
  */
 import { MESSAGE_NSID, type AtMessageRecord } from '../../shared/at-lexicon.ts';
-import { ID_PATTERN, type MessageRecord, isValidUserId, remoteAuthorId } from '../../shared/schema.ts';
+import { ID_PATTERN, type MessageRecord, isValidUserId } from '../../shared/schema.ts';
 import { checkRecord } from '../at-record.ts';
 import type { ThreadRow } from '../store/store.ts';
 import type { CommitStatus } from './ingest-store.ts';
+import { ingestedMessage } from './ingested-message.ts';
 
 export interface OpInput {
   action: 'create' | 'update' | 'delete';
@@ -62,19 +63,6 @@ export async function checkOperation(op: OpInput, ctx: CheckContext): Promise<Op
   const message = ingestedMessage(op.did, op.rkey, r);
   if (!isValidUserId(message.authorId)) return reject('invalid_author');
   return { status: 'applied', threadId: thread.id, message };
-}
-
-/** The message an accepted record becomes in its thread (the author shown with its origin DID). */
-export function ingestedMessage(did: string, rkey: string, r: AtMessageRecord): MessageRecord {
-  const sentAt = Date.parse(r.sentAt);
-  const message: MessageRecord = {
-    id: rkey,
-    authorId: remoteAuthorId(r.author, did),
-    text: r.text,
-    clientSentAt: Number.isFinite(sentAt) ? sentAt : 0,
-  };
-  if (r.replyTo) message.replyTo = r.replyTo;
-  return message;
 }
 
 /** The commit's status from its operations' verdicts: applied if any was, else the first other. */

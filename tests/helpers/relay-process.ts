@@ -3,13 +3,19 @@
  * and gives tests its URL, logs, tokens and a way to kill and restart it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
 process.setMaxListeners(50); // each y-websocket provider adds an exit listener
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** The Node flags `npm start` gives the compiled relay (package.json), so benchmarks run it the same way. */
+const START_FLAGS = (() => {
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  return /^node (.*)dist\/server\/main\.js$/.exec(start)?.[1]?.split(' ').filter(Boolean) ?? [];
+})();
 
 export interface RelayLogLine {
   event?: string;
@@ -59,8 +65,8 @@ export class RelayProcess {
   async start(): Promise<void> {
     // RELAY_NODE_ARGS lets a benchmark profile the relay (e.g. --cpu-prof).
     const extra = process.env.RELAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    // RELAY_COMPILED=1 runs the compiled relay (dist/, what `npm start` runs; benchmarks).
-    const entry = process.env.RELAY_COMPILED === '1' ? ['dist/server/main.js'] : ['--import', 'tsx', 'server/main.ts'];
+    // RELAY_COMPILED=1 runs the compiled relay as `npm start` does (dist/, its Node flags; benchmarks).
+    const entry = process.env.RELAY_COMPILED === '1' ? [...START_FLAGS, 'dist/server/main.js'] : ['--import', 'tsx', 'server/main.ts'];
     const proc = spawn(process.execPath, [...extra, ...entry], {
       cwd: ROOT,
       env: {
