@@ -20,6 +20,8 @@ export const MAX_ROWS = 120;
 const PAGE = 40;
 /** Pixels from an edge that count as "at" it. */
 const EDGE_PX = 120;
+/** Wait before asking again for older messages when a page brought none. */
+const RETRY_OLDER_MS = 1000;
 /** A message delivered this much later than written shows both times. */
 const LATE_MS = 60_000;
 
@@ -79,7 +81,13 @@ export class TimelineView {
     void view.loadOlder(PAGE).then(
       (n) => {
         this.loadingOlder = false;
-        if (n === 0 || this.ui.view !== view) return;
+        if (this.ui.view !== view) return;
+        // Nothing came though older messages exist (the relay did not answer): try again
+        // shortly if the reader is still at the top, rather than wait for another scroll.
+        if (n === 0) {
+          if (view.hasOlder) this.retryOlderSoon(view);
+          return;
+        }
         // The window started at the oldest held row: it now starts at the new page, grown
         // by it up to MAX_ROWS (giving up the newest rows beyond, as when paging loaded rows).
         this.size = Math.min(MAX_ROWS, this.size + n);
@@ -87,8 +95,18 @@ export class TimelineView {
         this.setEnd(this.size);
         this.repaint();
       },
-      () => (this.loadingOlder = false),
+      () => {
+        this.loadingOlder = false;
+        this.retryOlderSoon(view);
+      },
     );
+  }
+
+  /** Looks at the scroll position again in a moment, while this timeline still shows `view`. */
+  private retryOlderSoon(view: ThreadUi['view']): void {
+    setTimeout(() => {
+      if (this.ui.view === view && this.el.isConnected) this.onScroll();
+    }, RETRY_OLDER_MS);
   }
 
   /** Re-renders keeping the first visible row where it is on screen. */

@@ -142,11 +142,20 @@ async function appScrollBack(browser: Browser, relay: RelayProcess, id: string) 
   let oldest = from;
   for (; pages < 30; pages++) {
     await page.locator('#timeline').evaluate((el) => (el.scrollTop = 0));
-    await page.waitForFunction(
-      (below) => Number(/message number (\d+)/.exec(document.querySelector('li.msg .text')?.textContent ?? '')?.[1]) < below,
-      oldest,
-      { timeout: 60_000, polling: 'raf' },
-    );
+    await page
+      .waitForFunction(
+        (below) => Number(/message number (\d+)/.exec(document.querySelector('li.msg .text')?.textContent ?? '')?.[1]) < below,
+        oldest,
+        { timeout: 60_000, polling: 'raf' },
+      )
+      .catch(async (err) => {
+        const at = await page.evaluate(() => {
+          const tl = document.getElementById('timeline')!;
+          const rows = tl.querySelectorAll('li.msg .text');
+          return { scrollTop: tl.scrollTop, rows: rows.length, first: rows[0]?.textContent?.slice(0, 40), last: rows[rows.length - 1]?.textContent?.slice(0, 40) };
+        });
+        throw new Error(`app paging stalled after ${pages} pages below #${oldest}: ${JSON.stringify(at)} (${err})`);
+      });
     oldest = await oldestShown();
   }
   const ms = Date.now() - start;
