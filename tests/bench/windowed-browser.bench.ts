@@ -136,6 +136,8 @@ async function appScrollBack(browser: Browser, relay: RelayProcess, id: string) 
   })()`);
   // Bulk-loaded texts carry their number: the first row's is the oldest shown.
   const oldestShown = async () => Number(/message number (\d+)/.exec((await page.locator('li.msg .text').first().textContent()) ?? '')?.[1] ?? NaN);
+  // The newest rows are the live messages; the sealed ones above them come in a moment later.
+  await page.waitForFunction(() => /message number \d+/.test(document.querySelector('li.msg .text')?.textContent ?? ''), undefined, { timeout: 60_000 });
   const start = Date.now();
   let pages = 0;
   const from = await oldestShown();
