@@ -63,28 +63,42 @@ export class SkeinRequestError extends Error {
   }
 }
 
+/**
+ * How long a request to the relay may take, body included, before it fails with `TIMEOUT`:
+ * a relay that never answers must not hold a history page (and the view's history queue
+ * behind it) for good.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 export class RelayApi {
   constructor(
     readonly baseUrl: string,
     private readonly getToken: () => string | Promise<string>,
     private readonly fetchImpl: typeof fetch = (...a) => fetch(...a),
+    private readonly timeoutMs = REQUEST_TIMEOUT_MS,
   ) {}
 
   async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
     const headers: Record<string, string> = {};
     if (auth) headers.authorization = `Bearer ${await this.getToken()}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    const failed = (err: unknown) =>
+      (err as Error | null)?.name === 'TimeoutError'
+        ? new SkeinRequestError(0, 'TIMEOUT', `relay did not answer within ${this.timeoutMs} ms (${method} ${path})`)
+        : new SkeinRequestError(0, 'UNREACHABLE', `relay unreachable (${method} ${path})`);
     let res: Response;
+    let text: string;
     try {
       res = await this.fetchImpl(this.baseUrl + path, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
       });
-    } catch {
-      throw new SkeinRequestError(0, 'UNREACHABLE', `relay unreachable (${method} ${path})`);
+      text = await res.text();
+    } catch (err) {
+      throw failed(err);
     }
-    const text = await res.text();
     let json: any;
     try {
       json = text ? JSON.parse(text) : undefined;
