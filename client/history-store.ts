@@ -1,57 +1,24 @@
 /**
- * Sealed history cached in IndexedDB: canonical messages of a thread's sealed generations,
- * one record per message keyed `[threadId, seq]` (docs/design/windowed-threads.md). Plain,
- * compact values (short field names): no Yjs metadata, so a message costs about its text.
- * Keys are `[n, seq]` with `n` a small number per thread (store `threads`), kept out of the
- * value, and the id index names the id alone: the thread id is not repeated per message
- * (it was three times: value, key and index; `npm run bench -- idb-bytes`).
- * One database per (relay, user), shared by all its threads.
+ * Sealed history cached in IndexedDB: canonical messages of a thread's sealed generations
+ * (docs/design/windowed-threads.md), in pages of `PAGE_SEQS` seqs, each one compressed value
+ * keyed `[n, page]` with `n` a small number per thread (store `threads`). A page's id hashes
+ * are stored apart (store `ids`): a lookup by id reads them, not the text, and needs no index
+ * entry per message. Version 2 (one row and one id-index entry per message) cost ~238 B/msg
+ * on disk; see `npm run bench -- idb-bytes`. One database per (relay, user), shared by all
+ * its threads.
  */
-import type { CanonicalMessage } from '../shared/api-types.ts';
+import { type SealedMessage, decodePage, encodePage, idHash, mergePage, pageIdHashes, pageOf } from './history-page.ts';
 
-const STORE = 'messages';
-/** Thread id → the number that stands for it in message keys. */
+export type { SealedMessage } from './history-page.ts';
+
+const PAGES = 'pages';
+/** Page key → Uint32Array of the id hashes of its messages. */
+const IDS = 'ids';
+/** Thread id → the number that stands for it in page keys. */
 const THREADS = 'threads';
+const VERSION = 3;
 
-/** A sealed message as cached: canonical, with who read it (user → readAt) when known. */
-export interface SealedMessage extends CanonicalMessage {
-  readBy?: Record<string, number>;
-}
-
-/** A stored message (its key is `[threadId, seq]`): short field names keep the bytes at rest down. */
-interface Row {
-  i: string;
-  a: string;
-  x: string;
-  c: number;
-  at: number;
-  st: CanonicalMessage['state'];
-  r?: string;
-  u?: string;
-  e?: string;
-  /** Folded receipts: user → readAt. */
-  rb?: Record<string, number>;
-}
-
-function toRow(m: SealedMessage): Row {
-  const r: Row = { i: m.id, a: m.authorId, x: m.text, c: m.clientSentAt, at: m.sentAt, st: m.state };
-  if (m.replyTo !== undefined) r.r = m.replyTo;
-  if (m.atUri !== undefined) r.u = m.atUri;
-  if (m.error !== undefined) r.e = m.error;
-  if (m.readBy) r.rb = m.readBy;
-  return r;
-}
-
-type Key = [thread: number, seq: number];
-
-function fromRow(r: Row, key: IDBValidKey): SealedMessage {
-  const m: SealedMessage = { id: r.i, authorId: r.a, text: r.x, clientSentAt: r.c, seq: (key as Key)[1], sentAt: r.at, state: r.st };
-  if (r.r !== undefined) m.replyTo = r.r;
-  if (r.u !== undefined) m.atUri = r.u;
-  if (r.e !== undefined) m.error = r.e;
-  if (r.rb !== undefined) m.readBy = r.rb;
-  return m;
-}
+type Key = [thread: number, page: number];
 
 function req<T>(r: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -68,7 +35,7 @@ function done(tx: IDBTransaction): Promise<void> {
   });
 }
 
-const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+const MAX_PAGE = Number.MAX_SAFE_INTEGER;
 
 export class HistoryStore {
   /** Thread numbers known to this tab (they never change once given). */
@@ -80,13 +47,12 @@ export class HistoryStore {
   ) {}
 
   static async open(name: string): Promise<HistoryStore> {
-    const open = indexedDB.open(name, 2);
+    const open = indexedDB.open(name, VERSION);
     open.onupgradeneeded = () => {
-      // Version 1 kept the thread id in every row and key: a cache, so it is dropped and refetched.
+      // Earlier versions stored a row per message: a cache, so it is dropped and refetched.
       const db = open.result;
-      for (const s of [STORE, THREADS]) if (db.objectStoreNames.contains(s)) db.deleteObjectStore(s);
-      db.createObjectStore(STORE).createIndex('id', 'i', { unique: false });
-      db.createObjectStore(THREADS);
+      for (const s of Array.from(db.objectStoreNames)) db.deleteObjectStore(s);
+      for (const s of [PAGES, IDS, THREADS]) db.createObjectStore(s);
     };
     return new HistoryStore(name, await req(open));
   }
@@ -109,10 +75,26 @@ export class HistoryStore {
   /** Stores canonical messages (a message already stored under its seq is overwritten: same data). */
   async put(threadId: string, messages: readonly SealedMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const tx = this.db.transaction([STORE, THREADS], 'readwrite');
+    const byPage = new Map<number, SealedMessage[]>();
+    for (const m of messages) {
+      const list = byPage.get(pageOf(m.seq));
+      if (list) list.push(m);
+      else byPage.set(pageOf(m.seq), [m]);
+    }
+    // One read-write transaction: tabs writing the same page take turns, none loses the other's.
+    const tx = this.db.transaction([PAGES, IDS, THREADS], 'readwrite');
     const n = (await this.numberOf(threadId, tx))!;
-    const s = tx.objectStore(STORE);
-    for (const m of messages) s.put(toRow(m), [n, m.seq] satisfies Key);
+    const pages = tx.objectStore(PAGES);
+    const ids = tx.objectStore(IDS);
+    await Promise.all(
+      [...byPage].map(async ([p, incoming]) => {
+        const key: Key = [n, p];
+        const stored = (await req(pages.get(key))) as Uint8Array | undefined;
+        const page = mergePage(stored ? decodePage(stored) : [], incoming);
+        pages.put(encodePage(page), key);
+        ids.put(pageIdHashes(page), key);
+      }),
+    );
     await done(tx);
   }
 
@@ -121,12 +103,9 @@ export class HistoryStore {
     if (to < from) return [];
     const n = await this.numberOf(threadId);
     if (n === undefined) return [];
-    const tx = this.db.transaction([STORE], 'readonly');
-    const range = IDBKeyRange.bound([n, from], [n, to]);
-    const store = tx.objectStore(STORE);
-    // Same range, same transaction: the keys and the values come in the same order.
-    const [keys, rows] = await Promise.all([req(store.getAllKeys(range)), req(store.getAll(range))]);
-    return (rows as Row[]).map((r, i) => fromRow(r, keys[i]!));
+    const tx = this.db.transaction([PAGES], 'readonly');
+    const stored = (await req(tx.objectStore(PAGES).getAll(IDBKeyRange.bound([n, pageOf(from)], [n, pageOf(to)])))) as Uint8Array[];
+    return stored.flatMap((b) => decodePage(b).filter((m) => m.seq >= from && m.seq <= to));
   }
 
   /** The newest `limit` messages with `seq < below`, ascending. */
@@ -134,16 +113,18 @@ export class HistoryStore {
     if (limit <= 0 || below <= 1) return [];
     const n = await this.numberOf(threadId);
     if (n === undefined) return [];
-    const tx = this.db.transaction([STORE], 'readonly');
-    const range = IDBKeyRange.bound([n, 0], [n, Math.min(below, MAX_SEQ)], false, true);
+    const tx = this.db.transaction([PAGES], 'readonly');
+    const range = IDBKeyRange.bound([n, 0], [n, pageOf(Math.min(below - 1, MAX_PAGE))]);
     const out: SealedMessage[] = [];
     await new Promise<void>((resolve, reject) => {
-      const cur = tx.objectStore(STORE).openCursor(range, 'prev');
+      const cur = tx.objectStore(PAGES).openCursor(range, 'prev');
       cur.onerror = () => reject(cur.error);
       cur.onsuccess = () => {
         const c = cur.result;
-        if (!c || out.length >= limit) return resolve();
-        out.push(fromRow(c.value as Row, c.primaryKey));
+        if (!c) return resolve();
+        const page = decodePage(c.value as Uint8Array);
+        for (let k = page.length - 1; k >= 0 && out.length < limit; k--) if (page[k]!.seq < below) out.push(page[k]!);
+        if (out.length >= limit) return resolve();
         c.continue();
       };
     });
@@ -151,16 +132,24 @@ export class HistoryStore {
   }
 
   /** Seqs of the given message ids that are stored (receipts naming old messages). */
-  async seqsOf(threadId: string, ids: Iterable<string>): Promise<Map<string, number>> {
+  async seqsOf(threadId: string, wanted: Iterable<string>): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     const n = await this.numberOf(threadId);
     if (n === undefined) return out;
-    const tx = this.db.transaction([STORE], 'readonly');
-    const index = tx.objectStore(STORE).index('id');
+    const byHash = new Map<number, string[]>();
+    for (const id of wanted) byHash.set(idHash(id), [...(byHash.get(idHash(id)) ?? []), id]);
+    if (byHash.size === 0) return out;
+    const tx = this.db.transaction([PAGES, IDS], 'readonly');
+    const all = IDBKeyRange.bound([n, 0], [n, MAX_PAGE]);
+    const ids = tx.objectStore(IDS);
+    const [keys, hashes] = await Promise.all([req(ids.getAllKeys(all)), req(ids.getAll(all))]);
+    // Pages that hold one of the hashes; a hash can collide, so the page itself decides.
+    const candidates = keys.filter((_, k) => (hashes[k] as Uint32Array).some((h) => byHash.has(h)));
+    const pages = tx.objectStore(PAGES);
     await Promise.all(
-      [...ids].map(async (id) => {
-        // Ids are ULIDs, unique across threads; the key says which thread holds it.
-        for (const key of (await req(index.getAllKeys(id))) as Key[]) if (key[0] === n) out.set(id, key[1]);
+      candidates.map(async (key) => {
+        const stored = (await req(pages.get(key))) as Uint8Array | undefined;
+        for (const m of stored ? decodePage(stored) : []) if (byHash.get(idHash(m.id))?.includes(m.id)) out.set(m.id, m.seq);
       }),
     );
     return out;

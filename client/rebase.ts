@@ -9,7 +9,7 @@
 import type * as Y from 'yjs';
 import { recordsToReappend } from '../shared/window-rules.ts';
 import { type MessageRecord, parseReceiptKey } from '../shared/schema.ts';
-import type { SealedMessage } from './history-store.ts';
+import type { SealedMessage } from './history-page.ts';
 import type { HistoryWindow } from './history-window.ts';
 import type { LiveGeneration } from './live-generation.ts';
 import { writeReceipt } from './receipts.ts';
