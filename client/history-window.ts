@@ -6,6 +6,7 @@
  * reading all of history.
  */
 import { missingRanges } from '../shared/window-rules.ts';
+import { PAGE_SEQS } from './history-page.ts';
 import type { HistoryStore, SealedMessage } from './history-store.ts';
 import type { MessagesPage, RelayApi } from './relay-api.ts';
 
@@ -137,14 +138,20 @@ export class HistoryWindow {
     if (below <= 1 || count <= 0) return 0;
     const want = Math.min(count, below - 1);
     const store = await this.store();
-    let got = (await store?.newest(this.threadId, below, want).catch(() => [])) ?? [];
-    got = contiguousTail(got, below);
+    let got = contiguousTail((await store?.newest(this.threadId, below, want).catch(() => [])) ?? [], below);
     if (got.length < want && this.api) {
+      // The rest from the relay, below what IndexedDB had.
+      const under = below - got.length;
+      const need = want - got.length;
       try {
-        const page = await this.api.messagesBefore(this.threadId, below, want);
-        const fetched = contiguousTail(withReceipts(page).filter((m) => m.seq < below), below);
+        // Paging back, ask down to a cache page's first seq: each page is then written once,
+        // whole, instead of again by every later request that reaches into it. Not for the
+        // first page of an empty window, which is on the way to the first paint.
+        const ask = this.list.length === 0 ? need : Math.min(RELAY_PAGE, under - Math.max(1, Math.floor((under - need) / PAGE_SEQS) * PAGE_SEQS));
+        const page = await this.api.messagesBefore(this.threadId, under, ask);
+        const fetched = contiguousTail(withReceipts(page).filter((m) => m.seq < under), under);
         await this.remember(fetched);
-        if (fetched.length > got.length) got = fetched;
+        got = fetched.slice(-need).concat(got);
       } catch {
         /* offline: what IndexedDB had */
       }

@@ -9,9 +9,13 @@ import { describe, expect, it } from 'vitest';
 import type { CanonicalMessage } from '../../shared/api-types.ts';
 import type { MessageRecord } from '../../shared/schema.ts';
 import { missingRanges, recordsToReappend } from '../../shared/window-rules.ts';
-import { HistoryStore } from '../../client/history-store.ts';
+import { PAGE_SEQS, decodePage, encodePage, idHash, mergePage } from '../../client/history-page.ts';
+import { HistoryStore, type SealedMessage } from '../../client/history-store.ts';
 import { HistoryWindow } from '../../client/history-window.ts';
 import { LiveGeneration } from '../../client/live-generation.ts';
+import { LocalStore } from '../../client/local-store.ts';
+import type { ViewMessage } from '../../client/message-list.ts';
+import { RenderWindow } from '../../client/render-window.ts';
 import { applyRebase, prepareRebase } from '../../client/rebase.ts';
 import type { MessagesPage, RelayApi } from '../../client/relay-api.ts';
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -81,6 +85,79 @@ describe('history store (IndexedDB)', () => {
     store.close();
   });
 
+  it('encodes a page and decodes it to the same messages: optional fields, receipts, any clocks', () => {
+    const page: SealedMessage[] = [
+      { ...canonical(256), replyTo: 'm1', atUri: 'at://did:plc:x/app/1', readBy: { bob: 5000, carol: 4000 } },
+      { ...canonical(258), clientSentAt: 99_999, state: 'failed', error: 'REJECTED' }, // a clock ahead of the relay
+      { ...canonical(300, 'm300'), text: 'ünïcødé 🧵 and "quotes"', sentAt: 1_700_000_000_000 },
+    ];
+    const bytes = encodePage(page);
+    expect(decodePage(bytes)).toEqual(page);
+    // The stored value is its own buffer (a view into a larger one would be stored whole).
+    expect(bytes.buffer.byteLength).toBe(bytes.byteLength);
+    expect(mergePage(page, [{ ...canonical(257) }, { ...canonical(258), state: 'sent' }]).map((m) => [m.seq, m.state])).toEqual([
+      [256, 'sent'],
+      [257, 'sent'],
+      [258, 'sent'],
+      [300, 'sent'],
+    ]);
+  });
+
+  it('reads and writes across cache pages: a write into a page keeps what it held, ranges and newest span pages', async () => {
+    const store = await HistoryStore.open(freshName('history'));
+    const edge = PAGE_SEQS; // the first seq of page 1
+    await store.put('t', [canonical(edge - 3), canonical(edge - 2), canonical(edge - 1), canonical(edge), canonical(edge + 1), canonical(3 * edge)]);
+    await store.put('t', [{ ...canonical(edge - 2), text: 'edited' }, canonical(edge + 2)]);
+    expect((await store.range('t', edge - 2, edge + 1)).map((m) => [m.seq, m.text])).toEqual([
+      [edge - 2, 'edited'],
+      [edge - 1, `text m${edge - 1}`],
+      [edge, `text m${edge}`],
+      [edge + 1, `text m${edge + 1}`],
+    ]);
+    expect((await store.newest('t', 3 * edge + 1, 4)).map((m) => m.seq)).toEqual([edge, edge + 1, edge + 2, 3 * edge]);
+    expect((await store.newest('t', edge + 1, 10)).map((m) => m.seq)).toEqual([edge - 3, edge - 2, edge - 1, edge]);
+    store.close();
+  });
+
+  it('finds seqs by id through the pages\' id hashes, and a hash shared by two ids names only the right one', async () => {
+    // Two ids with the same 32-bit hash, in different pages.
+    expect(idHash('m763399')).toBe(idHash('m1109514'));
+    const store = await HistoryStore.open(freshName('history'));
+    await store.put('t', [canonical(10, 'm763399'), canonical(11)]);
+    expect(await store.seqsOf('t', ['m1109514'])).toEqual(new Map());
+    await store.put('t', [canonical(5 * PAGE_SEQS + 1, 'm1109514')]);
+    expect(await store.seqsOf('t', ['m1109514', 'm763399', 'm11', 'm12'])).toEqual(
+      new Map([
+        ['m763399', 10],
+        ['m11', 11],
+        ['m1109514', 5 * PAGE_SEQS + 1],
+      ]),
+    );
+    expect(await store.seqsOf('other', ['m11'])).toEqual(new Map());
+    store.close();
+  });
+
+  it('drops a version-2 cache (a row per message) on open', async () => {
+    const name = freshName('history');
+    await new Promise<void>((resolve, reject) => {
+      const open = indexedDB.open(name, 2);
+      open.onupgradeneeded = () => {
+        const m = open.result.createObjectStore('messages');
+        m.createIndex('id', 'i', { unique: false });
+        m.put({ i: 'old', a: 'alice', x: 'old', c: 1, at: 1, st: 'sent' }, [1, 1]);
+        open.result.createObjectStore('threads').put(1, 't1');
+      };
+      open.onsuccess = () => (open.result.close(), resolve());
+      open.onerror = () => reject(open.error);
+    });
+    const store = await HistoryStore.open(name);
+    expect(await store.range('t1', 1, 10)).toEqual([]);
+    expect(await store.seqsOf('t1', ['old'])).toEqual(new Map());
+    await store.put('t1', [canonical(1)]);
+    expect((await store.range('t1', 1, 10)).map((m) => m.id)).toEqual(['m1']);
+    store.close();
+  });
+
   it('keeps threads apart under their numbers across a reopen (another tab), and drops a version-1 cache', async () => {
     const name = freshName('history');
     // A cache of the first layout (the thread id inside every row and key).
@@ -123,10 +200,11 @@ describe('history window', () => {
     expect(await w.loadOlder(5)).toBe(5);
     expect(w.messages[0]!.seq).toBe(91);
     expect(calls).toEqual([]);
-    // 81..90 are not cached: one relay page, stored as it arrives.
+    // 81..90 are not cached: one relay request, down to the cache page's first seq (so the
+    // page is written once, whole), stored as it arrives; the window takes the 10 it asked.
     expect(await w.loadOlder(10)).toBe(10);
-    expect(calls).toEqual(['before 91 10']);
-    expect((await store.range('t', 81, 90)).length).toBe(10);
+    expect(calls).toEqual(['before 91 90']);
+    expect((await store.range('t', 1, 90)).length).toBe(90);
     expect(w.messages.map((m) => m.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 81 + i));
     expect(w.hasOlder).toBe(true);
     expect(changes).toBe(4); // the end moved, then three pages
@@ -146,6 +224,20 @@ describe('history window', () => {
     store.close();
   });
 
+  it('paging back mixes what IndexedDB holds with the relay below it, asking only for the seqs it lacks', async () => {
+    const store = await HistoryStore.open(freshName('history'));
+    await store.put('t', Array.from({ length: 20 }, (_, i) => canonical(581 + i))); // 581..600 cached
+    const { api, calls } = fakeRelay(600);
+    const w = new HistoryWindow('t', async () => store, api, () => {});
+    await w.setEnd(600, 10);
+    expect(await w.loadOlder(30)).toBe(30); // 10 from IndexedDB, 20 from the relay below 581
+    expect(w.messages.map((m) => m.seq)).toEqual(Array.from({ length: 40 }, (_, i) => 561 + i));
+    // Below 581, down to the first seq of cache page 2 (512..767): 69 seqs, not 30 or 50.
+    expect(calls).toEqual(['before 581 69']);
+    expect((await store.range('t', 512, 600)).length).toBe(89);
+    store.close();
+  });
+
   it('offline with nothing cached: stays empty and says older messages exist', async () => {
     const failing = { messagesBefore: () => Promise.reject(new Error('offline')), messagesAfter: () => Promise.reject(new Error('offline')) } as unknown as RelayApi;
     const store = await HistoryStore.open(freshName('history'));
@@ -155,6 +247,26 @@ describe('history window', () => {
     expect(w.hasOlder).toBe(true);
     expect(await w.loadOlder(5)).toBe(0);
     store.close();
+  });
+});
+
+describe('render cache', () => {
+  it('paging older messages in (a new list, the same newest messages) does not write it again', async () => {
+    const store = await LocalStore.open(freshName('local'));
+    const writes: unknown[] = [];
+    const put = store.put.bind(store);
+    store.put = (s, k, v) => (writes.push(v), put(s, k, v));
+    const msg = (seq: number): ViewMessage => ({ ...canonical(seq), mine: false }) as unknown as ViewMessage;
+    let list = Array.from({ length: 300 }, (_, i) => msg(i + 701));
+    const w = new RenderWindow(store, 't', () => list);
+    await w.save();
+    list = Array.from({ length: 500 }, (_, i) => msg(i + 501)); // 200 older paged in
+    await w.save();
+    expect(writes.length).toBe(1);
+    list = [...list, msg(1001)];
+    await w.save();
+    expect(writes.length).toBe(2);
+    expect((await w.load())!.map((m) => m.seq)).toEqual(Array.from({ length: 200 }, (_, i) => 802 + i));
   });
 });
 
