@@ -14,6 +14,8 @@ const SAVE_INTERVAL_MS = 1_000;
 export class RenderWindow {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private savedFor: readonly ViewMessage[] | null = null;
+  /** What was last written: paging older messages in rebuilds the list, not its newest part. */
+  private savedJson = '';
   private savedOnce = false;
 
   constructor(
@@ -49,7 +51,12 @@ export class RenderWindow {
     const all = this.built();
     if (!all || all === this.savedFor) return;
     this.savedFor = all;
-    await this.store.put('kv', `window:${this.threadId}`, all.slice(Math.max(0, all.length - WINDOW_SIZE))).catch(() => {});
+    const window = all.slice(Math.max(0, all.length - WINDOW_SIZE));
+    // Unchanged, a write would only grow the log IndexedDB compacts later (every second while paging back).
+    const json = JSON.stringify(window);
+    if (json === this.savedJson) return;
+    this.savedJson = json;
+    await this.store.put('kv', `window:${this.threadId}`, window).catch(() => {});
   }
 
   /** Stops the timer and saves what is pending. */
