@@ -60,7 +60,9 @@ export class TimelineView {
       const newStart = Math.max(0, start - PAGE);
       this.setEnd(Math.min(this.total, newStart + this.size));
       this.repaint();
-    } else if (el.scrollTop < EDGE_PX && this.ui.view.hasOlder) {
+    } else if (el.scrollTop < EDGE_PX && this.total > 0 && this.ui.view.hasOlder) {
+      // Not when empty: an empty timeline is "at the top" without a reader having scrolled
+      // there (its rows were just replaced), and render's `latest` already asks for rows.
       this.loadOlder();
     } else if (el.scrollHeight - el.scrollTop - el.clientHeight < EDGE_PX && this.end !== null) {
       this.setEnd(this.end + PAGE);
@@ -88,6 +90,8 @@ export class TimelineView {
           if (view.hasOlder) this.retryOlderSoon(view);
           return;
         }
+        // The reader left the top meanwhile and follows the newest: nothing to move.
+        if (this.end === null && this.el.scrollTop >= EDGE_PX) return this.repaint();
         // The window started at the oldest held row: it now starts at the new page, grown
         // by it up to MAX_ROWS (giving up the newest rows beyond, as when paging loaded rows).
         this.size = Math.min(MAX_ROWS, this.size + n);

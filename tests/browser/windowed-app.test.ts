@@ -132,6 +132,41 @@ describe('web app on a thread of several generations', () => {
     await page.context().close();
   });
 
+  it('after paging back once, a reload with the relay down scrolls back to the first message from IndexedDB', async () => {
+    const id = await generationsThread('yara');
+    const page = await signInApp(browser, relay, 'yara');
+    await page.goto(`${relay.url}/#/t/${id}`);
+    await page.locator('li.msg', { hasText: `message ${TOTAL} of ${TOTAL}` }).waitFor({ timeout: UI_TIMEOUT });
+    const firstShown = () => page.locator('li.msg .text').first().textContent();
+    const n = (t: string | null) => Number(/message (\d+)/.exec(t ?? '')?.[1]);
+    const scrollBackToFirst = async () => {
+      let first = n(await firstShown());
+      for (let i = 0; i < 80 && first > 1; i++) {
+        await page.locator('#timeline').evaluate((el) => (el.scrollTop = 0));
+        await expect.poll(async () => n(await firstShown()), { timeout: UI_TIMEOUT }).toBeLessThan(first);
+        first = n(await firstShown());
+        expect(await page.locator('li.msg').count()).toBeLessThanOrEqual(MAX_ROWS);
+      }
+      return first;
+    };
+    // Online: every sealed page comes from the relay and is kept in the history cache.
+    expect(await scrollBackToFirst()).toBe(1);
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: UI_TIMEOUT });
+    await relay.stop();
+    try {
+      await page.reload();
+      // The timeline opens on the newest message, from IndexedDB.
+      await page.locator('li.msg', { hasText: `message ${TOTAL} of ${TOTAL}` }).waitFor({ timeout: UI_TIMEOUT });
+      // Offline, only the cache can answer: every message back to the first, in order.
+      expect(await scrollBackToFirst()).toBe(1);
+      const shown = (await page.locator('li.msg .text').allTextContents()).map(n);
+      expect(shown).toEqual(Array.from({ length: shown.length }, (_, i) => i + 1));
+    } finally {
+      await relay.start();
+    }
+    await page.context().close();
+  }, 180_000);
+
   it('opens a 50,000-message thread on its newest messages, pages back with a bounded DOM, and a message sent while paged back arrives once', async () => {
     const BIG = 50_000;
     const token = await relay.token('ines');
