@@ -32,6 +32,23 @@ function chatText(i: number): string {
   return `${words.join(' ')} ${i}`;
 }
 
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+/**
+ * A ULID as the SDK makes them: 10 characters of time, 16 random (80 bits). Random parts do
+ * not compress; sequential ids would flatter whichever layout compresses.
+ */
+function ulidLike(i: number): string {
+  let time = 1_700_000_000_000 + i * 1500;
+  let out = '';
+  for (let k = 0; k < 10; k++, time = Math.floor(time / 32)) out = CROCKFORD[time % 32] + out;
+  let x = (i + 7) * 2246822519;
+  for (let k = 0; k < 16; k++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    out += CROCKFORD[x >>> 27];
+  }
+  return out;
+}
+
 /** Logical bytes per database name (keys + values + index entries). */
 type Usage = Record<string, number>;
 
@@ -74,7 +91,7 @@ const usageScript = `(async () => {
   return perDb;
 })()`;
 
-async function measure(perGeneration: number, staticDir: string): Promise<{ thread: number; other: number; disk: number }> {
+async function measure(perGeneration: number, staticDir: string): Promise<{ thread: number; history: number; other: number; disk: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'skein-idb-bytes-'));
   const relay = new RelayProcess(dir, { SKEIN_STATIC_DIR: staticDir, SKEIN_GENERATION_MESSAGES: String(perGeneration) });
   await relay.start();
@@ -82,7 +99,7 @@ async function measure(perGeneration: number, staticDir: string): Promise<{ thre
   const { id } = await relay.createThread(alice, ['bob'], 'bytes at rest');
   await relay.stop();
   const store = new SqliteStore(join(dir, 'skein.sqlite'), { synchronous: 'NORMAL' });
-  await bulkLoad(store, id, { messages: MESSAGES, perGeneration, authors: ['alice', 'bob'], text: chatText });
+  await bulkLoad(store, id, { messages: MESSAGES, perGeneration, authors: ['alice', 'bob'], text: chatText, id: ulidLike });
   await store.close();
   await relay.start();
   const profile = mkdtempSync(join(tmpdir(), 'skein-idb-profile-'));
@@ -99,14 +116,16 @@ async function measure(perGeneration: number, staticDir: string): Promise<{ thre
     await page.waitForTimeout(1500); // y-indexeddb and the render cache write after a delay
     const usage = (await page.evaluate(usageScript)) as Usage;
     let thread = 0;
+    let history = 0;
     let other = 0;
     for (const [name, bytes] of Object.entries(usage)) {
+      if (name.endsWith(':history')) history += bytes;
       if (name.includes(`:thread:${id}`) || name.endsWith(':history')) thread += bytes;
       else other += bytes;
     }
     await ctx.close();
     if (process.env.BENCH_IDB_KEEP) console.log('  profile kept at', profile);
-    return { thread, other, disk: diskBytes(join(profile, 'Default', 'IndexedDB')) };
+    return { thread, history, other, disk: diskBytes(join(profile, 'Default', 'IndexedDB')) };
   } finally {
     await ctx.close();
     await relay.stop();
@@ -120,6 +139,6 @@ export async function run(): Promise<void> {
   const per = (b: number) => (b / MESSAGES).toFixed(0);
   console.log(`idb-bytes: ${MESSAGES} messages held in IndexedDB by the SDK in Chromium (bytes per message)`);
   for (const [name, u] of [['today (one document)', today], ['windowed (generations of 1,000)', windowed]] as const) {
-    console.log(`  ${name}: thread data ${per(u.thread)} B/msg (keys + values); other databases ${(u.other / 1024).toFixed(0)} KiB; on disk (the origin's whole IndexedDB folder) ${per(u.disk)} B/msg`);
+    console.log(`  ${name}: thread data ${per(u.thread)} B/msg (keys + values; of which the sealed-history cache ${(u.history / 1024).toFixed(0)} KiB); other databases ${(u.other / 1024).toFixed(0)} KiB; on disk (the origin's whole IndexedDB folder) ${per(u.disk)} B/msg`);
   }
 }
