@@ -19,6 +19,8 @@ export class RelayMetrics {
   readonly ingestLag: Histogram<'source'>;
   /** Ingest: the stored cursor (last seq) per source. */
   readonly ingestCursor: Gauge<'source'>;
+  /** WebSocket upgrades refused because the client left while they were being authorized. */
+  readonly wsUpgradesAbandoned: Counter;
   /** Set by the bridge; read at scrape time. */
   bridgeGauges: () => BridgeGauges = () => ({ depth: 0, oldestPendingAgeMs: 0, writesPerSecond: 0 });
 
@@ -53,6 +55,11 @@ export class RelayMetrics {
       name: 'skein_ingest_cursor',
       help: 'AT ingest: stored firehose cursor (seq) per source',
       labelNames: ['source'],
+      registers: reg,
+    });
+    this.wsUpgradesAbandoned = new Counter({
+      name: 'skein_ws_upgrades_abandoned_total',
+      help: 'WebSocket upgrades whose client closed its connection while they were being authorized (refused, nothing kept)',
       registers: reg,
     });
     const self = this;

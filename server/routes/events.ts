@@ -8,6 +8,7 @@ import type { UpgradeWebSocket } from 'hono/ws';
 import type { WebSocket } from 'ws';
 import { CloseCode } from '../../shared/errors.ts';
 import type { RelayContext } from '../context.ts';
+import { ensureClientStillThere } from './upgrade-guard.ts';
 
 /** Event sockets per user (a tab holds one). */
 export const MAX_EVENT_SOCKETS_PER_USER = 32;
@@ -15,6 +16,7 @@ export const MAX_EVENT_SOCKETS_PER_USER = 32;
 export function eventsHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocket<WebSocket>) {
   return upgradeWebSocket(async (c) => {
     const userId = await ctx.authenticate(c.req.raw, c.req.query('token') ?? null);
+    ensureClientStillThere(c, ctx.metrics);
     let joined = false;
     let ping: ReturnType<typeof setInterval> | null = null;
     return {

@@ -13,6 +13,7 @@ import type { RelayContext } from '../context.ts';
 import { SyncConnection } from '../sync-connection.ts';
 import type { ThreadRow } from '../store/store.ts';
 import { type SealedSync, sealedSync } from './sealed-sync.ts';
+import { ensureClientStillThere } from './upgrade-guard.ts';
 
 type Refusal = { code: number; reason: string };
 
@@ -58,6 +59,7 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
       }
       refusal ??= await accessRefusal(ctx, thread, generation, userId);
     }
+    ensureClientStillThere(c, ctx.metrics);
     let conn: SyncConnection | null = null;
     let sealed: SealedSync | null = null;
     let counted = false;

@@ -26,14 +26,18 @@ export interface JwksServer {
   fetches: number;
   /** Publishes exactly these keys from now on. */
   rotate(keys: TestKey[]): void;
+  /** Holds every key-set response until the returned function is called (a slow provider). */
+  hold(): () => void;
   close(): Promise<void>;
 }
 
 export async function startJwksServer(keys: TestKey[]): Promise<JwksServer> {
   let published = keys;
   const state = { fetches: 0 };
-  const server: Server = createServer((_req, res) => {
+  let held: Promise<void> = Promise.resolve();
+  const server: Server = createServer(async (_req, res) => {
     state.fetches++;
+    await held;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ keys: published.map((k) => k.jwk) }));
   });
@@ -46,6 +50,14 @@ export async function startJwksServer(keys: TestKey[]): Promise<JwksServer> {
     },
     rotate(next) {
       published = next;
+    },
+    hold() {
+      let release!: () => void;
+      held = new Promise((r) => (release = r));
+      return () => {
+        held = Promise.resolve();
+        release();
+      };
     },
     close: () => new Promise((r) => server.close(() => r())),
   };

@@ -2,7 +2,9 @@
  * Production auth by an identity provider's JWKS (issue 16.3): RS256/ES256/EdDSA keys,
  * iss/aud checks, key rotation mid-run, and tokens never in the logs.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +103,37 @@ describe('JWKS auth', () => {
     // A second rotation back in.
     idp.rotate([ec, rsa]);
     expect(await status(await token(rsa, 'carol'))).toBe(200);
+  });
+
+  it('a client that leaves while its upgrade waits on a slow key fetch is refused, and nothing is kept for it', async () => {
+    const metric = async () => Number(/^skein_ws_upgrades_abandoned_total (\d+)$/m.exec(await (await fetch(`${relay.url}/metrics`)).text())?.[1]);
+    expect(await metric()).toBe(0);
+    const late = await makeKey('late-1', 'ES256');
+    idp.rotate([ec, rsa, late]);
+    const release = idp.hold();
+    const fetchesBefore = idp.fetches;
+    // A raw upgrade request with a token whose kid the relay must fetch first.
+    const t = await token(late, 'dave');
+    const { port } = new URL(relay.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(
+      `GET /v1/sync/some-thread?token=${t} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    // The relay is waiting for the key set: the client gives up.
+    await expect.poll(() => idp.fetches, { timeout: 10_000 }).toBeGreaterThan(fetchesBefore);
+    socket.destroy();
+    // A request on another connection is answered after the relay has read the first one's close.
+    expect((await fetch(`${relay.url}/v1/health`)).status).toBeLessThan(500);
+    release();
+    await expect.poll(metric, { timeout: 10_000 }).toBe(1);
+    // The next upgrade with that key goes through.
+    const { id } = await relay.createThread(t, []);
+    const dave = connectClient(relay.wsUrl, id, t, 'dave');
+    await synced(dave);
+    dave.destroy();
+    expect(await metric()).toBe(1);
   });
 
   it('never writes a token to the log, at debug level', async () => {
