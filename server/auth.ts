@@ -7,7 +7,12 @@
  *   jose's remote key set caches the keys and refetches on an unknown `kid` (key rotation),
  *   at most once per cooldown.
  */
-import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
+// jose's sub-paths, not its index: the index loads all 46 of its modules (JWE and more, ~1.3 MiB of RSS).
+import type { JWTVerifyGetKey } from 'jose';
+import { decodeProtectedHeader } from 'jose/decode/protected_header';
+import { createRemoteJWKSet } from 'jose/jwks/remote';
+import { SignJWT } from 'jose/jwt/sign';
+import { jwtVerify } from 'jose/jwt/verify';
 import { isLocalUserId } from '../shared/schema.ts';
 
 const SECRET_ALG = 'HS256';
