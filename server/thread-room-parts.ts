@@ -17,6 +17,16 @@ export class RoomSealedError extends Error {
   }
 }
 
+/**
+ * Thrown by a room asked to append messages itself (AT ingest, salvage) while the relay's
+ * backends are not writable: nothing was applied, so the caller keeps them and tries again.
+ */
+export class BackendUnavailableError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
 /** A message ingested from AT, with the record it came from. */
 export interface IngestedMessage {
   message: MessageRecord;

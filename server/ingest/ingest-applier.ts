@@ -10,6 +10,7 @@ import type { Logger } from '../logger.ts';
 import type { Store, StoredMessage } from '../store/store.ts';
 import type { IngestedRecord } from './ingest-store.ts';
 import { ingestedMessage } from './ingested-message.ts';
+import { BackendUnavailableError } from '../thread-room-parts.ts';
 
 const PAGE = 500;
 
@@ -42,7 +43,9 @@ export class IngestApplier {
           await this.drain();
         } while (this.again && !this.stopped);
       } catch (err) {
-        this.d.log.error({ event: 'ingest_apply_failed', err: String(err) }, 'applying ingested records failed');
+        // The records stay pending either way; an outage is expected, not an error of ours.
+        if (err instanceof BackendUnavailableError) this.d.log.warn({ event: 'ingest_apply_deferred', reason: err.reason }, 'backends unavailable: ingested records wait');
+        else this.d.log.error({ event: 'ingest_apply_failed', err: String(err) }, 'applying ingested records failed');
       } finally {
         this.running = null;
       }

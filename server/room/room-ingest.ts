@@ -9,7 +9,7 @@
 import * as Y from 'yjs';
 import { GenerationSealedError, type MessageCandidate, type StoredMessage } from '../store/store.ts';
 import { encodeUpdate } from '../sync-protocol.ts';
-import { type IngestedMessage, RoomSealedError } from '../thread-room-parts.ts';
+import { BackendUnavailableError, type IngestedMessage, RoomSealedError } from '../thread-room-parts.ts';
 import { INGEST_ORIGIN, type RoomHost } from './room-host.ts';
 
 /** A message the relay appends, with the AT record it came from when ingested. */
@@ -19,6 +19,10 @@ export function appendByRelay(room: RoomHost, items: RelayAppended[], state: 'co
   return room.chain.run(async () => {
     const thread = room.thread();
     if (room.sealed()) throw new RoomSealedError(thread.id);
+    // As for clients' updates: refused before the document changes, so a store that is down
+    // does not leave the document ahead of it (which breaks the room for every peer).
+    const refused = room.opts.refuseWrites?.();
+    if (refused) throw new BackendUnavailableError(refused);
     const ids = new Set<string>();
     const fresh = items.filter((i) => {
       const id = i.message.id;

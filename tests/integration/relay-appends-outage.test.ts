@@ -1,0 +1,70 @@
+/**
+ * Messages the relay appends itself (AT ingest, salvage from a sealed generation) while its
+ * backends are not writable: refused before the document changes, like clients' updates
+ * (4503), instead of a failed commit that breaks the room for every peer (STORAGE_FAILURE).
+ * A real room on a real SQLite store, with its peer on a loopback WebSocket.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { loadConfig } from '../../server/config.ts';
+import { DocRegistry } from '../../server/doc-registry.ts';
+import { createLogger } from '../../server/logger.ts';
+import { SqliteStore } from '../../server/store/sqlite-store.ts';
+import { SyncConnection } from '../../server/sync-connection.ts';
+import { BackendUnavailableError } from '../../server/thread-room-parts.ts';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function serverSocket(): Promise<{ server: WebSocket; client: WebSocket }> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
+  await new Promise((r) => wss.once('listening', r));
+  const port = (wss.address() as { port: number }).port;
+  const accepted = new Promise<WebSocket>((r) => wss.once('connection', r));
+  const client = new WebSocket(`ws://127.0.0.1:${port}`);
+  cleanups.push(() => client.terminate());
+  const [server] = await Promise.all([accepted, new Promise((r) => client.once('open', r))]);
+  return { server, client };
+}
+
+const message = (id: string) => ({ message: { id, authorId: 'did:plc:remote', text: `ingested ${id}`, clientSentAt: 1 }, atUri: `at://did:plc:remote/dev.skein.chat.message/${id}`, atCid: 'bafy' });
+
+describe('relay appends during a backend outage', () => {
+  it('are refused without touching the document or the peers, and go through once the backends are back', async () => {
+    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-outage-')), 'skein.sqlite'));
+    cleanups.push(() => store.close());
+    const log = createLogger('silent');
+    let down: string | null = 'backend unavailable: redis';
+    const registry = new DocRegistry(store, log, { idleUnloadMs: 60_000, compactAfterUpdates: 1000, maxTextLength: 4000, refuseWrites: () => down });
+    cleanups.push(() => registry.closeAll());
+    const thread = await store.createThread({ id: 'outage', title: 't', participants: ['u'], mirror: false, createdAt: Date.now() });
+    const { limits, pingIntervalMs } = loadConfig({ SKEIN_DATA_DIR: tmpdir() }, { requireAuth: false });
+    const { server, client } = await serverSocket();
+    const closes: number[] = [];
+    client.on('close', (code) => closes.push(code));
+    const room = await registry.acquire(thread);
+    room.join(new SyncConnection(server, 'u', thread.id, log, { pingIntervalMs, limits }));
+
+    await expect(room.appendIngested([message('a1')])).rejects.toBeInstanceOf(BackendUnavailableError);
+    expect(room.doc.getArray('messages').length).toBe(0);
+    expect(await store.listMessagesBefore(thread.id, 100, 10)).toEqual([]);
+
+    down = null;
+    const stored = await room.appendIngested([message('a1'), message('a2')]);
+    expect(stored.map((m) => [m.id, m.seq])).toEqual([
+      ['a1', 1],
+      ['a2', 2],
+    ]);
+    expect(room.doc.getArray('messages').length).toBe(2);
+    // The peer was never closed (a broken room closes it with STORAGE_FAILURE).
+    expect(client.readyState).toBe(WebSocket.OPEN);
+    expect(closes).toEqual([]);
+    expect(room.conns.size).toBe(1);
+  });
+});
