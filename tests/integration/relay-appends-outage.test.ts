@@ -8,30 +8,19 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { loadConfig } from '../../server/config.ts';
 import { DocRegistry } from '../../server/doc-registry.ts';
 import { createLogger } from '../../server/logger.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
 import { SyncConnection } from '../../server/sync-connection.ts';
+import { loopbackSocket } from '../helpers/loopback-socket.ts';
 import { BackendUnavailableError } from '../../server/thread-room-parts.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function serverSocket(): Promise<{ server: WebSocket; client: WebSocket }> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
-  await new Promise((r) => wss.once('listening', r));
-  const port = (wss.address() as { port: number }).port;
-  const accepted = new Promise<WebSocket>((r) => wss.once('connection', r));
-  const client = new WebSocket(`ws://127.0.0.1:${port}`);
-  cleanups.push(() => client.terminate());
-  const [server] = await Promise.all([accepted, new Promise((r) => client.once('open', r))]);
-  return { server, client };
-}
 
 const message = (id: string) => ({ message: { id, authorId: 'did:plc:remote', text: `ingested ${id}`, clientSentAt: 1 }, atUri: `at://did:plc:remote/dev.skein.chat.message/${id}`, atCid: 'bafy' });
 
@@ -45,7 +34,7 @@ describe('relay appends during a backend outage', () => {
     cleanups.push(() => registry.closeAll());
     const thread = await store.createThread({ id: 'outage', title: 't', participants: ['u'], mirror: false, createdAt: Date.now() });
     const { limits, pingIntervalMs } = loadConfig({ SKEIN_DATA_DIR: tmpdir() }, { requireAuth: false });
-    const { server, client } = await serverSocket();
+    const { server, client } = await loopbackSocket(cleanups);
     const closes: number[] = [];
     client.on('close', (code) => closes.push(code));
     const room = await registry.acquire(thread);

@@ -7,29 +7,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
 import { loadConfig } from '../../server/config.ts';
 import { DocRegistry } from '../../server/doc-registry.ts';
 import { createLogger } from '../../server/logger.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
 import { SyncConnection } from '../../server/sync-connection.ts';
+import { loopbackSocket } from '../helpers/loopback-socket.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** A real WebSocket pair on loopback: the server side of it. */
-async function serverSocket(): Promise<{ server: WebSocket; client: WebSocket }> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
-  await new Promise((r) => wss.once('listening', r));
-  const port = (wss.address() as { port: number }).port;
-  const accepted = new Promise<WebSocket>((r) => wss.once('connection', r));
-  const client = new WebSocket(`ws://127.0.0.1:${port}`);
-  const [server] = await Promise.all([accepted, new Promise((r) => client.once('open', r))]);
-  return { server, client };
-}
 
 describe('room lifetime', () => {
   it('a connection that closed while its room loaded does not keep the room loaded', async () => {
@@ -41,7 +29,7 @@ describe('room lifetime', () => {
     const thread = await store.createThread({ id: 'room-lifetime', title: 't', participants: ['u'], mirror: false, createdAt: Date.now() });
     const { limits, pingIntervalMs } = loadConfig({ SKEIN_DATA_DIR: tmpdir() }, { requireAuth: false });
 
-    const { server, client } = await serverSocket();
+    const { server, client } = await loopbackSocket(cleanups);
     const conn = new SyncConnection(server, 'u', thread.id, log, { pingIntervalMs, limits });
     // The room starts loading for it (as routes/sync.ts does on open)…
     const loading = registry.acquire(thread);
