@@ -12,6 +12,8 @@
  *   BENCH_THREADS=2000 npm run bench -- threads-memory
  *   BENCH_ROUNDS=1 npm run bench -- threads-memory   (one round only)
  *   BENCH_HEAP_SNAPSHOTS=/tmp/snaps npm run bench -- threads-memory   (heap snapshots at rest and after each round, to diff)
+ *   BENCH_WARMUP_THREADS=2000 npm run bench -- threads-memory   (the baseline after serving that many threads, not one:
+ *     the JIT's compiled code for the hot paths is then part of it, so what a round leaves is what threads leave)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { exposeGc, heapPartsMiB, rssMiB } from './relay-heap.ts';
 const T = Number(process.env.BENCH_THREADS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS;
+const WARMUP = Number(process.env.BENCH_WARMUP_THREADS ?? 1);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let firstSnapshot: ReturnType<typeof heapKindsMiB> | null = null;
@@ -97,14 +100,14 @@ export async function run(): Promise<void> {
   const fmt = (h: { heap: number; code: number }) => `${h.heap.toFixed(1)} MiB (code ${h.code.toFixed(1)})`;
   try {
     const token = await relay.token('owner');
-    // Warm up: one thread through the whole path (join, message, leave, unload), so the
+    // Warm up: WARMUP threads through the whole path (join, message, leave, unload), so the
     // baseline is the relay at rest having served, not the relay at start.
-    await openAndLeave(relay, token, await createThreads(relay, token, 1));
+    await openAndLeave(relay, token, await createThreads(relay, token, WARMUP));
     await sleep(1000);
     const base = await heapPartsMiB(relay);
     const baseRss = rssMiB(pid);
     await snapshot(relay, 'at rest');
-    console.log(`threads-memory: ${T} threads per round, each opened by one client with one message`);
+    console.log(`threads-memory: ${T} threads per round, each opened by one client with one message; baseline after a warm-up of ${WARMUP} thread(s)`);
     console.log(`  heap at rest          ${fmt(base)}, RSS ${baseRss.toFixed(0)} MiB`);
     let previous = base;
     for (let r = 1; r <= ROUNDS; r++) {
