@@ -26,7 +26,7 @@ import { canonFixes, sequencedBefore } from './canon-repair.ts';
 import { encodeUpdate } from './sync-protocol.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamLimits } from '../shared/stream.ts';
 import { StreamWatch } from './stream-watch.ts';
-import { nextGeneration, shouldRoll } from './generation-roll.ts';
+import { shouldRoll } from './generation-roll.ts';
 import type { ThreadFanoutMessage } from './fanout/fanout.ts';
 import { RoomFanout } from './fanout/room-fanout.ts';
 import type { Collecting, IngestedMessage, Pending, ThreadRoomOptions } from './thread-room-parts.ts';
@@ -36,6 +36,7 @@ import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN, type RoomHost 
 import { RoomAdmission } from './room/room-admission.ts';
 import { RoomRemote } from './room/room-remote.ts';
 import { appendByRelay } from './room/room-ingest.ts';
+import { RoomSeal } from './room/room-seal.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './thread-room-parts.ts';
 export { RoomSealedError } from './thread-room-parts.ts';
@@ -66,8 +67,8 @@ export class ThreadRoom {
   private readonly streamLimits: StreamLimits;
   /** Interrupts streams whose author went quiet (started once the log is loaded). */
   private streamWatch: StreamWatch | null = null;
-  /** Set once this generation rolled: the document is history, nothing more is applied or stored. */
-  private sealed = false;
+  /** This generation's end: rolled here or elsewhere (room/room-seal.ts). */
+  private readonly seal: RoomSeal;
   /** This room's side of the fan-out to other instances; null when the relay runs alone. */
   private readonly fan: RoomFanout | null;
   /** The next flush retries held updates even without new ones (after a catch-up). */
@@ -95,12 +96,23 @@ export class ThreadRoom {
         for (const c of this.conns) c.send(frame);
       },
       failed: (err) => {
-        if (err instanceof GenerationSealedError) return void this.sealedOnWrite(err);
+        if (err instanceof GenerationSealedError) return void this.seal.onWriteRefused(err);
         this.storageFailed('append_failed', err, 'storing relay update failed');
       },
       stored: () => {
         this.logRows += 1;
       },
+    });
+    this.seal = new RoomSeal({
+      roots: this.roots,
+      conns: this.conns,
+      store,
+      log,
+      fan: this.fan,
+      relayUpdates: this.relayUpdates,
+      thread: () => this.thread,
+      setThread: (row) => (this.thread = row),
+      done: () => this.onSealed(this),
     });
     this.streamLimits = opts.streamLimits ?? DEFAULT_STREAM_LIMITS;
     this.host = {
@@ -114,15 +126,15 @@ export class ThreadRoom {
       chain: this.chain,
       uncanonIds: this.uncanonIds,
       thread: () => this.thread,
-      sealed: () => this.sealed,
+      sealed: () => this.seal.sealed,
       writeCanon: (m) => this.writeCanon(m),
       syncMeta: (t) => this.syncMeta(t),
       repairCanon: () => this.repairCanon(),
       addedRows: (n) => (this.logRows += n),
       requestRetry: () => this.requestRetry(),
       catchUp: () => this.catchUp(),
-      sealFromElsewhere: (row) => this.sealFromElsewhere(row),
-      sealedOnWrite: (err) => this.sealedOnWrite(err),
+      sealFromElsewhere: (row) => this.seal.fromElsewhere(row),
+      sealedOnWrite: (err) => this.seal.onWriteRefused(err),
       storageFailed: (event, err, message) => this.storageFailed(event, err, message),
     };
     this.admission = new RoomAdmission(this.host);
@@ -155,7 +167,7 @@ export class ThreadRoom {
 
   /** Writes thread metadata into `meta` where it differs from the store. */
   syncMeta(thread: ThreadRow): void {
-    if (this.sealed || thread.generation !== this.thread.generation) return;
+    if (this.seal.sealed || thread.generation !== this.thread.generation) return;
     this.thread = thread;
     writeMeta(this.doc, this.roots, thread);
   }
@@ -174,7 +186,7 @@ export class ThreadRoom {
    * changes from the AT bridge); sealed messages are rows only and are not touched.
    */
   publishCanon(messages: StoredMessage[]): void {
-    if (this.sealed) return;
+    if (this.seal.sealed) return;
     this.writeCanon(messages.filter((m) => m.seq > this.thread.baseSeq || this.roots.canon.has(m.id)));
   }
 
@@ -190,8 +202,8 @@ export class ThreadRoom {
       if (this.conns.size === 0) this.onEmpty(this);
       return;
     }
-    if (this.sealed || generation !== this.thread.generation) {
-      conn.close(CloseCode.GENERATION_SEALED, this.sealedReason());
+    if (this.seal.sealed || generation !== this.thread.generation) {
+      conn.close(CloseCode.GENERATION_SEALED, this.seal.reason);
       return;
     }
     this.conns.add(conn);
@@ -206,7 +218,7 @@ export class ThreadRoom {
   }
 
   receiveUpdate(conn: SyncConnection, update: Uint8Array, backlog = false): void {
-    if (this.sealed) return;
+    if (this.seal.sealed) return;
     this.queue.push({ conn, update, backlog });
     this.scheduleFlush();
   }
@@ -243,7 +255,7 @@ export class ThreadRoom {
     this.queue = [];
     const retry = this.retryRequested;
     this.retryRequested = false;
-    if ((batch.length === 0 && !retry) || this.sealed) return;
+    if ((batch.length === 0 && !retry) || this.seal.sealed) return;
     const refused = batch.length ? this.opts.refuseWrites?.() : null;
     if (refused) {
       // Nothing of the batch is applied: each sender keeps its update and resends it on reconnect.
@@ -264,7 +276,7 @@ export class ThreadRoom {
     } catch (err) {
       // Another instance rolled the thread first: nothing of this batch was stored (no seq, not
       // forwarded); the peers get 4410 and re-send their pending records to the live document.
-      if (err instanceof GenerationSealedError) return void (await this.sealedOnWrite(err));
+      if (err instanceof GenerationSealedError) return void (await this.seal.onWriteRefused(err));
       return this.storageFailed('commit_failed', err, 'storage commit failed');
     }
     // A store that does not call `relayRow` stored the updates as they are; canon follows on its own.
@@ -279,40 +291,8 @@ export class ThreadRoom {
     this.uncanonIds.clear();
     if (this.thread.mirror && stored.some((m) => m.state === 'sent')) this.opts.onMirroredCommit?.(this.id);
     if (stored.length) this.opts.onSequenced?.(stored);
-    if (shouldRoll(this.roots, this.opts.generationMessages ?? 0)) await this.roll();
+    if (shouldRoll(this.roots, this.opts.generationMessages ?? 0)) await this.seal.roll();
     else if (this.logRows > this.opts.compactAfterUpdates) await this.compact();
-  }
-
-  private sealedReason(): string {
-    return `generation_rolled ${this.thread.liveDoc}`;
-  }
-
-  /**
-   * Seals this generation (docs/data-model.md, "Windowed threads"): once the relay's own
-   * updates of this generation are stored, one store transaction starts the next generation;
-   * then every connection gets 4410 and the registry drops the room. A failed roll leaves
-   * the generation live (it is tried again after the next commit).
-   */
-  private async roll(): Promise<void> {
-    await this.relayUpdates.idle();
-    const from = this.thread.generation;
-    const { snapshot, receipts } = nextGeneration(this.roots);
-    let next: ThreadRow | null;
-    try {
-      next = await this.store.rollGeneration(this.id, from, snapshot, receipts);
-    } catch (err) {
-      this.log.error({ event: 'roll_failed', threadId: this.id, err: String(err) }, 'rolling the generation failed');
-      return;
-    }
-    const row = next ?? (await this.store.getThread(this.id).catch(() => null));
-    this.sealed = true;
-    this.relayUpdates.seal();
-    if (row) this.thread = row;
-    this.log.info({ event: 'generation_rolled', threadId: this.id, generation: this.thread.generation, baseSeq: this.thread.baseSeq }, 'generation rolled');
-    // Other instances' rooms of `from` seal too (and also learn it from the store on catch-up).
-    this.fan?.publishSealed(from);
-    for (const c of [...this.conns]) c.close(CloseCode.GENERATION_SEALED, this.sealedReason());
-    this.onSealed(this);
   }
 
   /**
@@ -348,7 +328,7 @@ export class ThreadRoom {
   /** A message from another instance's room of this thread (room/room-remote.ts). */
   receiveRemote(msg: ThreadFanoutMessage): void {
     if (msg.kind === 'awareness') {
-      if (!this.sealed && this.fan) this.presence.applyRemote(msg.update);
+      if (!this.seal.sealed && this.fan) this.presence.applyRemote(msg.update);
       return;
     }
     this.remote.receive(msg);
@@ -372,31 +352,13 @@ export class ThreadRoom {
     this.queue.length === 0 && !this.scheduled ? this.scheduleFlush() : undefined;
   }
 
-  /** The store refused a write of this generation (another instance rolled it first): seal. */
-  private sealedOnWrite(err: GenerationSealedError): Promise<void> {
-    this.log.info({ event: 'write_refused_sealed', threadId: this.id, generation: err.generation, liveGeneration: err.liveGeneration }, 'write refused: generation sealed');
-    return this.sealFromElsewhere();
-  }
-
-  /** Another instance rolled this generation: seal here too (4410 to every peer, then unload). */
-  private async sealFromElsewhere(row?: ThreadRow): Promise<void> {
-    if (this.sealed) return;
-    this.sealed = true;
-    this.relayUpdates.seal();
-    const next = row ?? (await this.store.getThread(this.id).catch(() => null));
-    if (next && next.generation > this.thread.generation) this.thread = next;
-    this.log.info({ event: 'generation_sealed_elsewhere', threadId: this.id, generation: this.thread.generation }, 'generation rolled by another instance');
-    for (const c of [...this.conns]) c.close(CloseCode.GENERATION_SEALED, this.sealedReason());
-    this.onSealed(this);
-  }
-
   /** Replaces the stored log with one snapshot of the current document. */
   async compact(): Promise<void> {
     const before = this.logRows;
     try {
       await this.store.compact(this.id, Y.encodeStateAsUpdate(this.doc), this.thread.generation);
     } catch (err) {
-      if (err instanceof GenerationSealedError) return void (await this.sealedOnWrite(err));
+      if (err instanceof GenerationSealedError) return void (await this.seal.onWriteRefused(err));
       throw err;
     }
     this.logRows = 1;
@@ -404,7 +366,7 @@ export class ThreadRoom {
   }
 
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN || this.sealed) return;
+    if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN || this.seal.sealed) return;
     if (origin === REMOTE_ORIGIN) {
       // Stored by another instance already: only this instance's peers need it.
       const frame = encodeUpdate(update);
@@ -424,13 +386,13 @@ export class ThreadRoom {
   /** Waits for pending work, compacts, and frees the document. */
   async unload(): Promise<void> {
     // Nobody is connected: a stream left open now would never finish.
-    if (!this.sealed) this.streamWatch?.sweep(Date.now(), true);
+    if (!this.seal.sealed) this.streamWatch?.sweep(Date.now(), true);
     this.streamWatch?.destroy();
     this.remote.destroy();
     this.fan?.close();
     await this.idle();
     // A sealed generation's log was replaced by the next one's: never write it back.
-    if (this.logRows > 1 && !this.sealed) await this.compact();
+    if (this.logRows > 1 && !this.seal.sealed) await this.compact();
     this.presence.destroy();
     this.doc.destroy();
   }
