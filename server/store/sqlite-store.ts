@@ -182,8 +182,8 @@ export class SqliteStore implements Store {
     opts: CommitOptions = {},
   ): Promise<StoredMessage[]> {
     return this.group.run(() => {
-      if (opts.generation !== undefined) checkGeneration(this.q, threadId, opts.generation);
-      const messages = sequenceMessages(this.q, threadId, candidates, now);
+      const thread = opts.generation !== undefined ? checkGeneration(this.q, threadId, opts.generation) : undefined;
+      const messages = sequenceMessages(this.q, threadId, candidates, now, thread);
       // The relay's canon for these seqs joins the batch's updates: one row, this transaction.
       const row = opts.relayRow?.(messages);
       if (row) this.q.appendUpdate.run(threadId, row.merged);
