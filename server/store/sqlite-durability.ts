@@ -24,9 +24,12 @@ interface Waiter {
   reject: (e: unknown) => void;
 }
 
-/** Test hook: while the file at `gate` exists, no fdatasync starts (`<gate>.held` says one waits). */
-export interface DurabilityHooks {
+/** How the fdatasyncs run. */
+export interface DurabilityOptions {
+  /** Test hook: while this file exists, no fdatasync starts (`<gate>.held` says one waits). */
   gate?: string;
+  /** Least time between the starts of two fdatasyncs, ms (0: back to back). */
+  minIntervalMs?: number;
 }
 
 export class WalDurability {
@@ -35,22 +38,26 @@ export class WalDurability {
   /** Commits covered by a completed fdatasync. */
   private durable = 0;
   private inFlight = false;
+  /** A start is scheduled (minIntervalMs): commits made meanwhile are still covered by it. */
+  private scheduled = false;
+  private lastStart = -Infinity;
   private waiters: Waiter[] = [];
   /** A failed fdatasync: what was written may not be on disk, so nothing more is promised. */
   private failure: unknown = null;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  private afterSyncs: Array<() => void> = [];
 
   private constructor(
     private readonly fd: number,
-    private readonly hooks: DurabilityHooks,
+    private readonly opts: DurabilityOptions,
   ) {}
 
   /**
    * Opens a descriptor on `<dbFile>-wal`; null when there is none (then the caller keeps
    * `synchronous=FULL`, the fsync on the event loop).
    */
-  static open(dbFile: string, hooks: DurabilityHooks = {}): WalDurability | null {
+  static open(dbFile: string, opts: DurabilityOptions = {}): WalDurability | null {
     const wal = `${dbFile}-wal`;
     if (!existsSync(wal)) return null;
     let fd: number;
@@ -66,7 +73,7 @@ export class WalDurability {
       closeSync(fd);
       return null;
     }
-    return new WalDurability(fd, hooks);
+    return new WalDurability(fd, opts);
   }
 
   /**
@@ -92,6 +99,20 @@ export class WalDurability {
     return new Promise<void>((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
   }
 
+  /** Whether an fdatasync is in flight (a commit made now waits for the next one). */
+  get syncing(): boolean {
+    return this.inFlight;
+  }
+
+  /**
+   * Runs `fn` when the fdatasync in flight completes, before the next one starts: a commit
+   * made then is covered by that next fdatasync, as one made now would be, so the group
+   * commit waits there and gathers more work into one transaction.
+   */
+  afterSync(fn: () => void): void {
+    this.afterSyncs.push(fn);
+  }
+
   /** Waits for the fdatasync in flight (if any), then closes the descriptor. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -101,8 +122,23 @@ export class WalDurability {
   }
 
   private kick(): void {
+    if (this.inFlight || this.scheduled || this.closed || this.durable >= this.committed) return;
+    const wait = this.lastStart + (this.opts.minIntervalMs ?? 0) - performance.now();
+    if (wait >= 1) {
+      this.scheduled = true;
+      setTimeout(() => {
+        this.scheduled = false;
+        this.startSync();
+      }, wait);
+      return;
+    }
+    this.startSync();
+  }
+
+  private startSync(): void {
     if (this.inFlight || this.closed || this.durable >= this.committed) return;
     this.inFlight = true;
+    this.lastStart = performance.now();
     // Every commit counted so far has finished: the fdatasync below starts after all of them.
     const upTo = this.committed;
     const start = () =>
@@ -111,9 +147,10 @@ export class WalDurability {
         if (err) this.fail(err);
         else this.reached(upTo);
         for (const r of this.idleWaiters.splice(0)) r();
+        for (const f of this.afterSyncs.splice(0)) f();
         if (!this.failure) this.kick();
       });
-    if (this.hooks.gate) void waitForGate(this.hooks.gate).then(start);
+    if (this.opts.gate) void waitForGate(this.opts.gate).then(start);
     else start();
   }
 

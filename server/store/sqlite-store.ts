@@ -41,9 +41,10 @@ export interface SqliteStoreOptions {
   /** Test hook (SKEIN_TEST_SYNC_GATE): while this file exists, no fdatasync starts. */
   testSyncGate?: string;
   /**
-   * How long a group commit waits for more work before it runs, ms. 0 (default): work of
-   * the same event-loop turn shares one transaction. A few ms let the canon update of one
-   * batch share the next batch's fsync (latency for fewer fsyncs).
+   * How long a group commit waits for more work before it runs, ms, and (FULL) the least
+   * time between two fdatasyncs. 0 (default): work of the same event-loop turn shares one
+   * transaction, and each fdatasync starts as soon as the previous one is done. A few ms
+   * trade that much latency for fewer transactions and fsyncs on a busy relay.
    */
   commitWindowMs?: number;
 }
@@ -68,7 +69,7 @@ export class SqliteStore implements Store {
     this.q = prepareQueries(this.db);
     // FULL: SQLite commits without syncing, and each commit is made durable by an fdatasync
     // of the WAL in the thread pool before anything depending on it is handed out.
-    this.durability = sync === 'FULL' ? WalDurability.open(file, { gate: opts.testSyncGate }) : null;
+    this.durability = sync === 'FULL' ? WalDurability.open(file, { gate: opts.testSyncGate, minIntervalMs: opts.commitWindowMs ?? 0 }) : null;
     if (this.durability) this.db.pragma('synchronous = NORMAL');
     this.group = new GroupCommit(this.db, opts.commitWindowMs ?? 0, this.durability);
     delegateOutbox(this, new SqliteOutbox(this.db, this.q));
