@@ -16,7 +16,7 @@
  * its connection for its whole life, so one descriptor opened at start serves until close.
  * See docs/operations.md, "Durability".
  */
-import { closeSync, existsSync, fdatasync, fstatSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, fstatSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 interface Waiter {
   upTo: number;
@@ -82,6 +82,8 @@ export class WalDurability {
    */
   committedNow(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
+    // Closed: SQLite's own close (a synced checkpoint) flushes it, but no promise can be kept.
+    if (this.closed) return Promise.reject(new Error('store closed'));
     const upTo = ++this.committed;
     const p = new Promise<void>((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
     this.kick();
@@ -113,11 +115,22 @@ export class WalDurability {
     this.afterSyncs.push(fn);
   }
 
-  /** Waits for the fdatasync in flight (if any), then closes the descriptor. */
+  /**
+   * Waits for the fdatasync in flight (if any), makes what was committed since durable (a
+   * last, blocking fdatasync: a delayed start may never come now), then closes the descriptor.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     while (this.inFlight) await new Promise<void>((r) => this.idleWaiters.push(r));
+    if (this.durable < this.committed && !this.failure) {
+      try {
+        fdatasyncSync(this.fd);
+        this.reached(this.committed);
+      } catch (err) {
+        this.fail(err);
+      }
+    }
     closeSync(this.fd);
   }
 
