@@ -48,6 +48,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     redisPrefix: env.SKEIN_REDIS_PREFIX?.trim() || 'skein:',
     sqliteSync: oneOf(env, 'SKEIN_SQLITE_SYNC', ['FULL', 'NORMAL'] as const, 'FULL'),
     commitWindowMs: int(env, 'SKEIN_COMMIT_WINDOW_MS', 0, 0, 100),
+    ...(env.SKEIN_TEST_SYNC_GATE ? { testSyncGate: env.SKEIN_TEST_SYNC_GATE } : {}),
     staticDir: env.SKEIN_STATIC_DIR ? resolve(env.SKEIN_STATIC_DIR) : join(packageRoot(), 'client', 'dist'),
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),

@@ -239,7 +239,11 @@ async function openStore(config: RelayConfig): Promise<Store> {
     const { PostgresStore } = await import('./store/postgres-store.ts');
     return PostgresStore.open({ connectionString: config.databaseUrl, ...(config.databaseSchema ? { schema: config.databaseSchema } : {}) });
   }
-  return new SqliteStore(join(config.dataDir, 'skein.sqlite'), { synchronous: config.sqliteSync, commitWindowMs: config.commitWindowMs });
+  return new SqliteStore(join(config.dataDir, 'skein.sqlite'), {
+    synchronous: config.sqliteSync,
+    commitWindowMs: config.commitWindowMs,
+    testSyncGate: config.testSyncGate,
+  });
 }
 
 /** Fan-out to other instances: Redis when configured, else in-process (this instance alone). */

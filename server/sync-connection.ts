@@ -125,13 +125,18 @@ export class SyncConnection {
       return this.close(CloseCode.RATE_LIMITED, 'too many sync requests');
     }
     switch (frame.kind) {
-      case 'sync-step1':
-        try {
-          this.send(encodeSyncStep2(Y.encodeStateAsUpdate(room.doc, frame.stateVector)));
-        } catch {
-          this.close(CloseCode.MALFORMED, 'invalid state vector');
-        }
-        return;
+      case 'sync-step1': {
+        // The document may hold a batch whose commit is under way: answer once it is durable.
+        const sv = frame.stateVector;
+        return room.afterStored(() => {
+          if (this.closed) return;
+          try {
+            this.send(encodeSyncStep2(Y.encodeStateAsUpdate(room.doc, sv)));
+          } catch {
+            this.close(CloseCode.MALFORMED, 'invalid state vector');
+          }
+        });
+      }
       case 'update': {
         // The first sync step 2 carries the peer's offline backlog: it is exempt from
         // the rates, so a long backlog cannot turn into a reconnect loop.

@@ -232,6 +232,14 @@ export class ThreadRoom {
     });
   }
 
+  /**
+   * Runs `task` once the room's work queued so far is done: the document then holds only
+   * what is stored and durable (a flush applies a batch before its commit).
+   */
+  afterStored(task: () => void): void {
+    this.chain.add(task);
+  }
+
   receiveAwareness(conn: SyncConnection, update: Uint8Array): void {
     this.presence.receive(conn, update);
   }

@@ -136,8 +136,13 @@ export interface RelayConfig {
   redisPrefix: string;
   /** PostgreSQL schema for the relay's tables (SKEIN_DATABASE_SCHEMA), created when missing; null: the default search path. */
   databaseSchema: string | null;
-  /** SQLite `synchronous`: FULL fsyncs each commit, NORMAL survives process but not OS crashes. */
+  /**
+   * SQLite durability: FULL makes each commit durable (an fdatasync of the WAL off the event
+   * loop) before it is acknowledged; NORMAL survives process but not OS crashes.
+   */
   sqliteSync: 'FULL' | 'NORMAL';
+  /** Test hook (SKEIN_TEST_SYNC_GATE): while this file exists, the SQLite store starts no fdatasync. */
+  testSyncGate?: string;
   /** How long a group commit waits for more work before its transaction, ms (0: the same turn). */
   commitWindowMs: number;
   /** Directory served at `/` (the built web app / SDK test page); skipped when absent. */

@@ -15,10 +15,13 @@ export function checkGeneration(q: SqliteQueries, threadId: string, generation: 
   return t;
 }
 
-/** Assigns seqs to the new candidates and writes their rows (inside the caller's transaction). */
-export function sequenceMessages(q: SqliteQueries, threadId: string, candidates: MessageCandidate[], now: number): StoredMessage[] {
+/**
+ * Assigns seqs to the new candidates and writes their rows (inside the caller's transaction).
+ * `row`: the thread's row read in this transaction already (checkGeneration), not read again.
+ */
+export function sequenceMessages(q: SqliteQueries, threadId: string, candidates: MessageCandidate[], now: number, row?: ThreadDbRow): StoredMessage[] {
   if (candidates.length === 0) return [];
-  const t = q.thread.get(threadId);
+  const t = row ?? q.thread.get(threadId);
   if (!t) throw new Error(`unknown thread ${threadId}`);
   const { messages, cursor } = assignSequence(
     threadId,

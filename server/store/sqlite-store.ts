@@ -11,6 +11,7 @@ import { liveDocName } from '../../shared/generation.ts';
 import { bytes } from './blobs.ts';
 import { toMessage } from './message-row.ts';
 import { checkGeneration, sequenceMessages } from './sqlite-commit.ts';
+import { durableCalls, durableView, WalDurability } from './sqlite-durability.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
 import { SqliteOutbox } from './sqlite-outbox.ts';
 import { type SqliteQueries, prepareQueries } from './sqlite-queries.ts';
@@ -19,6 +20,7 @@ import {
   type CommitOptions,
   delegateOutbox,
   type FoldedReceipt,
+  OUTBOX_METHODS,
   type MessageCandidate,
   type NewThread,
   type OutboxStore,
@@ -30,12 +32,19 @@ import {
 } from './store.ts';
 
 export interface SqliteStoreOptions {
-  /** `FULL` fsyncs every commit (survives power loss); `NORMAL` survives process crashes. */
-  synchronous?: 'FULL' | 'NORMAL';
   /**
-   * How long a group commit waits for more work before it runs, ms. 0 (default): work of
-   * the same event-loop turn shares one transaction. A few ms let the canon update of one
-   * batch share the next batch's fsync (latency for fewer fsyncs).
+   * `FULL`: every commit is on disk before its promise resolves (survives power loss), by an
+   * fdatasync of the WAL off the event loop (sqlite-durability.ts; SQLite's own sync on the
+   * loop if the WAL cannot be opened). `NORMAL` survives process crashes.
+   */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** Test hook (SKEIN_TEST_SYNC_GATE): while this file exists, no fdatasync starts. */
+  testSyncGate?: string;
+  /**
+   * How long a group commit waits for more work before it runs, ms, and (FULL) the least
+   * time between two fdatasyncs. 0 (default): work of the same event-loop turn shares one
+   * transaction, and each fdatasync starts as soon as the previous one is done. A few ms
+   * trade that much latency for fewer transactions and fsyncs on a busy relay.
    */
   commitWindowMs?: number;
 }
@@ -47,17 +56,34 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly q: SqliteQueries;
   private readonly group: GroupCommit;
+  private readonly durability: WalDurability | null;
   readonly ingest: SqliteIngestStore;
 
   constructor(file: string, opts: SqliteStoreOptions = {}) {
-    this.db = openSqlite(file, opts.synchronous ?? 'FULL');
+    const sync = opts.synchronous ?? 'FULL';
+    this.db = openSqlite(file, sync);
     // A SQLite file has exactly one relay process, so claims left by a previous (crashed)
     // process can be released at once instead of waiting out their lease.
     this.db.exec('UPDATE at_outbox SET claimed_until = 0');
-    this.ingest = new SqliteIngestStore(this.db);
+    const ingest = new SqliteIngestStore(this.db);
     this.q = prepareQueries(this.db);
-    this.group = new GroupCommit(this.db, opts.commitWindowMs ?? 0);
+    // FULL: SQLite commits without syncing, and each commit is made durable by an fdatasync
+    // of the WAL in the thread pool before anything depending on it is handed out.
+    this.durability = sync === 'FULL' ? WalDurability.open(file, { gate: opts.testSyncGate, minIntervalMs: opts.commitWindowMs ?? 0 }) : null;
+    if (this.durability) this.db.pragma('synchronous = NORMAL');
+    this.group = new GroupCommit(this.db, opts.commitWindowMs ?? 0, this.durability);
     delegateOutbox(this, new SqliteOutbox(this.db, this.q));
+    const total = this.db.prepare<[], number>('SELECT total_changes()').pluck();
+    const changes = () => total.get()!;
+    if (this.durability) {
+      durableCalls(this, DIRECT_CALLS, this.durability, changes);
+    }
+    this.ingest = this.durability ? durableView(ingest, ['lease'], this.durability, changes) : ingest;
+  }
+
+  /** Whether commits are made durable off the event loop (false: SQLite's own sync, or NORMAL). */
+  get syncsOffLoop(): boolean {
+    return this.durability !== null;
   }
 
   private row(r: ThreadDbRow): ThreadRow {
@@ -157,8 +183,8 @@ export class SqliteStore implements Store {
     opts: CommitOptions = {},
   ): Promise<StoredMessage[]> {
     return this.group.run(() => {
-      if (opts.generation !== undefined) checkGeneration(this.q, threadId, opts.generation);
-      const messages = sequenceMessages(this.q, threadId, candidates, now);
+      const thread = opts.generation !== undefined ? checkGeneration(this.q, threadId, opts.generation) : undefined;
+      const messages = sequenceMessages(this.q, threadId, candidates, now, thread);
       // The relay's canon for these seqs joins the batch's updates: one row, this transaction.
       const row = opts.relayRow?.(messages);
       if (row) this.q.appendUpdate.run(threadId, row.merged);
@@ -220,6 +246,22 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Whatever was committed is flushed by SQLite's close (checkpoint) anyway; waiting keeps
+    // the last commits' callers from seeing a closed store.
+    if (this.durability) {
+      await this.durability.settled().catch(() => {});
+      await this.durability.close();
+    }
     this.db.close();
   }
 }
+
+/**
+ * The store's own statements outside the group commit, reads and writes: each waits for
+ * earlier commits to be durable, and a write for its own (durableCalls).
+ */
+const DIRECT_CALLS = [
+  'createThread', 'getThread', 'getThreadByAtUri', 'setThreadAtUri', 'listThreadsForUser', 'archiveThread',
+  'setRemote', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'listMessages', 'listMessagesBefore',
+  'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', ...OUTBOX_METHODS,
+] as const;
