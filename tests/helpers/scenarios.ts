@@ -3,7 +3,19 @@
  * run the same checks instead of copies of them.
  */
 import { expect } from 'vitest';
-import { type TestClient, canonicalOrder, synced } from './y-client.ts';
+import type { RelayProcess } from './relay-process.ts';
+import { type TestClient, canonicalOrder, connectClient, synced } from './y-client.ts';
+
+/** A thread of alice's with bob in it, both connected with stock clients and synced. */
+export async function aliceAndBob(relay: RelayProcess): Promise<{ id: string; alice: string; bob: string; a: TestClient; b: TestClient }> {
+  const alice = await relay.token('alice');
+  const bob = await relay.token('bob');
+  const { id } = await relay.createThread(alice, ['bob']);
+  const a = connectClient(relay.wsUrl, id, alice, 'alice');
+  const b = connectClient(relay.wsUrl, id, bob, 'bob');
+  await Promise.all([synced(a), synced(b)]);
+  return { id, alice, bob, a, b };
+}
 
 export const allCanon = (c: TestClient, ids: string[]) => () => ids.every((id) => c.roots.canon.has(id));
 

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_URL, postgresSchemas } from '../helpers/postgres.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
-import { type TestClient, canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
+import { aliceAndBob } from '../helpers/scenarios.ts';
+import { type TestClient, canonicalOrder } from '../helpers/y-client.ts';
 
 const pg = postgresSchemas();
 const backends: Array<[string, () => Record<string, string>]> = [
@@ -28,13 +29,8 @@ describe.each(backends)('%s', (name, storeEnv) => {
 
   it('keeps every assigned seq across a SIGKILL and sequences the rest after restart', async () => {
     expect(relay.logs.find((l) => l.event === 'listening')?.storage).toBe(name);
-    const alice = await relay.token('alice');
-    const bob = await relay.token('bob');
-    const { id } = await relay.createThread(alice, ['bob']);
-    const a = connectClient(relay.wsUrl, id, alice, 'alice');
-    const b = connectClient(relay.wsUrl, id, bob, 'bob');
+    const { id, alice, a, b } = await aliceAndBob(relay);
     clients.push(a, b);
-    await Promise.all([synced(a), synced(b)]);
 
     // Both send in bursts, one batch per macrotask, until the relay is killed mid-stream.
     const total = 300;

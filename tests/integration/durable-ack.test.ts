@@ -13,7 +13,8 @@ import * as encoding from 'lib0/encoding';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as syncProtocol from 'y-protocols/sync';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
-import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
+import { aliceAndBob } from '../helpers/scenarios.ts';
+import { type TestClient, connectClient } from '../helpers/y-client.ts';
 
 /** Resolves once `path` exists (the relay flags a held fdatasync with a file; no event to await across processes). */
 async function fileAppears(path: string, timeoutMs = 15_000): Promise<void> {
@@ -40,13 +41,8 @@ describe.skipIf(process.env.SKEIN_TEST_STORE === 'postgres')('durable acknowledg
   });
 
   it('acknowledges, forwards and serves a message only after its fdatasync completed', async () => {
-    const alice = await relay.token('alice');
-    const bob = await relay.token('bob');
-    const { id } = await relay.createThread(alice, ['bob']);
-    const a = connectClient(relay.wsUrl, id, alice, 'alice');
-    const b = connectClient(relay.wsUrl, id, bob, 'bob');
+    const { id, bob, a, b } = await aliceAndBob(relay);
     clients.push(a, b);
-    await Promise.all([synced(a), synced(b)]);
 
     // The path works with the gate open.
     const first = a.send('before the gate');
