@@ -48,11 +48,13 @@ export class RedisFanout implements Fanout {
       retryStrategy: (times: number) => Math.min(50 * times, 1000),
       lazyConnect: true,
     };
+    // Named by prefix and role (CLIENT LIST shows whose connection is whose; tests cut only theirs).
+    const name = (role: string) => `${this.prefix}${role}`.replace(/\s/g, '_');
     // Resubscribed here, not by ioredis: it emits `ready` before Redis confirmed the channels.
-    this.sub = new Redis(opts.url, { ...common, autoResubscribe: false });
+    this.sub = new Redis(opts.url, { ...common, autoResubscribe: false, connectionName: name('sub') });
     // Fail fast while disconnected: a queued publish would arrive late and out of order with
     // the catch-up; a lost one is a gap the receiver repairs from the store.
-    this.pub = new Redis(opts.url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    this.pub = new Redis(opts.url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectionName: name('pub') });
     for (const [name, conn] of [['sub', this.sub], ['pub', this.pub]] as const) {
       // Only the message: an error may quote the URL.
       conn.on('error', (err: Error) => this.log.warn({ event: 'redis_error', conn: name, code: (err as { code?: string }).code ?? null }, 'redis connection error'));

@@ -2,15 +2,17 @@
  * One conformance suite for every Fanout implementation: two transports joined the way
  * two relay instances are (one shared bus / one Redis with one channel prefix).
  */
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Fanout, FanoutUserEvent, ThreadFanoutMessage } from '../../server/fanout/fanout.ts';
 import { InProcessBus, InProcessFanout } from '../../server/fanout/in-process-fanout.ts';
 import { RedisFanout } from '../../server/fanout/redis-fanout.ts';
-import { REDIS_URL, redisPrefix } from '../helpers/redis.ts';
+import { REDIS_URL, cutFanoutConnections, redisPrefix } from '../helpers/redis.ts';
 
 const log = pino({ level: 'silent' });
+
+/** The Redis prefix of the last pair made (its connections are named by it). */
+let redisPairPrefix = '';
 
 const pairs: Array<[string, () => Promise<[Fanout, Fanout]>]> = [
   [
@@ -24,6 +26,7 @@ const pairs: Array<[string, () => Promise<[Fanout, Fanout]>]> = [
     'redis',
     async () => {
       const prefix = redisPrefix();
+      redisPairPrefix = prefix;
       return Promise.all([RedisFanout.open({ url: REDIS_URL, prefix, log }), RedisFanout.open({ url: REDIS_URL, prefix, log })]) as Promise<[Fanout, Fanout]>;
     },
   ],
@@ -138,12 +141,7 @@ describe.each(pairs)('%s fanout', (name, make) => {
     await b.subscribe('t1', atB.push);
     let resyncs = 0;
     b.onResync(() => resyncs++);
-    const admin = new Redis(REDIS_URL);
-    try {
-      await admin.client('KILL', 'TYPE', 'pubsub');
-    } finally {
-      admin.disconnect();
-    }
+    expect(await cutFanoutConnections(redisPairPrefix, 'sub')).toBe(2);
     const end = Date.now() + 5000;
     while (resyncs === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     expect(resyncs).toBeGreaterThan(0);
@@ -155,13 +153,8 @@ describe.each(pairs)('%s fanout', (name, make) => {
     const [a, b] = await pair();
     const atB = inbox<ThreadFanoutMessage>();
     await b.subscribe('t1', atB.push);
-    const admin = new Redis(REDIS_URL);
-    try {
-      // Cuts the publishers (not the subscribers, not this connection).
-      await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-    } finally {
-      admin.disconnect();
-    }
+    // Cuts the publishers (not the subscribers).
+    expect(await cutFanoutConnections(redisPairPrefix, 'pub')).toBe(2);
     a.publish(update(a, 't1', 1, [1])); // fails: the publisher is reconnecting
     const got = await atB.until(1, 5000);
     expect(got.find((m) => m.kind === 'gap')).toEqual({ kind: 'gap', threadId: 't1', origin: a.instanceId });
