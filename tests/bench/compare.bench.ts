@@ -8,7 +8,9 @@
  *   npm run bench -- compare
  *   BENCH_RUNS=2 BENCH_SECONDS=15 BENCH_WORKLOADS=D10C100R1,D10C100R5,D100C500R0.2 npm run bench -- compare
  *   BENCH_SERVERS=skein RELAY_NODE_ARGS=--cpu-prof npm run bench -- compare   (profile the relay)
+ *   BENCH_WARMUP_SECONDS=15 npm run bench -- compare   (steady state: measure after a warm-up)
  */
+import * as Y from 'yjs';
 import { ulid } from 'ulid';
 import { type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
 
@@ -35,11 +37,15 @@ interface Result {
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+/** Seconds of the same workload before measuring (JIT warm-up), 0 for none. */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 0);
 const WORKLOADS: Workload[] = (process.env.BENCH_WORKLOADS ?? 'D10C100R1,D10C100R5,D100C500R0.2').split(',').map((name) => {
   const m = /^D(\d+)C(\d+)R([\d.]+)$/.exec(name.trim());
   if (!m) throw new Error(`bad workload ${name} (want e.g. D10C100R5)`);
   return { name: name.trim(), threads: Number(m[1]), clients: Number(m[2]), rate: Number(m[3]) };
 });
+/** Extra relay settings, e.g. BENCH_SKEIN_ENV="SKEIN_SQLITE_SYNC=NORMAL" (what a setting costs). */
+const SKEIN_ENV = Object.fromEntries((process.env.BENCH_SKEIN_ENV ?? '').split(' ').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 const KINDS = (process.env.BENCH_SERVERS ?? 'y-websocket,hocuspocus,skein').split(',') as ServerKind[];
 
 const pct = (sorted: number[], p: number) =>
@@ -47,8 +53,32 @@ const pct = (sorted: number[], p: number) =>
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+type SentMessage = { authorId: string; clientSentAt: number };
+
+/**
+ * Calls `f` for each message a transaction added to the `messages` array. Walks only the
+ * structs the transaction integrated: a YEvent's `changes` walks the whole array, which made
+ * the driver's core the bottleneck once threads held a few thousand messages.
+ */
+function onMessagesAdded(doc: Y.Doc, f: (m: SentMessage) => void): void {
+  const messages = doc.getArray<SentMessage>('messages');
+  doc.on('afterTransaction', (tr: Y.Transaction) => {
+    for (const [client, after] of tr.afterState) {
+      const before = tr.beforeState.get(client) ?? 0;
+      if (after <= before) continue;
+      const structs = doc.store.clients.get(client)!;
+      for (let i = Y.findIndexSS(structs, before); i < structs.length; i++) {
+        const s = structs[i]!;
+        if (!(s instanceof Y.Item) || s.parent !== messages || s.deleted) continue;
+        // A struct merged with an older neighbour starts before this transaction's first clock.
+        for (const m of s.content.getContent().slice(Math.max(0, before - s.id.clock))) f(m as SentMessage);
+      }
+    }
+  });
+}
+
 async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
-  const server: BenchServer = await startServer(kind);
+  const server: BenchServer = await startServer(kind, SKEIN_ENV);
   pin(server.pid, 0);
   const clients: BenchClient[] = [];
   const latencies: number[] = [];
@@ -59,35 +89,42 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
     for (let i = 0; i < w.clients; i++) {
       const userId = users[i]!;
       const c = server.connect(rooms[i % w.threads]!, userId);
-      c.doc.getArray<{ authorId: string; clientSentAt: number }>('messages').observe((e) => {
-        const now = Date.now();
-        for (const item of e.changes.added) {
-          for (const m of item.content.getContent() as Array<{ authorId: string; clientSentAt: number }>) {
-            if (m.authorId !== userId) latencies.push(now - m.clientSentAt);
-          }
-        }
+      onMessagesAdded(c.doc, (m) => {
+        if (m.authorId !== userId) latencies.push(Date.now() - m.clientSentAt);
       });
       clients.push(c);
     }
     await Promise.all(clients.map((c) => c.synced));
-    const { cpuSeconds: cpu0, sysSeconds: sys0 } = procStats(server.pid);
-    const ticks = Math.round(SECONDS * w.rate);
-    // Spread the clients' sends over each tick instead of sending them all at once.
-    const tickMs = 1000 / w.rate;
-    const started = performance.now();
-    for (let t = 0; t < ticks; t++) {
-      for (let i = 0; i < clients.length; i++) {
-        const due = started + t * tickMs + (i / clients.length) * tickMs;
-        const wait = due - performance.now();
-        if (wait > 1) await sleep(wait);
-        const c = clients[i]!;
-        const messages = c.doc.getArray('messages');
-        messages.insert(messages.length, [{ id: ulid(), authorId: users[i]!, text: `m${t}`, clientSentAt: Date.now() }]);
+    // Sends R messages/s from every client for `seconds`, then waits for their deliveries.
+    let round = 0;
+    const drive = async (seconds: number) => {
+      const ticks = Math.round(seconds * w.rate);
+      // Spread the clients' sends over each tick instead of sending them all at once.
+      const tickMs = 1000 / w.rate;
+      const started = performance.now();
+      for (let t = 0; t < ticks; t++, round++) {
+        for (let i = 0; i < clients.length; i++) {
+          const due = started + t * tickMs + (i / clients.length) * tickMs;
+          const wait = due - performance.now();
+          if (wait > 1) await sleep(wait);
+          const c = clients[i]!;
+          const messages = c.doc.getArray('messages');
+          messages.insert(messages.length, [{ id: ulid(), authorId: users[i]!, text: `m${round}`, clientSentAt: Date.now() }]);
+        }
       }
+      const expected = w.clients * (w.clients / w.threads - 1) * ticks;
+      const deadline = performance.now() + 30_000;
+      while (latencies.length < expected && performance.now() < deadline) await sleep(50);
+      return expected;
+    };
+    // A relay runs for hours: the warm-up lets every server's JIT reach its steady state
+    // before anything is measured (same workload, same clients, not counted).
+    if (WARMUP_SECONDS > 0) {
+      await drive(WARMUP_SECONDS);
+      latencies.length = 0;
     }
-    const expected = w.clients * (w.clients / w.threads - 1) * ticks;
-    const deadline = performance.now() + 30_000;
-    while (latencies.length < expected && performance.now() < deadline) await sleep(50);
+    const { cpuSeconds: cpu0, sysSeconds: sys0 } = procStats(server.pid);
+    const expected = await drive(SECONDS);
     const stats = procStats(server.pid);
     latencies.sort((a, b) => a - b);
     return {
@@ -107,7 +144,7 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
 
 export async function run(): Promise<void> {
   const pinned = pin(process.pid, 1);
-  console.log(`compare: ${RUNS} run(s) per server and workload, ${SECONDS} s each, servers ${pinned ? 'pinned to core 0, driver to core 1' : 'NOT pinned (no taskset)'}`);
+  console.log(`compare: ${RUNS} run(s) per server and workload, ${SECONDS} s each after ${WARMUP_SECONDS} s of warm-up, servers ${pinned ? 'pinned to core 0, driver to core 1' : 'NOT pinned (no taskset)'}`);
   for (const w of WORKLOADS) {
     const results = new Map<ServerKind, Result[]>(KINDS.map((k) => [k, []]));
     for (let r = 0; r < RUNS; r++) {

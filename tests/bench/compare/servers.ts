@@ -139,6 +139,9 @@ async function skeinServer(env: Record<string, string>): Promise<BenchServer> {
     SKEIN_MAX_UPDATES_PER_SECOND: '1000',
     SKEIN_MAX_HTTP_WRITES_PER_MINUTE: '100000',
     SKEIN_HTTP_WRITE_BURST: '100000',
+    // Stock clients cannot follow a generation roll (the SDK does): the live document
+    // grows as the other servers' documents do.
+    SKEIN_GENERATION_MESSAGES: '0',
     ...env,
   });
   await relay.start();
