@@ -37,6 +37,7 @@ import { RoomAdmission } from './room/room-admission.ts';
 import { RoomRemote } from './room/room-remote.ts';
 import { appendByRelay } from './room/room-ingest.ts';
 import { RoomSeal } from './room/room-seal.ts';
+import { coveredSnapshot } from './store/snapshot-coverage.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './thread-room-parts.ts';
 export { RoomSealedError } from './thread-room-parts.ts';
@@ -364,7 +365,8 @@ export class ThreadRoom {
   async compact(): Promise<void> {
     const before = this.logRows;
     try {
-      await this.store.compact(this.id, Y.encodeStateAsUpdate(this.doc), this.thread.generation);
+      const snapshot = coveredSnapshot(this.doc);
+      await this.store.compact(this.id, snapshot.update, this.thread.generation, snapshot.holds);
     } catch (err) {
       if (err instanceof GenerationSealedError) return void (await this.seal.onWriteRefused(err));
       throw err;

@@ -207,7 +207,7 @@ export class PostgresStore implements Store {
       : commitWithCounter(this.pool, threadId, blobs, candidates, now, generation);
   }
 
-  async compact(threadId: string, snapshot: Uint8Array, generation?: number): Promise<void> {
+  async compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean): Promise<void> {
     await inTransaction(this.pool, async (c) => {
       // One compaction per thread at a time across instances; a second one has nothing to add.
       // A roll takes the same lock (blocking), so the generation read below stays true until COMMIT.
@@ -220,7 +220,7 @@ export class PostgresStore implements Store {
       }
       // Only the rows read here are replaced: a row another instance appends meanwhile stays.
       const { rows } = await c.query<{ id: string; data: Buffer }>('SELECT id, data FROM updates WHERE thread_id = $1 ORDER BY id FOR UPDATE', [threadId]);
-      const stored = rows.map((r) => bytes(r.data));
+      const stored = rows.map((r) => bytes(r.data)).filter((r) => !holds?.(r));
       await c.query('DELETE FROM updates WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
       await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(stored.length ? Y.mergeUpdates([snapshot, ...stored]) : snapshot)]);
     });

@@ -193,10 +193,10 @@ export class SqliteStore implements Store {
     });
   }
 
-  async compact(threadId: string, snapshot: Uint8Array, generation?: number): Promise<void> {
+  async compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean): Promise<void> {
     this.db.transaction(() => {
       if (generation !== undefined) checkGeneration(this.q, threadId, generation);
-      const rows = this.q.updates.all(threadId).map((r) => bytes(r.data));
+      const rows = this.q.updates.all(threadId).map((r) => bytes(r.data)).filter((r) => !holds?.(r));
       this.q.deleteUpdates.run(threadId);
       this.q.appendUpdate.run(threadId, rows.length ? Y.mergeUpdates([snapshot, ...rows]) : snapshot);
     })();

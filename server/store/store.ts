@@ -185,9 +185,10 @@ export interface Store {
    * With PostgreSQL, a compaction of the thread already running on another instance makes
    * this one a no-op (they never run at once). With `generation`, refused (GenerationSealedError,
    * the log untouched) when the thread rolled past it: a sealed document's snapshot must never
-   * be merged into the next generation's log.
+   * be merged into the next generation's log. `holds` (store/snapshot-coverage.ts): rows it
+   * is true for are in `snapshot` already and are replaced without being merged into it.
    */
-  compact(threadId: string, snapshot: Uint8Array, generation?: number): Promise<void>;
+  compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean): Promise<void>;
   /** Number of rows in the update log of a thread. */
   countUpdates(threadId: string): Promise<number>;
 

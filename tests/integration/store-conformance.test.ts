@@ -178,6 +178,25 @@ describe.each(stores)('%s store', (_name, make) => {
     expect(replay((await s.loadUpdates(id)).updates).sort()).toEqual(['mine', 'theirs']);
   });
 
+  it('compaction merges only the rows `holds` does not vouch for', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 0 });
+    const here = new Y.Doc();
+    const other = new Y.Doc();
+    const mine = captureUpdate(here, () => here.getArray('a').push(['mine']));
+    const theirs = captureUpdate(other, () => other.getArray('a').push(['theirs']));
+    const vouched = captureUpdate(other, () => other.getArray('a').push(['vouched']));
+    for (const u of [mine, theirs, vouched]) await s.appendUpdate(id, u);
+    // `vouched` is not in the snapshot: a store that merged it anyway would keep it.
+    const seen: Uint8Array[] = [];
+    const holds = (row: Uint8Array) => (seen.push(row), Buffer.compare(row, theirs) !== 0);
+    await s.compact(id, Y.encodeStateAsUpdate(here), undefined, holds);
+    expect(seen).toHaveLength(3);
+    expect(await s.countUpdates(id)).toBe(1);
+    expect(replay((await s.loadUpdates(id)).updates).sort()).toEqual(['mine', 'theirs']);
+  });
+
   it('pages back by seq: the newest messages before a seq, in seq order', async () => {
     const s = await open();
     const id = newId();
