@@ -37,7 +37,7 @@ import { RoomAdmission } from './room/room-admission.ts';
 import { RoomRemote } from './room/room-remote.ts';
 import { appendByRelay } from './room/room-ingest.ts';
 import { RoomSeal } from './room/room-seal.ts';
-import { coveredSnapshot } from './store/snapshot-coverage.ts';
+import { RoomLog } from './room/room-log.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './thread-room-parts.ts';
 export { RoomSealedError } from './thread-room-parts.ts';
@@ -58,7 +58,7 @@ export class ThreadRoom {
   private queue: Pending[] = [];
   private scheduled = false;
   private readonly chain: RoomChain;
-  private logRows = 0;
+  private readonly updateLog: RoomLog;
   /** While set, relay-authored updates are collected here for the commit in progress. */
   private captured: Uint8Array[] | null = null;
   /** The relay's own updates, stored before peers see them (relay-updates.ts). */
@@ -86,6 +86,10 @@ export class ThreadRoom {
     private readonly opts: ThreadRoomOptions,
   ) {
     this.doc.on('update', this.onDocUpdate);
+    this.updateLog = new RoomLog(
+      { doc: this.doc, store, log, thread: () => this.thread, sealedOnWrite: (err) => this.seal.onWriteRefused(err) },
+      opts.compactAfterUpdates,
+    );
     this.chain = new RoomChain((err) => this.log.error({ event: 'room_task_failed', threadId: this.id, err: String(err) }, 'room task failed'));
     // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
     this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
@@ -100,9 +104,7 @@ export class ThreadRoom {
         if (err instanceof GenerationSealedError) return void this.seal.onWriteRefused(err);
         this.storageFailed('append_failed', err, 'storing relay update failed');
       },
-      stored: () => {
-        this.logRows += 1;
-      },
+      stored: () => this.updateLog.added(1),
     });
     this.seal = new RoomSeal({
       roots: this.roots,
@@ -131,7 +133,7 @@ export class ThreadRoom {
       writeCanon: (m) => this.writeCanon(m),
       syncMeta: (t) => this.syncMeta(t),
       repairCanon: () => this.repairCanon(),
-      addedRows: (n) => (this.logRows += n),
+      addedRows: (n) => this.updateLog.added(n),
       requestRetry: () => this.requestRetry(),
       catchUp: () => this.catchUp(),
       sealFromElsewhere: (row) => this.seal.fromElsewhere(row),
@@ -156,7 +158,7 @@ export class ThreadRoom {
     // The caller's row may predate a roll: the log holds the newest generation.
     const room = new ThreadRoom((await store.getThread(thread.id)) ?? thread, store, log, opts);
     const { updates } = await store.loadUpdates(thread.id);
-    room.logRows = updates.length;
+    room.updateLog.added(updates.length);
     room.doc.transact(() => {
       for (const u of updates) Y.applyUpdate(room.doc, u, LOAD_ORIGIN);
     }, LOAD_ORIGIN);
@@ -290,7 +292,7 @@ export class ThreadRoom {
     }
     // A store that does not call `relayRow` stored the updates as they are; canon follows on its own.
     const sent: RelayRow = row ?? batchRow(clientUpdates, null);
-    this.logRows += row ? 1 : produced.length;
+    this.updateLog.added(row ? 1 : produced.length);
     this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, sent.merged);
     sendBatch(this.conns, produced, sent);
     if (!row) this.relayWrites(stored, collecting);
@@ -301,7 +303,7 @@ export class ThreadRoom {
     if (this.thread.mirror && stored.some((m) => m.state === 'sent')) this.opts.onMirroredCommit?.(this.id);
     if (stored.length) this.opts.onSequenced?.(stored);
     if (shouldRoll(this.roots, this.opts.generationMessages ?? 0)) await this.seal.roll();
-    else if (this.logRows > this.opts.compactAfterUpdates) await this.compact();
+    else if (this.updateLog.due) await this.compact();
   }
 
   /**
@@ -362,17 +364,8 @@ export class ThreadRoom {
   }
 
   /** Replaces the stored log with one snapshot of the current document. */
-  async compact(): Promise<void> {
-    const before = this.logRows;
-    try {
-      const snapshot = coveredSnapshot(this.doc);
-      await this.store.compact(this.id, snapshot.update, this.thread.generation, snapshot.holds);
-    } catch (err) {
-      if (err instanceof GenerationSealedError) return void (await this.seal.onWriteRefused(err));
-      throw err;
-    }
-    this.logRows = 1;
-    this.log.debug({ event: 'log_compacted', threadId: this.id, rows: before }, 'update log compacted');
+  compact(): Promise<void> {
+    return this.updateLog.compact();
   }
 
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
@@ -402,7 +395,7 @@ export class ThreadRoom {
     this.fan?.close();
     await this.idle();
     // A sealed generation's log was replaced by the next one's: never write it back.
-    if (this.logRows > 1 && !this.seal.sealed) await this.compact();
+    if (this.updateLog.rows > 1 && !this.seal.sealed) await this.compact();
     this.presence.destroy();
     this.doc.destroy();
   }
