@@ -10,6 +10,7 @@
  *   BENCH_SERVERS=skein RELAY_NODE_ARGS=--cpu-prof npm run bench -- compare   (profile the relay)
  *   BENCH_WARMUP_SECONDS=15 npm run bench -- compare   (steady state: measure after a warm-up)
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as Y from 'yjs';
 import { ulid } from 'ulid';
 import { type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
@@ -33,6 +34,8 @@ interface Result {
   p50: number;
   p99: number;
   rssPeakMiB: number;
+  /** The driver's own event-loop delay (max, ms) while measuring: latencies above it may be the driver's. */
+  driverDelayMaxMs: number;
 }
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
@@ -124,7 +127,10 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       latencies.length = 0;
     }
     const { cpuSeconds: cpu0, sysSeconds: sys0 } = procStats(server.pid);
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
     const expected = await drive(SECONDS);
+    loop.disable();
     const stats = procStats(server.pid);
     latencies.sort((a, b) => a - b);
     return {
@@ -135,6 +141,7 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       p50: pct(latencies, 50),
       p99: pct(latencies, 99),
       rssPeakMiB: stats.rssPeakMiB,
+      driverDelayMaxMs: loop.max / 1e6,
     };
   } finally {
     clients.forEach((c) => c.destroy());
@@ -151,7 +158,7 @@ export async function run(): Promise<void> {
       for (const kind of KINDS) {
         const res = await runOnce(kind, w);
         results.get(kind)!.push(res);
-        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB`);
+        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms`);
       }
     }
     const med = (k: ServerKind, f: (r: Result) => number) => median(results.get(k)!.map(f));
