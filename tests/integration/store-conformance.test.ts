@@ -163,35 +163,32 @@ describe.each(stores)('%s store', (_name, make) => {
     expect(replay((await s.loadUpdates(id)).updates)).toEqual([0, 1, 2, 3, 4]);
   });
 
-  it('compaction keeps a stored update its snapshot lacks (appended by another instance)', async () => {
+  /** A thread whose log holds `mine` (in the snapshot `here`) and `extra` rows from another replica. */
+  const twoReplicaLog = async (...extra: string[]) => {
     const s = await open();
     const id = newId();
     await s.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 0 });
     const here = new Y.Doc();
     const other = new Y.Doc();
     const mine = captureUpdate(here, () => here.getArray('a').push(['mine']));
-    const theirs = captureUpdate(other, () => other.getArray('a').push(['theirs']));
-    await s.appendUpdate(id, mine);
-    await s.appendUpdate(id, theirs);
-    await s.compact(id, Y.encodeStateAsUpdate(here));
+    const theirs = extra.map((x) => captureUpdate(other, () => other.getArray('a').push([x])));
+    for (const u of [mine, ...theirs]) await s.appendUpdate(id, u);
+    return { s, id, snapshot: Y.encodeStateAsUpdate(here), theirs };
+  };
+
+  it('compaction keeps a stored update its snapshot lacks (appended by another instance)', async () => {
+    const { s, id, snapshot } = await twoReplicaLog('theirs');
+    await s.compact(id, snapshot);
     expect(await s.countUpdates(id)).toBe(1);
     expect(replay((await s.loadUpdates(id)).updates).sort()).toEqual(['mine', 'theirs']);
   });
 
   it('compaction merges only the rows `holds` does not vouch for', async () => {
-    const s = await open();
-    const id = newId();
-    await s.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 0 });
-    const here = new Y.Doc();
-    const other = new Y.Doc();
-    const mine = captureUpdate(here, () => here.getArray('a').push(['mine']));
-    const theirs = captureUpdate(other, () => other.getArray('a').push(['theirs']));
-    const vouched = captureUpdate(other, () => other.getArray('a').push(['vouched']));
-    for (const u of [mine, theirs, vouched]) await s.appendUpdate(id, u);
+    const { s, id, snapshot, theirs } = await twoReplicaLog('theirs', 'vouched');
     // `vouched` is not in the snapshot: a store that merged it anyway would keep it.
     const seen: Uint8Array[] = [];
-    const holds = (row: Uint8Array) => (seen.push(row), Buffer.compare(row, theirs) !== 0);
-    await s.compact(id, Y.encodeStateAsUpdate(here), undefined, holds);
+    const holds = (row: Uint8Array) => (seen.push(row), Buffer.compare(row, theirs[0]!) !== 0);
+    await s.compact(id, snapshot, undefined, holds);
     expect(seen).toHaveLength(3);
     expect(await s.countUpdates(id)).toBe(1);
     expect(replay((await s.loadUpdates(id)).updates).sort()).toEqual(['mine', 'theirs']);
