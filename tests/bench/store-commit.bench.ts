@@ -1,0 +1,67 @@
+/**
+ * Benchmark: what one durable message commit costs the SQLite store, in process (no sockets,
+ * no Yjs): CPU µs (user / system, all threads, so the fdatasync in the pool counts) and wall
+ * time per commit. "One at a time" awaits each commit before the next (a quiet relay: one
+ * transaction and one fdatasync per message); "ten at once" commits ten threads' messages in
+ * the same turn (one group commit). "1 ms apart" sleeps 1 ms between commits, as a relay at a
+ * low rate does: on this VM the same commit then costs about 3× the CPU (cold caches after
+ * each wake-up), which is what low-rate figures of every server measure too.
+ * Issue 10: the floor under the relay's cost per message.
+ *
+ * Run: npm run bench -- store-commit   (BENCH_COMMITS: commits per case, default 3000)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStore } from '../../server/store/sqlite-store.ts';
+
+const COMMITS = Number(process.env.BENCH_COMMITS ?? 3000);
+const THREADS = 10;
+/** About the size of one client update plus the relay's canon for it. */
+const UPDATE = new Uint8Array(300).fill(7);
+
+async function measure(sync: 'FULL' | 'NORMAL', perTurn: number, gapMs = 0): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'skein-store-commit-'));
+  const store = new SqliteStore(join(dir, 'skein.sqlite'), { synchronous: sync });
+  const threads = Array.from({ length: THREADS }, (_, i) => `t${i.toString().padStart(25, '0')}`);
+  for (const id of threads) await store.createThread({ id, title: 'bench', participants: ['u1', 'u2'], mirror: false, createdAt: 1 });
+  let n = 0;
+  const commit = (t: string) => {
+    const k = n++;
+    return store.commitMessages(t, [UPDATE], [{
+      record: { id: `01J${k.toString(36).padStart(23, '0')}`, authorId: 'did:plc:abcdefghijklmnopqrstuvwx', text: `message number ${k} with some ordinary chat text`, clientSentAt: Date.now() },
+      state: 'sent',
+    }], Date.now());
+  };
+  let busy = 0;
+  const round = async (count: number) => {
+    for (let i = 0; i < count; i += perTurn) {
+      const t = performance.now();
+      await Promise.all(threads.slice(0, perTurn).map(commit));
+      busy += performance.now() - t;
+      if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+    }
+  };
+  await round(Math.min(500, COMMITS)); // warm-up: JIT, page cache, the WAL's first pass
+  const cpu0 = process.cpuUsage();
+  busy = 0;
+  await round(COMMITS);
+  const cpu = process.cpuUsage(cpu0);
+  const wall = busy;
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  const per = (v: number) => (v / COMMITS).toFixed(0).padStart(4);
+  return `| ${sync} | ${perTurn === 1 ? 'one at a time' : `${perTurn} at once`}${gapMs ? `, ${gapMs} ms apart` : ''} | ${per(cpu.user)} | ${per(cpu.system)} | ${per(wall * 1000)} |`;
+}
+
+export async function run(): Promise<void> {
+  console.log(`SqliteStore.commitMessages, ${COMMITS} messages per case, one message and one 300-byte update each`);
+  console.log('| sync | commits | user CPU µs per message | system CPU µs per message | wall µs per message (without the gaps) |');
+  console.log('|---|---|---|---|---|');
+  for (const sync of ['FULL', 'NORMAL'] as const) {
+    for (const perTurn of [1, THREADS]) console.log(await measure(sync, perTurn));
+    console.log(await measure(sync, 1, 1));
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();
