@@ -9,7 +9,14 @@
  *   BENCH_RUNS=2 BENCH_SECONDS=15 BENCH_WORKLOADS=D10C100R1,D10C100R5,D100C500R0.2 npm run bench -- compare
  *   BENCH_SERVERS=skein RELAY_NODE_ARGS=--cpu-prof npm run bench -- compare   (profile the relay)
  *   BENCH_WARMUP_SECONDS=15 npm run bench -- compare   (steady state: measure after a warm-up)
+ *   BENCH_CALLGRIND=1 BENCH_WORKLOADS=D10C100R0.05 BENCH_WARMUP_SECONDS=60 npm run bench -- compare
+ *     (instructions per delivery, every thread of the server counted by valgrind's callgrind:
+ *     the work itself, free of this VM's cache and wake-up effects; ~50× slower, so low rates)
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as Y from 'yjs';
 import { ulid } from 'ulid';
@@ -36,6 +43,8 @@ interface Result {
   rssPeakMiB: number;
   /** The driver's own event-loop delay (max, ms) while measuring: latencies above it may be the driver's. */
   driverDelayMaxMs: number;
+  /** BENCH_CALLGRIND: instructions the server executed per delivery while measuring (all its threads). */
+  instructionsPerDelivery: number;
 }
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
@@ -50,6 +59,25 @@ const WORKLOADS: Workload[] = (process.env.BENCH_WORKLOADS ?? 'D10C100R1,D10C100
 /** Extra relay settings, e.g. BENCH_SKEIN_ENV="SKEIN_SQLITE_SYNC=NORMAL" (what a setting costs). */
 const SKEIN_ENV = Object.fromEntries((process.env.BENCH_SKEIN_ENV ?? '').split(' ').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 const KINDS = (process.env.BENCH_SERVERS ?? 'y-websocket,hocuspocus,skein').split(',') as ServerKind[];
+/** BENCH_CALLGRIND=1: each server runs under callgrind; where its dumps go. */
+const CALLGRIND_DIR = process.env.BENCH_CALLGRIND === '1' ? mkdtempSync(join(tmpdir(), 'skein-callgrind-')) : null;
+if (CALLGRIND_DIR) process.env.BENCH_WRAP = `valgrind -q --tool=callgrind --callgrind-out-file=${CALLGRIND_DIR}/cg.%p`;
+
+/** Callgrind: zeroes the server's counters (`start`) or dumps them and returns the instructions counted since. */
+function callgrind(server: BenchServer, action: 'start' | 'stop'): number {
+  if (!CALLGRIND_DIR) return NaN;
+  const pid = server.pid;
+  // vgdb finds the server's pipes by the HOST of its environment (the relay's is 127.0.0.1).
+  const { HOST: _host, ...env } = process.env;
+  execFileSync('callgrind_control', [action === 'start' ? '-z' : '-d', String(pid)], {
+    stdio: 'ignore',
+    env: server.kind === 'skein' ? { ...env, HOST: '127.0.0.1' } : env,
+  });
+  if (action === 'start') return NaN;
+  const dumps = readdirSync(CALLGRIND_DIR).filter((f) => f.startsWith(`cg.${pid}.`)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+  const text = readFileSync(join(CALLGRIND_DIR, dumps.at(-1)!), 'utf8');
+  return Number(/^summary: (\d+)/m.exec(text)![1]);
+}
 
 const pct = (sorted: number[], p: number) =>
   sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
@@ -126,12 +154,14 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       await drive(WARMUP_SECONDS);
       latencies.length = 0;
     }
+    callgrind(server, 'start');
     const { cpuSeconds: cpu0, sysSeconds: sys0 } = procStats(server.pid);
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const expected = await drive(SECONDS);
     loop.disable();
     const stats = procStats(server.pid);
+    const instructions = callgrind(server, 'stop');
     latencies.sort((a, b) => a - b);
     return {
       deliveries: latencies.length,
@@ -142,6 +172,7 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       p99: pct(latencies, 99),
       rssPeakMiB: stats.rssPeakMiB,
       driverDelayMaxMs: loop.max / 1e6,
+      instructionsPerDelivery: instructions / Math.max(1, latencies.length),
     };
   } finally {
     clients.forEach((c) => c.destroy());
@@ -158,18 +189,20 @@ export async function run(): Promise<void> {
       for (const kind of KINDS) {
         const res = await runOnce(kind, w);
         results.get(kind)!.push(res);
-        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms`);
+        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms${CALLGRIND_DIR ? `; ${(res.instructionsPerDelivery / 1000).toFixed(0)} k instructions per delivery` : ''}`);
       }
     }
     const med = (k: ServerKind, f: (r: Result) => number) => median(results.get(k)!.map(f));
     const row = (label: string, f: (r: Result) => number, digits = 0) => {
-      if (KINDS.length !== 3) return;
-      const [ref, hp, sk] = KINDS.map((k) => med(k, f));
+      const all: ServerKind[] = ['y-websocket', 'hocuspocus', 'skein'];
+      if (!all.every((k) => KINDS.includes(k))) return;
+      const [ref, hp, sk] = all.map((k) => med(k, f));
       console.log(`| ${w.name} ${label} | ${ref!.toFixed(digits)} | ${hp!.toFixed(digits)} | ${sk!.toFixed(digits)} | ${(sk! / hp!).toFixed(2)}× | ${(sk! / ref!).toFixed(2)}× |`);
     };
     console.log(`\n| workload, figure (median of ${RUNS}) | y-websocket ref | Hocuspocus | Skein | Skein/Hocuspocus | Skein/ref |`);
     console.log('|---|---|---|---|---|---|');
     row('server CPU µs per delivery', (r) => r.cpuUsPerDelivery);
+    if (CALLGRIND_DIR) row('server k instructions per delivery (callgrind)', (r) => r.instructionsPerDelivery / 1000);
     row('delivery p50 ms', (r) => r.p50, 1);
     row('delivery p99 ms', (r) => r.p99, 1);
     row('server peak RSS MiB', (r) => r.rssPeakMiB);

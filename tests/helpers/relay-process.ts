@@ -12,6 +12,11 @@ process.setMaxListeners(50); // each y-websocket provider adds an exit listener
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 /** The Node flags `npm start` gives the compiled relay (package.json), so benchmarks run it the same way. */
+/** A program the relay runs under, e.g. `valgrind --tool=callgrind` (BENCH_WRAP, benchmarks only). */
+export function wrapper(): string[] {
+  return process.env.BENCH_WRAP?.split(' ').filter(Boolean) ?? [];
+}
+
 const START_FLAGS = (() => {
   const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
   return /^node (.*)dist\/server\/main\.js$/.exec(start)?.[1]?.split(' ').filter(Boolean) ?? [];
@@ -67,7 +72,9 @@ export class RelayProcess {
     const extra = process.env.RELAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
     // RELAY_COMPILED=1 runs the compiled relay as `npm start` does (dist/, its Node flags; benchmarks).
     const entry = process.env.RELAY_COMPILED === '1' ? [...START_FLAGS, 'dist/server/main.js'] : ['--import', 'tsx', 'server/main.ts'];
-    const proc = spawn(process.execPath, [...extra, ...entry], {
+    // BENCH_WRAP runs the relay under another program (the compare bench's callgrind mode).
+    const [cmd, ...args] = [...wrapper(), process.execPath, ...extra, ...entry];
+    const proc = spawn(cmd!, args, {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
-import { RelayProcess } from '../../helpers/relay-process.ts';
+import { RelayProcess, wrapper } from '../../helpers/relay-process.ts';
 
 export type ServerKind = 'y-websocket' | 'hocuspocus' | 'skein';
 
@@ -67,7 +67,8 @@ function stockClient(wsUrl: string, room: string, params: Record<string, string>
 
 /** Starts a plain Node script that prints `{"event":"listening","port":N}`. */
 async function startScript(script: string): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [join(HERE, script)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [cmd, ...args] = [...wrapper(), process.execPath, join(HERE, script)];
+  const proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {
