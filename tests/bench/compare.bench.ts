@@ -9,9 +9,10 @@
  *   BENCH_RUNS=2 BENCH_SECONDS=15 BENCH_WORKLOADS=D10C100R1,D10C100R5,D100C500R0.2 npm run bench -- compare
  *   BENCH_SERVERS=skein RELAY_NODE_ARGS=--cpu-prof npm run bench -- compare   (profile the relay)
  *   BENCH_WARMUP_SECONDS=15 npm run bench -- compare   (steady state: measure after a warm-up)
- *   BENCH_CALLGRIND=1 BENCH_WORKLOADS=D10C100R0.05 BENCH_WARMUP_SECONDS=60 npm run bench -- compare
+ *   BENCH_CALLGRIND=1 BENCH_WORKLOADS=D10C100R0.05 BENCH_WARMUP_SECONDS=150 BENCH_WARMUP_RATE=0.15 npm run bench -- compare
  *     (instructions per delivery, every thread of the server counted by valgrind's callgrind:
- *     the work itself, free of this VM's cache and wake-up effects; ~50× slower, so low rates)
+ *     the work itself, free of this VM's cache and wake-up effects; ~50× slower, so low rates.
+ *     V8 tiers code up by how often it ran, not by time: the warm-up needs messages, not seconds)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -51,6 +52,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 1);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 /** Seconds of the same workload before measuring (JIT warm-up), 0 for none. */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 0);
+/** Messages/s per client during the warm-up (default: the workload's own rate). */
+const WARMUP_RATE = process.env.BENCH_WARMUP_RATE ? Number(process.env.BENCH_WARMUP_RATE) : null;
 const WORKLOADS: Workload[] = (process.env.BENCH_WORKLOADS ?? 'D10C100R1,D10C100R5,D100C500R0.2').split(',').map((name) => {
   const m = /^D(\d+)C(\d+)R([\d.]+)$/.exec(name.trim());
   if (!m) throw new Error(`bad workload ${name} (want e.g. D10C100R5)`);
@@ -128,10 +131,10 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
     await Promise.all(clients.map((c) => c.synced));
     // Sends R messages/s from every client for `seconds`, then waits for their deliveries.
     let round = 0;
-    const drive = async (seconds: number) => {
-      const ticks = Math.round(seconds * w.rate);
+    const drive = async (seconds: number, rate = w.rate) => {
+      const ticks = Math.round(seconds * rate);
       // Spread the clients' sends over each tick instead of sending them all at once.
-      const tickMs = 1000 / w.rate;
+      const tickMs = 1000 / rate;
       const started = performance.now();
       for (let t = 0; t < ticks; t++, round++) {
         for (let i = 0; i < clients.length; i++) {
@@ -151,7 +154,7 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
     // A relay runs for hours: the warm-up lets every server's JIT reach its steady state
     // before anything is measured (same workload, same clients, not counted).
     if (WARMUP_SECONDS > 0) {
-      await drive(WARMUP_SECONDS);
+      await drive(WARMUP_SECONDS, WARMUP_RATE ?? w.rate);
       latencies.length = 0;
     }
     callgrind(server, 'start');
@@ -182,7 +185,7 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
 
 export async function run(): Promise<void> {
   const pinned = pin(process.pid, 1);
-  console.log(`compare: ${RUNS} run(s) per server and workload, ${SECONDS} s each after ${WARMUP_SECONDS} s of warm-up, servers ${pinned ? 'pinned to core 0, driver to core 1' : 'NOT pinned (no taskset)'}`);
+  console.log(`compare: ${RUNS} run(s) per server and workload, ${SECONDS} s each after ${WARMUP_SECONDS} s of warm-up${WARMUP_RATE ? ` at ${WARMUP_RATE} messages/s per client` : ''}, servers ${pinned ? 'pinned to core 0, driver to core 1' : 'NOT pinned (no taskset)'}`);
   for (const w of WORKLOADS) {
     const results = new Map<ServerKind, Result[]>(KINDS.map((k) => [k, []]));
     for (let r = 0; r < RUNS; r++) {
