@@ -7,12 +7,12 @@ export {
   type ThreadMetaView,
   type PresenceEntry,
   type SyncInfo,
-} from './thread-view.ts';
-export { deriveStatus, type MessageStatus, type StatusInfo } from './status.ts';
-export { nextSyncState, initialSyncState, type SyncState, type SyncStateName, type SyncEvent, type Connection } from './sync-state.ts';
-export { SkeinRequestError, type ThreadSummary, type Capabilities, type NewThreadInput } from './relay-api.ts';
+} from './view/thread-view.ts';
+export { deriveStatus, type MessageStatus, type StatusInfo } from './view/status.ts';
+export { nextSyncState, initialSyncState, type SyncState, type SyncStateName, type SyncEvent, type Connection } from './view/sync-state.ts';
+export { SkeinRequestError, type ThreadSummary, type Capabilities, type NewThreadInput } from './link/relay-api.ts';
 export type { TelemetryEvent, TelemetryHook } from './telemetry.ts';
-export type { ReadInfo } from './receipts.ts';
-export type { Diagnostic } from './send-queue.ts';
-export type { StreamHandle, ViewStream } from './stream.ts';
-export { uploadGuestThreads } from './guest.ts';
+export type { ReadInfo } from './view/receipts.ts';
+export type { Diagnostic } from './local/send-queue.ts';
+export type { StreamHandle, ViewStream } from './view/stream.ts';
+export { uploadGuestThreads } from './local/guest.ts';

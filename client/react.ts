@@ -13,7 +13,7 @@
  */
 import { useCallback, useMemo, useSyncExternalStore } from 'react';
 import type { SkeinClient } from './skein-client.ts';
-import type { SyncInfo, ThreadMetaView, ThreadView, ViewMessage } from './thread-view.ts';
+import type { SyncInfo, ThreadMetaView, ThreadView, ViewMessage } from './view/thread-view.ts';
 
 /** What a component renders from one thread. */
 export interface ThreadSnapshot {

@@ -2,16 +2,16 @@
  * The SDK entry point: one client per (relay, signed-in user). It owns the local store,
  * the cached thread list and capabilities, and the open thread views.
  */
-import { GuestApi } from './guest.ts';
-import { HistoryStore } from './history-store.ts';
-import { LocalStore, dbPrefix, deleteDatabase } from './local-store.ts';
-import { type Capabilities, type NewThreadInput, RelayApi, type ThreadSummary } from './relay-api.ts';
-import { type Diagnostic, SendQueue } from './send-queue.ts';
-import { type Connection } from './sync-state.ts';
+import { GuestApi } from './local/guest.ts';
+import { HistoryStore } from './history/history-store.ts';
+import { LocalStore, dbPrefix, deleteDatabase } from './local/local-store.ts';
+import { type Capabilities, type NewThreadInput, RelayApi, type ThreadSummary } from './link/relay-api.ts';
+import { type Diagnostic, SendQueue } from './local/send-queue.ts';
+import { type Connection } from './view/sync-state.ts';
 import { type TelemetryHook, emitter } from './telemetry.ts';
-import { ThreadList } from './thread-list.ts';
-import { type PushState, ThreadPush } from './thread-push.ts';
-import { ThreadView } from './thread-view.ts';
+import { ThreadList } from './threads/thread-list.ts';
+import { type PushState, ThreadPush } from './threads/thread-push.ts';
+import { ThreadView } from './view/thread-view.ts';
 
 export interface SkeinClientOptions {
   /** Base URL of the relay, e.g. `https://chat.example.com` (its `/v1` API and `/v1/sync`). Not used by a guest. */

@@ -1,15 +1,15 @@
 /** What the HTTP and WebSocket handlers share: one per relay process. */
-import type { RelayConfig } from './config.ts';
-import type { Auth } from './auth.ts';
-import type { DocRegistry } from './doc-registry.ts';
-import type { Logger } from './logger.ts';
+import type { RelayConfig } from './config/config.ts';
+import type { Auth } from './http/auth.ts';
+import type { DocRegistry } from './room/doc-registry.ts';
+import type { Logger } from './ops/logger.ts';
 import type { Store, ThreadRow } from './store/store.ts';
-import type { BridgeOutbox } from './bridge/outbox.ts';
-import type { RelayMetrics } from './metrics.ts';
+import type { BridgeOutbox } from './at/bridge/outbox.ts';
+import type { RelayMetrics } from './ops/metrics.ts';
 import type { Fanout } from './fanout/fanout.ts';
-import type { UserEvents } from './user-events.ts';
-import type { IngestService } from './ingest/ingest-service.ts';
-import type { BackendHealth } from './backend-health.ts';
+import type { UserEvents } from './http/user-events.ts';
+import type { IngestService } from './at/ingest/ingest-service.ts';
+import type { BackendHealth } from './ops/backend-health.ts';
 
 export interface RelayContext {
   config: RelayConfig;

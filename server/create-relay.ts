@@ -16,22 +16,22 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
 import { CloseCode } from '../shared/errors.ts';
-import { Auth } from './auth.ts';
-import type { BridgeOutbox } from './bridge/outbox.ts';
-import { type AtprotoConfig, ConfigError, type Limits, type RelayConfig, loadConfig } from './config.ts';
+import { Auth } from './http/auth.ts';
+import type { BridgeOutbox } from './at/bridge/outbox.ts';
+import { type AtprotoConfig, ConfigError, type Limits, type RelayConfig, loadConfig } from './config/config.ts';
 import type { AppEnv, RelayContext } from './context.ts';
-import { DocRegistry } from './doc-registry.ts';
-import { IngestService } from './ingest/ingest-service.ts';
-import type { LocalPds } from './local-pds.ts';
-import { type Logger, createLogger } from './logger.ts';
-import { RelayMetrics } from './metrics.ts';
-import { createApp } from './relay-app.ts';
+import { DocRegistry } from './room/doc-registry.ts';
+import { IngestService } from './at/ingest/ingest-service.ts';
+import type { LocalPds } from './at/local-pds.ts';
+import { type Logger, createLogger } from './ops/logger.ts';
+import { RelayMetrics } from './ops/metrics.ts';
+import { createApp } from './http/app.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store, StoredMessage, ThreadRow } from './store/store.ts';
-import { UserEvents } from './user-events.ts';
+import { UserEvents } from './http/user-events.ts';
 import type { Fanout } from './fanout/fanout.ts';
 import { InProcessFanout } from './fanout/in-process-fanout.ts';
-import { BackendHealth } from './backend-health.ts';
+import { BackendHealth } from './ops/backend-health.ts';
 
 /** Settings for an embedded relay; anything left out has the standalone relay's default. */
 export type RelayConfigInput = Partial<Omit<RelayConfig, 'limits' | 'atproto'>> & {
@@ -285,9 +285,9 @@ async function startBridge(
   if (at.service === 'off') return { bridge: null, localPds: null };
   // Loaded only when the bridge is on: @atproto/api alone takes seconds to import.
   const [{ AgentRepoClient }, { BridgeOutbox }, { startLocalPds }] = await Promise.all([
-    import('./at-client.ts'),
-    import('./bridge/outbox.ts'),
-    import('./local-pds.ts'),
+    import('./at/at-client.ts'),
+    import('./at/bridge/outbox.ts'),
+    import('./at/local-pds.ts'),
   ]);
   let service = at.service;
   let identifier = at.identifier;

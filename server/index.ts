@@ -14,7 +14,7 @@ export {
   type RelayEvent,
 } from './create-relay.ts';
 export { startRelay, type RunningRelay, type StandaloneHooks } from './relay.ts';
-export { ConfigError, loadConfig, type RelayConfig } from './config.ts';
+export { ConfigError, loadConfig, type RelayConfig } from './config/config.ts';
 export { SqliteStore } from './store/sqlite-store.ts';
 export { PostgresStore, type PostgresOptions } from './store/postgres-store.ts';
 export type { Store } from './store/store.ts';

@@ -7,7 +7,7 @@
  * generation otherwise grows to 2 × 16 MiB under load, resident for good, while the relay's
  * short-lived garbage (decoded updates, frames) dies well within 8 MiB (BENCHMARKS.md).
  */
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig } from './config/config.ts';
 import { startRelay } from './relay.ts';
 
 // `npm start` mirrors to an in-process reference PDS unless told otherwise (SKEIN_ATPROTO_SERVICE).

@@ -5,10 +5,10 @@
 import { serve, type ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, type RelayConfig } from './config.ts';
+import { ConfigError, type RelayConfig } from './config/config.ts';
 import type { AppEnv, RelayContext } from './context.ts';
 import { type CreateRelayOptions, createRelay } from './create-relay.ts';
-import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
+import { type DataDirLock, lockDataDir } from './ops/data-dir-lock.ts';
 import { DEMO_BOT_ID, DemoBot } from './demo-bot/demo-bot.ts';
 
 export interface RunningRelay {

@@ -10,9 +10,9 @@ import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { type MessageRecord, threadRoots } from '../../shared/schema.ts';
 import type { StreamEntry } from '../../shared/stream.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../ops/logger.ts';
 import type { Store } from '../store/store.ts';
-import type { UserEvents } from '../user-events.ts';
+import type { UserEvents } from '../http/user-events.ts';
 import { replyChunks } from './reply-text.ts';
 
 export const DEMO_BOT_ID = 'skein-bot';

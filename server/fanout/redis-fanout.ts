@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../ops/logger.ts';
 import type { Fanout, FanoutStatus, FanoutUserEvent, ThreadFanoutMessage, ThreadHandler } from './fanout.ts';
 import { decodeThreadMessage, encodeThreadMessage } from './fanout-wire.ts';
 

@@ -7,7 +7,7 @@
 import * as Y from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { StoredMessage, ThreadRow } from '../store/store.ts';
-import { type Collecting, canonOf, readAtOf } from '../thread-room-parts.ts';
+import { type Collecting, canonOf, readAtOf } from './room-types.ts';
 import { RELAY_ORIGIN } from './room-host.ts';
 
 /** Writes thread metadata into `meta` where it differs from the row. */

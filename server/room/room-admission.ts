@@ -7,10 +7,10 @@
 import * as Y from 'yjs';
 import { CloseCode, ErrorCode } from '../../shared/errors.ts';
 import { DEFAULT_STREAM_LIMITS } from '../../shared/stream.ts';
-import { HeldUpdates } from '../held-updates.ts';
-import type { SyncConnection } from '../sync-connection.ts';
-import { type Collecting, type Pending, readAtOf } from '../thread-room-parts.ts';
-import { checkUpdate } from '../update-policy.ts';
+import { HeldUpdates } from './held-updates.ts';
+import type { SyncConnection } from './sync-connection.ts';
+import { type Collecting, type Pending, readAtOf } from './room-types.ts';
+import { checkUpdate } from './policy/update-policy.ts';
 import type { RoomHost } from './room-host.ts';
 
 /** Relay structs a live (non-backlog) update's delete set may cover. */

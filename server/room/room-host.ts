@@ -6,10 +6,10 @@
 import type * as Y from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { RoomFanout } from '../fanout/room-fanout.ts';
-import type { Logger } from '../logger.ts';
-import type { SyncConnection } from '../sync-connection.ts';
+import type { Logger } from '../ops/logger.ts';
+import type { SyncConnection } from './sync-connection.ts';
 import type { GenerationSealedError, Store, StoredMessage, ThreadRow } from '../store/store.ts';
-import type { ThreadRoomOptions } from '../thread-room-parts.ts';
+import type { ThreadRoomOptions } from './room-types.ts';
 import type { RoomChain } from './room-chain.ts';
 
 /** Transaction origin of changes the relay itself makes (canon, meta). */

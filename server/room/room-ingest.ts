@@ -1,6 +1,6 @@
 /**
  * Messages the relay appends to a room's document itself, in order, skipping ids the thread
- * already has: ingested from AT (server/ingest/; state `confirmed`: they are records
+ * already has: ingested from AT (server/at/ingest/; state `confirmed`: they are records
  * already, never mirrored again) or salvaged from a peer's copy of a sealed generation
  * (sealed-salvage.ts; state `sent`, mirrored like any message). Runs in the room's chain
  * with client updates; the update and the message rows are stored in one commit, then peers
@@ -8,8 +8,8 @@
  */
 import * as Y from 'yjs';
 import { GenerationSealedError, type MessageCandidate, type StoredMessage } from '../store/store.ts';
-import { encodeUpdate } from '../sync-protocol.ts';
-import { BackendUnavailableError, type IngestedMessage, RoomSealedError } from '../thread-room-parts.ts';
+import { encodeUpdate } from './sync-protocol.ts';
+import { BackendUnavailableError, type IngestedMessage, RoomSealedError } from './room-types.ts';
 import { INGEST_ORIGIN, type RoomHost } from './room-host.ts';
 
 /** A message the relay appends, with the AT record it came from when ingested. */

@@ -3,7 +3,7 @@
  * snapshot row once it passes the room's threshold.
  */
 import type * as Y from 'yjs';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../ops/logger.ts';
 import { coveredSnapshot } from '../store/snapshot-coverage.ts';
 import { GenerationSealedError, type Store, type ThreadRow } from '../store/store.ts';
 

@@ -6,7 +6,7 @@
  * between) is written here from the store (canon-watch.ts).
  */
 import * as Y from 'yjs';
-import { CanonWatch, missingCanon, storedMessages } from '../canon-watch.ts';
+import { CanonWatch, missingCanon, storedMessages } from './canon-watch.ts';
 import type { ThreadFanoutMessage } from '../fanout/fanout.ts';
 import { REMOTE_ORIGIN, type RoomHost } from './room-host.ts';
 

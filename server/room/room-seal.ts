@@ -8,11 +8,11 @@
 import { CloseCode } from '../../shared/errors.ts';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { RoomFanout } from '../fanout/room-fanout.ts';
-import { nextGeneration } from '../generation-roll.ts';
-import type { Logger } from '../logger.ts';
-import type { RelayUpdates } from '../relay-updates.ts';
+import { nextGeneration } from './generation-roll.ts';
+import type { Logger } from '../ops/logger.ts';
+import type { RelayUpdates } from './relay-updates.ts';
 import type { GenerationSealedError, Store, ThreadRow } from '../store/store.ts';
-import type { SyncConnection } from '../sync-connection.ts';
+import type { SyncConnection } from './sync-connection.ts';
 
 /** What sealing needs of its room. */
 export interface SealHost {

@@ -17,7 +17,7 @@
  * committed before the lock was taken or waits for this commit.
  */
 import type pg from 'pg';
-import { assignSequence } from '../sequencer.ts';
+import { assignSequence } from './sequencer.ts';
 import { inTransaction } from './postgres-schema.ts';
 import { GenerationSealedError, type MessageCandidate, type StoredMessage } from './store.ts';
 

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import * as Y from 'yjs';
-import { PostgresIngestStore } from '../ingest/postgres-ingest-store.ts';
+import { PostgresIngestStore } from '../at/ingest/postgres-ingest-store.ts';
 import { type PostgresOptions, createPool, inTransaction, migrate } from './postgres-schema.ts';
 import { bytes, buf } from './blobs.ts';
 import { PostgresOutbox } from './postgres-outbox.ts';

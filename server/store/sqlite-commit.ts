@@ -2,7 +2,7 @@
  * The SQLite store's commit path: the generation guard and seq assignment, both run inside
  * the caller's transaction (a group commit's savepoint).
  */
-import { assignSequence } from '../sequencer.ts';
+import { assignSequence } from './sequencer.ts';
 import type { ThreadDbRow } from './sqlite-schema.ts';
 import type { SqliteQueries } from './sqlite-queries.ts';
 import { GenerationSealedError, type MessageCandidate, type StoredMessage } from './store.ts';

@@ -6,7 +6,7 @@
  */
 import * as Y from 'yjs';
 import type Database from 'better-sqlite3';
-import { SqliteIngestStore } from '../ingest/sqlite-ingest-store.ts';
+import { SqliteIngestStore } from '../at/ingest/sqlite-ingest-store.ts';
 import { liveDocName } from '../../shared/generation.ts';
 import { bytes } from './blobs.ts';
 import { toMessage } from './message-row.ts';

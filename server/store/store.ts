@@ -8,7 +8,7 @@
  */
 import type { CanonicalMessage, Thread, ThreadSummary } from '../../shared/api-types.ts';
 import type { MessageRecord } from '../../shared/schema.ts';
-import type { IngestStore } from '../ingest/ingest-store.ts';
+import type { IngestStore } from '../at/ingest/ingest-store.ts';
 
 export type { ThreadSummary };
 /** Threads are stored as the API shows them. */

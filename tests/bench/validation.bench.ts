@@ -1,5 +1,5 @@
 /**
- * Benchmark: cost of the update policy (server/update-policy.ts) per validated update,
+ * Benchmark: cost of the update policy (server/room/policy/update-policy.ts) per validated update,
  * with 1k and 100k messages already in the thread. The policy should cost what the
  * update costs, not what the document costs.
  *
@@ -7,7 +7,7 @@
  */
 import * as Y from 'yjs';
 import { type MessageRecord, threadRoots } from '../../shared/schema.ts';
-import { checkUpdate } from '../../server/update-policy.ts';
+import { checkUpdate } from '../../server/room/policy/update-policy.ts';
 
 const rec = (i: number, authorId: string): MessageRecord => ({
   id: `m${i.toString(36).padStart(8, '0')}`,

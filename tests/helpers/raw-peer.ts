@@ -6,7 +6,7 @@
 import * as decoding from 'lib0/decoding';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
-import { encodeSyncStep1, encodeUpdate } from '../../server/sync-protocol.ts';
+import { encodeSyncStep1, encodeUpdate } from '../../server/room/sync-protocol.ts';
 import { type ThreadRoots, threadRoots } from '../../shared/schema.ts';
 
 export interface RawPeer {

@@ -9,7 +9,7 @@ import { ulid } from 'ulid';
 import WebSocket from 'ws';
 import { expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { MalformedFrameError, decodeFrame, encodeAwareness, encodeSyncStep1, encodeUpdate } from '../../server/sync-protocol.ts';
+import { MalformedFrameError, decodeFrame, encodeAwareness, encodeSyncStep1, encodeUpdate } from '../../server/room/sync-protocol.ts';
 import { threadRoots } from '../../shared/schema.ts';
 import { relayFixture } from '../helpers/relay-fixture.ts';
 import { canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CommitWrite, SourceInput } from '../../server/ingest/ingest-store.ts';
+import type { CommitWrite, SourceInput } from '../../server/at/ingest/ingest-store.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
 import type { Store } from '../../server/store/store.ts';
 import { postgresSchemas } from '../helpers/postgres.ts';

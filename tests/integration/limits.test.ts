@@ -6,7 +6,7 @@
 import * as encoding from 'lib0/encoding';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { CloseCode } from '../../shared/errors.ts';
-import { encodeAwareness } from '../../server/sync-protocol.ts';
+import { encodeAwareness } from '../../server/room/sync-protocol.ts';
 import { rawPeer } from '../helpers/raw-peer.ts';
 import { relayFixture } from '../helpers/relay-fixture.ts';
 import { startRelay } from '../helpers/relay-process.ts';

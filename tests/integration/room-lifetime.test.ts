@@ -7,11 +7,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../server/config.ts';
-import { DocRegistry } from '../../server/doc-registry.ts';
-import { createLogger } from '../../server/logger.ts';
+import { loadConfig } from '../../server/config/config.ts';
+import { DocRegistry } from '../../server/room/doc-registry.ts';
+import { createLogger } from '../../server/ops/logger.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
-import { SyncConnection } from '../../server/sync-connection.ts';
+import { SyncConnection } from '../../server/room/sync-connection.ts';
 import { loopbackSocket } from '../helpers/loopback-socket.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];

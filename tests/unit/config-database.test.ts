@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../server/config.ts';
+import { ConfigError, loadConfig } from '../../server/config/config.ts';
 
 const base = () => ({ SKEIN_DATA_DIR: mkdtempSync(join(tmpdir(), 'skein-config-')) });
 const load = (env: Record<string, string>) => loadConfig({ ...base(), ...env }, { requireAuth: false });

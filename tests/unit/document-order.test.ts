@@ -1,7 +1,7 @@
 /** The relay sequences a batch of new messages in the array's order, not the update's. */
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { inDocumentOrder } from '../../server/document-order.ts';
+import { inDocumentOrder } from '../../server/room/document-order.ts';
 
 /** Appends `text` in `doc` and returns its struct id with the text. */
 function append(doc: Y.Doc, text: string) {

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
-import { preconnect, providerUrl } from '../../client/preconnect.ts';
+import { preconnect, providerUrl } from '../../client/link/preconnect.ts';
 import { eventually } from '../helpers/eventually.ts';
 
 const WS = WebSocket as unknown as typeof globalThis.WebSocket;

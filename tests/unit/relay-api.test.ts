@@ -6,7 +6,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RelayApi } from '../../client/relay-api.ts';
+import { RelayApi } from '../../client/link/relay-api.ts';
 
 const servers: Array<ReturnType<typeof createServer>> = [];
 afterEach(async () => {

@@ -1,9 +1,9 @@
 /** Pure parts of the SDK: status derivation, the sync state machine, receipts. */
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { indexReceipts, unreadCount, writeReceipt } from '../../client/receipts.ts';
-import { deriveStatus } from '../../client/status.ts';
-import { type SyncState, initialSyncState, nextSyncState } from '../../client/sync-state.ts';
+import { indexReceipts, unreadCount, writeReceipt } from '../../client/view/receipts.ts';
+import { deriveStatus } from '../../client/view/status.ts';
+import { type SyncState, initialSyncState, nextSyncState } from '../../client/view/sync-state.ts';
 import type { CanonInfo, Receipt } from '../../shared/schema.ts';
 
 describe('status derivation', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assignSequence } from '../../server/sequencer.ts';
+import { assignSequence } from '../../server/store/sequencer.ts';
 import type { MessageCandidate } from '../../server/store/store.ts';
 
 const cand = (id: string): MessageCandidate => ({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as encoding from 'lib0/encoding';
-import { MalformedFrameError, decodeFrame, encodeAwareness, encodeSyncStep1, encodeUpdate } from '../../server/sync-protocol.ts';
+import { MalformedFrameError, decodeFrame, encodeAwareness, encodeSyncStep1, encodeUpdate } from '../../server/room/sync-protocol.ts';
 
 describe('decodeFrame', () => {
   it('decodes the frames it encodes', () => {

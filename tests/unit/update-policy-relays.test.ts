@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { threadRoots } from '../../shared/schema.ts';
-import { type PolicyContext, checkUpdate } from '../../server/update-policy.ts';
+import { type PolicyContext, checkUpdate } from '../../server/room/policy/update-policy.ts';
 
 function setup() {
   const here = new Y.Doc();

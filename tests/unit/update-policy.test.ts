@@ -4,7 +4,7 @@ import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 import { CloseCode } from '../../shared/errors.ts';
 import { type MessageRecord, threadRoots } from '../../shared/schema.ts';
-import { type Verdict, checkUpdate } from '../../server/update-policy.ts';
+import { type Verdict, checkUpdate } from '../../server/room/policy/update-policy.ts';
 
 const msg = (id: string, authorId = 'alice', text = 'hi'): MessageRecord => ({ id, authorId, text, clientSentAt: 1 });
 

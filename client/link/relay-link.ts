@@ -1,0 +1,93 @@
+/**
+ * The leader tab's y-websocket connection for one generation of a thread: reconnects on
+ * transient closes, retries once with a fresh token on 4401, reports a sealed generation
+ * (4410, with the live document the relay names) and other permanent refusals.
+ */
+import * as encoding from 'lib0/encoding';
+import type * as awarenessProtocol from 'y-protocols/awareness';
+import * as syncProtocol from 'y-protocols/sync';
+import { WebsocketProvider } from 'y-websocket';
+import type * as Y from 'yjs';
+import { CloseCode, isPermanentClose } from '../../shared/errors.ts';
+
+export interface RelayLinkOptions {
+  wsUrl: string;
+  /** The live document's name (`/v1/sync/<liveDoc>`). */
+  liveDoc: string;
+  doc: Y.Doc;
+  awareness: awarenessProtocol.Awareness;
+  token: string;
+  getToken(): Promise<string>;
+  WebSocketPolyfill?: typeof WebSocket;
+  onStatus(): void;
+  onSynced(): void;
+  /** The relay sealed this generation; `liveDoc` is the live one when the relay named it. */
+  onSealed(liveDoc: string | null): void;
+  /** Refused for good (not a member, unknown thread, a policy violation, …). */
+  onRefused(code: number, reason: string): void;
+  isClosed(): boolean;
+}
+
+/** Opens (connects) a provider with the handlers above; `retried` resets on every sync. */
+export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
+  let tokenRetried = false;
+  const p = new WebsocketProvider(o.wsUrl, o.liveDoc, o.doc, {
+    connect: false,
+    awareness: o.awareness,
+    params: { token: o.token },
+    disableBc: true, // tabs share through TabChannel, which also forwards to the relay
+    maxBackoffTime: 2500,
+    shouldReconnect: (e: CloseEvent) => !isPermanentClose(e.code),
+    ...(o.WebSocketPolyfill ? { WebSocketPolyfill: o.WebSocketPolyfill } : {}),
+  });
+  p.on('status', () => o.onStatus());
+  p.on('sync', (s: boolean) => {
+    if (!s) return;
+    tokenRetried = false;
+    o.onSynced();
+  });
+  p.on('connection-close', (e: CloseEvent | null) => {
+    if (!e || !isPermanentClose(e.code)) return;
+    if (e.code === CloseCode.GENERATION_SEALED) {
+      // The reason is `generation_rolled <liveDoc>`.
+      o.onSealed(/generation_rolled (\S+)/.exec(String(e.reason ?? ''))?.[1] ?? null);
+      return;
+    }
+    if (e.code === CloseCode.UNAUTHENTICATED && !tokenRetried) {
+      // The token may have expired: fetch a fresh one once and reconnect.
+      tokenRetried = true;
+      void Promise.resolve(o.getToken()).then((t) => {
+        if (o.isClosed()) return;
+        p.params = { token: t };
+        p.connect();
+      });
+      return;
+    }
+    o.onRefused(e.code, String(e.reason ?? ''));
+  });
+  p.connect();
+  return p;
+}
+
+/**
+ * Asks the relay again for everything `doc` misses: sync step 1 on the open socket (as
+ * y-websocket's resyncInterval does), so no reconnect and no offline blip.
+ */
+export function sendSyncStep1(p: WebsocketProvider, doc: Y.Doc): void {
+  const enc = encoding.createEncoder();
+  encoding.writeVarUint(enc, 0); // y-websocket messageSync
+  syncProtocol.writeSyncStep1(enc, doc);
+  p.ws?.send(encoding.toUint8Array(enc));
+}
+
+/** Resolves on the provider's next completed sync. */
+export function nextSync(p: WebsocketProvider): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const on = (s: boolean) => {
+      if (!s) return;
+      p.off('sync', on);
+      resolve();
+    };
+    p.on('sync', on);
+  });
+}

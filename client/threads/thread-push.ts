@@ -1,0 +1,97 @@
+/**
+ * The relay's push channel for this user's thread list (`/v1/events`): on each event the
+ * client refreshes its list at once, so a thread someone else creates with you appears
+ * without waiting for a poll. Reconnects with backoff; a refusal the relay marks permanent
+ * (44xx) stops it, except an expired token, which is fetched again once.
+ *
+ * Each tab keeps its own socket: it carries only small events and lets the list of every
+ * tab update even while another tab holds the thread connections.
+ */
+import { CloseCode, isPermanentClose } from '../../shared/errors.ts';
+
+export type PushState = 'online' | 'offline';
+
+export interface ThreadPushOptions {
+  /** `ws(s)://host/v1/events` */
+  url: string;
+  getToken: () => Promise<string>;
+  WebSocketImpl: typeof WebSocket;
+  /** A thread-list change: refresh. */
+  onEvent: () => void;
+  /** Push became available or went away (the app polls only while it is away). */
+  onState: (s: PushState) => void;
+}
+
+const MIN_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 30_000;
+
+export class ThreadPush {
+  private ws: WebSocket | null = null;
+  private closed = false;
+  private attempts = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private tokenRetried = false;
+  state: PushState = 'offline';
+
+  constructor(private readonly o: ThreadPushOptions) {}
+
+  start(): void {
+    void this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.ws?.close();
+    this.ws = null;
+  }
+
+  private setState(s: PushState): void {
+    if (s === this.state) return;
+    this.state = s;
+    this.o.onState(s);
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    let token: string;
+    try {
+      token = await this.o.getToken();
+    } catch {
+      return this.retry();
+    }
+    if (this.closed) return;
+    const ws = new this.o.WebSocketImpl(`${this.o.url}?token=${encodeURIComponent(token)}`);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempts = 0;
+      this.setState('online');
+      // Anything that changed while the channel was down: one refresh catches up.
+      this.o.onEvent();
+    };
+    ws.onmessage = () => this.o.onEvent();
+    // A failed attempt ends in onclose; without a handler, Node's `ws` would throw the error.
+    ws.onerror = () => {};
+    ws.onclose = (e: CloseEvent) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.setState('offline');
+      if (this.closed) return;
+      if (e.code === CloseCode.UNAUTHENTICATED && !this.tokenRetried) {
+        this.tokenRetried = true;
+        return void this.connect();
+      }
+      if (isPermanentClose(e.code)) return;
+      this.retry();
+    };
+  }
+
+  private retry(): void {
+    if (this.closed) return;
+    const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** this.attempts++);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.connect();
+    }, delay * (0.5 + Math.random() / 2));
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Thread identity in AT for the write bridge: the `threadUri` a thread's message records
+ * carry, and the `dev.skein.chat.thread` record behind it. A thread created here gets
+ * `at://<relay did>/dev.skein.chat.thread/<thread id>` (set as soon as the relay's DID is
+ * known) and that record written once; a thread that follows another relay's thread carries
+ * the followed URI and writes no record of its own.
+ */
+import { THREAD_NSID, type AtThreadRecord, threadAtUri } from '../../../shared/at-lexicon.ts';
+import type { AtRepoClient } from '../at-client.ts';
+import { checkRecord } from '../at-record.ts';
+import type { DocRegistry } from '../../room/doc-registry.ts';
+import type { Logger } from '../../ops/logger.ts';
+import type { Store } from '../../store/store.ts';
+
+export class ThreadRecords {
+  /** Threads whose record is known to exist in the repo (per process: a restart re-checks once). */
+  private readonly written = new Set<string>();
+
+  constructor(
+    private readonly d: { store: Store; registry: DocRegistry; client: AtRepoClient; log: Logger },
+  ) {}
+
+  /**
+   * The thread's at:// identity for its message records (null when the thread is unknown or
+   * the relay has no DID yet); a thread of this relay gets its URI here once the DID is known.
+   */
+  async uriFor(threadId: string): Promise<string | null> {
+    const { store, client } = this.d;
+    const thread = await store.getThread(threadId);
+    if (!thread || thread.atUri || !client.did) return thread?.atUri ?? null;
+    const updated = (await store.setThreadAtUri(thread.id, threadAtUri(client.did, thread.id))) ?? thread;
+    (await this.d.registry.peek(thread.id))?.syncMeta(updated);
+    this.d.registry.announce(thread.id);
+    return updated.atUri;
+  }
+
+  /**
+   * Writes the thread record when this relay owns the thread and has not written it yet.
+   * Called after a successful message write (so a broken PDS or login is reported by the
+   * message path) and at creation; a failure is retried with the next batch.
+   */
+  async ensureRecord(threadId: string): Promise<void> {
+    const { client, log } = this.d;
+    if (this.written.has(threadId) || !client.loggedIn || !client.did) return;
+    const uri = await this.uriFor(threadId);
+    const thread = await this.d.store.getThread(threadId);
+    if (!thread || uri !== threadAtUri(client.did, threadId)) return;
+    try {
+      if (!(await client.getRecord(THREAD_NSID, thread.id))) {
+        const record: AtThreadRecord = { $type: THREAD_NSID, title: thread.title, createdAt: new Date(thread.createdAt).toISOString() };
+        const check = checkRecord(thread.id, record, THREAD_NSID);
+        if (!check.ok) throw new Error(check.reason);
+        await client.createRecords(THREAD_NSID, [{ rkey: thread.id, record: record as unknown as Record<string, unknown> }]);
+        log.info({ event: 'bridge_thread_record_written', threadId: thread.id }, 'thread record written');
+      }
+      this.written.add(thread.id);
+    } catch (err) {
+      log.warn({ event: 'bridge_thread_record_failed', threadId: thread.id, err: err instanceof Error ? err.name : 'Error' }, 'writing the thread record failed; retried later');
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The types and small pure helpers of a ThreadRoom (thread-room.ts): its options, what a
+ * flush collects, and the canon entry of a stored message.
+ */
+import type { Fanout } from '../fanout/fanout.ts';
+import type { CanonInfo, MessageRecord } from '../../shared/schema.ts';
+import type { StreamLimits } from '../../shared/stream.ts';
+import type { MessageCandidate, StoredMessage } from '../store/store.ts';
+import type { SyncConnection } from './sync-connection.ts';
+import type { Positioned } from './document-order.ts';
+import type { AcceptedMessage } from './policy/update-policy.ts';
+
+/** Thrown by a room whose generation was sealed meanwhile: acquire the thread's room again. */
+export class RoomSealedError extends Error {
+  constructor(threadId: string) {
+    super(`generation of ${threadId} was sealed`);
+  }
+}
+
+/**
+ * Thrown by a room asked to append messages itself (AT ingest, salvage) while the relay's
+ * backends are not writable: nothing was applied, so the caller keeps them and tries again.
+ */
+export class BackendUnavailableError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** A message ingested from AT, with the record it came from. */
+export interface IngestedMessage {
+  message: MessageRecord;
+  atUri: string;
+  atCid: string;
+}
+
+export interface ThreadRoomOptions {
+  compactAfterUpdates: number;
+  maxTextLength: number;
+  /** Sequenced messages after which the live document rolls into a new generation; 0: never. */
+  generationMessages?: number;
+
+  /** Limits of streamed replies; default DEFAULT_STREAM_LIMITS. */
+  streamLimits?: StreamLimits;
+  /** Called after a commit stored new `sent` messages in a mirrored thread (outbox rows exist). */
+  onMirroredCommit?: (threadId: string) => void;
+  /** Called after a commit stored new messages (with their seq and state). */
+  onSequenced?: (messages: StoredMessage[]) => void;
+  /** Fan-out to other relay instances holding the thread (issue #13); none: this instance alone. */
+  fanout?: Fanout;
+  /** Why writes must be refused now (PostgreSQL or Redis down, backend-health.ts), or null. */
+  refuseWrites?: () => string | null;
+}
+
+export interface Pending {
+  conn: SyncConnection;
+  update: Uint8Array;
+  /** The peer's first sync step 2 (offline backlog): exempt from the message rate. */
+  backlog: boolean;
+}
+
+/** What one flush collects while applying updates. */
+export interface Collecting {
+  produced: Array<{ conn: SyncConnection; update: Uint8Array }>;
+  /** New messages with their struct ids; sequenced in document order (document-order.ts). */
+  candidates: Array<MessageCandidate & Positioned>;
+  /** Messages appended to an archived thread, and own messages appended again by id: tombstoned by the relay after commit. */
+  tombstones: AcceptedMessage[];
+  /** Receipt key → highest readAt the relay has seen for it in this flush. */
+  receipts: Map<string, number>;
+}
+
+export const readAtOf = (v: unknown): number =>
+  typeof v === 'object' && v !== null && typeof (v as { readAt?: unknown }).readAt === 'number'
+    ? (v as { readAt: number }).readAt
+    : -Infinity;
+
+/** Canon entry the relay publishes for a stored message. */
+export function canonOf(m: StoredMessage): CanonInfo {
+  const c: CanonInfo = { seq: m.seq, sentAt: m.sentAt, state: m.state };
+  if (m.atUri) c.atUri = m.atUri;
+  if (m.atCid) c.atCid = m.atCid;
+  if (m.error) c.error = m.error;
+  return c;
+}
+
+export const sameCanon = (a: CanonInfo | undefined, b: CanonInfo): boolean =>
+  !!a && a.seq === b.seq && a.sentAt === b.sentAt && a.state === b.state &&
+  a.atUri === b.atUri && a.atCid === b.atCid && a.error === b.error;

@@ -1,0 +1,195 @@
+/**
+ * One WebSocket peer of a thread: decodes its frames, hands updates to the room,
+ * answers sync step 1 and awareness queries, and keeps the socket alive with pings.
+ */
+import type { WebSocket } from 'ws';
+import * as Y from 'yjs';
+import { CloseCode } from '../../shared/errors.ts';
+import type { Limits } from '../config/config.ts';
+import type { Logger } from '../ops/logger.ts';
+import { TokenBucket } from '../ops/rate-limit.ts';
+import { MalformedFrameError, decodeFrame, encodeSyncStep1, encodeSyncStep2 } from './sync-protocol.ts';
+import type { ThreadRoom } from './thread-room.ts';
+
+export interface SyncConnectionOptions {
+  pingIntervalMs: number;
+  limits: Limits;
+}
+
+export class SyncConnection {
+  /** Awareness client ids this connection has set, removed when it closes. */
+  readonly awarenessIds = new Set<number>();
+  private room: ThreadRoom | null = null;
+  private early: Uint8Array[] = [];
+  private earlyBytes = 0;
+  /** A frame over the live limit was let through as the backlog; only one ever is. */
+  private sawLargeBacklog = false;
+  /** Pings sent since the peer last showed life (a pong or any frame). */
+  private missedPings = 0;
+  private closed = false;
+  private relayClosed = false;
+  private sawStep2 = false;
+  private readonly pinger: NodeJS.Timeout;
+  private readonly messageBucket: TokenBucket;
+  private readonly updateBucket: TokenBucket;
+  private readonly awarenessBucket: TokenBucket;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly userId: string,
+    readonly threadId: string,
+    private readonly log: Logger,
+    private readonly opts: SyncConnectionOptions,
+  ) {
+    ws.on('pong', () => {
+      this.missedPings = 0;
+    });
+    // Two unanswered pings, not one: a relay busy for a whole interval handles a pong
+    // after its timer and would otherwise drop a live peer.
+    this.pinger = setInterval(() => {
+      if (this.missedPings >= 2) return this.close(CloseCode.UNRESPONSIVE, 'ping timeout', true);
+      this.missedPings++;
+      ws.ping();
+    }, opts.pingIntervalMs);
+    this.pinger.unref();
+    const l = opts.limits;
+    this.messageBucket = new TokenBucket(l.messagesPerSecond, l.messageBurst);
+    this.updateBucket = new TokenBucket(l.updatesPerSecond, 2 * l.updatesPerSecond);
+    this.awarenessBucket = new TokenBucket(l.awarenessPerSecond, 2 * l.awarenessPerSecond);
+  }
+
+  /** True once the relay closed this connection (its queued updates must not be applied). */
+  get closedByRelay(): boolean {
+    return this.relayClosed;
+  }
+
+  /** Charges one change of the peer's own awareness state against its awareness rate. */
+  takeAwareness(): boolean {
+    return this.awarenessBucket.take();
+  }
+
+  /** Charges `n` new messages against the per-connection message rate. */
+  takeMessages(n: number): boolean {
+    return this.messageBucket.take(n);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Attaches the loaded room: greets the peer and replays frames that came first. */
+  attach(room: ThreadRoom): void {
+    if (this.closed) return;
+    this.room = room;
+    this.send(encodeSyncStep1(Y.encodeStateVector(room.doc)));
+    room.sendAwarenessStates(this);
+    const early = this.early;
+    this.early = [];
+    for (const f of early) this.handle(f);
+  }
+
+  /** Handles one incoming frame. Text frames and undecodable bytes close the socket. */
+  receive(data: Uint8Array | string): void {
+    if (this.closed) return;
+    this.missedPings = 0;
+    if (typeof data === 'string') return this.close(CloseCode.MALFORMED, 'text frames are not accepted');
+    const { maxFrameBytes, maxBacklogBytes } = this.opts.limits;
+    if (data.byteLength > maxFrameBytes && !(this.mayBeBacklog(data) && data.byteLength <= maxBacklogBytes)) {
+      return this.close(CloseCode.TOO_LARGE, 'frame too large');
+    }
+    if (!this.room) {
+      // Frames that arrive while the document loads wait here, bounded in count and bytes.
+      this.earlyBytes += data.byteLength;
+      if (this.early.length >= 256 || this.earlyBytes > 4 * maxFrameBytes + maxBacklogBytes) {
+        return this.close(CloseCode.RATE_LIMITED, 'too many frames before sync');
+      }
+      this.early.push(data);
+      return;
+    }
+    this.handle(data);
+  }
+
+  /** Decodes and dispatches a frame that passed the size checks. */
+  private handle(data: Uint8Array): void {
+    const room = this.room;
+    if (this.closed || !room) return;
+    let frame;
+    try {
+      frame = decodeFrame(data);
+    } catch (e) {
+      const reason = e instanceof MalformedFrameError ? e.message : 'malformed frame';
+      return this.close(CloseCode.MALFORMED, reason);
+    }
+    // Step 1 answers cost a full state encoding: they count against the update rate.
+    if ((frame.kind === 'sync-step1' || frame.kind === 'query-awareness') && !this.updateBucket.take()) {
+      return this.close(CloseCode.RATE_LIMITED, 'too many sync requests');
+    }
+    switch (frame.kind) {
+      case 'sync-step1': {
+        // The document may hold a batch whose commit is under way: answer once it is durable.
+        const sv = frame.stateVector;
+        return room.afterStored(() => {
+          if (this.closed) return;
+          try {
+            this.send(encodeSyncStep2(Y.encodeStateAsUpdate(room.doc, sv)));
+          } catch {
+            this.close(CloseCode.MALFORMED, 'invalid state vector');
+          }
+        });
+      }
+      case 'update': {
+        // The first sync step 2 carries the peer's offline backlog: it is exempt from
+        // the rates, so a long backlog cannot turn into a reconnect loop.
+        const backlog = frame.step2 && !this.sawStep2;
+        if (frame.step2) this.sawStep2 = true;
+        if (!backlog && !this.updateBucket.take()) return this.close(CloseCode.RATE_LIMITED, 'too many updates');
+        return room.receiveUpdate(this, frame.update, backlog);
+      }
+      case 'awareness':
+        if (frame.update.byteLength > this.opts.limits.maxAwarenessBytes) {
+          return this.close(CloseCode.TOO_LARGE, 'awareness state too large');
+        }
+        return room.receiveAwareness(this, frame.update);
+      case 'query-awareness':
+        return room.sendAwarenessStates(this);
+    }
+  }
+
+  /** Whether a frame may be this connection's first sync step 2 (its offline backlog). */
+  private mayBeBacklog(data: Uint8Array): boolean {
+    if (this.sawStep2 || this.sawLargeBacklog || data[0] !== 0 || data[1] !== 1) return false;
+    this.sawLargeBacklog = true;
+    return true;
+  }
+
+  /** Sends a frame, dropping a peer that cannot keep up instead of buffering without bound. */
+  send(frame: Uint8Array): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.bufferedAmount > this.opts.limits.maxBufferedBytes) {
+      return this.close(CloseCode.UNRESPONSIVE, 'peer too slow', true, { bufferedBytes: this.ws.bufferedAmount });
+    }
+    this.ws.send(frame);
+  }
+
+  /**
+   * Closes with a documented code. `terminate` skips the closing handshake (for dead or
+   * flooded sockets). Logs code, thread and user — never frame contents.
+   */
+  close(code: number, reason: string, terminate = false, extra: Record<string, number> = {}): void {
+    if (this.closed) return;
+    this.relayClosed = true;
+    this.log.info({ event: 'ws_close', code, reason, threadId: this.threadId, userId: this.userId, ...extra }, 'closing sync connection');
+    this.ws.close(code, reason);
+    if (terminate) this.ws.terminate();
+    this.onClosed();
+  }
+
+  /** Called when the socket is gone, whoever closed it. */
+  onClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pinger);
+    this.early = [];
+    this.room?.leave(this);
+  }
+}
