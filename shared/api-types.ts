@@ -40,3 +40,10 @@ export interface CanonicalMessage extends MessageRecord, CanonInfo {}
 export interface ThreadSummary extends Thread {
   lastMessage: Pick<CanonicalMessage, 'id' | 'authorId' | 'text' | 'seq' | 'sentAt'> | null;
 }
+
+/** A push event on `/v1/events`: which of the user's threads changed and how. */
+export interface ThreadListEvent {
+  type: 'thread';
+  threadId: string;
+  change: 'created' | 'archived' | 'unarchived' | 'members';
+}

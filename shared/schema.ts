@@ -3,7 +3,6 @@
  * One Y.Doc per thread; the doc name is the thread id.
  */
 import * as Y from 'yjs';
-import type { StreamEntry } from './stream.ts';
 
 /** Root type names of a thread document. */
 export const Roots = {
@@ -157,4 +156,19 @@ export function parseReceiptKey(key: string): { messageId: string; userId: strin
   const i = key.indexOf('|');
   if (i <= 0 || i === key.length - 1) return null;
   return { messageId: key.slice(0, i), userId: key.slice(i + 1) };
+}
+
+/** A streamed reply's state (shared/stream.ts has its rules). */
+export type StreamStatus = 'streaming' | 'interrupted';
+
+/** The value of a `streams` entry. */
+export interface StreamEntry {
+  authorId: string;
+  /** Author's clock when the stream started, ms. */
+  startedAt: number;
+  text: string;
+  status: StreamStatus;
+  replyTo?: string;
+  /** Why it was interrupted (`aborted:<reason>` by the author, `idle` by the relay). */
+  reason?: string;
 }

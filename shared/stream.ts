@@ -6,21 +6,9 @@
  * ordinary message (same id) and removes the entry in one transaction; `abort` by the author
  * or the relay (author gone quiet) leaves it `interrupted`: final, read-only, no seq.
  */
-import { ID_PATTERN, isValidUserId } from './schema.ts';
+import { ID_PATTERN, isValidUserId, type StreamEntry } from './schema.ts';
 
-export type StreamStatus = 'streaming' | 'interrupted';
-
-/** The value of a `streams` entry. */
-export interface StreamEntry {
-  authorId: string;
-  /** Author's clock when the stream started, ms. */
-  startedAt: number;
-  text: string;
-  status: StreamStatus;
-  replyTo?: string;
-  /** Why it was interrupted (`aborted:<reason>` by the author, `idle` by the relay). */
-  reason?: string;
-}
+export type { StreamEntry, StreamStatus } from './schema.ts';
 
 export interface StreamLimits {
   /** Largest streamed text, UTF-8 bytes. */

@@ -9,7 +9,7 @@
  * Implementations: InProcessFanout (one instance; the default) and RedisFanout
  * (SKEIN_REDIS_URL). Both pass tests/integration/fanout-conformance.test.ts.
  */
-import type { ThreadListEvent } from '../http/user-events.ts';
+import type { ThreadListEvent } from '../../shared/api-types.ts';
 
 /** A stored update of a thread's live document (client, relay or ingested). */
 export interface FanoutUpdate {

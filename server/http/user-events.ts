@@ -7,12 +7,8 @@
 import type { WebSocket } from 'ws';
 import type { Fanout } from '../fanout/fanout.ts';
 
-/** What a client learns: which thread changed and how. It carries no message text. */
-export interface ThreadListEvent {
-  type: 'thread';
-  threadId: string;
-  change: 'created' | 'archived' | 'unarchived' | 'members';
-}
+export type { ThreadListEvent } from '../../shared/api-types.ts';
+import type { ThreadListEvent } from '../../shared/api-types.ts';
 
 export class UserEvents {
   private readonly sockets = new Map<string, Set<WebSocket>>();

@@ -9,7 +9,17 @@ import type { Limits } from '../config/config.ts';
 import type { Logger } from '../ops/logger.ts';
 import { TokenBucket } from '../ops/rate-limit.ts';
 import { MalformedFrameError, decodeFrame, encodeSyncStep1, encodeSyncStep2 } from './sync-protocol.ts';
-import type { ThreadRoom } from './thread-room.ts';
+
+/** What a connection needs of the room it joined (thread-room.ts implements it). */
+export interface ConnectionRoom {
+  readonly doc: Y.Doc;
+  /** Runs `task` once what the room holds is stored (sync step 1 answers). */
+  afterStored(task: () => void): void;
+  receiveUpdate(conn: SyncConnection, update: Uint8Array, backlog?: boolean): void;
+  receiveAwareness(conn: SyncConnection, update: Uint8Array): void;
+  sendAwarenessStates(conn: SyncConnection): void;
+  leave(conn: SyncConnection): void;
+}
 
 export interface SyncConnectionOptions {
   pingIntervalMs: number;
@@ -19,7 +29,7 @@ export interface SyncConnectionOptions {
 export class SyncConnection {
   /** Awareness client ids this connection has set, removed when it closes. */
   readonly awarenessIds = new Set<number>();
-  private room: ThreadRoom | null = null;
+  private room: ConnectionRoom | null = null;
   private early: Uint8Array[] = [];
   private earlyBytes = 0;
   /** A frame over the live limit was let through as the backlog; only one ever is. */
@@ -78,7 +88,7 @@ export class SyncConnection {
   }
 
   /** Attaches the loaded room: greets the peer and replays frames that came first. */
-  attach(room: ThreadRoom): void {
+  attach(room: ConnectionRoom): void {
     if (this.closed) return;
     this.room = room;
     this.send(encodeSyncStep1(Y.encodeStateVector(room.doc)));
