@@ -2,21 +2,28 @@
  * Skein as a dependency: `npm pack`'s tarball, unpacked into a scratch project, type-checks a
  * consumer of every entry point (skein/client, skein/react, skein/server, skein/shared),
  * imports them at run time, and its `skein-relay` bin starts the compiled relay serving the
- * app. The scratch project sits under the repo so its dependencies resolve from the repo's
- * node_modules (no registry install in the test).
+ * app. The scratch project sits outside the repo and holds what `npm install skein` would
+ * give a consumer: the package's own dependencies (the repo's non-dev packages, per
+ * package-lock.json, linked in) plus the consumer's typescript, @types/node and react. A
+ * type a public .d.ts needs from a dev dependency of ours then fails here as it would there.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+/** What a consumer installs beside skein for the checks below. */
+const CONSUMER_OWN = new Set(['typescript', '@types/node', 'react', '@types/react']);
+/** Module resolution from the links' own paths, so nothing resolves from the repo's node_modules. */
+const NODE_FLAGS = ['--preserve-symlinks', '--preserve-symlinks-main'];
 let scratch: string;
 let pkg: string;
 
 beforeAll(() => {
-  mkdirSync(join(ROOT, '.pack-test'), { recursive: true });
-  scratch = mkdtempSync(join(ROOT, '.pack-test', 'consumer-'));
+  scratch = mkdtempSync(join(tmpdir(), 'skein-consumer-'));
+  linkConsumerDependencies(scratch);
   // What prepack runs (the app, and tsc → dist with .d.ts and source maps), then the pack
   // itself without scripts so its --json output is alone on stdout.
   execFileSync('npm', ['run', 'prepack', '--silent'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -26,6 +33,47 @@ beforeAll(() => {
   mkdirSync(pkg, { recursive: true });
   execFileSync('tar', ['-xzf', join(scratch, file), '-C', pkg, '--strip-components=1']);
 }, 240_000);
+
+/**
+ * Links into `dir/node_modules` every top-level package of the repo's install that is not
+ * dev-only (package-lock.json's `dev` flag): skein's dependency tree as npm would install it
+ * for a consumer. Nested node_modules come along inside their package.
+ */
+function linkConsumerDependencies(dir: string): void {
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+  for (const [path, info] of Object.entries(lock.packages)) {
+    if (!path.startsWith('node_modules/') || path.includes('/node_modules/', 'node_modules/'.length)) continue;
+    const name = path.slice('node_modules/'.length);
+    if (info.dev && !CONSUMER_OWN.has(name)) continue;
+    const target = join(dir, 'node_modules', name);
+    mkdirSync(dirname(target), { recursive: true });
+    symlinkSync(join(ROOT, path), target, 'dir');
+  }
+}
+
+/** The README's embedding example, as a consumer would paste it (with a session map and a port to test on). */
+function readmeEmbedding(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Embedding the relay'));
+  const code = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
+  expect(code).toContain('port: 3000');
+  return `const sessions = new Map<string, string>();\n${code.replace('port: 3000', 'port: Number(process.env.EMBED_PORT)')}`;
+}
+
+/** GETs `url` as JSON once the server answers (it is starting); fails with the process output after 30 s. */
+async function eventuallyJson(url: string, output: () => string): Promise<{ protocol?: string }> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return (await res.json()) as { protocol?: string };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) throw new Error(`no answer from ${url}:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 afterAll(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -43,7 +91,9 @@ describe('the packed package', () => {
     expect(manifest.bin['skein-relay']).toBe('dist/server/main.js');
   });
 
-  it('type-checks a consumer of skein/client, skein/react, skein/server and skein/shared', () => {
+  it('type-checks a consumer of skein/client, skein/react, skein/server and skein/shared, and the README embedding example', () => {
+    writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    writeFileSync(join(scratch, 'embed.ts'), readmeEmbedding());
     writeFileSync(
       join(scratch, 'consumer.ts'),
       `import { createSkeinClient, type SkeinClient, type ViewMessage } from 'skein/client';
@@ -76,8 +126,8 @@ export async function client(): Promise<string[]> {
     writeFileSync(
       join(scratch, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, lib: ['ES2022', 'DOM'], types: ['node'] },
-        files: ['consumer.ts'],
+        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, preserveSymlinks: true, lib: ['ES2022', 'DOM'], types: ['node'] },
+        files: ['consumer.ts', 'embed.ts'],
       }),
     );
     try {
@@ -87,16 +137,36 @@ export async function client(): Promise<string[]> {
     }
   });
 
+  it('runs the README embedding example', async () => {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', scratch, '--noEmit', 'false', '--outDir', join(scratch, 'out')], { cwd: scratch, encoding: 'utf8' });
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const proc = spawn(process.execPath, [...NODE_FLAGS, join(scratch, 'out', 'embed.js')], {
+      cwd: scratch,
+      env: { ...process.env, EMBED_PORT: String(port), SKEIN_ATPROTO_SERVICE: 'off' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    try {
+      const caps = await eventuallyJson(`http://127.0.0.1:${port}/chat/v1/capabilities`, () => output);
+      expect(caps.protocol).toBe('y-websocket');
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('my app');
+    } finally {
+      proc.kill('SIGTERM');
+    }
+  });
+
   it('imports at run time and its skein-relay bin serves the relay with the app', async () => {
     const out = execFileSync(
       process.execPath,
-      ['--input-type=module', '-e', "const s = await import('skein/server'); const sh = await import('skein/shared'); console.log(typeof s.createRelay, typeof sh.remoteAuthorId)"],
+      [...NODE_FLAGS, '--input-type=module', '-e', "const s = await import('skein/server'); const sh = await import('skein/shared'); console.log(typeof s.createRelay, typeof sh.remoteAuthorId)"],
       { cwd: scratch, encoding: 'utf8' },
     );
     expect(out.trim()).toBe('function function');
 
     const dataDir = mkdtempSync(join(scratch, 'data-'));
-    const proc = spawn(process.execPath, [join(pkg, 'dist/server/main.js')], {
+    const proc = spawn(process.execPath, [...NODE_FLAGS, join(pkg, 'dist/server/main.js')], {
       cwd: scratch,
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', SKEIN_DATA_DIR: dataDir, SKEIN_ATPROTO_SERVICE: 'off' },
       stdio: ['ignore', 'pipe', 'pipe'],

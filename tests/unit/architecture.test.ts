@@ -3,7 +3,7 @@
  * import cycles inside any of them. Type-only imports count: a cycle of types is a cycle of
  * concepts. A new cycle fails here with the files that form it.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -90,6 +90,12 @@ describe('architecture', () => {
 
   it('finds a cycle when there is one (the check can fail)', () => {
     expect(cycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]]))).toEqual([['a', 'b', 'c']]);
+  });
+
+  it('every folder says what it is (README.md)', () => {
+    const folders = new Set([...graph.keys()].map((f) => dirname(f)));
+    const missing = [...folders].filter((d) => !existsSync(join(ROOT, d, 'README.md')));
+    expect(missing).toEqual([]);
   });
 
   it('client and server import shared, never each other', () => {
