@@ -27,6 +27,7 @@ import { type Logger, createLogger } from './ops/logger.ts';
 import { RelayMetrics } from './ops/metrics.ts';
 import { createApp } from './http/app.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
+import { intakeLimits } from './room/room-intake.ts';
 import type { Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { UserEvents } from './http/user-events.ts';
 import type { Fanout } from './fanout/fanout.ts';
@@ -146,6 +147,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     onSequenced: (msgs) => emit('message.sequenced', msgs),
     fanout,
     refuseWrites: () => (backends.writable() ? null : backends.unavailable()),
+    intake: intakeLimits(config.limits.maxFrameBytes),
   });
   const auth = new Auth({ secret: config.jwtSecret, jwks: config.jwks });
   const { authenticate, isMember } = opts;

@@ -32,7 +32,7 @@ export function batchRow(clientUpdates: Uint8Array[], relay: Uint8Array | null):
  */
 export function sendBatch(conns: Iterable<SyncConnection>, produced: Produced[], row: RelayRow): void {
   const frame = encodeUpdate(row.merged);
-  const author = produced.every((p) => p.conn === produced[0]!.conn) ? produced[0]!.conn : null;
+  const author = produced.length > 0 && produced.every((p) => p.conn === produced[0]!.conn) ? produced[0]!.conn : null;
   const authorFrame = author && row.relay ? encodeUpdate(row.relay) : null;
   for (const c of conns) {
     if (c !== author) c.send(frame);

@@ -5,7 +5,7 @@
 import type { Logger } from '../ops/logger.ts';
 import type { Store, ThreadRow } from '../store/store.ts';
 import type { ThreadFanoutMessage } from '../fanout/fanout.ts';
-import { RoomSealedError, ThreadRoom, type ThreadRoomOptions } from './thread-room.ts';
+import { RoomBrokenError, RoomSealedError, ThreadRoom, type ThreadRoomOptions } from './thread-room.ts';
 
 export interface DocRegistryOptions extends ThreadRoomOptions {
   idleUnloadMs: number;
@@ -91,8 +91,9 @@ export class DocRegistry {
       try {
         return await work(room);
       } catch (err) {
-        // The sealed room is unloading already (onSealed); acquire loads its successor.
-        if (!(err instanceof RoomSealedError) || attempt >= 2) throw err;
+        // The sealed or broken room is unloading already (onSealed, onBroken); acquire loads
+        // its successor from what the store holds.
+        if (!(err instanceof RoomSealedError || err instanceof RoomBrokenError) || attempt >= 2) throw err;
       } finally {
         this.release(room);
       }

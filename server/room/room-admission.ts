@@ -9,7 +9,8 @@ import { CloseCode, ErrorCode } from '../../shared/errors.ts';
 import { DEFAULT_STREAM_LIMITS } from '../../shared/stream.ts';
 import { HeldUpdates } from './held-updates.ts';
 import type { SyncConnection } from './sync-connection.ts';
-import { type Collecting, type Pending, readAtOf } from './room-types.ts';
+import { type Collecting, readAtOf } from './room-types.ts';
+import type { Pending } from './room-intake.ts';
 import { checkUpdate } from './policy/update-policy.ts';
 import type { RoomHost } from './room-host.ts';
 

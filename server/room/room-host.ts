@@ -7,8 +7,7 @@ import type * as Y from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { RoomFanout } from '../fanout/room-fanout.ts';
 import type { Logger } from '../ops/logger.ts';
-import type { SyncConnection } from './sync-connection.ts';
-import type { GenerationSealedError, Store, StoredMessage, ThreadRow } from '../store/store.ts';
+import type { Store, StoredMessage, ThreadRow } from '../store/store.ts';
 import type { ThreadRoomOptions } from './room-types.ts';
 import type { RoomChain } from './room-chain.ts';
 
@@ -24,7 +23,6 @@ export const REMOTE_ORIGIN = Symbol('skein-remote');
 export interface RoomHost {
   readonly doc: Y.Doc;
   readonly roots: ThreadRoots;
-  readonly conns: ReadonlySet<SyncConnection>;
   readonly store: Store;
   readonly log: Logger;
   readonly opts: ThreadRoomOptions;
@@ -35,24 +33,18 @@ export interface RoomHost {
   readonly uncanonIds: Set<string>;
   /** The thread's row as the room knows it (replaced on a roll or a meta change). */
   thread(): ThreadRow;
-  /** True once this generation is history: nothing more is applied or stored. */
+  /** True once nothing more is applied or stored: the generation is history, or the room broke. */
   sealed(): boolean;
-  /** Writes canon entries for stored messages (relay-authored, persisted, sent to all). */
+  /** Queues canon entries for stored messages (a relay change: committed, then sent to all). */
   writeCanon(messages: StoredMessage[]): void;
   /** Writes thread metadata into `meta` where it differs from the store. */
   syncMeta(thread: ThreadRow): void;
   /** Makes canon agree with the stored messages. */
   repairCanon(): Promise<void>;
-  /** The thread's log grew by `rows` rows. */
-  addedRows(rows: number): void;
   /** Lets the next flush retry held updates (their missing structs may be here now). */
   requestRetry(): void;
   /** Re-reads the stored log and applies what the document lacks. */
   catchUp(): void;
   /** Another instance rolled this generation: seal here too. */
   sealFromElsewhere(row?: ThreadRow): Promise<void>;
-  /** The store refused a write of this generation: seal. */
-  sealedOnWrite(err: GenerationSealedError): Promise<void>;
-  /** Storage failed: every peer is closed with STORAGE_FAILURE and the room is dropped. */
-  storageFailed(event: string, err: unknown, message: string): void;
 }

@@ -10,7 +10,6 @@ import type { ThreadRoots } from '../../shared/schema.ts';
 import type { RoomFanout } from '../fanout/room-fanout.ts';
 import { nextGeneration } from './generation-roll.ts';
 import type { Logger } from '../ops/logger.ts';
-import type { RelayUpdates } from './relay-updates.ts';
 import type { GenerationSealedError, Store, ThreadRow } from '../store/store.ts';
 import type { SyncConnection } from './sync-connection.ts';
 
@@ -21,7 +20,6 @@ export interface SealHost {
   readonly store: Store;
   readonly log: Logger;
   readonly fan: RoomFanout | null;
-  readonly relayUpdates: RelayUpdates;
   thread(): ThreadRow;
   /** The thread's row after the roll (the next generation's). */
   setThread(row: ThreadRow): void;
@@ -41,13 +39,12 @@ export class RoomSeal {
   }
 
   /**
-   * Rolls: once the relay's own updates of this generation are stored, one store transaction
-   * starts the next generation; then every connection gets 4410. A failed roll leaves the
-   * generation live (it is tried again after the next commit).
+   * Rolls (on the room's chain, after the relay's own changes are stored): one store
+   * transaction starts the next generation; then every connection gets 4410. A failed roll
+   * leaves the generation live (it is tried again after the next commit).
    */
   async roll(): Promise<void> {
     const h = this.h;
-    await h.relayUpdates.idle();
     const id = h.thread().id;
     const from = h.thread().generation;
     const { snapshot, receipts } = nextGeneration(h.roots);
@@ -86,7 +83,6 @@ export class RoomSeal {
 
   private mark(): void {
     this.sealed = true;
-    this.h.relayUpdates.seal();
   }
 
   private closeAll(): void {

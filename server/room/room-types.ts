@@ -1,12 +1,13 @@
 /**
- * The types and small pure helpers of a ThreadRoom (thread-room.ts): its options, what a
- * flush collects, and the canon entry of a stored message.
+ * The types and small pure helpers a ThreadRoom (thread-room.ts) shares with its modules:
+ * its options and errors, what a flush collects, and the canon entry of a stored message.
  */
 import type { Fanout } from '../fanout/fanout.ts';
 import type { CanonInfo, MessageRecord } from '../../shared/schema.ts';
 import type { StreamLimits } from '../../shared/stream.ts';
 import type { MessageCandidate, StoredMessage } from '../store/store.ts';
 import type { SyncConnection } from './sync-connection.ts';
+import type { IntakeLimits } from './room-intake.ts';
 import type { Positioned } from './document-order.ts';
 import type { AcceptedMessage } from './policy/update-policy.ts';
 
@@ -14,6 +15,16 @@ import type { AcceptedMessage } from './policy/update-policy.ts';
 export class RoomSealedError extends Error {
   constructor(threadId: string) {
     super(`generation of ${threadId} was sealed`);
+  }
+}
+
+/**
+ * Thrown by a room whose commit failed meanwhile (it is dropped, its document never read
+ * again): acquire the thread's room again, which loads what the store holds.
+ */
+export class RoomBrokenError extends Error {
+  constructor(threadId: string) {
+    super(`room of ${threadId} was dropped after a storage failure`);
   }
 }
 
@@ -50,13 +61,8 @@ export interface ThreadRoomOptions {
   fanout?: Fanout;
   /** Why writes must be refused now (PostgreSQL or Redis down, backend-health.ts), or null. */
   refuseWrites?: () => string | null;
-}
-
-export interface Pending {
-  conn: SyncConnection;
-  update: Uint8Array;
-  /** The peer's first sync step 2 (offline backlog): exempt from the message rate. */
-  backlog: boolean;
+  /** Bounds of the room's intake (room-intake.ts); default from a 1 MiB frame limit. */
+  intake?: IntakeLimits;
 }
 
 /** What one flush collects while applying updates. */

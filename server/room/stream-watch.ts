@@ -12,11 +12,10 @@ export class StreamWatch {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly doc: Y.Doc,
     private readonly streams: Y.Map<StreamEntry>,
     private readonly idleMs: number,
-    /** Transaction origin of the relay's own writes (stored, then sent to every peer). */
-    private readonly origin: unknown,
+    /** Queues a relay change of the document (committed, then sent to every peer). */
+    private readonly write: (change: () => void) => void,
   ) {
     const now = Date.now();
     // Open streams found at load (a restart): their authors get a full idle period to resume.
@@ -40,13 +39,13 @@ export class StreamWatch {
     const stale: string[] = [];
     for (const [id, at] of this.lastWrite) if (force || now - at >= this.idleMs) stale.push(id);
     if (stale.length === 0) return;
-    this.doc.transact(() => {
+    for (const id of stale) this.lastWrite.delete(id);
+    this.write(() => {
       for (const id of stale) {
         const v = this.streams.get(id);
         if (v?.status === 'streaming') this.streams.set(id, { ...v, status: 'interrupted', reason: 'idle' });
-        this.lastWrite.delete(id);
       }
-    }, this.origin);
+    });
   }
 
   destroy(): void {

@@ -172,6 +172,16 @@ export class SyncConnection {
     return true;
   }
 
+  /** Stops reading the socket (the room's intake is full): TCP pushes back on the peer. */
+  pauseReading(): void {
+    if (!this.closed) this.ws.pause();
+  }
+
+  /** Reads the socket again once the room's intake has room. */
+  resumeReading(): void {
+    if (!this.closed) this.ws.resume();
+  }
+
   /** Sends a frame, dropping a peer that cannot keep up instead of buffering without bound. */
   send(frame: Uint8Array): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;

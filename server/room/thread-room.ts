@@ -1,46 +1,61 @@
 /**
  * A loaded thread: the relay's Y.Doc, its awareness, and its connections.
  *
- * Incoming updates are queued and flushed once per event-loop turn: each update is
- * checked against the document policy (update-policy.ts) before it is applied; the
- * accepted ones are committed in one storage transaction that also assigns seqs; once seqs
- * are assigned, the relay writes its own transaction (canon, tombstones of messages refused
- * by business rules, receipt maxima), stored with the batch (batch-frames.ts). Only then
- * does the batch go to the peers, as one update.
+ * Every change of the document takes one path, run one at a time on the room's chain:
  *
- * Its parts live in room/: admission (policy, held updates), remote (other instances'
- * updates, catch-up), ingest (AT messages appended), relay-writes (canon, meta, fixes),
- * and the chain that runs the room's work one task at a time.
+ *   intake → admission → commit → publish
+ *
+ * - intake (room-intake.ts): client updates queue, bounded; a full queue stops reading the
+ *   sender's socket. A flush takes one batch of at most `maxBatchBytes`.
+ * - admission (room-admission.ts): each update is checked against the policy
+ *   (policy/update-policy.ts) and staged into the room's document; the relay's own changes
+ *   (meta, canon, stream sweeps), AT ingest and salvage are staged the same way.
+ * - commit: one store transaction holds the staged updates, the message rows with their seqs,
+ *   the outbox rows and the relay's canon for them (one log row for SQLite).
+ * - publish: only then is the batch forwarded to peers (one frame each), to other instances
+ *   (fan-out), and reported (onSequenced, the bridge).
+ *
+ * Invariants (docs/data-model.md, "Commit first"):
+ * - Nothing leaves the room that the store does not hold: frames, fan-out, sync step 1
+ *   answers (queued on the chain, so they see no staged change), compaction and roll
+ *   snapshots all run after the commit they could include.
+ * - A failed commit breaks the room: its document may hold staged changes the store does not
+ *   have, so it is never read again — every peer is closed with STORAGE_FAILURE (retryable),
+ *   the room is dropped without compacting, and the next load reads only what is stored.
+ *   Clients resend what they hold; seqs are assigned once, by the store.
+ * - Updates another instance stored (fan-out) are applied as they come: they are stored.
  */
 import * as Y from 'yjs';
 import { CloseCode } from '../../shared/errors.ts';
 import { type MessageRecord, type ThreadRoots, threadRoots } from '../../shared/schema.ts';
-import { inDocumentOrder } from './document-order.ts';
-import type { Logger } from '../ops/logger.ts';
-import { GenerationSealedError, type RelayRow, type Store, type StoredMessage, type ThreadRow } from '../store/store.ts';
-import { batchRow, mergeAll, sendBatch } from './batch-frames.ts';
-import { SyncConnection } from './sync-connection.ts';
-import { RoomPresence } from './room-presence.ts';
-import { RelayUpdates } from './relay-updates.ts';
-import { canonFixes, sequencedBefore } from './canon-repair.ts';
-import { encodeUpdate } from './sync-protocol.ts';
 import { DEFAULT_STREAM_LIMITS, type StreamLimits } from '../../shared/stream.ts';
-import { StreamWatch } from './stream-watch.ts';
-import { shouldRoll } from './generation-roll.ts';
 import type { ThreadFanoutMessage } from '../fanout/fanout.ts';
 import { RoomFanout } from '../fanout/room-fanout.ts';
-import type { Collecting, IngestedMessage, Pending, ThreadRoomOptions } from './room-types.ts';
+import type { Logger } from '../ops/logger.ts';
+import { GenerationSealedError, type MessageCandidate, type RelayRow, type Store, type StoredMessage, type ThreadRow } from '../store/store.ts';
+import { batchRow, type Produced, sendBatch } from './batch-frames.ts';
+import { canonFixes, sequencedBefore } from './canon-repair.ts';
+import { inDocumentOrder } from './document-order.ts';
+import { shouldRoll } from './generation-roll.ts';
 import { writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
+import { RoomAdmission } from './room-admission.ts';
 import { RoomChain } from './room-chain.ts';
 import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN, type RoomHost } from './room-host.ts';
-import { RoomAdmission } from './room-admission.ts';
-import { RoomRemote } from './room-remote.ts';
-import { appendByRelay } from './room-ingest.ts';
-import { RoomSeal } from './room-seal.ts';
+import { intakeLimits, RoomIntake } from './room-intake.ts';
 import { RoomLog } from './room-log.ts';
+import { RoomPresence } from './room-presence.ts';
+import { RoomRemote } from './room-remote.ts';
+import { RoomSeal } from './room-seal.ts';
+import { BackendUnavailableError, type Collecting, type IngestedMessage, RoomBrokenError, RoomSealedError, type ThreadRoomOptions } from './room-types.ts';
+import { StreamWatch } from './stream-watch.ts';
+import { SyncConnection } from './sync-connection.ts';
+import { encodeUpdate } from './sync-protocol.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './room-types.ts';
-export { RoomSealedError } from './room-types.ts';
+export { RoomBrokenError, RoomSealedError } from './room-types.ts';
+
+/** A message the relay appends itself, with the AT record it came from when ingested. */
+type RelayAppended = Pick<IngestedMessage, 'message'> & Partial<Pick<IngestedMessage, 'atUri' | 'atCid'>>;
 
 export class ThreadRoom {
   readonly doc = new Y.Doc();
@@ -55,27 +70,27 @@ export class ThreadRoom {
   /** Called once the room sealed its generation (every connection got 4410): drop it. */
   onSealed: (room: ThreadRoom) => void = () => {};
 
-  private queue: Pending[] = [];
+  private readonly intake: RoomIntake;
   private scheduled = false;
   private readonly chain: RoomChain;
   private readonly updateLog: RoomLog;
-  /** While set, relay-authored updates are collected here for the commit in progress. */
+  /** Set by a failed commit: the document may hold what the store does not; never read again. */
+  private broken = false;
+  /** The relay's own changes waiting for their commit (meta, canon, stream sweeps). */
+  private relayChanges: Array<() => void> = [];
+  /** Updates the transaction in progress produced, by origin kind (see `onDocUpdate`). */
   private captured: Uint8Array[] | null = null;
-  /** The relay's own updates, stored before peers see them (relay-updates.ts). */
-  private readonly relayUpdates: RelayUpdates;
   /** Ids accepted into the document whose canon is not written yet. */
   private readonly uncanonIds = new Set<string>();
   private readonly streamLimits: StreamLimits;
   /** Interrupts streams whose author went quiet (started once the log is loaded). */
   private streamWatch: StreamWatch | null = null;
-  /** This generation's end: rolled here or elsewhere (room/room-seal.ts). */
+  /** This generation's end: rolled here or elsewhere (room-seal.ts). */
   private readonly seal: RoomSeal;
   /** This room's side of the fan-out to other instances; null when the relay runs alone. */
   private readonly fan: RoomFanout | null;
   /** The next flush retries held updates even without new ones (after a catch-up). */
   private retryRequested = false;
-  /** What the parts below see of this room. */
-  private readonly host: RoomHost;
   private readonly admission: RoomAdmission;
   private readonly remote: RoomRemote;
 
@@ -86,6 +101,7 @@ export class ThreadRoom {
     private readonly opts: ThreadRoomOptions,
   ) {
     this.doc.on('update', this.onDocUpdate);
+    this.intake = new RoomIntake(opts.intake ?? intakeLimits(1_048_576));
     this.updateLog = new RoomLog(
       { doc: this.doc, store, log, thread: () => this.thread, sealedOnWrite: (err) => this.seal.onWriteRefused(err) },
       opts.compactAfterUpdates,
@@ -94,34 +110,24 @@ export class ThreadRoom {
     // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
     this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
     this.presence = new RoomPresence(this.doc, this.conns, this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
-    this.relayUpdates = new RelayUpdates(store, thread.id, thread.generation, {
-      broadcast: (u) => {
-        this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, u);
-        const frame = encodeUpdate(u);
-        for (const c of this.conns) c.send(frame);
-      },
-      failed: (err) => {
-        if (err instanceof GenerationSealedError) return void this.seal.onWriteRefused(err);
-        this.storageFailed('append_failed', err, 'storing relay update failed');
-      },
-      stored: () => this.updateLog.added(1),
-    });
     this.seal = new RoomSeal({
       roots: this.roots,
       conns: this.conns,
       store,
       log,
       fan: this.fan,
-      relayUpdates: this.relayUpdates,
       thread: () => this.thread,
       setThread: (row) => (this.thread = row),
-      done: () => this.onSealed(this),
+      done: () => {
+        this.relayChanges = [];
+        this.intake.clear();
+        this.onSealed(this);
+      },
     });
     this.streamLimits = opts.streamLimits ?? DEFAULT_STREAM_LIMITS;
-    this.host = {
+    const host: RoomHost = {
       doc: this.doc,
       roots: this.roots,
-      conns: this.conns,
       store,
       log,
       opts,
@@ -129,19 +135,16 @@ export class ThreadRoom {
       chain: this.chain,
       uncanonIds: this.uncanonIds,
       thread: () => this.thread,
-      sealed: () => this.seal.sealed,
+      sealed: () => this.closed,
       writeCanon: (m) => this.writeCanon(m),
       syncMeta: (t) => this.syncMeta(t),
       repairCanon: () => this.repairCanon(),
-      addedRows: (n) => this.updateLog.added(n),
       requestRetry: () => this.requestRetry(),
       catchUp: () => this.catchUp(),
       sealFromElsewhere: (row) => this.seal.fromElsewhere(row),
-      sealedOnWrite: (err) => this.seal.onWriteRefused(err),
-      storageFailed: (event, err, message) => this.storageFailed(event, err, message),
     };
-    this.admission = new RoomAdmission(this.host);
-    this.remote = new RoomRemote(this.host, () => this.admission.heldCount);
+    this.admission = new RoomAdmission(host);
+    this.remote = new RoomRemote(host, () => this.admission.heldCount);
   }
 
   get id(): string {
@@ -151,6 +154,11 @@ export class ThreadRoom {
   /** The generation this room holds (its document is `thread.liveDoc`). */
   get generation(): number {
     return this.thread.generation;
+  }
+
+  /** True once nothing more is applied or stored here: sealed, or broken by a storage failure. */
+  private get closed(): boolean {
+    return this.seal.sealed || this.broken;
   }
 
   /** Loads a thread's log into a fresh document and repairs canon/meta from the store. */
@@ -164,15 +172,18 @@ export class ThreadRoom {
     }, LOAD_ORIGIN);
     room.syncMeta(room.thread);
     await room.repairCanon();
-    room.streamWatch = new StreamWatch(room.doc, room.roots.streams, room.streamLimits.streamIdleMs, RELAY_ORIGIN);
+    // Stored before any peer joins: a load that cannot store its repairs fails as a whole.
+    await room.chain.run(() => room.commitRelayChanges());
+    if (room.broken) throw new Error(`loading ${thread.id} failed: storing the relay's repairs failed`);
+    room.streamWatch = new StreamWatch(room.roots.streams, room.streamLimits.streamIdleMs, (change) => room.relayWrite(change));
     return room;
   }
 
-  /** Writes thread metadata into `meta` where it differs from the store. */
+  /** Writes thread metadata into `meta` where it differs from the store (committed, then sent). */
   syncMeta(thread: ThreadRow): void {
-    if (this.seal.sealed || thread.generation !== this.thread.generation) return;
+    if (this.closed || thread.generation !== this.thread.generation) return;
     this.thread = thread;
-    writeMeta(this.doc, this.roots, thread);
+    this.relayWrite(() => writeMeta(this.doc, this.roots, this.thread));
   }
 
   /**
@@ -189,13 +200,13 @@ export class ThreadRoom {
    * changes from the AT bridge); sealed messages are rows only and are not touched.
    */
   publishCanon(messages: StoredMessage[]): void {
-    if (this.seal.sealed) return;
+    if (this.closed) return;
     this.writeCanon(messages.filter((m) => m.seq > this.thread.baseSeq || this.roots.canon.has(m.id)));
   }
 
-  /** Writes canon entries for stored messages (relay-authored, persisted, sent to all). */
+  /** Canon entries for stored messages: a relay change, committed before anyone sees it. */
   private writeCanon(messages: StoredMessage[]): void {
-    writeCanon(this.doc, this.roots, messages);
+    if (messages.length) this.relayWrite(() => writeCanon(this.doc, this.roots, messages));
   }
 
   /** Adds a connection for `generation` (the document name it asked for); an older one gets 4410. */
@@ -205,6 +216,7 @@ export class ThreadRoom {
       if (this.conns.size === 0) this.onEmpty(this);
       return;
     }
+    if (this.broken) return conn.close(CloseCode.STORAGE_FAILURE, 'storage failure');
     if (this.seal.sealed || generation !== this.thread.generation) {
       conn.close(CloseCode.GENERATION_SEALED, this.seal.reason);
       return;
@@ -215,14 +227,17 @@ export class ThreadRoom {
 
   leave(conn: SyncConnection): void {
     this.admission.drop(conn);
+    this.intake.drop(conn);
     if (!this.conns.delete(conn)) return;
     this.presence.leave(conn);
     if (this.conns.size === 0) this.onEmpty(this);
   }
 
+  // ------------------------------------------------------------------ intake
+
   receiveUpdate(conn: SyncConnection, update: Uint8Array, backlog = false): void {
-    if (this.seal.sealed) return;
-    this.queue.push({ conn, update, backlog });
+    if (this.closed) return;
+    this.intake.push({ conn, update, backlog });
     this.scheduleFlush();
   }
 
@@ -236,11 +251,13 @@ export class ThreadRoom {
   }
 
   /**
-   * Runs `task` once the room's work queued so far is done: the document then holds only
-   * what is stored and durable (a flush applies a batch before its commit).
+   * Runs `task` once the room's work queued so far is committed: the document then holds
+   * only what is stored (sync step 1 answers).
    */
   afterStored(task: () => void): void {
-    this.chain.add(task);
+    this.chain.add(() => {
+      if (!this.closed) task();
+    });
   }
 
   receiveAwareness(conn: SyncConnection, update: Uint8Array): void {
@@ -251,25 +268,28 @@ export class ThreadRoom {
     this.presence.sendStates(conn);
   }
 
-  /** Resolves once every queued update has been committed and forwarded. */
+  /** Resolves once every queued update and relay change has been committed and forwarded. */
   async idle(): Promise<void> {
-    const busy = () => this.scheduled || this.queue.length > 0 || this.relayUpdates.pending;
+    const busy = () => this.scheduled || (this.intake.size > 0 && !this.closed) || (this.relayChanges.length > 0 && !this.closed);
     do {
-      while (busy()) await new Promise((r) => setImmediate(r));
+      while (this.scheduled) await new Promise((r) => setImmediate(r));
       await this.chain.idle();
-      await this.relayUpdates.idle();
     } while (busy());
   }
 
+  // --------------------------------------------------------------- admission
+
   private async flush(): Promise<void> {
-    const batch = this.queue;
-    this.queue = [];
+    if (this.closed) return;
+    const batch = this.intake.take();
+    // What the intake still holds goes in the next batch.
+    if (this.intake.size > 0) this.scheduleFlush();
     const retry = this.retryRequested;
     this.retryRequested = false;
-    if ((batch.length === 0 && !retry) || this.seal.sealed) return;
+    if (batch.length === 0 && !retry) return;
     const refused = batch.length ? this.opts.refuseWrites?.() : null;
     if (refused) {
-      // Nothing of the batch is applied: each sender keeps its update and resends it on reconnect.
+      // Nothing of the batch is staged: each sender keeps its update and resends it on reconnect.
       for (const p of batch) p.conn.close(CloseCode.BACKEND_UNAVAILABLE, refused);
       this.log.warn({ event: 'writes_refused', threadId: this.id, updates: batch.length }, refused);
       return;
@@ -278,80 +298,197 @@ export class ThreadRoom {
     const { produced } = collecting;
     if (produced.length === 0) return;
     const candidates = inDocumentOrder(this.doc, collecting.candidates).map(({ client: _c, clock: _k, ...c }) => c);
-    const clientUpdates = produced.map((p) => p.update);
+    const stored = await this.commit(produced.map((p) => p.update), candidates, collecting, produced);
+    if (!stored) return;
+    // Candidates sequenced in a sealed generation keep their seq (rare): canon as its own change.
+    const resequenced = await sequencedBefore(this.store, this.id, candidates, stored);
+    if (resequenced.length) this.writeCanon(resequenced);
+    await this.afterCommit();
+  }
+
+  // ------------------------------------------------------------------ commit
+
+  /**
+   * Commits staged updates with their candidates, then publishes them. The store calls back
+   * once seqs are assigned: the relay's canon (and tombstones, receipt maxima) is staged then
+   * and stored in the same commit. Returns the stored messages, or null when the commit
+   * failed (the room is broken or sealed then, and nothing was published).
+   */
+  private async commit(updates: Uint8Array[], candidates: MessageCandidate[], collecting: Collecting | null, produced: Produced[]): Promise<StoredMessage[] | null> {
     let row: RelayRow | null = null;
-    const relayRow = (s: StoredMessage[]): RelayRow => (row = batchRow(clientUpdates, this.relayUpdateFor(s, collecting)));
+    const relayRow = (s: StoredMessage[]): RelayRow => {
+      const relay = this.stage(() => writeAfterCommit(this.doc, this.roots, s, collecting ?? EMPTY_COLLECTING));
+      return (row = batchRow(updates, relay));
+    };
     let stored: StoredMessage[];
     try {
-      stored = await this.store.commitMessages(this.id, clientUpdates, candidates, Date.now(), { generation: this.thread.generation, relayRow });
+      stored = await this.store.commitMessages(this.id, updates, candidates, Date.now(), { generation: this.thread.generation, relayRow });
     } catch (err) {
       // Another instance rolled the thread first: nothing of this batch was stored (no seq, not
       // forwarded); the peers get 4410 and re-send their pending records to the live document.
-      if (err instanceof GenerationSealedError) return void (await this.seal.onWriteRefused(err));
-      return this.storageFailed('commit_failed', err, 'storage commit failed');
+      if (err instanceof GenerationSealedError) await this.seal.onWriteRefused(err);
+      else this.storageFailed('commit_failed', err, 'storage commit failed');
+      return null;
     }
-    // A store that does not call `relayRow` stored the updates as they are; canon follows on its own.
-    const sent: RelayRow = row ?? batchRow(clientUpdates, null);
-    this.updateLog.added(row ? 1 : produced.length);
+    // A store that does not call `relayRow` stored the updates as they are; canon follows as a relay change.
+    const sent: RelayRow = row ?? batchRow(updates, null);
+    this.updateLog.added(row ? 1 : updates.length);
+    this.uncanonIds.clear();
     this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, sent.merged);
     sendBatch(this.conns, produced, sent);
-    if (!row) this.relayWrites(stored, collecting);
-    // Candidates sequenced in a sealed generation keep their seq (rare): canon as its own update.
-    const resequenced = await sequencedBefore(this.store, this.id, candidates, stored);
-    if (resequenced.length) this.writeCanon(resequenced);
-    this.uncanonIds.clear();
+    if (!row) this.relayWrite(() => writeAfterCommit(this.doc, this.roots, stored, collecting ?? EMPTY_COLLECTING));
     if (this.thread.mirror && stored.some((m) => m.state === 'sent')) this.opts.onMirroredCommit?.(this.id);
     if (stored.length) this.opts.onSequenced?.(stored);
-    if (shouldRoll(this.roots, this.opts.generationMessages ?? 0)) await this.seal.roll();
-    else if (this.updateLog.due) await this.compact();
+    return stored;
   }
 
   /**
-   * The relay's update for a commit's stored messages (called by the store once they have
-   * seqs): its writes, plus relay updates still waiting to be stored, which join this row.
+   * Queues a relay change (meta, canon, a stream sweep): staged and committed on the chain,
+   * batched with the others queued meanwhile into one log row, then sent to every peer.
    */
-  private relayUpdateFor(stored: StoredMessage[], c: Collecting): Uint8Array | null {
-    const captured = this.relayUpdates.take();
+  private relayWrite(change: () => void): void {
+    if (this.closed) return;
+    this.relayChanges.push(change);
+    if (this.relayChanges.length === 1) this.chain.add(() => this.commitRelayChanges());
+  }
+
+  /** Stages and stores the queued relay changes as one update; runs on the chain. */
+  private async commitRelayChanges(): Promise<void> {
+    const changes = this.relayChanges;
+    this.relayChanges = [];
+    if (changes.length === 0 || this.closed) return;
+    const update = this.stage(() => {
+      for (const change of changes) change();
+    });
+    if (!update) return;
+    try {
+      await this.store.appendUpdate(this.id, update, this.thread.generation);
+    } catch (err) {
+      if (err instanceof GenerationSealedError) return void (await this.seal.onWriteRefused(err));
+      return this.storageFailed('append_failed', err, 'storing relay update failed');
+    }
+    this.updateLog.added(1);
+    this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, update);
+    const frame = encodeUpdate(update);
+    for (const c of this.conns) c.send(frame);
+  }
+
+  /** Runs `change` as one relay transaction and returns the update it produced (null: none). */
+  private stage(change: () => void): Uint8Array | null {
+    const captured: Uint8Array[] = [];
+    const outer = this.captured;
     this.captured = captured;
     try {
-      this.relayWrites(stored, c);
+      this.doc.transact(change, RELAY_ORIGIN);
     } finally {
-      this.captured = null;
+      this.captured = outer;
     }
-    return mergeAll(captured);
+    return captured.length === 0 ? null : captured.length === 1 ? captured[0]! : Y.mergeUpdates(captured);
   }
 
-  /** The relay's own writes after a commit (room/relay-writes.ts). */
-  private relayWrites(stored: StoredMessage[], c: Collecting): void {
-    writeAfterCommit(this.doc, this.roots, stored, c);
+  /** After a commit: roll the generation when it is full, else compact a long log. */
+  private async afterCommit(): Promise<void> {
+    if (this.closed) return;
+    if (shouldRoll(this.roots, this.opts.generationMessages ?? 0)) {
+      // The snapshot must hold every relay change queued so far: store them first.
+      await this.commitRelayChanges();
+      if (!this.closed) await this.seal.roll();
+    } else if (this.updateLog.due) {
+      try {
+        await this.updateLog.compact();
+      } catch (err) {
+        // The stored rows stay as they were (one transaction): only the log stays long.
+        this.log.warn({ event: 'compact_failed', threadId: this.id, err: String(err) }, 'compacting the update log failed');
+      }
+    }
   }
 
-  /** Appends messages ingested from AT (room/room-ingest.ts). */
+  // ----------------------------------------------------------- relay appends
+
+  /** Appends messages ingested from AT (state `confirmed`: they are records already, never mirrored again). */
   appendIngested(items: IngestedMessage[]): Promise<StoredMessage[]> {
-    return appendByRelay(this.host, items, 'confirmed');
+    return this.appendByRelay(items, 'confirmed');
   }
 
-  /** Appends a peer's messages salvaged from a sealed generation (room/sealed-salvage.ts). */
+  /** Appends a peer's messages salvaged from a sealed generation (sealed-salvage.ts; mirrored like any message). */
   appendSalvaged(records: MessageRecord[]): Promise<StoredMessage[]> {
-    return appendByRelay(this.host, records.map((message) => ({ message })), 'sent');
+    return this.appendByRelay(
+      records.map((message) => ({ message })),
+      'sent',
+    );
   }
 
-  /** A message from another instance's room of this thread (room/room-remote.ts). */
+  /**
+   * Messages the relay appends itself, in order, skipping ids the thread already has: staged
+   * and committed on the chain like a client batch. Throws RoomSealedError / RoomBrokenError
+   * (try the thread's next room) or BackendUnavailableError (nothing staged; try later).
+   */
+  private appendByRelay(items: RelayAppended[], state: 'confirmed' | 'sent'): Promise<StoredMessage[]> {
+    return this.chain.run(async () => {
+      if (this.seal.sealed) throw new RoomSealedError(this.id);
+      if (this.broken) throw new RoomBrokenError(this.id);
+      // As for clients' updates: refused before anything is staged.
+      const refused = this.opts.refuseWrites?.();
+      if (refused) throw new BackendUnavailableError(refused);
+      const ids = new Set<string>();
+      const fresh = items.filter((i) => {
+        const id = i.message.id;
+        if (ids.has(id) || this.roots.canon.has(id) || this.uncanonIds.has(id)) return false;
+        ids.add(id);
+        return true;
+      });
+      if (fresh.length === 0) return [];
+      const update = this.stageAppend(() => this.roots.messages.insert(this.roots.messages.length, fresh.map((i) => i.message)));
+      const candidates = fresh.map((i): MessageCandidate => (state === 'confirmed' ? { record: i.message, state, atUri: i.atUri, atCid: i.atCid } : { record: i.message, state }));
+      const stored = await this.commit([update], candidates, null, []);
+      if (!stored) throw this.seal.sealed ? new RoomSealedError(this.id) : new RoomBrokenError(this.id);
+      await this.afterCommit();
+      return stored;
+    });
+  }
+
+  /** The update one INGEST_ORIGIN transaction produces. */
+  private stageAppend(change: () => void): Uint8Array {
+    let update: Uint8Array | null = null;
+    const capture = (u: Uint8Array, origin: unknown) => {
+      if (origin === INGEST_ORIGIN) update = u;
+    };
+    this.doc.on('update', capture);
+    try {
+      this.doc.transact(change, INGEST_ORIGIN);
+    } finally {
+      this.doc.off('update', capture);
+    }
+    return update!;
+  }
+
+  // ------------------------------------------------------------ other rooms
+
+  /** A message from another instance's room of this thread (room-remote.ts). */
   receiveRemote(msg: ThreadFanoutMessage): void {
     if (msg.kind === 'awareness') {
-      if (!this.seal.sealed && this.fan) this.presence.applyRemote(msg.update);
+      if (!this.closed && this.fan) this.presence.applyRemote(msg.update);
       return;
     }
+    if (this.closed) return;
     this.remote.receive(msg);
   }
 
   /** Re-reads the thread's stored log and applies what this document lacks. */
   catchUp(): void {
-    this.remote.catchUp();
+    if (!this.closed) this.remote.catchUp();
   }
 
-  /** Storage failed: the room can no longer be trusted; every peer is closed and it is dropped. */
+  /**
+   * Storage failed: the document may hold staged changes the store does not have. Every peer
+   * is closed (retryable) and the room is dropped without compacting; the next load reads
+   * only what is stored.
+   */
   private storageFailed(event: string, err: unknown, message: string): void {
+    if (this.broken) return;
+    this.broken = true;
+    this.relayChanges = [];
+    this.intake.clear();
     this.log.error({ event, threadId: this.id, err: String(err) }, message);
     for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
     this.onBroken(this);
@@ -360,16 +497,18 @@ export class ThreadRoom {
   /** Lets the next flush retry held updates (their missing structs may be here now). */
   private requestRetry(): void {
     this.retryRequested = true;
-    this.queue.length === 0 && !this.scheduled ? this.scheduleFlush() : undefined;
+    this.scheduleFlush();
   }
 
-  /** Replaces the stored log with one snapshot of the current document. */
+  /** Replaces the stored log with one snapshot of the current document (on the chain: committed state only). */
   compact(): Promise<void> {
-    return this.updateLog.compact();
+    return this.chain.run(async () => {
+      if (!this.closed) await this.updateLog.compact();
+    });
   }
 
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN || this.seal.sealed) return;
+    if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN || this.closed) return;
     if (origin === REMOTE_ORIGIN) {
       // Stored by another instance already: only this instance's peers need it.
       const frame = encodeUpdate(update);
@@ -380,23 +519,30 @@ export class ThreadRoom {
       this.admission.collecting?.produced.push({ conn: origin, update });
       return;
     }
-    // Relay-authored change: stored first (with the commit that asked for it, or batched per
-    // turn), then sent to every peer.
-    if (this.captured) this.captured.push(update);
-    else this.relayUpdates.push(update);
+    if (this.captured) return void this.captured.push(update);
+    // A change outside the pipeline would reach nobody and could never be stored: a bug.
+    this.log.error({ event: 'unstaged_change', threadId: this.id }, 'document changed outside the commit path');
+    this.storageFailed('unstaged_change', new Error('document changed outside the commit path'), 'room dropped');
   };
 
   /** Waits for pending work, compacts, and frees the document. */
   async unload(): Promise<void> {
     // Nobody is connected: a stream left open now would never finish.
-    if (!this.seal.sealed) this.streamWatch?.sweep(Date.now(), true);
+    if (!this.closed) this.streamWatch?.sweep(Date.now(), true);
     this.streamWatch?.destroy();
     this.remote.destroy();
     this.fan?.close();
     await this.idle();
-    // A sealed generation's log was replaced by the next one's: never write it back.
-    if (this.updateLog.rows > 1 && !this.seal.sealed) await this.compact();
+    // A broken room's document may hold what the store does not; a sealed generation's log
+    // was replaced by the next one's: neither is ever written back.
+    if (this.updateLog.rows > 1 && !this.closed) {
+      await this.chain.run(() => this.updateLog.compact()).catch((err: unknown) => {
+        this.log.warn({ event: 'compact_failed', threadId: this.id, err: String(err) }, 'compacting the update log failed');
+      });
+    }
     this.presence.destroy();
     this.doc.destroy();
   }
 }
+
+const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map() };
