@@ -2,13 +2,13 @@
  * The relay's own writes into a thread's live document, as small functions over the
  * document and its roots: meta from the thread row, canon for stored messages, and what a
  * commit leaves to fix (tombstones, receipt maxima). All of them are RELAY_ORIGIN
- * transactions: the room stores them before any peer sees them (relay-updates.ts).
+ * transactions, staged and committed by the room before any peer sees them (thread-room.ts).
  */
 import * as Y from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { StoredMessage, ThreadRow } from '../store/store.ts';
 import { type Collecting, canonOf, readAtOf } from './room-types.ts';
-import { RELAY_ORIGIN } from './room-host.ts';
+import { RELAY_ORIGIN } from './origins.ts';
 
 /** Writes thread metadata into `meta` where it differs from the row. */
 export function writeMeta(doc: Y.Doc, roots: ThreadRoots, thread: ThreadRow): void {

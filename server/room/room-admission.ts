@@ -12,7 +12,25 @@ import type { SyncConnection } from './sync-connection.ts';
 import { type Collecting, readAtOf } from './room-types.ts';
 import type { Pending } from './room-intake.ts';
 import { checkUpdate } from './policy/update-policy.ts';
-import type { RoomHost } from './room-host.ts';
+import type * as YT from 'yjs';
+import type { ThreadRoots } from '../../shared/schema.ts';
+import type { RoomFanout } from '../fanout/room-fanout.ts';
+import type { Logger } from '../ops/logger.ts';
+import type { ThreadRow } from '../store/store.ts';
+import type { ThreadRoomOptions } from './room-types.ts';
+
+/** What admission reads of its room (state only: it never acts on the room). */
+export interface AdmissionState {
+  readonly doc: YT.Doc;
+  readonly roots: ThreadRoots;
+  readonly log: Logger;
+  readonly opts: ThreadRoomOptions;
+  /** This room's side of the fan-out; null when the relay runs alone. */
+  readonly fan: RoomFanout | null;
+  /** Ids accepted into the document whose canon is not written yet (admission adds to it). */
+  readonly uncanonIds: Set<string>;
+  thread(): ThreadRow;
+}
 
 /** Relay structs a live (non-backlog) update's delete set may cover. */
 const LIVE_DELETION_WALK = 10_000;
@@ -24,7 +42,7 @@ export class RoomAdmission {
   private readonly held = new HeldUpdates<Pending>();
   private retrying = false;
 
-  constructor(private readonly room: RoomHost) {}
+  constructor(private readonly room: AdmissionState) {}
 
   /** Updates held for missing dependencies. */
   get heldCount(): number {
@@ -41,7 +59,7 @@ export class RoomAdmission {
    * whose dependencies may now be there); returns what was collected for the commit.
    */
   collect(batch: Pending[], retry: boolean): Collecting {
-    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map() };
+    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false };
     this.collecting = collecting;
     try {
       for (const p of batch) {
@@ -81,7 +99,7 @@ export class RoomAdmission {
     if (!verdict.ok) {
       // Missing structs may be another instance's, lost on the way: the store has them.
       if (verdict.pending) {
-        if (fan?.distributed && !this.retrying) room.catchUp();
+        if (fan?.distributed && !this.retrying) this.collecting!.catchUp = true;
         return 'pending';
       }
       room.log.warn(
@@ -145,7 +163,7 @@ export class RoomAdmission {
 }
 
 /** The author of a message in the live document (a scan: only duplicates ask). */
-function authorOf(room: RoomHost, id: string): string | undefined {
+function authorOf(room: AdmissionState, id: string): string | undefined {
   for (const r of room.roots.messages) {
     if (r && typeof r === 'object' && (r as { id?: unknown }).id === id) return (r as { authorId?: string }).authorId;
   }

@@ -5,17 +5,8 @@
 import type * as Y from 'yjs';
 import type { Logger } from '../ops/logger.ts';
 import { coveredSnapshot } from '../store/snapshot-coverage.ts';
-import { GenerationSealedError, type Store, type ThreadRow } from '../store/store.ts';
+import type { Store, ThreadRow } from '../store/store.ts';
 
-/** What compaction needs of its room. */
-export interface LogHost {
-  readonly doc: Y.Doc;
-  readonly store: Store;
-  readonly log: Logger;
-  thread(): ThreadRow;
-  /** The store refused the write: the thread rolled past this generation elsewhere. */
-  sealedOnWrite(err: GenerationSealedError): Promise<void>;
-}
 
 /**
  * `configured` scaled by a random 0.75..1. Rooms loaded together (a restart, a burst of new
@@ -31,7 +22,12 @@ export class RoomLog {
   rows = 0;
   private threshold: number;
 
-  constructor(private readonly h: LogHost, private readonly configured: number) {
+  constructor(
+    private readonly doc: Y.Doc,
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly configured: number,
+  ) {
     this.threshold = compactionThreshold(configured);
   }
 
@@ -44,19 +40,16 @@ export class RoomLog {
     return this.rows > this.threshold;
   }
 
-  /** Replaces the stored log with one snapshot of the current document. */
-  async compact(): Promise<void> {
+  /**
+   * Replaces the stored log with one snapshot of the current document. Throws what the store
+   * throws (GenerationSealedError: the thread rolled elsewhere); the stored rows are then as they were.
+   */
+  async compact(thread: ThreadRow): Promise<void> {
     const before = this.rows;
-    const thread = this.h.thread();
-    try {
-      const snapshot = coveredSnapshot(this.h.doc);
-      await this.h.store.compact(thread.id, snapshot.update, thread.generation, snapshot.holds);
-    } catch (err) {
-      if (err instanceof GenerationSealedError) return void (await this.h.sealedOnWrite(err));
-      throw err;
-    }
+    const snapshot = coveredSnapshot(this.doc);
+    await this.store.compact(thread.id, snapshot.update, thread.generation, snapshot.holds);
     this.rows = 1;
     this.threshold = compactionThreshold(this.configured);
-    this.h.log.debug({ event: 'log_compacted', threadId: thread.id, rows: before }, 'update log compacted');
+    this.log.debug({ event: 'log_compacted', threadId: thread.id, rows: before }, 'update log compacted');
   }
 }

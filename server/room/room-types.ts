@@ -74,6 +74,8 @@ export interface Collecting {
   tombstones: AcceptedMessage[];
   /** Receipt key → highest readAt the relay has seen for it in this flush. */
   receipts: Map<string, number>;
+  /** Some update waits for structs another instance may have stored: catch up from the store. */
+  catchUp: boolean;
 }
 
 export const readAtOf = (v: unknown): number =>

@@ -40,12 +40,13 @@ import { shouldRoll } from './generation-roll.ts';
 import { writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
 import { RoomAdmission } from './room-admission.ts';
 import { RoomChain } from './room-chain.ts';
-import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN, type RoomHost } from './room-host.ts';
+import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN } from './origins.ts';
 import { intakeLimits, RoomIntake } from './room-intake.ts';
 import { RoomLog } from './room-log.ts';
 import { RoomPresence } from './room-presence.ts';
-import { RoomRemote } from './room-remote.ts';
-import { RoomSeal } from './room-seal.ts';
+import { type RemoteMessage, applyStored, remoteAction } from './room-remote.ts';
+import { CanonWatch, missingCanon, storedMessages } from './canon-watch.ts';
+import { rollGeneration, sealedElsewhere, sealReason } from './room-seal.ts';
 import { BackendUnavailableError, type Collecting, type IngestedMessage, RoomBrokenError, RoomSealedError, type ThreadRoomOptions } from './room-types.ts';
 import { StreamWatch } from './stream-watch.ts';
 import { SyncConnection } from './sync-connection.ts';
@@ -85,14 +86,17 @@ export class ThreadRoom {
   private readonly streamLimits: StreamLimits;
   /** Interrupts streams whose author went quiet (started once the log is loaded). */
   private streamWatch: StreamWatch | null = null;
-  /** This generation's end: rolled here or elsewhere (room-seal.ts). */
-  private readonly seal: RoomSeal;
+  /** Set once this generation ended (rolled here or elsewhere, room-seal.ts): it is history. */
+  private sealed = false;
   /** This room's side of the fan-out to other instances; null when the relay runs alone. */
   private readonly fan: RoomFanout | null;
   /** The next flush retries held updates even without new ones (after a catch-up). */
   private retryRequested = false;
   private readonly admission: RoomAdmission;
-  private readonly remote: RoomRemote;
+  /** A catch-up from the store is queued (at most one waits behind the running one). */
+  private catchUpQueued = false;
+  /** Writes canon another instance committed but did not write (it died in between). */
+  private readonly canonWatch = new CanonWatch(() => this.repairRemoteCanon());
 
   private constructor(
     public thread: ThreadRow,
@@ -102,49 +106,21 @@ export class ThreadRoom {
   ) {
     this.doc.on('update', this.onDocUpdate);
     this.intake = new RoomIntake(opts.intake ?? intakeLimits(1_048_576));
-    this.updateLog = new RoomLog(
-      { doc: this.doc, store, log, thread: () => this.thread, sealedOnWrite: (err) => this.seal.onWriteRefused(err) },
-      opts.compactAfterUpdates,
-    );
+    this.updateLog = new RoomLog(this.doc, store, log, opts.compactAfterUpdates);
     this.chain = new RoomChain((err) => this.log.error({ event: 'room_task_failed', threadId: this.id, err: String(err) }, 'room task failed'));
     // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
     this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
     this.presence = new RoomPresence(this.doc, this.conns, this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
-    this.seal = new RoomSeal({
-      roots: this.roots,
-      conns: this.conns,
-      store,
-      log,
-      fan: this.fan,
-      thread: () => this.thread,
-      setThread: (row) => (this.thread = row),
-      done: () => {
-        this.relayChanges = [];
-        this.intake.clear();
-        this.onSealed(this);
-      },
-    });
     this.streamLimits = opts.streamLimits ?? DEFAULT_STREAM_LIMITS;
-    const host: RoomHost = {
+    this.admission = new RoomAdmission({
       doc: this.doc,
       roots: this.roots,
-      store,
       log,
       opts,
       fan: this.fan,
-      chain: this.chain,
       uncanonIds: this.uncanonIds,
       thread: () => this.thread,
-      sealed: () => this.closed,
-      writeCanon: (m) => this.writeCanon(m),
-      syncMeta: (t) => this.syncMeta(t),
-      repairCanon: () => this.repairCanon(),
-      requestRetry: () => this.requestRetry(),
-      catchUp: () => this.catchUp(),
-      sealFromElsewhere: (row) => this.seal.fromElsewhere(row),
-    };
-    this.admission = new RoomAdmission(host);
-    this.remote = new RoomRemote(host, () => this.admission.heldCount);
+    });
   }
 
   get id(): string {
@@ -158,7 +134,7 @@ export class ThreadRoom {
 
   /** True once nothing more is applied or stored here: sealed, or broken by a storage failure. */
   private get closed(): boolean {
-    return this.seal.sealed || this.broken;
+    return this.sealed || this.broken;
   }
 
   /** Loads a thread's log into a fresh document and repairs canon/meta from the store. */
@@ -217,8 +193,8 @@ export class ThreadRoom {
       return;
     }
     if (this.broken) return conn.close(CloseCode.STORAGE_FAILURE, 'storage failure');
-    if (this.seal.sealed || generation !== this.thread.generation) {
-      conn.close(CloseCode.GENERATION_SEALED, this.seal.reason);
+    if (this.sealed || generation !== this.thread.generation) {
+      conn.close(CloseCode.GENERATION_SEALED, sealReason(this.thread));
       return;
     }
     this.conns.add(conn);
@@ -295,6 +271,7 @@ export class ThreadRoom {
       return;
     }
     const collecting = this.admission.collect(batch, retry);
+    if (collecting.catchUp) this.catchUp();
     const { produced } = collecting;
     if (produced.length === 0) return;
     const candidates = inDocumentOrder(this.doc, collecting.candidates).map(({ client: _c, clock: _k, ...c }) => c);
@@ -326,7 +303,7 @@ export class ThreadRoom {
     } catch (err) {
       // Another instance rolled the thread first: nothing of this batch was stored (no seq, not
       // forwarded); the peers get 4410 and re-send their pending records to the live document.
-      if (err instanceof GenerationSealedError) await this.seal.onWriteRefused(err);
+      if (err instanceof GenerationSealedError) await this.sealFromElsewhere(undefined, err);
       else this.storageFailed('commit_failed', err, 'storage commit failed');
       return null;
     }
@@ -364,7 +341,7 @@ export class ThreadRoom {
     try {
       await this.store.appendUpdate(this.id, update, this.thread.generation);
     } catch (err) {
-      if (err instanceof GenerationSealedError) return void (await this.seal.onWriteRefused(err));
+      if (err instanceof GenerationSealedError) return void (await this.sealFromElsewhere(undefined, err));
       return this.storageFailed('append_failed', err, 'storing relay update failed');
     }
     this.updateLog.added(1);
@@ -392,15 +369,41 @@ export class ThreadRoom {
     if (shouldRoll(this.roots, this.opts.generationMessages ?? 0)) {
       // The snapshot must hold every relay change queued so far: store them first.
       await this.commitRelayChanges();
-      if (!this.closed) await this.seal.roll();
-    } else if (this.updateLog.due) {
-      try {
-        await this.updateLog.compact();
-      } catch (err) {
-        // The stored rows stay as they were (one transaction): only the log stays long.
-        this.log.warn({ event: 'compact_failed', threadId: this.id, err: String(err) }, 'compacting the update log failed');
+      if (this.closed) return;
+      const next = await rollGeneration(this.store, this.log, this.thread, this.roots);
+      if (next) {
+        // Other instances' rooms of this generation seal too (and also learn it from the store).
+        this.fan?.publishSealed(this.thread.generation);
+        this.endGeneration(next);
       }
+    } else if (this.updateLog.due) await this.compactNow();
+  }
+
+  /** Compacts the stored log (on the chain). A failed compaction leaves the stored rows as they were. */
+  private async compactNow(): Promise<void> {
+    try {
+      await this.updateLog.compact(this.thread);
+    } catch (err) {
+      if (err instanceof GenerationSealedError) return void (await this.sealFromElsewhere(undefined, err));
+      this.log.warn({ event: 'compact_failed', threadId: this.id, err: String(err) }, 'compacting the update log failed');
     }
+  }
+
+  /** Another instance rolled this generation (the fan-out, a catch-up or the store said so): seal here too. */
+  private async sealFromElsewhere(row?: ThreadRow, refused?: GenerationSealedError): Promise<void> {
+    if (this.closed) return;
+    this.sealed = true;
+    this.endGeneration(await sealedElsewhere(this.store, this.log, this.thread, row, refused));
+  }
+
+  /** The generation is history: every connection gets 4410 naming the live document, and the room is dropped. */
+  private endGeneration(next: ThreadRow): void {
+    this.sealed = true;
+    this.relayChanges = [];
+    this.intake.clear();
+    if (next.generation > this.thread.generation) this.thread = next;
+    for (const c of [...this.conns]) c.close(CloseCode.GENERATION_SEALED, sealReason(this.thread));
+    this.onSealed(this);
   }
 
   // ----------------------------------------------------------- relay appends
@@ -425,7 +428,7 @@ export class ThreadRoom {
    */
   private appendByRelay(items: RelayAppended[], state: 'confirmed' | 'sent'): Promise<StoredMessage[]> {
     return this.chain.run(async () => {
-      if (this.seal.sealed) throw new RoomSealedError(this.id);
+      if (this.sealed) throw new RoomSealedError(this.id);
       if (this.broken) throw new RoomBrokenError(this.id);
       // As for clients' updates: refused before anything is staged.
       const refused = this.opts.refuseWrites?.();
@@ -441,7 +444,7 @@ export class ThreadRoom {
       const update = this.stageAppend(() => this.roots.messages.insert(this.roots.messages.length, fresh.map((i) => i.message)));
       const candidates = fresh.map((i): MessageCandidate => (state === 'confirmed' ? { record: i.message, state, atUri: i.atUri, atCid: i.atCid } : { record: i.message, state }));
       const stored = await this.commit([update], candidates, null, []);
-      if (!stored) throw this.seal.sealed ? new RoomSealedError(this.id) : new RoomBrokenError(this.id);
+      if (!stored) throw this.sealed ? new RoomSealedError(this.id) : new RoomBrokenError(this.id);
       await this.afterCommit();
       return stored;
     });
@@ -464,19 +467,81 @@ export class ThreadRoom {
 
   // ------------------------------------------------------------ other rooms
 
-  /** A message from another instance's room of this thread (room-remote.ts). */
+  /** A message from another instance's room of this thread (room-remote.ts decides what it asks). */
   receiveRemote(msg: ThreadFanoutMessage): void {
-    if (msg.kind === 'awareness') {
-      if (!this.closed && this.fan) this.presence.applyRemote(msg.update);
-      return;
+    if (this.closed || !this.fan) return;
+    if (msg.kind === 'awareness') return this.presence.applyRemote(msg.update);
+    const action = remoteAction(msg as RemoteMessage, this.thread.generation, this.fan);
+    switch (action.kind) {
+      case 'refresh':
+        return this.refreshFromStore();
+      case 'catch-up':
+        return this.catchUp();
+      case 'seal':
+        return void this.sealFromElsewhere();
+      case 'apply':
+        // Stored by another instance: applied at once (onDocUpdate forwards it to this room's peers).
+        this.canonWatch.poke();
+        if (!applyStored(this.doc, [action.update]) || action.gap) this.catchUp();
+        else if (this.admission.heldCount > 0) this.requestRetry();
     }
-    if (this.closed) return;
-    this.remote.receive(msg);
   }
 
-  /** Re-reads the thread's stored log and applies what this document lacks. */
+  /**
+   * Re-reads the thread's stored log and applies what this document lacks (the diff goes to
+   * the peers). Runs on the chain; calls while one waits are merged into it.
+   */
   catchUp(): void {
-    if (!this.closed) this.remote.catchUp();
+    if (this.catchUpQueued || this.closed) return;
+    this.catchUpQueued = true;
+    this.chain.add(async () => {
+      this.catchUpQueued = false;
+      if (this.closed) return;
+      try {
+        // Log first, then the row: a roll replaces both in one transaction, so a log read
+        // before the roll is seen with the old generation, and one after with the new.
+        const { updates } = await this.store.loadUpdates(this.id);
+        const row = await this.store.getThread(this.id);
+        if (row && row.generation !== this.thread.generation) return void (await this.sealFromElsewhere(row));
+        if (!applyStored(this.doc, updates)) this.log.warn({ event: 'catch_up_incomplete', threadId: this.id }, 'the stored log did not integrate');
+        this.canonWatch.poke();
+        this.log.debug({ event: 'caught_up', threadId: this.id, rows: updates.length }, 'caught up from the store');
+      } catch (err) {
+        this.log.warn({ event: 'catch_up_failed', threadId: this.id, err: String(err) }, 'catching up from the store failed');
+      }
+      if (this.admission.heldCount > 0) this.requestRetry();
+    });
+  }
+
+  /** Writes canon, from the store, for messages applied from other instances that still lack it. */
+  private repairRemoteCanon(): void {
+    if (this.closed || missingCanon(this.roots, this.uncanonIds).length === 0) return;
+    this.chain.add(async () => {
+      const missing = missingCanon(this.roots, this.uncanonIds);
+      if (this.closed || missing.length === 0) return;
+      try {
+        const fixes = (await storedMessages(this.store, this.id, missing)).filter((m) => !this.roots.canon.has(m.id));
+        if (fixes.length === 0) return;
+        this.log.info({ event: 'canon_repaired', threadId: this.id, messages: fixes.length }, 'wrote canon another instance did not');
+        this.writeCanon(fixes);
+      } catch (err) {
+        this.log.warn({ event: 'canon_repair_failed', threadId: this.id, err: String(err) }, 'repairing canon failed');
+      }
+    });
+  }
+
+  /** Re-reads meta and canon from the store (changed by another instance outside its rooms). */
+  private refreshFromStore(): void {
+    this.chain.add(async () => {
+      if (this.closed) return;
+      try {
+        const row = await this.store.getThread(this.id);
+        if (row) this.syncMeta(row);
+        await this.repairCanon();
+      } catch (err) {
+        this.log.warn({ event: 'refresh_failed', threadId: this.id, err: String(err) }, 'refreshing from the store failed');
+      }
+    });
   }
 
   /**
@@ -503,7 +568,7 @@ export class ThreadRoom {
   /** Replaces the stored log with one snapshot of the current document (on the chain: committed state only). */
   compact(): Promise<void> {
     return this.chain.run(async () => {
-      if (!this.closed) await this.updateLog.compact();
+      if (!this.closed) await this.compactNow();
     });
   }
 
@@ -530,19 +595,17 @@ export class ThreadRoom {
     // Nobody is connected: a stream left open now would never finish.
     if (!this.closed) this.streamWatch?.sweep(Date.now(), true);
     this.streamWatch?.destroy();
-    this.remote.destroy();
+    this.canonWatch.destroy();
     this.fan?.close();
     await this.idle();
     // A broken room's document may hold what the store does not; a sealed generation's log
     // was replaced by the next one's: neither is ever written back.
     if (this.updateLog.rows > 1 && !this.closed) {
-      await this.chain.run(() => this.updateLog.compact()).catch((err: unknown) => {
-        this.log.warn({ event: 'compact_failed', threadId: this.id, err: String(err) }, 'compacting the update log failed');
-      });
+      await this.chain.run(() => this.compactNow());
     }
     this.presence.destroy();
     this.doc.destroy();
   }
 }
 
-const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map() };
+const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false };
