@@ -12,6 +12,8 @@ export const Roots = {
   meta: 'meta',
   /** Live streamed replies (shared/stream.ts): streamId → StreamEntry, until finished. */
   streams: 'streams',
+  /** Yjs client id → the user who first wrote with it in this document (relay only). */
+  owners: 'owners',
 } as const;
 
 /** Ids are client-generated (ULID by default): reconciliation key and AT record key. */
@@ -63,6 +65,7 @@ export interface ThreadRoots {
   receipts: Y.Map<Receipt>;
   meta: Y.Map<unknown>;
   streams: Y.Map<StreamEntry>;
+  owners: Y.Map<string>;
 }
 
 export function threadRoots(doc: Y.Doc): ThreadRoots {
@@ -72,6 +75,7 @@ export function threadRoots(doc: Y.Doc): ThreadRoots {
     receipts: doc.getMap<Receipt>(Roots.receipts),
     meta: doc.getMap<unknown>(Roots.meta),
     streams: doc.getMap<StreamEntry>(Roots.streams),
+    owners: doc.getMap<string>(Roots.owners),
   };
 }
 

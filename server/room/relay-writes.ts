@@ -40,8 +40,8 @@ export function writeCanon(doc: Y.Doc, roots: ThreadRoots, messages: StoredMessa
 
 /**
  * The relay's writes after a commit, in one transaction: canon for the stored messages,
- * tombstones for messages refused by business rules (archived thread), and receipts put
- * back to their maximum where a lower `readAt` won the Yjs merge.
+ * tombstones for messages refused by business rules (archived thread), receipts put back to
+ * their maximum where a lower `readAt` won the Yjs merge, and the owners of new client ids.
  */
 export function writeAfterCommit(doc: Y.Doc, roots: ThreadRoots, stored: StoredMessage[], c: Collecting): void {
   const fixes: Array<[string, number]> = [];
@@ -49,7 +49,7 @@ export function writeAfterCommit(doc: Y.Doc, roots: ThreadRoots, stored: StoredM
     if (max === -Infinity) continue;
     if (readAtOf(roots.receipts.get(key)) < max) fixes.push([key, max]);
   }
-  if (stored.length === 0 && c.tombstones.length === 0 && fixes.length === 0) return;
+  if (stored.length === 0 && c.tombstones.length === 0 && fixes.length === 0 && c.owners.size === 0) return;
   doc.transact((tr) => {
     for (const m of c.tombstones) {
       const id = Y.createID(m.client, m.clock);
@@ -59,5 +59,6 @@ export function writeAfterCommit(doc: Y.Doc, roots: ThreadRoots, stored: StoredM
     }
     writeCanon(doc, roots, stored); // nested: joins this transaction
     for (const [key, readAt] of fixes) roots.receipts.set(key, { readAt });
+    for (const [client, user] of c.owners) roots.owners.set(String(client), user);
   }, RELAY_ORIGIN);
 }

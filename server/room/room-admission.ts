@@ -59,7 +59,7 @@ export class RoomAdmission {
    * whose dependencies may now be there); returns what was collected for the commit.
    */
   collect(batch: Pending[], retry: boolean): Collecting {
-    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false };
+    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map() };
     this.collecting = collecting;
     try {
       for (const p of batch) {
@@ -119,6 +119,8 @@ export class RoomAdmission {
       const before = readAtOf(room.roots.receipts.get(key));
       c.receipts.set(key, Math.max(c.receipts.get(key) ?? -Infinity, before, readAt ?? -Infinity));
     }
+    // A client id belongs to the user who first wrote with it (policy/client-owner.ts).
+    for (const client of verdict.clients) if (!room.roots.owners.has(String(client)) && !c.owners.has(client)) c.owners.set(client, conn.userId);
     // Own messages appended again by id: the relay deletes the second copy after the commit.
     for (const m of verdict.duplicates) c.tombstones.push(m);
     const archived = room.thread().archived;

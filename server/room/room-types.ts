@@ -76,6 +76,8 @@ export interface Collecting {
   receipts: Map<string, number>;
   /** Some update waits for structs another instance may have stored: catch up from the store. */
   catchUp: boolean;
+  /** Client ids first written with in this flush → their user (recorded in `owners` with the commit). */
+  owners: Map<number, string>;
 }
 
 export const readAtOf = (v: unknown): number =>

@@ -18,7 +18,7 @@ export type Place =
 
 /** Maps a root name from the wire to the place name used by the policy. */
 export function knownRoot(name: string): string {
-  return name === Roots.messages || name === Roots.receipts || name === Roots.canon || name === Roots.meta || name === Roots.streams
+  return name === Roots.messages || name === Roots.receipts || name === Roots.canon || name === Roots.meta || name === Roots.streams || name === Roots.owners
     ? name
     : `other:${name}`;
 }
@@ -33,6 +33,7 @@ export function relayPlace(item: Y.Item, roots: ThreadRoots): Place {
   if (parent === roots.canon) return { root: Roots.canon, sub };
   if (parent === roots.meta) return { root: Roots.meta, sub };
   if (parent === roots.streams) return { root: Roots.streams, sub };
+  if (parent === roots.owners) return { root: Roots.owners, sub };
   if (parent._item !== null) return { root: '', sub };
   return { root: `other:${Y.findRootTypeKey(parent)}`, sub };
 }

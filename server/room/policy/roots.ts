@@ -1,6 +1,6 @@
 /**
- * Which roots a peer may write: messages, receipts and streams are the peers'; canon and
- * meta are the relay's own; nested types and unknown roots are no one's.
+ * Which roots a peer may write: messages, receipts and streams are the peers'; canon, meta
+ * and owners are the relay's own; nested types and unknown roots are no one's.
  */
 import { Roots } from '../../../shared/schema.ts';
 import { PolicyError, refuse } from './verdict.ts';
@@ -8,7 +8,7 @@ import { PolicyError, refuse } from './verdict.ts';
 /** Throws the refusal for a place a peer may not write. */
 export function checkPlaceWritable(place: { root: string; sub: string | null }): void {
   if (place.root === Roots.messages || place.root === Roots.receipts || place.root === Roots.streams) return;
-  if (place.root === Roots.canon || place.root === Roots.meta) {
+  if (place.root === Roots.canon || place.root === Roots.meta || place.root === Roots.owners) {
     throw new PolicyError(refuse(`${place.root} is written by the relay only`));
   }
   if (place.root === '') throw new PolicyError(refuse('nested Y types are not allowed'));

@@ -101,6 +101,7 @@ class Checker {
       this.byClient.get(c)!.push(s);
     }
 
+    const clients: number[] = [];
     for (const [client, list] of this.byClient) {
       const state = this.state(client);
       if (list.some((s) => s.id.clock + s.length > state)) {
@@ -111,6 +112,7 @@ class Checker {
           continue;
         }
         checkClientOwner(this.ctx, client, state);
+        clients.push(client);
       }
       let next = state;
       for (const s of list) {
@@ -130,7 +132,7 @@ class Checker {
     if (this.pendingReason) return { ok: false, pending: true, reason: this.pendingReason };
     const streams = this.streams.finish();
     if (streams) throw new PolicyError(streams);
-    return { ok: true, messages: this.messages, duplicates: this.duplicates, receipts: this.receipts };
+    return { ok: true, messages: this.messages, duplicates: this.duplicates, receipts: this.receipts, clients };
   }
 
   /** Checks a struct that is (at least partly) new; `state` is the relay's clock for its client. */
@@ -148,7 +150,7 @@ class Checker {
     const place = this.resolver.placeOf(item);
     if ('missing' in place) return this.pending('missing parent or origin');
     if ('refused' in place) throw new PolicyError(place.refused);
-    if ((place.root === Roots.canon || place.root === Roots.meta) && this.ctx.otherRelays && state === 0) {
+    if ((place.root === Roots.canon || place.root === Roots.meta || place.root === Roots.owners) && this.ctx.otherRelays && state === 0) {
       // Canon of a relay instance this one never heard from: wait for the store catch-up
       // rather than refuse (a forgery stays held and is never applied).
       return this.pending('relay structs of an unknown instance');

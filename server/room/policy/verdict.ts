@@ -56,6 +56,8 @@ export type Verdict =
       duplicates: AcceptedMessage[];
       /** Receipt keys the update touches → highest new `readAt` in it (null: only deleted). */
       receipts: Map<string, number | null>;
+      /** Client ids the update writes new structs with (their owner is the connected user). */
+      clients: number[];
     }
   | { ok: false; pending?: undefined; code: number; reason: string }
   /** Depends on structs the relay does not have yet; nothing was judged unsafe so far. */
