@@ -62,13 +62,16 @@ export class ThreadPane {
         'div',
         { class: 'thread-head' },
         h('button', { type: 'button', class: 'back', onclick: () => app.show(null) }, h('span', { 'aria-hidden': 'true' }, '← '), 'Threads'),
-        h('div', { class: 'thread-heading' }, parts.title, parts.members, parts.mirror, parts.shared),
-        h(
-          'div',
-          { class: 'actions' },
-          h('button', { type: 'button', id: 'resync', onclick: () => void view.resync().catch(() => {}) }, 'Resync'),
-          parts.archive,
-        ),
+        h('div', { class: 'thread-heading' }, parts.title, parts.members, app.guest ? null : parts.mirror, parts.shared),
+        // Resync and archive act on the relay's copy: a guest thread has none.
+        app.guest
+          ? null
+          : h(
+              'div',
+              { class: 'actions' },
+              h('button', { type: 'button', id: 'resync', onclick: () => void view.resync().catch(() => {}) }, 'Resync'),
+              parts.archive,
+            ),
       ),
       parts.notices,
       parts.timeline.el,
@@ -100,7 +103,11 @@ export class ThreadPane {
     const presence = view.presence;
     const here = new Set(presence.map((p) => p.userId));
     const memberSig = JSON.stringify([meta?.participants, [...here].sort()]);
-    if (parts.members.dataset.sig !== memberSig) {
+    if (app.guest) {
+      // A guest thread has one member and no relay: say where it lives instead.
+      const note = 'Kept in this browser only. Sign in to share it.';
+      if (parts.members.textContent !== note) parts.members.textContent = note;
+    } else if (parts.members.dataset.sig !== memberSig) {
       parts.members.dataset.sig = memberSig;
       parts.members.replaceChildren(
         'Members: ',

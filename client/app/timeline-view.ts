@@ -227,7 +227,7 @@ export class TimelineView {
   private messageRow(m: ViewMessage, seen: string[], online: boolean): HTMLLIElement {
     const { app, ui } = this;
     const view = ui.view;
-    const p = presentStatus(m, online);
+    const p = presentStatus(m, online, app.guest);
     const status = h(
       'span',
       // Focusable from script only: focus moves here after Retry (the button goes away).
