@@ -73,7 +73,7 @@ describe('guest mode in the app', () => {
       s.append('streamed between tabs');
       (window as any).guestStream = s;
     });
-    await tab2.locator('#streams li.stream', { hasText: 'streamed between tabs' }).waitFor({ timeout: UI_TIMEOUT });
+    await tab2.locator('#timeline li.stream', { hasText: 'streamed between tabs' }).waitFor({ timeout: UI_TIMEOUT });
     await tab1.evaluate(() => (window as any).guestStream.finish());
     await msg(tab2, 'streamed between tabs').waitFor({ timeout: UI_TIMEOUT });
     // And after a reload.
