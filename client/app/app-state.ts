@@ -23,6 +23,8 @@ export interface ThreadUi {
 
 export interface App {
   readonly user: string;
+  /** A guest: threads live in this browser only, with no relay (no sync state, no AT, no members). */
+  readonly guest: boolean;
   readonly client: SkeinClient;
   readonly announcer: Announcer;
   /** Open threads by id (the newest ones and the current one). */

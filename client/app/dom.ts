@@ -1,4 +1,5 @@
 /** A tiny element builder: the app renders with plain DOM calls, no framework. */
+import { parseRemoteAuthorId } from '../../shared/schema.ts';
 
 type Attr = string | number | boolean | undefined | null | ((e: Event) => void);
 type Child = Node | string | number | null | undefined | false;
@@ -57,4 +58,18 @@ export function formatDay(ms: number, now = Date.now()): string {
   if (dayKey(ms) === dayKey(now)) return 'Today';
   if (dayKey(ms) === dayKey(now - 86_400_000)) return 'Yesterday';
   return DAY.format(ms);
+}
+
+/** `did:plc:abcdefgh…` — enough to tell repos apart; the full DID goes in a title. */
+export function shortDid(did: string): string {
+  return did.length > 20 ? `${did.slice(0, 16)}…` : did;
+}
+
+/**
+ * How an author is named everywhere (timeline, thread list): a remote author id
+ * (`name@did:…`, ingested from another relay's AT repo) reads "name via did:plc:abcd…".
+ */
+export function authorLabel(authorId: string): string {
+  const remote = parseRemoteAuthorId(authorId);
+  return remote ? `${remote.name} via ${shortDid(remote.did)}` : authorId;
 }

@@ -59,6 +59,7 @@ async function startApp(signedIn: string | null, signedInNow: boolean): Promise<
   let renderQueued = false;
   const app: App = {
     user,
+    guest,
     client,
     announcer,
     threads: new Map<string, ThreadUi>(),
@@ -86,7 +87,10 @@ async function startApp(signedIn: string | null, signedInNow: boolean): Promise<
   };
 
   // ---- static shell
-  const connText = h('span', { class: 'conn' });
+  // The header's state: the relay connection, or for a guest where the threads live.
+  const connText = guest
+    ? h('span', { class: 'conn conn-local', id: 'conn', title: 'Nothing is sent to a relay. Sign in to share these threads.' }, h('span', { 'aria-hidden': 'true' }, '⌂ '), 'This browser only')
+    : h('span', { class: 'conn', id: 'conn' });
   const banners = new BannersView();
   const threadList = new ThreadListView();
   const pane = new ThreadPane(app);
@@ -108,7 +112,7 @@ async function startApp(signedIn: string | null, signedInNow: boolean): Promise<
         { class: 'topbar' },
         h('h1', {}, 'Skein'),
         guest
-          ? h('span', { class: 'me' }, h('strong', {}, 'Guest'), ' – threads stay in this browser')
+          ? h('span', { class: 'me' }, h('strong', {}, 'Guest'))
           : h('span', { class: 'me' }, 'Signed in as ', h('strong', {}, user)),
         connText,
         guest
@@ -215,6 +219,12 @@ async function startApp(signedIn: string | null, signedInNow: boolean): Promise<
   }
 
   function renderAll(): void {
+    if (guest) {
+      // No relay: nothing connects, nothing is offline, nothing waits to be sent.
+      threadList.render(app);
+      pane.render();
+      return;
+    }
     const conn = currentConnection();
     const online = conn === 'online';
     const wasEverOnline = everOnline;

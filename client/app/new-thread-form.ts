@@ -76,23 +76,32 @@ export function newThreadForm(app: App): NewThreadForm {
     h('h2', { id: 'new-thread-heading' }, 'New thread'),
     h('label', { for: 'new-title' }, 'Title'),
     title,
-    h('label', { for: 'new-members' }, 'Members'),
-    members,
-    h('p', { class: 'hint', id: 'new-members-hint' }, 'Names separated by commas. You are added automatically. Add skein-bot (when the relay runs it) for a streamed reply.'),
-    h(
-      'fieldset',
-      { 'aria-describedby': 'mirror-hint' },
-      h('legend', {}, 'Publish to the AT Protocol?'),
-      h('div', { class: 'radio' }, mirrorNo, h('label', { for: 'mirror-no' }, 'No – messages stay on this relay, visible to members only')),
-      h('div', { class: 'radio' }, mirrorYes, h('label', { for: 'mirror-yes' }, 'Yes – also publish every message as a public AT record that anyone can read')),
-      bridgeNote,
-    ),
-    h('label', { for: 'new-follow' }, 'Join a thread of another relay (optional)'),
-    follow,
-    h('p', { class: 'hint', id: 'new-follow-hint' }, 'Paste the at:// URI shown in that thread. It is then published to AT from here too.'),
+    // A guest thread has no relay: no other members, no AT, nothing to join. Only a title.
+    ...(app.guest
+      ? [h('p', { class: 'hint', id: 'new-guest-hint' }, 'Guest threads stay in this browser. Sign in to upload them and add members.')]
+      : relayFields()),
     h('button', { type: 'submit' }, 'Create thread'),
     error,
   );
+  /** Members, the AT choice and joining another relay's thread: what only a relay offers. */
+  function relayFields(): HTMLElement[] {
+    return [
+      h('label', { for: 'new-members' }, 'Members'),
+      members,
+      h('p', { class: 'hint', id: 'new-members-hint' }, 'Names separated by commas. You are added automatically. Add skein-bot (when the relay runs it) for a streamed reply.'),
+      h(
+        'fieldset',
+        { 'aria-describedby': 'mirror-hint' },
+        h('legend', {}, 'Publish to the AT Protocol?'),
+        h('div', { class: 'radio' }, mirrorNo, h('label', { for: 'mirror-no' }, 'No – messages stay on this relay, visible to members only')),
+        h('div', { class: 'radio' }, mirrorYes, h('label', { for: 'mirror-yes' }, 'Yes – also publish every message as a public AT record that anyone can read')),
+        bridgeNote,
+      ),
+      h('label', { for: 'new-follow' }, 'Join a thread of another relay (optional)'),
+      follow,
+      h('p', { class: 'hint', id: 'new-follow-hint' }, 'Paste the at:// URI shown in that thread. It is then published to AT from here too.'),
+    ];
+  }
   const update = () => {
     const on = app.caps?.atproto.features.write_bridge === true;
     mirrorYes.disabled = !on;

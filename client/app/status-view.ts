@@ -5,8 +5,8 @@
 import type { ViewMessage } from '../index.ts';
 
 export interface StatusPresentation {
-  /** Stable name for styling and tests: pending | sent | confirmed | failed | rejected. */
-  kind: ViewMessage['status'];
+  /** Stable name for styling and tests: pending | sent | confirmed | failed | rejected, or local (a guest's). */
+  kind: ViewMessage['status'] | 'local';
   icon: string;
   text: string;
   /** What screen readers hear after `text` (and the tooltip). */
@@ -54,7 +54,9 @@ export function bridgeReasonText(reason: string | undefined): string {
   return BRIDGE_REASONS[reason] ?? 'the AT server is not keeping up';
 }
 
-export function presentStatus(m: ViewMessage, online: boolean): StatusPresentation {
+export function presentStatus(m: ViewMessage, online: boolean, guest = false): StatusPresentation {
+  // A guest's message is never sent anywhere: it is saved, not waiting.
+  if (guest && m.status === 'pending') return make('local', '⌂', 'Saved in this browser', 'guest threads stay in this browser until you sign in and upload them');
   switch (m.status) {
     case 'pending':
       return online

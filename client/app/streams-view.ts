@@ -1,16 +1,17 @@
 /**
- * Replies being streamed in the open thread (an AI answer, the demo bot): shown below the
- * timeline while they grow, then they leave this list and arrive in the timeline as
- * messages. An interrupted one stays, marked, with its text so far.
+ * Replies being streamed in the open thread (an AI answer, the demo bot): rows the timeline
+ * shows after its newest message — where the reply lands — while they grow; then they leave
+ * and arrive in the timeline as messages at that place. An interrupted one stays, marked,
+ * with its text so far.
  */
 import type { ViewStream } from '../index.ts';
 import { h } from './dom.ts';
 
 export class StreamsView {
-  readonly el = h('ol', { class: 'streams', id: 'streams', 'aria-label': 'Replies being written', hidden: true });
   private readonly rows = new Map<string, { li: HTMLLIElement; text: HTMLElement; sig: string }>();
 
-  render(streams: ViewStream[]): void {
+  /** Updates the rows (text in place) and returns them in order, for the timeline to place. */
+  render(streams: ViewStream[]): HTMLLIElement[] {
     const ids = new Set(streams.map((s) => s.id));
     for (const [id, row] of this.rows) {
       if (!ids.has(id)) {
@@ -22,10 +23,9 @@ export class StreamsView {
       let row = this.rows.get(s.id);
       if (!row) {
         const text = h('p', { class: 'text' });
-        const li = h('li', { class: `msg stream ${s.mine ? 'mine' : 'theirs'}`, 'data-stream-id': s.id });
+        const li = h('li', { class: `bubble stream ${s.mine ? 'mine' : 'theirs'}`, 'data-stream-id': s.id });
         row = { li, text, sig: '' };
         this.rows.set(s.id, row);
-        this.el.append(li);
       }
       // Only the text grows while streaming: update it in place, rebuild the rest on change.
       if (row.text.textContent !== s.text) row.text.textContent = s.text;
@@ -43,7 +43,7 @@ export class StreamsView {
         h('div', { class: 'msg-status' }, status),
       );
     }
-    this.el.hidden = streams.length === 0;
+    return streams.map((s) => this.rows.get(s.id)!.li);
   }
 }
 

@@ -1,7 +1,7 @@
 /** The list of threads: title, archived tag, unread count and the latest message. */
 import type { ThreadSummary } from '../index.ts';
 import type { App } from './app-state.ts';
-import { h, srOnly } from './dom.ts';
+import { authorLabel, h, srOnly } from './dom.ts';
 
 export class ThreadListView {
   readonly el = h('ul', { class: 'thread-list', id: 'thread-list' });
@@ -9,12 +9,12 @@ export class ThreadListView {
   render(app: App): void {
     const items: Array<{ t: ThreadSummary; unread: number; last: string }> = app.client.threads().map((t) => {
       const v = app.threads.get(t.id)?.view;
-      let last = t.lastMessage ? `${t.lastMessage.authorId}: ${t.lastMessage.text}` : 'No messages yet';
+      let last = t.lastMessage ? `${t.lastMessage.authorId === app.user ? 'You' : authorLabel(t.lastMessage.authorId)}: ${t.lastMessage.text}` : 'No messages yet';
       let unread = 0;
       if (v && !v.isPartial) {
         const msgs = v.messages;
         const lm = msgs[msgs.length - 1];
-        if (lm) last = `${lm.mine ? 'You' : lm.authorId}: ${lm.text}`;
+        if (lm) last = `${lm.mine ? 'You' : authorLabel(lm.authorId)}: ${lm.text}`;
         unread = t.id === app.currentId ? 0 : v.unreadCount;
       }
       return { t, unread, last };

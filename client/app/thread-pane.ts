@@ -6,7 +6,6 @@ import type { App, ThreadUi } from './app-state.ts';
 import { type Composer, composerView } from './composer-view.ts';
 import { h, srOnly } from './dom.ts';
 import { archive, continueInNewThread, reopen } from './thread-actions.ts';
-import { StreamsView } from './streams-view.ts';
 import { TimelineView } from './timeline-view.ts';
 
 export class ThreadPane {
@@ -15,12 +14,14 @@ export class ThreadPane {
     ui: ThreadUi;
     title: HTMLElement;
     members: HTMLElement;
+    heading: HTMLElement;
     mirror: HTMLElement;
+    atDetails: HTMLDetailsElement;
+    atSummary: HTMLElement;
     shared: HTMLElement;
     archive: HTMLButtonElement;
     notices: HTMLElement;
     timeline: TimelineView;
-    streams: StreamsView;
     typing: HTMLElement;
     composer: Composer;
   } | null = null;
@@ -48,31 +49,39 @@ export class ThreadPane {
       ui,
       title: h('h2', { id: 'thread-title' }),
       members: h('p', { class: 'members' }),
+      heading: h('div', { class: 'thread-heading' }),
       mirror: h('p', { class: 'mirror-note' }),
+      // A mirrored thread's AT details (what mirroring means, its at:// URI, other relays)
+      // are behind a disclosure: the header stays one or two lines for every member.
+      atDetails: h('details', { class: 'at-details', id: 'at-details', hidden: true }),
+      atSummary: h('summary', { id: 'at-summary' }),
       shared: h('div', { class: 'shared-uri', hidden: true }),
       archive: h('button', { type: 'button', id: 'archive', onclick: () => void archive(app, view) }, 'Archive', srOnly(' thread')),
       notices: h('div', { class: 'notices' }),
       timeline: new TimelineView(app, ui),
-      streams: new StreamsView(),
       typing: h('p', { class: 'typing', id: 'typing', 'aria-live': 'off' }),
       composer: composerView(app, view),
     });
+    parts.atDetails.append(parts.atSummary, parts.shared);
+    parts.heading.append(parts.title, parts.members, ...(app.guest ? [] : [parts.mirror, parts.atDetails]));
     this.el.replaceChildren(
       h(
         'div',
         { class: 'thread-head' },
         h('button', { type: 'button', class: 'back', onclick: () => app.show(null) }, h('span', { 'aria-hidden': 'true' }, '← '), 'Threads'),
-        h('div', { class: 'thread-heading' }, parts.title, parts.members, parts.mirror, parts.shared),
-        h(
-          'div',
-          { class: 'actions' },
-          h('button', { type: 'button', id: 'resync', onclick: () => void view.resync().catch(() => {}) }, 'Resync'),
-          parts.archive,
-        ),
+        parts.heading,
+        // Resync and archive act on the relay's copy: a guest thread has none.
+        app.guest
+          ? null
+          : h(
+              'div',
+              { class: 'actions' },
+              h('button', { type: 'button', id: 'resync', onclick: () => void view.resync().catch(() => {}) }, 'Resync'),
+              parts.archive,
+            ),
       ),
       parts.notices,
       parts.timeline.el,
-      parts.streams.el,
       parts.typing,
       parts.composer.el,
     );
@@ -99,8 +108,14 @@ export class ThreadPane {
     // someone not here may be online elsewhere, so absence is not called "away".
     const presence = view.presence;
     const here = new Set(presence.map((p) => p.userId));
+    // Whoever is streaming a reply here (the demo bot has no awareness of its own) is here.
+    for (const s of view.streams) if (s.status === 'streaming') here.add(s.authorId);
     const memberSig = JSON.stringify([meta?.participants, [...here].sort()]);
-    if (parts.members.dataset.sig !== memberSig) {
+    if (app.guest) {
+      // A guest thread has one member and no relay: say where it lives instead.
+      const note = 'Kept in this browser only. Sign in to share it.';
+      if (parts.members.textContent !== note) parts.members.textContent = note;
+    } else if (parts.members.dataset.sig !== memberSig) {
       parts.members.dataset.sig = memberSig;
       parts.members.replaceChildren(
         'Members: ',
@@ -130,8 +145,21 @@ export class ThreadPane {
         ? bridgeOn
           ? 'Mirrored to AT: every message here is also published as a public AT Protocol record that anyone can read.'
           : 'Mirrored to AT, but this relay’s AT bridge is off right now: messages are kept and mirrored when it is back.'
-        : 'Not mirrored: messages stay on this relay and are only visible to the members.';
+        : 'Not mirrored: only members can read it, on this relay.';
     if (parts.mirror.textContent !== mirrorText) parts.mirror.textContent = mirrorText;
+    // Mirrored: one summary line in the header, the explanation inside the disclosure.
+    const mirrored = meta?.mirror === true;
+    const mirrorHome = mirrored ? parts.atDetails : parts.heading;
+    if (!app.guest && parts.mirror.parentElement !== mirrorHome) {
+      if (mirrored) parts.atSummary.after(parts.mirror);
+      else parts.atDetails.before(parts.mirror);
+    }
+    parts.atDetails.hidden = !mirrored;
+    const summaryText = bridgeOn ? 'Public on AT' : 'Public on AT (bridge off)';
+    if (parts.atSummary.dataset.text !== summaryText) {
+      parts.atSummary.dataset.text = summaryText;
+      parts.atSummary.replaceChildren(summaryText, h('span', { class: 'summary-more' }, ' · details'));
+    }
     // The thread's AT identity: another relay joins the conversation with it.
     const uri = meta?.atUri ?? null;
     const remotes = app.client.threads().find((t) => t.id === view.threadId)?.remotes ?? [];
@@ -191,7 +219,6 @@ export class ThreadPane {
     parts.composer.el.hidden = archived;
 
     parts.timeline.render(bridgeOn);
-    parts.streams.render(view.streams);
 
     // Reading the open thread while the page is visible writes a receipt (never backwards).
     if (document.visibilityState === 'visible' && !view.isPartial) {

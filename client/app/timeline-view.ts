@@ -9,8 +9,9 @@
  */
 import type { ViewMessage } from '../index.ts';
 import type { App, ThreadUi } from './app-state.ts';
-import { dayKey, formatDateTime, formatDay, formatTime, h, srOnly } from './dom.ts';
+import { dayKey, formatDateTime, formatDay, formatTime, h, shortDid, srOnly } from './dom.ts';
 import { presentStatus, reasonText } from './status-view.ts';
+import { StreamsView } from './streams-view.ts';
 import { continueInNewThread, reopenAndResend } from './thread-actions.ts';
 import { timelineOf } from './thread-ui.ts';
 
@@ -36,6 +37,10 @@ export class TimelineView {
   private total = 0;
   private paging = false;
   private loadingOlder = false;
+  /** Replies being streamed: shown after the newest message, where they will land. */
+  private readonly streams = new StreamsView();
+  /** Scroll height after the last render: a growing stream moves the bottom without new rows. */
+  private lastHeight = 0;
 
   constructor(
     private readonly app: App,
@@ -133,6 +138,9 @@ export class TimelineView {
   render(bridgeOn: boolean): void {
     const { app, ui } = this;
     const view = ui.view;
+    // Where the reader is, before this render changes any row (a stream grows in place).
+    const tl = this.el;
+    const nearBottom = tl.scrollHeight - tl.scrollTop - tl.clientHeight < 80;
     // Asks the SDK to page sealed history in when it holds fewer than the window shows.
     if (this.end === null) view.latest(this.size);
     const all = timelineOf(ui, app.user);
@@ -196,14 +204,15 @@ export class TimelineView {
       present.add(m.id);
       ordered.push(li);
     }
+    // Streams grow below the newest message (only while the window shows the newest).
+    const streamRows = this.streams.render(view.streams);
+    if (this.end === null || end >= all.length) ordered.push(...streamRows);
     for (const [id, li] of this.rows) {
       if (!present.has(id)) {
         li.remove();
         this.rows.delete(id);
       }
     }
-    const tl = this.el;
-    const nearBottom = tl.scrollHeight - tl.scrollTop - tl.clientHeight < 80;
     let changed = false;
     ordered.forEach((li, i) => {
       if (tl.children[i] !== li) {
@@ -212,8 +221,11 @@ export class TimelineView {
       }
     });
     while (tl.children.length > ordered.length) tl.lastElementChild!.remove();
-    if (all.length === 0) tl.replaceChildren(h('li', { class: 'empty' }, 'No messages yet. Say hello.'));
-    if (changed && nearBottom && this.end === null) tl.scrollTop = tl.scrollHeight;
+    if (ordered.length === 0) tl.replaceChildren(h('li', { class: 'empty' }, 'No messages yet. Say hello.'));
+    // A reader at the bottom stays there as rows come and a streamed reply grows.
+    const grew = tl.scrollHeight !== this.lastHeight;
+    if ((changed || grew) && nearBottom && this.end === null) tl.scrollTop = tl.scrollHeight;
+    this.lastHeight = tl.scrollHeight;
   }
 
   private atLink(uri: string): string | null {
@@ -227,7 +239,7 @@ export class TimelineView {
   private messageRow(m: ViewMessage, seen: string[], online: boolean): HTMLLIElement {
     const { app, ui } = this;
     const view = ui.view;
-    const p = presentStatus(m, online);
+    const p = presentStatus(m, online, app.guest);
     const status = h(
       'span',
       // Focusable from script only: focus moves here after Retry (the button goes away).
@@ -264,7 +276,7 @@ export class TimelineView {
               const btn = e.currentTarget as HTMLButtonElement;
               // Keep focus on the row while the retry runs: the button goes away with the
               // status change, and focus then lands on the new status (see render()).
-              btn.closest('li')?.querySelector<HTMLElement>('.status')?.focus();
+              (btn.closest('li')?.querySelector<HTMLElement>('.status') ?? btn.closest('li'))?.focus();
               btn.disabled = true;
               view.retry(m.id).then(
                 () => app.announcer.say('Retrying the AT mirror.'),
@@ -307,7 +319,9 @@ export class TimelineView {
         late ? h('span', { class: 'delivered' }, ` · delivered ${formatTime(m.sentAt!)}`) : null,
       ),
       h('p', { class: 'text' }, m.text),
-      h('div', { class: 'msg-status' }, status, ...details),
+      // The delivery status is the author's business: on others' messages it is noise (their
+      // message is here, so it was sent). A failed mirror still says so, with its Retry.
+      m.mine || details.length ? h('div', { class: 'msg-status' }, m.mine ? status : null, ...details) : null,
       seen.length ? h('p', { class: 'seen' }, `Seen by ${seen.join(', ')}`) : null,
     );
   }
@@ -321,9 +335,4 @@ export class TimelineView {
 function shownTime(m: ViewMessage): number {
   if (m.sentAt === undefined) return m.clientSentAt;
   return m.sentAt - m.clientSentAt > LATE_MS ? m.clientSentAt : m.sentAt;
-}
-
-/** `did:plc:abcdefgh…` — enough to tell repos apart; the full DID is in the title. */
-function shortDid(did: string): string {
-  return did.length > 20 ? `${did.slice(0, 16)}…` : did;
 }

@@ -398,16 +398,16 @@ describe('chat web app', () => {
       s.append('Streaming ');
       (window as any).stream = s;
     });
-    for (const p of [tab2, bob]) await p.locator('#streams li.stream', { hasText: 'Streaming' }).waitFor({ timeout: UI_TIMEOUT });
+    for (const p of [tab2, bob]) await p.locator('#timeline li.stream', { hasText: 'Streaming' }).waitFor({ timeout: UI_TIMEOUT });
     await alice.evaluate(() => (window as any).stream.append('across tabs and devices'));
     for (const p of [tab2, bob]) {
-      await expect.poll(() => p.locator('#streams li.stream .text').textContent(), { timeout: UI_TIMEOUT }).toBe('Streaming across tabs and devices');
-      expect(await p.locator('#streams li.stream').getAttribute('data-status')).toBe('streaming');
+      await expect.poll(() => p.locator('#timeline li.stream .text').textContent(), { timeout: UI_TIMEOUT }).toBe('Streaming across tabs and devices');
+      expect(await p.locator('#timeline li.stream').getAttribute('data-status')).toBe('streaming');
     }
     const finalId: string = await alice.evaluate(() => (window as any).stream.finish());
     for (const p of [tab2, bob]) {
       await waitStatus(p, 'Streaming across tabs and devices', 'confirmed');
-      expect(await p.locator('#streams').isHidden()).toBe(true);
+      expect(await p.locator('#timeline li.stream').count()).toBe(0);
     }
     const caps = (await relay.api('GET', '/v1/capabilities')).body.atproto;
     const records = (await net.listRecords(caps.did)).filter((r) => r.rkey === finalId);

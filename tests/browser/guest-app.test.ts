@@ -3,6 +3,7 @@
  * threads live in the browser only — no request to the relay's API, no socket — are shared by
  * its tabs and survive reloads; after signing in, the user uploads them explicitly.
  */
+import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRelay } from '../helpers/app-browser.ts';
@@ -72,7 +73,7 @@ describe('guest mode in the app', () => {
       s.append('streamed between tabs');
       (window as any).guestStream = s;
     });
-    await tab2.locator('#streams li.stream', { hasText: 'streamed between tabs' }).waitFor({ timeout: UI_TIMEOUT });
+    await tab2.locator('#timeline li.stream', { hasText: 'streamed between tabs' }).waitFor({ timeout: UI_TIMEOUT });
     await tab1.evaluate(() => (window as any).guestStream.finish());
     await msg(tab2, 'streamed between tabs').waitFor({ timeout: UI_TIMEOUT });
     // And after a reload.
@@ -102,5 +103,40 @@ describe('guest mode in the app', () => {
     await tab1.goto(relay.url + '/' + threadHash);
     await expect.poll(() => msg(tab1, 'first guest note').getAttribute('data-status'), { timeout: UI_TIMEOUT }).toBe('sent');
     await context.close();
+  });
+
+  it('guest mode says what it is: this browser only, no outage language, no relay-only controls, no Members field', async () => {
+    for (const viewport of [{ width: 1200, height: 760 }, { width: 390, height: 844 }]) {
+      const context = await browser.newContext({ viewport });
+      const page = await context.newPage();
+      await page.goto(relay.url + '/');
+      await page.locator('#continue-as-guest').click();
+      await page.waitForSelector('#thread-list', { timeout: UI_TIMEOUT });
+      await expect.poll(() => page.locator('#conn').innerText(), { timeout: UI_TIMEOUT }).toContain('This browser only');
+      // The new-thread form asks only what a guest thread can have: a title.
+      await page.locator('#new-thread-toggle').click();
+      await page.getByLabel('Title', { exact: true }).waitFor({ timeout: UI_TIMEOUT });
+      expect(await page.locator('#new-members').count()).toBe(0);
+      expect(await page.locator('#new-follow').count()).toBe(0);
+      expect(await page.locator('input[name="mirror"]').count()).toBe(0);
+      await page.getByLabel('Title', { exact: true }).fill('Just mine');
+      await page.getByRole('button', { name: 'Create thread' }).click();
+      await page.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
+      await send(page, 'a note to self');
+      await expect.poll(() => msg(page, 'a note to self').getAttribute('data-status'), { timeout: UI_TIMEOUT }).toBe('local');
+      await expect.poll(() => page.locator('#thread-pane .thread-heading').innerText(), { timeout: UI_TIMEOUT }).toContain('this browser only');
+      const text = await page.locator('body').innerText();
+      for (const relayWords of ['Connecting', 'Offline', 'Waiting to send', 'when the relay is back', 'Not mirrored', 'Members:']) {
+        expect(text, relayWords).not.toContain(relayWords);
+      }
+      expect(await page.locator('#offline-banner').count()).toBe(0);
+      expect(await page.locator('#resync').count()).toBe(0);
+      expect(await page.locator('#archive').count()).toBe(0);
+      expect(await page.locator('.mirror-note').count()).toBe(0);
+      const axe = await new AxeBuilder({ page }).analyze();
+      expect(axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id)).toEqual([]);
+      expect(axe.passes.length).toBeGreaterThan(10);
+      await context.close();
+    }
   });
 });

@@ -52,8 +52,8 @@ describe('the app on two relays sharing a thread', () => {
   it('alice shares a thread by its URI, bob joins it by pasting the URI, and each sees the other with their origin', async () => {
     const [accA, accB] = [await net.createAccount('appa'), await net.createAccount('appb')];
     const [a, b] = await Promise.all([relayFor(accA), relayFor(accB)]);
-    const alice = await signInApp(browser, a, 'alice');
-    const bob = await signInApp(browser, b, 'bob');
+    const alice = await signInApp(browser, a, 'alice', { width: 1200, height: 760 });
+    const bob = await signInApp(browser, b, 'bob', { width: 390, height: 844 });
 
     await alice.locator('#new-thread-toggle').click();
     await alice.getByLabel('Title', { exact: true }).fill('Across relays');
@@ -61,7 +61,17 @@ describe('the app on two relays sharing a thread', () => {
     await expect.poll(() => publish.isEnabled(), { timeout: UI_TIMEOUT }).toBe(true);
     await publish.check();
     await alice.getByRole('button', { name: 'Create thread' }).click();
+    // The header is compact: one "Public on AT" line; the URI and the rest are behind it.
+    const summary = alice.locator('#at-details > summary');
+    await summary.waitFor({ timeout: UI_TIMEOUT });
     const uriEl = alice.locator('#thread-at-uri');
+    await expect.poll(() => uriEl.textContent(), { timeout: UI_TIMEOUT }).toMatch(/^at:\/\//);
+    expect(await uriEl.isVisible()).toBe(false);
+    expect(await alice.locator('#remote-did').isVisible()).toBe(false);
+    expect((await alice.locator('.thread-head').boundingBox())!.height).toBeLessThan(130);
+    // The keyboard opens it.
+    await summary.focus();
+    await alice.keyboard.press('Enter');
     await uriEl.waitFor({ timeout: UI_TIMEOUT });
     const uri = (await uriEl.textContent())!;
     expect(uri).toMatch(new RegExp(`^at://${accA.did}/dev\\.skein\\.chat\\.thread/`));
@@ -80,6 +90,9 @@ describe('the app on two relays sharing a thread', () => {
     await bob.getByRole('button', { name: 'Create thread' }).click();
     await bob.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
     await expect.poll(() => bob.locator('#thread-at-uri').textContent(), { timeout: UI_TIMEOUT }).toBe(uri);
+    // Compact at phone width too: the timeline keeps most of the screen.
+    expect(await bob.locator('#thread-at-uri').isVisible()).toBe(false);
+    expect((await bob.locator('.thread-head').boundingBox())!.height).toBeLessThan(170);
 
     await alice.locator('#compose').fill('Hello from relay A');
     await alice.locator('#compose').press('Enter');
@@ -88,14 +101,22 @@ describe('the app on two relays sharing a thread', () => {
     await expect.poll(() => fromAlice.getAttribute('data-status'), { timeout: UI_TIMEOUT }).toBe('confirmed');
     expect(await fromAlice.locator('.author').innerText()).toMatch(/^alice via did:plc:/);
     expect(await fromAlice.locator('.author').getAttribute('title')).toBe(accA.did);
-    expect(await fromAlice.locator('.status').innerText()).toContain('From AT');
+    // Someone else's message carries no delivery status: its origin is in the author line.
+    expect(await fromAlice.locator('.status').count()).toBe(0);
+    // The thread list names the remote author the way the timeline does.
+    const author = await fromAlice.locator('.author').innerText();
+    await expect
+      .poll(() => bob.locator('#thread-list a', { hasText: 'Joined' }).locator('.thread-last').textContent(), { timeout: UI_TIMEOUT })
+      .toBe(`${author}: Hello from relay A`);
 
     await bob.locator('#compose').fill('Hello back from relay B');
     await bob.locator('#compose').press('Enter');
     const fromBob = msg(alice, 'Hello back from relay B');
     await fromBob.waitFor({ timeout: UI_TIMEOUT });
-    await expect.poll(() => fromBob.locator('.status').innerText(), { timeout: UI_TIMEOUT }).toContain('From AT');
+    await expect.poll(() => fromBob.getAttribute('data-status'), { timeout: UI_TIMEOUT }).toBe('confirmed');
+    expect(await fromBob.locator('.status').count()).toBe(0);
     expect(await fromBob.locator('.author').getAttribute('title')).toBe(accB.did);
+    expect(await fromBob.locator('.author').innerText()).toMatch(/^bob via did:plc:/);
     // Own messages are still "mirrored", not "from AT".
     await expect.poll(() => msg(alice, 'Hello from relay A').locator('.status').innerText(), { timeout: UI_TIMEOUT }).toContain('Mirrored to AT');
   });

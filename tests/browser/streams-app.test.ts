@@ -30,7 +30,7 @@ async function recordStreams(page: Page): Promise<void> {
     const seen: string[] = [];
     (window as any).streamTexts = seen;
     new MutationObserver(() => {
-      for (const li of Array.from(document.querySelectorAll('#streams li[data-status="streaming"] .text'))) {
+      for (const li of Array.from(document.querySelectorAll('#timeline li.stream[data-status="streaming"] .text'))) {
         const t = li.textContent ?? '';
         if (t && seen[seen.length - 1] !== t) seen.push(t);
       }
@@ -66,7 +66,7 @@ describe('streamed replies in the app', () => {
       // It was seen growing (several partial texts, each a prefix of the next) before it landed.
       expect(texts.length).toBeGreaterThan(3);
       for (let i = 1; i < texts.length; i++) expect(texts[i]!.startsWith(texts[i - 1]!)).toBe(true);
-      expect(await p.locator('#streams').isHidden()).toBe(true);
+      expect(await p.locator('#timeline li.stream').count()).toBe(0);
     }
     await alice.context().close();
     await bob.context().close();
@@ -85,7 +85,7 @@ describe('streamed replies in the app', () => {
       const s = view.startStream();
       s.append('Thinking about it');
     });
-    const row = bob.locator('#streams li.stream');
+    const row = bob.locator('#timeline li.stream');
     await expect.poll(() => row.locator('.text').textContent(), { timeout: UI_TIMEOUT }).toBe('Thinking about it');
     expect(await row.getAttribute('data-status')).toBe('streaming');
     await alice.close(); // the only tab of alice: the author is gone
