@@ -68,7 +68,8 @@ export function isPermanentClose(code: number): boolean {
 
 /** The JSON error body of every failed HTTP request. */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
+  /** `maxBytes`: with PAYLOAD_TOO_LARGE, the body limit of that route. */
+  error: { code: ErrorCode; message: string; maxBytes?: number };
 }
 
 /** Normalized codes in `canon[id].error` when mirroring a message to AT failed permanently. */

@@ -32,6 +32,10 @@ export interface Limits {
   httpWritesPerMinute: number;
   /** HTTP writes a user may make at once before the per-minute rate applies. */
   httpWriteBurst: number;
+  /** Largest HTTP request body, bytes, on every route but thread creation (over: 413, connection closed). */
+  maxBodyBytes: number;
+  /** Largest body of `POST /v1/threads` (a participant list of 1000 long ids), bytes. */
+  maxThreadBodyBytes: number;
   /** Largest streamed reply, UTF-8 bytes (over: close 4413). */
   maxStreamBytes: number;
   /** Streams a user may have open in one thread (over: close 4402). */
