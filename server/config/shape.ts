@@ -54,6 +54,8 @@ export interface AtprotoConfig {
   password: string;
   /** Port of the in-process PDS in `local` mode; 0 picks a free one. */
   localPort: number;
+  /** Interface the in-process PDS and its PLC listen on in `local` mode (default 127.0.0.1). */
+  localHost: string;
   /** Whether new threads mirror to AT unless the creator says otherwise. */
   mirrorDefault: boolean;
   /** Most writes per applyWrites call (the PDS allows 200). */
