@@ -82,7 +82,11 @@ export const BridgeErrorCode = {
   AT_BAD_REQUEST: 'AT_BAD_REQUEST',
   /** The PDS refused a single write as too large (HTTP 413). */
   AT_PAYLOAD_TOO_LARGE: 'AT_PAYLOAD_TOO_LARGE',
-  /** Authentication failed even after refreshing and logging in again. */
+  /**
+   * Authentication failed even after refreshing and logging in again. No longer written: such
+   * writes now wait in the outbox until the relay can log in (bridge degraded,
+   * `not_logged_in`); messages failed this way by an older relay may still carry it.
+   */
   AT_AUTH_FAILED: 'AT_AUTH_FAILED',
   /** Any other 4xx refusal. */
   AT_REJECTED: 'AT_REJECTED',
