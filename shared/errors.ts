@@ -43,8 +43,18 @@ export const CloseCode = {
   GENERATION_SEALED: 4410,
   /** Frame or update larger than the configured maximum; resending it cannot help. */
   TOO_LARGE: 4413,
-  /** Too many connections for this user. */
+  /**
+   * Too many connections for this user, as a permanent refusal. No longer sent (see
+   * CONNECTION_LIMIT): stock y-websocket gives up on 44xx for good, and a user over the cap
+   * is only over it until another of their sockets closes.
+   */
   TOO_MANY_CONNECTIONS: 4429,
+  /**
+   * Too many connections for this user right now (sync or events socket): reconnect later,
+   * not before the `retry_after_ms=<n>` the reason names (`retryAfterMs`). Transient (45xx)
+   * so that stock y-websocket clients keep retrying too.
+   */
+  CONNECTION_LIMIT: 4530,
   /** Relay is shutting down; reconnect. */
   GOING_AWAY: 4500,
   /** Storage failed while committing; reconnect and resend. */
@@ -60,6 +70,18 @@ export const CloseCode = {
   UNRESPONSIVE: 4508,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** The close reason of a CONNECTION_LIMIT refusal, naming the least wait before reconnecting. */
+export function connectionLimitReason(what: string, retryAfterMs: number): string {
+  return `too many ${what} for this user; retry_after_ms=${retryAfterMs}`;
+}
+
+/** The least wait a close asks for before reconnecting (`retry_after_ms=<n>` in its reason), or null. */
+export function retryAfterMs(code: number, reason: string): number | null {
+  if (code !== CloseCode.CONNECTION_LIMIT) return null;
+  const m = /retry_after_ms=(\d{1,9})/.exec(reason);
+  return m ? Number(m[1]) : null;
+}
 
 /** True when a close code means reconnecting with the same state cannot succeed. */
 export function isPermanentClose(code: number): boolean {

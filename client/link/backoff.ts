@@ -18,3 +18,12 @@ export function reconnectDelay(attempt: number, baseMs: number, capMs: number, r
   const window = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt));
   return Math.floor(random() * window);
 }
+
+/**
+ * The wait after a refusal that names its least wait (close 4530, `retry_after_ms`): at
+ * least `hintMs`, spread over one more `hintMs` so the clients refused together do not all
+ * come back together.
+ */
+export function retryAfterDelay(hintMs: number, random: () => number = Math.random): number {
+  return hintMs + Math.floor(random() * hintMs);
+}

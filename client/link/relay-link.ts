@@ -8,8 +8,8 @@ import type * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import { WebsocketProvider } from 'y-websocket';
 import type * as Y from 'yjs';
-import { CloseCode, isPermanentClose } from '../../shared/errors.ts';
-import { reconnectDelay } from './backoff.ts';
+import { CloseCode, isPermanentClose, retryAfterMs } from '../../shared/errors.ts';
+import { reconnectDelay, retryAfterDelay } from './backoff.ts';
 
 /**
  * Reconnect window: full jitter over min(cap, base · 2^n) after the n-th failed connection.
@@ -63,6 +63,18 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
     // itself: full jitter (backoff.ts) without forking y-websocket's reconnect loop. Local
     // closes (e === null: the no-message watchdog) come through here too.
     p.maxBackoffTime = reconnectDelay(p.wsUnsuccessfulReconnects + 1, RECONNECT_BASE_MS, RECONNECT_CAP_MS, o.random);
+    const hint = e ? retryAfterMs(e.code, String(e.reason ?? '')) : null;
+    if (hint !== null) {
+      // Over the user's connection cap (4530): a wait within y-websocket's window could be
+      // shorter than the relay asked for, so pause the provider (its scheduled attempt then
+      // does nothing) and connect again after the hint. A connect() meanwhile (the app came
+      // back online, …) wins.
+      p.shouldConnect = false;
+      setTimeout(() => {
+        if (!o.isClosed() && !p.shouldConnect) p.connect();
+      }, retryAfterDelay(hint, o.random));
+      return;
+    }
     if (!e || !isPermanentClose(e.code)) return;
     if (e.code === CloseCode.GENERATION_SEALED) {
       // The reason is `generation_rolled <liveDoc>`.

@@ -7,8 +7,8 @@
  * Each tab keeps its own socket: it carries only small events and lets the list of every
  * tab update even while another tab holds the thread connections.
  */
-import { CloseCode, isPermanentClose } from '../../shared/errors.ts';
-import { reconnectDelay } from '../link/backoff.ts';
+import { CloseCode, isPermanentClose, retryAfterMs } from '../../shared/errors.ts';
+import { reconnectDelay, retryAfterDelay } from '../link/backoff.ts';
 
 export type PushState = 'online' | 'offline';
 
@@ -85,15 +85,18 @@ export class ThreadPush {
         return void this.connect();
       }
       if (isPermanentClose(e.code)) return;
-      this.retry();
+      // Over the user's cap of event sockets (4530): not before the relay's hint.
+      const hint = retryAfterMs(e.code, String(e.reason ?? ''));
+      this.retry(hint === null ? null : retryAfterDelay(hint, this.o.random));
     };
   }
 
-  private retry(): void {
+  /** Connects again after `after` ms, or by the backoff schedule. */
+  private retry(after: number | null = null): void {
     if (this.closed) return;
     // Full jitter (backoff.ts): every tab of every user comes back from a relay restart at
     // once; spreading each attempt over its whole window keeps them from arriving together.
-    const delay = reconnectDelay(this.attempts++, BASE_BACKOFF_MS, MAX_BACKOFF_MS, this.o.random);
+    const delay = after ?? reconnectDelay(this.attempts++, BASE_BACKOFF_MS, MAX_BACKOFF_MS, this.o.random);
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.connect();

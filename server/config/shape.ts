@@ -22,6 +22,8 @@ export interface Limits {
   updatesPerSecond: number;
   /** Open sync connections per user, across all threads. */
   connectionsPerUser: number;
+  /** Least wait a client over the connection cap is told (close 4530, `retry_after_ms`), ms. */
+  connectionRetryAfterMs: number;
   /** Largest awareness update, bytes. */
   maxAwarenessBytes: number;
   /** Awareness updates per second per connection (burst: twice as many). */
