@@ -39,5 +39,6 @@ export interface RelayContext {
 
 /** Hono variables set by the auth middleware. */
 export interface AppEnv {
-  Variables: { userId: string };
+  /** `bodyLimited`: a body limit already applies to this request (limit-body.ts). */
+  Variables: { userId: string; bodyLimited: boolean };
 }

@@ -296,7 +296,7 @@ async function startBridge(
   let password = at.password;
   let localPds: LocalPds | null = null;
   if (at.service === 'local') {
-    localPds = await startLocalPds(at.localPort, config.dataDir, config.ingest.plcUrlSet ? config.ingest.plcUrl : null);
+    localPds = await startLocalPds(at.localPort, config.dataDir, config.ingest.plcUrlSet ? config.ingest.plcUrl : null, at.localHost);
     ({ url: service, did: identifier, password } = localPds);
     log.info({ event: 'local_pds_started', service, did: localPds.did, handle: localPds.handle, plcUrl: localPds.plcUrl }, `local PDS at ${service} (PLC ${localPds.plcUrl})`);
   }

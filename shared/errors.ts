@@ -43,8 +43,18 @@ export const CloseCode = {
   GENERATION_SEALED: 4410,
   /** Frame or update larger than the configured maximum; resending it cannot help. */
   TOO_LARGE: 4413,
-  /** Too many connections for this user. */
+  /**
+   * Too many connections for this user, as a permanent refusal. No longer sent (see
+   * CONNECTION_LIMIT): stock y-websocket gives up on 44xx for good, and a user over the cap
+   * is only over it until another of their sockets closes.
+   */
   TOO_MANY_CONNECTIONS: 4429,
+  /**
+   * Too many connections for this user right now (sync or events socket): reconnect later,
+   * not before the `retry_after_ms=<n>` the reason names (`retryAfterMs`). Transient (45xx)
+   * so that stock y-websocket clients keep retrying too.
+   */
+  CONNECTION_LIMIT: 4530,
   /** Relay is shutting down; reconnect. */
   GOING_AWAY: 4500,
   /** Storage failed while committing; reconnect and resend. */
@@ -61,6 +71,18 @@ export const CloseCode = {
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
+/** The close reason of a CONNECTION_LIMIT refusal, naming the least wait before reconnecting. */
+export function connectionLimitReason(what: string, retryAfterMs: number): string {
+  return `too many ${what} for this user; retry_after_ms=${retryAfterMs}`;
+}
+
+/** The least wait a close asks for before reconnecting (`retry_after_ms=<n>` in its reason), or null. */
+export function retryAfterMs(code: number, reason: string): number | null {
+  if (code !== CloseCode.CONNECTION_LIMIT) return null;
+  const m = /retry_after_ms=(\d{1,9})/.exec(reason);
+  return m ? Number(m[1]) : null;
+}
+
 /** True when a close code means reconnecting with the same state cannot succeed. */
 export function isPermanentClose(code: number): boolean {
   return code >= 4400 && code < 4500;
@@ -68,7 +90,8 @@ export function isPermanentClose(code: number): boolean {
 
 /** The JSON error body of every failed HTTP request. */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
+  /** `maxBytes`: with PAYLOAD_TOO_LARGE, the body limit of that route. */
+  error: { code: ErrorCode; message: string; maxBytes?: number };
 }
 
 /** Normalized codes in `canon[id].error` when mirroring a message to AT failed permanently. */
@@ -81,7 +104,11 @@ export const BridgeErrorCode = {
   AT_BAD_REQUEST: 'AT_BAD_REQUEST',
   /** The PDS refused a single write as too large (HTTP 413). */
   AT_PAYLOAD_TOO_LARGE: 'AT_PAYLOAD_TOO_LARGE',
-  /** Authentication failed even after refreshing and logging in again. */
+  /**
+   * Authentication failed even after refreshing and logging in again. No longer written: such
+   * writes now wait in the outbox until the relay can log in (bridge degraded,
+   * `not_logged_in`); messages failed this way by an older relay may still carry it.
+   */
   AT_AUTH_FAILED: 'AT_AUTH_FAILED',
   /** Any other 4xx refusal. */
   AT_REJECTED: 'AT_REJECTED',

@@ -8,7 +8,15 @@ import type * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import { WebsocketProvider } from 'y-websocket';
 import type * as Y from 'yjs';
-import { CloseCode, isPermanentClose } from '../../shared/errors.ts';
+import { CloseCode, isPermanentClose, retryAfterMs } from '../../shared/errors.ts';
+import { reconnectDelay, retryAfterDelay } from './backoff.ts';
+
+/**
+ * Reconnect window: full jitter over min(cap, base · 2^n) after the n-th failed connection.
+ * The base must be y-websocket's own 100 ms (see openRelayLink).
+ */
+export const RECONNECT_BASE_MS = 100;
+export const RECONNECT_CAP_MS = 2500;
 
 export interface RelayLinkOptions {
   wsUrl: string;
@@ -26,6 +34,8 @@ export interface RelayLinkOptions {
   /** Refused for good (not a member, unknown thread, a policy violation, …). */
   onRefused(code: number, reason: string): void;
   isClosed(): boolean;
+  /** Math.random but for tests (the reconnect jitter). */
+  random?: () => number;
 }
 
 /** Opens (connects) a provider with the handlers above; `retried` resets on every sync. */
@@ -36,7 +46,7 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
     awareness: o.awareness,
     params: { token: o.token },
     disableBc: true, // tabs share through TabChannel, which also forwards to the relay
-    maxBackoffTime: 2500,
+    maxBackoffTime: RECONNECT_CAP_MS,
     shouldReconnect: (e: CloseEvent) => !isPermanentClose(e.code),
     ...(o.WebSocketPolyfill ? { WebSocketPolyfill: o.WebSocketPolyfill } : {}),
   });
@@ -47,6 +57,24 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
     o.onSynced();
   });
   p.on('connection-close', (e: CloseEvent | null) => {
+    // y-websocket waits min(100 · 2^n, maxBackoffTime) before reconnecting, n counting failed
+    // connections; it emits this event just before it counts this one and computes that wait.
+    // A jittered delay no larger than 100 · 2^n set as maxBackoffTime is therefore the wait
+    // itself: full jitter (backoff.ts) without forking y-websocket's reconnect loop. Local
+    // closes (e === null: the no-message watchdog) come through here too.
+    p.maxBackoffTime = reconnectDelay(p.wsUnsuccessfulReconnects + 1, RECONNECT_BASE_MS, RECONNECT_CAP_MS, o.random);
+    const hint = e ? retryAfterMs(e.code, String(e.reason ?? '')) : null;
+    if (hint !== null) {
+      // Over the user's connection cap (4530): a wait within y-websocket's window could be
+      // shorter than the relay asked for, so pause the provider (its scheduled attempt then
+      // does nothing) and connect again after the hint. A connect() meanwhile (the app came
+      // back online, …) wins.
+      p.shouldConnect = false;
+      setTimeout(() => {
+        if (!o.isClosed() && !p.shouldConnect) p.connect();
+      }, retryAfterDelay(hint, o.random));
+      return;
+    }
     if (!e || !isPermanentClose(e.code)) return;
     if (e.code === CloseCode.GENERATION_SEALED) {
       // The reason is `generation_rolled <liveDoc>`.

@@ -7,7 +7,8 @@
  * Each tab keeps its own socket: it carries only small events and lets the list of every
  * tab update even while another tab holds the thread connections.
  */
-import { CloseCode, isPermanentClose } from '../../shared/errors.ts';
+import { CloseCode, isPermanentClose, retryAfterMs } from '../../shared/errors.ts';
+import { reconnectDelay, retryAfterDelay } from '../link/backoff.ts';
 
 export type PushState = 'online' | 'offline';
 
@@ -20,9 +21,11 @@ export interface ThreadPushOptions {
   onEvent: () => void;
   /** Push became available or went away (the app polls only while it is away). */
   onState: (s: PushState) => void;
+  /** Math.random but for tests (the reconnect jitter). */
+  random?: () => number;
 }
 
-const MIN_BACKOFF_MS = 500;
+const BASE_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 30_000;
 
 export class ThreadPush {
@@ -82,16 +85,21 @@ export class ThreadPush {
         return void this.connect();
       }
       if (isPermanentClose(e.code)) return;
-      this.retry();
+      // Over the user's cap of event sockets (4530): not before the relay's hint.
+      const hint = retryAfterMs(e.code, String(e.reason ?? ''));
+      this.retry(hint === null ? null : retryAfterDelay(hint, this.o.random));
     };
   }
 
-  private retry(): void {
+  /** Connects again after `after` ms, or by the backoff schedule. */
+  private retry(after: number | null = null): void {
     if (this.closed) return;
-    const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** this.attempts++);
+    // Full jitter (backoff.ts): every tab of every user comes back from a relay restart at
+    // once; spreading each attempt over its whole window keeps them from arriving together.
+    const delay = after ?? reconnectDelay(this.attempts++, BASE_BACKOFF_MS, MAX_BACKOFF_MS, this.o.random);
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.connect();
-    }, delay * (0.5 + Math.random() / 2));
+    }, delay);
   }
 }

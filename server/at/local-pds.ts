@@ -12,10 +12,12 @@
  * With `plcUrl` (SKEIN_PLC_URL) the PDS registers its DID in that PLC directory instead of
  * running its own: a second local relay pointed at the first one's PLC can then verify the
  * first one's commits and be verified by it (two `npm start`s sharing a thread).
- * Note: the dev-env PDS and PLC listen on all interfaces (they offer no bind address).
+ * The PDS and its PLC listen on `host` (SKEIN_ATPROTO_LOCAL_HOST, 127.0.0.1 by default): dev-env
+ * offers no bind address and would listen on every interface (see `bindStart`).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { ConfigError } from '../config/config.ts';
 
@@ -69,8 +71,37 @@ function writeState(file: string, state: LocalPdsState): void {
   writeFileSync(file, JSON.stringify(state), { mode: 0o600 });
 }
 
-/** Starts (or restarts) the local PDS of `dataDir`. `port` 0: the port it had, or a free one. */
-export async function startLocalPds(port: number, dataDir: string, externalPlcUrl: string | null = null): Promise<LocalPds> {
+/** A server class of dev-env's (its PDS, its PLC) whose `start()` calls `this.app.listen(port)`. */
+interface ExpressServerClass {
+  prototype: { start(...args: unknown[]): Promise<unknown>; app?: { listen(...args: unknown[]): unknown } };
+}
+
+/**
+ * Makes `cls.prototype.start` listen on `host` only, until the returned function undoes it.
+ * dev-env's TestPds / TestPlc create and start their servers in one call, and those call
+ * express's `app.listen(port)` without a host, which listens on every interface: a PDS with
+ * a known account and the relay's repo, and a PLC directory anyone could write to, open to
+ * the network of whoever tried Skein out. Passing the host to that one listen call is the
+ * narrowest hook there is (the classes are dev-env's own copies, resolved from dev-env).
+ */
+function bindStart(cls: ExpressServerClass, host: string): () => void {
+  const start = cls.prototype.start;
+  cls.prototype.start = function (this: { app: { listen(...args: unknown[]): unknown } }, ...args: unknown[]) {
+    const app = this.app;
+    const listen = app.listen;
+    app.listen = (port: unknown, ...rest: unknown[]) => listen.call(app, port, host, ...rest);
+    return start.apply(this, args);
+  };
+  return () => {
+    cls.prototype.start = start;
+  };
+}
+
+/**
+ * Starts (or restarts) the local PDS of `dataDir`. `port` 0: the port it had, or a free one.
+ * `host`: the interface the PDS and its PLC listen on.
+ */
+export async function startLocalPds(port: number, dataDir: string, externalPlcUrl: string | null = null, host = '127.0.0.1'): Promise<LocalPds> {
   const root = join(dataDir, 'local-pds');
   const dirs = { dataDirectory: join(root, 'data'), blobstoreDiskLocation: join(root, 'blobs') };
   mkdirSync(dirs.dataDirectory, { recursive: true });
@@ -78,6 +109,10 @@ export async function startLocalPds(port: number, dataDir: string, externalPlcUr
   // Loaded lazily: dev-env is large and only needed in this mode.
   const devEnv = (await import('@atproto/dev-env')) as typeof import('@atproto/dev-env');
   const { Secp256k1Keypair } = (await import('@atproto/crypto')) as typeof import('@atproto/crypto');
+  // The very modules dev-env uses (its dependencies, not ours).
+  const fromDevEnv = createRequire(createRequire(import.meta.url).resolve('@atproto/dev-env'));
+  const { PDS } = fromDevEnv('@atproto/pds') as { PDS: ExpressServerClass };
+  const { PlcServer } = fromDevEnv('@did-plc/server') as { PlcServer: ExpressServerClass };
   let state = readState(stateFile);
   if (state && port && port !== state.port) {
     throw new ConfigError(
@@ -86,8 +121,8 @@ export async function startLocalPds(port: number, dataDir: string, externalPlcUr
     );
   }
   if (!state) {
-    // dev-env's admin password and JWT secret are public constants, and the PDS listens on
-    // every interface: replace both with random secrets so nobody else can administer it.
+    // dev-env's admin password and JWT secret are public constants: replace both with random
+    // secrets so nobody else can administer it (should it listen beyond loopback).
     const rotation = await Secp256k1Keypair.create({ exportable: true });
     state = {
       port,
@@ -96,7 +131,11 @@ export async function startLocalPds(port: number, dataDir: string, externalPlcUr
       plcRotationKeyHex: Buffer.from(await rotation.export()).toString('hex'),
     };
   }
-  const ownPlc = externalPlcUrl ? null : await devEnv.TestPlc.create(state.plcPort ? { port: state.plcPort } : {});
+  let ownPlc: InstanceType<typeof devEnv.TestPlc> | null = null;
+  if (!externalPlcUrl) {
+    const unbind = bindStart(PlcServer, host);
+    ownPlc = await devEnv.TestPlc.create(state.plcPort ? { port: state.plcPort } : {}).finally(unbind);
+  }
   const plcUrl = externalPlcUrl ?? ownPlc!.url;
   const plc = plcHttp(plcUrl);
   let timer: NodeJS.Timeout | null = null;
@@ -108,6 +147,7 @@ export async function startLocalPds(port: number, dataDir: string, externalPlcUr
       for (const op of account.plcLog) await plc.send(account.did, op);
     };
     if (state.account) await replay(state.account);
+    const unbindPds = bindStart(PDS, host);
     const pds = await devEnv.TestPds.create({
       ...dirs,
       ...(state.port ? { port: state.port } : {}),
@@ -115,7 +155,7 @@ export async function startLocalPds(port: number, dataDir: string, externalPlcUr
       jwtSecret: state.jwtSecret,
       adminPassword: state.adminPassword,
       plcRotationKeyK256PrivateKeyHex: state.plcRotationKeyHex,
-    });
+    }).finally(unbindPds);
     devEnv.mockNetworkUtilities(pds);
     state.port = pds.port;
     if (!state.account) {

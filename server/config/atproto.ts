@@ -55,6 +55,7 @@ export function atproto(env: Env): AtprotoConfig {
     identifier: env.SKEIN_ATPROTO_IDENTIFIER ?? '',
     password: env.SKEIN_ATPROTO_PASSWORD ?? '',
     localPort: int(env, 'SKEIN_ATPROTO_LOCAL_PORT', 0, 0, 65535),
+    localHost: env.SKEIN_ATPROTO_LOCAL_HOST?.trim() || '127.0.0.1',
     mirrorDefault,
     batchMaxWrites: int(env, 'SKEIN_BRIDGE_BATCH_MAX_WRITES', 200, 1, 200),
     batchMaxBytes: int(env, 'SKEIN_BRIDGE_BATCH_MAX_BYTES', 100_000, 1024, 10_000_000),

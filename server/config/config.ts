@@ -58,11 +58,16 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
       messageBurst: int(env, 'SKEIN_MESSAGE_BURST', 100, 1, 1_000_000),
       updatesPerSecond: int(env, 'SKEIN_MAX_UPDATES_PER_SECOND', 100, 1, 1_000_000),
       connectionsPerUser: int(env, 'SKEIN_MAX_CONNECTIONS_PER_USER', 64, 1, 100_000),
+      connectionRetryAfterMs: int(env, 'SKEIN_CONNECTION_RETRY_AFTER_MS', 10_000, 0, 3_600_000),
       maxAwarenessBytes: int(env, 'SKEIN_MAX_AWARENESS_BYTES', 4096, 64, 1_048_576),
       awarenessPerSecond: int(env, 'SKEIN_MAX_AWARENESS_PER_SECOND', 10, 1, 100_000),
       maxBufferedBytes: int(env, 'SKEIN_MAX_BUFFERED_BYTES', 8 * 1_048_576, 16_384, 1_073_741_824),
       httpWritesPerMinute: int(env, 'SKEIN_MAX_HTTP_WRITES_PER_MINUTE', 60, 1, 10_000_000),
       httpWriteBurst: int(env, 'SKEIN_HTTP_WRITE_BURST', 30, 1, 10_000_000),
+      maxBodyBytes: int(env, 'SKEIN_MAX_BODY_BYTES', 256 * 1024, 1024, 1_073_741_824),
+      // Thread creation takes up to 1000 participants of up to 256 characters (up to 4 UTF-8
+      // bytes each): about 1 MB is an honest body there, so the route gets its own limit.
+      maxThreadBodyBytes: int(env, 'SKEIN_MAX_THREAD_BODY_BYTES', 1_048_576, 1024, 1_073_741_824),
       maxStreamBytes: int(env, 'SKEIN_MAX_STREAM_BYTES', 10_000, 1, 1_000_000),
       maxOpenStreams: int(env, 'SKEIN_MAX_OPEN_STREAMS', 4, 1, 1000),
       streamIdleMs: int(env, 'SKEIN_STREAM_IDLE_MS', 30_000, 100, 3_600_000),

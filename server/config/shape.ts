@@ -22,6 +22,8 @@ export interface Limits {
   updatesPerSecond: number;
   /** Open sync connections per user, across all threads. */
   connectionsPerUser: number;
+  /** Least wait a client over the connection cap is told (close 4530, `retry_after_ms`), ms. */
+  connectionRetryAfterMs: number;
   /** Largest awareness update, bytes. */
   maxAwarenessBytes: number;
   /** Awareness updates per second per connection (burst: twice as many). */
@@ -32,6 +34,10 @@ export interface Limits {
   httpWritesPerMinute: number;
   /** HTTP writes a user may make at once before the per-minute rate applies. */
   httpWriteBurst: number;
+  /** Largest HTTP request body, bytes, on every route but thread creation (over: 413, connection closed). */
+  maxBodyBytes: number;
+  /** Largest body of `POST /v1/threads` (a participant list of 1000 long ids), bytes. */
+  maxThreadBodyBytes: number;
   /** Largest streamed reply, UTF-8 bytes (over: close 4413). */
   maxStreamBytes: number;
   /** Streams a user may have open in one thread (over: close 4402). */
@@ -50,6 +56,8 @@ export interface AtprotoConfig {
   password: string;
   /** Port of the in-process PDS in `local` mode; 0 picks a free one. */
   localPort: number;
+  /** Interface the in-process PDS and its PLC listen on in `local` mode (default 127.0.0.1). */
+  localHost: string;
   /** Whether new threads mirror to AT unless the creator says otherwise. */
   mirrorDefault: boolean;
   /** Most writes per applyWrites call (the PDS allows 200). */

@@ -12,6 +12,7 @@ import { adminFederationRoutes } from './routes/admin-federation.ts';
 import { devRoutes } from './routes/dev.ts';
 import { eventsHandler } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
+import { limitBody } from './limit-body.ts';
 import { limitWrites } from './limit-writes.ts';
 import { requireUser } from './require-user.ts';
 import { syncHandler } from './routes/sync.ts';
@@ -57,6 +58,11 @@ export function createApp(ctx: RelayContext) {
     return errorResponse(c, err);
   });
   app.notFound((c) => errorResponse(c, notFound('no such route')));
+
+  // Bodies are limited before any route (or auth) looks at them; thread creation's own
+  // limit is registered first because the first limit to run is the one that applies.
+  app.post('/v1/threads', limitBody(ctx.config.limits.maxThreadBodyBytes, ctx.log));
+  app.use('*', limitBody(ctx.config.limits.maxBodyBytes, ctx.log));
 
   const v1 = new Hono<AppEnv>();
   v1.route('/', healthRoutes(ctx));

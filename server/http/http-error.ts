@@ -8,6 +8,8 @@ export class HttpError extends Error {
     readonly status: ContentfulStatusCode,
     readonly code: ErrorCode,
     message: string,
+    /** Machine-readable facts added to the error body, e.g. the `maxBytes` of a 413. */
+    readonly details: Omit<ErrorBody['error'], 'code' | 'message'> = {},
   ) {
     super(message);
   }
@@ -15,7 +17,7 @@ export class HttpError extends Error {
 
 export function errorResponse(c: Context, err: unknown): Response {
   if (err instanceof HttpError) {
-    return c.json({ error: { code: err.code, message: err.message } } satisfies ErrorBody, err.status);
+    return c.json({ error: { ...err.details, code: err.code, message: err.message } } satisfies ErrorBody, err.status);
   }
   return c.json({ error: { code: ErrorCode.INTERNAL, message: 'internal error' } } satisfies ErrorBody, 500);
 }

@@ -350,7 +350,7 @@ describe('AT write bridge', () => {
     expect(after).toEqual([good, bad, ok1, ok2].sort());
   });
 
-  it('fails writes with AT_AUTH_FAILED when auth fails even after logging in again, and recovers once auth works', async () => {
+  it('a 401 even after logging in again fails nothing: the messages wait (degraded, not_logged_in) and go out once login works', async () => {
     const account = await net.createAccount('relayf');
     const proxy = new PdsProxy(net.url);
     proxies.push(proxy);
@@ -368,20 +368,54 @@ describe('AT write bridge', () => {
     const a = client(relay, threadId, 'alice', alice);
     await synced(a);
     authBroken = true; // e.g. the app password was revoked
-    const m = a.send('while auth is broken').id;
-    await a.until(() => canonOf(a, m)?.state === 'failed', 'failed on auth');
-    expect(canonOf(a, m)!.error).toBe('AT_AUTH_FAILED');
+    const from = relay.logs.length;
+    const ids = [a.send('while auth is broken 1').id, a.send('while auth is broken 2').id];
+    // The bridge tried (applyWrites 401, the login again 401) and put the writes back.
+    await relay.waitForLog((l) => l.event === 'bridge_auth_failed', 30_000, from);
+    // …and keeps trying to log in, not to fail them.
+    await relay.waitForLog((l) => l.event === 'bridge_login_failed' && l.status === 401, 30_000, from);
+    expect(ids.map((id) => canonOf(a, id)?.state)).toEqual(['sent', 'sent']);
+    expect(relay.logs.slice(from).some((l) => l.event === 'bridge_write_failed')).toBe(false);
     const caps = (await relay.api('GET', '/v1/capabilities')).body;
     expect(caps.atproto.features.write_bridge).toBe(false);
-    expect(caps.atproto).toMatchObject({ degraded: true, reason: 'not_logged_in' });
+    expect(caps.atproto).toMatchObject({ degraded: true, reason: 'not_logged_in', queueDepth: 2 });
 
     authBroken = false; // a new app password is in place
-    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000, relay.logs.findIndex((l) => l.event === 'bridge_write_failed'));
-    expect((await relay.api('GET', '/v1/capabilities')).body.atproto.features.write_bridge).toBe(true);
-    expect((await relay.api('POST', `/v1/threads/${threadId}/messages/${m}/retry`, alice)).status).toBe(202);
-    await a.until(() => canonOf(a, m)?.state === 'confirmed', 'confirmed after auth is fixed');
-    expect((await net.listRecords(account.did)).map((r) => r.rkey)).toEqual([m]);
+    // No retry by hand: they were never sent, so they simply go out.
+    await a.until(allIn(a, ids, 'confirmed'), 'confirmed once login works', 30_000);
+    expect((await net.listRecords(account.did)).map((r) => r.rkey).sort()).toEqual([...ids].sort());
+    await vi.waitFor(
+      async () => expect((await relay.api('GET', '/v1/capabilities')).body.atproto).toMatchObject({ degraded: false, features: { write_bridge: true } }),
+      { timeout: 10_000, interval: 200 },
+    );
     expect(relay.rawLog.join('\n')).not.toContain(account.password);
+  });
+
+  it('a PDS that lets the relay log in but answers its writes 401 fails nothing either; the writes go out once it takes them', async () => {
+    const account = await net.createAccount('relayg');
+    const proxy = new PdsProxy(net.url);
+    proxies.push(proxy);
+    await proxy.start();
+    let refuse = false;
+    proxy.onApplyWrites = () => (refuse ? { status: 401, body: { error: 'AuthenticationRequired', message: 'Token could not be verified' } } : undefined);
+    const relay = await bridgedRelay(account, proxy.url);
+    const alice = await relay.token('alice');
+    const { id: threadId } = await relay.createThread(alice, [], 'auth after re-login', { mirror: true });
+    await relay.waitForLog((l) => l.event === 'bridge_thread_record_written' && l.threadId === threadId, 30_000);
+    const a = client(relay, threadId, 'alice', alice);
+    await synced(a);
+    refuse = true;
+    const from = relay.logs.length;
+    const m = a.send('refused after a fresh login').id;
+    // Refused, logged in again (the client does so on a 401), refused again: put back, twice.
+    await relay.waitForLog((l) => l.event === 'bridge_auth_failed', 30_000, from);
+    const second = relay.logs.findIndex((l, i) => i >= from && l.event === 'bridge_auth_failed') + 1;
+    await relay.waitForLog((l) => l.event === 'bridge_auth_failed', 30_000, second);
+    expect(canonOf(a, m)?.state).toBe('sent');
+    expect(relay.logs.slice(from).some((l) => l.event === 'bridge_write_failed')).toBe(false);
+    refuse = false;
+    await a.until(() => canonOf(a, m)?.state === 'confirmed', 'confirmed once the PDS takes writes', 30_000);
+    expect((await net.listRecords(account.did)).map((r) => r.rkey)).toEqual([m]);
   });
 
   it('on 429 waits for the announced reset and never sends a batch over the remaining budget', async () => {

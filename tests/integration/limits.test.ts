@@ -187,12 +187,12 @@ describe('rates', () => {
 });
 
 describe('connections', () => {
-  it('a user\'s connection beyond the limit closes with 4429; others are unaffected', async () => {
+  it('a user\'s connection beyond the limit closes with 4530 (retry later); others are unaffected', async () => {
     const { id } = await relay.createThread(tokens.dave!, ['erin']);
     const peers = [0, 1, 2].map(() => rawPeer(relay.wsUrl, id, tokens.dave!));
     await Promise.all(peers.map((p) => p.synced));
     const extra = rawPeer(relay.wsUrl, id, tokens.dave!);
-    expect((await within(extra.closed, 10_000, 'extra connection')).code).toBe(CloseCode.TOO_MANY_CONNECTIONS);
+    expect((await within(extra.closed, 10_000, 'extra connection')).code).toBe(CloseCode.CONNECTION_LIMIT);
     const e = client(id, 'erin'); // the limit is per user
     await synced(e);
     // Closing one frees a slot.

@@ -237,10 +237,7 @@ export class BridgeOutbox {
         await this.fail([{ ...key(chunk[0]!.item.message), code: BridgeErrorCode.AT_BAD_REQUEST, detail: detailOf(e) }], 'invalid');
         return { halt: false };
       }
-      if (e.status === 401) {
-        await this.fail(chunk.map((w) => ({ ...key(w.item.message), code: BridgeErrorCode.AT_AUTH_FAILED, detail: detailOf(e) })), 'auth');
-        return { halt: false };
-      }
+      if (e.status === 401) return this.unauthorized(chunk, e);
       if (e.status === 500 && !afterUnknown) {
         // Unknown outcome (a colliding create answers 500): keep what exists, resend the rest once.
         log.warn({ event: 'bridge_unknown_outcome', writes: chunk.length }, 'PDS answered 500: checking which records exist');
@@ -296,6 +293,28 @@ export class BridgeOutbox {
     this.d.log.warn(
       { event: 'bridge_transient_failure', status: e.status, error: e.errorName, attempt, retryInMs: until - Date.now() },
       'AT write failed; will retry',
+    );
+    await this.defer(chunk, until, true);
+    return { halt: true, until };
+  }
+
+  /**
+   * The PDS refused the relay's credentials although the client had just logged in again (a
+   * revoked app password, a changed password, a deactivated account): nothing of `chunk` was
+   * written. That is the relay's problem, not the messages', so they are not failed: they
+   * wait in the outbox (the rest of the round too) while the bridge is degraded with
+   * `not_logged_in` (the client is logged out) and the loop keeps trying to log in with
+   * backoff; once a login works they go out like any late write. The attempt count backs
+   * the rows off as well, so a PDS that lets the relay log in but refuses its writes is not
+   * hammered with logins.
+   */
+  private async unauthorized(chunk: Write[], e: AtCallError): Promise<SendOutcome> {
+    this.health.noteFailure('auth');
+    const attempt = Math.max(...chunk.map((w) => w.item.attempts)) + 1;
+    const until = Date.now() + this.backoff(attempt);
+    this.d.log.warn(
+      { event: 'bridge_auth_failed', status: e.status, error: e.errorName, writes: chunk.length, attempt, retryInMs: until - Date.now() },
+      'AT credentials refused: writes wait for a login',
     );
     await this.defer(chunk, until, true);
     return { halt: true, until };

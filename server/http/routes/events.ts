@@ -6,7 +6,7 @@
  */
 import type { UpgradeWebSocket } from 'hono/ws';
 import type { WebSocket } from 'ws';
-import { CloseCode } from '../../../shared/errors.ts';
+import { CloseCode, connectionLimitReason } from '../../../shared/errors.ts';
 import type { RelayContext } from '../../context.ts';
 import { ensureClientStillThere } from '../upgrade-guard.ts';
 
@@ -24,7 +24,8 @@ export function eventsHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSoc
         const raw = ws.raw!;
         if (!userId) return ws.close(CloseCode.UNAUTHENTICATED, 'invalid or missing token');
         if (ctx.userEvents.count(userId) >= MAX_EVENT_SOCKETS_PER_USER) {
-          return ws.close(CloseCode.TOO_MANY_CONNECTIONS, 'too many event connections for this user');
+          // Transient: a tab closing frees a slot.
+          return ws.close(CloseCode.CONNECTION_LIMIT, connectionLimitReason('event connections', ctx.config.limits.connectionRetryAfterMs));
         }
         ctx.userEvents.add(userId, raw);
         joined = true;

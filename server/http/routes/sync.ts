@@ -7,7 +7,7 @@
  */
 import type { UpgradeWebSocket } from 'hono/ws';
 import type { WebSocket } from 'ws';
-import { CloseCode } from '../../../shared/errors.ts';
+import { CloseCode, connectionLimitReason } from '../../../shared/errors.ts';
 import { parseDocName } from '../../../shared/generation.ts';
 import type { RelayContext } from '../../context.ts';
 import { SyncConnection } from '../../room/sync-connection.ts';
@@ -68,7 +68,8 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
         closeOversizeAs4413(ws.raw!);
         const sealedGeneration = refusal?.code === CloseCode.GENERATION_SEALED;
         if ((!refusal || sealedGeneration) && userId && (perUser.get(userId) ?? 0) >= ctx.config.limits.connectionsPerUser) {
-          refusal = { code: CloseCode.TOO_MANY_CONNECTIONS, reason: 'too many connections for this user' };
+          // Transient: the user is over the cap only until another of their sockets closes.
+          refusal = { code: CloseCode.CONNECTION_LIMIT, reason: connectionLimitReason('connections', ctx.config.limits.connectionRetryAfterMs) };
         } else if (sealedGeneration && thread && userId) {
           // Its peer may hold messages written offline there: collected before the 4410.
           perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
