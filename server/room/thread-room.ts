@@ -151,7 +151,7 @@ export class ThreadRoom {
     // Stored before any peer joins: a load that cannot store its repairs fails as a whole.
     await room.chain.run(() => room.commitRelayChanges());
     if (room.broken) throw new Error(`loading ${thread.id} failed: storing the relay's repairs failed`);
-    room.streamWatch = new StreamWatch(room.roots.streams, room.streamLimits.streamIdleMs, (change) => room.relayWrite(change));
+    room.streamWatch = new StreamWatch(room.roots.streams, room.streamLimits.streamIdleMs, (change) => room.relayWrite(change), room.streamLimits.maxOpenStreams);
     return room;
   }
 

@@ -4,7 +4,7 @@
  */
 import 'fake-indexeddb/auto';
 import { ulid } from 'ulid';
-import type * as Y from 'yjs';
+import * as Y from 'yjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type SkeinClient, type ThreadView, createSkeinClient } from '../../client/index.ts';
@@ -115,6 +115,34 @@ describe('streamed replies', () => {
     await until(b, (v) => v.streams.find((x) => x.id === gone.id)?.status === 'interrupted', 'interrupted by the relay');
     expect(b.streams.find((x) => x.id === gone.id)).toMatchObject({ text: 'Half an ans', reason: 'idle' });
     expect(b.messages).toEqual([]);
+  });
+
+  it('an author who starts and aborts streams in a loop keeps at most the open-stream limit of interrupted ones: the document stays small', async () => {
+    const id = await thread();
+    const [alice, bob] = [await sdk('alice'), await sdk('bob')];
+    const a = alice.openThread(id);
+    const b = bob.openThread(id);
+    await Promise.all([a.ready, b.ready]);
+    const started: string[] = [];
+    for (let round = 0; round < 15; round++) {
+      const pair = [a.startStream(), a.startStream()];
+      for (const st of pair) {
+        st.append(`${round} ${'w'.repeat(1500)}`);
+        started.push(st.id);
+      }
+      await until(b, (v) => pair.every((st) => v.streams.some((x) => x.id === st.id)), `round ${round} reached bob`);
+      for (const st of pair) st.abort('churn');
+      await until(a, (v) => pair.every((st) => v.streams.find((x) => x.id === st.id)?.status !== 'streaming'), `round ${round} aborted`);
+    }
+    const honestId = await b.send('still here');
+    const last = started.slice(-2).sort();
+    await until(b, (v) => v.streams.map((x) => x.id).sort().join() === last.join(), 'only the newest two interrupted streams are kept');
+    await until(b, (v) => v.messages.some((m) => m.id === honestId && m.seq !== undefined), 'an honest message is sequenced meanwhile');
+    // A new member's full sync: 30 streams of 1.5 KB were written; two remain.
+    const fresh = rawClient(id, 'mallory');
+    await synced(fresh);
+    expect(Y.encodeStateAsUpdate(fresh.doc).byteLength).toBeLessThan(12_000);
+    expect(a.refused).toBeNull();
   });
 
   it('a stream started and finished offline arrives as its message when the author connects', async () => {
