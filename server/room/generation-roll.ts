@@ -15,14 +15,23 @@ export interface NextGeneration {
   receipts: FoldedReceipt[];
 }
 
-/** True when the live document holds enough messages to seal, and nothing is mid-stream. */
-export function shouldRoll(roots: ThreadRoots, generationMessages: number): boolean {
+/**
+ * True when the live document holds enough messages of its own generation to seal, and
+ * nothing is mid-stream. A record whose seq is at or below `baseSeq` (an author re-appending
+ * messages a sealed generation already holds) does not count: re-appends cannot force a roll.
+ */
+export function shouldRoll(roots: ThreadRoots, generationMessages: number, baseSeq = 0): boolean {
   if (generationMessages <= 0 || roots.messages.length < generationMessages) return false;
   for (const s of roots.streams.values()) {
     // A stream's text belongs to its author's client: it cannot be carried over, so wait.
     if (s.status === 'streaming') return false;
   }
-  return true;
+  let fresh = 0;
+  for (const m of roots.messages) {
+    const seq = roots.canon.get(m.id)?.seq;
+    if (seq === undefined || seq > baseSeq) fresh++;
+  }
+  return fresh >= generationMessages;
 }
 
 /**

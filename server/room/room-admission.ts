@@ -99,6 +99,7 @@ export class RoomAdmission {
     if (!verdict.ok) {
       // Missing structs may be another instance's, lost on the way: the store has them.
       if (verdict.pending) {
+        room.log.debug({ event: 'update_pending', threadId: room.thread().id, reason: verdict.reason }, 'update held');
         if (fan?.distributed && !this.retrying) this.collecting!.catchUp = true;
         return 'pending';
       }

@@ -366,10 +366,12 @@ export class ThreadRoom {
   /** After a commit: roll the generation when it is full, else compact a long log. */
   private async afterCommit(): Promise<void> {
     if (this.closed) return;
-    if (shouldRoll(this.roots, this.opts.generationMessages ?? 0)) {
-      // The snapshot must hold every relay change queued so far: store them first.
+    const perGeneration = this.opts.generationMessages ?? 0;
+    if (perGeneration > 0 && this.roots.messages.length >= perGeneration) {
+      // Queued relay changes first: the canon of re-appended sealed messages decides whether
+      // they count, and the roll's snapshot must hold every change queued so far.
       await this.commitRelayChanges();
-      if (this.closed) return;
+      if (this.closed || !shouldRoll(this.roots, perGeneration, this.thread.baseSeq)) return;
       const next = await rollGeneration(this.store, this.log, this.thread, this.roots);
       if (next) {
         // Other instances' rooms of this generation seal too (and also learn it from the store).

@@ -164,6 +164,27 @@ describe('generations', () => {
     expect(live.closes).toEqual([]);
   });
 
+  it('re-appending messages a sealed generation holds cannot force a roll; fresh messages still roll', async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const a = client(id, 'alice');
+    await synced(a);
+    const { sent } = await fillGeneration(a);
+    const live = client(`${id}~1`, 'alice');
+    await synced(live);
+    for (let round = 0; round < 3; round++) {
+      live.roots.messages.insert(live.roots.messages.length, sent);
+      await live.until(allCanon(live, sent.map((m) => m.id)), `round ${round}: canon of the re-appended messages`);
+    }
+    const marker = live.send('after the re-appends');
+    await live.until(allCanon(live, [marker.id]), `the marker sequenced (closes: ${JSON.stringify(live.closes)}) ${relay.rawLog.slice(-20).join('\n')}`);
+    expect(live.roots.messages.length).toBeGreaterThanOrEqual(PER_GENERATION);
+    expect((await thread(id)).generation).toBe(1);
+    expect(live.closes).toEqual([]);
+    // Enough messages of its own still roll the generation.
+    const { close } = await fillGeneration(live, PER_GENERATION - 1);
+    expect(close).toEqual({ code: CloseCode.GENERATION_SEALED, reason: `generation_rolled ${id}~2` });
+  });
+
   it('receipts: read-up-to survives the roll, sealed receipts come with history, the latest readAt wins for old messages', async () => {
     const { id } = await relay.createThread(tokens.alice!, ['bob']);
     const a = client(id, 'alice');
