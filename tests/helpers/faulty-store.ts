@@ -17,18 +17,6 @@ export class InjectedFault extends Error {
   }
 }
 
-/** A small seeded PRNG (mulberry32): a failing schedule replays from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class Faults {
   private readonly planned = new Map<FaultPoint, { left: number; mode: FaultMode }>();
   private random: { p: number; rng: () => number; points: FaultPoint[] } | null = null;

@@ -13,6 +13,7 @@ import { MalformedFrameError, decodeFrame, encodeAwareness, encodeSyncStep1, enc
 import { threadRoots } from '../../shared/schema.ts';
 import { relayFixture } from '../helpers/relay-fixture.ts';
 import { canonicalOrder, connectClient, synced } from '../helpers/y-client.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 
 const FRAMES = 2000;
 const CONCURRENCY = 16;
@@ -20,18 +21,6 @@ const SEED = Number(process.env.SKEIN_FUZZ_SEED ?? 20261123);
 
 // Generous rates: the fuzzer should reach the decoder and the policy, not the limiter.
 const { relay, tokens, clients } = relayFixture({ SKEIN_MAX_CONNECTIONS_PER_USER: '64', SKEIN_MAX_UPDATES_PER_SECOND: '10000' }, ['alice', 'bob', 'fuzz']);
-
-/** Deterministic PRNG (mulberry32) so that a failure can be replayed with its seed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A valid append by the fuzz user, as an update frame. */
 function validAppend(rnd: () => number): Uint8Array {
@@ -151,7 +140,7 @@ it(`survives ${FRAMES} hostile frames while an honest pair keeps syncing (seed $
   const bob = connectClient(relay.wsUrl, id, tokens.bob!, 'bob');
   clients.push(alice, bob);
   await Promise.all([synced(alice), synced(bob)]);
-  const rnd = prng(SEED);
+  const rnd = seededRandom(SEED);
   const frames = Array.from({ length: FRAMES }, (_, i) => fuzzFrame(rnd, i));
   const results: Array<{ code: number | null; answered: boolean }> = new Array(FRAMES);
   const honest: string[] = [];

@@ -45,6 +45,17 @@ async function fillGeneration(c: TestClient, n = PER_GENERATION): Promise<{ sent
   return { sent, close: await closed };
 }
 
+/** A thread alice filled once (rolled to generation 1), and alice's stock client on the live document. */
+async function rolledOnce(): Promise<{ id: string; sent: MessageRecord[]; live: TestClient }> {
+  const { id } = await relay.createThread(tokens.alice!, ['bob']);
+  const a = client(id, 'alice');
+  await synced(a);
+  const { sent } = await fillGeneration(a);
+  const live = client(`${id}~1`, 'alice');
+  await synced(live);
+  return { id, sent, live };
+}
+
 describe('generations', () => {
   it('rolls after SKEIN_GENERATION_MESSAGES: 4410 names the live doc, seqs continue gap-free, history pages back by seq', async () => {
     const { id } = await relay.createThread(tokens.alice!, ['bob']);
@@ -147,13 +158,8 @@ describe('generations', () => {
   });
 
   it('a re-appended id the relay sequenced before the roll keeps its seq and gets no second one', async () => {
-    const { id } = await relay.createThread(tokens.alice!, ['bob']);
-    const a = client(id, 'alice');
-    await synced(a);
-    const { sent } = await fillGeneration(a);
     // The race of invariant 2: the client never saw the canon of a message the relay sealed.
-    const live = client(`${id}~1`, 'alice');
-    await synced(live);
+    const { id, sent, live } = await rolledOnce();
     live.roots.messages.insert(0, [sent[2]!]);
     await live.until(allCanon(live, [sent[2]!.id]), 'canon of the re-appended message');
     expect(live.roots.canon.get(sent[2]!.id)!.seq).toBe(3);
@@ -165,12 +171,7 @@ describe('generations', () => {
   });
 
   it('re-appending messages a sealed generation holds cannot force a roll; fresh messages still roll', async () => {
-    const { id } = await relay.createThread(tokens.alice!, ['bob']);
-    const a = client(id, 'alice');
-    await synced(a);
-    const { sent } = await fillGeneration(a);
-    const live = client(`${id}~1`, 'alice');
-    await synced(live);
+    const { id, sent, live } = await rolledOnce();
     for (let round = 0; round < 3; round++) {
       live.roots.messages.insert(live.roots.messages.length, sent);
       await live.until(allCanon(live, sent.map((m) => m.id)), `round ${round}: canon of the re-appended messages`);
