@@ -59,6 +59,15 @@ export class RoomFanout {
     this.fanout.publish({ kind: 'awareness', threadId: this.threadId, origin: this.origin, update });
   }
 
+  /**
+   * This room may have stored what it never published (a commit that failed after the store
+   * kept part of it, e.g. PostgreSQL's rows before its canon row): other instances' rooms of
+   * the thread catch up from the store.
+   */
+  publishGap(): void {
+    this.fanout.publish({ kind: 'gap', threadId: this.threadId, origin: this.origin });
+  }
+
   publishSealed(generation: number): void {
     this.fanout.publish({ kind: 'sealed', threadId: this.threadId, origin: this.origin, generation });
   }

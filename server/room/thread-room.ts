@@ -557,6 +557,8 @@ export class ThreadRoom {
     this.relayChanges = [];
     this.intake.clear();
     this.log.error({ event, threadId: this.id, err: String(err) }, message);
+    // Part of a failed commit may be stored and was never published: the others re-read the store.
+    this.fan?.publishGap();
     for (const c of [...this.conns]) c.close(CloseCode.STORAGE_FAILURE, 'storage failure');
     this.onBroken(this);
   }

@@ -7,7 +7,9 @@
  * - every client's document equals the stored one (nothing lost, nothing only in memory);
  * - no client was closed with a permanent (44xx) code.
  *
- * `SKEIN_SCHEDULES=N` runs N schedules per store (`npm run soak` runs many);
+ * On SQLite (150 schedules), PostgreSQL (50), and two relay instances on PostgreSQL + Redis
+ * with the clients spread over them (30). `SKEIN_SCHEDULES=N` runs N schedules each
+ * (`npm run soak` runs many), `SKEIN_FAULT_P` sets the fault rate (default 0.2);
  * `SKEIN_SCHEDULE_SEED=S` replays one seed (a failure prints its seed).
  */
 import { mkdtempSync } from 'node:fs';
@@ -22,6 +24,7 @@ import type { Store } from '../../server/store/store.ts';
 import { Faults, faultyStore } from '../helpers/faulty-store.ts';
 import { seededRandom } from '../helpers/seeded-random.ts';
 import { postgresSchemas } from '../helpers/postgres.ts';
+import { REDIS_URL, redisPrefix } from '../helpers/redis.ts';
 import { type StoreRelay, startStoreRelay, storedDoc } from '../helpers/store-relay.ts';
 import { type TestClient, connectClient, waitUntil } from '../helpers/y-client.ts';
 
@@ -43,14 +46,15 @@ interface Member {
 }
 
 /** One schedule: a new thread on the shared relay, three clients, random steps under random faults. */
-async function runSchedule(seed: number, relay: StoreRelay, store: Store, faults: Faults): Promise<void> {
+async function runSchedule(seed: number, relays: StoreRelay[], store: Store, faults: Faults): Promise<void> {
   const rng = seededRandom(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(rng() * xs.length)]!;
   const thread = await store.createThread({ id: `s${seed}`, title: 'schedule', participants: ['alice', 'bob'], mirror: false, createdAt: Date.now() });
   const members: Member[] = [];
   const violations: string[] = [];
   const add = (user: string) => {
-    const client = connectClient(relay.wsUrl, thread.id, user, user);
+    // With several relay instances, the clients spread over them.
+    const client = connectClient(relays[members.length % relays.length]!.wsUrl, thread.id, user, user);
     const m: Member = { user, client, seen: new Map(), online: true };
     client.roots.canon.observe((e) => {
       for (const id of e.keysChanged) {
@@ -68,7 +72,7 @@ async function runSchedule(seed: number, relay: StoreRelay, store: Store, faults
   add('bob');
   const sent: MessageRecord[] = [];
   try {
-    faults.failRandomly(0.2, rng);
+    faults.failRandomly(Number(process.env.SKEIN_FAULT_P ?? 0.2), rng);
     const steps = 6 + Math.floor(rng() * 6);
     for (let i = 0; i < steps; i++) {
       const m = pick(members);
@@ -97,7 +101,11 @@ async function runSchedule(seed: number, relay: StoreRelay, store: Store, faults
     // The store settles with the clients: same document everywhere.
     const target = members[0]!.client;
     for (const m of members) {
-      await waitUntil(m.client.doc, () => sameState(m.client.doc, target.doc), `${m.user} converged`, 30_000);
+      await waitUntil(m.client.doc, () => sameState(m.client.doc, target.doc), `${m.user} converged`, 30_000).catch(async (err: Error) => {
+        const sv = (d: Y.Doc) => JSON.stringify([...Y.decodeStateVector(Y.encodeStateVector(d))].sort());
+        const own = members.map((x) => `${x.user}#${x.client.doc.clientID} online=${x.online} ${sv(x.client.doc)}`);
+        throw new Error(`${err.message}\n${own.join('\n')}\nstored ${sv(await storedDoc(store, thread.id))}`);
+      });
     }
     const rows = await store.listMessages(thread.id, 0, 10_000);
     expect(rows.map((r) => r.seq), 'seqs are 1..n').toEqual(rows.map((_, i) => i + 1));
@@ -146,7 +154,31 @@ describe.each(stores)('fault schedules (%s)', (_kind, open, count, firstSeed) =>
     store = await open();
     relay = await startStoreRelay(faultyStore(store, faults), { compactAfterUpdates: 3, idleUnloadMs: 50 });
     const seeds = replay !== null ? [replay] : Array.from({ length: count }, (_, i) => firstSeed + i);
-    for (const seed of seeds) await runSchedule(seed, relay, store, faults);
+    for (const seed of seeds) await runSchedule(seed, [relay], store, faults);
+    expect(faults.total).toBeGreaterThan(seeds.length / 4);
+  }, 900_000);
+});
+
+describe('fault schedules (two instances on PostgreSQL + Redis)', () => {
+  const relays: StoreRelay[] = [];
+  const stores: Store[] = [];
+  const faults = new Faults();
+  afterAll(async () => {
+    for (const r of relays) await r.close();
+    for (const s of stores) await s.close();
+  });
+
+  it(`${replay !== null ? 1 : perStore || 30} seeded schedules with the clients spread over two relays leave every message with exactly one seq`, async () => {
+    const schema = pg.freshSchema();
+    const prefix = redisPrefix();
+    for (let i = 0; i < 2; i++) {
+      const s = await pg.openStore(schema);
+      stores.push(s);
+      relays.push(await startStoreRelay(faultyStore(s, faults), { compactAfterUpdates: 3, idleUnloadMs: 50, redisUrl: REDIS_URL, redisPrefix: prefix }));
+    }
+    const count = perStore || 30;
+    const seeds = replay !== null ? [replay] : Array.from({ length: count }, (_, i) => 200_001 + i);
+    for (const seed of seeds) await runSchedule(seed, relays, stores[0]!, faults);
     expect(faults.total).toBeGreaterThan(seeds.length / 4);
   }, 900_000);
 });
