@@ -119,7 +119,13 @@ export class IngestService {
       if (this.stopped) return;
       const held = await this.lease.tryAcquire();
       if (held !== this.leader) {
-        this.d.log.info({ event: held ? 'ingest_lease_acquired' : 'ingest_lease_lost' }, held ? 'this instance runs AT ingest' : 'another instance runs AT ingest');
+        // Said for someone who has not read the ingest docs: what this instance does now.
+        this.d.log.info(
+          { event: held ? 'ingest_lease_acquired' : 'ingest_lease_lost' },
+          held
+            ? 'this relay instance now reads the AT firehose of the federation sources into threads'
+            : 'another relay instance reads the AT firehose now; this one stands by',
+        );
       }
       this.leader = held;
       if (!held) {
