@@ -76,6 +76,16 @@ function intParam(raw: string | undefined, name: string, def: number, max: numbe
   return n;
 }
 
+/**
+ * Backfills a thread from member repos in the background: the request does not wait on
+ * other PDSes; records land through the ingest applier like firehose ones.
+ */
+function backfill(ctx: RelayContext, threadId: string, dids: string[]): void {
+  void ctx.ingest?.backfillThread(threadId, dids).catch((err) =>
+    ctx.log.warn({ event: 'ingest_backfill_failed', threadId, err: err instanceof Error ? err.name : 'Error' }, 'backfill failed'),
+  );
+}
+
 export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
@@ -98,9 +108,11 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     const id = input.id ?? ulid();
     if (input.id && (await ctx.store.getThread(input.id))) throw new HttpError(409, ErrorCode.CONFLICT, 'a thread with this id exists');
     const mirror = !!input.follow || (input.mirror ?? (bridge !== null && ctx.config.atproto.mirrorDefault));
+    // A joined thread is called what its creator called it, unless the joiner names it.
+    const title = input.follow && !input.title ? ((await ctx.ingest?.threadTitle(input.follow.uri)) ?? '') : input.title;
     const thread = await ctx.store.createThread({
       id,
-      title: input.title,
+      title,
       participants: input.participants,
       mirror,
       createdAt: Date.now(),
@@ -111,6 +123,8 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     const created = input.follow ? (await ctx.store.setRemote(id, input.follow.did, true))! : thread;
     // Write the thread record now rather than with the first message (it retries with the messages).
     if (mirror && !input.follow && bridge) void bridge.threads.ensureRecord(id).catch(() => {});
+    // What was said before the join is in the origin's repo, not on the firehose any more.
+    if (input.follow) backfill(ctx, id, [input.follow.did]);
     ctx.userEvents.publish(created.participants, { type: 'thread', threadId: created.id, change: 'created' });
     return c.json(created, 201);
   });
@@ -189,6 +203,8 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     const did = body?.did;
     if (typeof did !== 'string' || !isDid(did)) throw badRequest('did must be a DID (did:plc:… or did:web:…)');
     const updated = (await ctx.store.setRemote(thread.id, did, true))!;
+    // The new member may have written to the thread before it was let in.
+    backfill(ctx, thread.id, [did]);
     ctx.userEvents.publish(updated.participants, { type: 'thread', threadId: thread.id, change: 'members' });
     return c.json(updated);
   });
