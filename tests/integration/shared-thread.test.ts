@@ -190,6 +190,24 @@ describe('two relays share one thread through AT', { timeout: 180_000 }, () => {
     expect(lb.map((m) => m.id)).toEqual([...early, fromBob, later]);
     expect(la.map((m) => m.id)).toEqual([...early, fromBob, later]);
     expect(lb[0]).toMatchObject({ authorId: remoteAuthorId('alice', a.account.did), text: 'written before the join' });
+
+    // A's thread record now lists B: a third relay joining later lets both A and B in and
+    // brings what each of them wrote.
+    await eventually(
+      async () => (await agent.com.atproto.repo.getRecord({ repo: a.account.did, collection: THREAD_NSID, rkey: threadA })).data.value as any,
+      (v) => JSON.stringify(v.members) === JSON.stringify([b.account.did]),
+      'B listed in A’s thread record',
+    );
+    const accC = await fx.net.createAccount('relayc');
+    const c = await relayFor(accC);
+    const carol = await c.token('carol');
+    const joined = await c.api('POST', '/v1/threads', carol, { follow: atUri });
+    expect(joined.status).toBe(201);
+    expect(joined.body).toMatchObject({ title: 'history', remotes: [a.account.did, b.account.did] });
+    const lc = await eventually(() => listed(c, joined.body.id, carol), (l) => l.length === 4, 'the whole thread on C');
+    gapFree(lc);
+    expect(lc.map((m) => m.id)).toEqual([...early, fromBob, later]);
+    expect(lc[2]).toMatchObject({ authorId: remoteAuthorId('bob', b.account.did), text: 'bob before A let B in' });
   });
 
   it('a third repo naming the thread is rejected; after A removes B, B’s new messages stop reaching A', async () => {

@@ -122,9 +122,9 @@ export class IngestService {
     return (await this.kit()).backfill.run(threadId, dids);
   }
 
-  /** The title of the thread record at `uri` (a followed thread's name), or null. */
-  async threadTitle(uri: string): Promise<string | null> {
-    return (await this.kit()).backfill.threadTitle(uri);
+  /** The thread record at `uri` (a followed thread's title and remote members), or null. */
+  async threadRecord(uri: string): Promise<{ title: string | null; members: string[] } | null> {
+    return (await this.kit()).backfill.threadRecord(uri);
   }
 
   async start(): Promise<void> {

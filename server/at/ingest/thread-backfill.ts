@@ -10,7 +10,7 @@
  * so a record that also arrives on the firehose lands once.
  */
 import type { IdResolver } from '@atproto/identity';
-import { MESSAGE_NSID, THREAD_NSID, type AtMessageRecord, type AtThreadRecord, parseThreadAtUri } from '../../../shared/at-lexicon.ts';
+import { MESSAGE_NSID, THREAD_NSID, type AtMessageRecord, type AtThreadRecord, isDid, parseThreadAtUri } from '../../../shared/at-lexicon.ts';
 import type { Logger } from '../../ops/logger.ts';
 import type { Store, ThreadRow } from '../../store/store.ts';
 import type { IngestApplier } from './ingest-applier.ts';
@@ -61,15 +61,17 @@ export class ThreadBackfill {
     return new AtpAgent({ service: pds }) as unknown as Agent;
   }
 
-  /** The title of the thread record at `uri`, or null when it cannot be read. */
-  async threadTitle(uri: string): Promise<string | null> {
+  /** The thread record at `uri` (title, remote members), or null when it cannot be read. */
+  async threadRecord(uri: string): Promise<{ title: string | null; members: string[] } | null> {
     const parsed = parseThreadAtUri(uri);
     if (!parsed) return null;
     try {
       const agent = await this.agentFor(parsed.did);
       const got = await agent.com.atproto.repo.getRecord({ repo: parsed.did, collection: THREAD_NSID, rkey: parsed.rkey });
-      const title = (got.data.value as Partial<AtThreadRecord>).title;
-      return typeof title === 'string' ? title : null;
+      const value = got.data.value as Partial<AtThreadRecord>;
+      // Someone else's record: take only what has the expected shape.
+      const members = Array.isArray(value.members) ? value.members.filter((m): m is string => typeof m === 'string' && isDid(m)).slice(0, 256) : [];
+      return { title: typeof value.title === 'string' ? value.title : null, members };
     } catch (err) {
       this.d.log.warn({ event: 'ingest_thread_record_unreadable', uri, err: err instanceof Error ? err.name : 'Error' }, 'thread record could not be read');
       return null;
@@ -81,25 +83,35 @@ export class ThreadBackfill {
     const total: BackfillResult = { listed: 0, accepted: 0, rejected: 0, duplicates: 0 };
     const thread = await this.d.store.getThread(threadId);
     if (!thread) return total;
+    const accepted: Array<Omit<IngestedRecord, 'appliedAt'>> = [];
     for (const did of dids ?? thread.remotes) {
       try {
-        const r = await this.fromRepo(thread, did);
+        const r = await this.fromRepo(thread, did, accepted);
         for (const k of Object.keys(total) as Array<keyof BackfillResult>) total[k] += r[k];
-        this.d.log.info({ event: 'ingest_backfill_done', threadId, did, ...r }, 'thread backfilled from a member repo');
       } catch (err) {
-        // The firehose still brings what is written from now on; a later follow or add retries.
+        // The firehose still brings what is written from now on; removing and adding the member again retries.
         this.d.log.warn({ event: 'ingest_backfill_failed', threadId, did, err: err instanceof Error ? err.name : 'Error' }, 'backfill from a member repo failed');
       }
     }
-    if (total.accepted > 0) await this.d.applier.notify();
+    // Pending records are applied in insertion order (within one ingestedAt): all repos'
+    // records go in together, in the order they were sent, so the thread gets them in that order.
+    accepted.sort((a, b) => sentAt(a) - sentAt(b) || (a.rkey < b.rkey ? -1 : a.rkey > b.rkey ? 1 : 0));
+    const now = Date.now();
+    for (const r of accepted) r.ingestedAt = now;
+    const stored = accepted.length ? await this.d.store.ingest.storeRecords(accepted) : 0;
+    // Stored meanwhile by the firehose: first writer wins.
+    total.duplicates += accepted.length - stored;
+    total.accepted = stored;
+    this.d.log.info({ event: 'ingest_backfill_done', threadId, repos: (dids ?? thread.remotes).length, ...total }, 'thread backfilled from member repos');
+    if (stored > 0) await this.d.applier.notify();
     return total;
   }
 
-  private async fromRepo(thread: ThreadRow, did: string): Promise<BackfillResult> {
+  /** Lists one member repo; accepted records are added to `accepted`. */
+  private async fromRepo(thread: ThreadRow, did: string, accepted: Array<Omit<IngestedRecord, 'appliedAt'>>): Promise<BackfillResult> {
     const result: BackfillResult = { listed: 0, accepted: 0, rejected: 0, duplicates: 0 };
     const agent = await this.agentFor(did);
     const ownDid = this.d.ownDid();
-    const accepted: Array<Omit<IngestedRecord, 'appliedAt'>> = [];
     const seen = new Set<string>();
     let cursor: string | undefined;
     do {
@@ -124,6 +136,7 @@ export class ThreadBackfill {
         );
         if (verdict.status === 'applied' && verdict.threadId === thread.id) {
           seen.add(rkey);
+          result.accepted++;
           accepted.push({
             uri: rec.uri,
             cid: rec.cid,
@@ -144,13 +157,7 @@ export class ThreadBackfill {
         }
       }
     } while (cursor && result.listed < MAX_RECORDS_PER_REPO);
-    // Pending records are applied in insertion order (within one ingestedAt): insert them in
-    // the order they were sent, so the thread gets them in that order.
-    accepted.sort((a, b) => sentAt(a) - sentAt(b) || (a.rkey < b.rkey ? -1 : a.rkey > b.rkey ? 1 : 0));
-    const now = Date.now();
-    for (const r of accepted) r.ingestedAt = now;
-    result.accepted = accepted.length ? await this.d.store.ingest.storeRecords(accepted) : 0;
-    result.duplicates += accepted.length - result.accepted;
+    if (cursor) this.d.log.warn({ event: 'ingest_backfill_truncated', threadId: thread.id, did, listed: result.listed }, 'backfill stopped at the per-repo bound');
     return result;
   }
 }
