@@ -298,7 +298,7 @@ async function startBridge(
   if (at.service === 'local') {
     localPds = await startLocalPds(at.localPort, config.dataDir, config.ingest.plcUrlSet ? config.ingest.plcUrl : null, at.localHost);
     ({ url: service, did: identifier, password } = localPds);
-    log.info({ event: 'local_pds_started', service, did: localPds.did, handle: localPds.handle, plcUrl: localPds.plcUrl }, `local PDS at ${service} (PLC ${localPds.plcUrl})`);
+    log.info({ event: 'local_pds_started', pdsUrl: service, did: localPds.did, handle: localPds.handle, plcUrl: localPds.plcUrl }, `local PDS at ${service} (PLC ${localPds.plcUrl})`);
   }
   const client = new AgentRepoClient({
     service,

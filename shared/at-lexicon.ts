@@ -15,12 +15,17 @@ export interface AtThreadRecord {
   title: string;
   /** ISO 8601. */
   createdAt: string;
+  /** The other repos (DIDs) whose message records belong to the thread: its remote members. */
+  members?: string[];
 }
 
 /** `at://<did>/dev.skein.chat.thread/<threadId>`: a thread's global identity. */
 export function threadAtUri(did: string, threadId: string): string {
   return `at://${did}/${THREAD_NSID}/${threadId}`;
 }
+
+/** A DID this relay resolves (did:plc or did:web). */
+export const isDid = (s: string): boolean => s.length <= 2048 && /^did:(plc:[a-z2-7]{24}|web:[a-zA-Z0-9._:%-]+)$/.test(s);
 
 /** `{did, rkey}` of a thread URI, or null when `uri` is not one. */
 export function parseThreadAtUri(uri: string): { did: string; rkey: string } | null {

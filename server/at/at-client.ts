@@ -57,6 +57,8 @@ export interface AtRepoClient {
   createRecords(collection: string, writes: RecordWrite[]): Promise<{ results: CreatedRecord[]; rateLimit: RateLimitInfo | null }>;
   /** The record at `collection/rkey`, or null when there is none. */
   getRecord(collection: string, rkey: string): Promise<CreatedRecord | null>;
+  /** Creates or replaces the record at `collection/rkey`. Throws AtCallError. */
+  putRecord(collection: string, rkey: string, record: Record<string, unknown>): Promise<CreatedRecord>;
 }
 
 export interface AtClientOptions {
@@ -214,6 +216,13 @@ export class AgentRepoClient implements AtRepoClient {
       throw new AtCallError(502, 'InvalidResponse', 'applyWrites answered without a result per write', parseRateLimit(res.headers));
     }
     return { results, rateLimit: parseRateLimit(res.headers) };
+  }
+
+  async putRecord(collection: string, rkey: string, record: Record<string, unknown>): Promise<CreatedRecord> {
+    const res = await this.authed(() =>
+      this.agent.com.atproto.repo.putRecord({ repo: this.did!, collection, rkey, record }, { signal: this.signal() }),
+    );
+    return { uri: res.data.uri, cid: res.data.cid };
   }
 
   async getRecord(collection: string, rkey: string): Promise<CreatedRecord | null> {

@@ -14,6 +14,7 @@ import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Page, chromium } from 'playwright-core';
+import { chromiumPath } from '../helpers/chromium.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
 import { buildTestPage, openThreadPage } from '../helpers/browser.ts';
 import { RelayProcess } from '../helpers/relay-process.ts';
@@ -104,7 +105,7 @@ async function measure(perGeneration: number, staticDir: string): Promise<{ thre
   await relay.start();
   const profile = mkdtempSync(join(tmpdir(), 'skein-idb-profile-'));
   const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   try {

@@ -62,6 +62,18 @@ const stopRelay = () => within(relay.stop(), 'relay stop');
 const startRelayAgain = () => within(relay.start(), 'relay start', 40_000);
 
 /** Waits until the page's view holds all `ids` (and, with `canonical`, each has a seq). */
+/** Waits until the page shows `n` messages, each with status 'sent'. */
+async function allSent(page: Page, n: number): Promise<void> {
+  await page.waitForFunction(
+    (n) => {
+      const ms = (window as any).skein.view.messages;
+      return ms.length === n && ms.every((m: any) => m.status === 'sent');
+    },
+    n,
+    { polling: 100, timeout: 30_000 },
+  );
+}
+
 async function waitFor(page: Page, ids: string[], canonical = false): Promise<void> {
   try {
     await page.waitForFunction(
@@ -183,7 +195,11 @@ describe('SDK in Chromium', () => {
     const a = await send(alice, 'hello bob');
     await waitFor(bob, [a], true);
     const b = await send(bob, 'hello alice');
-    await waitFor(alice, [b], true);
+    // Both pages, not only the receiving one: bob's own message gets its seq when the relay
+    // acknowledges it, which can come after alice already shows it.
+    await waitFor(alice, [a, b], true);
+    await waitFor(bob, [a, b], true);
+    await Promise.all([alice, bob].map((p) => allSent(p, 2)));
     expect(await rows(alice)).toEqual(await rows(bob));
     expect((await rows(bob)).map((r) => r.text)).toEqual(['hello bob', 'hello alice']);
     expect((await rows(bob)).every((r) => r.status === 'sent')).toBe(true);

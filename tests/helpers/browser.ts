@@ -1,13 +1,14 @@
 /**
  * Browser-test plumbing: builds the SDK test page with esbuild into a temporary
  * directory (served by the relay via SKEIN_STATIC_DIR) and launches Debian's Chromium
- * through playwright-core.
+ * through playwright-core (the path tests/setup/chromium.global.ts found, or CHROMIUM_PATH).
  */
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleForBrowser } from '../../client/app/build.ts';
 import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { chromiumPath } from './chromium.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -22,7 +23,7 @@ export async function buildTestPage(dir = mkdtempSync(join(tmpdir(), 'skein-stat
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }

@@ -133,6 +133,20 @@ describe.each(stores)('%s ingest store', (_name, make) => {
     expect((await s.getRecord(DID, 'dev.skein.chat.message', 'm1'))!.cid).toBe('cid-m1');
   });
 
+  it('stores backfilled records without a commit: no log row, no cursor, first writer wins, pending in insertion order', async () => {
+    const s = await open();
+    const src = await s.createSource(input(), 1);
+    await s.recordCommit(commit(src.id, 1, ['b2']));
+    const rec = (rkey: string) => ({ ...commit('backfill', 0, [rkey], 50).records[0]! });
+    // b9 before b1: the order given (the order the messages were sent) is the order applied.
+    expect(await s.storeRecords([rec('b9'), rec('b1'), rec('b2')])).toBe(2);
+    expect((await s.getRecord(DID, 'dev.skein.chat.message', 'b2'))!.sourceId).toBe(src.id);
+    expect((await s.pendingRecords(10)).map((r) => r.rkey)).toEqual(['b9', 'b1', 'b2']);
+    expect(await s.listCommits({ limit: 10 })).toHaveLength(1);
+    expect((await s.getSyncState(src.id, null))!.cursor).toBe('1');
+    expect(await s.storeRecords([])).toBe(0);
+  });
+
   it('prunes the commit log only by retention, and only below a horizon that never moves back', async () => {
     const s = await open();
     const src = await s.createSource(input(), 1);

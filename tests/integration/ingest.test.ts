@@ -71,9 +71,13 @@ const record = (thread: string, text: string, extra: Record<string, unknown> = {
 async function threadWithRemote(relay: RelayProcess, remote: TestAccount) {
   const alice = await relay.token('alice');
   const { id } = await relay.createThread(alice, [], 'ingest');
+  const from = relay.logs.length;
   const added = await relay.api('POST', `/v1/threads/${id}/remotes`, alice, { did: remote.did });
   expect(added.status).toBe(200);
   expect(added.body.remotes).toEqual([remote.did]);
+  // Adding a member backfills its repo (thread-backfill.ts); these tests are about the
+  // firehose, so their records must not race that read.
+  await relay.waitForLog((l) => (l.event === 'ingest_backfill_done' || l.event === 'ingest_backfill_failed') && l.threadId === id, 30_000, from);
   return { id, alice };
 }
 

@@ -42,6 +42,15 @@ describe('embedded local PDS', { timeout: 180_000 }, () => {
     relays.push(relay);
     await relay.waitForLog((l) => l.event === 'bridge_logged_in', 60_000);
     const caps1 = (await relay.api('GET', '/v1/capabilities')).body.atproto;
+    // The PDS URL has a key of its own: pino's base field `service` is the relay's name, and a
+    // second `service` in the same JSON line is read differently by different log tools.
+    for (const event of ['local_pds_started', 'bridge_logged_in']) {
+      const raw = relay.rawLog.find((l) => l.includes(`"event":"${event}"`))!;
+      expect(raw.match(/"service":/g), raw).toHaveLength(1);
+      expect(JSON.parse(raw).pdsUrl, raw).toBe(caps1.service);
+    }
+    const lease = await relay.waitForLog((l) => l.event === 'ingest_lease_acquired', 60_000);
+    expect(lease.msg).toMatch(/firehose/);
     const alice = await relay.token('alice');
     const { id: threadId } = await relay.createThread(alice, [], 'kept', { mirror: true });
     const before = await mirrorOne(relay, threadId, 'before the restart');
@@ -69,7 +78,7 @@ describe('embedded local PDS', { timeout: 180_000 }, () => {
       relays.push(relay);
       const pds = await relay.waitForLog((l) => l.event === 'local_pds_started', 60_000);
       await relay.waitForLog((l) => l.event === 'bridge_logged_in', 60_000);
-      return { relay, pds: pds.service as string, plc: pds.plcUrl as string, did: pds.did as string };
+      return { relay, pds: pds.pdsUrl as string, plc: pds.plcUrl as string, did: pds.did as string };
     };
     const a = await started({});
     const b = await started({ SKEIN_PLC_URL: a.plc });

@@ -137,6 +137,79 @@ describe('two relays share one thread through AT', { timeout: 180_000 }, () => {
     expect((await b.relay.api('POST', '/v1/threads', bob, { follow: 'at://nope' })).status).toBe(400);
   });
 
+  it('joining brings the history: messages written before B followed (and B’s before A let it in) arrive once, in order; the title comes from the thread record', async () => {
+    const { a, b } = await pair();
+    const alice = await a.relay.token('alice');
+    const bob = await b.relay.token('bob');
+    const origin = await a.relay.api('POST', '/v1/threads', alice, { title: 'history', mirror: true });
+    const threadA = origin.body.id as string;
+    const atUri = origin.body.atUri as string;
+    const ca = client(a.relay, threadA, 'alice', alice);
+    await synced(ca);
+    const early = [ca.send('written before the join').id, ca.send('also before').id];
+    await ca.until(allConfirmed(ca, early), 'alice’s early messages mirrored', 60_000);
+    // B's firehose consumer already saw them and turned them away: B had no such thread.
+    const seenByB = await eventually(
+      async () => (await b.relay.api('GET', `/v1/admin/federation/commits?did=${a.account.did}`, ADMIN)).body.commits as any[],
+      (l) => early.every((id) => l.some((c) => c.operations.some((o: any) => o.rkey === id))),
+      'B saw alice’s commits',
+    );
+    expect(seenByB.flatMap((c) => c.operations).filter((o: any) => early.includes(o.rkey)).map((o: any) => o.reason)).toEqual(['unknown_thread', 'unknown_thread']);
+    const agent = new AtpAgent({ service: fx.net.url });
+    await eventually(
+      () => agent.com.atproto.repo.getRecord({ repo: a.account.did, collection: THREAD_NSID, rkey: threadA }).then(() => true, () => false),
+      (ok) => ok,
+      'A’s thread record written',
+    );
+    // B follows before A lets it in: B's first message is rejected by A for now.
+    const follow = await b.relay.api('POST', '/v1/threads', bob, { follow: atUri });
+    expect(follow.status).toBe(201);
+    const threadB = follow.body.id as string;
+    expect(follow.body.title).toBe('history');
+    const cb = client(b.relay, threadB, 'bob', bob);
+    const onB = async () => (await listed(b.relay, threadB, bob)).map((m) => m.id);
+    await eventually(onB, (ids) => early.every((id) => ids.includes(id)), 'alice’s early messages backfilled on B');
+    await synced(cb);
+    const fromBob = cb.send('bob before A let B in').id;
+    await cb.until(allConfirmed(cb, [fromBob]), 'bob’s message mirrored', 60_000);
+    const rejected = await eventually(
+      async () => (await a.relay.api('GET', `/v1/admin/federation/commits?did=${b.account.did}`, ADMIN)).body.commits as any[],
+      (l) => l.some((c) => c.operations.some((o: any) => o.rkey === fromBob)),
+      'A saw bob’s commit',
+    );
+    expect(rejected.flatMap((c) => c.operations).find((o: any) => o.rkey === fromBob)).toMatchObject({ status: 'rejected', reason: 'not_a_remote_member' });
+    // Adding B as remote member backfills B's repo into A's thread.
+    expect((await a.relay.api('POST', `/v1/threads/${threadA}/remotes`, alice, { did: b.account.did })).status).toBe(200);
+    await ca.until(allConfirmed(ca, [...early, fromBob]), 'bob’s earlier message on A', 60_000);
+    // From now on the firehose carries the messages both ways; nothing arrives twice.
+    const later = ca.send('after both joined').id;
+    await cb.until(allConfirmed(cb, [...early, fromBob, later]), 'alice’s later message on B', 60_000);
+    const [la, lb] = [await listed(a.relay, threadA, alice), await listed(b.relay, threadB, bob)];
+    gapFree(la);
+    gapFree(lb);
+    expect(lb.map((m) => m.id)).toEqual([...early, fromBob, later]);
+    expect(la.map((m) => m.id)).toEqual([...early, fromBob, later]);
+    expect(lb[0]).toMatchObject({ authorId: remoteAuthorId('alice', a.account.did), text: 'written before the join' });
+
+    // A's thread record now lists B: a third relay joining later lets both A and B in and
+    // brings what each of them wrote.
+    await eventually(
+      async () => (await agent.com.atproto.repo.getRecord({ repo: a.account.did, collection: THREAD_NSID, rkey: threadA })).data.value as any,
+      (v) => JSON.stringify(v.members) === JSON.stringify([b.account.did]),
+      'B listed in A’s thread record',
+    );
+    const accC = await fx.net.createAccount('relayc');
+    const c = await relayFor(accC);
+    const carol = await c.token('carol');
+    const joined = await c.api('POST', '/v1/threads', carol, { follow: atUri });
+    expect(joined.status).toBe(201);
+    expect(joined.body).toMatchObject({ title: 'history', remotes: [a.account.did, b.account.did] });
+    const lc = await eventually(() => listed(c, joined.body.id, carol), (l) => l.length === 4, 'the whole thread on C');
+    gapFree(lc);
+    expect(lc.map((m) => m.id)).toEqual([...early, fromBob, later]);
+    expect(lc[2]).toMatchObject({ authorId: remoteAuthorId('bob', b.account.did), text: 'bob before A let B in' });
+  });
+
   it('a third repo naming the thread is rejected; after A removes B, B’s new messages stop reaching A', async () => {
     const { a, b } = await pair();
     const { alice, bob, threadA, threadB, atUri } = await sharedThread(a, b);

@@ -152,7 +152,8 @@ export class BridgeOutbox {
       try {
         await client.login().finally(() => (this.health.loginSettled = true));
         this.health.noteSuccess();
-        log.info({ event: 'bridge_logged_in', did: client.did, service: client.service }, 'AT write bridge logged in');
+        // `pdsUrl`, not `service`: pino's base field `service` already names the relay.
+        log.info({ event: 'bridge_logged_in', did: client.did, pdsUrl: client.service }, 'AT write bridge logged in');
       } catch (err) {
         const e = asCallError(err);
         this.health.noteFailure(e.status === 0 ? 'network' : e.status === 401 ? 'auth' : 'server');

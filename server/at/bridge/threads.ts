@@ -10,11 +10,12 @@ import type { AtRepoClient } from '../at-client.ts';
 import { checkRecord } from '../at-record.ts';
 import type { DocRegistry } from '../../room/doc-registry.ts';
 import type { Logger } from '../../ops/logger.ts';
-import type { Store } from '../../store/store.ts';
+import type { Store, ThreadRow } from '../../store/store.ts';
 
 export class ThreadRecords {
   /** Threads whose record is known to exist in the repo (per process: a restart re-checks once). */
   private readonly written = new Set<string>();
+  private memberWrites: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly d: { store: Store; registry: DocRegistry; client: AtRepoClient; log: Logger },
@@ -47,10 +48,7 @@ export class ThreadRecords {
     if (!thread || uri !== threadAtUri(client.did, threadId)) return;
     try {
       if (!(await client.getRecord(THREAD_NSID, thread.id))) {
-        const record: AtThreadRecord = { $type: THREAD_NSID, title: thread.title, createdAt: new Date(thread.createdAt).toISOString() };
-        const check = checkRecord(thread.id, record, THREAD_NSID);
-        if (!check.ok) throw new Error(check.reason);
-        await client.createRecords(THREAD_NSID, [{ rkey: thread.id, record: record as unknown as Record<string, unknown> }]);
+        await client.createRecords(THREAD_NSID, [{ rkey: thread.id, record: recordOf(thread) }]);
         log.info({ event: 'bridge_thread_record_written', threadId: thread.id }, 'thread record written');
       }
       this.written.add(thread.id);
@@ -58,4 +56,42 @@ export class ThreadRecords {
       log.warn({ event: 'bridge_thread_record_failed', threadId: thread.id, err: err instanceof Error ? err.name : 'Error' }, 'writing the thread record failed; retried later');
     }
   }
+
+  /**
+   * Rewrites the thread record of a thread this relay owns after its remote members changed:
+   * a relay that follows the thread later reads them there and lets them in too.
+   */
+  writeMembers(threadId: string): Promise<void> {
+    // One write at a time, each reading the thread when it runs: two quick changes cannot
+    // land in the wrong order and leave the record with the older member list.
+    this.memberWrites = this.memberWrites.then(() => this.putMembers(threadId));
+    return this.memberWrites;
+  }
+
+  private async putMembers(threadId: string): Promise<void> {
+    const { client, log } = this.d;
+    if (!client.loggedIn || !client.did) return;
+    const thread = await this.d.store.getThread(threadId);
+    if (!thread || thread.atUri !== threadAtUri(client.did, threadId)) return;
+    try {
+      await client.putRecord(THREAD_NSID, thread.id, recordOf(thread));
+      this.written.add(thread.id);
+      log.info({ event: 'bridge_thread_record_written', threadId: thread.id, members: thread.remotes.length }, 'thread record written');
+    } catch (err) {
+      log.warn({ event: 'bridge_thread_record_failed', threadId: thread.id, err: err instanceof Error ? err.name : 'Error' }, 'writing the thread record failed');
+    }
+  }
+}
+
+/** The thread record of `thread`, checked against the lexicon. */
+function recordOf(thread: ThreadRow): Record<string, unknown> {
+  const record: AtThreadRecord = {
+    $type: THREAD_NSID,
+    title: thread.title,
+    createdAt: new Date(thread.createdAt).toISOString(),
+    ...(thread.remotes.length ? { members: thread.remotes } : {}),
+  };
+  const check = checkRecord(thread.id, record, THREAD_NSID);
+  if (!check.ok) throw new Error(check.reason);
+  return record as unknown as Record<string, unknown>;
 }

@@ -15,6 +15,7 @@ import { IngestApplier } from './ingest-applier.ts';
 import type { FederationSource } from './ingest-store.ts';
 import { parseSourceInput } from './source-input.ts';
 import type { SourceConsumer } from './source-consumer.ts';
+import type { BackfillResult, ThreadBackfill } from './thread-backfill.ts';
 
 const DAY = 86_400_000;
 /** How often the lease is checked (and taken over) and the sources re-read. */
@@ -24,6 +25,7 @@ const LEASE_CHECK_MS = 3_000;
 interface ConsumerKit {
   processor: CommitProcessor;
   SourceConsumer: typeof SourceConsumer;
+  backfill: ThreadBackfill;
 }
 
 export interface IngestStatus {
@@ -80,10 +82,11 @@ export class IngestService {
    */
   private kit(): Promise<ConsumerKit> {
     this.consumerKit ??= (async () => {
-      const [{ IdResolver, MemoryCache }, { CommitProcessor }, { SourceConsumer }] = await Promise.all([
+      const [{ IdResolver, MemoryCache }, { CommitProcessor }, { SourceConsumer }, { ThreadBackfill }] = await Promise.all([
         import('@atproto/identity'),
         import('./commit-processor.ts'),
         import('./source-consumer.ts'),
+        import('./thread-backfill.ts'),
       ]);
       const d = this.d;
       // Without a DID cache every event costs a PLC lookup.
@@ -96,9 +99,32 @@ export class IngestService {
         maxTextLength: d.maxTextLength,
         log: d.log,
       });
-      return { processor, SourceConsumer };
+      const backfill = new ThreadBackfill({
+        store: d.store,
+        idResolver,
+        ownDid: d.ownDid,
+        maxTextLength: d.maxTextLength,
+        applier: this.applier,
+        log: d.log,
+      });
+      return { processor, SourceConsumer, backfill };
     })();
     return this.consumerKit;
+  }
+
+  /**
+   * Brings in a thread's existing messages from the repos of its remote members (or of
+   * `dids`): on follow and when a remote member is added (thread-backfill.ts). Runs on any
+   * instance, leader or not: it only stores records, which the applier appends by id.
+   */
+  async backfillThread(threadId: string, dids?: string[]): Promise<BackfillResult> {
+    if (this.stopped) return { listed: 0, accepted: 0, rejected: 0, duplicates: 0 };
+    return (await this.kit()).backfill.run(threadId, dids);
+  }
+
+  /** The thread record at `uri` (a followed thread's title and remote members), or null. */
+  async threadRecord(uri: string): Promise<{ title: string | null; members: string[] } | null> {
+    return (await this.kit()).backfill.threadRecord(uri);
   }
 
   async start(): Promise<void> {
@@ -119,7 +145,13 @@ export class IngestService {
       if (this.stopped) return;
       const held = await this.lease.tryAcquire();
       if (held !== this.leader) {
-        this.d.log.info({ event: held ? 'ingest_lease_acquired' : 'ingest_lease_lost' }, held ? 'this instance runs AT ingest' : 'another instance runs AT ingest');
+        // Said for someone who has not read the ingest docs: what this instance does now.
+        this.d.log.info(
+          { event: held ? 'ingest_lease_acquired' : 'ingest_lease_lost' },
+          held
+            ? 'this relay instance now reads the AT firehose of the federation sources into threads'
+            : 'another relay instance reads the AT firehose now; this one stands by',
+        );
       }
       this.leader = held;
       if (!held) {

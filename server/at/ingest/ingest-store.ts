@@ -131,6 +131,12 @@ export interface IngestStore {
   /** Deletes commit-log rows received before `before`; the only way rows ever leave the log. */
   pruneCommitLog(before: number): Promise<number>;
 
+  /**
+   * Stores accepted records that came without a firehose commit (a backfill read them from
+   * their repo): no commit-log row, no cursor. First writer of a (did, collection, rkey) wins,
+   * as in recordCommit; returns how many were new.
+   */
+  storeRecords(records: Array<Omit<IngestedRecord, 'appliedAt'>>): Promise<number>;
   getRecord(did: string, collection: string, rkey: string): Promise<IngestedRecord | null>;
   /** Accepted records not yet appended to their thread, oldest first. */
   pendingRecords(limit: number): Promise<IngestedRecord[]>;

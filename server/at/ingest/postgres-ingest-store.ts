@@ -150,6 +150,21 @@ export class PostgresIngestStore implements IngestStore {
     });
   }
 
+  async storeRecords(records: Array<Omit<IngestedRecord, 'appliedAt'>>): Promise<number> {
+    return inTransaction(this.pool, async (c) => {
+      let n = 0;
+      for (const r of records) {
+        const res = await c.query(
+          `INSERT INTO records (did, collection, rkey, uri, cid, value, source_id, thread_id, message_id, ingested_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+          [r.did, r.collection, r.rkey, r.uri, r.cid, JSON.stringify(r.value), r.sourceId, r.threadId, r.messageId, r.ingestedAt],
+        );
+        n += res.rowCount ?? 0;
+      }
+      return n;
+    });
+  }
+
   async getRecord(did: string, collection: string, rkey: string): Promise<IngestedRecord | null> {
     const { rows } = await this.pool.query<RecordRow>('SELECT * FROM records WHERE did = $1 AND collection = $2 AND rkey = $3', [did, collection, rkey]);
     return rows[0] ? toRecord(rows[0]) : null;

@@ -238,6 +238,14 @@ export class SqliteIngestStore implements IngestStore {
     })();
   }
 
+  async storeRecords(records: Array<Omit<IngestedRecord, 'appliedAt'>>): Promise<number> {
+    return this.db.transaction(() => {
+      let n = 0;
+      for (const r of records) n += this.q.insertRecord.run({ ...r, value: JSON.stringify(r.value) }).changes;
+      return n;
+    })();
+  }
+
   async getRecord(did: string, collection: string, rkey: string): Promise<IngestedRecord | null> {
     const r = this.q.record.get(did, collection, rkey);
     return r ? toRecord(r) : null;

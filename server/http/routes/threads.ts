@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { ulid } from 'ulid';
 import { ErrorCode } from '../../../shared/errors.ts';
-import { parseThreadAtUri, threadAtUri } from '../../../shared/at-lexicon.ts';
+import { isDid, parseThreadAtUri, threadAtUri } from '../../../shared/at-lexicon.ts';
 import { ID_PATTERN, MAX_ID_LENGTH, isLocalUserId } from '../../../shared/schema.ts';
 import { GENERATION_SEPARATOR } from '../../../shared/generation.ts';
 import type { AppEnv, RelayContext } from '../../context.ts';
@@ -11,7 +11,6 @@ import type { StoredMessage, ThreadRow } from '../../store/store.ts';
 
 const MAX_PARTICIPANTS = 1000;
 /** `did:plc` and `did:web`, the methods AT supports. */
-const isDid = (s: string) => s.length <= 2048 && /^did:(plc:[a-z2-7]{24}|web:[a-zA-Z0-9._:%-]+)$/.test(s);
 const MAX_TITLE = 200;
 const MAX_PAGE = 1000;
 
@@ -76,6 +75,16 @@ function intParam(raw: string | undefined, name: string, def: number, max: numbe
   return n;
 }
 
+/**
+ * Backfills a thread from member repos in the background: the request does not wait on
+ * other PDSes; records land through the ingest applier like firehose ones.
+ */
+function backfill(ctx: RelayContext, threadId: string, dids: string[]): void {
+  void ctx.ingest?.backfillThread(threadId, dids).catch((err) =>
+    ctx.log.warn({ event: 'ingest_backfill_failed', threadId, err: err instanceof Error ? err.name : 'Error' }, 'backfill failed'),
+  );
+}
+
 export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
@@ -98,19 +107,29 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     const id = input.id ?? ulid();
     if (input.id && (await ctx.store.getThread(input.id))) throw new HttpError(409, ErrorCode.CONFLICT, 'a thread with this id exists');
     const mirror = !!input.follow || (input.mirror ?? (bridge !== null && ctx.config.atproto.mirrorDefault));
+    // A joined thread takes its creator's title (unless the joiner names it) and remote members.
+    const record = input.follow ? await ctx.ingest?.threadRecord(input.follow.uri) : null;
+    const title = input.follow && !input.title ? (record?.title ?? '') : input.title;
     const thread = await ctx.store.createThread({
       id,
-      title: input.title,
+      title,
       participants: input.participants,
       mirror,
       createdAt: Date.now(),
       // A followed thread is the remote one's: same identity; otherwise ours once our DID is known.
       atUri: input.follow?.uri ?? (mirror && ownDid ? threadAtUri(ownDid, id) : null),
     });
-    // The origin relay is the follow's first remote member: its records are the thread's.
-    const created = input.follow ? (await ctx.store.setRemote(id, input.follow.did, true))! : thread;
+    // The origin relay is the follow's first remote member: its records are the thread's; so
+    // are those of the relays the origin let in (its thread record's members), but not ours.
+    let created = thread;
+    if (input.follow) {
+      const others = (record?.members ?? []).filter((d) => d !== ownDid && d !== input.follow!.did);
+      for (const did of [input.follow.did, ...others]) created = (await ctx.store.setRemote(id, did, true)) ?? created;
+    }
     // Write the thread record now rather than with the first message (it retries with the messages).
     if (mirror && !input.follow && bridge) void bridge.threads.ensureRecord(id).catch(() => {});
+    // What was said before the join is in the origin's repo, not on the firehose any more.
+    if (input.follow) backfill(ctx, id, created.remotes);
     ctx.userEvents.publish(created.participants, { type: 'thread', threadId: created.id, change: 'created' });
     return c.json(created, 201);
   });
@@ -189,6 +208,10 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     const did = body?.did;
     if (typeof did !== 'string' || !isDid(did)) throw badRequest('did must be a DID (did:plc:… or did:web:…)');
     const updated = (await ctx.store.setRemote(thread.id, did, true))!;
+    // The new member may have written to the thread before it was let in.
+    backfill(ctx, thread.id, [did]);
+    // Relays that join later read the members from the thread record.
+    void ctx.bridge?.threads.writeMembers(thread.id);
     ctx.userEvents.publish(updated.participants, { type: 'thread', threadId: thread.id, change: 'members' });
     return c.json(updated);
   });
@@ -198,6 +221,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     const did = c.req.param('did');
     if (!thread.remotes.includes(did)) throw notFound('not a remote member of this thread');
     const updated = (await ctx.store.setRemote(thread.id, did, false))!;
+    void ctx.bridge?.threads.writeMembers(thread.id);
     ctx.userEvents.publish(updated.participants, { type: 'thread', threadId: thread.id, change: 'members' });
     return c.json(updated);
   });
