@@ -148,6 +148,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     fanout,
     refuseWrites: () => (backends.writable() ? null : backends.unavailable()),
     intake: intakeLimits(config.limits.maxFrameBytes),
+    maxReceiptsPerUser: config.limits.maxReceiptsPerUser,
   });
   const auth = new Auth({ secret: config.jwtSecret, jwks: config.jwks });
   const { authenticate, isMember } = opts;

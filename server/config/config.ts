@@ -71,6 +71,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
       maxStreamBytes: int(env, 'SKEIN_MAX_STREAM_BYTES', 10_000, 1, 1_000_000),
       maxOpenStreams: int(env, 'SKEIN_MAX_OPEN_STREAMS', 4, 1, 1000),
       streamIdleMs: int(env, 'SKEIN_STREAM_IDLE_MS', 30_000, 100, 3_600_000),
+      maxReceiptsPerUser: int(env, 'SKEIN_MAX_RECEIPTS_PER_USER', 2000, 10, 10_000_000),
     },
     atproto: atproto(env),
     ingest: ingest(env),

@@ -44,6 +44,11 @@ export interface Limits {
   maxOpenStreams: number;
   /** A stream not written for this long is interrupted by the relay, ms. */
   streamIdleMs: number;
+  /**
+   * Receipts one user keeps in a thread's live document; past it the relay removes those of
+   * the oldest messages. One update adding more new ones than this closes with 4402.
+   */
+  maxReceiptsPerUser: number;
 }
 
 /** The AT Protocol write bridge (DESIGN.md "AT Protocol"). */

@@ -11,6 +11,7 @@ import { HeldUpdates } from './held-updates.ts';
 import type { SyncConnection } from './sync-connection.ts';
 import { type Collecting, readAtOf } from './room-types.ts';
 import type { Pending } from './room-intake.ts';
+import { DEFAULT_MAX_RECEIPTS_PER_USER } from './room-receipts.ts';
 import { checkUpdate } from './policy/update-policy.ts';
 import type * as YT from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
@@ -59,7 +60,7 @@ export class RoomAdmission {
    * whose dependencies may now be there); returns what was collected for the commit.
    */
   collect(batch: Pending[], retry: boolean): Collecting {
-    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map() };
+    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map() };
     this.collecting = collecting;
     try {
       for (const p of batch) {
@@ -115,6 +116,14 @@ export class RoomAdmission {
       return 'dropped';
     }
     const c = this.collecting!;
+    let fresh = 0;
+    for (const [key, readAt] of verdict.receipts) if (readAt !== null && !room.roots.receipts.has(key)) fresh++;
+    const perUser = room.opts.maxReceiptsPerUser ?? DEFAULT_MAX_RECEIPTS_PER_USER;
+    if (fresh > perUser) {
+      conn.close(CloseCode.POLICY_VIOLATION, 'too many receipts in one update');
+      return 'dropped';
+    }
+    if (fresh) c.newReceipts.set(conn.userId, (c.newReceipts.get(conn.userId) ?? 0) + fresh);
     // Receipts: remember the highest readAt seen (before the update may overwrite it).
     for (const [key, readAt] of verdict.receipts) {
       const before = readAtOf(room.roots.receipts.get(key));

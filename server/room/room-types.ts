@@ -63,6 +63,8 @@ export interface ThreadRoomOptions {
   refuseWrites?: () => string | null;
   /** Bounds of the room's intake (room-intake.ts); default from a 1 MiB frame limit. */
   intake?: IntakeLimits;
+  /** Receipts one user keeps in the live document (room-receipts.ts); default 2000. */
+  maxReceiptsPerUser?: number;
 }
 
 /** What one flush collects while applying updates. */
@@ -78,6 +80,8 @@ export interface Collecting {
   catchUp: boolean;
   /** Client ids first written with in this flush → their user (recorded in `owners` with the commit). */
   owners: Map<number, string>;
+  /** User → receipt keys new to the document in this flush (room-receipts.ts counts them). */
+  newReceipts: Map<string, number>;
 }
 
 export const readAtOf = (v: unknown): number =>

@@ -49,6 +49,7 @@ import { CanonWatch, missingCanon, storedMessages } from './canon-watch.ts';
 import { rollGeneration, sealedElsewhere, sealReason } from './room-seal.ts';
 import { BackendUnavailableError, type Collecting, type IngestedMessage, RoomBrokenError, RoomSealedError, type ThreadRoomOptions } from './room-types.ts';
 import { StreamWatch } from './stream-watch.ts';
+import { DEFAULT_MAX_RECEIPTS_PER_USER, ReceiptBudget } from './room-receipts.ts';
 import { SyncConnection } from './sync-connection.ts';
 import { encodeUpdate } from './sync-protocol.ts';
 
@@ -86,6 +87,8 @@ export class ThreadRoom {
   private readonly streamLimits: StreamLimits;
   /** Interrupts streams whose author went quiet (started once the log is loaded). */
   private streamWatch: StreamWatch | null = null;
+  /** Bounds each user's receipts in the document (counted once the log is loaded). */
+  private receiptBudget: ReceiptBudget | null = null;
   /** Set once this generation ended (rolled here or elsewhere, room-seal.ts): it is history. */
   private sealed = false;
   /** This room's side of the fan-out to other instances; null when the relay runs alone. */
@@ -151,6 +154,7 @@ export class ThreadRoom {
     // Stored before any peer joins: a load that cannot store its repairs fails as a whole.
     await room.chain.run(() => room.commitRelayChanges());
     if (room.broken) throw new Error(`loading ${thread.id} failed: storing the relay's repairs failed`);
+    room.receiptBudget = new ReceiptBudget(room.roots, opts.maxReceiptsPerUser ?? DEFAULT_MAX_RECEIPTS_PER_USER);
     room.streamWatch = new StreamWatch(room.roots.streams, room.streamLimits.streamIdleMs, (change) => room.relayWrite(change), room.streamLimits.maxOpenStreams);
     return room;
   }
@@ -277,6 +281,7 @@ export class ThreadRoom {
     const candidates = inDocumentOrder(this.doc, collecting.candidates).map(({ client: _c, clock: _k, ...c }) => c);
     const stored = await this.commit(produced.map((p) => p.update), candidates, collecting, produced);
     if (!stored) return;
+    this.boundReceipts(collecting.newReceipts);
     // Candidates sequenced in a sealed generation keep their seq (rare): canon as its own change.
     const resequenced = await sequencedBefore(this.store, this.id, candidates, stored);
     if (resequenced.length) this.writeCanon(resequenced);
@@ -348,6 +353,16 @@ export class ThreadRoom {
     this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, update);
     const frame = encodeUpdate(update);
     for (const c of this.conns) c.send(frame);
+  }
+
+  /** Counts committed receipts; a user past the bound loses those of the oldest messages (room-receipts.ts). */
+  private boundReceipts(fresh: Map<string, number>): void {
+    const budget = this.receiptBudget;
+    if (!budget) return;
+    for (const [user, n] of fresh) {
+      budget.add(user, n);
+      if (budget.over(user)) this.relayWrite(() => budget.prune(user));
+    }
   }
 
   /** Runs `change` as one relay transaction and returns the update it produced (null: none). */
@@ -612,4 +627,4 @@ export class ThreadRoom {
   }
 }
 
-const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map() };
+const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map() };
