@@ -119,7 +119,13 @@ export class ThreadBackfill {
       cursor = page.data.records.length === PAGE ? page.data.cursor : undefined;
       for (const rec of page.data.records) {
         result.listed++;
-        const rkey = rec.uri.slice(rec.uri.lastIndexOf('/') + 1);
+        // The PDS answers for the repo we asked about; anything else in its answer is not ours to take.
+        const prefix = `at://${did}/${MESSAGE_NSID}/`;
+        if (typeof rec?.uri !== 'string' || !rec.uri.startsWith(prefix) || typeof rec.value !== 'object' || rec.value === null) {
+          result.rejected++;
+          continue;
+        }
+        const rkey = rec.uri.slice(prefix.length);
         const value = rec.value as Partial<AtMessageRecord>;
         // Other threads' records of this repo are none of this thread's business.
         if (value.threadUri ? value.threadUri !== thread.atUri : value.thread !== thread.id) continue;
