@@ -49,7 +49,7 @@ describe('embedded PDS and PLC', { timeout: 180_000 }, () => {
   it('listen on 127.0.0.1 only by default', async () => {
     relay = await startRelay({ SKEIN_ATPROTO_SERVICE: 'local' });
     const started = await relay.waitForLog((l) => l.event === 'local_pds_started', 60_000);
-    const ports = { pds: Number(new URL(started.service as string).port), plc: Number(new URL(started.plcUrl as string).port) };
+    const ports = { pds: Number(new URL(started.pdsUrl as string).port), plc: Number(new URL(started.plcUrl as string).port) };
     const outside = Object.values(networkInterfaces())
       .flat()
       .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;

@@ -9,7 +9,6 @@
  * and stores the accepted ones as ingested records; the applier appends them, by message id,
  * so a record that also arrives on the firehose lands once.
  */
-import type { IdResolver } from '@atproto/identity';
 import { MESSAGE_NSID, THREAD_NSID, type AtMessageRecord, type AtThreadRecord, isDid, parseThreadAtUri } from '../../../shared/at-lexicon.ts';
 import type { Logger } from '../../ops/logger.ts';
 import type { Store, ThreadRow } from '../../store/store.ts';
@@ -25,7 +24,11 @@ const MAX_RECORDS_PER_REPO = 20_000;
 
 export interface ThreadBackfillDeps {
   store: Store;
-  idResolver: IdResolver;
+  /**
+   * Finds a DID's PDS (an @atproto/identity IdResolver fits). Narrow on purpose: the public
+   * .d.ts files must not pull @atproto's types into a consumer's type check.
+   */
+  idResolver: { did: { resolveAtprotoData(did: string): Promise<{ pds: string }> } };
   ownDid: () => string | null;
   maxTextLength: number;
   applier: IngestApplier;
