@@ -92,4 +92,18 @@ describe('start with the embedded PDS', { timeout: 180_000 }, () => {
     expect(mirrored.status).toBe(400);
     expect(relay.proc?.exitCode ?? null).toBe(null);
   });
+
+  it('a SIGTERM while the PDS starts exits cleanly, and the next start brings the PDS up', async () => {
+    const relay = await startRelay({ SKEIN_ATPROTO_SERVICE: 'local' });
+    relays.push(relay);
+    const proc = relay.proc!;
+    const stopping = relay.stop('SIGTERM');
+    expect(seen(relay, 'local_pds_started')).toBe(-1);
+    await stopping;
+    // Shutdown waits for the PDS start it cannot interrupt, then closes it: a clean exit.
+    expect(proc.exitCode).toBe(0);
+    const from = relay.logs.length;
+    await relay.start();
+    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 120_000, from);
+  });
 });
