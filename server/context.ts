@@ -24,8 +24,19 @@ export interface RelayContext {
   isMember(thread: ThreadRow, userId: string): Promise<boolean>;
   log: Logger;
   metrics: RelayMetrics;
-  /** The AT write bridge, or null when SKEIN_ATPROTO_SERVICE=off. */
+  /**
+   * The AT write bridge, or null when SKEIN_ATPROTO_SERVICE=off, while the embedded PDS
+   * (`local`) still starts (see `bridgeStarting`) or when it failed to start.
+   */
   bridge: BridgeOutbox | null;
+  /**
+   * Set while the embedded PDS starts in the background (`local` mode): the relay already
+   * serves, mirrored messages queue in the outbox, and this settles with the bridge (null if
+   * the PDS failed to start). Null once settled, and in every other mode.
+   */
+  bridgeStarting?: Promise<BridgeOutbox | null> | null;
+  /** The embedded PDS failed to start: the bridge is off for this run (the log says why). */
+  bridgeFailed?: boolean;
   /** AT ingest (firehose consumers); null until started. */
   ingest: IngestService | null;
   /** Single-use WebSocket tickets (`POST /v1/tickets`), in this process only. */

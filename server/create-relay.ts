@@ -171,29 +171,55 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
   };
 
   let localPds: LocalPds | null = null;
-  try {
-    ({ bridge, localPds } = await startBridge(ctx, (msgs) => {
-      emit('message.confirmed', msgs.filter((m) => m.state === 'confirmed'));
-      emit('message.failed', msgs.filter((m) => m.state === 'failed'));
-    }));
-  } catch (err) {
-    backends.stop();
-    await registry.closeAll();
-    await fanout.close();
-    if (ownStore) await store.close();
-    throw err;
-  }
-  ctx.bridge = bridge;
-  try {
-    ctx.ingest = await startIngest(ctx, localPds);
-  } catch (err) {
-    // A PostgreSQL pool left open would keep an embedder's process alive.
-    backends.stop();
-    await bridge?.stop();
-    await registry.closeAll();
-    if (ownStore) await store.close();
-    await localPds?.close();
-    throw err;
+  const onSettled = (msgs: StoredMessage[]) => {
+    emit('message.confirmed', msgs.filter((m) => m.state === 'confirmed'));
+    emit('message.failed', msgs.filter((m) => m.state === 'failed'));
+  };
+  if (config.atproto.service === 'local') {
+    // The embedded PDS takes 10-30 s to start on a small machine (issue 31): the relay serves
+    // meanwhile and the bridge (and ingest, which resolves DIDs through its PLC) come up in
+    // the background. Messages of mirrored threads are queued in the outbox by their commit
+    // either way, and go out once the bridge has logged in.
+    const began = Date.now();
+    ctx.bridgeStarting = (async () => {
+      try {
+        ({ bridge, localPds } = await startBridge(ctx, onSettled, () => !!ctx.draining));
+        ctx.bridge = bridge;
+        if (bridge) log.info({ event: 'bridge_started', ms: Date.now() - began }, `AT write bridge started ${Date.now() - began} ms after the relay (logging in to the local PDS)`);
+      } catch (err) {
+        ctx.bridgeFailed = true;
+        log.error({ event: 'local_pds_failed', err: errorText(err) }, 'the embedded AT PDS failed to start: the relay serves with the AT bridge off');
+      }
+      try {
+        if (!ctx.draining) ctx.ingest = await startIngest(ctx, localPds);
+      } catch (err) {
+        log.error({ event: 'ingest_start_failed', err: errorText(err) }, 'AT ingest failed to start: the relay serves without it');
+      }
+      ctx.bridgeStarting = null;
+      return bridge;
+    })();
+  } else {
+    try {
+      ({ bridge, localPds } = await startBridge(ctx, onSettled, () => false));
+    } catch (err) {
+      backends.stop();
+      await registry.closeAll();
+      await fanout.close();
+      if (ownStore) await store.close();
+      throw err;
+    }
+    ctx.bridge = bridge;
+    try {
+      ctx.ingest = await startIngest(ctx, localPds);
+    } catch (err) {
+      // A PostgreSQL pool left open would keep an embedder's process alive.
+      backends.stop();
+      await bridge?.stop();
+      await registry.closeAll();
+      if (ownStore) await store.close();
+      await localPds?.close();
+      throw err;
+    }
   }
   const { app, injectWebSocket: inject, wss } = createApp(ctx);
 
@@ -227,6 +253,9 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       while (wss.clients.size > 0) await new Promise((r) => setTimeout(r, 20));
       clearTimeout(force);
       await drained;
+      // A PDS still starting is waited for (it cannot be interrupted); startBridge sees
+      // `draining` and closes it instead of starting the bridge.
+      await ctx.bridgeStarting;
       await ctx.ingest?.stop();
       await bridge?.stop();
       await registry.closeAll();
@@ -236,6 +265,11 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       await localPds?.close();
     },
   };
+}
+
+/** An error for a log line: its name and message (never a whole object, which may hold settings). */
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 500) : String(err).slice(0, 500);
 }
 
 /** The relay's own store: PostgreSQL when a database URL is configured, else SQLite in the data dir. */
@@ -285,6 +319,7 @@ async function startIngest(ctx: RelayContext, localPds: LocalPds | null): Promis
 async function startBridge(
   ctx: RelayContext,
   onSettled: (msgs: StoredMessage[]) => void,
+  closing: () => boolean,
 ): Promise<{ bridge: BridgeOutbox | null; localPds: LocalPds | null }> {
   const { config, store, registry, log, metrics } = ctx;
   const at = config.atproto;
@@ -301,6 +336,10 @@ async function startBridge(
   let localPds: LocalPds | null = null;
   if (at.service === 'local') {
     localPds = await startLocalPds(at.localPort, config.dataDir, config.ingest.plcUrlSet ? config.ingest.plcUrl : null, at.localHost);
+    if (closing()) {
+      await localPds.close();
+      return { bridge: null, localPds: null };
+    }
     ({ url: service, did: identifier, password } = localPds);
     log.info({ event: 'local_pds_started', pdsUrl: service, did: localPds.did, handle: localPds.handle, plcUrl: localPds.plcUrl }, `local PDS at ${service} (PLC ${localPds.plcUrl})`);
   }

@@ -32,8 +32,11 @@ async function capabilities(ctx: RelayContext) {
       did: bridge?.did ?? null,
       service: bridge?.service ?? null,
       mirrorDefault: ctx.config.atproto.mirrorDefault,
-      degraded: bridge?.degraded ?? false,
-      ...(bridge?.reason ? { reason: bridge.reason } : {}),
+      // The embedded PDS still starting (write_bridge false until the bridge exists, but
+      // mirrored threads can be created and their messages queue), or failed to start.
+      starting: !!ctx.bridgeStarting,
+      degraded: bridge?.degraded ?? (!!ctx.bridgeStarting || !!ctx.bridgeFailed),
+      ...(bridge?.reason ? { reason: bridge.reason } : ctx.bridgeStarting ? { reason: 'pds_starting' } : ctx.bridgeFailed ? { reason: 'pds_failed' } : {}),
       ...(bridge ? { queueDepth: bridge.queueDepth, oldestPendingAgeMs: bridge.oldestPendingAgeMs } : {}),
       // Ingest is reported on its own so a failing source never reads as a failing bridge.
       ingest: {

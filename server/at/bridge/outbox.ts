@@ -154,6 +154,7 @@ export class BridgeOutbox {
         this.health.noteSuccess();
         // `pdsUrl`, not `service`: pino's base field `service` already names the relay.
         log.info({ event: 'bridge_logged_in', did: client.did, pdsUrl: client.service }, 'AT write bridge logged in');
+        await this.threads.afterLogin();
       } catch (err) {
         const e = asCallError(err);
         this.health.noteFailure(e.status === 0 ? 'network' : e.status === 401 ? 'auth' : 'server');

@@ -15,6 +15,8 @@ import type { Store, ThreadRow } from '../../store/store.ts';
 export class ThreadRecords {
   /** Threads whose record is known to exist in the repo (per process: a restart re-checks once). */
   private readonly written = new Set<string>();
+  /** Threads whose record was asked for before the first login (e.g. created while the embedded PDS started). */
+  private readonly beforeLogin = new Set<string>();
   private memberWrites: Promise<void> = Promise.resolve();
 
   constructor(
@@ -42,7 +44,12 @@ export class ThreadRecords {
    */
   async ensureRecord(threadId: string): Promise<void> {
     const { client, log } = this.d;
-    if (this.written.has(threadId) || !client.loggedIn || !client.did) return;
+    if (this.written.has(threadId)) return;
+    if (!client.loggedIn || !client.did) {
+      // Written once a login works (afterLogin), so a thread with no messages yet gets its record too.
+      this.beforeLogin.add(threadId);
+      return;
+    }
     const uri = await this.uriFor(threadId);
     const thread = await this.d.store.getThread(threadId);
     if (!thread || uri !== threadAtUri(client.did, threadId)) return;
@@ -55,6 +62,13 @@ export class ThreadRecords {
     } catch (err) {
       log.warn({ event: 'bridge_thread_record_failed', threadId: thread.id, err: err instanceof Error ? err.name : 'Error' }, 'writing the thread record failed; retried later');
     }
+  }
+
+  /** Writes the records asked for before the login (called by the outbox once logged in). */
+  async afterLogin(): Promise<void> {
+    const ids = [...this.beforeLogin];
+    this.beforeLogin.clear();
+    for (const id of ids) await this.ensureRecord(id);
   }
 
   /**

@@ -8,7 +8,7 @@ import type { AppEnv, RelayContext } from '../../context.ts';
 
 export interface ReadyChecks {
   store: 'open' | 'closed';
-  /** `off` when no bridge is configured; `starting` while it makes its first login. */
+  /** `off` when no bridge is configured (or the embedded PDS failed); `starting` while the PDS starts or the first login runs. */
   bridge: 'off' | 'logged_in' | 'starting' | 'not_logged_in';
   draining: boolean;
 }
@@ -16,7 +16,7 @@ export interface ReadyChecks {
 export function readiness(ctx: RelayContext): { ready: boolean; checks: ReadyChecks } {
   const store = ctx.store.isOpen?.() === false ? 'closed' : 'open';
   const b = ctx.bridge?.status() ?? null;
-  const bridge: ReadyChecks['bridge'] = !b ? 'off' : b.loggedIn ? 'logged_in' : b.starting ? 'starting' : 'not_logged_in';
+  const bridge: ReadyChecks['bridge'] = !b ? (ctx.bridgeStarting ? 'starting' : 'off') : b.loggedIn ? 'logged_in' : b.starting ? 'starting' : 'not_logged_in';
   const draining = !!ctx.draining;
   return { ready: store === 'open' && (bridge === 'off' || bridge === 'logged_in') && !draining, checks: { store, bridge, draining } };
 }

@@ -85,6 +85,17 @@ function backfill(ctx: RelayContext, threadId: string, dids: string[]): void {
   );
 }
 
+/** How long a follow waits for the embedded PDS to start before answering 503. */
+const BRIDGE_WAIT_MS = 60_000;
+
+/** Waits (bounded) for the background start of the embedded PDS and the bridge. */
+async function waitForBridge(ctx: RelayContext): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), BRIDGE_WAIT_MS)));
+  const got = await Promise.race([ctx.bridgeStarting, timeout]).finally(() => clearTimeout(timer));
+  if (got === 'timeout') throw new HttpError(503, ErrorCode.MIRROR_UNAVAILABLE, 'the AT PDS is still starting; try again shortly');
+}
+
 export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
@@ -94,8 +105,13 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     });
     const input = parseCreate(body, c.get('userId'));
     // AT repos are public: mirroring is chosen here, once, and only where a bridge exists.
-    if ((input.mirror || input.follow) && !ctx.bridge) {
-      throw new HttpError(400, ErrorCode.MIRROR_UNAVAILABLE, 'this relay has no AT write bridge (SKEIN_ATPROTO_SERVICE=off)');
+    // While the embedded PDS starts there is no bridge yet but there will be one: a mirrored
+    // thread is created now (its URI, record and messages follow once the bridge is up);
+    // a follow waits for it, as it needs the origin's thread record and our DID.
+    if (input.follow && ctx.bridgeStarting) await waitForBridge(ctx);
+    const starting = !ctx.bridge && !!ctx.bridgeStarting;
+    if ((input.mirror || input.follow) && !ctx.bridge && !starting) {
+      throw new HttpError(400, ErrorCode.MIRROR_UNAVAILABLE, 'this relay has no AT write bridge (SKEIN_ATPROTO_SERVICE=off, or its PDS failed to start)');
     }
     const bridge = ctx.bridge;
     const ownDid = bridge?.status().did ?? null;
@@ -106,7 +122,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     }
     const id = input.id ?? ulid();
     if (input.id && (await ctx.store.getThread(input.id))) throw new HttpError(409, ErrorCode.CONFLICT, 'a thread with this id exists');
-    const mirror = !!input.follow || (input.mirror ?? (bridge !== null && ctx.config.atproto.mirrorDefault));
+    const mirror = !!input.follow || (input.mirror ?? ((bridge !== null || starting) && ctx.config.atproto.mirrorDefault));
     // A joined thread takes its creator's title (unless the joiner names it) and remote members.
     const record = input.follow ? await ctx.ingest?.threadRecord(input.follow.uri) : null;
     const title = input.follow && !input.title ? (record?.title ?? '') : input.title;
@@ -128,6 +144,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
     }
     // Write the thread record now rather than with the first message (it retries with the messages).
     if (mirror && !input.follow && bridge) void bridge.threads.ensureRecord(id).catch(() => {});
+    else if (mirror && !input.follow && starting) void ctx.bridgeStarting?.then((b) => b?.threads.ensureRecord(id)).catch(() => {});
     // What was said before the join is in the origin's repo, not on the firehose any more.
     if (input.follow) backfill(ctx, id, created.remotes);
     ctx.userEvents.publish(created.participants, { type: 'thread', threadId: created.id, change: 'created' });
@@ -230,6 +247,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
   app.post('/:id/messages/:mid/retry', async (c) => {
     const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
     const mid = c.req.param('mid');
+    if (!ctx.bridge && ctx.bridgeStarting) throw new HttpError(503, ErrorCode.MIRROR_UNAVAILABLE, 'the AT PDS is still starting; try again shortly');
     if (!ctx.bridge) throw new HttpError(409, ErrorCode.MIRROR_UNAVAILABLE, 'this relay has no AT write bridge');
     const existing = await ctx.store.getMessage(thread.id, mid);
     if (!existing) throw notFound('no such message');
