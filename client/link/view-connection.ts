@@ -1,6 +1,6 @@
 /**
  * A view's relay connection (held by the leader tab): the y-websocket link to the live
- * generation's document. Connecting waits for the socket credentials (a single-use ticket), opens the socket while the local
+ * generation's document. Connecting waits for the token, opens the socket while the local
  * copy still loads (preconnect.ts) and starts the sync once it is loaded. A later connect or
  * a stop supersedes a connect still waiting, so a view never ends up linked to a generation
  * it has left.
@@ -19,8 +19,7 @@ import { openRelayLink } from './relay-link.ts';
 
 export interface ConnectionHost {
   wsUrl: string;
-  /** Query parameters for one connect: `{ ticket }` (single use) or `{ token }` (RelayApi.socketParams). */
-  socketParams(): Promise<Record<string, string>>;
+  getToken(): Promise<string>;
   WebSocketPolyfill?: typeof WebSocket;
   awareness: awarenessProtocol.Awareness;
   /** Resolves once the first generation's local copy is loaded. */
@@ -43,9 +42,6 @@ export const EARLY_SOCKET_MS = 3000;
 /** A socket opened by `prepare`, for the URL it was opened with. */
 interface EarlySocket {
   url: string;
-  liveDoc: string;
-  /** Its ticket is spent by this socket: the link adopting it starts from the same URL. */
-  params: Record<string, string>;
   conn: Preconnection;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -65,17 +61,16 @@ export class ViewConnection {
   async prepare(): Promise<void> {
     const h = this.host;
     const attempt = this.attempt;
-    let params: Record<string, string>;
+    let token: string;
     try {
-      params = await h.socketParams();
+      token = await h.getToken();
     } catch {
       return; // `start` finds out and reports it
     }
     const WS = h.WebSocketPolyfill ?? (typeof WebSocket === 'undefined' ? undefined : WebSocket);
     if (!WS || h.isClosed() || this.provider || this.early || attempt !== this.attempt) return;
-    const liveDoc = h.generation().info.liveDoc;
-    const url = providerUrl(h.wsUrl, liveDoc, params);
-    const early: EarlySocket = { url, liveDoc, params, conn: preconnect(WS, url), timer: setTimeout(() => this.dropEarly(early), EARLY_SOCKET_MS) };
+    const url = providerUrl(h.wsUrl, h.generation().info.liveDoc, { token });
+    const early: EarlySocket = { url, conn: preconnect(WS, url), timer: setTimeout(() => this.dropEarly(early), EARLY_SOCKET_MS) };
     this.early = early;
   }
 
@@ -101,12 +96,9 @@ export class ViewConnection {
     const h = this.host;
     if (h.isClosed()) return;
     const attempt = ++this.attempt;
-    let params: Record<string, string>;
-    // An early socket for this document already holds a (spent) ticket: use its URL so the
-    // link adopts it; fetching another ticket would only open a second socket.
-    const early0 = this.early?.liveDoc === h.generation().info.liveDoc ? this.early : null;
+    let token: string;
     try {
-      params = early0 ? early0.params : await h.socketParams();
+      token = await h.getToken();
     } catch {
       return h.offline();
     }
@@ -118,7 +110,7 @@ export class ViewConnection {
     }
     if (this.provider) return;
     // The handshake overlaps the local load; the sync itself starts once the copy is loaded.
-    const url = providerUrl(h.wsUrl, h.generation().info.liveDoc, params);
+    const url = providerUrl(h.wsUrl, h.generation().info.liveDoc, { token });
     const early = this.takeEarly(url) ?? (h.isLoaded() ? null : preconnect(WS, url));
     await h.ready;
     if (h.isClosed() || this.provider || attempt !== this.attempt) return early?.discard();
@@ -128,8 +120,8 @@ export class ViewConnection {
       liveDoc: gen.info.liveDoc,
       doc: gen.doc,
       awareness: h.awareness,
-      params,
-      socketParams: () => h.socketParams(),
+      token,
+      getToken: () => h.getToken(),
       WebSocketPolyfill: early?.socketClass ?? h.WebSocketPolyfill,
       isClosed: () => h.isClosed(),
       onStatus: () => h.onStatus(),

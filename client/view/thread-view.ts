@@ -295,7 +295,7 @@ export class ThreadView {
     const ctx = this.ctx;
     return {
       wsUrl: ctx.wsUrl,
-      socketParams: () => ctx.api.socketParams(),
+      getToken: () => ctx.getToken(),
       WebSocketPolyfill: ctx.WebSocketPolyfill,
       awareness: this.awareness,
       ready: this.ready,
