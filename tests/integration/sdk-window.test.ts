@@ -112,7 +112,10 @@ describe('windowed threads in the SDK', () => {
     expect(a.generation.generation).toBe(0);
 
     gated.offline();
-    await until(a, (v) => v.syncInfo.connection === 'offline', 'alice offline');
+    // Cut off: 'offline' between attempts, or 'connecting' while an attempt to the dead port
+    // hangs (reconnects are jittered now, and such an attempt may outlast the wait). Either way
+    // nothing alice writes can reach the relay.
+    await until(a, (v) => v.syncInfo.connection !== 'online', 'alice cut off from the relay');
     const offline = [await a.send('offline 1'), await a.send('offline 2'), await a.send('offline 3')];
     // Meanwhile bob writes enough for two rolls.
     await sendSequenced(b, 9, 'bob');
