@@ -56,6 +56,10 @@ export interface ThreadMeta {
   mirror: boolean;
   /** The thread's at:// identity when it is shared through AT (absent otherwise). */
   atUri?: string;
+  /** The user who created the thread (shared/roles.ts; absent on threads from before roles). */
+  owner?: string;
+  /** Users the owner made moderators (shared/roles.ts). */
+  moderators?: string[];
 }
 
 /** Typed access to the roots of a thread document. */
