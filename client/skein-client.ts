@@ -170,7 +170,7 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
   const push = WebSocketImpl && !guest
     ? new ThreadPush({
         url: relayUrl.replace(/^http/, 'ws') + '/v1/events',
-        getToken,
+        socketParams: () => api.socketParams(),
         WebSocketImpl,
         onEvent: () => {
           // Events in a burst share one request.

@@ -33,6 +33,7 @@ import { UserEvents } from './http/user-events.ts';
 import type { Fanout } from './fanout/fanout.ts';
 import { InProcessFanout } from './fanout/in-process-fanout.ts';
 import { BackendHealth } from './ops/backend-health.ts';
+import { TicketStore } from './http/tickets.ts';
 
 /** Settings for an embedded relay; anything left out has the standalone relay's default. */
 export type RelayConfigInput = Partial<Omit<RelayConfig, 'limits' | 'atproto'>> & {
@@ -162,6 +163,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     bridge: null,
     ingest: null,
     userEvents: new UserEvents(fanout),
+    tickets: new TicketStore(config.ticketTtlMs),
     fanout,
     backends,
     authenticate: authenticate ? async (request, token) => (await authenticate({ request, token })) ?? null : (_r, token) => auth.verify(token),
@@ -243,6 +245,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       // yet: close late arrivals too.
       wss.on('connection', (ws) => ws.close(CloseCode.GOING_AWAY, 'relay shutting down'));
       ctx.userEvents.closeAll(CloseCode.GOING_AWAY, 'relay shutting down');
+      ctx.tickets.close();
       for (const ws of wss.clients) ws.close(CloseCode.GOING_AWAY, 'relay shutting down');
       const force = setTimeout(() => {
         for (const ws of wss.clients) ws.terminate();

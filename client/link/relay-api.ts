@@ -112,6 +112,26 @@ export class RelayApi {
     return json as T;
   }
 
+  /**
+   * The query parameters a WebSocket to the relay authenticates with: a fresh single-use
+   * ticket, so the bearer token never appears in a URL (browsers log failed socket URLs).
+   * A relay without tickets (404: older, or tickets turned off) gets the token, as stock
+   * y-websocket clients send it; that answer is remembered.
+   */
+  async socketParams(): Promise<Record<string, string>> {
+    if (!this.noTickets) {
+      try {
+        const { ticket } = await this.request<{ ticket: string }>('POST', '/v1/tickets', {});
+        return { ticket };
+      } catch (err) {
+        if (!(err instanceof SkeinRequestError && err.status === 404)) throw err;
+        this.noTickets = true;
+      }
+    }
+    return { token: await this.getToken() };
+  }
+  private noTickets = false;
+
   listThreads(): Promise<{ threads: ThreadSummary[] }> {
     return this.request('GET', '/v1/threads');
   }

@@ -1,6 +1,7 @@
 /**
  * The leader tab's y-websocket connection for one generation of a thread: reconnects on
- * transient closes, retries once with a fresh token on 4401, reports a sealed generation
+ * transient closes, each time with fresh socket credentials (a single-use ticket: see
+ * RelayApi.socketParams), retries once with fresh ones on 4401, reports a sealed generation
  * (4410, with the live document the relay names) and other permanent refusals.
  */
 import * as encoding from 'lib0/encoding';
@@ -24,8 +25,10 @@ export interface RelayLinkOptions {
   liveDoc: string;
   doc: Y.Doc;
   awareness: awarenessProtocol.Awareness;
-  token: string;
-  getToken(): Promise<string>;
+  /** The first connect's query parameters (`{ ticket }`, or `{ token }` for a relay without tickets). */
+  params: Record<string, string>;
+  /** Fresh parameters for the next connect: a ticket works once. */
+  socketParams(): Promise<Record<string, string>>;
   WebSocketPolyfill?: typeof WebSocket;
   onStatus(): void;
   onSynced(): void;
@@ -44,12 +47,37 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
   const p = new WebsocketProvider(o.wsUrl, o.liveDoc, o.doc, {
     connect: false,
     awareness: o.awareness,
-    params: { token: o.token },
+    params: o.params,
     disableBc: true, // tabs share through TabChannel, which also forwards to the relay
     maxBackoffTime: RECONNECT_CAP_MS,
     shouldReconnect: (e: CloseEvent) => !isPermanentClose(e.code),
     ...(o.WebSocketPolyfill ? { WebSocketPolyfill: o.WebSocketPolyfill } : {}),
   });
+  /**
+   * The provider builds its URL from `params` at each connect, and the last ticket is spent:
+   * pause it (its own scheduled attempt then does nothing), fetch fresh parameters, and
+   * connect when `delayMs` (the backoff wait, counted from now) is over. A failed fetch (the
+   * relay is down) still connects: that attempt fails like the socket would have, and its
+   * close fetches again. A connect() meanwhile (the app came back online, …) wins; a stale
+   * ticket it uses ends in a 4401, which fetches again.
+   */
+  const reconnectFresh = (delayMs: number) => {
+    p.shouldConnect = false;
+    const due = Date.now() + delayMs;
+    void o
+      .socketParams()
+      .then(
+        (params) => {
+          if (!p.shouldConnect) p.params = params;
+        },
+        () => {},
+      )
+      .then(() => {
+        setTimeout(() => {
+          if (!o.isClosed() && !p.shouldConnect) p.connect();
+        }, Math.max(0, due - Date.now()));
+      });
+  };
   p.on('status', () => o.onStatus());
   p.on('sync', (s: boolean) => {
     if (!s) return;
@@ -63,32 +91,28 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
     // itself: full jitter (backoff.ts) without forking y-websocket's reconnect loop. Local
     // closes (e === null: the no-message watchdog) come through here too.
     p.maxBackoffTime = reconnectDelay(p.wsUnsuccessfulReconnects + 1, RECONNECT_BASE_MS, RECONNECT_CAP_MS, o.random);
+    // disconnect() (a stop, the tab losing leadership) closes with shouldConnect already false.
+    if (!p.shouldConnect) return;
     const hint = e ? retryAfterMs(e.code, String(e.reason ?? '')) : null;
     if (hint !== null) {
       // Over the user's connection cap (4530): a wait within y-websocket's window could be
       // shorter than the relay asked for, so pause the provider (its scheduled attempt then
       // does nothing) and connect again after the hint. A connect() meanwhile (the app came
       // back online, …) wins.
-      p.shouldConnect = false;
-      setTimeout(() => {
-        if (!o.isClosed() && !p.shouldConnect) p.connect();
-      }, retryAfterDelay(hint, o.random));
+      reconnectFresh(retryAfterDelay(hint, o.random));
       return;
     }
-    if (!e || !isPermanentClose(e.code)) return;
+    if (!e || !isPermanentClose(e.code)) return reconnectFresh(p.maxBackoffTime);
     if (e.code === CloseCode.GENERATION_SEALED) {
       // The reason is `generation_rolled <liveDoc>`.
       o.onSealed(/generation_rolled (\S+)/.exec(String(e.reason ?? ''))?.[1] ?? null);
       return;
     }
     if (e.code === CloseCode.UNAUTHENTICATED && !tokenRetried) {
-      // The token may have expired: fetch a fresh one once and reconnect.
+      // The token may have expired, or the ticket was spent or issued by a relay process
+      // since restarted: fetch fresh credentials once and reconnect.
       tokenRetried = true;
-      void Promise.resolve(o.getToken()).then((t) => {
-        if (o.isClosed()) return;
-        p.params = { token: t };
-        p.connect();
-      });
+      reconnectFresh(0);
       return;
     }
     o.onRefused(e.code, String(e.reason ?? ''));

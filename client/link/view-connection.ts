@@ -1,6 +1,6 @@
 /**
  * A view's relay connection (held by the leader tab): the y-websocket link to the live
- * generation's document. Connecting waits for the token, opens the socket while the local
+ * generation's document. Connecting waits for the socket credentials (a single-use ticket), opens the socket while the local
  * copy still loads (preconnect.ts) and starts the sync once it is loaded. A later connect or
  * a stop supersedes a connect still waiting, so a view never ends up linked to a generation
  * it has left.
@@ -19,7 +19,8 @@ import { openRelayLink } from './relay-link.ts';
 
 export interface ConnectionHost {
   wsUrl: string;
-  getToken(): Promise<string>;
+  /** Query parameters for one connect: `{ ticket }` (single use) or `{ token }` (RelayApi.socketParams). */
+  socketParams(): Promise<Record<string, string>>;
   WebSocketPolyfill?: typeof WebSocket;
   awareness: awarenessProtocol.Awareness;
   /** Resolves once the first generation's local copy is loaded. */
@@ -42,6 +43,9 @@ export const EARLY_SOCKET_MS = 3000;
 /** A socket opened by `prepare`, for the URL it was opened with. */
 interface EarlySocket {
   url: string;
+  liveDoc: string;
+  /** Its ticket is spent by this socket: the link adopting it starts from the same URL. */
+  params: Record<string, string>;
   conn: Preconnection;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -61,16 +65,17 @@ export class ViewConnection {
   async prepare(): Promise<void> {
     const h = this.host;
     const attempt = this.attempt;
-    let token: string;
+    let params: Record<string, string>;
     try {
-      token = await h.getToken();
+      params = await h.socketParams();
     } catch {
       return; // `start` finds out and reports it
     }
     const WS = h.WebSocketPolyfill ?? (typeof WebSocket === 'undefined' ? undefined : WebSocket);
     if (!WS || h.isClosed() || this.provider || this.early || attempt !== this.attempt) return;
-    const url = providerUrl(h.wsUrl, h.generation().info.liveDoc, { token });
-    const early: EarlySocket = { url, conn: preconnect(WS, url), timer: setTimeout(() => this.dropEarly(early), EARLY_SOCKET_MS) };
+    const liveDoc = h.generation().info.liveDoc;
+    const url = providerUrl(h.wsUrl, liveDoc, params);
+    const early: EarlySocket = { url, liveDoc, params, conn: preconnect(WS, url), timer: setTimeout(() => this.dropEarly(early), EARLY_SOCKET_MS) };
     this.early = early;
   }
 
@@ -96,9 +101,12 @@ export class ViewConnection {
     const h = this.host;
     if (h.isClosed()) return;
     const attempt = ++this.attempt;
-    let token: string;
+    let params: Record<string, string>;
+    // An early socket for this document already holds a (spent) ticket: use its URL so the
+    // link adopts it; fetching another ticket would only open a second socket.
+    const early0 = this.early?.liveDoc === h.generation().info.liveDoc ? this.early : null;
     try {
-      token = await h.getToken();
+      params = early0 ? early0.params : await h.socketParams();
     } catch {
       return h.offline();
     }
@@ -110,7 +118,7 @@ export class ViewConnection {
     }
     if (this.provider) return;
     // The handshake overlaps the local load; the sync itself starts once the copy is loaded.
-    const url = providerUrl(h.wsUrl, h.generation().info.liveDoc, { token });
+    const url = providerUrl(h.wsUrl, h.generation().info.liveDoc, params);
     const early = this.takeEarly(url) ?? (h.isLoaded() ? null : preconnect(WS, url));
     await h.ready;
     if (h.isClosed() || this.provider || attempt !== this.attempt) return early?.discard();
@@ -120,8 +128,8 @@ export class ViewConnection {
       liveDoc: gen.info.liveDoc,
       doc: gen.doc,
       awareness: h.awareness,
-      token,
-      getToken: () => h.getToken(),
+      params,
+      socketParams: () => h.socketParams(),
       WebSocketPolyfill: early?.socketClass ?? h.WebSocketPolyfill,
       isClosed: () => h.isClosed(),
       onStatus: () => h.onStatus(),

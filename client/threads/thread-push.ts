@@ -2,7 +2,9 @@
  * The relay's push channel for this user's thread list (`/v1/events`): on each event the
  * client refreshes its list at once, so a thread someone else creates with you appears
  * without waiting for a poll. Reconnects with backoff; a refusal the relay marks permanent
- * (44xx) stops it, except an expired token, which is fetched again once.
+ * (44xx) stops it, except an expired token or a spent ticket (4401), which is fetched again once.
+ * Each connect takes fresh credentials (a single-use ticket: RelayApi.socketParams), so the
+ * bearer token stays out of the URL.
  *
  * Each tab keeps its own socket: it carries only small events and lets the list of every
  * tab update even while another tab holds the thread connections.
@@ -15,7 +17,8 @@ export type PushState = 'online' | 'offline';
 export interface ThreadPushOptions {
   /** `ws(s)://host/v1/events` */
   url: string;
-  getToken: () => Promise<string>;
+  /** Query parameters for one connect: `{ ticket }` (single use) or `{ token }`. */
+  socketParams: () => Promise<Record<string, string>>;
   WebSocketImpl: typeof WebSocket;
   /** A thread-list change: refresh. */
   onEvent: () => void;
@@ -57,17 +60,19 @@ export class ThreadPush {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    let token: string;
+    let params: Record<string, string>;
     try {
-      token = await this.o.getToken();
+      params = await this.o.socketParams();
     } catch {
       return this.retry();
     }
     if (this.closed) return;
-    const ws = new this.o.WebSocketImpl(`${this.o.url}?token=${encodeURIComponent(token)}`);
+    const ws = new this.o.WebSocketImpl(`${this.o.url}?${new URLSearchParams(params)}`);
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
       this.attempts = 0;
+      opened = true;
       this.setState('online');
       // Anything that changed while the channel was down: one refresh catches up.
       this.o.onEvent();
@@ -80,6 +85,10 @@ export class ThreadPush {
       this.ws = null;
       this.setState('offline');
       if (this.closed) return;
+      // A socket that worked and then closed for another reason earns another retry on a
+      // later 4401 (a ticket spent by a race with a relay restart); a bad token, refused at
+      // every open, does not loop.
+      if (opened && e.code !== CloseCode.UNAUTHENTICATED) this.tokenRetried = false;
       if (e.code === CloseCode.UNAUTHENTICATED && !this.tokenRetried) {
         this.tokenRetried = true;
         return void this.connect();

@@ -295,7 +295,7 @@ export class ThreadView {
     const ctx = this.ctx;
     return {
       wsUrl: ctx.wsUrl,
-      getToken: () => ctx.getToken(),
+      socketParams: () => ctx.api.socketParams(),
       WebSocketPolyfill: ctx.WebSocketPolyfill,
       awareness: this.awareness,
       ready: this.ready,

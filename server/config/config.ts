@@ -41,6 +41,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     compactAfterUpdates: int(env, 'SKEIN_COMPACT_AFTER_UPDATES', 500, 2, 1_000_000),
     generationMessages: int(env, 'SKEIN_GENERATION_MESSAGES', 1000, 0, 1_000_000),
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
+    ticketTtlMs: int(env, 'SKEIN_TICKET_TTL_MS', 30_000, 0, 600_000),
     logLevel: env.SKEIN_LOG_LEVEL || 'info',
     databaseUrl: dbUrl,
     databaseSchema: databaseSchema(env, !!dbUrl),

@@ -134,6 +134,8 @@ export interface RelayConfig {
   generationMessages: number;
   /** Interval between WebSocket pings; a peer missing one pong is dropped. */
   pingIntervalMs: number;
+  /** How long a WebSocket ticket (`POST /v1/tickets`) stays valid, ms; 0 turns tickets off (the route answers 404). */
+  ticketTtlMs: number;
   logLevel: string;
   /**
    * PostgreSQL connection string (SKEIN_DATABASE_URL): the relay stores in PostgreSQL instead

@@ -74,6 +74,11 @@ export function createApp(ctx: RelayContext) {
   if (ctx.config.devAuth) v1.route('/dev', devRoutes(ctx));
   v1.get('/sync/:threadId', syncHandler(ctx, upgradeWebSocket));
   v1.get('/events', eventsHandler(ctx, upgradeWebSocket));
+  // Not behind the write limiter: every (re)connect takes a ticket, and a relay restart
+  // brings every client back at once. The ticket map is bounded instead (tickets.ts).
+  if (ctx.config.ticketTtlMs > 0) {
+    v1.post('/tickets', requireUser(ctx), (c) => c.json({ ticket: ctx.tickets.issue(c.get('userId')), expiresInMs: ctx.config.ticketTtlMs }));
+  }
   const { httpWritesPerMinute, httpWriteBurst } = ctx.config.limits;
   const writes = limitWrites(httpWritesPerMinute, httpWriteBurst);
   // '/threads/*' also matches '/threads' itself.

@@ -35,6 +35,21 @@ export interface AuthOptions {
   } | null;
 }
 
+/**
+ * The user a WebSocket upgrade acts as: a `?ticket=` (spent here, even when the socket is
+ * then refused) maps to the user the bearer authenticated as when it was issued, so an
+ * embedder's `authenticate` hook decided it; otherwise `?token=` as stock clients send it.
+ */
+export async function authenticateUpgrade(
+  ctx: { tickets: { consume(ticket: string): string | null }; authenticate(request: Request, token: string | null): Promise<string | null> },
+  request: Request,
+  query: (name: string) => string | undefined,
+): Promise<string | null> {
+  const ticket = query('ticket');
+  if (ticket !== undefined) return ctx.tickets.consume(ticket);
+  return ctx.authenticate(request, query('token') ?? null);
+}
+
 export class Auth {
   private readonly secret: Uint8Array | null;
   private readonly keySet: JWTVerifyGetKey | null;

@@ -67,8 +67,8 @@ describe('the SDK reconnects with full jitter', () => {
       liveDoc: 't',
       doc,
       awareness: new Awareness(doc),
-      token: 'x',
-      getToken: async () => 'x',
+      params: { token: 'x' },
+      socketParams: async () => ({ token: 'x' }),
       WebSocketPolyfill: WS,
       onStatus() {},
       onSynced() {},
@@ -87,7 +87,7 @@ describe('the SDK reconnects with full jitter', () => {
 
   it('the thread-list push channel', async () => {
     const { port, reached } = await dropper(6);
-    const push = new ThreadPush({ url: `ws://127.0.0.1:${port}/v1/events`, getToken: async () => 'x', WebSocketImpl: WS, onEvent() {}, onState() {}, random: () => 0 });
+    const push = new ThreadPush({ url: `ws://127.0.0.1:${port}/v1/events`, socketParams: async () => ({ token: 'x' }), WebSocketImpl: WS, onEvent() {}, onState() {}, random: () => 0 });
     push.start();
     try {
       const times = await reached;

@@ -1,5 +1,5 @@
 /**
- * `GET /v1/sync/:docName?token=…`: the y-websocket endpoint; the document is a thread's
+ * `GET /v1/sync/:docName?ticket=…` (or `?token=…`): the y-websocket endpoint; the document is a thread's
  * live generation (`Thread.liveDoc`: the thread id, or `<id>~<generation>`). The upgrade is always
  * accepted so that refusals reach the client as documented close codes (y-websocket
  * stops reconnecting on 44xx) rather than as opaque HTTP failures. A connection to a
@@ -10,6 +10,7 @@ import type { WebSocket } from 'ws';
 import { CloseCode, connectionLimitReason } from '../../../shared/errors.ts';
 import { parseDocName } from '../../../shared/generation.ts';
 import type { RelayContext } from '../../context.ts';
+import { authenticateUpgrade } from '../auth.ts';
 import { SyncConnection } from '../../room/sync-connection.ts';
 import type { ThreadRow } from '../../store/store.ts';
 import { type SealedSync, sealedSync } from './sealed-sync.ts';
@@ -41,11 +42,11 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
   const perUser = new Map<string, number>();
   return upgradeWebSocket(async (c) => {
     const docName = c.req.param('threadId') ?? '';
-    const userId = await ctx.authenticate(c.req.raw, c.req.query('token') ?? null);
+    const userId = await authenticateUpgrade(ctx, c.req.raw, (name) => c.req.query(name));
     let refusal: Refusal | null = null;
     let thread: ThreadRow | null = null;
     let { threadId, generation } = parseDocName(docName);
-    if (!userId) refusal = { code: CloseCode.UNAUTHENTICATED, reason: 'invalid or missing token' };
+    if (!userId) refusal = { code: CloseCode.UNAUTHENTICATED, reason: 'invalid or missing token or ticket' };
     else if (!ctx.backends.writable()) refusal = { code: CloseCode.BACKEND_UNAVAILABLE, reason: ctx.backends.unavailable() };
     else {
       // A thread created before generations existed may have `~` in its own id.

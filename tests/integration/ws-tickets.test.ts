@@ -1,0 +1,168 @@
+/**
+ * Issue 28: the SDK's sockets authenticate with single-use tickets (`POST /v1/tickets`), so
+ * the bearer token never appears in a WebSocket URL; stock clients keep using `?token=`.
+ * Real relay processes; the SDK gets a WebSocket class that records every URL it opens.
+ */
+import 'fake-indexeddb/auto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type SkeinClient, createSkeinClient } from '../../client/index.ts';
+import { CloseCode } from '../../shared/errors.ts';
+import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+
+const TTL_MS = 1500;
+let relay: RelayProcess;
+const tokens: Record<string, string> = {};
+const clients: SkeinClient[] = [];
+
+beforeAll(async () => {
+  relay = await startRelay({ SKEIN_TICKET_TTL_MS: String(TTL_MS) });
+  for (const u of ['alice', 'bob']) tokens[u] = await relay.token(u);
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await relay?.stop();
+});
+
+async function ticket(token: string): Promise<{ ticket: string; expiresInMs: number }> {
+  const r = await relay.api('POST', '/v1/tickets', token, {});
+  expect(r.status).toBe(200);
+  return r.body;
+}
+
+/** Opens `url`; resolves with the close code, or 'message' once the relay sends something (it accepted us). */
+function outcome(url: string): Promise<{ result: number | 'message'; ws: WebSocket }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.on('error', () => {});
+    ws.once('message', () => resolve({ result: 'message', ws }));
+    ws.once('close', (code) => resolve({ result: code, ws }));
+  });
+}
+
+function recordingWebSocket(urls: string[]): typeof globalThis.WebSocket {
+  // Called with `new`: returning an object from a constructor yields that object.
+  return function (url: string, protocols?: string | string[]) {
+    urls.push(url);
+    return new WebSocket(url, protocols);
+  } as unknown as typeof globalThis.WebSocket;
+}
+
+function until<T extends { subscribe(fn: () => void): () => void }>(x: T, pred: (x: T) => boolean, what: string, ms = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (pred(x)) return resolve();
+    const t = setTimeout(() => {
+      off();
+      reject(new Error(`timed out waiting for ${what}`));
+    }, ms);
+    const off = x.subscribe(() => {
+      if (!pred(x)) return;
+      clearTimeout(t);
+      off();
+      resolve();
+    });
+  });
+}
+
+describe('tickets on the relay', () => {
+  it('needs a bearer token', async () => {
+    expect((await relay.api('POST', '/v1/tickets', undefined, {})).status).toBe(401);
+    expect((await relay.api('POST', '/v1/tickets', 'not-a-token', {})).status).toBe(401);
+  });
+
+  it('a ticket opens the sync socket once; reused, unknown and expired ones close with 4401', async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const t = await ticket(tokens.alice!);
+    expect(t.expiresInMs).toBe(TTL_MS);
+    const first = await outcome(`${relay.wsUrl}/${id}?ticket=${t.ticket}`);
+    expect(first.result).toBe('message');
+    first.ws.close();
+    expect((await outcome(`${relay.wsUrl}/${id}?ticket=${t.ticket}`)).result).toBe(CloseCode.UNAUTHENTICATED);
+    expect((await outcome(`${relay.wsUrl}/${id}?ticket=nope`)).result).toBe(CloseCode.UNAUTHENTICATED);
+    const late = await ticket(tokens.bob!);
+    // Expiry is a duration of the contract itself: nothing to await but the clock.
+    await new Promise((r) => setTimeout(r, late.expiresInMs + 100));
+    expect((await outcome(`${relay.wsUrl}/${id}?ticket=${late.ticket}`)).result).toBe(CloseCode.UNAUTHENTICATED);
+    // Stock clients still authenticate with the token.
+    const stock = await outcome(`${relay.wsUrl}/${id}?token=${tokens.bob}`);
+    expect(stock.result).toBe('message');
+    stock.ws.close();
+  });
+
+  it('a ticket is bound to its user', async () => {
+    const carol = await relay.token('carol');
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const t = await ticket(carol);
+    expect((await outcome(`${relay.wsUrl}/${id}?ticket=${t.ticket}`)).result).toBe(CloseCode.NOT_A_MEMBER);
+  });
+
+  it('the events socket takes a ticket once', async () => {
+    const events = relay.url.replace(/^http/, 'ws') + '/v1/events';
+    const t = await ticket(tokens.alice!);
+    const ws = new WebSocket(`${events}?ticket=${t.ticket}`);
+    const event = new Promise<void>((r) => ws.once('message', () => r()));
+    await new Promise((r) => ws.once('open', r));
+    // A thread bob creates with alice reaches this socket only if it authenticated as alice.
+    // (The relay adds the socket in its open handler, which has run before a later request.)
+    await relay.createThread(tokens.bob!, ['alice']);
+    await event;
+    ws.close();
+    expect((await outcome(`${events}?ticket=${t.ticket}`)).result).toBe(CloseCode.UNAUTHENTICATED);
+  });
+});
+
+describe('the SDK', () => {
+  it('puts only tickets in its socket URLs, and reconnects with fresh ones after a relay restart', async () => {
+    const urls: string[] = [];
+    const alice = await createSkeinClient({
+      relayUrl: relay.url,
+      userId: 'alice',
+      getToken: () => tokens.alice!,
+      WebSocketPolyfill: recordingWebSocket(urls),
+    });
+    clients.push(alice);
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const view = alice.openThread(id);
+    await until(view, (v) => v.syncInfo.connection === 'online', 'view online');
+    await until(alice, (c) => c.threadPush === 'online', 'push online');
+    const before = urls.length;
+    expect(before).toBeGreaterThanOrEqual(2);
+
+    const down = until(view, (v) => v.syncInfo.connection !== 'online', 'view offline');
+    await relay.restart(); // its tickets, kept in memory, are gone with it
+    await down;
+    await until(view, (v) => v.syncInfo.connection === 'online', 'view online again');
+    await until(alice, (c) => c.threadPush === 'online', 'push online again');
+    expect(urls.length).toBeGreaterThan(before);
+
+    for (const u of urls) {
+      expect(u).not.toContain(tokens.alice!);
+      expect(new URL(u).searchParams.has('token')).toBe(false);
+      expect(new URL(u).searchParams.get('ticket')).toBeTruthy();
+    }
+    // Neither tokens nor tickets reach the relay's log.
+    const log = relay.rawLog.join('\n');
+    expect(log).not.toContain(tokens.alice!);
+    for (const u of urls) expect(log).not.toContain(new URL(u).searchParams.get('ticket')!);
+    await view.close();
+  });
+});
+
+describe('a relay without tickets', () => {
+  let old: RelayProcess;
+  afterAll(async () => old?.stop());
+
+  it('gets the token from the SDK (404 on /v1/tickets)', async () => {
+    old = await startRelay({ SKEIN_TICKET_TTL_MS: '0' });
+    const token = await old.token('alice');
+    expect((await old.api('POST', '/v1/tickets', token, {})).status).toBe(404);
+    const urls: string[] = [];
+    const alice = await createSkeinClient({ relayUrl: old.url, userId: 'alice', getToken: () => token, WebSocketPolyfill: recordingWebSocket(urls) });
+    clients.push(alice);
+    const { id } = await old.createThread(token, ['bob']);
+    const view = alice.openThread(id);
+    await until(view, (v) => v.syncInfo.connection === 'online', 'view online');
+    await until(alice, (c) => c.threadPush === 'online', 'push online');
+    for (const u of urls) expect(new URL(u).searchParams.get('token')).toBe(token);
+  });
+});
