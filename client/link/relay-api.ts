@@ -63,6 +63,11 @@ export class SkeinRequestError extends Error {
   }
 }
 
+/** A refusal of the bearer itself (401/403), as opposed to an outage: no use retrying it forever. */
+export function isAuthRefusal(err: unknown): boolean {
+  return err instanceof SkeinRequestError && (err.status === 401 || err.status === 403);
+}
+
 /**
  * How long a request to the relay may take, body included, before it fails with `TIMEOUT`:
  * a relay that never answers must not hold a history page (and the view's history queue

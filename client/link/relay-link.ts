@@ -11,6 +11,7 @@ import { WebsocketProvider } from 'y-websocket';
 import type * as Y from 'yjs';
 import { CloseCode, isPermanentClose, retryAfterMs } from '../../shared/errors.ts';
 import { reconnectDelay, retryAfterDelay } from './backoff.ts';
+import { isAuthRefusal } from './relay-api.ts';
 
 /**
  * Reconnect window: full jitter over min(cap, base · 2^n) after the n-th failed connection.
@@ -25,8 +26,11 @@ export interface RelayLinkOptions {
   liveDoc: string;
   doc: Y.Doc;
   awareness: awarenessProtocol.Awareness;
-  /** The first connect's query parameters (`{ ticket }`, or `{ token }` for a relay without tickets). */
-  params: Record<string, string>;
+  /**
+   * The first connect's query parameters (`{ ticket }`, or `{ token }` for a relay without
+   * tickets); null when they could not be fetched (the link fetches them).
+   */
+  params: Record<string, string> | null;
   /** Fresh parameters for the next connect: a ticket works once. */
   socketParams(): Promise<Record<string, string>>;
   WebSocketPolyfill?: typeof WebSocket;
@@ -41,44 +45,73 @@ export interface RelayLinkOptions {
   random?: () => number;
 }
 
-/** Opens (connects) a provider with the handlers above; `retried` resets on every sync. */
+
+/**
+ * Opens (connects) a provider with the handlers above; `tokenRetried` resets on every sync.
+ * With `params` null (the first fetch failed: the relay is down) the link fetches them itself
+ * and keeps trying by the backoff schedule.
+ */
 export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
   let tokenRetried = false;
   const p = new WebsocketProvider(o.wsUrl, o.liveDoc, o.doc, {
     connect: false,
     awareness: o.awareness,
-    params: o.params,
+    params: o.params ?? {},
     disableBc: true, // tabs share through TabChannel, which also forwards to the relay
     maxBackoffTime: RECONNECT_CAP_MS,
     shouldReconnect: (e: CloseEvent) => !isPermanentClose(e.code),
     ...(o.WebSocketPolyfill ? { WebSocketPolyfill: o.WebSocketPolyfill } : {}),
   });
+  // Whether `p.params` went into a socket already (a ticket works once), and whether the
+  // current socket was opened with such spent parameters (a connect() from elsewhere, e.g. a
+  // resync, while a fetch was pending): its 4401 says nothing about the bearer.
+  let paramsUsed = o.params === null;
+  let staleSocket = false;
+  /** Bumped by every reconnectFresh: an older pending one then gives up. */
+  let run = 0;
+  const superseded = (r: number) => r !== run || o.isClosed() || p.shouldConnect;
   /**
    * The provider builds its URL from `params` at each connect, and the last ticket is spent:
-   * pause it (its own scheduled attempt then does nothing), fetch fresh parameters, and
-   * connect when `delayMs` (the backoff wait, counted from now) is over. A failed fetch (the
-   * relay is down) still connects: that attempt fails like the socket would have, and its
-   * close fetches again. A connect() meanwhile (the app came back online, …) wins; a stale
-   * ticket it uses ends in a 4401, which fetches again.
+   * pause it (its own scheduled attempt then does nothing), wait `delayMs` (the backoff),
+   * fetch fresh parameters, and connect. A failed fetch (the relay is down) opens no socket:
+   * it counts as a failed attempt and tries again after the next backoff wait, so the loop
+   * never ends while the link is wanted. A connect() meanwhile (a resync, …) wins.
    */
   const reconnectFresh = (delayMs: number) => {
     p.shouldConnect = false;
-    const due = Date.now() + delayMs;
-    void o
-      .socketParams()
-      .then(
+    const r = ++run;
+    setTimeout(() => {
+      if (superseded(r)) return;
+      o.socketParams().then(
         (params) => {
-          if (!p.shouldConnect) p.params = params;
+          if (superseded(r)) return;
+          p.params = params;
+          paramsUsed = false;
+          p.connect();
         },
-        () => {},
-      )
-      .then(() => {
-        setTimeout(() => {
-          if (!o.isClosed() && !p.shouldConnect) p.connect();
-        }, Math.max(0, due - Date.now()));
-      });
+        (err: unknown) => {
+          if (superseded(r)) return;
+          if (isAuthRefusal(err)) return unauthenticated();
+          p.wsUnsuccessfulReconnects++;
+          o.onStatus(); // no socket, not connecting: offline
+          reconnectFresh(reconnectDelay(p.wsUnsuccessfulReconnects, RECONNECT_BASE_MS, RECONNECT_CAP_MS, o.random));
+        },
+      );
+    }, delayMs);
   };
-  p.on('status', () => o.onStatus());
+  /** The bearer (or a fresh ticket) was refused: it may have expired, so fetch once more, then give up. */
+  const unauthenticated = () => {
+    if (tokenRetried) return o.onRefused(CloseCode.UNAUTHENTICATED, 'unauthenticated');
+    tokenRetried = true;
+    reconnectFresh(0);
+  };
+  p.on('status', (s: { status: string }) => {
+    if (s.status === 'connecting') {
+      staleSocket = paramsUsed;
+      paramsUsed = true;
+    }
+    o.onStatus();
+  });
   p.on('sync', (s: boolean) => {
     if (!s) return;
     tokenRetried = false;
@@ -96,9 +129,7 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
     const hint = e ? retryAfterMs(e.code, String(e.reason ?? '')) : null;
     if (hint !== null) {
       // Over the user's connection cap (4530): a wait within y-websocket's window could be
-      // shorter than the relay asked for, so pause the provider (its scheduled attempt then
-      // does nothing) and connect again after the hint. A connect() meanwhile (the app came
-      // back online, …) wins.
+      // shorter than the relay asked for, so wait for the hint.
       reconnectFresh(retryAfterDelay(hint, o.random));
       return;
     }
@@ -108,16 +139,16 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
       o.onSealed(/generation_rolled (\S+)/.exec(String(e.reason ?? ''))?.[1] ?? null);
       return;
     }
-    if (e.code === CloseCode.UNAUTHENTICATED && !tokenRetried) {
-      // The token may have expired, or the ticket was spent or issued by a relay process
-      // since restarted: fetch fresh credentials once and reconnect.
-      tokenRetried = true;
-      reconnectFresh(0);
-      return;
+    if (e.code === CloseCode.UNAUTHENTICATED) {
+      // Spent parameters (a ticket used before, or issued by a relay process since restarted):
+      // nothing wrong with the bearer, fetch fresh ones. Otherwise the token may have expired.
+      if (staleSocket || 'ticket' in p.params) return reconnectFresh(staleSocket ? 0 : p.maxBackoffTime);
+      return unauthenticated();
     }
     o.onRefused(e.code, String(e.reason ?? ''));
   });
-  p.connect();
+  if (o.params) p.connect();
+  else reconnectFresh(0);
   return p;
 }
 

@@ -28,7 +28,7 @@ export interface ConnectionHost {
   isLoaded(): boolean;
   isClosed(): boolean;
   generation(): LiveGeneration;
-  /** No token or no WebSocket: the view is offline. */
+  /** No WebSocket implementation: the view is offline. */
   offline(): void;
   onStatus(): void;
   onSynced(): void;
@@ -101,14 +101,16 @@ export class ViewConnection {
     const h = this.host;
     if (h.isClosed()) return;
     const attempt = ++this.attempt;
-    let params: Record<string, string>;
+    let params: Record<string, string> | null;
     // An early socket for this document already holds a (spent) ticket: use its URL so the
     // link adopts it; fetching another ticket would only open a second socket.
     const early0 = this.early?.liveDoc === h.generation().info.liveDoc ? this.early : null;
     try {
       params = early0 ? early0.params : await h.socketParams();
     } catch {
-      return h.offline();
+      // The relay is down (or refuses the bearer): the link still opens and fetches them
+      // itself, by its backoff schedule, so the view comes online when the relay is back.
+      params = null;
     }
     if (h.isClosed() || attempt !== this.attempt) return;
     const WS = h.WebSocketPolyfill ?? (typeof WebSocket === 'undefined' ? undefined : WebSocket);
@@ -118,8 +120,8 @@ export class ViewConnection {
     }
     if (this.provider) return;
     // The handshake overlaps the local load; the sync itself starts once the copy is loaded.
-    const url = providerUrl(h.wsUrl, h.generation().info.liveDoc, params);
-    const early = this.takeEarly(url) ?? (h.isLoaded() ? null : preconnect(WS, url));
+    const url = params && providerUrl(h.wsUrl, h.generation().info.liveDoc, params);
+    const early = url === null ? (this.dropEarly(), null) : (this.takeEarly(url) ?? (h.isLoaded() ? null : preconnect(WS, url)));
     await h.ready;
     if (h.isClosed() || this.provider || attempt !== this.attempt) return early?.discard();
     const gen = h.generation(); // a move meanwhile changes the URL: the early socket is then not adopted

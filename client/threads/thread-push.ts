@@ -2,7 +2,8 @@
  * The relay's push channel for this user's thread list (`/v1/events`): on each event the
  * client refreshes its list at once, so a thread someone else creates with you appears
  * without waiting for a poll. Reconnects with backoff; a refusal the relay marks permanent
- * (44xx) stops it, except an expired token or a spent ticket (4401), which is fetched again once.
+ * (44xx) stops it, except 4401: a refused ticket (issued by a relay process since restarted)
+ * is fetched again by the backoff schedule, a refused token once.
  * Each connect takes fresh credentials (a single-use ticket: RelayApi.socketParams), so the
  * bearer token stays out of the URL.
  *
@@ -11,6 +12,8 @@
  */
 import { CloseCode, isPermanentClose, retryAfterMs } from '../../shared/errors.ts';
 import { reconnectDelay, retryAfterDelay } from '../link/backoff.ts';
+import { isAuthRefusal } from '../link/relay-api.ts';
+
 
 export type PushState = 'online' | 'offline';
 
@@ -63,7 +66,12 @@ export class ThreadPush {
     let params: Record<string, string>;
     try {
       params = await this.o.socketParams();
-    } catch {
+    } catch (err) {
+      // The relay refused the bearer itself: fetched again once (it may have expired), as a 4401.
+      if (isAuthRefusal(err)) {
+        if (this.tokenRetried) return;
+        this.tokenRetried = true;
+      }
       return this.retry();
     }
     if (this.closed) return;
@@ -86,9 +94,12 @@ export class ThreadPush {
       this.setState('offline');
       if (this.closed) return;
       // A socket that worked and then closed for another reason earns another retry on a
-      // later 4401 (a ticket spent by a race with a relay restart); a bad token, refused at
-      // every open, does not loop.
+      // later 4401; a bad token, refused at every open, does not loop.
       if (opened && e.code !== CloseCode.UNAUTHENTICATED) this.tokenRetried = false;
+      // A ticket the relay just issued and now does not know: the process restarted between
+      // the two (tickets live in its memory). The bearer is fine (the fetch said so): retry
+      // with a fresh one by the backoff schedule.
+      if (e.code === CloseCode.UNAUTHENTICATED && 'ticket' in params) return this.retry();
       if (e.code === CloseCode.UNAUTHENTICATED && !this.tokenRetried) {
         this.tokenRetried = true;
         return void this.connect();

@@ -148,6 +148,59 @@ describe('the SDK', () => {
   });
 });
 
+describe('the SDK while the relay is down', () => {
+  it('a view opened while the relay is down comes online by itself when it returns, with fresh tickets; its message is sequenced', async () => {
+    // The web app reloaded during an outage (app.test.ts 'offline'): the view's first ticket
+    // fetch fails. Before the fix the view gave up there and never connected again.
+    const urls: string[] = [];
+    const alice = await createSkeinClient({
+      relayUrl: relay.url,
+      userId: 'alice',
+      getToken: () => tokens.alice!,
+      WebSocketPolyfill: recordingWebSocket(urls),
+    });
+    clients.push(alice);
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const first = alice.openThread(id);
+    await until(first, (v) => v.syncInfo.connection === 'online', 'view online');
+    await first.send('before the outage');
+    await until(first, (v) => v.messages.every((m) => m.status === 'sent'), 'first message sent');
+    await first.close();
+
+    await relay.stop();
+    try {
+      const view = alice.openThread(id);
+      await view.send('written while the relay is down');
+      await until(view, (v) => v.syncInfo.connection === 'offline', 'view offline');
+      await until(alice, (c) => c.threadPush === 'offline', 'push offline');
+      const before = urls.length;
+      await relay.start(); // same port, a new process: every ticket it issued before is gone
+      await until(view, (v) => v.syncInfo.connection === 'online', 'view online after the restart');
+      await until(alice, (c) => c.threadPush === 'online', 'push online after the restart');
+      await until(view, (v) => v.messages.length === 2 && v.messages.every((m) => m.status === 'sent'), 'message written while down sent');
+      expect(view.messages.map((m) => [m.text, m.seq])).toEqual([
+        ['before the outage', 1],
+        ['written while the relay is down', 2],
+      ]);
+      const history = await relay.api('GET', `/v1/threads/${encodeURIComponent(id)}/messages?limit=100`, tokens.alice!);
+      expect(history.body.messages.map((m: { text: string }) => m.text)).toEqual(['before the outage', 'written while the relay is down']);
+      // The sockets opened after the restart carry fresh tickets, each used once, never the token.
+      const after = urls.slice(before);
+      expect(after.length).toBeGreaterThanOrEqual(2);
+      const tickets = urls.map((u) => new URL(u).searchParams.get('ticket'));
+      for (const u of urls) {
+        expect(u).not.toContain(tokens.alice!);
+        expect(new URL(u).searchParams.has('token')).toBe(false);
+      }
+      expect(tickets.every(Boolean)).toBe(true);
+      expect(new Set(tickets).size).toBe(tickets.length);
+      await view.close();
+    } finally {
+      if (!relay.proc) await relay.start();
+    }
+  });
+});
+
 describe('a relay without tickets', () => {
   let old: RelayProcess;
   afterAll(async () => old?.stop());
