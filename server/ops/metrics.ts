@@ -21,6 +21,8 @@ export class RelayMetrics {
   readonly ingestCursor: Gauge<'source'>;
   /** WebSocket upgrades refused because the client left while they were being authorized. */
   readonly wsUpgradesAbandoned: Counter;
+  /** Open WebSockets that count toward a user's cap, by socket (`sync`, `events`). */
+  readonly wsConnections: Gauge<'socket'>;
   /** Set by the bridge; read at scrape time. */
   bridgeGauges: () => BridgeGauges = () => ({ depth: 0, oldestPendingAgeMs: 0, writesPerSecond: 0 });
 
@@ -62,6 +64,15 @@ export class RelayMetrics {
       help: 'WebSocket upgrades whose client closed its connection while they were being authorized (refused, nothing kept)',
       registers: reg,
     });
+    this.wsConnections = new Gauge({
+      name: 'skein_ws_connections',
+      help: "Open WebSockets counted toward their user's cap, by socket (sync, events); a dead one leaves at its ping timeout",
+      labelNames: ['socket'],
+      registers: reg,
+    });
+    // Both series from the start: a scrape before the first socket reads 0, not nothing.
+    this.wsConnections.set({ socket: 'sync' }, 0);
+    this.wsConnections.set({ socket: 'events' }, 0);
     const self = this;
     new Gauge({
       name: 'skein_bridge_queue_depth',

@@ -26,25 +26,38 @@ export function eventsHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSoc
         if (!userId) return ws.close(CloseCode.UNAUTHENTICATED, 'invalid or missing token or ticket');
         if (ctx.userEvents.count(userId) >= MAX_EVENT_SOCKETS_PER_USER) {
           // Transient: a tab closing frees a slot.
+          ctx.log.info({ event: 'ws_refused', socket: 'events', code: CloseCode.CONNECTION_LIMIT, userId }, 'events connection refused');
           return ws.close(CloseCode.CONNECTION_LIMIT, connectionLimitReason('event connections', ctx.config.limits.connectionRetryAfterMs));
         }
         ctx.userEvents.add(userId, raw);
         joined = true;
-        // A peer that shows no life for two pings is dropped, as on the sync socket.
-        let alive = true;
-        raw.on('pong', () => (alive = true));
+        ctx.metrics.wsConnections.inc({ socket: 'events' });
+        ctx.log.debug({ event: 'events_connected', userId }, 'events connection accepted');
+        // As on the sync socket: a peer that leaves two pings unanswered is dropped at the
+        // next one (within 3 × SKEIN_PING_INTERVAL_MS), and its slot is free again. Two, not
+        // one: a relay busy for a whole interval handles a pong after its timer.
+        let missed = 0;
+        raw.on('pong', () => (missed = 0));
         ping = setInterval(() => {
-          if (!alive) return raw.terminate();
-          alive = false;
+          if (missed >= 2) {
+            ctx.log.info({ event: 'ws_close', socket: 'events', code: CloseCode.UNRESPONSIVE, reason: 'ping timeout', userId }, 'closing events connection');
+            raw.close(CloseCode.UNRESPONSIVE, 'ping timeout');
+            return raw.terminate(); // no closing handshake with a peer that is gone
+          }
+          missed++;
           raw.ping();
-        }, ctx.config.pingIntervalMs * 2);
+        }, ctx.config.pingIntervalMs);
+        ping.unref();
       },
       onMessage(_evt, ws) {
         ws.close(CloseCode.MALFORMED, 'the events socket takes no input');
       },
       onClose(_evt, ws) {
         if (ping) clearInterval(ping);
-        if (joined && userId) ctx.userEvents.remove(userId, ws.raw!);
+        if (joined && userId) {
+          ctx.userEvents.remove(userId, ws.raw!);
+          ctx.metrics.wsConnections.dec({ socket: 'events' });
+        }
       },
     };
   });

@@ -75,6 +75,7 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
           // Its peer may hold messages written offline there: collected before the 4410.
           perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
           counted = true;
+          ctx.metrics.wsConnections.inc({ socket: 'sync' });
           sealed = sealedSync(ctx, ws.raw!, thread, userId, refusal!.reason);
           return;
         }
@@ -86,6 +87,7 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
         const { limits, pingIntervalMs } = ctx.config;
         perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
         counted = true;
+        ctx.metrics.wsConnections.inc({ socket: 'sync' });
         const c = (conn = new SyncConnection(ws.raw!, userId, threadId, ctx.log, { pingIntervalMs, limits }));
         ctx.registry.acquire(thread).then(
           (room) => room.join(c, generation),
@@ -103,6 +105,7 @@ export function syncHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocke
       onClose() {
         sealed?.closed();
         if (counted && userId) {
+          ctx.metrics.wsConnections.dec({ socket: 'sync' });
           const n = (perUser.get(userId) ?? 1) - 1;
           if (n <= 0) perUser.delete(userId);
           else perUser.set(userId, n);
