@@ -70,6 +70,13 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
   /** Bumped by every reconnectFresh: an older pending one then gives up. */
   let run = 0;
   const superseded = (r: number) => r !== run || o.isClosed() || p.shouldConnect;
+  // A stop (disconnect, or destroy, which disconnects) cancels a reconnect still waiting or
+  // fetching: a stopped link must not open a socket nobody holds.
+  const disconnect = p.disconnect.bind(p);
+  p.disconnect = () => {
+    run++;
+    disconnect();
+  };
   /**
    * The provider builds its URL from `params` at each connect, and the last ticket is spent:
    * pause it (its own scheduled attempt then does nothing), wait `delayMs` (the backoff),
