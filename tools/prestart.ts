@@ -10,7 +10,7 @@
  *
  * CLI: `node --import tsx tools/prestart.ts`.
  */
-import { build, type Plugin } from 'esbuild';
+import type { Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -98,6 +98,8 @@ function tsFiles(dir: string): string[] {
 
 /** Transpiles `server/` and `shared/` under `root` into `root/dist`, the layout tsc emits; copies the lexicons. */
 export async function buildRelay(root: string): Promise<void> {
+  // Loaded here, not at the top: a warm start (nothing to build) does not pay for it.
+  const { build } = await import('esbuild');
   await build({
     entryPoints: [...tsFiles(join(root, 'server')), ...tsFiles(join(root, 'shared'))],
     outdir: join(root, 'dist'),
