@@ -48,13 +48,20 @@ async function startApp(signedIn: string | null, signedInNow: boolean): Promise<
   // A guest (signedIn null) makes no network request: no token, no capabilities, no relay.
   const guest = signedIn === null;
   const user = signedIn ?? 'guest';
-  let token = guest ? '' : await freshToken(user, true);
+  // The stored token is checked with the relay (and renewed if it was refused) while the
+  // client opens and the thread paints from the local copy: only the relay needs the token,
+  // so the check must not hold the first paint back (a round trip, more on a busy relay).
+  let token = guest ? '' : (localStorage.getItem(tokenKey(user)) ?? '');
+  const checked = guest ? Promise.resolve('') : freshToken(user, true).then((t) => (token = t));
   const getToken = async () => {
+    await checked;
     if (!guest && secondsLeft(token) < 3600) token = await freshToken(user, false);
     return token;
   };
+  performance.mark('skein-app:start');
   const client = guest ? await createSkeinClient({ guest: true }) : await createSkeinClient({ relayUrl: location.origin, userId: user, getToken });
   debug.client = client;
+  performance.mark('skein-app:client');
 
   let renderQueued = false;
   const app: App = {
@@ -155,7 +162,6 @@ async function startApp(signedIn: string | null, signedInNow: boolean): Promise<
     syncOpenThreads();
     app.scheduleRender();
   });
-  syncOpenThreads();
 
   /** Keeps views open for the newest threads (live unread counts) and the current one. */
   function syncOpenThreads(): void {
@@ -198,7 +204,11 @@ async function startApp(signedIn: string | null, signedInNow: boolean): Promise<
     if (routed && id === app.currentId) return;
     routed = true;
     app.currentId = id;
-    if (id && !app.threads.has(id)) openUi(id);
+    if (id && !app.threads.has(id)) {
+      // Timing marks for traces and the bench (tests/bench/windowed-browser.bench.ts).
+      performance.mark('skein-app:open');
+      openUi(id);
+    }
     debug.view = id ? app.threads.get(id)!.view : null;
     // Narrow screens show the list or the thread, not both.
     layout.classList.toggle('has-thread', id !== null);
@@ -272,6 +282,10 @@ async function startApp(signedIn: string | null, signedInNow: boolean): Promise<
   setInterval(app.scheduleRender, 1000);
   route();
   renderAll();
+  // The thread on screen opens first; the other views (unread counts) once it has painted,
+  // so their IndexedDB loads and sockets do not compete with its first paint.
+  const shown = app.currentId ? app.threads.get(app.currentId)?.view.firstPaint : undefined;
+  void (shown ?? Promise.resolve()).then(syncOpenThreads, syncOpenThreads);
   // After signing in, the keyboard starts at the thread list (or the New thread button).
   if (signedInNow) {
     if (client.threads().length) threadList.focus();
