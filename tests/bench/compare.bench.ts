@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as Y from 'yjs';
 import { ulid } from 'ulid';
-import { type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
+import { ALL_KINDS, type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
 
 // Every stock WebsocketProvider adds a process exit listener.
 process.setMaxListeners(0);
@@ -61,7 +61,7 @@ const WORKLOADS: Workload[] = (process.env.BENCH_WORKLOADS ?? 'D10C100R1,D10C100
 });
 /** Extra relay settings, e.g. BENCH_SKEIN_ENV="SKEIN_SQLITE_SYNC=NORMAL" (what a setting costs). */
 const SKEIN_ENV = Object.fromEntries((process.env.BENCH_SKEIN_ENV ?? '').split(' ').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
-const KINDS = (process.env.BENCH_SERVERS ?? 'y-websocket,hocuspocus,skein').split(',') as ServerKind[];
+const KINDS = (process.env.BENCH_SERVERS?.split(',') ?? ALL_KINDS) as ServerKind[];
 /** BENCH_CALLGRIND=1: each server runs under callgrind; where its dumps go. */
 const CALLGRIND_DIR = process.env.BENCH_CALLGRIND === '1' ? mkdtempSync(join(tmpdir(), 'skein-callgrind-')) : null;
 if (CALLGRIND_DIR) process.env.BENCH_WRAP = `valgrind -q --tool=callgrind --callgrind-out-file=${CALLGRIND_DIR}/cg.%p`;
@@ -74,7 +74,7 @@ function callgrind(server: BenchServer, action: 'start' | 'stop'): number {
   const { HOST: _host, ...env } = process.env;
   execFileSync('callgrind_control', [action === 'start' ? '-z' : '-d', String(pid)], {
     stdio: 'ignore',
-    env: server.kind === 'skein' ? { ...env, HOST: '127.0.0.1' } : env,
+    env: server.kind.startsWith('skein') ? { ...env, HOST: '127.0.0.1' } : env,
   });
   if (action === 'start') return NaN;
   const dumps = readdirSync(CALLGRIND_DIR).filter((f) => f.startsWith(`cg.${pid}.`)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
@@ -196,14 +196,22 @@ export async function run(): Promise<void> {
       }
     }
     const med = (k: ServerKind, f: (r: Result) => number) => median(results.get(k)!.map(f));
+    // Ratios against the setup a user would deploy instead (Hocuspocus + SQLite, default
+    // debounce) and against in-memory Hocuspocus.
+    const ratios: Array<[ServerKind, ServerKind]> = (
+      [
+        ['skein', 'hocuspocus-sqlite'],
+        ['skein-normal', 'hocuspocus-sqlite'],
+        ['skein', 'hocuspocus'],
+      ] as Array<[ServerKind, ServerKind]>
+    ).filter(([a, b]) => KINDS.includes(a) && KINDS.includes(b));
     const row = (label: string, f: (r: Result) => number, digits = 0) => {
-      const all: ServerKind[] = ['y-websocket', 'hocuspocus', 'skein'];
-      if (!all.every((k) => KINDS.includes(k))) return;
-      const [ref, hp, sk] = all.map((k) => med(k, f));
-      console.log(`| ${w.name} ${label} | ${ref!.toFixed(digits)} | ${hp!.toFixed(digits)} | ${sk!.toFixed(digits)} | ${(sk! / hp!).toFixed(2)}× | ${(sk! / ref!).toFixed(2)}× |`);
+      const cells = KINDS.map((k) => med(k, f).toFixed(digits));
+      const rs = ratios.map(([a, b]) => `${(med(a, f) / med(b, f)).toFixed(2)}×`);
+      console.log(`| ${w.name} ${label} | ${[...cells, ...rs].join(' | ')} |`);
     };
-    console.log(`\n| workload, figure (median of ${RUNS}) | y-websocket ref | Hocuspocus | Skein | Skein/Hocuspocus | Skein/ref |`);
-    console.log('|---|---|---|---|---|---|');
+    console.log(`\n| workload, figure (median of ${RUNS}) | ${[...KINDS, ...ratios.map(([a, b]) => `${a}/${b}`)].join(' | ')} |`);
+    console.log(`|---|${[...KINDS, ...ratios].map(() => '---|').join('')}`);
     row('server CPU µs per delivery', (r) => r.cpuUsPerDelivery);
     if (CALLGRIND_DIR) row('server k instructions per delivery (callgrind)', (r) => r.instructionsPerDelivery / 1000);
     row('delivery p50 ms', (r) => r.p50, 1);
