@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as Y from 'yjs';
 import { ulid } from 'ulid';
+import { LightClient, type SentMessage } from './compare/light-client.ts';
 import { ALL_KINDS, type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
 
 // Every stock WebsocketProvider adds a process exit listener.
@@ -87,7 +88,11 @@ const pct = (sorted: number[], p: number) =>
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type SentMessage = { authorId: string; clientSentAt: number };
+/**
+ * BENCH_DRIVER=light (default): raw clients that decode frames without a Y.Doc, so the
+ * driver's core is not what p99 and saturation measure; `yjs`: stock providers with a Y.Doc each.
+ */
+const DRIVER = process.env.BENCH_DRIVER ?? 'light';
 
 /**
  * Calls `f` for each message a transaction added to the `messages` array. Walks only the
@@ -114,7 +119,7 @@ function onMessagesAdded(doc: Y.Doc, f: (m: SentMessage) => void): void {
 async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
   const server: BenchServer = await startServer(kind, SKEIN_ENV);
   pin(server.pid, 0);
-  const clients: BenchClient[] = [];
+  const clients: Array<{ synced: Promise<void>; post(m: SentMessage): void; destroy(): void }> = [];
   const latencies: number[] = [];
   try {
     const users = Array.from({ length: w.clients }, (_, i) => `u${i}`);
@@ -122,11 +127,19 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
     const rooms = await server.createRooms(members);
     for (let i = 0; i < w.clients; i++) {
       const userId = users[i]!;
-      const c = server.connect(rooms[i % w.threads]!, userId);
-      onMessagesAdded(c.doc, (m) => {
+      const room = rooms[i % w.threads]!;
+      const received = (m: SentMessage) => {
         if (m.authorId !== userId) latencies.push(Date.now() - m.clientSentAt);
-      });
-      clients.push(c);
+      };
+      if (DRIVER === 'light') {
+        const { url, hocuspocusName } = server.raw(room, userId);
+        clients.push(new LightClient(url, hocuspocusName, userId, received));
+      } else {
+        const c: BenchClient = server.connect(room, userId);
+        onMessagesAdded(c.doc, received);
+        const messages = c.doc.getArray<SentMessage>('messages');
+        clients.push({ synced: c.synced, post: (m) => messages.insert(messages.length, [m]), destroy: () => c.destroy() });
+      }
     }
     await Promise.all(clients.map((c) => c.synced));
     // Sends R messages/s from every client for `seconds`, then waits for their deliveries.
@@ -141,9 +154,7 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
           const due = started + t * tickMs + (i / clients.length) * tickMs;
           const wait = due - performance.now();
           if (wait > 1) await sleep(wait);
-          const c = clients[i]!;
-          const messages = c.doc.getArray('messages');
-          messages.insert(messages.length, [{ id: ulid(), authorId: users[i]!, text: `m${round}`, clientSentAt: Date.now() }]);
+          clients[i]!.post({ id: ulid(), authorId: users[i]!, text: `m${round}`, clientSentAt: Date.now() });
         }
       }
       const expected = w.clients * (w.clients / w.threads - 1) * ticks;
