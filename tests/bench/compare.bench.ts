@@ -13,8 +13,11 @@
  *     (instructions per delivery, every thread of the server counted by valgrind's callgrind:
  *     the work itself, free of this VM's cache and wake-up effects; ~50× slower, so low rates.
  *     V8 tiers code up by how often it ran, not by time: the warm-up needs messages, not seconds)
+ *   BENCH_STRACE=1 BENCH_WORKLOADS=D10C100R1 BENCH_WARMUP_SECONDS=15 npm run bench -- compare
+ *     (syscalls per message: `strace -c -f` attached to every thread of the server while measuring)
+ *   BENCH_DRIVER=yjs   stock providers with a Y.Doc each instead of the light raw clients
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +50,13 @@ interface Result {
   driverDelayMaxMs: number;
   /** BENCH_CALLGRIND: instructions the server executed per delivery while measuring (all its threads). */
   instructionsPerDelivery: number;
+  /** Messages sent while measuring. */
+  messages: number;
+  /** Voluntary context switches of all the server's threads per message: how often it slept. */
+  wakeupsPerMessage: number;
+  /** BENCH_STRACE: syscalls of all the server's threads per message, and the largest by count. */
+  syscallsPerMessage: number;
+  syscallTop: string;
 }
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
@@ -66,6 +76,46 @@ const KINDS = (process.env.BENCH_SERVERS?.split(',') ?? ALL_KINDS) as ServerKind
 /** BENCH_CALLGRIND=1: each server runs under callgrind; where its dumps go. */
 const CALLGRIND_DIR = process.env.BENCH_CALLGRIND === '1' ? mkdtempSync(join(tmpdir(), 'skein-callgrind-')) : null;
 if (CALLGRIND_DIR) process.env.BENCH_WRAP = `valgrind -q --tool=callgrind --callgrind-out-file=${CALLGRIND_DIR}/cg.%p`;
+
+/** BENCH_STRACE=1: `strace -c -f` attached to the server while measuring (syscalls per message). */
+const STRACE_DIR = process.env.BENCH_STRACE === '1' ? mkdtempSync(join(tmpdir(), 'skein-strace-')) : null;
+
+/** Sum of voluntary context switches (sleeps) over every thread of `pid`. */
+function voluntarySwitches(pid: number): number {
+  let n = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      n += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return n;
+}
+
+/** Attaches `strace -c -f` to the server; the returned stop() detaches and parses its summary. */
+async function straceStart(pid: number): Promise<() => Promise<{ calls: number; top: Array<[string, number]> }>> {
+  const out = join(STRACE_DIR!, `strace.${pid}`);
+  const proc = spawn('strace', ['-c', '-f', '-p', String(pid), '-o', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // strace reports each attached thread on stderr; wait until the first one is.
+  await new Promise<void>((resolve) => proc.stderr!.once('data', () => resolve()));
+  await sleep(200);
+  return async () => {
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGINT');
+    await exited;
+    const rows = readFileSync(out, 'utf8')
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 5 && /^[\d.]+$/.test(f[0]!) && /^\d+$/.test(f[3]!));
+    const calls = rows.filter((f) => f.at(-1) === 'total').reduce((a, f) => a + Number(f[3]), 0);
+    const top = rows
+      .filter((f) => f.at(-1) !== 'total')
+      .map((f) => [f.at(-1)!, Number(f[3])] as [string, number])
+      .sort((a, b) => b[1] - a[1]);
+    return { calls, top };
+  };
+}
 
 /** Callgrind: zeroes the server's counters (`start`) or dumps them and returns the instructions counted since. */
 function callgrind(server: BenchServer, action: 'start' | 'stop'): number {
@@ -169,13 +219,18 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       latencies.length = 0;
     }
     callgrind(server, 'start');
+    const straceStop = STRACE_DIR ? await straceStart(server.pid) : null;
+    const switches0 = voluntarySwitches(server.pid);
     const { cpuSeconds: cpu0, sysSeconds: sys0 } = procStats(server.pid);
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const expected = await drive(SECONDS);
     loop.disable();
     const stats = procStats(server.pid);
+    const switches = voluntarySwitches(server.pid) - switches0;
+    const traced = straceStop ? await straceStop() : null;
     const instructions = callgrind(server, 'stop');
+    const messages = Math.round(SECONDS * w.rate) * w.clients;
     latencies.sort((a, b) => a - b);
     return {
       deliveries: latencies.length,
@@ -187,6 +242,10 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       rssPeakMiB: stats.rssPeakMiB,
       driverDelayMaxMs: loop.max / 1e6,
       instructionsPerDelivery: instructions / Math.max(1, latencies.length),
+      messages,
+      wakeupsPerMessage: switches / messages,
+      syscallsPerMessage: traced ? traced.calls / messages : NaN,
+      syscallTop: traced ? traced.top.slice(0, 8).map(([n, c]) => `${n} ${(c / messages).toFixed(1)}`).join(', ') : '',
     };
   } finally {
     clients.forEach((c) => c.destroy());
@@ -203,7 +262,7 @@ export async function run(): Promise<void> {
       for (const kind of KINDS) {
         const res = await runOnce(kind, w);
         results.get(kind)!.push(res);
-        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms${CALLGRIND_DIR ? `; ${(res.instructionsPerDelivery / 1000).toFixed(0)} k instructions per delivery` : ''}`);
+        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms; ${res.wakeupsPerMessage.toFixed(1)} sleeps per message${STRACE_DIR ? `; ${res.syscallsPerMessage.toFixed(1)} syscalls per message (${res.syscallTop})` : ''}${CALLGRIND_DIR ? `; ${(res.instructionsPerDelivery / 1000).toFixed(0)} k instructions per delivery` : ''}`);
       }
     }
     const med = (k: ServerKind, f: (r: Result) => number) => median(results.get(k)!.map(f));
@@ -228,6 +287,8 @@ export async function run(): Promise<void> {
     row('delivery p50 ms', (r) => r.p50, 1);
     row('delivery p99 ms', (r) => r.p99, 1);
     row('server peak RSS MiB', (r) => r.rssPeakMiB);
+    row('server sleeps (voluntary context switches) per message', (r) => r.wakeupsPerMessage, 1);
+    if (STRACE_DIR) row('server syscalls per message (strace -c -f)', (r) => r.syscallsPerMessage, 1);
     row('deliveries (lost = expected − this)', (r) => r.deliveries);
     console.log();
   }
