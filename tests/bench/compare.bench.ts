@@ -1,9 +1,10 @@
 /**
  * Side-by-side cost of delivering chat messages: the y-websocket reference server,
- * Hocuspocus (default config) and Skein (durable: SQLite FULL), each a fresh process pinned
- * to core 0 (taskset) while this driver runs on core 1. Same workload for each: D threads,
+ * Hocuspocus in memory, Hocuspocus + its Database extension on SQLite (default debounce, and
+ * a store per change) and Skein (SQLite FULL, and NORMAL), each a fresh process pinned to
+ * core 0 (taskset) while this driver runs on core 1. Same workload for each: D threads,
  * C clients spread over them, every client appends R messages/s for S seconds. Runs
- * alternate (A/B/C, A/B/C …) and the table shows medians with ratios to the references.
+ * alternate (A/B/C, A/B/C …) and the table shows medians with ratios to Hocuspocus + SQLite.
  *
  *   npm run bench -- compare
  *   BENCH_RUNS=2 BENCH_SECONDS=15 BENCH_WORKLOADS=D10C100R1,D10C100R5,D100C500R0.2 npm run bench -- compare
@@ -13,8 +14,9 @@
  *     (instructions per delivery, every thread of the server counted by valgrind's callgrind:
  *     the work itself, free of this VM's cache and wake-up effects; ~50× slower, so low rates.
  *     V8 tiers code up by how often it ran, not by time: the warm-up needs messages, not seconds)
- *   BENCH_STRACE=1 BENCH_WORKLOADS=D10C100R1 BENCH_WARMUP_SECONDS=15 npm run bench -- compare
- *     (syscalls per message: `strace -c -f` attached to every thread of the server while measuring)
+ *   BENCH_STRACE=1 BENCH_WORKLOADS=D10C100R0.2 BENCH_WARMUP_SECONDS=10 BENCH_SECONDS=30 npm run bench -- compare
+ *     (syscalls per message: `strace -c -f` attached to every thread of the server while measuring;
+ *     at a rate every server keeps up with under ptrace, else batching hides the per-message cost)
  *   BENCH_DRIVER=yjs   stock providers with a Y.Doc each instead of the light raw clients
  */
 import { execFileSync, spawn } from 'node:child_process';
