@@ -1,9 +1,10 @@
 /**
  * Side-by-side cost of delivering chat messages: the y-websocket reference server,
- * Hocuspocus (default config) and Skein (durable: SQLite FULL), each a fresh process pinned
- * to core 0 (taskset) while this driver runs on core 1. Same workload for each: D threads,
+ * Hocuspocus in memory, Hocuspocus + its Database extension on SQLite (default debounce, and
+ * a store per change) and Skein (SQLite FULL, and NORMAL), each a fresh process pinned to
+ * core 0 (taskset) while this driver runs on core 1. Same workload for each: D threads,
  * C clients spread over them, every client appends R messages/s for S seconds. Runs
- * alternate (A/B/C, A/B/C …) and the table shows medians with ratios to the references.
+ * alternate (A/B/C, A/B/C …) and the table shows medians with ratios to Hocuspocus + SQLite.
  *
  *   npm run bench -- compare
  *   BENCH_RUNS=2 BENCH_SECONDS=15 BENCH_WORKLOADS=D10C100R1,D10C100R5,D100C500R0.2 npm run bench -- compare
@@ -13,15 +14,20 @@
  *     (instructions per delivery, every thread of the server counted by valgrind's callgrind:
  *     the work itself, free of this VM's cache and wake-up effects; ~50× slower, so low rates.
  *     V8 tiers code up by how often it ran, not by time: the warm-up needs messages, not seconds)
+ *   BENCH_STRACE=1 BENCH_WORKLOADS=D10C100R0.2 BENCH_WARMUP_SECONDS=10 BENCH_SECONDS=30 npm run bench -- compare
+ *     (syscalls per message: `strace -c -f` attached to every thread of the server while measuring;
+ *     at a rate every server keeps up with under ptrace, else batching hides the per-message cost)
+ *   BENCH_DRIVER=yjs   stock providers with a Y.Doc each instead of the light raw clients
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as Y from 'yjs';
 import { ulid } from 'ulid';
-import { type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
+import { LightClient, type SentMessage } from './compare/light-client.ts';
+import { ALL_KINDS, type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
 
 // Every stock WebsocketProvider adds a process exit listener.
 process.setMaxListeners(0);
@@ -46,6 +52,13 @@ interface Result {
   driverDelayMaxMs: number;
   /** BENCH_CALLGRIND: instructions the server executed per delivery while measuring (all its threads). */
   instructionsPerDelivery: number;
+  /** Messages sent while measuring. */
+  messages: number;
+  /** Voluntary context switches of all the server's threads per message: how often it slept. */
+  wakeupsPerMessage: number;
+  /** BENCH_STRACE: syscalls of all the server's threads per message, and the largest by count. */
+  syscallsPerMessage: number;
+  syscallTop: string;
 }
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
@@ -61,10 +74,50 @@ const WORKLOADS: Workload[] = (process.env.BENCH_WORKLOADS ?? 'D10C100R1,D10C100
 });
 /** Extra relay settings, e.g. BENCH_SKEIN_ENV="SKEIN_SQLITE_SYNC=NORMAL" (what a setting costs). */
 const SKEIN_ENV = Object.fromEntries((process.env.BENCH_SKEIN_ENV ?? '').split(' ').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
-const KINDS = (process.env.BENCH_SERVERS ?? 'y-websocket,hocuspocus,skein').split(',') as ServerKind[];
+const KINDS = (process.env.BENCH_SERVERS?.split(',') ?? ALL_KINDS) as ServerKind[];
 /** BENCH_CALLGRIND=1: each server runs under callgrind; where its dumps go. */
 const CALLGRIND_DIR = process.env.BENCH_CALLGRIND === '1' ? mkdtempSync(join(tmpdir(), 'skein-callgrind-')) : null;
 if (CALLGRIND_DIR) process.env.BENCH_WRAP = `valgrind -q --tool=callgrind --callgrind-out-file=${CALLGRIND_DIR}/cg.%p`;
+
+/** BENCH_STRACE=1: `strace -c -f` attached to the server while measuring (syscalls per message). */
+const STRACE_DIR = process.env.BENCH_STRACE === '1' ? mkdtempSync(join(tmpdir(), 'skein-strace-')) : null;
+
+/** Sum of voluntary context switches (sleeps) over every thread of `pid`. */
+function voluntarySwitches(pid: number): number {
+  let n = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      n += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return n;
+}
+
+/** Attaches `strace -c -f` to the server; the returned stop() detaches and parses its summary. */
+async function straceStart(pid: number): Promise<() => Promise<{ calls: number; top: Array<[string, number]> }>> {
+  const out = join(STRACE_DIR!, `strace.${pid}`);
+  const proc = spawn('strace', ['-c', '-f', '-p', String(pid), '-o', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // strace reports each attached thread on stderr; wait until the first one is.
+  await new Promise<void>((resolve) => proc.stderr!.once('data', () => resolve()));
+  await sleep(200);
+  return async () => {
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGINT');
+    await exited;
+    const rows = readFileSync(out, 'utf8')
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length >= 5 && /^[\d.]+$/.test(f[0]!) && /^\d+$/.test(f[3]!));
+    const calls = rows.filter((f) => f.at(-1) === 'total').reduce((a, f) => a + Number(f[3]), 0);
+    const top = rows
+      .filter((f) => f.at(-1) !== 'total')
+      .map((f) => [f.at(-1)!, Number(f[3])] as [string, number])
+      .sort((a, b) => b[1] - a[1]);
+    return { calls, top };
+  };
+}
 
 /** Callgrind: zeroes the server's counters (`start`) or dumps them and returns the instructions counted since. */
 function callgrind(server: BenchServer, action: 'start' | 'stop'): number {
@@ -74,7 +127,7 @@ function callgrind(server: BenchServer, action: 'start' | 'stop'): number {
   const { HOST: _host, ...env } = process.env;
   execFileSync('callgrind_control', [action === 'start' ? '-z' : '-d', String(pid)], {
     stdio: 'ignore',
-    env: server.kind === 'skein' ? { ...env, HOST: '127.0.0.1' } : env,
+    env: server.kind.startsWith('skein') ? { ...env, HOST: '127.0.0.1' } : env,
   });
   if (action === 'start') return NaN;
   const dumps = readdirSync(CALLGRIND_DIR).filter((f) => f.startsWith(`cg.${pid}.`)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
@@ -87,7 +140,11 @@ const pct = (sorted: number[], p: number) =>
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type SentMessage = { authorId: string; clientSentAt: number };
+/**
+ * BENCH_DRIVER=light (default): raw clients that decode frames without a Y.Doc, so the
+ * driver's core is not what p99 and saturation measure; `yjs`: stock providers with a Y.Doc each.
+ */
+const DRIVER = process.env.BENCH_DRIVER ?? 'light';
 
 /**
  * Calls `f` for each message a transaction added to the `messages` array. Walks only the
@@ -114,7 +171,7 @@ function onMessagesAdded(doc: Y.Doc, f: (m: SentMessage) => void): void {
 async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
   const server: BenchServer = await startServer(kind, SKEIN_ENV);
   pin(server.pid, 0);
-  const clients: BenchClient[] = [];
+  const clients: Array<{ synced: Promise<void>; post(m: SentMessage): void; destroy(): void }> = [];
   const latencies: number[] = [];
   try {
     const users = Array.from({ length: w.clients }, (_, i) => `u${i}`);
@@ -122,11 +179,19 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
     const rooms = await server.createRooms(members);
     for (let i = 0; i < w.clients; i++) {
       const userId = users[i]!;
-      const c = server.connect(rooms[i % w.threads]!, userId);
-      onMessagesAdded(c.doc, (m) => {
+      const room = rooms[i % w.threads]!;
+      const received = (m: SentMessage) => {
         if (m.authorId !== userId) latencies.push(Date.now() - m.clientSentAt);
-      });
-      clients.push(c);
+      };
+      if (DRIVER === 'light') {
+        const { url, hocuspocusName } = server.raw(room, userId);
+        clients.push(new LightClient(url, hocuspocusName, userId, received));
+      } else {
+        const c: BenchClient = server.connect(room, userId);
+        onMessagesAdded(c.doc, received);
+        const messages = c.doc.getArray<SentMessage>('messages');
+        clients.push({ synced: c.synced, post: (m) => messages.insert(messages.length, [m]), destroy: () => c.destroy() });
+      }
     }
     await Promise.all(clients.map((c) => c.synced));
     // Sends R messages/s from every client for `seconds`, then waits for their deliveries.
@@ -141,9 +206,7 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
           const due = started + t * tickMs + (i / clients.length) * tickMs;
           const wait = due - performance.now();
           if (wait > 1) await sleep(wait);
-          const c = clients[i]!;
-          const messages = c.doc.getArray('messages');
-          messages.insert(messages.length, [{ id: ulid(), authorId: users[i]!, text: `m${round}`, clientSentAt: Date.now() }]);
+          clients[i]!.post({ id: ulid(), authorId: users[i]!, text: `m${round}`, clientSentAt: Date.now() });
         }
       }
       const expected = w.clients * (w.clients / w.threads - 1) * ticks;
@@ -158,13 +221,18 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       latencies.length = 0;
     }
     callgrind(server, 'start');
+    const straceStop = STRACE_DIR ? await straceStart(server.pid) : null;
+    const switches0 = voluntarySwitches(server.pid);
     const { cpuSeconds: cpu0, sysSeconds: sys0 } = procStats(server.pid);
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const expected = await drive(SECONDS);
     loop.disable();
     const stats = procStats(server.pid);
+    const switches = voluntarySwitches(server.pid) - switches0;
+    const traced = straceStop ? await straceStop() : null;
     const instructions = callgrind(server, 'stop');
+    const messages = Math.round(SECONDS * w.rate) * w.clients;
     latencies.sort((a, b) => a - b);
     return {
       deliveries: latencies.length,
@@ -176,6 +244,10 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       rssPeakMiB: stats.rssPeakMiB,
       driverDelayMaxMs: loop.max / 1e6,
       instructionsPerDelivery: instructions / Math.max(1, latencies.length),
+      messages,
+      wakeupsPerMessage: switches / messages,
+      syscallsPerMessage: traced ? traced.calls / messages : NaN,
+      syscallTop: traced ? traced.top.slice(0, 8).map(([n, c]) => `${n} ${(c / messages).toFixed(1)}`).join(', ') : '',
     };
   } finally {
     clients.forEach((c) => c.destroy());
@@ -192,23 +264,33 @@ export async function run(): Promise<void> {
       for (const kind of KINDS) {
         const res = await runOnce(kind, w);
         results.get(kind)!.push(res);
-        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms${CALLGRIND_DIR ? `; ${(res.instructionsPerDelivery / 1000).toFixed(0)} k instructions per delivery` : ''}`);
+        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms; ${res.wakeupsPerMessage.toFixed(1)} sleeps per message${STRACE_DIR ? `; ${res.syscallsPerMessage.toFixed(1)} syscalls per message (${res.syscallTop})` : ''}${CALLGRIND_DIR ? `; ${(res.instructionsPerDelivery / 1000).toFixed(0)} k instructions per delivery` : ''}`);
       }
     }
     const med = (k: ServerKind, f: (r: Result) => number) => median(results.get(k)!.map(f));
+    // Ratios against the setup a user would deploy instead (Hocuspocus + SQLite, default
+    // debounce) and against in-memory Hocuspocus.
+    const ratios: Array<[ServerKind, ServerKind]> = (
+      [
+        ['skein', 'hocuspocus-sqlite'],
+        ['skein-normal', 'hocuspocus-sqlite'],
+        ['skein', 'hocuspocus'],
+      ] as Array<[ServerKind, ServerKind]>
+    ).filter(([a, b]) => KINDS.includes(a) && KINDS.includes(b));
     const row = (label: string, f: (r: Result) => number, digits = 0) => {
-      const all: ServerKind[] = ['y-websocket', 'hocuspocus', 'skein'];
-      if (!all.every((k) => KINDS.includes(k))) return;
-      const [ref, hp, sk] = all.map((k) => med(k, f));
-      console.log(`| ${w.name} ${label} | ${ref!.toFixed(digits)} | ${hp!.toFixed(digits)} | ${sk!.toFixed(digits)} | ${(sk! / hp!).toFixed(2)}× | ${(sk! / ref!).toFixed(2)}× |`);
+      const cells = KINDS.map((k) => med(k, f).toFixed(digits));
+      const rs = ratios.map(([a, b]) => `${(med(a, f) / med(b, f)).toFixed(2)}×`);
+      console.log(`| ${w.name} ${label} | ${[...cells, ...rs].join(' | ')} |`);
     };
-    console.log(`\n| workload, figure (median of ${RUNS}) | y-websocket ref | Hocuspocus | Skein | Skein/Hocuspocus | Skein/ref |`);
-    console.log('|---|---|---|---|---|---|');
+    console.log(`\n| workload, figure (median of ${RUNS}) | ${[...KINDS, ...ratios.map(([a, b]) => `${a}/${b}`)].join(' | ')} |`);
+    console.log(`|---|${[...KINDS, ...ratios].map(() => '---|').join('')}`);
     row('server CPU µs per delivery', (r) => r.cpuUsPerDelivery);
     if (CALLGRIND_DIR) row('server k instructions per delivery (callgrind)', (r) => r.instructionsPerDelivery / 1000);
     row('delivery p50 ms', (r) => r.p50, 1);
     row('delivery p99 ms', (r) => r.p99, 1);
     row('server peak RSS MiB', (r) => r.rssPeakMiB);
+    row('server sleeps (voluntary context switches) per message', (r) => r.wakeupsPerMessage, 1);
+    if (STRACE_DIR) row('server syscalls per message (strace -c -f)', (r) => r.syscallsPerMessage, 1);
     row('deliveries (lost = expected − this)', (r) => r.deliveries);
     console.log();
   }

@@ -14,7 +14,13 @@ import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { RelayProcess, wrapper } from '../../helpers/relay-process.ts';
 
-export type ServerKind = 'y-websocket' | 'hocuspocus' | 'skein';
+/**
+ * `hocuspocus-sqlite`: Hocuspocus + extension-database on SQLite (WAL, synchronous=FULL) with
+ * its default debounce (a crash loses up to 10 s); `hocuspocus-sqlite-d0`: the same with a
+ * store after every change. `skein-normal`: Skein with `SKEIN_SQLITE_SYNC=NORMAL`.
+ */
+export type ServerKind = 'y-websocket' | 'hocuspocus' | 'hocuspocus-sqlite' | 'hocuspocus-sqlite-d0' | 'skein' | 'skein-normal';
+export const ALL_KINDS: ServerKind[] = ['y-websocket', 'hocuspocus', 'hocuspocus-sqlite', 'hocuspocus-sqlite-d0', 'skein', 'skein-normal'];
 
 /** One connected client: its document and a way to leave. */
 export interface BenchClient {
@@ -29,6 +35,11 @@ export interface BenchServer {
   /** Creates `threads` rooms whose members are the given user ids; returns room names. */
   createRooms(members: string[][]): Promise<string[]>;
   connect(room: string, userId: string): BenchClient;
+  /**
+   * Where a raw client (the light driver, no Y.Doc) connects: the WebSocket URL, and the
+   * document name it prefixes every frame with (Hocuspocus's protocol) or null (y-websocket's).
+   */
+  raw(room: string, userId: string): { url: string; hocuspocusName: string | null };
   stop(): Promise<void>;
 }
 
@@ -66,9 +77,9 @@ function stockClient(wsUrl: string, room: string, params: Record<string, string>
 }
 
 /** Starts a plain Node script that prints `{"event":"listening","port":N}`. */
-async function startScript(script: string): Promise<{ proc: ChildProcess; port: number }> {
+async function startScript(script: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; port: number }> {
   const [cmd, ...args] = [...wrapper(), process.execPath, join(HERE, script)];
-  const proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -95,14 +106,21 @@ async function refServer(): Promise<BenchServer> {
     pid: proc.pid!,
     createRooms: async (members) => members.map((_, i) => `room-${i}`),
     connect: (room) => stockClient(`ws://127.0.0.1:${port}`, room, {}),
+    raw: (room) => ({ url: `ws://127.0.0.1:${port}/${room}`, hocuspocusName: null }),
     stop: () => stopProc(proc),
   };
 }
 
-async function hocuspocusServer(): Promise<BenchServer> {
-  const { proc, port } = await startScript('hocuspocus-server.mjs');
+async function hocuspocusServer(kind: ServerKind): Promise<BenchServer> {
+  const { proc, port } =
+    kind === 'hocuspocus'
+      ? await startScript('hocuspocus-server.mjs')
+      : await startScript('hocuspocus-sqlite-server.mjs', {
+          HP_DB: join(mkdtempSync(join(tmpdir(), 'hocuspocus-sqlite-')), 'db.sqlite'),
+          HP_DEBOUNCE: kind === 'hocuspocus-sqlite-d0' ? '0' : '',
+        });
   return {
-    kind: 'hocuspocus',
+    kind,
     pid: proc.pid!,
     createRooms: async (members) => members.map((_, i) => `room-${i}`),
     connect(room) {
@@ -118,6 +136,7 @@ async function hocuspocusServer(): Promise<BenchServer> {
       } as ConstructorParameters<typeof HocuspocusProvider>[0]);
       return { doc, synced, destroy: () => (provider.destroy(), doc.destroy()) };
     },
+    raw: (room) => ({ url: `ws://127.0.0.1:${port}`, hocuspocusName: room }),
     stop: () => stopProc(proc),
   };
 }
@@ -125,7 +144,7 @@ async function hocuspocusServer(): Promise<BenchServer> {
 let builtOnce = false;
 
 /** Skein as `npm start` runs it, durable (`SKEIN_SQLITE_SYNC=FULL`), limits lifted for the load. */
-async function skeinServer(env: Record<string, string>): Promise<BenchServer> {
+async function skeinServer(kind: ServerKind, env: Record<string, string>): Promise<BenchServer> {
   // The production path: the compiled relay, as `npm start` runs it (no TypeScript loader),
   // built from the current sources once per bench run.
   if (process.env.RELAY_COMPILED !== '0' && !builtOnce) {
@@ -144,6 +163,7 @@ async function skeinServer(env: Record<string, string>): Promise<BenchServer> {
     // grows as the other servers' documents do.
     SKEIN_GENERATION_MESSAGES: '0',
     ...env,
+    ...(kind === 'skein-normal' ? { SKEIN_SQLITE_SYNC: 'NORMAL' } : {}),
   });
   await relay.start();
   const tokens = new Map<string, string>();
@@ -152,7 +172,7 @@ async function skeinServer(env: Record<string, string>): Promise<BenchServer> {
     return tokens.get(u)!;
   };
   return {
-    kind: 'skein',
+    kind,
     pid: relay.proc!.pid!,
     async createRooms(members) {
       const all = [...new Set(members.flat())];
@@ -162,6 +182,7 @@ async function skeinServer(env: Record<string, string>): Promise<BenchServer> {
       return rooms;
     },
     connect: (room, userId) => stockClient(relay.wsUrl, room, { token: tokens.get(userId)! }),
+    raw: (room, userId) => ({ url: `${relay.wsUrl}/${room}?token=${encodeURIComponent(tokens.get(userId)!)}`, hocuspocusName: null }),
     // SIGTERM: a graceful stop, so --cpu-prof (RELAY_NODE_ARGS) gets written.
     stop: () => relay.stop('SIGTERM'),
   };
@@ -169,6 +190,6 @@ async function skeinServer(env: Record<string, string>): Promise<BenchServer> {
 
 export function startServer(kind: ServerKind, skeinEnv: Record<string, string> = {}): Promise<BenchServer> {
   if (kind === 'y-websocket') return refServer();
-  if (kind === 'hocuspocus') return hocuspocusServer();
-  return skeinServer(skeinEnv);
+  if (kind.startsWith('hocuspocus')) return hocuspocusServer(kind);
+  return skeinServer(kind, skeinEnv);
 }

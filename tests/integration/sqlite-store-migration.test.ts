@@ -1,0 +1,76 @@
+/**
+ * A SQLite file written before issue 29 (`updates` with AUTOINCREMENT, `messages` a rowid
+ * table) opens with both tables rebuilt in their current form and nothing lost: the same
+ * messages with the same seqs, the same update log in the same order, and new commits after.
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../server/store/sqlite-store.ts';
+import type { MessageCandidate } from '../../server/store/store.ts';
+
+const cand = (id: string): MessageCandidate => ({ record: { id, authorId: 'alice', text: `text of ${id}`, clientSentAt: 42 }, state: 'sent' });
+
+/** Puts the two tables back in their form before issue 29, rows and ids kept. */
+function downgrade(file: string): void {
+  const db = new Database(file);
+  db.exec(`
+    ALTER TABLE updates RENAME TO u_new;
+    DROP INDEX updates_by_thread;
+    CREATE TABLE updates (id INTEGER PRIMARY KEY AUTOINCREMENT, thread_id TEXT NOT NULL, data BLOB NOT NULL);
+    CREATE INDEX updates_by_thread ON updates(thread_id, id);
+    INSERT INTO updates (id, thread_id, data) SELECT id, thread_id, data FROM u_new;
+    DROP TABLE u_new;
+    ALTER TABLE messages RENAME TO m_new;
+    CREATE TABLE messages (
+      thread_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, author_id TEXT NOT NULL, text TEXT NOT NULL,
+      client_sent_at REAL NOT NULL, reply_to TEXT, sent_at INTEGER NOT NULL, state TEXT NOT NULL,
+      at_uri TEXT, at_cid TEXT, error TEXT, PRIMARY KEY (thread_id, seq), UNIQUE (thread_id, id));
+    INSERT INTO messages SELECT * FROM m_new;
+    DROP TABLE m_new;`);
+  db.close();
+}
+
+const ddl = (file: string, table: string): string => {
+  const db = new Database(file, { readonly: true });
+  const sql = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) as { sql: string }).sql;
+  db.close();
+  return sql;
+};
+
+describe('SQLite store: files from before issue 29', () => {
+  it('rebuilds updates and messages in their current form with every row kept', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'skein-migrate-')), 'db.sqlite');
+    let s = new SqliteStore(file);
+    await s.createThread({ id: 't1', title: 'T', participants: ['alice', 'bob'], mirror: false, createdAt: 1 });
+    await s.commitMessages('t1', [new Uint8Array([1])], [cand('m1'), cand('m2')], 10);
+    await s.appendUpdate('t1', new Uint8Array([2]));
+    await s.commitMessages('t1', [new Uint8Array([3])], [cand('m3')], 11);
+    await s.close();
+    downgrade(file);
+    expect(ddl(file, 'updates')).toMatch(/AUTOINCREMENT/);
+    expect(ddl(file, 'messages')).not.toMatch(/WITHOUT ROWID/);
+
+    s = new SqliteStore(file);
+    expect(ddl(file, 'updates')).not.toMatch(/AUTOINCREMENT/);
+    expect(ddl(file, 'messages')).toMatch(/WITHOUT ROWID/);
+    expect((await s.listMessages('t1', 0, 10)).map((m) => [m.seq, m.id, m.text])).toEqual([
+      [1, 'm1', 'text of m1'],
+      [2, 'm2', 'text of m2'],
+      [3, 'm3', 'text of m3'],
+    ]);
+    expect((await s.loadUpdates('t1')).updates).toEqual([new Uint8Array([1]), new Uint8Array([2]), new Uint8Array([3])]);
+    // A duplicate id is still refused a second seq (the unique key came along), new ones continue.
+    const next = await s.commitMessages('t1', [new Uint8Array([4])], [cand('m3'), cand('m4')], 12);
+    expect(next.map((m) => [m.seq, m.id])).toEqual([[4, 'm4']]);
+    expect((await s.loadUpdates('t1')).updates.at(-1)).toEqual(new Uint8Array([4]));
+    await s.close();
+
+    // Opening again finds nothing to do.
+    s = new SqliteStore(file);
+    expect((await s.listMessages('t1', 0, 10)).length).toBe(4);
+    await s.close();
+  });
+});
