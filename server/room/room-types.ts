@@ -10,6 +10,7 @@ import type { SyncConnection } from './sync-connection.ts';
 import type { IntakeLimits } from './room-intake.ts';
 import type { Positioned } from './document-order.ts';
 import type { AcceptedMessage } from './policy/update-policy.ts';
+import type { ThreadMeters } from './thread-meters.ts';
 
 /** Thrown by a room whose generation was sealed meanwhile: acquire the thread's room again. */
 export class RoomSealedError extends Error {
@@ -65,6 +66,8 @@ export interface ThreadRoomOptions {
   intake?: IntakeLimits;
   /** Receipts one user keeps in the live document (room-receipts.ts); default 2000. */
   maxReceiptsPerUser?: number;
+  /** Per-user and per-thread budgets kept across connections and rooms (thread-meters.ts); default: a room's own. */
+  meters?: ThreadMeters;
 }
 
 /** What one flush collects while applying updates. */
