@@ -5,14 +5,16 @@
  * admits is collected for its commit (new messages, tombstones, receipt maxima).
  */
 import * as Y from 'yjs';
-import { CloseCode, ErrorCode } from '../../shared/errors.ts';
+import { CloseCode, ErrorCode, rateLimitReason } from '../../shared/errors.ts';
 import { DEFAULT_STREAM_LIMITS } from '../../shared/stream.ts';
 import { HeldUpdates } from './held-updates.ts';
 import type { SyncConnection } from './sync-connection.ts';
 import { type Collecting, readAtOf } from './room-types.ts';
 import type { Pending } from './room-intake.ts';
 import { DEFAULT_MAX_RECEIPTS_PER_USER } from './room-receipts.ts';
-import { checkUpdate } from './policy/update-policy.ts';
+import { type PolicyContext, type Verdict, checkUpdate } from './policy/update-policy.ts';
+import { backlogCuts, prefixUpdate } from './backlog-cut.ts';
+import type { ThreadMeters } from './thread-meters.ts';
 import type * as YT from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { RoomFanout } from '../fanout/room-fanout.ts';
@@ -30,6 +32,8 @@ export interface AdmissionState {
   readonly fan: RoomFanout | null;
   /** Ids accepted into the document whose canon is not written yet (admission adds to it). */
   readonly uncanonIds: Set<string>;
+  /** Budgets kept across connections (offline backlogs). */
+  readonly meters: ThreadMeters;
   thread(): ThreadRow;
 }
 
@@ -83,8 +87,7 @@ export class RoomAdmission {
     const room = this.room;
     if (conn.closedByRelay) return 'dropped';
     const fan = room.fan;
-    const verdict = checkUpdate(
-      {
+    const ctx: PolicyContext = {
         doc: room.doc,
         roots: room.roots,
         userId: conn.userId,
@@ -94,9 +97,16 @@ export class RoomAdmission {
         authorOfKnownMessage: (id) => authorOf(room, id),
         deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
         ...(fan ? { isRelayClient: (c: number) => fan.relayClients.has(c), otherRelays: true } : {}),
-      },
-      p.update,
-    );
+    };
+    let update = p.update;
+    let verdict = checkUpdate(ctx, update);
+    /** Backlog messages left for the peer's next step 2 (over its user's budget). */
+    let deferred = 0;
+    if (verdict.ok && p.backlog && verdict.messages.length) {
+      const part = this.budgetBacklog(ctx, p, verdict);
+      if (!part) return 'dropped';
+      ({ update, verdict, deferred } = part);
+    }
     if (!verdict.ok) {
       // Missing structs may be another instance's, lost on the way: the store has them.
       if (verdict.pending) {
@@ -141,7 +151,7 @@ export class RoomAdmission {
       if (archived) c.tombstones.push(m);
     }
     try {
-      Y.applyUpdate(room.doc, p.update, conn);
+      Y.applyUpdate(room.doc, update, conn);
     } catch {
       conn.close(CloseCode.MALFORMED, 'undecodable update');
       return 'dropped';
@@ -153,7 +163,39 @@ export class RoomAdmission {
       store.pendingStructs = null;
       store.pendingDs = null;
     }
+    if (deferred) this.deferBacklog(conn, deferred);
     return 'applied';
+  }
+
+  /**
+   * Charges a backlog's new messages to its user's budget in this thread (thread-meters.ts).
+   * Over the budget, the prefix holding as many messages as the budget has is taken instead
+   * (backlog-cut.ts); null when nothing can be taken now (the connection is closed, retryable).
+   */
+  private budgetBacklog(ctx: PolicyContext, p: Pending, verdict: Verdict & { ok: true }): { update: Uint8Array; verdict: Verdict; deferred: number } | null {
+    const room = this.room;
+    const bucket = room.meters.backlog(room.thread().id, p.conn.userId);
+    const n = verdict.messages.length;
+    if (bucket.take(n)) return { update: p.update, verdict, deferred: 0 };
+    const keep = bucket.available;
+    if (keep > 0) {
+      const update = prefixUpdate(p.update, backlogCuts(p.update, verdict.messages, keep));
+      const part = checkUpdate(ctx, update);
+      // The policy judges the prefix as it judged the whole; a prefix it cannot take whole waits.
+      if (part.ok && part.messages.length <= keep && bucket.take(part.messages.length)) {
+        room.log.info({ event: 'backlog_deferred', threadId: room.thread().id, userId: p.conn.userId, taken: part.messages.length, deferred: n - part.messages.length }, 'offline backlog over budget: taken in part');
+        return { update, verdict: part, deferred: n - part.messages.length };
+      }
+    }
+    this.deferBacklog(p.conn, n);
+    return null;
+  }
+
+  /** Closes a connection whose backlog still holds `remaining` messages, naming when to come back. */
+  private deferBacklog(conn: SyncConnection, remaining: number): void {
+    const room = this.room;
+    const wait = room.meters.backlogRetryMs(room.thread().id, conn.userId, remaining);
+    conn.close(CloseCode.RATE_LIMITED, rateLimitReason('offline backlog over budget', wait));
   }
 
   /** Keeps an update until its dependencies arrive (see held-updates.ts). */

@@ -51,6 +51,7 @@ import { BackendUnavailableError, type Collecting, type IngestedMessage, RoomBro
 import { StreamWatch } from './stream-watch.ts';
 import { DEFAULT_MAX_RECEIPTS_PER_USER, ReceiptBudget } from './room-receipts.ts';
 import { SyncConnection } from './sync-connection.ts';
+import { ThreadMeters } from './thread-meters.ts';
 import { encodeUpdate } from './sync-protocol.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './room-types.ts';
@@ -113,7 +114,8 @@ export class ThreadRoom {
     this.chain = new RoomChain((err) => this.log.error({ event: 'room_task_failed', threadId: this.id, err: String(err) }, 'room task failed'));
     // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
     this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
-    this.presence = new RoomPresence(this.doc, this.conns, this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
+    const meters = opts.meters ?? new ThreadMeters();
+    this.presence = new RoomPresence(this.doc, this.conns, (c, bytes) => meters.takeAwareness(this.id, c.userId, bytes), this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
     this.streamLimits = opts.streamLimits ?? DEFAULT_STREAM_LIMITS;
     this.admission = new RoomAdmission({
       doc: this.doc,
@@ -122,6 +124,7 @@ export class ThreadRoom {
       opts,
       fan: this.fan,
       uncanonIds: this.uncanonIds,
+      meters,
       thread: () => this.thread,
     });
   }
