@@ -75,7 +75,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
       backlogBudget: int(env, 'SKEIN_BACKLOG_BUDGET', 1000, 1, 10_000_000),
       backlogPerSecond: int(env, 'SKEIN_BACKLOG_MESSAGES_PER_SECOND', 5, 1, 1_000_000),
       awarenessBytesPerSecond: int(env, 'SKEIN_AWARENESS_BYTES_PER_SECOND', 16_384, 64, 1_073_741_824),
-      rollMinIntervalMs: int(env, 'SKEIN_ROLL_MIN_INTERVAL_MS', 30_000, 0, 86_400_000),
+      rollMinIntervalMs: int(env, 'SKEIN_ROLL_MIN_INTERVAL_MS', 1000, 0, 86_400_000),
     },
     atproto: atproto(env),
     ingest: ingest(env),

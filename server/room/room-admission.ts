@@ -9,7 +9,8 @@ import { CloseCode, ErrorCode, rateLimitReason } from '../../shared/errors.ts';
 import { DEFAULT_STREAM_LIMITS } from '../../shared/stream.ts';
 import { HeldUpdates } from './held-updates.ts';
 import type { SyncConnection } from './sync-connection.ts';
-import { type Collecting, readAtOf } from './room-types.ts';
+import { type Collecting, type ReceiptLookup, readAtOf } from './room-types.ts';
+import { parseReceiptKey } from '../../shared/schema.ts';
 import type { Pending } from './room-intake.ts';
 import { DEFAULT_MAX_RECEIPTS_PER_USER } from './room-receipts.ts';
 import { type PolicyContext, type Verdict, checkUpdate } from './policy/update-policy.ts';
@@ -46,6 +47,8 @@ export class RoomAdmission {
   /** Updates waiting for structs the relay does not have yet, per connection. */
   private readonly held = new HeldUpdates<Pending>();
   private retrying = false;
+  /** Ids the store holds that the document does not (sealed generations), learnt from receipt lookups. */
+  private readonly storedIds = new Set<string>();
 
   constructor(private readonly room: AdmissionState) {}
 
@@ -64,7 +67,7 @@ export class RoomAdmission {
    * whose dependencies may now be there); returns what was collected for the commit.
    */
   collect(batch: Pending[], retry: boolean): Collecting {
-    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map() };
+    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [] };
     this.collecting = collecting;
     try {
       for (const p of batch) {
@@ -100,6 +103,7 @@ export class RoomAdmission {
     };
     let update = p.update;
     let verdict = checkUpdate(ctx, update);
+    if (verdict.ok && !this.receiptsAllowed(p, verdict)) return 'dropped';
     /** Backlog messages left for the peer's next step 2 (over its user's budget). */
     let deferred = 0;
     if (verdict.ok && p.backlog && verdict.messages.length) {
@@ -126,13 +130,7 @@ export class RoomAdmission {
       return 'dropped';
     }
     const c = this.collecting!;
-    let fresh = 0;
-    for (const [key, readAt] of verdict.receipts) if (readAt !== null && !room.roots.receipts.has(key)) fresh++;
-    const perUser = room.opts.maxReceiptsPerUser ?? DEFAULT_MAX_RECEIPTS_PER_USER;
-    if (fresh > perUser) {
-      conn.close(CloseCode.POLICY_VIOLATION, 'too many receipts in one update');
-      return 'dropped';
-    }
+    const fresh = freshReceipts(room, verdict).length;
     if (fresh) c.newReceipts.set(conn.userId, (c.newReceipts.get(conn.userId) ?? 0) + fresh);
     // Receipts: remember the highest readAt seen (before the update may overwrite it).
     for (const [key, readAt] of verdict.receipts) {
@@ -198,6 +196,54 @@ export class RoomAdmission {
     conn.close(CloseCode.RATE_LIMITED, rateLimitReason('offline backlog over budget', wait));
   }
 
+  /**
+   * Receipts name messages the thread has (issue 28): live, admitted in this flush or this
+   * update, or stored (sealed in an earlier generation). An update with more new receipts
+   * than a user may keep, or naming a message the store does not have either, is refused
+   * (4402); one naming ids the document does not know waits for a store lookup (the room
+   * admits it again through `resolveLookups`). False when the update is not to be applied now.
+   */
+  private receiptsAllowed(p: Pending, verdict: Verdict & { ok: true }): boolean {
+    const room = this.room;
+    const fresh = freshReceipts(room, verdict);
+    if (fresh.length === 0) return true;
+    if (fresh.length > (room.opts.maxReceiptsPerUser ?? DEFAULT_MAX_RECEIPTS_PER_USER)) {
+      p.conn.close(CloseCode.POLICY_VIOLATION, 'too many receipts in one update');
+      return false;
+    }
+    const here = new Set([...verdict.messages, ...verdict.duplicates].map((m) => m.record.id));
+    const known = (id: string) => here.has(id) || room.roots.canon.has(id) || room.uncanonIds.has(id) || this.storedIds.has(id);
+    let unknown = [...new Set(fresh.filter((id) => !known(id)))];
+    if (unknown.length) {
+      // Messages in the document without canon yet (another instance's, just applied).
+      const live = new Set(room.roots.messages.toArray().map((m) => m?.id));
+      unknown = unknown.filter((id) => !live.has(id));
+    }
+    if (unknown.length === 0) return true;
+    if (p.lookedUp) {
+      p.conn.close(CloseCode.POLICY_VIOLATION, 'receipt for a message the thread does not have');
+      return false;
+    }
+    this.collecting!.lookups.push({ pending: p, ids: unknown });
+    return false;
+  }
+
+  /**
+   * The store answered which of the looked-up ids it holds: returns the updates to admit
+   * again (all their ids are stored); the others' connections are refused (4402).
+   */
+  resolveLookups(lookups: ReceiptLookup[], stored: string[]): Pending[] {
+    if (this.storedIds.size > 50_000) this.storedIds.clear();
+    for (const id of stored) this.storedIds.add(id);
+    const again: Pending[] = [];
+    for (const { pending, ids } of lookups) {
+      if (pending.conn.isClosed) continue;
+      if (ids.every((id) => this.storedIds.has(id))) again.push({ ...pending, lookedUp: true });
+      else pending.conn.close(CloseCode.POLICY_VIOLATION, 'receipt for a message the thread does not have');
+    }
+    return again;
+  }
+
   /** Keeps an update until its dependencies arrive (see held-updates.ts). */
   private hold(p: Pending): void {
     if (p.conn.isClosed) return;
@@ -214,6 +260,17 @@ export class RoomAdmission {
       this.retrying = false;
     }
   }
+}
+
+/** Message ids of the receipts `verdict` adds to the document (keys it does not hold yet). */
+function freshReceipts(room: AdmissionState, verdict: Verdict & { ok: true }): string[] {
+  const ids: string[] = [];
+  for (const [key, readAt] of verdict.receipts) {
+    if (readAt === null || room.roots.receipts.has(key)) continue;
+    const k = parseReceiptKey(key);
+    if (k) ids.push(k.messageId);
+  }
+  return ids;
 }
 
 /** The author of a message in the live document (a scan: only duplicates ask). */

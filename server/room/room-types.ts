@@ -7,7 +7,7 @@ import type { CanonInfo, MessageRecord } from '../../shared/schema.ts';
 import type { StreamLimits } from '../../shared/stream.ts';
 import type { MessageCandidate, StoredMessage } from '../store/store.ts';
 import type { SyncConnection } from './sync-connection.ts';
-import type { IntakeLimits } from './room-intake.ts';
+import type { IntakeLimits, Pending } from './room-intake.ts';
 import type { Positioned } from './document-order.ts';
 import type { AcceptedMessage } from './policy/update-policy.ts';
 import type { ThreadMeters } from './thread-meters.ts';
@@ -85,6 +85,18 @@ export interface Collecting {
   owners: Map<number, string>;
   /** User → receipt keys new to the document in this flush (room-receipts.ts counts them). */
   newReceipts: Map<string, number>;
+  /**
+   * Updates not admitted yet because they hold receipts of messages this document does not
+   * know (sealed in an earlier generation, or never sent): the room looks the ids up in the
+   * store and admits them again, or refuses them (room-admission.ts).
+   */
+  lookups: ReceiptLookup[];
+}
+
+/** An update waiting for its receipts' message ids to be looked up in the store. */
+export interface ReceiptLookup {
+  pending: Pending;
+  ids: string[];
 }
 
 export const readAtOf = (v: unknown): number =>

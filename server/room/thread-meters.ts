@@ -25,7 +25,7 @@ export const DEFAULT_METER_LIMITS: MeterLimits = {
   backlogPerSecond: 5,
   awarenessPerSecond: 10,
   awarenessBytesPerSecond: 16_384,
-  rollMinIntervalMs: 30_000,
+  rollMinIntervalMs: 1000,
 };
 
 const key = (threadId: string, userId: string) => `${threadId}\u0000${userId}`;
