@@ -28,6 +28,7 @@ import { RelayMetrics } from './ops/metrics.ts';
 import { createApp } from './http/app.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import { intakeLimits } from './room/room-intake.ts';
+import { ThreadMeters } from './room/thread-meters.ts';
 import type { Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { UserEvents } from './http/user-events.ts';
 import type { Fanout } from './fanout/fanout.ts';
@@ -150,6 +151,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     refuseWrites: () => (backends.writable() ? null : backends.unavailable()),
     intake: intakeLimits(config.limits.maxFrameBytes),
     maxReceiptsPerUser: config.limits.maxReceiptsPerUser,
+    meters: new ThreadMeters(config.limits),
   });
   const auth = new Auth({ secret: config.jwtSecret, jwks: config.jwks });
   const { authenticate, isMember } = opts;

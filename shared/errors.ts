@@ -64,7 +64,11 @@ export const CloseCode = {
    * is back, and the update that got this was not stored. Reconnect later and resend.
    */
   BACKEND_UNAVAILABLE: 4503,
-  /** Message rate limit exceeded; reconnect after a pause. */
+  /**
+   * Message rate limit exceeded; reconnect after a pause. When the reason names
+   * `retry_after_ms=<n>` (an offline backlog over its user's budget: part of it was taken),
+   * reconnect no sooner; the next sync step 2 carries the rest.
+   */
   RATE_LIMITED: 4529,
   /** Peer did not answer pings, or could not keep up with outgoing data. */
   UNRESPONSIVE: 4508,
@@ -76,9 +80,14 @@ export function connectionLimitReason(what: string, retryAfterMs: number): strin
   return `too many ${what} for this user; retry_after_ms=${retryAfterMs}`;
 }
 
+/** The reason of a RATE_LIMITED close that names the least wait before reconnecting. */
+export function rateLimitReason(what: string, retryAfterMs: number): string {
+  return `${what}; retry_after_ms=${retryAfterMs}`;
+}
+
 /** The least wait a close asks for before reconnecting (`retry_after_ms=<n>` in its reason), or null. */
 export function retryAfterMs(code: number, reason: string): number | null {
-  if (code !== CloseCode.CONNECTION_LIMIT) return null;
+  if (code !== CloseCode.CONNECTION_LIMIT && code !== CloseCode.RATE_LIMITED) return null;
   const m = /retry_after_ms=(\d{1,9})/.exec(reason);
   return m ? Number(m[1]) : null;
 }

@@ -26,7 +26,7 @@ export interface Limits {
   connectionRetryAfterMs: number;
   /** Largest awareness update, bytes. */
   maxAwarenessBytes: number;
-  /** Awareness updates per second per connection (burst: twice as many). */
+  /** Awareness updates per second per user and thread (burst: twice as many). */
   awarenessPerSecond: number;
   /** Outgoing bytes queued for one peer above which it is dropped as too slow. */
   maxBufferedBytes: number;
@@ -49,6 +49,18 @@ export interface Limits {
    * the oldest messages. One update adding more new ones than this closes with 4402.
    */
   maxReceiptsPerUser: number;
+  /**
+   * Messages of offline backlogs (a connection's first sync step 2) one user may have taken
+   * into one thread at once, across reconnects (token bucket per user and thread). A larger
+   * backlog is taken in part; the connection is then closed 4529 with `retry_after_ms`.
+   */
+  backlogBudget: number;
+  /** Refill of the backlog budget, messages per second. */
+  backlogPerSecond: number;
+  /** Bytes of awareness updates per second per user and thread (burst: twice as many). */
+  awarenessBytesPerSecond: number;
+  /** Least time between two generation rolls of one thread, ms (a roll due sooner waits). */
+  rollMinIntervalMs: number;
 }
 
 /** The AT Protocol write bridge (DESIGN.md "AT Protocol"). */

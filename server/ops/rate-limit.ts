@@ -1,6 +1,7 @@
 /**
  * Token bucket: `rate` tokens per second, holding at most `burst`. Used per connection
- * for messages, update frames and awareness updates, and per user for HTTP writes.
+ * for messages and update frames, per user and thread for offline backlogs and awareness
+ * (KeyedBuckets), and per user for HTTP writes.
  */
 export class TokenBucket {
   private tokens: number;
@@ -29,6 +30,12 @@ export class TokenBucket {
     return n <= this.tokens ? 0 : ((n - this.tokens) / this.rate) * 1000;
   }
 
+  /** Whole tokens available now. */
+  get available(): number {
+    this.refill();
+    return Math.floor(this.tokens);
+  }
+
   /** True when the bucket is full again, i.e. forgetting it changes nothing. */
   get idle(): boolean {
     this.refill();
@@ -39,5 +46,31 @@ export class TokenBucket {
     const t = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.rate);
     this.last = t;
+  }
+}
+
+/**
+ * Token buckets by key (a user in a thread, a thread), created full on first use. Full
+ * (idle) buckets are forgotten once `pruneAt` are kept: forgetting a full bucket changes
+ * nothing, so the map stays bounded by the keys that are actually spending.
+ */
+export class KeyedBuckets {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    private readonly pruneAt = 10_000,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  get(key: string): TokenBucket {
+    let b = this.buckets.get(key);
+    if (!b) {
+      if (this.buckets.size >= this.pruneAt) for (const [k, old] of this.buckets) if (old.idle) this.buckets.delete(k);
+      b = new TokenBucket(this.rate, this.burst, this.now);
+      this.buckets.set(key, b);
+    }
+    return b;
   }
 }

@@ -5,14 +5,17 @@
  * admits is collected for its commit (new messages, tombstones, receipt maxima).
  */
 import * as Y from 'yjs';
-import { CloseCode, ErrorCode } from '../../shared/errors.ts';
+import { CloseCode, ErrorCode, rateLimitReason } from '../../shared/errors.ts';
 import { DEFAULT_STREAM_LIMITS } from '../../shared/stream.ts';
 import { HeldUpdates } from './held-updates.ts';
 import type { SyncConnection } from './sync-connection.ts';
-import { type Collecting, readAtOf } from './room-types.ts';
+import { type Collecting, type ReceiptLookup, readAtOf } from './room-types.ts';
+import { parseReceiptKey } from '../../shared/schema.ts';
 import type { Pending } from './room-intake.ts';
 import { DEFAULT_MAX_RECEIPTS_PER_USER } from './room-receipts.ts';
-import { checkUpdate } from './policy/update-policy.ts';
+import { type PolicyContext, type Verdict, checkUpdate } from './policy/update-policy.ts';
+import { backlogCuts, prefixUpdate } from './backlog-cut.ts';
+import type { ThreadMeters } from './thread-meters.ts';
 import type * as YT from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { RoomFanout } from '../fanout/room-fanout.ts';
@@ -30,6 +33,8 @@ export interface AdmissionState {
   readonly fan: RoomFanout | null;
   /** Ids accepted into the document whose canon is not written yet (admission adds to it). */
   readonly uncanonIds: Set<string>;
+  /** Budgets kept across connections (offline backlogs). */
+  readonly meters: ThreadMeters;
   thread(): ThreadRow;
 }
 
@@ -42,6 +47,8 @@ export class RoomAdmission {
   /** Updates waiting for structs the relay does not have yet, per connection. */
   private readonly held = new HeldUpdates<Pending>();
   private retrying = false;
+  /** Ids the store holds that the document does not (sealed generations), learnt from receipt lookups. */
+  private readonly storedIds = new Set<string>();
 
   constructor(private readonly room: AdmissionState) {}
 
@@ -60,7 +67,7 @@ export class RoomAdmission {
    * whose dependencies may now be there); returns what was collected for the commit.
    */
   collect(batch: Pending[], retry: boolean): Collecting {
-    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map() };
+    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [] };
     this.collecting = collecting;
     try {
       for (const p of batch) {
@@ -83,8 +90,7 @@ export class RoomAdmission {
     const room = this.room;
     if (conn.closedByRelay) return 'dropped';
     const fan = room.fan;
-    const verdict = checkUpdate(
-      {
+    const ctx: PolicyContext = {
         doc: room.doc,
         roots: room.roots,
         userId: conn.userId,
@@ -94,9 +100,17 @@ export class RoomAdmission {
         authorOfKnownMessage: (id) => authorOf(room, id),
         deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
         ...(fan ? { isRelayClient: (c: number) => fan.relayClients.has(c), otherRelays: true } : {}),
-      },
-      p.update,
-    );
+    };
+    let update = p.update;
+    let verdict = checkUpdate(ctx, update);
+    if (verdict.ok && !this.receiptsAllowed(p, verdict)) return 'dropped';
+    /** Backlog messages left for the peer's next step 2 (over its user's budget). */
+    let deferred = 0;
+    if (verdict.ok && p.backlog && verdict.messages.length) {
+      const part = this.budgetBacklog(ctx, p, verdict);
+      if (!part) return 'dropped';
+      ({ update, verdict, deferred } = part);
+    }
     if (!verdict.ok) {
       // Missing structs may be another instance's, lost on the way: the store has them.
       if (verdict.pending) {
@@ -116,13 +130,7 @@ export class RoomAdmission {
       return 'dropped';
     }
     const c = this.collecting!;
-    let fresh = 0;
-    for (const [key, readAt] of verdict.receipts) if (readAt !== null && !room.roots.receipts.has(key)) fresh++;
-    const perUser = room.opts.maxReceiptsPerUser ?? DEFAULT_MAX_RECEIPTS_PER_USER;
-    if (fresh > perUser) {
-      conn.close(CloseCode.POLICY_VIOLATION, 'too many receipts in one update');
-      return 'dropped';
-    }
+    const fresh = freshReceipts(room, verdict).length;
     if (fresh) c.newReceipts.set(conn.userId, (c.newReceipts.get(conn.userId) ?? 0) + fresh);
     // Receipts: remember the highest readAt seen (before the update may overwrite it).
     for (const [key, readAt] of verdict.receipts) {
@@ -141,7 +149,7 @@ export class RoomAdmission {
       if (archived) c.tombstones.push(m);
     }
     try {
-      Y.applyUpdate(room.doc, p.update, conn);
+      Y.applyUpdate(room.doc, update, conn);
     } catch {
       conn.close(CloseCode.MALFORMED, 'undecodable update');
       return 'dropped';
@@ -153,7 +161,87 @@ export class RoomAdmission {
       store.pendingStructs = null;
       store.pendingDs = null;
     }
+    if (deferred) this.deferBacklog(conn, deferred);
     return 'applied';
+  }
+
+  /**
+   * Charges a backlog's new messages to its user's budget in this thread (thread-meters.ts).
+   * Over the budget, the prefix holding as many messages as the budget has is taken instead
+   * (backlog-cut.ts); null when nothing can be taken now (the connection is closed, retryable).
+   */
+  private budgetBacklog(ctx: PolicyContext, p: Pending, verdict: Verdict & { ok: true }): { update: Uint8Array; verdict: Verdict; deferred: number } | null {
+    const room = this.room;
+    const bucket = room.meters.backlog(room.thread().id, p.conn.userId);
+    const n = verdict.messages.length;
+    if (bucket.take(n)) return { update: p.update, verdict, deferred: 0 };
+    const keep = bucket.available;
+    if (keep > 0) {
+      const update = prefixUpdate(p.update, backlogCuts(p.update, verdict.messages, keep));
+      const part = checkUpdate(ctx, update);
+      // The policy judges the prefix as it judged the whole; a prefix it cannot take whole waits.
+      if (part.ok && part.messages.length <= keep && bucket.take(part.messages.length)) {
+        room.log.info({ event: 'backlog_deferred', threadId: room.thread().id, userId: p.conn.userId, taken: part.messages.length, deferred: n - part.messages.length }, 'offline backlog over budget: taken in part');
+        return { update, verdict: part, deferred: n - part.messages.length };
+      }
+    }
+    this.deferBacklog(p.conn, n);
+    return null;
+  }
+
+  /** Closes a connection whose backlog still holds `remaining` messages, naming when to come back. */
+  private deferBacklog(conn: SyncConnection, remaining: number): void {
+    const room = this.room;
+    const wait = room.meters.backlogRetryMs(room.thread().id, conn.userId, remaining);
+    conn.close(CloseCode.RATE_LIMITED, rateLimitReason('offline backlog over budget', wait));
+  }
+
+  /**
+   * Receipts name messages the thread has (issue 28): live, admitted in this flush or this
+   * update, or stored (sealed in an earlier generation). An update with more new receipts
+   * than a user may keep, or naming a message the store does not have either, is refused
+   * (4402); one naming ids the document does not know waits for a store lookup (the room
+   * admits it again through `resolveLookups`). False when the update is not to be applied now.
+   */
+  private receiptsAllowed(p: Pending, verdict: Verdict & { ok: true }): boolean {
+    const room = this.room;
+    const fresh = freshReceipts(room, verdict);
+    if (fresh.length === 0) return true;
+    if (fresh.length > (room.opts.maxReceiptsPerUser ?? DEFAULT_MAX_RECEIPTS_PER_USER)) {
+      p.conn.close(CloseCode.POLICY_VIOLATION, 'too many receipts in one update');
+      return false;
+    }
+    const here = new Set([...verdict.messages, ...verdict.duplicates].map((m) => m.record.id));
+    const known = (id: string) => here.has(id) || room.roots.canon.has(id) || room.uncanonIds.has(id) || this.storedIds.has(id);
+    let unknown = [...new Set(fresh.filter((id) => !known(id)))];
+    if (unknown.length) {
+      // Messages in the document without canon yet (another instance's, just applied).
+      const live = new Set(room.roots.messages.toArray().map((m) => m?.id));
+      unknown = unknown.filter((id) => !live.has(id));
+    }
+    if (unknown.length === 0) return true;
+    if (p.lookedUp) {
+      p.conn.close(CloseCode.POLICY_VIOLATION, 'receipt for a message the thread does not have');
+      return false;
+    }
+    this.collecting!.lookups.push({ pending: p, ids: unknown });
+    return false;
+  }
+
+  /**
+   * The store answered which of the looked-up ids it holds: returns the updates to admit
+   * again (all their ids are stored); the others' connections are refused (4402).
+   */
+  resolveLookups(lookups: ReceiptLookup[], stored: string[]): Pending[] {
+    if (this.storedIds.size > 50_000) this.storedIds.clear();
+    for (const id of stored) this.storedIds.add(id);
+    const again: Pending[] = [];
+    for (const { pending, ids } of lookups) {
+      if (pending.conn.isClosed) continue;
+      if (ids.every((id) => this.storedIds.has(id))) again.push({ ...pending, lookedUp: true });
+      else pending.conn.close(CloseCode.POLICY_VIOLATION, 'receipt for a message the thread does not have');
+    }
+    return again;
   }
 
   /** Keeps an update until its dependencies arrive (see held-updates.ts). */
@@ -172,6 +260,17 @@ export class RoomAdmission {
       this.retrying = false;
     }
   }
+}
+
+/** Message ids of the receipts `verdict` adds to the document (keys it does not hold yet). */
+function freshReceipts(room: AdmissionState, verdict: Verdict & { ok: true }): string[] {
+  const ids: string[] = [];
+  for (const [key, readAt] of verdict.receipts) {
+    if (readAt === null || room.roots.receipts.has(key)) continue;
+    const k = parseReceiptKey(key);
+    if (k) ids.push(k.messageId);
+  }
+  return ids;
 }
 
 /** The author of a message in the live document (a scan: only duplicates ask). */

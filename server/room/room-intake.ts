@@ -13,6 +13,8 @@ export interface Pending {
   update: Uint8Array;
   /** The peer's first sync step 2 (offline backlog): exempt from the message rate. */
   backlog: boolean;
+  /** Its receipts' unknown message ids were looked up in the store already (room-admission.ts). */
+  lookedUp?: boolean;
 }
 
 export interface IntakeLimits {
@@ -65,6 +67,18 @@ export class RoomIntake {
     const l = this.limits;
     if (c.bytes > l.maxQueuedBytesPerConn || c.updates > l.maxQueuedUpdatesPerConn) this.pause(p.conn);
     if (this.bytes > l.maxQueuedBytes) for (const conn of this.perConn.keys()) this.pause(conn);
+  }
+
+  /** Puts updates back at the head of the queue (their receipts were looked up meanwhile). */
+  requeue(ps: Pending[]): void {
+    for (const p of ps.reverse()) {
+      this.queue.unshift(p);
+      this.bytes += p.update.byteLength;
+      const c = this.perConn.get(p.conn) ?? { bytes: 0, updates: 0 };
+      c.bytes += p.update.byteLength;
+      c.updates += 1;
+      this.perConn.set(p.conn, c);
+    }
   }
 
   /** The next batch: queued updates in arrival order, up to `maxBatchBytes` (at least one). */

@@ -21,6 +21,11 @@ export class RoomPresence {
     doc: Y.Doc,
     /** The room's connections (the live set, read on every change). */
     private readonly conns: Set<SyncConnection>,
+    /**
+     * Charges a change of `bytes` of a connection's own states to its user's awareness
+     * budget in this thread (thread-meters.ts: per user, not per connection); false: over it.
+     */
+    private readonly charge: (conn: SyncConnection, bytes: number) => boolean,
     /** Publishes a change of this instance's peers to the other instances (fan-out). */
     private readonly publish?: (update: Uint8Array) => void,
   ) {
@@ -53,10 +58,12 @@ export class RoomPresence {
       return true;
     });
     if (allowed.length === 0) return;
-    // Only changes of the peer's own states count against its rate (echoes are free).
-    if (!conn.takeAwareness()) return conn.close(CloseCode.RATE_LIMITED, 'too many awareness updates');
+    // Only changes of the peer's own states count against its user's rates (echoes are free):
+    // every change is relayed to every member, so the user's tabs share one budget.
+    const own = encodeAwarenessEntries(allowed);
+    if (!this.charge(conn, own.byteLength)) return conn.close(CloseCode.RATE_LIMITED, 'too many awareness updates');
     try {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(allowed), conn);
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, own, conn);
     } catch {
       conn.close(CloseCode.MALFORMED, 'malformed awareness update');
     }

@@ -7,9 +7,10 @@ import type { CanonInfo, MessageRecord } from '../../shared/schema.ts';
 import type { StreamLimits } from '../../shared/stream.ts';
 import type { MessageCandidate, StoredMessage } from '../store/store.ts';
 import type { SyncConnection } from './sync-connection.ts';
-import type { IntakeLimits } from './room-intake.ts';
+import type { IntakeLimits, Pending } from './room-intake.ts';
 import type { Positioned } from './document-order.ts';
 import type { AcceptedMessage } from './policy/update-policy.ts';
+import type { ThreadMeters } from './thread-meters.ts';
 
 /** Thrown by a room whose generation was sealed meanwhile: acquire the thread's room again. */
 export class RoomSealedError extends Error {
@@ -65,6 +66,8 @@ export interface ThreadRoomOptions {
   intake?: IntakeLimits;
   /** Receipts one user keeps in the live document (room-receipts.ts); default 2000. */
   maxReceiptsPerUser?: number;
+  /** Per-user and per-thread budgets kept across connections and rooms (thread-meters.ts); default: a room's own. */
+  meters?: ThreadMeters;
 }
 
 /** What one flush collects while applying updates. */
@@ -82,6 +85,18 @@ export interface Collecting {
   owners: Map<number, string>;
   /** User → receipt keys new to the document in this flush (room-receipts.ts counts them). */
   newReceipts: Map<string, number>;
+  /**
+   * Updates not admitted yet because they hold receipts of messages this document does not
+   * know (sealed in an earlier generation, or never sent): the room looks the ids up in the
+   * store and admits them again, or refuses them (room-admission.ts).
+   */
+  lookups: ReceiptLookup[];
+}
+
+/** An update waiting for its receipts' message ids to be looked up in the store. */
+export interface ReceiptLookup {
+  pending: Pending;
+  ids: string[];
 }
 
 export const readAtOf = (v: unknown): number =>

@@ -42,7 +42,6 @@ export class SyncConnection {
   private readonly pinger: NodeJS.Timeout;
   private readonly messageBucket: TokenBucket;
   private readonly updateBucket: TokenBucket;
-  private readonly awarenessBucket: TokenBucket;
 
   constructor(
     private readonly ws: WebSocket,
@@ -65,17 +64,11 @@ export class SyncConnection {
     const l = opts.limits;
     this.messageBucket = new TokenBucket(l.messagesPerSecond, l.messageBurst);
     this.updateBucket = new TokenBucket(l.updatesPerSecond, 2 * l.updatesPerSecond);
-    this.awarenessBucket = new TokenBucket(l.awarenessPerSecond, 2 * l.awarenessPerSecond);
   }
 
   /** True once the relay closed this connection (its queued updates must not be applied). */
   get closedByRelay(): boolean {
     return this.relayClosed;
-  }
-
-  /** Charges one change of the peer's own awareness state against its awareness rate. */
-  takeAwareness(): boolean {
-    return this.awarenessBucket.take();
   }
 
   /** Charges `n` new messages against the per-connection message rate. */

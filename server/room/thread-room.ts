@@ -51,6 +51,7 @@ import { BackendUnavailableError, type Collecting, type IngestedMessage, RoomBro
 import { StreamWatch } from './stream-watch.ts';
 import { DEFAULT_MAX_RECEIPTS_PER_USER, ReceiptBudget } from './room-receipts.ts';
 import { SyncConnection } from './sync-connection.ts';
+import { ThreadMeters } from './thread-meters.ts';
 import { encodeUpdate } from './sync-protocol.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './room-types.ts';
@@ -98,6 +99,10 @@ export class ThreadRoom {
   private readonly admission: RoomAdmission;
   /** A catch-up from the store is queued (at most one waits behind the running one). */
   private catchUpQueued = false;
+  /** Budgets kept across connections and rooms (thread-meters.ts): backlogs, awareness, rolls. */
+  private readonly meters: ThreadMeters;
+  /** A roll that was due sooner than SKEIN_ROLL_MIN_INTERVAL_MS after the last one waits here. */
+  private rollTimer: NodeJS.Timeout | null = null;
   /** Writes canon another instance committed but did not write (it died in between). */
   private readonly canonWatch = new CanonWatch(() => this.repairRemoteCanon());
 
@@ -113,7 +118,8 @@ export class ThreadRoom {
     this.chain = new RoomChain((err) => this.log.error({ event: 'room_task_failed', threadId: this.id, err: String(err) }, 'room task failed'));
     // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
     this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
-    this.presence = new RoomPresence(this.doc, this.conns, this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
+    const meters = (this.meters = opts.meters ?? new ThreadMeters());
+    this.presence = new RoomPresence(this.doc, this.conns, (c, bytes) => meters.takeAwareness(this.id, c.userId, bytes), this.fan ? (u) => this.fan!.publishAwareness(u) : undefined);
     this.streamLimits = opts.streamLimits ?? DEFAULT_STREAM_LIMITS;
     this.admission = new RoomAdmission({
       doc: this.doc,
@@ -122,6 +128,7 @@ export class ThreadRoom {
       opts,
       fan: this.fan,
       uncanonIds: this.uncanonIds,
+      meters,
       thread: () => this.thread,
     });
   }
@@ -276,6 +283,7 @@ export class ThreadRoom {
     }
     const collecting = this.admission.collect(batch, retry);
     if (collecting.catchUp) this.catchUp();
+    if (collecting.lookups.length) this.lookUpReceipts(collecting);
     const { produced } = collecting;
     if (produced.length === 0) return;
     const candidates = inDocumentOrder(this.doc, collecting.candidates).map(({ client: _c, clock: _k, ...c }) => c);
@@ -387,13 +395,28 @@ export class ThreadRoom {
       // they count, and the roll's snapshot must hold every change queued so far.
       await this.commitRelayChanges();
       if (this.closed || !shouldRoll(this.roots, perGeneration, this.thread.baseSeq)) return;
+      // Rolls are rate-limited per thread: each closes every member's socket (4410).
+      const wait = this.meters.rollWaitMs(this.id);
+      if (wait > 0) return this.rollLater(wait);
       const next = await rollGeneration(this.store, this.log, this.thread, this.roots);
       if (next) {
+        this.meters.rolled(this.id);
         // Other instances' rooms of this generation seal too (and also learn it from the store).
         this.fan?.publishSealed(this.thread.generation);
         this.endGeneration(next);
       }
     } else if (this.updateLog.due) await this.compactNow();
+  }
+
+  /** Checks again, once the thread may roll, whether it is due (messages keep being sequenced meanwhile). */
+  private rollLater(waitMs: number): void {
+    if (this.rollTimer) return;
+    this.log.info({ event: 'roll_delayed', threadId: this.id, waitMs }, 'generation roll waits for the roll interval');
+    this.rollTimer = setTimeout(() => {
+      this.rollTimer = null;
+      this.chain.add(() => this.afterCommit());
+    }, waitMs);
+    this.rollTimer.unref();
   }
 
   /** Compacts the stored log (on the chain). A failed compaction leaves the stored rows as they were. */
@@ -578,6 +601,30 @@ export class ThreadRoom {
     this.onBroken(this);
   }
 
+  /**
+   * Looks up, in the store, the messages named by receipts that the document does not know
+   * (after this flush, on the chain); the updates that named only stored ones are admitted
+   * again, the others refused (room-admission.ts decides).
+   */
+  private lookUpReceipts({ lookups }: Collecting): void {
+    this.chain.add(async () => {
+      if (this.closed) return;
+      const ids = [...new Set(lookups.flatMap((l) => l.ids))];
+      let found: string[];
+      try {
+        found = (await this.store.getMessages(this.id, ids)).map((m) => m.id);
+      } catch (err) {
+        this.log.warn({ event: 'receipt_lookup_failed', threadId: this.id, err: String(err) }, 'looking up receipted messages failed');
+        for (const l of lookups) l.pending.conn.close(CloseCode.BACKEND_UNAVAILABLE, 'storage unavailable');
+        return;
+      }
+      const again = this.admission.resolveLookups(lookups, found);
+      if (again.length === 0 || this.closed) return;
+      this.intake.requeue(again);
+      this.scheduleFlush();
+    });
+  }
+
   /** Lets the next flush retry held updates (their missing structs may be here now). */
   private requestRetry(): void {
     this.retryRequested = true;
@@ -611,6 +658,7 @@ export class ThreadRoom {
 
   /** Waits for pending work, compacts, and frees the document. */
   async unload(): Promise<void> {
+    if (this.rollTimer) clearTimeout(this.rollTimer);
     // Nobody is connected: a stream left open now would never finish.
     if (!this.closed) this.streamWatch?.sweep(Date.now(), true);
     this.streamWatch?.destroy();
@@ -627,4 +675,4 @@ export class ThreadRoom {
   }
 }
 
-const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map() };
+const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [] };

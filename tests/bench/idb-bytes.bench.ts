@@ -94,7 +94,7 @@ const usageScript = `(async () => {
 
 async function measure(perGeneration: number, staticDir: string): Promise<{ thread: number; history: number; other: number; disk: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'skein-idb-bytes-'));
-  const relay = new RelayProcess(dir, { SKEIN_STATIC_DIR: staticDir, SKEIN_GENERATION_MESSAGES: String(perGeneration) });
+  const relay = new RelayProcess(dir, { SKEIN_STATIC_DIR: staticDir, SKEIN_GENERATION_MESSAGES: String(perGeneration), SKEIN_ROLL_MIN_INTERVAL_MS: '0' });
   await relay.start();
   const alice = await relay.token('alice');
   const { id } = await relay.createThread(alice, ['bob'], 'bytes at rest');

@@ -45,7 +45,7 @@ function dbBytes(dir: string): number {
 
 async function measure(label: string, messages: number, perGeneration: number): Promise<Figures> {
   const dir = mkdtempSync(join(tmpdir(), 'skein-windowed-'));
-  const env = { ...exposeGc(), SKEIN_LOG_LEVEL: 'info', SKEIN_IDLE_UNLOAD_MS: '1000', SKEIN_GENERATION_MESSAGES: String(perGeneration), SKEIN_MAX_MESSAGES_PER_SECOND: '100000', SKEIN_MESSAGE_BURST: '100000', SKEIN_MAX_BUFFERED_BYTES: String(512 * 1_048_576), SKEIN_MAX_BACKLOG_BYTES: String(256 * 1_048_576) };
+  const env = { ...exposeGc(), SKEIN_LOG_LEVEL: 'info', SKEIN_IDLE_UNLOAD_MS: '1000', SKEIN_GENERATION_MESSAGES: String(perGeneration), SKEIN_MAX_MESSAGES_PER_SECOND: '100000', SKEIN_MESSAGE_BURST: '100000', SKEIN_MAX_BUFFERED_BYTES: String(512 * 1_048_576), SKEIN_MAX_BACKLOG_BYTES: String(256 * 1_048_576), SKEIN_BACKLOG_BUDGET: '10000000', SKEIN_ROLL_MIN_INTERVAL_MS: '0' };
   const relay = new RelayProcess(dir, env);
   try {
     return await measureOn(relay, dir, label, messages, perGeneration);

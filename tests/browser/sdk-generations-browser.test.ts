@@ -16,7 +16,7 @@ const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
   const staticDir = await buildTestPage();
-  [relay, browser] = await Promise.all([startRelay({ SKEIN_STATIC_DIR: staticDir, SKEIN_GENERATION_MESSAGES: '5' }), launchChromium()]);
+  [relay, browser] = await Promise.all([startRelay({ SKEIN_STATIC_DIR: staticDir, SKEIN_GENERATION_MESSAGES: '5', SKEIN_ROLL_MIN_INTERVAL_MS: '0' }), launchChromium()]);
   for (const u of ['alice', 'bob']) tokens[u] = await relay.token(u);
 }, 120_000);
 afterAll(async () => {

@@ -28,7 +28,7 @@ let relay: RelayProcess;
 let browser: Browser;
 
 beforeAll(async () => {
-  relay = await appRelay({ SKEIN_GENERATION_MESSAGES: String(GENERATION) });
+  relay = await appRelay({ SKEIN_GENERATION_MESSAGES: String(GENERATION), SKEIN_ROLL_MIN_INTERVAL_MS: '0' });
   browser = await launchChromium();
 }, 120_000);
 

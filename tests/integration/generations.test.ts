@@ -13,7 +13,7 @@ import { type TestClient, canonicalOrder, synced } from '../helpers/y-client.ts'
 
 const PER_GENERATION = 5;
 const { relay, tokens, client } = relayFixture(
-  { SKEIN_IDLE_UNLOAD_MS: '300', SKEIN_GENERATION_MESSAGES: String(PER_GENERATION) },
+  { SKEIN_IDLE_UNLOAD_MS: '300', SKEIN_GENERATION_MESSAGES: String(PER_GENERATION), SKEIN_ROLL_MIN_INTERVAL_MS: '0' },
   ['alice', 'bob'],
 );
 

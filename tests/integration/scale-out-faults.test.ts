@@ -96,7 +96,7 @@ describe.each([
 });
 
 describe('a roll on one instance while the other does not hear of it', () => {
-  setUp({ SKEIN_GENERATION_MESSAGES: '5' }, portOf(REDIS_URL, 6379), (proxied) => ({ SKEIN_REDIS_URL: proxied(REDIS_URL) }));
+  setUp({ SKEIN_GENERATION_MESSAGES: '5', SKEIN_ROLL_MIN_INTERVAL_MS: '0' }, portOf(REDIS_URL, 6379), (proxied) => ({ SKEIN_REDIS_URL: proxied(REDIS_URL) }));
 
   it('refuses the stale instance\'s commit in the store; it seals (4410 naming the live document) and writes nothing', async () => {
     const [one, two] = relays as [RelayProcess, RelayProcess];

@@ -126,7 +126,7 @@ describe('a generation roll on one instance', () => {
   let relays: RelayProcess[] = [];
   const clients: TestClient[] = [];
   beforeAll(async () => {
-    relays = await startInstances(scaleOutEnv(pg.freshSchema(), { SKEIN_GENERATION_MESSAGES: '10' }));
+    relays = await startInstances(scaleOutEnv(pg.freshSchema(), { SKEIN_GENERATION_MESSAGES: '10', SKEIN_ROLL_MIN_INTERVAL_MS: '0' }));
   });
   afterAll(async () => {
     clients.forEach((c) => c.destroy());

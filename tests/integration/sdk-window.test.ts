@@ -16,7 +16,7 @@ const tokens: Record<string, string> = {};
 const clients: SkeinClient[] = [];
 
 beforeAll(async () => {
-  relay = await startRelay({ SKEIN_GENERATION_MESSAGES: String(GENERATION_MESSAGES), SKEIN_MAX_MESSAGES_PER_SECOND: '1000', SKEIN_MESSAGE_BURST: '1000' });
+  relay = await startRelay({ SKEIN_GENERATION_MESSAGES: String(GENERATION_MESSAGES), SKEIN_ROLL_MIN_INTERVAL_MS: '0', SKEIN_MAX_MESSAGES_PER_SECOND: '1000', SKEIN_MESSAGE_BURST: '1000' });
   for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'gus']) tokens[u] = await relay.token(u);
 });
 afterAll(async () => {
