@@ -82,6 +82,8 @@ export interface Collecting {
   owners: Map<number, string>;
   /** User → receipt keys new to the document in this flush (room-receipts.ts counts them). */
   newReceipts: Map<string, number>;
+  /** Deleted messages whose text the relay removes after the commit (design/message-lifecycle.md). */
+  redact: Set<string>;
 }
 
 export const readAtOf = (v: unknown): number =>

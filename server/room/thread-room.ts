@@ -37,7 +37,8 @@ import { batchRow, type Produced, sendBatch } from './batch-frames.ts';
 import { canonFixes, sequencedBefore } from './canon-repair.ts';
 import { inDocumentOrder } from './document-order.ts';
 import { shouldRoll } from './generation-roll.ts';
-import { writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
+import { purgeRedacted, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
+import { coveredSnapshot } from '../store/snapshot-coverage.ts';
 import { RoomAdmission } from './room-admission.ts';
 import { RoomChain } from './room-chain.ts';
 import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN } from './origins.ts';
@@ -285,6 +286,7 @@ export class ThreadRoom {
     // Candidates sequenced in a sealed generation keep their seq (rare): canon as its own change.
     const resequenced = await sequencedBefore(this.store, this.id, candidates, stored);
     if (resequenced.length) this.writeCanon(resequenced);
+    if (collecting.redact.size) await this.redact([...collecting.redact]);
     await this.afterCommit();
   }
 
@@ -353,6 +355,31 @@ export class ThreadRoom {
     this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, update);
     const frame = encodeUpdate(update);
     for (const c of this.conns) c.send(frame);
+  }
+
+  /**
+   * Removes the text of deleted messages for good (docs/design/message-lifecycle.md): the
+   * relay deletes their records, revisions and reactions from the document (Yjs replaces the
+   * deleted content by its length: gc is on), stores and sends that change, then the store
+   * empties their rows and replaces the update log by a snapshot taken after the removal, so
+   * no stored row keeps the text. Runs on the chain, after the commit of the markers.
+   */
+  private async redact(ids: string[]): Promise<void> {
+    if (this.closed) return;
+    this.relayWrite(() => purgeRedacted(this.doc, this.roots, ids));
+    await this.commitRelayChanges();
+    if (this.closed) return;
+    const snapshot = coveredSnapshot(this.doc);
+    try {
+      await this.store.redactMessages(this.id, ids, { snapshot: snapshot.update, holds: snapshot.holds, generation: this.thread.generation });
+      this.updateLog.compacted();
+    } catch (err) {
+      if (err instanceof GenerationSealedError) return void (await this.sealFromElsewhere(undefined, err));
+      // The document no longer has the text; the rows are retried by the next redaction or load.
+      this.log.warn({ event: 'redact_failed', threadId: this.id, messages: ids.length, err: String(err) }, 'removing deleted messages from storage failed');
+      return;
+    }
+    this.log.info({ event: 'messages_redacted', threadId: this.id, messages: ids.length }, 'deleted messages removed');
   }
 
   /** Counts committed receipts; a user past the bound loses those of the oldest messages (room-receipts.ts). */
@@ -627,4 +654,4 @@ export class ThreadRoom {
   }
 }
 
-const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map() };
+const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), redact: new Set() };

@@ -43,10 +43,12 @@ export function checkEditWrite(ctx: PolicyContext, st: LifecycleState, notes: Li
   const v = validateEdit(valueOf(content), ctx.maxTextLength);
   if (!v.ok) throw new PolicyError(refuse(`invalid edit: ${v.reason}`, v.reason === 'text too long' ? CloseCode.TOO_LARGE : CloseCode.POLICY_VIOLATION));
   if (ctx.roots.edits.has(key!)) throw new PolicyError(refuse('a revision is never overwritten'));
+  // The record of a deleted message is gone: an edit made before the author learnt of the
+  // deletion is accepted and removed again (refusing it would refuse their document forever).
+  if (ctx.roots.redactions.has(k.messageId)) return void notes.redact.add(k.messageId);
   const author = authorOf(ctx, st, k.messageId);
   if (author === undefined) throw new PolicyError(refuse('edit of an unknown message'));
   if (author !== ctx.userId) throw new PolicyError(refuse("editing another user's message"));
-  if (ctx.roots.redactions.has(k.messageId)) notes.redact.add(k.messageId);
 }
 
 /** A write of a deletion marker. */
@@ -57,6 +59,8 @@ export function checkRedactionWrite(ctx: PolicyContext, st: LifecycleState, note
   const v = validateRedaction(value);
   if (!v.ok) throw new PolicyError(refuse(`invalid redaction: ${v.reason}`));
   if ((value as { by: string }).by !== ctx.userId) throw new PolicyError(refuse('redaction in the name of another user'));
+  // Two deletions of one message crossed (author and moderator, both offline): it is gone already.
+  if (ctx.roots.redactions.has(key)) return void notes.redact.add(key);
   const author = authorOf(ctx, st, key);
   if (author !== ctx.userId && !canModerate(metaOf(ctx), ctx.userId)) {
     throw new PolicyError(refuse(author === undefined ? 'deleting an unknown message' : "deleting another user's message"));
