@@ -13,6 +13,7 @@ import { type Collecting, readAtOf } from './room-types.ts';
 import type { Pending } from './room-intake.ts';
 import { DEFAULT_MAX_RECEIPTS_PER_USER } from './room-receipts.ts';
 import { checkUpdate } from './policy/update-policy.ts';
+import type { SealedAuthors } from './sealed-authors.ts';
 import type * as YT from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { RoomFanout } from '../fanout/room-fanout.ts';
@@ -30,6 +31,8 @@ export interface AdmissionState {
   readonly fan: RoomFanout | null;
   /** Ids accepted into the document whose canon is not written yet (admission adds to it). */
   readonly uncanonIds: Set<string>;
+  /** Authors of sealed messages named by the batch's edits and deletions (sealed-authors.ts). */
+  readonly sealedAuthors: SealedAuthors;
   thread(): ThreadRow;
 }
 
@@ -91,7 +94,7 @@ export class RoomAdmission {
         maxTextLength: room.opts.maxTextLength,
         streamLimits: room.opts.streamLimits ?? DEFAULT_STREAM_LIMITS,
         isKnownMessageId: (id) => room.uncanonIds.has(id) || room.roots.canon.has(id),
-        authorOfKnownMessage: (id) => authorOf(room, id),
+        authorOfKnownMessage: (id) => authorOf(room, id) ?? room.sealedAuthors.get(id),
         deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
         ...(fan ? { isRelayClient: (c: number) => fan.relayClients.has(c), otherRelays: true } : {}),
       },
@@ -175,8 +178,8 @@ export class RoomAdmission {
   }
 }
 
-/** The author of a message in the live document (a scan: only duplicates ask). */
-function authorOf(room: AdmissionState, id: string): string | undefined {
+/** The author of a message in the live document (a scan: only duplicates, edits and deletions ask). */
+export function authorOf(room: Pick<AdmissionState, 'roots'>, id: string): string | undefined {
   for (const r of room.roots.messages) {
     if (r && typeof r === 'object' && (r as { id?: unknown }).id === id) return (r as { authorId?: string }).authorId;
   }

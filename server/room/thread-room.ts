@@ -39,7 +39,8 @@ import { inDocumentOrder } from './document-order.ts';
 import { shouldRoll } from './generation-roll.ts';
 import { purgeRedacted, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
 import { coveredSnapshot } from '../store/snapshot-coverage.ts';
-import { RoomAdmission } from './room-admission.ts';
+import { RoomAdmission, authorOf } from './room-admission.ts';
+import { SealedAuthors, lifecycleIds } from './sealed-authors.ts';
 import { RoomChain } from './room-chain.ts';
 import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN } from './origins.ts';
 import { intakeLimits, RoomIntake } from './room-intake.ts';
@@ -101,6 +102,8 @@ export class ThreadRoom {
   private catchUpQueued = false;
   /** Writes canon another instance committed but did not write (it died in between). */
   private readonly canonWatch = new CanonWatch(() => this.repairRemoteCanon());
+  /** Authors of sealed messages that edits and deletions name (the policy cannot await the store). */
+  private readonly sealedAuthors = new SealedAuthors();
 
   private constructor(
     public thread: ThreadRow,
@@ -123,6 +126,7 @@ export class ThreadRoom {
       opts,
       fan: this.fan,
       uncanonIds: this.uncanonIds,
+      sealedAuthors: this.sealedAuthors,
       thread: () => this.thread,
     });
   }
@@ -274,6 +278,16 @@ export class ThreadRoom {
       for (const p of batch) p.conn.close(CloseCode.BACKEND_UNAVAILABLE, refused);
       this.log.warn({ event: 'writes_refused', threadId: this.id, updates: batch.length }, refused);
       return;
+    }
+    const named = lifecycleIds(batch.map((p) => p.update));
+    if (named.size) {
+      try {
+        await this.sealedAuthors.load(this.store, this.id, named, (id) => authorOf(this, id) !== undefined);
+      } catch (err) {
+        // The policy then refuses what names an unknown message; the author's client retries on reconnect.
+        this.log.warn({ event: 'sealed_authors_failed', threadId: this.id, err: String(err) }, 'looking up sealed authors failed');
+      }
+      if (this.closed) return;
     }
     const collecting = this.admission.collect(batch, retry);
     if (collecting.catchUp) this.catchUp();

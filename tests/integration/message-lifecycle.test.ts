@@ -166,3 +166,54 @@ describe('message lifecycle', () => {
     expect(latePeer.closes).toEqual([]);
   });
 });
+
+describe('message lifecycle across a generation roll', () => {
+  const PER_GENERATION = 3;
+  const gen = relayFixture({ SKEIN_IDLE_UNLOAD_MS: '60000', SKEIN_GENERATION_MESSAGES: String(PER_GENERATION) }, ['alice', 'bob', 'erin']);
+  const liveDoc = async (id: string): Promise<string> => (await gen.relay.api('GET', `/v1/threads/${id}`, gen.tokens.alice)).body.liveDoc;
+
+  it('the author deletes and edits a sealed message from the live document; a plain member may not; its text leaves the rows and files', async () => {
+    const { id } = await gen.relay.createThread(gen.tokens.alice!, ['bob', 'erin']);
+    const a = gen.client(id, 'alice');
+    await synced(a);
+    const secret = `SEALED-${ulid()}`;
+    const sealed = a.send(secret);
+    const edited = a.send('will be edited');
+    a.send('third');
+    await eventually(() => liveDoc(id), (d) => d === `${id}~1`, 'the roll');
+    a.destroy();
+    if (onSqlite) expect(inDatabaseFilesOf(gen.relay.dataDir, secret).length).toBeGreaterThan(0);
+
+    // A plain member cannot delete the sealed message.
+    const e = gen.client(`${id}~1`, 'erin');
+    await synced(e);
+    const refused = e.nextClose();
+    e.roots.redactions.set(sealed.id, { by: 'erin', at: 1 });
+    expect((await refused).code).toBe(CloseCode.POLICY_VIOLATION);
+    e.destroy();
+
+    // Its author can, and can edit another sealed message, from the live document.
+    const live = gen.client(`${id}~1`, 'alice');
+    const bob = gen.client(`${id}~1`, 'bob');
+    await Promise.all([synced(live), synced(bob)]);
+    live.doc.transact(() => {
+      live.roots.redactions.set(sealed.id, { by: 'alice', at: Date.now() });
+      live.roots.edits.set(editKey(edited.id, ulid()), { text: 'edited while sealed', editedAt: Date.now() });
+    });
+    await bob.until(() => bob.roots.redactions.has(sealed.id) && bob.roots.edits.size === 1, 'bob sees both');
+    const page = await eventually(
+      () => gen.relay.api('GET', `/v1/threads/${id}/messages?afterSeq=0&limit=10`, gen.tokens.bob),
+      (r) => r.body.messages?.some((m: any) => m.id === sealed.id && m.redacted === true),
+      'the sealed row is redacted',
+    );
+    expect(page.body.messages.map((m: any) => m.seq)).toEqual([1, 2, 3]);
+    expect(JSON.stringify(page.body)).not.toContain(secret);
+    if (onSqlite) expect(inDatabaseFilesOf(gen.relay.dataDir, secret)).toEqual([]);
+    expect(live.closes).toEqual([]);
+  });
+});
+
+function inDatabaseFilesOf(dir: string, text: string): string[] {
+  const needle = Buffer.from(text, 'utf8');
+  return ['skein.sqlite', 'skein.sqlite-wal'].filter((f) => existsSync(join(dir, f)) && readFileSync(join(dir, f)).includes(needle));
+}
