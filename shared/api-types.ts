@@ -34,7 +34,10 @@ export interface Thread {
 }
 
 /** A canonical message of the history API: the record plus its canonical info. */
-export interface CanonicalMessage extends MessageRecord, CanonInfo {}
+export interface CanonicalMessage extends MessageRecord, CanonInfo {
+  /** Set once the message was deleted: `text` is then empty (design/message-lifecycle.md). */
+  redacted?: true;
+}
 
 /** One entry of `GET /v1/threads`. */
 export interface ThreadSummary extends Thread {

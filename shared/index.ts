@@ -2,6 +2,7 @@ export * from './errors.ts';
 export * from './schema.ts';
 export * from './ordering.ts';
 export * from './roles.ts';
+export * from './message-lifecycle.ts';
 export * from './generation.ts';
 export * from './sequence-validation.ts';
 export type * from './api-types.ts';

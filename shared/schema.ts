@@ -14,6 +14,12 @@ export const Roots = {
   streams: 'streams',
   /** Yjs client id → the user who first wrote with it in this document (relay only). */
   owners: 'owners',
+  /** Revisions of messages: `<messageId>|<editId>` → EditEntry (shared/message-lifecycle.ts). */
+  edits: 'edits',
+  /** Deletion markers: messageId → Redaction; the relay then removes the text. */
+  redactions: 'redactions',
+  /** Reactions: `<messageId>|<userId>|<emoji>` → ReactionEntry. */
+  reactions: 'reactions',
 } as const;
 
 /** Ids are client-generated (ULID by default): reconciliation key and AT record key. */
@@ -70,6 +76,9 @@ export interface ThreadRoots {
   meta: Y.Map<unknown>;
   streams: Y.Map<StreamEntry>;
   owners: Y.Map<string>;
+  edits: Y.Map<EditEntry>;
+  redactions: Y.Map<Redaction>;
+  reactions: Y.Map<ReactionEntry>;
 }
 
 export function threadRoots(doc: Y.Doc): ThreadRoots {
@@ -80,6 +89,9 @@ export function threadRoots(doc: Y.Doc): ThreadRoots {
     meta: doc.getMap<unknown>(Roots.meta),
     streams: doc.getMap<StreamEntry>(Roots.streams),
     owners: doc.getMap<string>(Roots.owners),
+    edits: doc.getMap<EditEntry>(Roots.edits),
+    redactions: doc.getMap<Redaction>(Roots.redactions),
+    reactions: doc.getMap<ReactionEntry>(Roots.reactions),
   };
 }
 
@@ -179,4 +191,24 @@ export interface StreamEntry {
   replyTo?: string;
   /** Why it was interrupted (`aborted:<reason>` by the author, `idle` by the relay). */
   reason?: string;
+}
+
+/** A revision of a message, in `edits` under `"<messageId>|<editId>"` (design/message-lifecycle.md). */
+export interface EditEntry {
+  text: string;
+  /** The editor's clock, ms: with the editId, orders the revisions. */
+  editedAt: number;
+}
+
+/** A deletion marker, in `redactions` under the message id: final once written. */
+export interface Redaction {
+  /** The user who deleted the message (its author or a moderator). */
+  by: string;
+  /** Their clock, ms. */
+  at: number;
+}
+
+/** A reaction, in `reactions` under `"<messageId>|<userId>|<emoji>"`; removing it deletes the key. */
+export interface ReactionEntry {
+  at: number;
 }

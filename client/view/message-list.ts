@@ -10,6 +10,7 @@ import { type CanonInfo, type MessageRecord, type ThreadRoots, parseRemoteAuthor
 import type { HistoryWindow } from '../history/history-window.ts';
 import { type StatusInfo, deriveStatus } from './status.ts';
 import type { TelemetryHook } from '../telemetry.ts';
+import { LifecycleOverlay } from './lifecycle-overlay.ts';
 
 /** A message as the app renders it. */
 export interface ViewMessage extends StatusInfo {
@@ -29,6 +30,12 @@ export interface ViewMessage extends StatusInfo {
    * mistaken for the local one.
    */
   origin?: { name: string; did: string };
+  /** Set once the message was deleted: `text` is empty, the place (seq) stays. */
+  redacted?: true;
+  /** When the current text was written, once the author edited it ("edited"). */
+  editedAt?: number;
+  /** Reactions grouped by emoji, in first-reacted order (design/message-lifecycle.md). */
+  reactions?: Array<{ emoji: string; count: number; users: string[]; mine: boolean }>;
 }
 
 export interface MessageListDeps {
@@ -108,7 +115,7 @@ export class MessageList {
         continue;
       }
       this.cachedIds.add(m.id);
-      out.push(this.viewOf({ ...m }, showAt));
+      out.push(this.overlay(roots).apply(this.viewOf({ ...m }, showAt)));
     }
     return out;
   }
@@ -125,13 +132,22 @@ export class MessageList {
       const c = canon.get(m.id);
       return !c || c.seq > baseSeq;
     });
+    // A deleted message's record is gone (the relay removed it); its place is its canon seq.
+    const overlay = this.overlay(roots, true);
+    if (roots.redactions.size) {
+      const present = new Set(raw.map((m) => m.id));
+      for (const id of roots.redactions.keys()) {
+        const c = canon.get(id);
+        if (!present.has(id) && c && c.seq > baseSeq && !history.get(id)) raw.push({ id, authorId: '', text: '', clientSentAt: 0 });
+      }
+    }
     const ordered = displayOrder(raw, (id) => canon.get(id));
     if (ordered.length !== raw.length) this.reportDuplicates(raw);
-    const out = hist.slice();
+    const out = hist.map((v) => overlay.apply(v));
     this.cachedIds = new Set(hist.map((m) => m.id));
     for (const m of ordered) {
       this.cachedIds.add(m.id);
-      out.push(this.viewOf(m, showAt));
+      out.push(overlay.apply(this.viewOf(m, showAt)));
     }
     this.rawLen = roots.messages.length;
     this.historyVersion = history.version;
@@ -149,10 +165,25 @@ export class MessageList {
       if (m.error !== undefined) c.error = m.error;
       const r: OrderedMessage = { id: m.id, authorId: m.authorId, text: m.text, clientSentAt: m.clientSentAt, canon: c };
       if (m.replyTo !== undefined) r.replyTo = m.replyTo;
-      return this.viewOf(r, showAt);
+      const v = this.viewOf(r, showAt);
+      return m.redacted ? { ...v, text: '', redacted: true as const } : v;
     });
     this.historyViews = { version: history.version, showAt, list };
     return list;
+  }
+
+  private lastOverlay: LifecycleOverlay | null = null;
+
+  /** The overlay of edits, deletions and reactions (rebuilt by a full build, reused by appends). */
+  private overlay(roots: ThreadRoots, fresh = false): LifecycleOverlay {
+    if (fresh || !this.lastOverlay) this.lastOverlay = new LifecycleOverlay(roots, this.deps.userId);
+    return this.lastOverlay;
+  }
+
+  /** Earlier versions of a message, oldest first, the current one last (original text first when known). */
+  versions(roots: ThreadRoots, history: HistoryWindow, id: string): Array<{ text: string; editedAt?: number }> {
+    const original = history.get(id)?.text ?? roots.messages.toArray().find((m) => m?.id === id)?.text;
+    return this.overlay(roots, true).versions(original, id);
   }
 
   private viewOf(m: OrderedMessage, showAt: boolean): ViewMessage {

@@ -8,7 +8,8 @@
  */
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
-import type { CanonInfo, MessageRecord, ThreadRoots } from '../../shared/schema.ts';
+import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots } from '../../shared/schema.ts';
+import { type LifecycleHost, compactLocalCopy, deleteMessage, editMessage, setReaction } from './lifecycle.ts';
 import { HistoryWindow } from '../history/history-window.ts';
 import { GenerationFollower, type GenerationHost } from '../generations/generation-follower.ts';
 import type { LiveGeneration } from '../generations/live-generation.ts';
@@ -387,6 +388,7 @@ export class ThreadView {
       if (t !== this.roots.messages && t !== this.roots.receipts) this.list.invalidate();
     }
     if (tr.deleteSet.clients.size > 0) this.list.invalidate();
+    this.purgeLocal(tr);
     this.receiptIndex.invalidate();
     this.scheduleNotify();
     this.syncer.changed();
@@ -563,6 +565,82 @@ export class ThreadView {
   importMessages(list: Array<{ id: string; text: string; clientSentAt: number; replyTo?: string }>): Promise<number> {
     return this.writer.importMessages(list);
   }
+
+  // ------------------------------------------------------ edit, delete, react
+
+  /**
+   * Edits the signed-in user's message: every member sees the new text marked edited, and
+   * may see the earlier versions (`versions`). Resolves once durable in IndexedDB; made
+   * offline, it reaches the relay on reconnect. Seq and order never change.
+   */
+  edit(messageId: string, text: string): Promise<void> {
+    return editMessage(this.lifecycleHost(), messageId, text);
+  }
+
+  /**
+   * Deletes a message: the signed-in user's own, or anyone's for a thread moderator. It shows
+   * as deleted at once (`redacted`, empty text, same place); the relay then removes its text
+   * from every copy. Made offline, it applies on reconnect.
+   */
+  delete(messageId: string): Promise<void> {
+    const m = this.roots.meta;
+    const meta = {
+      participants: (m.get('participants') as string[] | undefined) ?? this.meta?.participants ?? [],
+      ...(typeof m.get('owner') === 'string' ? { owner: m.get('owner') as string } : {}),
+      ...(Array.isArray(m.get('moderators')) ? { moderators: m.get('moderators') as string[] } : {}),
+    };
+    return deleteMessage(this.lifecycleHost(), messageId, meta);
+  }
+
+  /** Adds the signed-in user's reaction `emoji` (one emoji) to a message. */
+  react(messageId: string, emoji: string): Promise<void> {
+    return setReaction(this.lifecycleHost(), messageId, emoji, true);
+  }
+
+  /** Removes the signed-in user's reaction `emoji` from a message. */
+  unreact(messageId: string, emoji: string): Promise<void> {
+    return setReaction(this.lifecycleHost(), messageId, emoji, false);
+  }
+
+  /** The versions of a message, oldest first, the current text last (empty once deleted). */
+  versions(messageId: string): Array<{ text: string; editedAt?: number }> {
+    if (this.roots.redactions.has(messageId) || this.history.get(messageId)?.redacted) return [];
+    return this.list.versions(this.roots, this.history, messageId);
+  }
+
+  private lifecycleHost(): LifecycleHost {
+    return {
+      userId: this.ctx.userId,
+      origin: LOCAL_ORIGIN,
+      maxTextLength: () => this.ctx.capabilities()?.limits.maxTextLength ?? DEFAULT_MAX_TEXT_LENGTH,
+      generation: () => this.gen,
+      message: (id) => this.messages.find((m) => m.id === id),
+      isClosed: () => this.closed,
+    };
+  }
+
+  /**
+   * A deletion reached this tab: the sealed-history cache loses the text, and once the relay
+   * removed records from the document, the IndexedDB copy is rewritten from the current state
+   * (y-indexeddb otherwise keeps the updates that carried the text).
+   */
+  private purgeLocal(tr: Y.Transaction): void {
+    const roots = this.roots;
+    if (tr.changed.has(roots.redactions as unknown as Y.AbstractType<Y.YEvent<any>>)) {
+      const sealed = [...roots.redactions.keys()].map((id) => this.history.get(id)).filter((m) => m && !m.redacted);
+      if (sealed.length) void this.history.remember(sealed.map((m) => ({ ...m!, text: '', redacted: true as const })));
+    }
+    if (roots.redactions.size && tr.changed.has(roots.messages as unknown as Y.AbstractType<Y.YEvent<any>>) && tr.deleteSet.clients.size > 0) {
+      const gen = this.gen;
+      if (this.compactTimer) return;
+      this.compactTimer = setTimeout(() => {
+        this.compactTimer = null;
+        if (!this.closed && gen === this.gen) void compactLocalCopy(gen).catch(() => {});
+      }, 0);
+    }
+  }
+
+  private compactTimer: ReturnType<typeof setTimeout> | null = null;
 
   /** Records that the signed-in user read `messageId` now (never moves a receipt back). */
   markRead(messageId: string): boolean {

@@ -62,3 +62,21 @@ export function writeAfterCommit(doc: Y.Doc, roots: ThreadRoots, stored: StoredM
     for (const [client, user] of c.owners) roots.owners.set(String(client), user);
   }, RELAY_ORIGIN);
 }
+
+/**
+ * Deletes what the document holds of deleted messages: their records in `messages`, their
+ * revisions and their reactions (design/message-lifecycle.md). Canon and the deletion marker
+ * stay: the message keeps its seq and place. With gc on, Yjs keeps only the deleted items'
+ * ids and lengths once the transaction ends, so no later encoding carries the text.
+ */
+export function purgeRedacted(doc: Y.Doc, roots: ThreadRoots, ids: readonly string[]): void {
+  const gone = new Set(ids);
+  doc.transact(() => {
+    // From the end: deleting shifts the indexes after it.
+    const arr = roots.messages.toArray();
+    for (let i = arr.length - 1; i >= 0; i--) if (gone.has(arr[i]!.id)) roots.messages.delete(i, 1);
+    for (const root of [roots.edits, roots.reactions] as Y.Map<unknown>[]) {
+      for (const key of [...root.keys()]) if (gone.has(key.slice(0, key.indexOf('|')))) root.delete(key);
+    }
+  }, RELAY_ORIGIN);
+}

@@ -16,6 +16,7 @@ import { DEFAULT_MAX_RECEIPTS_PER_USER } from './room-receipts.ts';
 import { type PolicyContext, type Verdict, checkUpdate } from './policy/update-policy.ts';
 import { backlogCuts, prefixUpdate } from './backlog-cut.ts';
 import type { ThreadMeters } from './thread-meters.ts';
+import type { SealedAuthors } from './sealed-authors.ts';
 import type * as YT from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { RoomFanout } from '../fanout/room-fanout.ts';
@@ -35,6 +36,8 @@ export interface AdmissionState {
   readonly uncanonIds: Set<string>;
   /** Budgets kept across connections (offline backlogs). */
   readonly meters: ThreadMeters;
+  /** Authors of sealed messages named by the batch's edits and deletions (sealed-authors.ts). */
+  readonly sealedAuthors: SealedAuthors;
   thread(): ThreadRow;
 }
 
@@ -67,7 +70,7 @@ export class RoomAdmission {
    * whose dependencies may now be there); returns what was collected for the commit.
    */
   collect(batch: Pending[], retry: boolean): Collecting {
-    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [] };
+    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [], redact: new Set() };
     this.collecting = collecting;
     try {
       for (const p of batch) {
@@ -97,7 +100,7 @@ export class RoomAdmission {
         maxTextLength: room.opts.maxTextLength,
         streamLimits: room.opts.streamLimits ?? DEFAULT_STREAM_LIMITS,
         isKnownMessageId: (id) => room.uncanonIds.has(id) || room.roots.canon.has(id),
-        authorOfKnownMessage: (id) => authorOf(room, id),
+        authorOfKnownMessage: (id) => authorOf(room, id) ?? room.sealedAuthors.get(id),
         deletionWalkBudget: p.backlog ? undefined : LIVE_DELETION_WALK,
         ...(fan ? { isRelayClient: (c: number) => fan.relayClients.has(c), otherRelays: true } : {}),
     };
@@ -139,6 +142,7 @@ export class RoomAdmission {
     }
     // A client id belongs to the user who first wrote with it (policy/client-owner.ts).
     for (const client of verdict.clients) if (!room.roots.owners.has(String(client)) && !c.owners.has(client)) c.owners.set(client, conn.userId);
+    for (const id of verdict.redact) c.redact.add(id);
     // Own messages appended again by id: the relay deletes the second copy after the commit.
     for (const m of verdict.duplicates) c.tombstones.push(m);
     const archived = room.thread().archived;
@@ -273,8 +277,8 @@ function freshReceipts(room: AdmissionState, verdict: Verdict & { ok: true }): s
   return ids;
 }
 
-/** The author of a message in the live document (a scan: only duplicates ask). */
-function authorOf(room: AdmissionState, id: string): string | undefined {
+/** The author of a message in the live document (a scan: only duplicates, edits and deletions ask). */
+export function authorOf(room: Pick<AdmissionState, 'roots'>, id: string): string | undefined {
   for (const r of room.roots.messages) {
     if (r && typeof r === 'object' && (r as { id?: unknown }).id === id) return (r as { authorId?: string }).authorId;
   }

@@ -40,6 +40,12 @@ export class RoomLog {
     return this.rows > this.threshold;
   }
 
+  /** The store replaced the log by one snapshot row (a redaction did). */
+  compacted(): void {
+    this.rows = 1;
+    this.threshold = compactionThreshold(this.configured);
+  }
+
   /**
    * Replaces the stored log with one snapshot of the current document. Throws what the store
    * throws (GenerationSealedError: the thread rolled elsewhere); the stored rows are then as they were.

@@ -97,6 +97,8 @@ export interface Collecting {
 export interface ReceiptLookup {
   pending: Pending;
   ids: string[];
+  /** Deleted messages whose text the relay removes after the commit (design/message-lifecycle.md). */
+  redact: Set<string>;
 }
 
 export const readAtOf = (v: unknown): number =>

@@ -37,8 +37,10 @@ import { batchRow, type Produced, sendBatch } from './batch-frames.ts';
 import { canonFixes, sequencedBefore } from './canon-repair.ts';
 import { inDocumentOrder } from './document-order.ts';
 import { shouldRoll } from './generation-roll.ts';
-import { writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
-import { RoomAdmission } from './room-admission.ts';
+import { purgeRedacted, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
+import { coveredSnapshot } from '../store/snapshot-coverage.ts';
+import { RoomAdmission, authorOf } from './room-admission.ts';
+import { SealedAuthors, lifecycleIds } from './sealed-authors.ts';
 import { RoomChain } from './room-chain.ts';
 import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN } from './origins.ts';
 import { intakeLimits, RoomIntake } from './room-intake.ts';
@@ -105,6 +107,8 @@ export class ThreadRoom {
   private rollTimer: NodeJS.Timeout | null = null;
   /** Writes canon another instance committed but did not write (it died in between). */
   private readonly canonWatch = new CanonWatch(() => this.repairRemoteCanon());
+  /** Authors of sealed messages that edits and deletions name (the policy cannot await the store). */
+  private readonly sealedAuthors = new SealedAuthors();
 
   private constructor(
     public thread: ThreadRow,
@@ -129,6 +133,7 @@ export class ThreadRoom {
       fan: this.fan,
       uncanonIds: this.uncanonIds,
       meters,
+      sealedAuthors: this.sealedAuthors,
       thread: () => this.thread,
     });
   }
@@ -281,6 +286,16 @@ export class ThreadRoom {
       this.log.warn({ event: 'writes_refused', threadId: this.id, updates: batch.length }, refused);
       return;
     }
+    const named = lifecycleIds(batch.map((p) => p.update));
+    if (named.size) {
+      try {
+        await this.sealedAuthors.load(this.store, this.id, named, (id) => authorOf(this, id) !== undefined);
+      } catch (err) {
+        // The policy then refuses what names an unknown message; the author's client retries on reconnect.
+        this.log.warn({ event: 'sealed_authors_failed', threadId: this.id, err: String(err) }, 'looking up sealed authors failed');
+      }
+      if (this.closed) return;
+    }
     const collecting = this.admission.collect(batch, retry);
     if (collecting.catchUp) this.catchUp();
     if (collecting.lookups.length) this.lookUpReceipts(collecting);
@@ -293,6 +308,7 @@ export class ThreadRoom {
     // Candidates sequenced in a sealed generation keep their seq (rare): canon as its own change.
     const resequenced = await sequencedBefore(this.store, this.id, candidates, stored);
     if (resequenced.length) this.writeCanon(resequenced);
+    if (collecting.redact.size) await this.redact([...collecting.redact]);
     await this.afterCommit();
   }
 
@@ -361,6 +377,31 @@ export class ThreadRoom {
     this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, update);
     const frame = encodeUpdate(update);
     for (const c of this.conns) c.send(frame);
+  }
+
+  /**
+   * Removes the text of deleted messages for good (docs/design/message-lifecycle.md): the
+   * relay deletes their records, revisions and reactions from the document (Yjs replaces the
+   * deleted content by its length: gc is on), stores and sends that change, then the store
+   * empties their rows and replaces the update log by a snapshot taken after the removal, so
+   * no stored row keeps the text. Runs on the chain, after the commit of the markers.
+   */
+  private async redact(ids: string[]): Promise<void> {
+    if (this.closed) return;
+    this.relayWrite(() => purgeRedacted(this.doc, this.roots, ids));
+    await this.commitRelayChanges();
+    if (this.closed) return;
+    const snapshot = coveredSnapshot(this.doc);
+    try {
+      await this.store.redactMessages(this.id, ids, { snapshot: snapshot.update, holds: snapshot.holds, generation: this.thread.generation });
+      this.updateLog.compacted();
+    } catch (err) {
+      if (err instanceof GenerationSealedError) return void (await this.sealFromElsewhere(undefined, err));
+      // The document no longer has the text; the rows are retried by the next redaction or load.
+      this.log.warn({ event: 'redact_failed', threadId: this.id, messages: ids.length, err: String(err) }, 'removing deleted messages from storage failed');
+      return;
+    }
+    this.log.info({ event: 'messages_redacted', threadId: this.id, messages: ids.length }, 'deleted messages removed');
   }
 
   /** Counts committed receipts; a user past the bound loses those of the oldest messages (room-receipts.ts). */
@@ -675,4 +716,4 @@ export class ThreadRoom {
   }
 }
 
-const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [] };
+const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [], redact: new Set() };

@@ -14,6 +14,8 @@ export interface MessageDbRow {
   at_uri: string | null;
   at_cid: string | null;
   error: string | null;
+  /** 1/true once the message was deleted (its text is gone). */
+  redacted?: number | boolean | null;
 }
 
 export function toMessage(r: MessageDbRow): StoredMessage {
@@ -31,5 +33,6 @@ export function toMessage(r: MessageDbRow): StoredMessage {
   if (r.at_uri) m.atUri = r.at_uri;
   if (r.at_cid) m.atCid = r.at_cid;
   if (r.error) m.error = r.error;
+  if (r.redacted) m.redacted = true;
   return m;
 }

@@ -195,6 +195,10 @@ CREATE TABLE receipts (
   PRIMARY KEY (thread_id, message_id, user_id)
 );
 `,
+  // 4: deleted messages (issue 30, design/message-lifecycle.md).
+  `
+ALTER TABLE messages ADD COLUMN redacted boolean NOT NULL DEFAULT false;
+`,
 ];
 
 /** The newest schema version this code knows. */

@@ -19,6 +19,7 @@ import {
   type MessageCandidate,
   type NewThread,
   type OutboxStore,
+  type RedactOptions,
   type Store,
   type StoredMessage,
   type ThreadRow,
@@ -224,6 +225,28 @@ export class PostgresStore implements Store {
       await c.query('DELETE FROM updates WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
       await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(stored.length ? Y.mergeUpdates([snapshot, ...stored]) : snapshot)]);
     });
+  }
+
+  async redactMessages(threadId: string, messageIds: string[], opts: RedactOptions): Promise<void> {
+    const ids = [...new Set(messageIds)];
+    await inTransaction(this.pool, async (c) => {
+      // Waits for a compaction running elsewhere (never skipped: the old rows must go).
+      await c.query(`SELECT pg_advisory_xact_lock(${COMPACT_LOCK})`, [threadId]);
+      if (opts.generation !== undefined) {
+        const { rows: t } = await c.query<{ generation: number }>('SELECT generation FROM threads WHERE id = $1', [threadId]);
+        if (!t[0]) throw new Error(`unknown thread ${threadId}`);
+        if (t[0].generation !== opts.generation) throw new GenerationSealedError(threadId, opts.generation, t[0].generation);
+      }
+      await c.query("UPDATE messages SET text = '', redacted = true WHERE thread_id = $1 AND id = ANY($2::text[])", [threadId, ids]);
+      await c.query('DELETE FROM at_outbox WHERE thread_id = $1 AND message_id = ANY($2::text[])', [threadId, ids]);
+      await c.query(`UPDATE records SET value = jsonb_set(value::jsonb, '{text}', '""')::json WHERE thread_id = $1 AND message_id = ANY($2::text[])`, [threadId, ids]);
+      const { rows } = await c.query<{ id: string; data: Buffer }>('SELECT id, data FROM updates WHERE thread_id = $1 ORDER BY id FOR UPDATE', [threadId]);
+      const stored = rows.map((r) => bytes(r.data)).filter((r) => !opts.holds?.(r));
+      await c.query('DELETE FROM updates WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+      await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(stored.length ? Y.mergeUpdates([opts.snapshot, ...stored]) : opts.snapshot)]);
+    });
+    // Dead tuples keep the old text until vacuumed; best effort (the rows above are committed).
+    await this.pool.query('VACUUM messages, updates, records, at_outbox').catch(() => {});
   }
 
   async listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {

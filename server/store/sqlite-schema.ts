@@ -115,6 +115,8 @@ export function migrate(db: Database.Database): void {
   if (!cols.has('base_seq')) db.exec('ALTER TABLE threads ADD COLUMN base_seq INTEGER NOT NULL DEFAULT 0');
   db.exec('CREATE UNIQUE INDEX IF NOT EXISTS threads_at_uri ON threads(at_uri) WHERE at_uri IS NOT NULL');
   rebuildCommitTables(db);
+  const msgCols = new Set((db.pragma('table_info(messages)') as Array<{ name: string }>).map((c) => c.name));
+  if (!msgCols.has('redacted')) db.exec('ALTER TABLE messages ADD COLUMN redacted INTEGER NOT NULL DEFAULT 0');
 }
 
 /**
@@ -155,6 +157,8 @@ export function openSqlite(file: string, synchronous: 'FULL' | 'NORMAL'): Databa
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${synchronous}`);
   db.pragma('foreign_keys = ON');
+  // A deleted message's text must not survive in freed pages (design/message-lifecycle.md).
+  db.pragma('secure_delete = ON');
   db.exec(SCHEMA);
   migrate(db);
   return db;

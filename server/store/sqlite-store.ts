@@ -24,6 +24,7 @@ import {
   type MessageCandidate,
   type NewThread,
   type OutboxStore,
+  type RedactOptions,
   type Store,
   type StoredMessage,
   type ThreadRow,
@@ -202,6 +203,24 @@ export class SqliteStore implements Store {
     })();
   }
 
+  async redactMessages(threadId: string, messageIds: string[], opts: RedactOptions): Promise<void> {
+    const ids = JSON.stringify([...new Set(messageIds)]);
+    this.db.transaction(() => {
+      if (opts.generation !== undefined) checkGeneration(this.q, threadId, opts.generation);
+      this.db.prepare("UPDATE messages SET text = '', redacted = 1 WHERE thread_id = ? AND id IN (SELECT value FROM json_each(?))").run(threadId, ids);
+      this.db.prepare('DELETE FROM at_outbox WHERE thread_id = ? AND message_id IN (SELECT value FROM json_each(?))').run(threadId, ids);
+      this.db
+        .prepare("UPDATE records SET value = json_set(value, '$.text', '') WHERE thread_id = ? AND message_id IN (SELECT value FROM json_each(?))")
+        .run(threadId, ids);
+      const rows = this.q.updates.all(threadId).map((r) => bytes(r.data)).filter((r) => !opts.holds?.(r));
+      this.q.deleteUpdates.run(threadId);
+      this.q.appendUpdate.run(threadId, rows.length ? Y.mergeUpdates([opts.snapshot, ...rows]) : opts.snapshot);
+    })();
+    // secure_delete zeroed the freed cells in the pages this commit wrote to the WAL; the
+    // WAL's older frames still hold the text until it is checkpointed and truncated.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
   async listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
     return this.q.messagesAfter.all(threadId, afterSeq, limit).map(toMessage);
   }
@@ -262,6 +281,6 @@ export class SqliteStore implements Store {
  */
 const DIRECT_CALLS = [
   'createThread', 'getThread', 'getThreadByAtUri', 'setThreadAtUri', 'listThreadsForUser', 'archiveThread',
-  'setRemote', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'listMessages', 'listMessagesBefore',
+  'setRemote', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listMessages', 'listMessagesBefore',
   'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', ...OUTBOX_METHODS,
 ] as const;

@@ -86,6 +86,15 @@ export class GenerationSealedError extends Error {
   }
 }
 
+/** What `Store.redactMessages` replaces the update log with. */
+export interface RedactOptions {
+  snapshot: Uint8Array;
+  /** Rows the snapshot holds already (store/snapshot-coverage.ts): replaced without being merged. */
+  holds?: (row: Uint8Array) => boolean;
+  /** Refused (GenerationSealedError) when the thread rolled past it; rows untouched. */
+  generation?: number;
+}
+
 export interface UpdateLog {
   updates: Uint8Array[];
 }
@@ -189,6 +198,16 @@ export interface Store {
    * is true for are in `snapshot` already and are replaced without being merged into it.
    */
   compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean): Promise<void>;
+  /**
+   * Removes the text of deleted messages for good (docs/design/message-lifecycle.md), in one
+   * transaction: their rows keep seq, author and place with an empty text and `redacted` set;
+   * their outbox rows and revisions go; an ingested record's stored value loses its text; and
+   * the update log is replaced by `snapshot` (taken after the relay removed them from the
+   * document) as `compact` does, waiting for a running compaction instead of skipping. Then
+   * the backend reclaims what still holds the old bytes (SQLite: secure_delete and a WAL
+   * checkpoint that truncates; PostgreSQL: VACUUM of the touched tables).
+   */
+  redactMessages(threadId: string, messageIds: string[], opts: RedactOptions): Promise<void>;
   /** Number of rows in the update log of a thread. */
   countUpdates(threadId: string): Promise<number>;
 

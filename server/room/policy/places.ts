@@ -18,9 +18,7 @@ export type Place =
 
 /** Maps a root name from the wire to the place name used by the policy. */
 export function knownRoot(name: string): string {
-  return name === Roots.messages || name === Roots.receipts || name === Roots.canon || name === Roots.meta || name === Roots.streams || name === Roots.owners
-    ? name
-    : `other:${name}`;
+  return (Object.values(Roots) as string[]).includes(name) ? name : `other:${name}`;
 }
 
 /** Place of an item the relay has. Root name '' stands for a nested type. */
@@ -34,6 +32,9 @@ export function relayPlace(item: Y.Item, roots: ThreadRoots): Place {
   if (parent === roots.meta) return { root: Roots.meta, sub };
   if (parent === roots.streams) return { root: Roots.streams, sub };
   if (parent === roots.owners) return { root: Roots.owners, sub };
+  if (parent === roots.edits) return { root: Roots.edits, sub };
+  if (parent === roots.redactions) return { root: Roots.redactions, sub };
+  if (parent === roots.reactions) return { root: Roots.reactions, sub };
   if (parent._item !== null) return { root: '', sub };
   return { root: `other:${Y.findRootTypeKey(parent)}`, sub };
 }

@@ -1,6 +1,7 @@
 /**
- * Which roots a peer may write: messages, receipts and streams are the peers'; canon, meta
- * and owners are the relay's own; nested types and unknown roots are no one's.
+ * Which roots a peer may write: messages, receipts, streams, edits, redactions and reactions
+ * are the peers' (each with its own rules); canon, meta and owners are the relay's own;
+ * nested types and unknown roots are no one's.
  */
 import { Roots } from '../../../shared/schema.ts';
 import { PolicyError, refuse } from './verdict.ts';
@@ -8,6 +9,7 @@ import { PolicyError, refuse } from './verdict.ts';
 /** Throws the refusal for a place a peer may not write. */
 export function checkPlaceWritable(place: { root: string; sub: string | null }): void {
   if (place.root === Roots.messages || place.root === Roots.receipts || place.root === Roots.streams) return;
+  if (place.root === Roots.edits || place.root === Roots.redactions || place.root === Roots.reactions) return;
   if (place.root === Roots.canon || place.root === Roots.meta || place.root === Roots.owners) {
     throw new PolicyError(refuse(`${place.root} is written by the relay only`));
   }

@@ -18,6 +18,7 @@ import * as Y from 'yjs';
 import { CloseCode } from '../../../shared/errors.ts';
 import { Roots } from '../../../shared/schema.ts';
 import { checkClientOwner } from './client-owner.ts';
+import { type LifecycleNotes, ReactionCounter, checkEditWrite, checkRedactionWrite } from './lifecycle.ts';
 import { checkMessage } from './messages.ts';
 import { type Place, PlaceResolver, type Struct, relayPlace } from './places.ts';
 import { type ClockRange, mergeRanges } from './ranges.ts';
@@ -56,6 +57,10 @@ class Checker {
   private readonly duplicates: AcceptedMessage[] = [];
   private readonly receipts = new Map<string, number | null>();
   private readonly newIds = new Set<string>();
+  /** Authors of the messages this update appends (edits and deletions may name them). */
+  readonly newAuthors = new Map<string, string>();
+  private readonly lifecycle: LifecycleNotes = { redact: new Set() };
+  private readonly reactions: ReactionCounter;
   private readonly streams: StreamChecker;
   private readonly resolver: PlaceResolver;
 
@@ -66,6 +71,7 @@ class Checker {
     this.store = ctx.doc.store;
     this.walkBudget = ctx.deletionWalkBudget ?? Infinity;
     this.streams = new StreamChecker(ctx, this.newIds);
+    this.reactions = new ReactionCounter(ctx);
     this.resolver = new PlaceResolver(this.store, ctx.roots, this.byClient, (client) => this.state(client));
   }
 
@@ -132,7 +138,7 @@ class Checker {
     if (this.pendingReason) return { ok: false, pending: true, reason: this.pendingReason };
     const streams = this.streams.finish();
     if (streams) throw new PolicyError(streams);
-    return { ok: true, messages: this.messages, duplicates: this.duplicates, receipts: this.receipts, clients };
+    return { ok: true, messages: this.messages, duplicates: this.duplicates, receipts: this.receipts, clients, redact: [...this.lifecycle.redact] };
   }
 
   /** Checks a struct that is (at least partly) new; `state` is the relay's clock for its client. */
@@ -171,11 +177,18 @@ class Checker {
       for (let j = offset; j < arr.length; j++) {
         const { record, duplicate } = checkMessage(this.ctx, arr[j], this.newIds);
         this.newIds.add(record.id);
+        this.newAuthors.set(record.id, record.authorId);
         (duplicate ? this.duplicates : this.messages).push({ record, client: item.id.client, clock: item.id.clock + j });
       }
     } else if (place.root === Roots.streams) {
       const r = this.streams.write(place.sub, content);
       if (r) throw new PolicyError(r);
+    } else if (place.root === Roots.edits) {
+      checkEditWrite(this.ctx, this, this.lifecycle, place.sub, content);
+    } else if (place.root === Roots.redactions) {
+      checkRedactionWrite(this.ctx, this, this.lifecycle, place.sub, content);
+    } else if (place.root === Roots.reactions) {
+      this.reactions.write(this.lifecycle, place.sub, content);
     } else {
       // receipts
       if (place.sub === null) throw new PolicyError(refuse('receipts entry without key'));
@@ -226,6 +239,9 @@ class Checker {
       return;
     }
     if (place.root === Roots.messages) throw new PolicyError(refuse('deleting a message is not allowed'));
+    if (place.root === Roots.edits) throw new PolicyError(refuse('deleting a revision is not allowed'));
+    if (place.root === Roots.redactions) throw new PolicyError(refuse('a deletion is final'));
+    if (place.root === Roots.reactions) return this.reactions.remove(place.sub);
     if (place.root === Roots.streams && place.sub !== null) {
       const r = this.streams.removeKnown(place.sub);
       if (r) throw new PolicyError(r);

@@ -58,6 +58,11 @@ export type Verdict =
       receipts: Map<string, number | null>;
       /** Client ids the update writes new structs with (their owner is the connected user). */
       clients: number[];
+      /**
+       * Message ids the relay must purge after the commit: new deletion markers, and edits or
+       * reactions naming an already deleted message (accepted, then removed by the relay).
+       */
+      redact: string[];
     }
   | { ok: false; pending?: undefined; code: number; reason: string }
   /** Depends on structs the relay does not have yet; nothing was judged unsafe so far. */
