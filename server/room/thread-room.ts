@@ -37,7 +37,8 @@ import { batchRow, type Produced, sendBatch } from './batch-frames.ts';
 import { canonFixes, sequencedBefore } from './canon-repair.ts';
 import { inDocumentOrder } from './document-order.ts';
 import { shouldRoll } from './generation-roll.ts';
-import { writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
+import { appendSystemEvent, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
+import type { SystemEvent } from '../../shared/membership.ts';
 import { RoomAdmission } from './room-admission.ts';
 import { RoomChain } from './room-chain.ts';
 import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN } from './origins.ts';
@@ -91,6 +92,8 @@ export class ThreadRoom {
   private receiptBudget: ReceiptBudget | null = null;
   /** Set once this generation ended (rolled here or elsewhere, room-seal.ts): it is history. */
   private sealed = false;
+  /** Users removed from the thread while this room was loaded (closed and refused with 4403). */
+  private readonly removedUsers = new Set<string>();
   /** This room's side of the fan-out to other instances; null when the relay runs alone. */
   private readonly fan: RoomFanout | null;
   /** The next flush retries held updates even without new ones (after a catch-up). */
@@ -159,11 +162,29 @@ export class ThreadRoom {
     return room;
   }
 
-  /** Writes thread metadata into `meta` where it differs from the store (committed, then sent). */
-  syncMeta(thread: ThreadRow): void {
-    if (this.closed || thread.generation !== this.thread.generation) return;
+  /**
+   * Writes thread metadata into `meta` where it differs from the store (committed, then sent).
+   * Users who left `participants` (removed, issue 30) are closed with 4403 first, on every
+   * instance (each room gets the row through a fan-out refresh), so they receive nothing
+   * more, not even this meta change; they stay refused here until added again. `event`: a
+   * membership change to append to `events` in the same relay change.
+   */
+  syncMeta(thread: ThreadRow, event?: SystemEvent): void {
+    if (this.closed) return;
+    for (const u of this.thread.participants) if (!thread.participants.includes(u)) this.removedUsers.add(u);
+    for (const u of thread.participants) this.removedUsers.delete(u);
+    for (const c of [...this.conns]) if (this.removedUsers.has(c.userId)) c.close(CloseCode.NOT_A_MEMBER, 'removed');
+    if (thread.generation !== this.thread.generation) return;
     this.thread = thread;
-    this.relayWrite(() => writeMeta(this.doc, this.roots, this.thread));
+    this.relayWrite(() => {
+      writeMeta(this.doc, this.roots, this.thread);
+      if (event) appendSystemEvent(this.doc, event);
+    });
+  }
+
+  /** Resolves once the relay changes queued so far are stored and sent. */
+  settled(): Promise<void> {
+    return this.chain.idle();
   }
 
   /**
@@ -197,6 +218,8 @@ export class ThreadRoom {
       return;
     }
     if (this.broken) return conn.close(CloseCode.STORAGE_FAILURE, 'storage failure');
+    // Admitted on a row read before the removal reached this room.
+    if (this.removedUsers.has(conn.userId)) return conn.close(CloseCode.NOT_A_MEMBER, 'removed');
     if (this.sealed || generation !== this.thread.generation) {
       conn.close(CloseCode.GENERATION_SEALED, sealReason(this.thread));
       return;

@@ -195,6 +195,12 @@ CREATE TABLE receipts (
   PRIMARY KEY (thread_id, message_id, user_id)
 );
 `,
+  // 4: roles (issue 30): the thread's owner and which members are moderators. Idempotent
+  // (IF NOT EXISTS) so it can be renumbered when merged with another branch's migration.
+  `
+ALTER TABLE threads ADD COLUMN IF NOT EXISTS owner text;
+ALTER TABLE members ADD COLUMN IF NOT EXISTS moderator boolean NOT NULL DEFAULT false;
+`,
 ];
 
 /** The newest schema version this code knows. */
