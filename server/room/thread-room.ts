@@ -94,6 +94,10 @@ export class ThreadRoom {
   private sealed = false;
   /** Users removed from the thread while this room was loaded (closed and refused with 4403). */
   private readonly removedUsers = new Set<string>();
+  /** Every user this room saw listed as a participant (to tell who was removed). */
+  private readonly everMembers = new Set<string>();
+  /** The `meta.participants` value last checked after a remote update. */
+  private listedSeen: unknown = null;
   /** This room's side of the fan-out to other instances; null when the relay runs alone. */
   private readonly fan: RoomFanout | null;
   /** The next flush retries held updates even without new ones (after a catch-up). */
@@ -171,15 +175,30 @@ export class ThreadRoom {
    */
   syncMeta(thread: ThreadRow, event?: SystemEvent): void {
     if (this.closed) return;
-    for (const u of this.thread.participants) if (!thread.participants.includes(u)) this.removedUsers.add(u);
-    for (const u of thread.participants) this.removedUsers.delete(u);
-    for (const c of [...this.conns]) if (this.removedUsers.has(c.userId)) c.close(CloseCode.NOT_A_MEMBER, 'removed');
+    this.membersNow(this.thread.participants);
+    this.membersNow(thread.participants);
     if (thread.generation !== this.thread.generation) return;
     this.thread = thread;
     this.relayWrite(() => {
       writeMeta(this.doc, this.roots, this.thread);
       if (event) appendSystemEvent(this.doc, event);
     });
+  }
+
+  /**
+   * The thread's participants as of now (from a row or from `meta` another instance wrote):
+   * users seen as members before and missing now are removed: their connections are closed
+   * with 4403 and refused until they are members again.
+   */
+  private membersNow(participants: readonly string[]): void {
+    const now = new Set(participants);
+    for (const u of this.everMembers) if (!now.has(u)) this.removedUsers.add(u);
+    for (const u of participants) {
+      this.everMembers.add(u);
+      this.removedUsers.delete(u);
+    }
+    if (this.removedUsers.size === 0) return;
+    for (const c of [...this.conns]) if (this.removedUsers.has(c.userId)) c.close(CloseCode.NOT_A_MEMBER, 'removed');
   }
 
   /** Resolves once the relay changes queued so far are stored and sent. */
@@ -617,7 +636,14 @@ export class ThreadRoom {
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN || this.closed) return;
     if (origin === REMOTE_ORIGIN) {
-      // Stored by another instance already: only this instance's peers need it.
+      // Stored by another instance already: only this instance's peers need it. A member
+      // another instance removed (its meta is in this update) is closed before it is sent.
+      // (Yjs hands back the same array until meta.participants is written again.)
+      const listed = this.roots.meta.get('participants');
+      if (Array.isArray(listed) && listed !== this.listedSeen) {
+        this.listedSeen = listed;
+        this.membersNow(listed as string[]);
+      }
       const frame = encodeUpdate(update);
       for (const c of this.conns) c.send(frame);
       return;
