@@ -69,6 +69,21 @@ export interface SkeinClient {
    * the thread are ingested only while it is a remote member.
    */
   setRemoteMember(threadId: string, did: string, present: boolean): Promise<ThreadSummary>;
+  /** Adds a local user to a thread (owner or moderator; `SkeinRequestError` 403 otherwise). */
+  addMember(threadId: string, userId: string): Promise<ThreadSummary>;
+  /**
+   * Removes a member (owner or moderator; anyone may remove themselves, which leaves the
+   * thread and drops its local data here).
+   */
+  removeMember(threadId: string, userId: string): Promise<ThreadSummary | null>;
+  /** Sets the thread's moderators (owner only). */
+  setModerators(threadId: string, moderators: string[]): Promise<ThreadSummary>;
+  /**
+   * Calls `fn` with a thread's id once this user was removed from it (a 4403 from the relay,
+   * a `removed` push, or the thread missing from the relay's list) and its local data was
+   * dropped: IndexedDB documents, sealed-history pages, send-queue entries, the list entry.
+   */
+  onThreadRemoved(fn: (threadId: string) => void): () => void;
   /** Failed-sync diagnostics not yet expired. */
   diagnostics(): Promise<Diagnostic[]>;
   /** Closes everything and deletes all local data of this relay and user. */
@@ -109,6 +124,44 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
   };
   const views = new Map<string, ThreadView>();
   const listeners = new Set<() => void>();
+  const removedListeners = new Set<(threadId: string) => void>();
+  const dropping = new Map<string, Promise<void>>();
+
+  /**
+   * Drops everything this client keeps of a thread the user no longer belongs to
+   * (docs/design/membership.md): the open view, every generation's document database, the
+   * sealed-history pages, send-queue entries and diagnostics, and the list entry.
+   */
+  const dropThread = (threadId: string): Promise<void> => {
+    const running = dropping.get(threadId);
+    if (running) return running;
+    const work = (async () => {
+      await views.get(threadId)?.close();
+      const names = new Set([`${prefix}:thread:${threadId}`]);
+      for (const [name, v] of await store.entries<{ threadId?: string }>('docs').catch(() => [] as Array<[string, { threadId?: string }]>)) {
+        if (v?.threadId === threadId) names.add(name);
+      }
+      await Promise.all(
+        [...names].map(async (n) => {
+          await deleteDatabase(n).catch(() => {});
+          await store.del('docs', n).catch(() => {});
+        }),
+      );
+      await (await openHistory())?.dropThread(threadId).catch(() => {});
+      await sendQueue.dropThread(threadId).catch(() => {});
+      threads.remove(threadId);
+      telemetry({ name: 'thread_local_data_dropped', threadId, at: Date.now() });
+      for (const f of [...removedListeners]) {
+        try {
+          f(threadId);
+        } catch (err) {
+          console.error('skein: removed listener failed', err);
+        }
+      }
+    })().finally(() => dropping.delete(threadId));
+    dropping.set(threadId, work);
+    return work;
+  };
   let closed = false;
   let lastHttpOk: boolean | null = null;
 
@@ -138,9 +191,15 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
 
   const refreshThreads = async () => {
     try {
+      const before = threads.list().map((t) => t.id);
       const list = await threads.refresh();
       lastHttpOk = true;
-      return list;
+      // A thread the relay no longer lists for this user: they were removed (maybe while offline).
+      if (!guest) {
+        const now = new Set(list.map((t) => t.id));
+        await Promise.all(before.filter((id) => !now.has(id)).map((id) => dropThread(id)));
+      }
+      return threads.list();
     } catch (err) {
       lastHttpOk = false;
       emit();
@@ -172,7 +231,8 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
         url: relayUrl.replace(/^http/, 'ws') + '/v1/events',
         socketParams: () => api.socketParams(),
         WebSocketImpl,
-        onEvent: () => {
+        onEvent: (event) => {
+          if (event?.change === 'removed') void dropThread(event.threadId);
           // Events in a burst share one request.
           pushRefresh ??= refreshThreads()
             .catch(() => {})
@@ -254,6 +314,7 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
           onClosed: (v) => {
             if (views.get(threadId) === v) views.delete(threadId);
           },
+          onRemoved: () => void dropThread(threadId),
         },
       );
       views.set(threadId, view);
@@ -268,6 +329,29 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
       const t = await api.setRemote(threadId, did, present);
       await refreshThreads().catch(() => {});
       return threads.get(t.id) ?? { ...t, lastMessage: null };
+    },
+    async addMember(threadId, member) {
+      const t = await api.addMember(threadId, member);
+      await refreshThreads().catch(() => {});
+      return threads.get(t.id) ?? { ...t, lastMessage: null };
+    },
+    async removeMember(threadId, member) {
+      const t = await api.removeMember(threadId, member);
+      if (member === userId) {
+        await dropThread(threadId);
+        return null;
+      }
+      await refreshThreads().catch(() => {});
+      return threads.get(t.id) ?? { ...t, lastMessage: null };
+    },
+    async setModerators(threadId, moderators) {
+      const t = await api.setModerators(threadId, moderators);
+      await refreshThreads().catch(() => {});
+      return threads.get(t.id) ?? { ...t, lastMessage: null };
+    },
+    onThreadRemoved(fn) {
+      removedListeners.add(fn);
+      return () => removedListeners.delete(fn);
     },
     async archiveThread(threadId) {
       await api.archiveThread(threadId);

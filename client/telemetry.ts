@@ -9,7 +9,9 @@ export type TelemetryEvent =
   | { name: 'message_sync_failed'; threadId: string; messageId: string; code: string; at: number }
   | { name: 'message_reconcile_duplicate_suppressed'; threadId: string; messageId: string; at: number }
   /** The relay sealed the generation this view wrote into; `reappended` pending messages moved to the new one. */
-  | { name: 'thread_generation_rebased'; threadId: string; generation: number; reappended: number; at: number };
+  | { name: 'thread_generation_rebased'; threadId: string; generation: number; reappended: number; at: number }
+  /** The user was removed from the thread (docs/design/membership.md): its local data was dropped. */
+  | { name: 'thread_local_data_dropped'; threadId: string; at: number };
 
 export type TelemetryHook = (event: TelemetryEvent) => void;
 

@@ -9,6 +9,13 @@ export interface Thread {
   id: string;
   title: string;
   participants: string[];
+  /**
+   * The thread's owner (shared/roles.ts): its creator, or on a thread from before roles its
+   * first participant. Null only for a thread without participants.
+   */
+  owner: string | null;
+  /** Participants the owner made moderators (never lists the owner). */
+  moderators: string[];
   mirror: boolean;
   archived: boolean;
   createdAt: number;
@@ -48,5 +55,6 @@ export interface ThreadSummary extends Thread {
 export interface ThreadListEvent {
   type: 'thread';
   threadId: string;
-  change: 'created' | 'archived' | 'unarchived' | 'members';
+  /** `removed`: sent to a removed member only (docs/design/membership.md); the SDK drops the thread's local data. */
+  change: 'created' | 'archived' | 'unarchived' | 'members' | 'removed';
 }

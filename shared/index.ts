@@ -7,3 +7,4 @@ export * from './generation.ts';
 export * from './sequence-validation.ts';
 export type * from './api-types.ts';
 export * from './at-lexicon.ts';
+export * from './membership.ts';

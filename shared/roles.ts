@@ -11,7 +11,8 @@ import type { ThreadMeta } from './schema.ts';
 /** A member's role in a thread. */
 export type ThreadRole = 'owner' | 'moderator' | 'member';
 
-type RoleFields = Pick<ThreadMeta, 'participants'> & Partial<Pick<ThreadMeta, 'owner' | 'moderators'>>;
+/** What the rules read: a document's `ThreadMeta` or the API's `Thread` (whose owner may be null). */
+type RoleFields = Pick<ThreadMeta, 'participants'> & { owner?: string | null; moderators?: string[] };
 
 /** The thread's owner: `meta.owner`, or the first participant of a thread from before roles. */
 export function threadOwner(meta: RoleFields): string | undefined {

@@ -72,6 +72,20 @@ export class HistoryStore {
     return n;
   }
 
+  /**
+   * Deletes every cached page of a thread (the user was removed from it). The thread keeps its
+   * number: numbers are never reused (a new one is the count of known threads plus one).
+   */
+  async dropThread(threadId: string): Promise<void> {
+    const n = await this.numberOf(threadId);
+    if (n === undefined) return;
+    const tx = this.db.transaction([PAGES, IDS], 'readwrite');
+    const range = IDBKeyRange.bound([n, 0], [n, MAX_PAGE]);
+    tx.objectStore(PAGES).delete(range);
+    tx.objectStore(IDS).delete(range);
+    await done(tx);
+  }
+
   /** Stores canonical messages (a message already stored under its seq is overwritten: same data). */
   async put(threadId: string, messages: readonly SealedMessage[]): Promise<void> {
     if (messages.length === 0) return;

@@ -157,6 +157,18 @@ export class RelayApi {
     const path = `/v1/threads/${encodeURIComponent(threadId)}/remotes`;
     return present ? this.request('POST', path, { did }) : this.request('DELETE', `${path}/${encodeURIComponent(did)}`);
   }
+  /** Adds a local user to a thread (owner or moderator). */
+  addMember(threadId: string, userId: string): Promise<Omit<ThreadSummary, 'lastMessage'>> {
+    return this.request('POST', `/v1/threads/${encodeURIComponent(threadId)}/members`, { userId });
+  }
+  /** Removes a member (owner or moderator; anyone may remove themselves). */
+  removeMember(threadId: string, userId: string): Promise<Omit<ThreadSummary, 'lastMessage'>> {
+    return this.request('DELETE', `/v1/threads/${encodeURIComponent(threadId)}/members/${encodeURIComponent(userId)}`);
+  }
+  /** Sets the thread's moderators (owner only). */
+  setModerators(threadId: string, moderators: string[]): Promise<Omit<ThreadSummary, 'lastMessage'>> {
+    return this.request('PUT', `/v1/threads/${encodeURIComponent(threadId)}/moderators`, { moderators });
+  }
   /** Canonical messages with `seq > afterSeq`, ascending, at most `limit`. */
   messagesAfter(threadId: string, afterSeq: number, limit: number): Promise<MessagesPage> {
     return this.request('GET', `/v1/threads/${encodeURIComponent(threadId)}/messages?afterSeq=${afterSeq}&limit=${limit}`);

@@ -43,7 +43,7 @@ export class GuestApi extends RelayApi {
 
   override async createThread(input: NewThreadInput): Promise<Row> {
     if (input.mirror || input.follow) throw new SkeinRequestError(400, 'GUEST_MODE', 'guest threads stay in this browser: no AT mirroring or following');
-    const row: Row = { id: ulid(), title: input.title ?? '', participants: [this.userId], remotes: [], atUri: null, mirror: false, archived: false, createdAt: Date.now(), lastSeq: 0, generation: 0, baseSeq: 0, liveDoc: '' };
+    const row: Row = { id: ulid(), title: input.title ?? '', participants: [this.userId], owner: this.userId, moderators: [], remotes: [], atUri: null, mirror: false, archived: false, createdAt: Date.now(), lastSeq: 0, generation: 0, baseSeq: 0, liveDoc: '' };
     row.liveDoc = row.id; // guest threads never roll: they have no relay
     await this.save([...(await this.rows()), row]);
     return row;

@@ -66,6 +66,14 @@ export class SendQueue {
     void this.store.del('outbox', messageId).catch(() => {});
   }
 
+  /** Forgets everything about one thread's messages (the user was removed from it). */
+  async dropThread(threadId: string): Promise<void> {
+    for (const [id, e] of [...this.outbox]) if (e.threadId === threadId) this.remove(id);
+    for (const [id, d] of await this.store.entries<Diagnostic>('diagnostics')) {
+      if (d.threadId === threadId) await this.store.del('diagnostics', id).catch(() => {});
+    }
+  }
+
   recordFailure(d: Diagnostic): void {
     void this.store.put('diagnostics', d.messageId, d).catch(() => {});
   }

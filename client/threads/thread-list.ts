@@ -86,6 +86,14 @@ export class ThreadList {
     void this.persist();
   }
 
+  /** Drops a thread from the list and its cache (the user was removed from it). */
+  remove(id: string): void {
+    if (!this.threads.delete(id)) return;
+    this.order = this.order.filter((x) => x !== id);
+    void this.persist();
+    this.emit();
+  }
+
   onChange(fn: () => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);

@@ -11,6 +11,17 @@
  * tab update even while another tab holds the thread connections.
  */
 import { CloseCode, isPermanentClose, retryAfterMs } from '../../shared/errors.ts';
+import type { ThreadListEvent } from '../../shared/api-types.ts';
+
+/** A pushed event, or undefined when the frame is not one (it still means: refresh). */
+function parseEvent(data: unknown): ThreadListEvent | undefined {
+  try {
+    const e = JSON.parse(String(data)) as ThreadListEvent;
+    return e && e.type === 'thread' && typeof e.threadId === 'string' ? e : undefined;
+  } catch {
+    return undefined;
+  }
+}
 import { reconnectDelay, retryAfterDelay } from '../link/backoff.ts';
 import { isAuthRefusal } from '../link/relay-api.ts';
 
@@ -23,8 +34,8 @@ export interface ThreadPushOptions {
   /** Query parameters for one connect: `{ ticket }` (single use) or `{ token }`. */
   socketParams: () => Promise<Record<string, string>>;
   WebSocketImpl: typeof WebSocket;
-  /** A thread-list change: refresh. */
-  onEvent: () => void;
+  /** A thread-list change: refresh. `event`: what the relay pushed (absent on (re)open: refresh all). */
+  onEvent: (event?: ThreadListEvent) => void;
   /** Push became available or went away (the app polls only while it is away). */
   onState: (s: PushState) => void;
   /** Math.random but for tests (the reconnect jitter). */
@@ -85,7 +96,7 @@ export class ThreadPush {
       // Anything that changed while the channel was down: one refresh catches up.
       this.o.onEvent();
     };
-    ws.onmessage = () => this.o.onEvent();
+    ws.onmessage = (m: MessageEvent) => this.o.onEvent(parseEvent(m.data));
     // A failed attempt ends in onclose; without a handler, Node's `ws` would throw the error.
     ws.onerror = () => {};
     ws.onclose = (e: CloseEvent) => {

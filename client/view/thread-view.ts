@@ -6,6 +6,7 @@
  * The view builds its parts (live generation, history window, message list, sync state,
  * relay connection, leader election, receipts, render cache, writer) and wires them together.
  */
+import { CloseCode } from '../../shared/errors.ts';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
 import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots } from '../../shared/schema.ts';
@@ -79,6 +80,8 @@ export interface ViewContext {
   onReconnected(): void;
   onConnectionChange(): void;
   onClosed(view: ThreadView): void;
+  /** The relay refused this thread with 4403 (the user was removed, or is not a member): drop its data. */
+  onRemoved(view: ThreadView): void;
 }
 
 /** Transaction origin of this tab's own edits. */
@@ -310,6 +313,7 @@ export class ThreadView {
       onRefused: (code, reason) => {
         this.refused = { code, reason };
         this.scheduleNotify();
+        if (code === CloseCode.NOT_A_MEMBER) ctx.onRemoved(this);
       },
     };
   }

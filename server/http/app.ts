@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import type { AppEnv, RelayContext } from '../context.ts';
 import { errorResponse, notFound } from './http-error.ts';
 import { adminFederationRoutes } from './routes/admin-federation.ts';
+import { memberRoutes } from './routes/members.ts';
 import { devRoutes } from './routes/dev.ts';
 import { eventsHandler } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -84,6 +85,7 @@ export function createApp(ctx: RelayContext) {
   // '/threads/*' also matches '/threads' itself.
   v1.use('/threads/*', requireUser(ctx), writes);
   v1.route('/threads', threadRoutes(ctx));
+  v1.route('/threads', memberRoutes(ctx));
   app.route('/v1', v1);
   // Benchmarks only (node --expose-gc and SKEIN_BENCH_GC_BEFORE_METRICS=1): collect garbage
   // first, so heap figures show what is retained, not what is merely not collected yet.

@@ -6,6 +6,7 @@
  */
 import * as Y from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
+import { type SystemEvent, systemEventsOf } from '../../shared/membership.ts';
 import type { StoredMessage, ThreadRow } from '../store/store.ts';
 import { type Collecting, canonOf, readAtOf } from './room-types.ts';
 import { RELAY_ORIGIN } from './origins.ts';
@@ -19,6 +20,8 @@ export function writeMeta(doc: Y.Doc, roots: ThreadRoots, thread: ThreadRow): vo
     archived: thread.archived,
     createdAt: thread.createdAt,
     mirror: thread.mirror,
+    moderators: thread.moderators,
+    ...(thread.owner ? { owner: thread.owner } : {}),
     generation: thread.generation,
     baseSeq: thread.baseSeq,
     ...(thread.atUri ? { atUri: thread.atUri } : {}),
@@ -28,6 +31,11 @@ export function writeMeta(doc: Y.Doc, roots: ThreadRoots, thread: ThreadRow): vo
   doc.transact(() => {
     for (const [k, v] of changed) meta.set(k, v);
   }, RELAY_ORIGIN);
+}
+
+/** Appends a membership change to the document's `events` root (shared/membership.ts). */
+export function appendSystemEvent(doc: Y.Doc, event: SystemEvent): void {
+  doc.transact(() => systemEventsOf(doc).push([event]), RELAY_ORIGIN);
 }
 
 /** Writes canon entries for stored messages. */

@@ -91,14 +91,14 @@ export interface Collecting {
    * store and admits them again, or refuses them (room-admission.ts).
    */
   lookups: ReceiptLookup[];
+  /** Deleted messages whose text the relay removes after the commit (design/message-lifecycle.md). */
+  redact: Set<string>;
 }
 
 /** An update waiting for its receipts' message ids to be looked up in the store. */
 export interface ReceiptLookup {
   pending: Pending;
   ids: string[];
-  /** Deleted messages whose text the relay removes after the commit (design/message-lifecycle.md). */
-  redact: Set<string>;
 }
 
 export const readAtOf = (v: unknown): number =>

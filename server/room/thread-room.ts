@@ -37,7 +37,8 @@ import { batchRow, type Produced, sendBatch } from './batch-frames.ts';
 import { canonFixes, sequencedBefore } from './canon-repair.ts';
 import { inDocumentOrder } from './document-order.ts';
 import { shouldRoll } from './generation-roll.ts';
-import { purgeRedacted, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
+import { appendSystemEvent, purgeRedacted, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
+import type { SystemEvent } from '../../shared/membership.ts';
 import { coveredSnapshot } from '../store/snapshot-coverage.ts';
 import { RoomAdmission, authorOf } from './room-admission.ts';
 import { SealedAuthors, lifecycleIds } from './sealed-authors.ts';
@@ -94,6 +95,12 @@ export class ThreadRoom {
   private receiptBudget: ReceiptBudget | null = null;
   /** Set once this generation ended (rolled here or elsewhere, room-seal.ts): it is history. */
   private sealed = false;
+  /** Users removed from the thread while this room was loaded (closed and refused with 4403). */
+  private readonly removedUsers = new Set<string>();
+  /** Every user this room saw listed as a participant (to tell who was removed). */
+  private readonly everMembers = new Set<string>();
+  /** The `meta.participants` value last checked after a remote update. */
+  private listedSeen: unknown = null;
   /** This room's side of the fan-out to other instances; null when the relay runs alone. */
   private readonly fan: RoomFanout | null;
   /** The next flush retries held updates even without new ones (after a catch-up). */
@@ -171,11 +178,44 @@ export class ThreadRoom {
     return room;
   }
 
-  /** Writes thread metadata into `meta` where it differs from the store (committed, then sent). */
-  syncMeta(thread: ThreadRow): void {
-    if (this.closed || thread.generation !== this.thread.generation) return;
+  /**
+   * Writes thread metadata into `meta` where it differs from the store (committed, then sent).
+   * Users who left `participants` (removed, issue 30) are closed with 4403 first, on every
+   * instance (each room gets the row through a fan-out refresh), so they receive nothing
+   * more, not even this meta change; they stay refused here until added again. `event`: a
+   * membership change to append to `events` in the same relay change.
+   */
+  syncMeta(thread: ThreadRow, event?: SystemEvent): void {
+    if (this.closed) return;
+    this.membersNow(this.thread.participants);
+    this.membersNow(thread.participants);
+    if (thread.generation !== this.thread.generation) return;
     this.thread = thread;
-    this.relayWrite(() => writeMeta(this.doc, this.roots, this.thread));
+    this.relayWrite(() => {
+      writeMeta(this.doc, this.roots, this.thread);
+      if (event) appendSystemEvent(this.doc, event);
+    });
+  }
+
+  /**
+   * The thread's participants as of now (from a row or from `meta` another instance wrote):
+   * users seen as members before and missing now are removed: their connections are closed
+   * with 4403 and refused until they are members again.
+   */
+  private membersNow(participants: readonly string[]): void {
+    const now = new Set(participants);
+    for (const u of this.everMembers) if (!now.has(u)) this.removedUsers.add(u);
+    for (const u of participants) {
+      this.everMembers.add(u);
+      this.removedUsers.delete(u);
+    }
+    if (this.removedUsers.size === 0) return;
+    for (const c of [...this.conns]) if (this.removedUsers.has(c.userId)) c.close(CloseCode.NOT_A_MEMBER, 'removed');
+  }
+
+  /** Resolves once the relay changes queued so far are stored and sent. */
+  settled(): Promise<void> {
+    return this.chain.idle();
   }
 
   /**
@@ -209,6 +249,8 @@ export class ThreadRoom {
       return;
     }
     if (this.broken) return conn.close(CloseCode.STORAGE_FAILURE, 'storage failure');
+    // Admitted on a row read before the removal reached this room.
+    if (this.removedUsers.has(conn.userId)) return conn.close(CloseCode.NOT_A_MEMBER, 'removed');
     if (this.sealed || generation !== this.thread.generation) {
       conn.close(CloseCode.GENERATION_SEALED, sealReason(this.thread));
       return;
@@ -682,7 +724,14 @@ export class ThreadRoom {
   private onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === LOAD_ORIGIN || origin === INGEST_ORIGIN || this.closed) return;
     if (origin === REMOTE_ORIGIN) {
-      // Stored by another instance already: only this instance's peers need it.
+      // Stored by another instance already: only this instance's peers need it. A member
+      // another instance removed (its meta is in this update) is closed before it is sent.
+      // (Yjs hands back the same array until meta.participants is written again.)
+      const listed = this.roots.meta.get('participants');
+      if (Array.isArray(listed) && listed !== this.listedSeen) {
+        this.listedSeen = listed;
+        this.membersNow(listed as string[]);
+      }
       const frame = encodeUpdate(update);
       for (const c of this.conns) c.send(frame);
       return;

@@ -16,11 +16,14 @@ export interface ThreadDbRow {
   generation: number;
   base_seq: number;
   participants: string[];
+  moderators: string[];
+  owner: string | null;
   remotes: string[];
 }
 
-export const THREAD_COLS = `t.id, t.title, t.mirror, t.archived, t.created_at, t.last_seq, t.at_uri, t.generation, t.base_seq,
+export const THREAD_COLS = `t.id, t.title, t.mirror, t.archived, t.created_at, t.last_seq, t.at_uri, t.generation, t.base_seq, t.owner,
   ARRAY(SELECT user_id FROM members WHERE thread_id = t.id ORDER BY pos) AS participants,
+  ARRAY(SELECT user_id FROM members WHERE thread_id = t.id AND moderator ORDER BY pos) AS moderators,
   ARRAY(SELECT did FROM thread_remotes WHERE thread_id = t.id ORDER BY pos) AS remotes`;
 
 export const MESSAGE_COLS = 'thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, at_uri, at_cid, error, redacted';
@@ -29,6 +32,8 @@ export const toThread = (r: ThreadDbRow): ThreadRow => ({
   id: r.id,
   title: r.title,
   participants: r.participants,
+  owner: r.owner ?? r.participants[0] ?? null,
+  moderators: r.moderators,
   mirror: r.mirror,
   archived: r.archived,
   createdAt: r.created_at,

@@ -199,6 +199,11 @@ CREATE TABLE receipts (
   `
 ALTER TABLE messages ADD COLUMN redacted boolean NOT NULL DEFAULT false;
 `,
+  // 5: roles (issue 30): the thread's owner and which members are moderators.
+  `
+ALTER TABLE threads ADD COLUMN IF NOT EXISTS owner text;
+ALTER TABLE members ADD COLUMN IF NOT EXISTS moderator boolean NOT NULL DEFAULT false;
+`,
 ];
 
 /** The newest schema version this code knows. */

@@ -75,12 +75,13 @@ export class PostgresStore implements Store {
 
   async createThread(t: NewThread): Promise<ThreadRow> {
     await inTransaction(this.pool, async (c) => {
-      await c.query('INSERT INTO threads (id, title, mirror, created_at, at_uri) VALUES ($1, $2, $3, $4, $5)', [
+      await c.query('INSERT INTO threads (id, title, mirror, created_at, at_uri, owner) VALUES ($1, $2, $3, $4, $5, $6)', [
         t.id,
         t.title,
         t.mirror,
         t.createdAt,
         t.atUri ?? null,
+        t.owner ?? null,
       ]);
       await c.query(
         `INSERT INTO members (thread_id, user_id)
@@ -139,6 +140,24 @@ export class PostgresStore implements Store {
     } else {
       await this.pool.query('DELETE FROM thread_remotes WHERE thread_id = $1 AND did = $2', [threadId, did]);
     }
+    return this.getThread(threadId);
+  }
+
+  async setMember(threadId: string, userId: string, present: boolean): Promise<ThreadRow | null> {
+    if (present) {
+      await this.pool.query(
+        `INSERT INTO members (thread_id, user_id) SELECT $1::text, $2::text WHERE EXISTS (SELECT 1 FROM threads WHERE id = $1)
+         ON CONFLICT DO NOTHING`,
+        [threadId, userId],
+      );
+    } else {
+      await this.pool.query('DELETE FROM members WHERE thread_id = $1 AND user_id = $2', [threadId, userId]);
+    }
+    return this.getThread(threadId);
+  }
+
+  async setModerators(threadId: string, moderators: string[]): Promise<ThreadRow | null> {
+    await this.pool.query('UPDATE members SET moderator = (user_id = ANY($2::text[])) WHERE thread_id = $1', [threadId, moderators]);
     return this.getThread(threadId);
   }
 

@@ -22,15 +22,18 @@ export function prepareQueries(db: Database.Database) {
   const prepare = <P extends unknown[] = unknown[], R = unknown>(sql: string): Statement<P, R> => db.prepare<P, R>(sql);
   return {
     insertThread: prepare(
-      'INSERT INTO threads (id, title, mirror, created_at, at_uri) VALUES (@id, @title, @mirror, @createdAt, @atUri)',
+      'INSERT INTO threads (id, title, mirror, created_at, at_uri, owner) VALUES (@id, @title, @mirror, @createdAt, @atUri, @owner)',
     ),
     threadByAtUri: prepare<[string], ThreadDbRow>('SELECT * FROM threads WHERE at_uri = ?'),
     setAtUri: prepare('UPDATE threads SET at_uri = ? WHERE id = ? AND at_uri IS NULL'),
     insertMember: prepare('INSERT OR IGNORE INTO members (thread_id, user_id) VALUES (?, ?)'),
     thread: prepare<[string], ThreadDbRow>('SELECT * FROM threads WHERE id = ?'),
-    members: prepare<[string], { user_id: string }>(
-      'SELECT user_id FROM members WHERE thread_id = ? ORDER BY rowid',
+    members: prepare<[string], { user_id: string; moderator: number }>(
+      'SELECT user_id, moderator FROM members WHERE thread_id = ? ORDER BY rowid',
     ),
+    removeMember: prepare('DELETE FROM members WHERE thread_id = ? AND user_id = ?'),
+    clearModerators: prepare('UPDATE members SET moderator = 0 WHERE thread_id = ?'),
+    setModerator: prepare('UPDATE members SET moderator = 1 WHERE thread_id = ? AND user_id = ?'),
     threadsForUser: prepare<[string], ThreadDbRow>(
       `SELECT t.* FROM threads t JOIN members m ON m.thread_id = t.id
        WHERE m.user_id = ? ORDER BY t.created_at DESC, t.id DESC`,

@@ -105,6 +105,8 @@ export interface ThreadDbRow {
   at_uri: string | null;
   generation: number;
   base_seq: number;
+  /** The creator (issue 30); null on threads created before roles. */
+  owner: string | null;
 }
 
 /** Additive schema changes for databases created by an earlier version (idempotent). */
@@ -113,6 +115,9 @@ export function migrate(db: Database.Database): void {
   if (!cols.has('at_uri')) db.exec('ALTER TABLE threads ADD COLUMN at_uri TEXT');
   if (!cols.has('generation')) db.exec('ALTER TABLE threads ADD COLUMN generation INTEGER NOT NULL DEFAULT 0');
   if (!cols.has('base_seq')) db.exec('ALTER TABLE threads ADD COLUMN base_seq INTEGER NOT NULL DEFAULT 0');
+  if (!cols.has('owner')) db.exec('ALTER TABLE threads ADD COLUMN owner TEXT');
+  const memberCols = new Set((db.pragma('table_info(members)') as Array<{ name: string }>).map((c) => c.name));
+  if (!memberCols.has('moderator')) db.exec('ALTER TABLE members ADD COLUMN moderator INTEGER NOT NULL DEFAULT 0');
   db.exec('CREATE UNIQUE INDEX IF NOT EXISTS threads_at_uri ON threads(at_uri) WHERE at_uri IS NOT NULL');
   rebuildCommitTables(db);
   const msgCols = new Set((db.pragma('table_info(messages)') as Array<{ name: string }>).map((c) => c.name));

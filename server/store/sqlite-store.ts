@@ -88,10 +88,13 @@ export class SqliteStore implements Store {
   }
 
   private row(r: ThreadDbRow): ThreadRow {
+    const members = this.q.members.all(r.id);
     return {
       id: r.id,
       title: r.title,
-      participants: this.q.members.all(r.id).map((m) => m.user_id),
+      participants: members.map((m) => m.user_id),
+      owner: r.owner ?? members[0]?.user_id ?? null,
+      moderators: members.filter((m) => m.moderator === 1).map((m) => m.user_id),
       mirror: r.mirror === 1,
       archived: r.archived === 1,
       createdAt: r.created_at,
@@ -106,7 +109,7 @@ export class SqliteStore implements Store {
 
   async createThread(t: NewThread): Promise<ThreadRow> {
     this.db.transaction(() => {
-      this.q.insertThread.run({ id: t.id, title: t.title, mirror: t.mirror ? 1 : 0, createdAt: t.createdAt, atUri: t.atUri ?? null });
+      this.q.insertThread.run({ id: t.id, title: t.title, mirror: t.mirror ? 1 : 0, createdAt: t.createdAt, atUri: t.atUri ?? null, owner: t.owner ?? null });
       for (const p of t.participants) this.q.insertMember.run(t.id, p);
     })();
     return (await this.getThread(t.id))!;
@@ -148,6 +151,22 @@ export class SqliteStore implements Store {
     if (!this.q.thread.get(threadId)) return null;
     if (present) this.q.addRemote.run(threadId, did);
     else this.q.removeRemote.run(threadId, did);
+    return this.getThread(threadId);
+  }
+
+  async setMember(threadId: string, userId: string, present: boolean): Promise<ThreadRow | null> {
+    if (!this.q.thread.get(threadId)) return null;
+    if (present) this.q.insertMember.run(threadId, userId);
+    else this.q.removeMember.run(threadId, userId);
+    return this.getThread(threadId);
+  }
+
+  async setModerators(threadId: string, moderators: string[]): Promise<ThreadRow | null> {
+    if (!this.q.thread.get(threadId)) return null;
+    this.db.transaction(() => {
+      this.q.clearModerators.run(threadId);
+      for (const u of moderators) this.q.setModerator.run(threadId, u);
+    })();
     return this.getThread(threadId);
   }
 
@@ -281,6 +300,6 @@ export class SqliteStore implements Store {
  */
 const DIRECT_CALLS = [
   'createThread', 'getThread', 'getThreadByAtUri', 'setThreadAtUri', 'listThreadsForUser', 'archiveThread',
-  'setRemote', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listMessages', 'listMessagesBefore',
+  'setRemote', 'setMember', 'setModerators', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listMessages', 'listMessagesBefore',
   'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', ...OUTBOX_METHODS,
 ] as const;

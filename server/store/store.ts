@@ -26,6 +26,8 @@ export interface NewThread {
   createdAt: number;
   /** The thread's at:// identity when known at creation (see `Thread.atUri`). */
   atUri?: string | null;
+  /** The creator: the thread's owner (shared/roles.ts). */
+  owner?: string | null;
 }
 
 /** A message found in a committed update, with the state the relay decided for it. */
@@ -156,6 +158,13 @@ export interface Store {
    * accepts. Returns the updated row, or null when the thread is unknown.
    */
   setRemote(threadId: string, did: string, present: boolean): Promise<ThreadRow | null>;
+  /**
+   * Adds (`present`) or removes a local member (participant); removing also drops their
+   * moderator role. Returns the updated row, or null when the thread is unknown.
+   */
+  setMember(threadId: string, userId: string, present: boolean): Promise<ThreadRow | null>;
+  /** Makes exactly `moderators` (participants) the thread's moderators. Returns the row, or null when unknown. */
+  setModerators(threadId: string, moderators: string[]): Promise<ThreadRow | null>;
   /** Reopens an archived thread (a no-op when it is not archived); returns the row, or null when unknown. */
   unarchiveThread(id: string): Promise<ThreadRow | null>;
 

@@ -56,7 +56,7 @@ describe.each(stores)('%s store', (_name, make) => {
     const s = await open();
     const id = newId();
     const t = await s.createThread({ id, title: 'T', participants: ['alice', 'bob'], mirror: true, createdAt: 5 });
-    expect(t).toEqual({ id, title: 'T', participants: ['alice', 'bob'], remotes: [], atUri: null, mirror: true, archived: false, createdAt: 5, lastSeq: 0, generation: 0, baseSeq: 0, liveDoc: id });
+    expect(t).toEqual({ id, title: 'T', participants: ['alice', 'bob'], owner: 'alice', moderators: [], remotes: [], atUri: null, mirror: true, archived: false, createdAt: 5, lastSeq: 0, generation: 0, baseSeq: 0, liveDoc: id });
     expect(await s.getThread('missing')).toBeNull();
     expect((await s.listThreadsForUser('bob')).map((x) => x.id)).toContain(id);
     expect((await s.listThreadsForUser('carol')).map((x) => x.id)).not.toContain(id);
@@ -65,6 +65,26 @@ describe.each(stores)('%s store', (_name, make) => {
     expect((await s.unarchiveThread(id))!.archived).toBe(false);
     expect((await s.unarchiveThread(id))!.archived).toBe(false);
     expect(await s.unarchiveThread('missing')).toBeNull();
+  });
+
+  it('keeps the owner, adds and removes members and sets moderators (roles, issue 30)', async () => {
+    const s = await open();
+    const id = newId();
+    await s.createThread({ id, title: 'T', participants: ['bob', 'alice'], mirror: false, createdAt: 5, owner: 'alice' });
+    expect(await s.getThread(id)).toMatchObject({ owner: 'alice', participants: ['bob', 'alice'], moderators: [] });
+    expect((await s.setMember(id, 'carol', true))!.participants).toEqual(['bob', 'alice', 'carol']);
+    expect((await s.setMember(id, 'carol', true))!.participants).toEqual(['bob', 'alice', 'carol']);
+    expect((await s.setModerators(id, ['bob', 'carol']))!.moderators).toEqual(['bob', 'carol']);
+    expect((await s.setModerators(id, ['carol']))!.moderators).toEqual(['carol']);
+    // Removing a member drops the role with it; adding them back makes a plain member.
+    expect(await s.setMember(id, 'carol', false)).toMatchObject({ participants: ['bob', 'alice'], moderators: [] });
+    expect((await s.listThreadsForUser('carol')).map((x) => x.id)).not.toContain(id);
+    expect(await s.setMember(id, 'carol', true)).toMatchObject({ participants: ['bob', 'alice', 'carol'], moderators: [], owner: 'alice' });
+    expect(await s.setMember('missing', 'carol', true)).toBeNull();
+    expect(await s.setModerators('missing', [])).toBeNull();
+    // A thread stored without an owner (before roles): its first participant.
+    const old = newId();
+    expect((await s.createThread({ id: old, title: 'T', participants: ['dave', 'erin'], mirror: false, createdAt: 5 })).owner).toBe('dave');
   });
 
   it('adds and removes remote members (DIDs), idempotently', async () => {

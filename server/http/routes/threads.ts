@@ -5,6 +5,7 @@ import { ErrorCode } from '../../../shared/errors.ts';
 import { isDid, parseThreadAtUri, threadAtUri } from '../../../shared/at-lexicon.ts';
 import { ID_PATTERN, MAX_ID_LENGTH, isLocalUserId } from '../../../shared/schema.ts';
 import { GENERATION_SEPARATOR } from '../../../shared/generation.ts';
+import { canModerate } from '../../../shared/roles.ts';
 import type { AppEnv, RelayContext } from '../../context.ts';
 import { HttpError, badRequest, notFound } from '../http-error.ts';
 import type { StoredMessage, ThreadRow } from '../../store/store.ts';
@@ -29,6 +30,13 @@ async function memberThread(ctx: RelayContext, threadId: string, userId: string)
   const t = await ctx.store.getThread(threadId);
   if (!t) throw notFound('no such thread');
   if (!(await ctx.isMember(t, userId))) throw new HttpError(403, ErrorCode.FORBIDDEN, 'not a participant of this thread');
+  return t;
+}
+
+/** A thread the caller moderates (owner or moderator, shared/roles.ts): remote members are membership too. */
+async function moderatedThread(ctx: RelayContext, threadId: string, userId: string): Promise<ThreadRow> {
+  const t = await memberThread(ctx, threadId, userId);
+  if (!canModerate(t, userId)) throw new HttpError(403, ErrorCode.FORBIDDEN, 'only the owner or a moderator changes the members');
   return t;
 }
 
@@ -130,6 +138,8 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
       id,
       title,
       participants: input.participants,
+      // The creator owns the thread (shared/roles.ts), on a followed thread too (roles are per relay).
+      owner: c.get('userId'),
       mirror,
       createdAt: Date.now(),
       // A followed thread is the remote one's: same identity; otherwise ours once our DID is known.
@@ -220,7 +230,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
    * relay ingests into it. Records from any other repo are rejected (`not_a_remote_member`).
    */
   app.post('/:id/remotes', async (c) => {
-    const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    const thread = await moderatedThread(ctx, c.req.param('id'), c.get('userId'));
     const body = (await c.req.json().catch(() => null)) as { did?: unknown } | null;
     const did = body?.did;
     if (typeof did !== 'string' || !isDid(did)) throw badRequest('did must be a DID (did:plc:… or did:web:…)');
@@ -234,7 +244,7 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
   });
 
   app.delete('/:id/remotes/:did', async (c) => {
-    const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    const thread = await moderatedThread(ctx, c.req.param('id'), c.get('userId'));
     const did = c.req.param('did');
     if (!thread.remotes.includes(did)) throw notFound('not a remote member of this thread');
     const updated = (await ctx.store.setRemote(thread.id, did, false))!;
