@@ -1,8 +1,10 @@
 /**
  * The leader tab's y-websocket connection for one generation of a thread: reconnects on
- * transient closes, each time with fresh socket credentials (a single-use ticket: see
- * RelayApi.socketParams), retries once with fresh ones on 4401, reports a sealed generation
- * (4410, with the live document the relay names) and other permanent refusals.
+ * transient closes, each time with fresh socket credentials fetched after the backoff wait
+ * (a single-use ticket: see RelayApi.socketParams; a failed fetch is a failed attempt, so the
+ * loop outlives an outage), fetches a new ticket on 4401 (a refused token: once), reports a
+ * sealed generation (4410, with the live document the relay names) and other permanent
+ * refusals.
  */
 import * as encoding from 'lib0/encoding';
 import type * as awarenessProtocol from 'y-protocols/awareness';
