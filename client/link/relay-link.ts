@@ -1,8 +1,10 @@
 /**
  * The leader tab's y-websocket connection for one generation of a thread: reconnects on
- * transient closes, each time with fresh socket credentials (a single-use ticket: see
- * RelayApi.socketParams), retries once with fresh ones on 4401, reports a sealed generation
- * (4410, with the live document the relay names) and other permanent refusals.
+ * transient closes, each time with fresh socket credentials fetched after the backoff wait
+ * (a single-use ticket: see RelayApi.socketParams; a failed fetch is a failed attempt, so the
+ * loop outlives an outage), fetches a new ticket on 4401 (a refused token: once), reports a
+ * sealed generation (4410, with the live document the relay names) and other permanent
+ * refusals.
  */
 import * as encoding from 'lib0/encoding';
 import type * as awarenessProtocol from 'y-protocols/awareness';
@@ -62,42 +64,54 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
     shouldReconnect: (e: CloseEvent) => !isPermanentClose(e.code),
     ...(o.WebSocketPolyfill ? { WebSocketPolyfill: o.WebSocketPolyfill } : {}),
   });
-  // Whether `p.params` went into a socket already (a ticket works once), and whether the
-  // current socket was opened with such spent parameters (a connect() from elsewhere, e.g. a
-  // resync, while a fetch was pending): its 4401 says nothing about the bearer.
+  /** y-websocket's connect: opens a socket with `p.params` now. */
+  const connectNow = p.connect.bind(p);
+  /** `p.params` went into a socket already (a ticket works once), or there are none yet. */
   let paramsUsed = o.params === null;
-  let staleSocket = false;
-  /** Bumped by every reconnectFresh: an older pending one then gives up. */
+  /** A ticket fetch is under way; it connects when it is done. */
+  let fetching = false;
+  /** Bumped by every reconnectFresh and every stop: an older pending one then gives up. */
   let run = 0;
-  const superseded = (r: number) => r !== run || o.isClosed() || p.shouldConnect;
+  const superseded = (r: number) => r !== run || o.isClosed();
   // A stop (disconnect, or destroy, which disconnects) cancels a reconnect still waiting or
   // fetching: a stopped link must not open a socket nobody holds.
   const disconnect = p.disconnect.bind(p);
   p.disconnect = () => {
     run++;
+    fetching = false;
     disconnect();
+  };
+  // A connect() from elsewhere (a resync) while the parameters are spent fetches fresh ones
+  // first, now: no socket ever goes out with a ticket used before.
+  p.connect = () => {
+    if (!paramsUsed || p.ws !== null) return connectNow();
+    if (!fetching) reconnectFresh(0);
   };
   /**
    * The provider builds its URL from `params` at each connect, and the last ticket is spent:
    * pause it (its own scheduled attempt then does nothing), wait `delayMs` (the backoff),
    * fetch fresh parameters, and connect. A failed fetch (the relay is down) opens no socket:
    * it counts as a failed attempt and tries again after the next backoff wait, so the loop
-   * never ends while the link is wanted. A connect() meanwhile (a resync, …) wins.
+   * never ends while the link is wanted.
    */
   const reconnectFresh = (delayMs: number) => {
     p.shouldConnect = false;
+    fetching = false;
     const r = ++run;
     setTimeout(() => {
       if (superseded(r)) return;
+      fetching = true;
       o.socketParams().then(
         (params) => {
           if (superseded(r)) return;
+          fetching = false;
           p.params = params;
           paramsUsed = false;
-          p.connect();
+          connectNow();
         },
         (err: unknown) => {
           if (superseded(r)) return;
+          fetching = false;
           if (isAuthRefusal(err)) return unauthenticated();
           p.wsUnsuccessfulReconnects++;
           o.onStatus(); // no socket, not connecting: offline
@@ -113,10 +127,7 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
     reconnectFresh(0);
   };
   p.on('status', (s: { status: string }) => {
-    if (s.status === 'connecting') {
-      staleSocket = paramsUsed;
-      paramsUsed = true;
-    }
+    if (s.status === 'connecting') paramsUsed = true;
     o.onStatus();
   });
   p.on('sync', (s: boolean) => {
@@ -147,14 +158,15 @@ export function openRelayLink(o: RelayLinkOptions): WebsocketProvider {
       return;
     }
     if (e.code === CloseCode.UNAUTHENTICATED) {
-      // Spent parameters (a ticket used before, or issued by a relay process since restarted):
-      // nothing wrong with the bearer, fetch fresh ones. Otherwise the token may have expired.
-      if (staleSocket || 'ticket' in p.params) return reconnectFresh(staleSocket ? 0 : p.maxBackoffTime);
+      // A ticket fetched just now and refused: issued by a relay process since restarted (the
+      // fetch itself said the bearer is fine), so fetch another by the backoff schedule. A
+      // refused token may have expired.
+      if ('ticket' in p.params) return reconnectFresh(p.maxBackoffTime);
       return unauthenticated();
     }
     o.onRefused(e.code, String(e.reason ?? ''));
   });
-  if (o.params) p.connect();
+  if (o.params) connectNow();
   else reconnectFresh(0);
   return p;
 }

@@ -28,6 +28,19 @@ let browser: Browser;
 let alice: Page;
 let bob: Page;
 const contexts: BrowserContext[] = [];
+/** The URL of every WebSocket the app opened, in every tab (issue 28: no token in them). */
+const socketUrls: string[] = [];
+/** Console lines of every tab: a browser prints the URL of each socket that failed to open. */
+const consoleLines: string[] = [];
+
+function watchSockets(context: BrowserContext): void {
+  const watch = (page: Page) => {
+    page.on('websocket', (ws) => socketUrls.push(ws.url()));
+    page.on('console', (m) => consoleLines.push(m.text()));
+  };
+  context.pages().forEach(watch);
+  context.on('page', watch);
+}
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -61,6 +74,7 @@ afterAll(async () => {
 async function signIn(name: string): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
   contexts.push(context);
+  watchSockets(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`[${name}] page error:`, e.message));
   await page.goto(relay.url + '/');
@@ -413,6 +427,19 @@ describe('chat web app', () => {
     const records = (await net.listRecords(caps.did)).filter((r) => r.rkey === finalId);
     expect(records.map((r) => r.value.text)).toEqual(['Streaming across tabs and devices']);
     await tab2.close();
+  });
+
+  it('no WebSocket URL the app opened, and no console line, carried a token: only single-use tickets', async () => {
+    // Through the outage above the app reconnected many times, in several tabs.
+    const syncUrls = socketUrls.filter((u) => new URL(u).pathname.startsWith('/v1/sync/'));
+    const eventUrls = socketUrls.filter((u) => new URL(u).pathname === '/v1/events');
+    expect(syncUrls.length).toBeGreaterThan(2);
+    expect(eventUrls.length).toBeGreaterThan(2);
+    for (const u of socketUrls) {
+      expect(new URL(u).searchParams.has('token')).toBe(false);
+      expect(new URL(u).searchParams.get('ticket')).toBeTruthy();
+    }
+    for (const line of consoleLines) expect(line).not.toMatch(/[?&]token=/);
   });
 
   it('sign-out clears the local data of that user', async () => {

@@ -129,3 +129,16 @@ it('a link stopped while a reconnect fetches its ticket opens no socket afterwar
   expect(t.urls).toHaveLength(1);
   expect(t.fetches).toHaveLength(1);
 });
+
+it('a connect() from elsewhere (a resync) while the ticket is spent waits for a fresh one instead of reusing it', async () => {
+  const t = setup({ ticket: 't0' });
+  const p = await t.open();
+  await waitFor(() => t.fetches.length === 1, 'a fetch after the first socket failed');
+  p.connect(); // what view-sync's resync does when the link is not connected
+  await new Promise((r) => setTimeout(r, 50));
+  expect(t.urls).toHaveLength(1);
+  expect(t.fetches).toHaveLength(1); // the fetch under way serves it
+  t.fetches[0]!.resolve({ ticket: 't1' });
+  await waitFor(() => t.urls.length === 2, 'a socket with the new ticket');
+  expect(t.urls.map((u) => new URL(u).searchParams.get('ticket'))).toEqual(['t0', 't1']);
+});
