@@ -15,29 +15,6 @@ const UPDATES_TABLE = `CREATE TABLE IF NOT EXISTS updates (
   data BLOB NOT NULL
 );`;
 
-/**
- * Messages, clustered on (thread_id, seq) (WITHOUT ROWID): a commit writes the row into the
- * primary key's B-tree itself instead of a rowid table plus that key's index.
- */
-const MESSAGES_TABLE = `CREATE TABLE IF NOT EXISTS messages (
-  thread_id TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  id TEXT NOT NULL,
-  author_id TEXT NOT NULL,
-  text TEXT NOT NULL,
-  client_sent_at REAL NOT NULL,
-  reply_to TEXT,
-  sent_at INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  at_uri TEXT,
-  at_cid TEXT,
-  error TEXT,
-  PRIMARY KEY (thread_id, seq),
-  UNIQUE (thread_id, id)
-) WITHOUT ROWID;`;
-
-const MESSAGE_COLUMNS = 'thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, at_uri, at_cid, error';
-
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS threads (
   id TEXT PRIMARY KEY,
@@ -61,7 +38,22 @@ CREATE TABLE IF NOT EXISTS thread_remotes (
 );
 ${UPDATES_TABLE}
 CREATE INDEX IF NOT EXISTS updates_by_thread ON updates(thread_id, id);
-${MESSAGES_TABLE}
+CREATE TABLE IF NOT EXISTS messages (
+  thread_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  author_id TEXT NOT NULL,
+  text TEXT NOT NULL,
+  client_sent_at REAL NOT NULL,
+  reply_to TEXT,
+  sent_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  at_uri TEXT,
+  at_cid TEXT,
+  error TEXT,
+  PRIMARY KEY (thread_id, seq),
+  UNIQUE (thread_id, id)
+);
 CREATE TABLE IF NOT EXISTS receipts (
   thread_id TEXT NOT NULL,
   message_id TEXT NOT NULL,
@@ -119,37 +111,26 @@ export function migrate(db: Database.Database): void {
   const memberCols = new Set((db.pragma('table_info(members)') as Array<{ name: string }>).map((c) => c.name));
   if (!memberCols.has('moderator')) db.exec('ALTER TABLE members ADD COLUMN moderator INTEGER NOT NULL DEFAULT 0');
   db.exec('CREATE UNIQUE INDEX IF NOT EXISTS threads_at_uri ON threads(at_uri) WHERE at_uri IS NOT NULL');
-  rebuildCommitTables(db);
+  rebuildUpdatesTable(db);
   const msgCols = new Set((db.pragma('table_info(messages)') as Array<{ name: string }>).map((c) => c.name));
   if (!msgCols.has('redacted')) db.exec('ALTER TABLE messages ADD COLUMN redacted INTEGER NOT NULL DEFAULT 0');
 }
 
 /**
- * Files written before issue 29 have `updates` with AUTOINCREMENT and `messages` as a rowid
- * table: each is copied once into its current form (same rows, same ids), in one transaction.
+ * Files written before issue 29 have `updates` with AUTOINCREMENT: the table is copied once
+ * into its current form (same rows, same ids), in one transaction.
  */
-function rebuildCommitTables(db: Database.Database): void {
-  const ddl = (name: string) =>
-    (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) as { sql: string } | undefined)?.sql ?? '';
-  const oldUpdates = /AUTOINCREMENT/i.test(ddl('updates'));
-  const oldMessages = !/WITHOUT\s+ROWID/i.test(ddl('messages'));
-  if (!oldUpdates && !oldMessages) return;
+function rebuildUpdatesTable(db: Database.Database): void {
+  const ddl = (db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'updates'").get() as { sql: string } | undefined)?.sql ?? '';
+  if (!/AUTOINCREMENT/i.test(ddl)) return;
   db.transaction(() => {
-    if (oldUpdates) {
-      db.exec(`ALTER TABLE updates RENAME TO updates_before_29;
-        DROP INDEX IF EXISTS updates_by_thread;
-        ${UPDATES_TABLE}
-        INSERT INTO updates (id, thread_id, data) SELECT id, thread_id, data FROM updates_before_29;
-        DROP TABLE updates_before_29;
-        CREATE INDEX IF NOT EXISTS updates_by_thread ON updates(thread_id, id);
-        DELETE FROM sqlite_sequence WHERE name = 'updates';`);
-    }
-    if (oldMessages) {
-      db.exec(`ALTER TABLE messages RENAME TO messages_before_29;
-        ${MESSAGES_TABLE}
-        INSERT INTO messages (${MESSAGE_COLUMNS}) SELECT ${MESSAGE_COLUMNS} FROM messages_before_29;
-        DROP TABLE messages_before_29;`);
-    }
+    db.exec(`ALTER TABLE updates RENAME TO updates_before_29;
+      DROP INDEX IF EXISTS updates_by_thread;
+      ${UPDATES_TABLE}
+      INSERT INTO updates (id, thread_id, data) SELECT id, thread_id, data FROM updates_before_29;
+      DROP TABLE updates_before_29;
+      CREATE INDEX IF NOT EXISTS updates_by_thread ON updates(thread_id, id);
+      DELETE FROM sqlite_sequence WHERE name = 'updates';`);
   })();
 }
 

@@ -19,7 +19,7 @@
  *     at a rate every server keeps up with under ptrace, else batching hides the per-message cost)
  *   BENCH_DRIVER=yjs   stock providers with a Y.Doc each instead of the light raw clients
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as Y from 'yjs';
 import { ulid } from 'ulid';
 import { LightClient, type SentMessage } from './compare/light-client.ts';
+import { straceStart } from './strace.ts';
 import { ALL_KINDS, type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
 
 // Every stock WebsocketProvider adds a process exit listener.
@@ -93,30 +94,6 @@ function voluntarySwitches(pid: number): number {
     }
   }
   return n;
-}
-
-/** Attaches `strace -c -f` to the server; the returned stop() detaches and parses its summary. */
-async function straceStart(pid: number): Promise<() => Promise<{ calls: number; top: Array<[string, number]> }>> {
-  const out = join(STRACE_DIR!, `strace.${pid}`);
-  const proc = spawn('strace', ['-c', '-f', '-p', String(pid), '-o', out], { stdio: ['ignore', 'ignore', 'pipe'] });
-  // strace reports each attached thread on stderr; wait until the first one is.
-  await new Promise<void>((resolve) => proc.stderr!.once('data', () => resolve()));
-  await sleep(200);
-  return async () => {
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGINT');
-    await exited;
-    const rows = readFileSync(out, 'utf8')
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/))
-      .filter((f) => f.length >= 5 && /^[\d.]+$/.test(f[0]!) && /^\d+$/.test(f[3]!));
-    const calls = rows.filter((f) => f.at(-1) === 'total').reduce((a, f) => a + Number(f[3]), 0);
-    const top = rows
-      .filter((f) => f.at(-1) !== 'total')
-      .map((f) => [f.at(-1)!, Number(f[3])] as [string, number])
-      .sort((a, b) => b[1] - a[1]);
-    return { calls, top };
-  };
 }
 
 /** Callgrind: zeroes the server's counters (`start`) or dumps them and returns the instructions counted since. */
@@ -221,7 +198,7 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       latencies.length = 0;
     }
     callgrind(server, 'start');
-    const straceStop = STRACE_DIR ? await straceStart(server.pid) : null;
+    const straceStop = STRACE_DIR ? await straceStart(server.pid, STRACE_DIR) : null;
     const switches0 = voluntarySwitches(server.pid);
     const { cpuSeconds: cpu0, sysSeconds: sys0 } = procStats(server.pid);
     const loop = monitorEventLoopDelay({ resolution: 10 });

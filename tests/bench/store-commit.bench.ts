@@ -8,14 +8,18 @@
  * each wake-up), which is what low-rate figures of every server measure too.
  * Issue 10: the floor under the relay's cost per message.
  *
- * Run: npm run bench -- store-commit   (BENCH_COMMITS: commits per case, default 3000)
+ * Run: npm run bench -- store-commit   (BENCH_COMMITS: commits per case, default 3000;
+ * BENCH_STRACE=1: syscalls per message, `strace -c -f` on this process while measuring: the
+ * WAL frames a commit writes show as `pwrite64`, two per page, whatever the machine's load)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
+import { straceStart } from './strace.ts';
 
 const COMMITS = Number(process.env.BENCH_COMMITS ?? 3000);
+const STRACE_DIR = process.env.BENCH_STRACE === '1' ? mkdtempSync(join(tmpdir(), 'skein-strace-')) : null;
 const THREADS = 10;
 /** About the size of one client update plus the relay's canon for it. */
 const UPDATE = new Uint8Array(300).fill(7);
@@ -43,21 +47,25 @@ async function measure(sync: 'FULL' | 'NORMAL', perTurn: number, gapMs = 0): Pro
     }
   };
   await round(Math.min(500, COMMITS)); // warm-up: JIT, page cache, the WAL's first pass
+  const straceStop = STRACE_DIR ? await straceStart(process.pid, STRACE_DIR) : null;
   const cpu0 = process.cpuUsage();
   busy = 0;
   await round(COMMITS);
   const cpu = process.cpuUsage(cpu0);
+  const traced = straceStop ? await straceStop() : null;
   const wall = busy;
   await store.close();
   rmSync(dir, { recursive: true, force: true });
   const per = (v: number) => (v / COMMITS).toFixed(0).padStart(4);
-  return `| ${sync} | ${perTurn === 1 ? 'one at a time' : `${perTurn} at once`}${gapMs ? `, ${gapMs} ms apart` : ''} | ${per(cpu.user)} | ${per(cpu.system)} | ${per(wall * 1000)} |`;
+  const calls = traced ? ` ${(traced.calls / COMMITS).toFixed(1)} | ${traced.top.slice(0, 6).map(([n, c]) => `${n} ${(c / COMMITS).toFixed(1)}`).join(', ')} |` : '';
+  return `| ${sync} | ${perTurn === 1 ? 'one at a time' : `${perTurn} at once`}${gapMs ? `, ${gapMs} ms apart` : ''} | ${per(cpu.user)} | ${per(cpu.system)} | ${per(wall * 1000)} |${calls}`;
 }
 
 export async function run(): Promise<void> {
   console.log(`SqliteStore.commitMessages, ${COMMITS} messages per case, one message and one 300-byte update each`);
-  console.log('| sync | commits | user CPU µs per message | system CPU µs per message | wall µs per message (without the gaps) |');
-  console.log('|---|---|---|---|---|');
+  const strace = STRACE_DIR ? ' syscalls per message (strace) | largest |' : '';
+  console.log(`| sync | commits | user CPU µs per message | system CPU µs per message | wall µs per message (without the gaps) |${strace}`);
+  console.log(`|---|---|---|---|---|${STRACE_DIR ? '---|---|' : ''}`);
   for (const sync of ['FULL', 'NORMAL'] as const) {
     for (const perTurn of [1, THREADS]) console.log(await measure(sync, perTurn));
     console.log(await measure(sync, 1, 1));

@@ -6,7 +6,7 @@
  */
 import { HocuspocusProvider } from '@hocuspocus/provider';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -112,11 +112,12 @@ async function refServer(): Promise<BenchServer> {
 }
 
 async function hocuspocusServer(kind: ServerKind): Promise<BenchServer> {
+  const dbDir = kind === 'hocuspocus' ? null : mkdtempSync(join(tmpdir(), 'hocuspocus-sqlite-'));
   const { proc, port } =
-    kind === 'hocuspocus'
+    dbDir === null
       ? await startScript('hocuspocus-server.mjs')
       : await startScript('hocuspocus-sqlite-server.mjs', {
-          HP_DB: join(mkdtempSync(join(tmpdir(), 'hocuspocus-sqlite-')), 'db.sqlite'),
+          HP_DB: join(dbDir, 'db.sqlite'),
           HP_DEBOUNCE: kind === 'hocuspocus-sqlite-d0' ? '0' : '',
         });
   return {
@@ -137,7 +138,10 @@ async function hocuspocusServer(kind: ServerKind): Promise<BenchServer> {
       return { doc, synced, destroy: () => (provider.destroy(), doc.destroy()) };
     },
     raw: (room) => ({ url: `ws://127.0.0.1:${port}`, hocuspocusName: room }),
-    stop: () => stopProc(proc),
+    async stop() {
+      await stopProc(proc);
+      if (dbDir) rmSync(dbDir, { recursive: true, force: true });
+    },
   };
 }
 
