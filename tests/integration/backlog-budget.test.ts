@@ -52,6 +52,7 @@ function closeOr(c: TestClient, pred: () => boolean, what: string): Promise<unkn
 describe('offline backlog budget', () => {
   it('an honest 1,000-message backlog over the budget is taken in parts and sequenced whole, each message once', async () => {
     const { relay, tokens, id, client } = await setup({ SKEIN_BACKLOG_MESSAGES_PER_SECOND: '100' });
+    expect((await relay.api('GET', '/v1/capabilities')).body.limits).toMatchObject({ backlogBudget: BUDGET, backlogPerSecond: 100 });
     const alice = client('alice');
     const bob = client('bob');
     await Promise.all([synced(alice), synced(bob)]);

@@ -132,6 +132,36 @@ describe('local persistence', () => {
     expect(v2.syncInfo.state).toBe('UNKNOWN');
   });
 
+  it('send() resolves only once the IndexedDB write of the message has committed', async () => {
+    // The test above cannot tell: closing the client flushes y-indexeddb's writes anyway.
+    const c = await offlineClient('alice');
+    const v = c.openThread('t-durable-commit');
+    await v.ready;
+    const writes: Array<{ done: boolean }> = [];
+    const proto = IDBDatabase.prototype;
+    const original = proto.transaction;
+    let recording = true;
+    proto.transaction = function (this: IDBDatabase, names: string | string[], mode?: IDBTransactionMode, opts?: IDBTransactionOptions) {
+      const tx = original.call(this, names, mode, opts);
+      const stores = typeof names === 'string' ? [names] : [...names];
+      if (recording && mode === 'readwrite' && stores.includes('updates') && this.name.includes('t-durable-commit')) {
+        const w = { done: false };
+        writes.push(w);
+        tx.addEventListener('complete', () => (w.done = true));
+      }
+      return tx;
+    } as typeof original;
+    try {
+      const doneWhenResolved = await v.send('durable').then(() => writes.map((w) => w.done));
+      recording = false;
+      // y-indexeddb's write of the message, and the SDK's own wait behind it.
+      expect(doneWhenResolved.length).toBeGreaterThanOrEqual(1);
+      expect(doneWhenResolved.every(Boolean)).toBe(true);
+    } finally {
+      proto.transaction = original;
+    }
+  });
+
   it('signOut deletes the local data of that relay and user', async () => {
     const c1 = await offlineClient('carol');
     await c1.openThread('t-signout').send('secret');
