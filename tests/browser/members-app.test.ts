@@ -2,7 +2,8 @@
  * Member management in the web app (issue 30), real Chromium against a relay serving the
  * built app: alice (owner, desktop 1200×760) adds a member and names bob moderator with the
  * keyboard only; bob (phone 390×844) manages members too; when alice removes bob, his app
- * leaves the thread, says so, and his IndexedDB no longer holds it.
+ * leaves the thread, says so, and his IndexedDB no longer holds it. Screenshots go to
+ * test-artifacts/app/ (docs/screenshots/members-*.png are copies of them).
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,8 +71,8 @@ describe('member management in the app', () => {
     await expect.poll(() => bob.locator('#membership-events li').allTextContents(), { timeout: UI_TIMEOUT }).toEqual(['alice added carol', 'alice made bob moderator', 'bob removed carol']);
     // Nothing overflows the phone's width with the panel open.
     expect(await bob.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await alice.screenshot({ path: 'docs/screenshots/members-desktop.png' });
-    await bob.screenshot({ path: 'docs/screenshots/members-phone.png' });
+    await alice.screenshot({ path: 'test-artifacts/app/members-desktop.png' });
+    await bob.screenshot({ path: 'test-artifacts/app/members-phone.png' });
 
     // Alice removes bob: his app leaves the thread, says why, and keeps none of it.
     const bobDbs = () => bob.evaluate(async (t) => (await indexedDB.databases()).map((d) => d.name!).filter((n) => n.includes(`:thread:${t}`)), id);
