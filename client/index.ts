@@ -16,3 +16,5 @@ export type { ReadInfo } from './view/receipts.ts';
 export type { Diagnostic } from './local/send-queue.ts';
 export type { StreamHandle, ViewStream } from './view/stream.ts';
 export { uploadGuestThreads } from './local/guest.ts';
+export { type SystemEvent, orderedSystemEvents } from '../shared/membership.ts';
+export { type ThreadRole, roleOf, canModerate, threadOwner } from '../shared/roles.ts';

@@ -158,6 +158,15 @@ async function startApp(signedIn: string | null, signedInNow: boolean): Promise<
     // The relay pushes thread-list changes; polling the list is the fallback while it cannot.
     if (client.threadPush !== 'online') void client.refreshThreads().catch(() => {});
   }, POLL_MS);
+  // Removed from a thread (docs/design/membership.md): the SDK dropped its local data.
+  client.onThreadRemoved((id) => {
+    const title = app.threads.has(id) ? app.titleOf(id) : 'a thread';
+    app.threads.get(id)?.off();
+    app.threads.delete(id);
+    if (app.currentId === id) app.show(null);
+    announcer.say(`You were removed from ${title}. Its messages were deleted from this device.`);
+    app.scheduleRender();
+  });
   client.subscribe(() => {
     syncOpenThreads();
     app.scheduleRender();

@@ -7,6 +7,7 @@ import { type Composer, composerView } from './composer-view.ts';
 import { h, srOnly } from './dom.ts';
 import { archive, continueInNewThread, reopen } from './thread-actions.ts';
 import { TimelineView } from './timeline-view.ts';
+import { MembersPanel } from './members-view.ts';
 
 export class ThreadPane {
   readonly el = h('main', { class: 'thread', id: 'thread-pane', 'aria-labelledby': 'thread-title' });
@@ -24,6 +25,7 @@ export class ThreadPane {
     timeline: TimelineView;
     typing: HTMLElement;
     composer: Composer;
+    membersPanel: MembersPanel;
   } | null = null;
 
   constructor(private readonly app: App) {}
@@ -61,9 +63,10 @@ export class ThreadPane {
       timeline: new TimelineView(app, ui),
       typing: h('p', { class: 'typing', id: 'typing', 'aria-live': 'off' }),
       composer: composerView(app, view),
+      membersPanel: new MembersPanel(app, view),
     });
     parts.atDetails.append(parts.atSummary, parts.shared);
-    parts.heading.append(parts.title, parts.members, ...(app.guest ? [] : [parts.mirror, parts.atDetails]));
+    parts.heading.append(parts.title, parts.members, ...(app.guest ? [] : [parts.membersPanel.el, parts.mirror, parts.atDetails]));
     this.el.replaceChildren(
       h(
         'div',
@@ -134,6 +137,7 @@ export class ThreadPane {
         }),
       );
     }
+    if (!app.guest) parts.membersPanel.render();
     const typing = archived ? [] : [...new Set(presence.filter((p) => p.typing && p.userId !== app.user).map((p) => p.userId))];
     const typingText = typing.length === 0 ? '' : typing.length === 1 ? `${typing[0]} is typing…` : `${typing.join(', ')} are typing…`;
     if (parts.typing.textContent !== typingText) parts.typing.textContent = typingText;

@@ -6,6 +6,7 @@
  * The view builds its parts (live generation, history window, message list, sync state,
  * relay connection, leader election, receipts, render cache, writer) and wires them together.
  */
+import { type SystemEvent, orderedSystemEvents, systemEventsOf } from '../../shared/membership.ts';
 import { CloseCode } from '../../shared/errors.ts';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
@@ -49,6 +50,10 @@ export interface ThreadMetaView {
   createdAt: number;
   /** The thread's at:// identity when it is shared through AT: another relay follows it by this URI. */
   atUri: string | null;
+  /** The owner (shared/roles.ts); null when the document does not say yet. */
+  owner: string | null;
+  /** Members the owner made moderators. */
+  moderators: string[];
 }
 
 export interface SyncInfo extends Omit<SyncState, 'wasOffline'> {
@@ -229,7 +234,9 @@ export class ThreadView {
     const m = this.roots.meta;
     if (!m.has('title') && !m.has('participants')) {
       const t = this.ctx.threads.get(this.threadId);
-      return t ? { title: t.title, participants: t.participants, archived: t.archived, mirror: t.mirror, createdAt: t.createdAt, atUri: t.atUri ?? null } : null;
+      return t
+        ? { title: t.title, participants: t.participants, archived: t.archived, mirror: t.mirror, createdAt: t.createdAt, atUri: t.atUri ?? null, owner: t.owner ?? null, moderators: t.moderators ?? [] }
+        : null;
     }
     return {
       title: String(m.get('title') ?? ''),
@@ -238,7 +245,14 @@ export class ThreadView {
       mirror: m.get('mirror') === true,
       createdAt: Number(m.get('createdAt') ?? 0),
       atUri: typeof m.get('atUri') === 'string' ? (m.get('atUri') as string) : null,
+      owner: typeof m.get('owner') === 'string' ? (m.get('owner') as string) : null,
+      moderators: Array.isArray(m.get('moderators')) ? (m.get('moderators') as string[]) : [],
     };
+  }
+
+  /** Membership changes of the live generation, in the order every member sees them (shared/membership.ts). */
+  get systemEvents(): SystemEvent[] {
+    return orderedSystemEvents(systemEventsOf(this.doc).toArray());
   }
 
 

@@ -10,6 +10,7 @@ import type { AppEnv, RelayContext } from '../context.ts';
 import { errorResponse, notFound } from './http-error.ts';
 import { adminFederationRoutes } from './routes/admin-federation.ts';
 import { memberRoutes } from './routes/members.ts';
+import { adminErasureRoutes } from './routes/admin-erasure.ts';
 import { devRoutes } from './routes/dev.ts';
 import { eventsHandler } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -72,6 +73,7 @@ export function createApp(ctx: RelayContext) {
   v1.route('/', healthRoutes(ctx));
   v1.get('/capabilities', async (c) => c.json(await capabilities(ctx)));
   if (ctx.config.ingest.adminToken) v1.route('/admin/federation', adminFederationRoutes(ctx, ctx.config.ingest.adminToken));
+  if (ctx.config.ingest.adminToken) v1.route('/admin/erasure', adminErasureRoutes(ctx, ctx.config.ingest.adminToken));
   if (ctx.config.devAuth) v1.route('/dev', devRoutes(ctx));
   v1.get('/sync/:threadId', syncHandler(ctx, upgradeWebSocket));
   v1.get('/events', eventsHandler(ctx, upgradeWebSocket));

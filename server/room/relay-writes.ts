@@ -38,6 +38,32 @@ export function appendSystemEvent(doc: Y.Doc, event: SystemEvent): void {
   doc.transact(() => systemEventsOf(doc).push([event]), RELAY_ORIGIN);
 }
 
+/**
+ * Erasure on request: replaces each of `authorId`'s message records by one with the same
+ * fields and an empty text, at the same place (seq and canon untouched), and deletes their
+ * receipts and stream entries. The old records are deleted items, garbage-collected by Yjs,
+ * so a snapshot of the document no longer holds their text. Returns how many records changed.
+ */
+export function redactAuthor(doc: Y.Doc, roots: ThreadRoots, authorId: string): number {
+  const at: number[] = [];
+  roots.messages.forEach((m, i) => {
+    if (m.authorId === authorId && m.text !== '') at.push(i);
+  });
+  const receipts = [...roots.receipts.keys()].filter((k) => k.endsWith(`|${authorId}`));
+  const streams = [...roots.streams.entries()].filter(([, s]) => (s as { authorId?: string }).authorId === authorId).map(([k]) => k);
+  if (at.length === 0 && receipts.length === 0 && streams.length === 0) return 0;
+  doc.transact(() => {
+    for (const i of at.reverse()) {
+      const m = roots.messages.get(i);
+      roots.messages.delete(i, 1);
+      roots.messages.insert(i, [{ ...m, text: '' }]);
+    }
+    for (const k of receipts) roots.receipts.delete(k);
+    for (const k of streams) roots.streams.delete(k);
+  }, RELAY_ORIGIN);
+  return at.length;
+}
+
 /** Writes canon entries for stored messages. */
 export function writeCanon(doc: Y.Doc, roots: ThreadRoots, messages: StoredMessage[]): void {
   if (messages.length === 0) return;

@@ -37,7 +37,7 @@ import { batchRow, type Produced, sendBatch } from './batch-frames.ts';
 import { canonFixes, sequencedBefore } from './canon-repair.ts';
 import { inDocumentOrder } from './document-order.ts';
 import { shouldRoll } from './generation-roll.ts';
-import { appendSystemEvent, purgeRedacted, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
+import { appendSystemEvent, purgeRedacted, redactAuthor, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
 import type { SystemEvent } from '../../shared/membership.ts';
 import { coveredSnapshot } from '../store/snapshot-coverage.ts';
 import { RoomAdmission, authorOf } from './room-admission.ts';
@@ -211,6 +211,21 @@ export class ThreadRoom {
     }
     if (this.removedUsers.size === 0) return;
     for (const c of [...this.conns]) if (this.removedUsers.has(c.userId)) c.close(CloseCode.NOT_A_MEMBER, 'removed');
+  }
+
+  /**
+   * Erasure on request: blanks `authorId`'s records in this live document (relay-writes.ts,
+   * stored and sent like any relay change), then compacts the stored log so no row keeps the
+   * old text. Resolves with the number of records blanked.
+   */
+  async eraseAuthor(authorId: string): Promise<number> {
+    let n = 0;
+    this.relayWrite(() => {
+      n = redactAuthor(this.doc, this.roots, authorId);
+    });
+    await this.chain.idle();
+    await this.chain.run(() => this.updateLog.compact(this.thread));
+    return n;
   }
 
   /** Resolves once the relay changes queued so far are stored and sent. */

@@ -25,6 +25,7 @@ import {
   type ThreadRow,
   type ThreadSummary,
   type UpdateLog,
+  type ErasedMessage,
 } from './store.ts';
 
 export type { PostgresOptions };
@@ -159,6 +160,24 @@ export class PostgresStore implements Store {
   async setModerators(threadId: string, moderators: string[]): Promise<ThreadRow | null> {
     await this.pool.query('UPDATE members SET moderator = (user_id = ANY($2::text[])) WHERE thread_id = $1', [threadId, moderators]);
     return this.getThread(threadId);
+  }
+
+  async eraseAuthor(authorId: string): Promise<ErasedMessage[]> {
+    return inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<{ thread_id: string; id: string; at_uri: string | null }>(
+        `UPDATE messages m SET text = '' FROM (SELECT thread_id, id FROM messages WHERE author_id = $1 AND text <> '' FOR UPDATE) x
+         WHERE m.thread_id = x.thread_id AND m.id = x.id RETURNING m.thread_id, m.id, m.at_uri`,
+        [authorId],
+      );
+      if (rows.length) {
+        await c.query('DELETE FROM at_outbox o USING unnest($1::text[], $2::text[]) AS x(t, m) WHERE o.thread_id = x.t AND o.message_id = x.m', [
+          rows.map((r) => r.thread_id),
+          rows.map((r) => r.id),
+        ]);
+      }
+      await c.query('DELETE FROM receipts WHERE user_id = $1', [authorId]);
+      return rows.map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
+    });
   }
 
   async unarchiveThread(id: string): Promise<ThreadRow | null> {

@@ -30,6 +30,7 @@ import {
   type ThreadRow,
   type ThreadSummary,
   type UpdateLog,
+  type ErasedMessage,
 } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -279,6 +280,31 @@ export class SqliteStore implements Store {
     return this.q.countOthers.get(threadId, afterSeq, beforeSeq, notAuthor)?.n ?? 0;
   }
 
+  async eraseAuthor(authorId: string): Promise<ErasedMessage[]> {
+    return this.db.transaction(() => {
+      const rows = this.db
+        .prepare<[string], { thread_id: string; id: string; at_uri: string | null }>("SELECT thread_id, id, at_uri FROM messages WHERE author_id = ? AND text <> ''")
+        .all(authorId);
+      this.db.prepare("UPDATE messages SET text = '' WHERE author_id = ?").run(authorId);
+      const dropOutbox = this.db.prepare('DELETE FROM at_outbox WHERE thread_id = ? AND message_id = ?');
+      for (const r of rows) dropOutbox.run(r.thread_id, r.id);
+      this.db.prepare('DELETE FROM receipts WHERE user_id = ?').run(authorId);
+      return rows.map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
+    })();
+  }
+
+  async scrub(): Promise<boolean> {
+    await this.durability?.settled().catch(() => {});
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.exec('VACUUM');
+      const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+      return r?.busy === 0;
+    } catch {
+      return false;
+    }
+  }
+
   isOpen(): boolean {
     return this.db.open;
   }
@@ -301,5 +327,5 @@ export class SqliteStore implements Store {
 const DIRECT_CALLS = [
   'createThread', 'getThread', 'getThreadByAtUri', 'setThreadAtUri', 'listThreadsForUser', 'archiveThread',
   'setRemote', 'setMember', 'setModerators', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listMessages', 'listMessagesBefore',
-  'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', ...OUTBOX_METHODS,
+  'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', 'eraseAuthor', ...OUTBOX_METHODS,
 ] as const;

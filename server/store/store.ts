@@ -275,6 +275,20 @@ export interface Store {
   /** Deletes expired diagnostics; returns how many. */
   pruneDiagnostics(now: number): Promise<number>;
 
+  // --- erasure on request (docs/design/membership.md) ---
+
+  /**
+   * Blanks the text of every message `authorId` wrote, in every thread and generation (the
+   * row, its seq and state stay), drops their AT outbox rows (nothing blank is mirrored) and
+   * the user's folded receipts, atomically. Returns the messages erased.
+   */
+  eraseAuthor(authorId: string): Promise<ErasedMessage[]>;
+  /**
+   * Makes what was deleted or overwritten unreadable in the database files (SQLite: checkpoint
+   * the WAL, VACUUM, truncate the WAL). False when the database could not do it now (busy).
+   */
+  scrub?(): Promise<boolean>;
+
   /** AT ingest tables (sources, sync state, commit log, records), in the same database. */
   readonly ingest: IngestStore;
 
@@ -286,6 +300,14 @@ export interface Store {
    */
   ping?(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** One message erased by `Store.eraseAuthor`. */
+export interface ErasedMessage {
+  threadId: string;
+  messageId: string;
+  /** Its AT record, when it was mirrored. */
+  atUri: string | null;
 }
 
 /** The AT write bridge's outbox and diagnostics: the part of a Store each backend keeps in a class of its own. */

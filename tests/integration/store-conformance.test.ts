@@ -87,6 +87,31 @@ describe.each(stores)('%s store', (_name, make) => {
     expect((await s.createThread({ id: old, title: 'T', participants: ['dave', 'erin'], mirror: false, createdAt: 5 })).owner).toBe('dave');
   });
 
+  it('erases an author: blanks their messages in every thread, keeps seqs and others, drops their outbox rows and receipts', async () => {
+    const s = await open();
+    const [t1, t2] = [newId(), newId()];
+    const author = `erased-${n}`;
+    await s.createThread({ id: t1, title: 'T', participants: ['alice', author], mirror: true, createdAt: 5 });
+    await s.createThread({ id: t2, title: 'T', participants: ['alice', author], mirror: false, createdAt: 5 });
+    const by = (id: string, who: string): MessageCandidate => ({ record: { id, authorId: who, text: `text of ${id}`, clientSentAt: 42 }, state: 'sent' });
+    await s.commitMessages(t1, [bytes(1)], [by('a', author), by('b', 'alice'), by('c', author)], 1000);
+    await s.commitMessages(t2, [bytes(2)], [by('d', author)], 1000);
+    await s.rollGeneration(t1, 0, bytes(3), [{ messageId: 'b', userId: author, readAt: 7 }, { messageId: 'a', userId: 'alice', readAt: 8 }]);
+    const erased = await s.eraseAuthor(author);
+    expect(erased.map((m) => `${m.threadId === t1 ? 1 : 2}:${m.messageId}`).sort()).toEqual(['1:a', '1:c', '2:d']);
+    expect((await s.listMessages(t1, 0, 10)).map((m) => [m.seq, m.id, m.text])).toEqual([
+      [1, 'a', ''],
+      [2, 'b', 'text of b'],
+      [3, 'c', ''],
+    ]);
+    expect((await s.getMessage(t2, 'd'))!.text).toBe('');
+    expect(await s.listReceipts(t1, ['a', 'b'])).toEqual([{ messageId: 'a', userId: 'alice', readAt: 8 }]);
+    // Only alice's message is still waiting to be mirrored.
+    const claimed = await s.claimOutbox(100, Date.now() + 1, 1000);
+    expect(claimed.filter((c) => c.message.threadId === t1).map((c) => c.message.id)).toEqual(['b']);
+    expect(await s.eraseAuthor(author)).toEqual([]);
+  });
+
   it('adds and removes remote members (DIDs), idempotently', async () => {
     const s = await open();
     const id = newId();

@@ -79,6 +79,23 @@ export class BridgeOutbox {
    * then are released for the next relay at once (a write that reached the PDS meanwhile is
    * not duplicated by the replay: the record key is the message id).
    */
+  /**
+   * Deletes message records of this relay's repo (erasure on request). Returns the URIs
+   * deleted; a record of another repo is not ours to delete and is left out.
+   */
+  async deleteMessageRecords(uris: string[]): Promise<string[]> {
+    const { client } = this.d;
+    if (!client.loggedIn) await client.login();
+    const done: string[] = [];
+    for (const uri of uris) {
+      const m = /^at:\/\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(uri);
+      if (!m || m[1] !== client.did || m[2] !== MESSAGE_NSID) continue;
+      await client.deleteRecord(m[2], m[3]!);
+      done.push(uri);
+    }
+    return done;
+  }
+
   async stop(graceMs = 5000): Promise<void> {
     this.running = false;
     for (const t of this.timers) clearInterval(t);

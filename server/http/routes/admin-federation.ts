@@ -12,7 +12,7 @@ import { parseSourceInput } from '../../at/ingest/source-input.ts';
 
 const MAX_COMMITS = 1000;
 
-function requireAdmin(token: string): MiddlewareHandler<AppEnv> {
+export function requireAdmin(token: string): MiddlewareHandler<AppEnv> {
   const want = Buffer.from(token);
   return async (c, next) => {
     const header = c.req.header('authorization') ?? '';

@@ -1,0 +1,62 @@
+/**
+ * `POST /v1/admin/erasure` (issue 30, docs/design/membership.md): erases everything a user
+ * wrote, across threads — message text in the rows (sealed generations included) and in live
+ * documents (the stored log compacted so no row keeps it), their receipts, their AT records —
+ * and answers with a report of ids and counts (never text). Admin token only, like
+ * `/v1/admin/federation`.
+ */
+import { Hono } from 'hono';
+import { isValidUserId } from '../../../shared/schema.ts';
+import type { AppEnv, RelayContext } from '../../context.ts';
+import { badRequest } from '../http-error.ts';
+import { requireAdmin } from './admin-federation.ts';
+
+export interface ErasureReport {
+  userId: string;
+  threads: Array<{ threadId: string; messages: number; liveRecords: number; atRecordsDeleted: number }>;
+  totals: { threads: number; messages: number; atRecordsDeleted: number };
+  /** AT records that could not be deleted (no bridge, or the PDS refused): retry the erasure. */
+  atRecordsPending: string[];
+  /** Whether the database files were scrubbed of the old text (SQLite: VACUUM and WAL truncate). */
+  scrubbed: boolean;
+}
+
+export function adminErasureRoutes(ctx: RelayContext, adminToken: string): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use('*', requireAdmin(adminToken));
+
+  app.post('/', async (c) => {
+    const body = (await c.req.json().catch(() => null)) as { userId?: unknown } | null;
+    const userId = body?.userId;
+    if (typeof userId !== 'string' || !isValidUserId(userId)) throw badRequest('userId must be a user id');
+    const erased = await ctx.store.eraseAuthor(userId);
+    const byThread = new Map<string, typeof erased>();
+    for (const m of erased) byThread.set(m.threadId, [...(byThread.get(m.threadId) ?? []), m]);
+    const report: ErasureReport = { userId, threads: [], totals: { threads: 0, messages: 0, atRecordsDeleted: 0 }, atRecordsPending: [], scrubbed: false };
+    for (const [threadId, msgs] of byThread) {
+      const thread = await ctx.store.getThread(threadId);
+      // The live document: its records lose their text; the log is compacted without it.
+      const liveRecords = thread ? await ctx.registry.withLiveRoom(thread, (room) => room.eraseAuthor(userId)) : 0;
+      const uris = msgs.map((m) => m.atUri).filter((u): u is string => !!u);
+      let deleted: string[] = [];
+      if (uris.length && ctx.bridge) {
+        try {
+          deleted = await ctx.bridge.deleteMessageRecords(uris);
+        } catch (err) {
+          ctx.log.warn({ event: 'erasure_at_failed', threadId, err: err instanceof Error ? err.name : 'Error' }, 'deleting AT records failed');
+        }
+      }
+      report.atRecordsPending.push(...uris.filter((u) => !deleted.includes(u)));
+      report.threads.push({ threadId, messages: msgs.length, liveRecords, atRecordsDeleted: deleted.length });
+      report.totals.messages += msgs.length;
+      report.totals.atRecordsDeleted += deleted.length;
+      ctx.registry.announce(threadId);
+    }
+    report.totals.threads = report.threads.length;
+    report.scrubbed = ctx.store.scrub ? await ctx.store.scrub() : false;
+    ctx.log.info({ event: 'user_erased', threads: report.totals.threads, messages: report.totals.messages, atRecordsDeleted: report.totals.atRecordsDeleted }, 'erased a user on request');
+    return c.json(report);
+  });
+
+  return app;
+}
