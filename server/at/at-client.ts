@@ -59,6 +59,8 @@ export interface AtRepoClient {
   getRecord(collection: string, rkey: string): Promise<CreatedRecord | null>;
   /** Creates or replaces the record at `collection/rkey`. Throws AtCallError. */
   putRecord(collection: string, rkey: string, record: Record<string, unknown>): Promise<CreatedRecord>;
+  /** Deletes the record at `collection/rkey` (none there: nothing to do). Throws AtCallError. */
+  deleteRecord(collection: string, rkey: string): Promise<void>;
 }
 
 export interface AtClientOptions {
@@ -223,6 +225,10 @@ export class AgentRepoClient implements AtRepoClient {
       this.agent.com.atproto.repo.putRecord({ repo: this.did!, collection, rkey, record }, { signal: this.signal() }),
     );
     return { uri: res.data.uri, cid: res.data.cid };
+  }
+
+  async deleteRecord(collection: string, rkey: string): Promise<void> {
+    await this.authed(() => this.agent.com.atproto.repo.deleteRecord({ repo: this.did!, collection, rkey }, { signal: this.signal() }));
   }
 
   async getRecord(collection: string, rkey: string): Promise<CreatedRecord | null> {

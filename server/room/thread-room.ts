@@ -394,6 +394,8 @@ export class ThreadRoom {
       return;
     }
     this.log.info({ event: 'messages_redacted', threadId: this.id, messages: ids.length }, 'deleted messages removed');
+    // Their AT records go too (the bridge deletes what the rows still point at).
+    if (this.thread.mirror) this.opts.onMirroredCommit?.(this.id);
   }
 
   /** Counts committed receipts; a user past the bound loses those of the oldest messages (room-receipts.ts). */

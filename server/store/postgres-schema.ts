@@ -198,6 +198,7 @@ CREATE TABLE receipts (
   // 4: deleted messages (issue 30, design/message-lifecycle.md).
   `
 ALTER TABLE messages ADD COLUMN redacted boolean NOT NULL DEFAULT false;
+CREATE INDEX messages_at_deletions ON messages(thread_id) WHERE redacted AND at_uri IS NOT NULL;
 `,
 ];
 

@@ -18,6 +18,7 @@ import {
   GenerationSealedError,
   type MessageCandidate,
   type NewThread,
+  type MessageKey,
   type OutboxStore,
   type RedactOptions,
   type Store,
@@ -247,6 +248,17 @@ export class PostgresStore implements Store {
     });
     // Dead tuples keep the old text until vacuumed; best effort (the rows above are committed).
     await this.pool.query('VACUUM messages, updates, records, at_outbox').catch(() => {});
+  }
+
+  async listAtDeletions(limit: number): Promise<Array<MessageKey & { atUri: string }>> {
+    const { rows } = await this.pool.query<{ thread_id: string; id: string; at_uri: string }>('SELECT thread_id, id, at_uri FROM messages WHERE redacted AND at_uri IS NOT NULL LIMIT $1', [limit]);
+    return rows.map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
+  }
+
+  async clearAtUri(keys: MessageKey[]): Promise<void> {
+    for (const k of keys) {
+      await this.pool.query('UPDATE messages SET at_uri = NULL, at_cid = NULL WHERE thread_id = $1 AND id = $2 AND redacted', [k.threadId, k.messageId]);
+    }
   }
 
   async listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {

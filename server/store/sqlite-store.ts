@@ -23,6 +23,7 @@ import {
   OUTBOX_METHODS,
   type MessageCandidate,
   type NewThread,
+  type MessageKey,
   type OutboxStore,
   type RedactOptions,
   type Store,
@@ -221,6 +222,20 @@ export class SqliteStore implements Store {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
+  async listAtDeletions(limit: number): Promise<Array<MessageKey & { atUri: string }>> {
+    return this.db
+      .prepare<[number], { thread_id: string; id: string; at_uri: string }>('SELECT thread_id, id, at_uri FROM messages WHERE redacted = 1 AND at_uri IS NOT NULL LIMIT ?')
+      .all(limit)
+      .map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
+  }
+
+  async clearAtUri(keys: MessageKey[]): Promise<void> {
+    const q = this.db.prepare('UPDATE messages SET at_uri = NULL, at_cid = NULL WHERE thread_id = ? AND id = ? AND redacted = 1');
+    this.db.transaction(() => {
+      for (const k of keys) q.run(k.threadId, k.messageId);
+    })();
+  }
+
   async listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
     return this.q.messagesAfter.all(threadId, afterSeq, limit).map(toMessage);
   }
@@ -281,6 +296,6 @@ export class SqliteStore implements Store {
  */
 const DIRECT_CALLS = [
   'createThread', 'getThread', 'getThreadByAtUri', 'setThreadAtUri', 'listThreadsForUser', 'archiveThread',
-  'setRemote', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listMessages', 'listMessagesBefore',
+  'setRemote', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listAtDeletions', 'clearAtUri', 'listMessages', 'listMessagesBefore',
   'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', ...OUTBOX_METHODS,
 ] as const;

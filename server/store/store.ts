@@ -208,6 +208,13 @@ export interface Store {
    * checkpoint that truncates; PostgreSQL: VACUUM of the touched tables).
    */
   redactMessages(threadId: string, messageIds: string[], opts: RedactOptions): Promise<void>;
+  /**
+   * Deleted messages whose AT record may still exist (`redacted` with an at:// URI): the
+   * bridge deletes each record, then `clearAtUri`. At most `limit`, any order.
+   */
+  listAtDeletions(limit: number): Promise<Array<MessageKey & { atUri: string }>>;
+  /** Forgets the AT record of deleted messages once it was deleted from the PDS. */
+  clearAtUri(keys: MessageKey[]): Promise<void>;
   /** Number of rows in the update log of a thread. */
   countUpdates(threadId: string): Promise<number>;
 

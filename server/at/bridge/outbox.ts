@@ -166,6 +166,7 @@ export class BridgeOutbox {
     const allowed = this.budget.allowance(now, opts.batchMaxWrites, opts.backoffMaxMs);
     if ('waitMs' in allowed) return allowed.waitMs; // wait for the reset
     const limit = allowed.writes;
+    if (await this.deleteRecords(limit)) return 0;
     const items = await store.claimOutbox(limit, now, opts.claimLeaseMs);
     if (items.length === 0) {
       const due = this.nextDue - now;
@@ -177,6 +178,35 @@ export class BridgeOutbox {
     this.inFlight = [];
     void this.health.refreshStats();
     return 0;
+  }
+
+  /**
+   * Deletes the AT records of deleted messages (docs/design/message-lifecycle.md): one
+   * deleteRecord each (the record key is the message id), then the row forgets its URI.
+   * Returns true when it did any work (the next round comes at once).
+   */
+  private async deleteRecords(limit: number): Promise<boolean> {
+    const { client, store, log } = this.d;
+    const keys = await store.listAtDeletions(limit);
+    if (keys.length === 0) return false;
+    const done: MessageKey[] = [];
+    try {
+      for (const k of keys) {
+        // An ingested message's record is in its author's repo, not ours: the row just forgets it.
+        if (k.atUri.startsWith(`at://${client.did}/`)) await client.deleteRecord(MESSAGE_NSID, k.messageId);
+        done.push({ threadId: k.threadId, messageId: k.messageId });
+      }
+    } catch (err) {
+      const e = asCallError(err);
+      this.health.noteFailure(e.status === 0 ? 'network' : e.status === 401 ? 'auth' : 'server');
+      log.warn({ event: 'bridge_delete_failed', status: e.status, error: e.errorName }, 'deleting an AT record failed');
+      if (done.length) await store.clearAtUri(done);
+      throw err;
+    }
+    await store.clearAtUri(done);
+    this.health.noteSuccess();
+    log.info({ event: 'bridge_records_deleted', count: done.length }, 'AT records of deleted messages deleted');
+    return true;
   }
 
   private async process(items: OutboxItem[]): Promise<void> {
