@@ -84,6 +84,8 @@ export interface Collecting {
   newReceipts: Map<string, number>;
   /** Deleted messages whose text the relay removes after the commit (design/message-lifecycle.md). */
   redact: Set<string>;
+  /** Messages with a new revision: their rows take the current text after the commit. */
+  edited: Set<string>;
 }
 
 export const readAtOf = (v: unknown): number =>

@@ -39,6 +39,7 @@ import { inDocumentOrder } from './document-order.ts';
 import { shouldRoll } from './generation-roll.ts';
 import { purgeRedacted, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
 import { coveredSnapshot } from '../store/snapshot-coverage.ts';
+import { revisionsOf } from '../../shared/message-lifecycle.ts';
 import { RoomAdmission, authorOf } from './room-admission.ts';
 import { SealedAuthors, lifecycleIds } from './sealed-authors.ts';
 import { RoomChain } from './room-chain.ts';
@@ -300,6 +301,7 @@ export class ThreadRoom {
     // Candidates sequenced in a sealed generation keep their seq (rare): canon as its own change.
     const resequenced = await sequencedBefore(this.store, this.id, candidates, stored);
     if (resequenced.length) this.writeCanon(resequenced);
+    if (collecting.edited.size) await this.revise([...collecting.edited]);
     if (collecting.redact.size) await this.redact([...collecting.redact]);
     await this.afterCommit();
   }
@@ -369,6 +371,26 @@ export class ThreadRoom {
     this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, update);
     const frame = encodeUpdate(update);
     for (const c of this.conns) c.send(frame);
+  }
+
+  /**
+   * Gives edited messages' rows their current text (history pages, the AT record); a failure
+   * is logged and the next edit of the message writes it again.
+   */
+  private async revise(ids: string[]): Promise<void> {
+    const revisions = [];
+    for (const id of ids) {
+      const last = revisionsOf(this.roots.edits.entries(), id).at(-1);
+      if (last) revisions.push({ messageId: id, text: last.text, editedAt: last.editedAt });
+    }
+    if (revisions.length === 0) return;
+    try {
+      await this.store.reviseMessages(this.id, revisions);
+    } catch (err) {
+      this.log.warn({ event: 'revise_failed', threadId: this.id, messages: revisions.length, err: String(err) }, 'storing edited texts failed');
+      return;
+    }
+    if (this.thread.mirror) this.opts.onMirroredCommit?.(this.id);
   }
 
   /**
@@ -670,4 +692,4 @@ export class ThreadRoom {
   }
 }
 
-const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), redact: new Set() };
+const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), redact: new Set(), edited: new Set() };

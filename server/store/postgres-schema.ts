@@ -199,6 +199,8 @@ CREATE TABLE receipts (
   `
 ALTER TABLE messages ADD COLUMN redacted boolean NOT NULL DEFAULT false;
 CREATE INDEX messages_at_deletions ON messages(thread_id) WHERE redacted AND at_uri IS NOT NULL;
+ALTER TABLE messages ADD COLUMN edited_at double precision;
+ALTER TABLE messages ADD COLUMN at_edited_at double precision;
 `,
 ];
 

@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import { SqliteIngestStore } from '../at/ingest/sqlite-ingest-store.ts';
 import { liveDocName } from '../../shared/generation.ts';
 import { bytes } from './blobs.ts';
-import { toMessage } from './message-row.ts';
+import { type MessageDbRow, toMessage } from './message-row.ts';
 import { checkGeneration, sequenceMessages } from './sqlite-commit.ts';
 import { durableCalls, durableView, WalDurability } from './sqlite-durability.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
@@ -222,6 +222,28 @@ export class SqliteStore implements Store {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
+  async reviseMessages(threadId: string, revisions: Array<{ messageId: string; text: string; editedAt: number }>): Promise<void> {
+    const q = this.db.prepare(
+      'UPDATE messages SET text = ?, edited_at = ? WHERE thread_id = ? AND id = ? AND redacted = 0 AND (edited_at IS NULL OR edited_at <= ?)',
+    );
+    this.db.transaction(() => {
+      for (const r of revisions) q.run(r.text, r.editedAt, threadId, r.messageId, r.editedAt);
+    })();
+  }
+
+  async listAtEdits(limit: number): Promise<StoredMessage[]> {
+    return this.db
+      .prepare<[number], MessageDbRow>(
+        'SELECT * FROM messages WHERE redacted = 0 AND at_uri IS NOT NULL AND edited_at IS NOT NULL AND (at_edited_at IS NULL OR at_edited_at < edited_at) LIMIT ?',
+      )
+      .all(limit)
+      .map(toMessage);
+  }
+
+  async markAtEdited(key: MessageKey, editedAt: number, atCid: string): Promise<void> {
+    this.db.prepare('UPDATE messages SET at_edited_at = ?, at_cid = ? WHERE thread_id = ? AND id = ?').run(editedAt, atCid, key.threadId, key.messageId);
+  }
+
   async listAtDeletions(limit: number): Promise<Array<MessageKey & { atUri: string }>> {
     return this.db
       .prepare<[number], { thread_id: string; id: string; at_uri: string }>('SELECT thread_id, id, at_uri FROM messages WHERE redacted = 1 AND at_uri IS NOT NULL LIMIT ?')
@@ -296,6 +318,6 @@ export class SqliteStore implements Store {
  */
 const DIRECT_CALLS = [
   'createThread', 'getThread', 'getThreadByAtUri', 'setThreadAtUri', 'listThreadsForUser', 'archiveThread',
-  'setRemote', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listAtDeletions', 'clearAtUri', 'listMessages', 'listMessagesBefore',
+  'setRemote', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listAtDeletions', 'clearAtUri', 'reviseMessages', 'listAtEdits', 'markAtEdited', 'listMessages', 'listMessagesBefore',
   'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', ...OUTBOX_METHODS,
 ] as const;

@@ -6,6 +6,7 @@
 import { AtpAgent } from '@atproto/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
+import { editKey } from '../../shared/message-lifecycle.ts';
 import type { CanonInfo } from '../../shared/schema.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { AtNetwork } from '../helpers/at-network.ts';
@@ -28,7 +29,7 @@ afterAll(async () => {
 const canonOf = (c: TestClient, id: string) => c.roots.canon.get(id) as CanonInfo | undefined;
 
 describe('AT bridge: deleted messages', () => {
-  it('deleting a mirrored message deletes its AT record (getRecord 404); the other record stays', async () => {
+  it('an edit rewrites the AT record under the same key; a deletion deletes it (getRecord 404)', async () => {
     const account = await net.createAccount('relaydel');
     const relay = await startRelay({
       SKEIN_ATPROTO_SERVICE: net.url,
@@ -51,6 +52,15 @@ describe('AT bridge: deleted messages', () => {
     const agent = new AtpAgent({ service: net.url });
     const get = (rkey: string) => agent.com.atproto.repo.getRecord({ repo: account.did, collection: MESSAGE_NSID, rkey });
     expect(((await get(gone.id)).data.value as { text: string }).text).toBe(secret); // the test can fail
+
+    // Edit: the same record (same key, same seq) gets the new text and editedAt.
+    const before = await get(kept.id);
+    a.roots.edits.set(editKey(kept.id, `e${Date.now()}`), { text: 'kept on AT, edited', editedAt: Date.now() });
+    const after = await eventually(() => get(kept.id), (r) => (r.data.value as { text: string }).text === 'kept on AT, edited', 'the record rewritten');
+    expect(after.data.uri).toBe(before.data.uri);
+    expect(after.data.value).toMatchObject({ seq: (before.data.value as { seq: number }).seq, editedAt: expect.any(String) });
+    const page = await relay.api('GET', `/v1/threads/${threadId}/messages?afterSeq=0&limit=10`, alice);
+    expect(page.body.messages.find((m: any) => m.id === kept.id)).toMatchObject({ text: 'kept on AT, edited', editedAt: expect.any(Number) });
 
     a.roots.redactions.set(gone.id, { by: 'alice', at: Date.now() });
     await eventually(
