@@ -44,6 +44,8 @@ export interface Thread {
 export interface CanonicalMessage extends MessageRecord, CanonInfo {
   /** Set once the message was deleted: `text` is then empty (design/message-lifecycle.md). */
   redacted?: true;
+  /** When the current text was written, once edited (the text is then the newest revision). */
+  editedAt?: number;
 }
 
 /** One entry of `GET /v1/threads`. */

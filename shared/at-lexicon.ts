@@ -46,10 +46,12 @@ export interface AtMessageRecord {
   /** ISO 8601 of the relay's `sentAt`. */
   sentAt: string;
   replyTo?: string;
+  /** ISO 8601 of the author's clock when the current text was written (absent: never edited). */
+  editedAt?: string;
 }
 
 /** Builds the AT record of a canonical message. */
-export function toAtRecord(threadId: string, m: MessageRecord & { seq: number; sentAt: number }, threadUri?: string | null): AtMessageRecord {
+export function toAtRecord(threadId: string, m: MessageRecord & { seq: number; sentAt: number; editedAt?: number }, threadUri?: string | null): AtMessageRecord {
   const r: AtMessageRecord = {
     $type: MESSAGE_NSID,
     thread: threadId,
@@ -60,6 +62,7 @@ export function toAtRecord(threadId: string, m: MessageRecord & { seq: number; s
     sentAt: new Date(m.sentAt).toISOString(),
   };
   if (m.replyTo) r.replyTo = m.replyTo;
+  if (m.editedAt !== undefined) r.editedAt = new Date(m.editedAt).toISOString();
   return r;
 }
 

@@ -14,6 +14,7 @@ import { presentStatus, reasonText } from './status-view.ts';
 import { StreamsView } from './streams-view.ts';
 import { continueInNewThread, reopenAndResend } from './thread-actions.ts';
 import { timelineOf } from './thread-ui.ts';
+import { type RowMode, messageActions, messageBody } from './message-actions.ts';
 
 /** Rows kept in the DOM at most. */
 export const MAX_ROWS = 120;
@@ -41,6 +42,8 @@ export class TimelineView {
   private readonly streams = new StreamsView();
   /** Scroll height after the last render: a growing stream moves the bottom without new rows. */
   private lastHeight = 0;
+  /** The row being edited, or asking to confirm a delete (message-actions.ts). */
+  private readonly mode: RowMode = {};
 
   constructor(
     private readonly app: App,
@@ -187,7 +190,7 @@ export class TimelineView {
         ordered.push(sep);
       }
       const seen = m.seq !== undefined ? (seenAt.get(m.seq) ?? []) : [];
-      const sig = JSON.stringify([m.status, m.atUri, m.error, m.status === 'pending' && online, seen, bridgeOn && !!app.caps?.atproto.service, m.sentAt]);
+      const sig = JSON.stringify([m.status, m.atUri, m.error, m.status === 'pending' && online, seen, bridgeOn && !!app.caps?.atproto.service, m.sentAt, m.text, m.editedAt, m.redacted, m.reactions, m.seq, this.mode.editing === m.id, this.mode.confirmDelete === m.id]);
       let li = this.rows.get(m.id);
       if (!li || li.dataset.sig !== sig) {
         const fresh = this.messageRow(m, seen, online);
@@ -318,7 +321,8 @@ export class TimelineView {
         time,
         late ? h('span', { class: 'delivered' }, ` · delivered ${formatTime(m.sentAt!)}`) : null,
       ),
-      h('p', { class: 'text' }, m.text),
+      ...messageBody(app, view, m, this.mode, () => this.repaint()),
+      messageActions(app, view, m, this.mode, () => this.repaint()),
       // The delivery status is the author's business: on others' messages it is noise (their
       // message is here, so it was sent). A failed mirror still says so, with its Retry.
       m.mine || details.length ? h('div', { class: 'msg-status' }, m.mine ? status : null, ...details) : null,

@@ -22,7 +22,7 @@ export const PAGE_SEQS = 256;
 export const pageOf = (seq: number): number => Math.floor(seq / PAGE_SEQS);
 
 /** Fields only some messages have, by index in the page. */
-type Extra = Partial<Pick<SealedMessage, 'replyTo' | 'atUri' | 'error' | 'readBy' | 'redacted'>>;
+type Extra = Partial<Pick<SealedMessage, 'replyTo' | 'atUri' | 'error' | 'readBy' | 'redacted' | 'editedAt'>>;
 
 /** The page before compression: one array per field, in seq order. */
 interface Columns {
@@ -60,6 +60,7 @@ export function encodePage(messages: readonly SealedMessage[]): Uint8Array {
     if (m.error !== undefined) extra.error = m.error;
     if (m.readBy !== undefined) extra.readBy = m.readBy;
     if (m.redacted) extra.redacted = true;
+    if (m.editedAt !== undefined) extra.editedAt = m.editedAt;
     if (Object.keys(extra).length > 0) (col.o ??= {})[k] = extra;
   });
   return deflateSync(strToU8(JSON.stringify(col)), { level: 6 });

@@ -166,7 +166,8 @@ export class MessageList {
       const r: OrderedMessage = { id: m.id, authorId: m.authorId, text: m.text, clientSentAt: m.clientSentAt, canon: c };
       if (m.replyTo !== undefined) r.replyTo = m.replyTo;
       const v = this.viewOf(r, showAt);
-      return m.redacted ? { ...v, text: '', redacted: true as const } : v;
+      if (m.redacted) return { ...v, text: '', redacted: true as const };
+      return m.editedAt !== undefined ? { ...v, editedAt: m.editedAt } : v;
     });
     this.historyViews = { version: history.version, showAt, list };
     return list;

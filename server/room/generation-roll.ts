@@ -55,6 +55,12 @@ export function nextGeneration(roots: ThreadRoots): NextGeneration {
   const next = threadRoots(doc);
   doc.transact(() => {
     for (const { key, readAt } of newest.values()) next.receipts.set(key, { readAt });
+    // Revisions, reactions and deletion markers are not folded into rows yet
+    // (design/message-lifecycle.md, "Generations"): the next generation carries them, so a
+    // sealed message keeps its edits and reactions.
+    for (const [key, v] of roots.edits.entries()) next.edits.set(key, v);
+    for (const [key, v] of roots.reactions.entries()) next.reactions.set(key, v);
+    for (const [key, v] of roots.redactions.entries()) next.redactions.set(key, v);
   });
   const snapshot = Y.encodeStateAsUpdate(doc);
   doc.destroy();

@@ -93,6 +93,8 @@ export interface Collecting {
   lookups: ReceiptLookup[];
   /** Deleted messages whose text the relay removes after the commit (design/message-lifecycle.md). */
   redact: Set<string>;
+  /** Messages with a new revision: their rows take the current text after the commit. */
+  edited: Set<string>;
 }
 
 /** An update waiting for its receipts' message ids to be looked up in the store. */

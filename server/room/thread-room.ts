@@ -40,6 +40,7 @@ import { shouldRoll } from './generation-roll.ts';
 import { appendSystemEvent, purgeRedacted, redactAuthor, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
 import type { SystemEvent } from '../../shared/membership.ts';
 import { coveredSnapshot } from '../store/snapshot-coverage.ts';
+import { revisionsOf } from '../../shared/message-lifecycle.ts';
 import { RoomAdmission, authorOf } from './room-admission.ts';
 import { SealedAuthors, lifecycleIds } from './sealed-authors.ts';
 import { RoomChain } from './room-chain.ts';
@@ -365,6 +366,7 @@ export class ThreadRoom {
     // Candidates sequenced in a sealed generation keep their seq (rare): canon as its own change.
     const resequenced = await sequencedBefore(this.store, this.id, candidates, stored);
     if (resequenced.length) this.writeCanon(resequenced);
+    if (collecting.edited.size) await this.revise([...collecting.edited]);
     if (collecting.redact.size) await this.redact([...collecting.redact]);
     await this.afterCommit();
   }
@@ -437,6 +439,26 @@ export class ThreadRoom {
   }
 
   /**
+   * Gives edited messages' rows their current text (history pages, the AT record); a failure
+   * is logged and the next edit of the message writes it again.
+   */
+  private async revise(ids: string[]): Promise<void> {
+    const revisions = [];
+    for (const id of ids) {
+      const last = revisionsOf(this.roots.edits.entries(), id).at(-1);
+      if (last) revisions.push({ messageId: id, text: last.text, editedAt: last.editedAt });
+    }
+    if (revisions.length === 0) return;
+    try {
+      await this.store.reviseMessages(this.id, revisions);
+    } catch (err) {
+      this.log.warn({ event: 'revise_failed', threadId: this.id, messages: revisions.length, err: String(err) }, 'storing edited texts failed');
+      return;
+    }
+    if (this.thread.mirror) this.opts.onMirroredCommit?.(this.id);
+  }
+
+  /**
    * Removes the text of deleted messages for good (docs/design/message-lifecycle.md): the
    * relay deletes their records, revisions and reactions from the document (Yjs replaces the
    * deleted content by its length: gc is on), stores and sends that change, then the store
@@ -459,6 +481,8 @@ export class ThreadRoom {
       return;
     }
     this.log.info({ event: 'messages_redacted', threadId: this.id, messages: ids.length }, 'deleted messages removed');
+    // Their AT records go too (the bridge deletes what the rows still point at).
+    if (this.thread.mirror) this.opts.onMirroredCommit?.(this.id);
   }
 
   /** Counts committed receipts; a user past the bound loses those of the oldest messages (room-receipts.ts). */
@@ -780,4 +804,4 @@ export class ThreadRoom {
   }
 }
 
-const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [], redact: new Set() };
+const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [], redact: new Set(), edited: new Set() };

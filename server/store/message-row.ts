@@ -16,6 +16,7 @@ export interface MessageDbRow {
   error: string | null;
   /** 1/true once the message was deleted (its text is gone). */
   redacted?: number | boolean | null;
+  edited_at?: number | null;
 }
 
 export function toMessage(r: MessageDbRow): StoredMessage {
@@ -34,5 +35,6 @@ export function toMessage(r: MessageDbRow): StoredMessage {
   if (r.at_cid) m.atCid = r.at_cid;
   if (r.error) m.error = r.error;
   if (r.redacted) m.redacted = true;
+  if (r.edited_at != null) m.editedAt = Number(r.edited_at);
   return m;
 }

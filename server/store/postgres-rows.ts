@@ -26,7 +26,7 @@ export const THREAD_COLS = `t.id, t.title, t.mirror, t.archived, t.created_at, t
   ARRAY(SELECT user_id FROM members WHERE thread_id = t.id AND moderator ORDER BY pos) AS moderators,
   ARRAY(SELECT did FROM thread_remotes WHERE thread_id = t.id ORDER BY pos) AS remotes`;
 
-export const MESSAGE_COLS = 'thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, at_uri, at_cid, error, redacted';
+export const MESSAGE_COLS = 'thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, at_uri, at_cid, error, redacted, edited_at';
 
 export const toThread = (r: ThreadDbRow): ThreadRow => ({
   id: r.id,

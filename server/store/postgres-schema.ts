@@ -198,6 +198,9 @@ CREATE TABLE receipts (
   // 4: deleted messages (issue 30, design/message-lifecycle.md).
   `
 ALTER TABLE messages ADD COLUMN redacted boolean NOT NULL DEFAULT false;
+CREATE INDEX messages_at_deletions ON messages(thread_id) WHERE redacted AND at_uri IS NOT NULL;
+ALTER TABLE messages ADD COLUMN edited_at double precision;
+ALTER TABLE messages ADD COLUMN at_edited_at double precision;
 `,
   // 5: roles (issue 30): the thread's owner and which members are moderators.
   `

@@ -18,6 +18,7 @@ import {
   GenerationSealedError,
   type MessageCandidate,
   type NewThread,
+  type MessageKey,
   type OutboxStore,
   type RedactOptions,
   type Store,
@@ -285,6 +286,38 @@ export class PostgresStore implements Store {
     });
     // Dead tuples keep the old text until vacuumed; best effort (the rows above are committed).
     await this.pool.query('VACUUM messages, updates, records, at_outbox').catch(() => {});
+  }
+
+  async reviseMessages(threadId: string, revisions: Array<{ messageId: string; text: string; editedAt: number }>): Promise<void> {
+    for (const r of revisions) {
+      await this.pool.query(
+        'UPDATE messages SET text = $1, edited_at = $2 WHERE thread_id = $3 AND id = $4 AND NOT redacted AND (edited_at IS NULL OR edited_at <= $2)',
+        [r.text, r.editedAt, threadId, r.messageId],
+      );
+    }
+  }
+
+  async listAtEdits(limit: number): Promise<StoredMessage[]> {
+    const { rows } = await this.pool.query<MessageDbRow>(
+      `SELECT ${MESSAGE_COLS} FROM messages WHERE NOT redacted AND at_uri IS NOT NULL AND edited_at IS NOT NULL AND (at_edited_at IS NULL OR at_edited_at < edited_at) LIMIT $1`,
+      [limit],
+    );
+    return rows.map(toMessage);
+  }
+
+  async markAtEdited(key: MessageKey, editedAt: number, atCid: string): Promise<void> {
+    await this.pool.query('UPDATE messages SET at_edited_at = $1, at_cid = $2 WHERE thread_id = $3 AND id = $4', [editedAt, atCid, key.threadId, key.messageId]);
+  }
+
+  async listAtDeletions(limit: number): Promise<Array<MessageKey & { atUri: string }>> {
+    const { rows } = await this.pool.query<{ thread_id: string; id: string; at_uri: string }>('SELECT thread_id, id, at_uri FROM messages WHERE redacted AND at_uri IS NOT NULL LIMIT $1', [limit]);
+    return rows.map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
+  }
+
+  async clearAtUri(keys: MessageKey[]): Promise<void> {
+    for (const k of keys) {
+      await this.pool.query('UPDATE messages SET at_uri = NULL, at_cid = NULL WHERE thread_id = $1 AND id = $2 AND redacted', [k.threadId, k.messageId]);
+    }
   }
 
   async listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {

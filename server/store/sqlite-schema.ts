@@ -114,6 +114,10 @@ export function migrate(db: Database.Database): void {
   rebuildUpdatesTable(db);
   const msgCols = new Set((db.pragma('table_info(messages)') as Array<{ name: string }>).map((c) => c.name));
   if (!msgCols.has('redacted')) db.exec('ALTER TABLE messages ADD COLUMN redacted INTEGER NOT NULL DEFAULT 0');
+  if (!msgCols.has('edited_at')) db.exec('ALTER TABLE messages ADD COLUMN edited_at REAL');
+  if (!msgCols.has('at_edited_at')) db.exec('ALTER TABLE messages ADD COLUMN at_edited_at REAL');
+  db.exec('CREATE INDEX IF NOT EXISTS messages_at_edits ON messages(thread_id) WHERE redacted = 0 AND at_uri IS NOT NULL AND edited_at IS NOT NULL AND (at_edited_at IS NULL OR at_edited_at < edited_at)');
+  db.exec('CREATE INDEX IF NOT EXISTS messages_at_deletions ON messages(thread_id) WHERE redacted = 1 AND at_uri IS NOT NULL');
 }
 
 /**

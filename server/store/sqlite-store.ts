@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import { SqliteIngestStore } from '../at/ingest/sqlite-ingest-store.ts';
 import { liveDocName } from '../../shared/generation.ts';
 import { bytes } from './blobs.ts';
-import { toMessage } from './message-row.ts';
+import { type MessageDbRow, toMessage } from './message-row.ts';
 import { checkGeneration, sequenceMessages } from './sqlite-commit.ts';
 import { durableCalls, durableView, WalDurability } from './sqlite-durability.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
@@ -23,6 +23,7 @@ import {
   OUTBOX_METHODS,
   type MessageCandidate,
   type NewThread,
+  type MessageKey,
   type OutboxStore,
   type RedactOptions,
   type Store,
@@ -241,6 +242,42 @@ export class SqliteStore implements Store {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
+  async reviseMessages(threadId: string, revisions: Array<{ messageId: string; text: string; editedAt: number }>): Promise<void> {
+    const q = this.db.prepare(
+      'UPDATE messages SET text = ?, edited_at = ? WHERE thread_id = ? AND id = ? AND redacted = 0 AND (edited_at IS NULL OR edited_at <= ?)',
+    );
+    this.db.transaction(() => {
+      for (const r of revisions) q.run(r.text, r.editedAt, threadId, r.messageId, r.editedAt);
+    })();
+  }
+
+  async listAtEdits(limit: number): Promise<StoredMessage[]> {
+    return this.db
+      .prepare<[number], MessageDbRow>(
+        'SELECT * FROM messages WHERE redacted = 0 AND at_uri IS NOT NULL AND edited_at IS NOT NULL AND (at_edited_at IS NULL OR at_edited_at < edited_at) LIMIT ?',
+      )
+      .all(limit)
+      .map(toMessage);
+  }
+
+  async markAtEdited(key: MessageKey, editedAt: number, atCid: string): Promise<void> {
+    this.db.prepare('UPDATE messages SET at_edited_at = ?, at_cid = ? WHERE thread_id = ? AND id = ?').run(editedAt, atCid, key.threadId, key.messageId);
+  }
+
+  async listAtDeletions(limit: number): Promise<Array<MessageKey & { atUri: string }>> {
+    return this.db
+      .prepare<[number], { thread_id: string; id: string; at_uri: string }>('SELECT thread_id, id, at_uri FROM messages WHERE redacted = 1 AND at_uri IS NOT NULL LIMIT ?')
+      .all(limit)
+      .map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
+  }
+
+  async clearAtUri(keys: MessageKey[]): Promise<void> {
+    const q = this.db.prepare('UPDATE messages SET at_uri = NULL, at_cid = NULL WHERE thread_id = ? AND id = ? AND redacted = 1');
+    this.db.transaction(() => {
+      for (const k of keys) q.run(k.threadId, k.messageId);
+    })();
+  }
+
   async listMessages(threadId: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
     return this.q.messagesAfter.all(threadId, afterSeq, limit).map(toMessage);
   }
@@ -326,6 +363,6 @@ export class SqliteStore implements Store {
  */
 const DIRECT_CALLS = [
   'createThread', 'getThread', 'getThreadByAtUri', 'setThreadAtUri', 'listThreadsForUser', 'archiveThread',
-  'setRemote', 'setMember', 'setModerators', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listMessages', 'listMessagesBefore',
+  'setRemote', 'setMember', 'setModerators', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listAtDeletions', 'clearAtUri', 'reviseMessages', 'listAtEdits', 'markAtEdited', 'listMessages', 'listMessagesBefore',
   'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', 'eraseAuthor', ...OUTBOX_METHODS,
 ] as const;

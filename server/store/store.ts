@@ -217,6 +217,23 @@ export interface Store {
    * checkpoint that truncates; PostgreSQL: VACUUM of the touched tables).
    */
   redactMessages(threadId: string, messageIds: string[], opts: RedactOptions): Promise<void>;
+  /**
+   * Deleted messages whose AT record may still exist (`redacted` with an at:// URI): the
+   * bridge deletes each record, then `clearAtUri`. At most `limit`, any order.
+   */
+  listAtDeletions(limit: number): Promise<Array<MessageKey & { atUri: string }>>;
+  /** Forgets the AT record of deleted messages once it was deleted from the PDS. */
+  clearAtUri(keys: MessageKey[]): Promise<void>;
+  /**
+   * Sets edited messages' current text (design/message-lifecycle.md): the row's text and
+   * `editedAt` become the newest revision's (unless a newer one is stored already), and a row
+   * whose AT record exists is marked for rewriting (`listAtEdits`). Deleted rows are left alone.
+   */
+  reviseMessages(threadId: string, revisions: Array<{ messageId: string; text: string; editedAt: number }>): Promise<void>;
+  /** Edited messages whose AT record holds an older text, with what the record needs. At most `limit`. */
+  listAtEdits(limit: number): Promise<StoredMessage[]>;
+  /** Marks the AT record of `key` rewritten with the text edited at `editedAt`. */
+  markAtEdited(key: MessageKey, editedAt: number, atCid: string): Promise<void>;
   /** Number of rows in the update log of a thread. */
   countUpdates(threadId: string): Promise<number>;
 

@@ -179,6 +179,8 @@ describe('message lifecycle across a generation roll', () => {
     const secret = `SEALED-${ulid()}`;
     const sealed = a.send(secret);
     const edited = a.send('will be edited');
+    await a.until(allCanon(a, [sealed.id, edited.id]), 'two sequenced');
+    a.roots.reactions.set(reactionKey(edited.id, 'alice', '🙂'), { at: 1 });
     a.send('third');
     await eventually(() => liveDoc(id), (d) => d === `${id}~1`, 'the roll');
     a.destroy();
@@ -201,6 +203,8 @@ describe('message lifecycle across a generation roll', () => {
       live.roots.edits.set(editKey(edited.id, ulid()), { text: 'edited while sealed', editedAt: Date.now() });
     });
     await bob.until(() => bob.roots.redactions.has(sealed.id) && bob.roots.edits.size === 1, 'bob sees both');
+    // A reaction made before the roll is carried into the live document.
+    expect(bob.roots.reactions.has(reactionKey(edited.id, 'alice', '🙂'))).toBe(true);
     const page = await eventually(
       () => gen.relay.api('GET', `/v1/threads/${id}/messages?afterSeq=0&limit=10`, gen.tokens.bob),
       (r) => r.body.messages?.some((m: any) => m.id === sealed.id && m.redacted === true),

@@ -13,7 +13,7 @@
  * records (threads.ts) and the reported health (health.ts) are modules of their own.
  */
 import { BridgeErrorCode } from '../../../shared/errors.ts';
-import { MESSAGE_NSID } from '../../../shared/at-lexicon.ts';
+import { MESSAGE_NSID, toAtRecord } from '../../../shared/at-lexicon.ts';
 import { type AtCallError, type AtRepoClient, asCallError, detailOf } from '../at-client.ts';
 import type { AtprotoConfig } from '../../config/config.ts';
 import type { DocRegistry } from '../../room/doc-registry.ts';
@@ -183,6 +183,8 @@ export class BridgeOutbox {
     const allowed = this.budget.allowance(now, opts.batchMaxWrites, opts.backoffMaxMs);
     if ('waitMs' in allowed) return allowed.waitMs; // wait for the reset
     const limit = allowed.writes;
+    if (await this.deleteRecords(limit)) return 0;
+    if (await this.rewriteRecords(limit)) return 0;
     const items = await store.claimOutbox(limit, now, opts.claimLeaseMs);
     if (items.length === 0) {
       const due = this.nextDue - now;
@@ -194,6 +196,63 @@ export class BridgeOutbox {
     this.inFlight = [];
     void this.health.refreshStats();
     return 0;
+  }
+
+  /**
+   * Deletes the AT records of deleted messages (docs/design/message-lifecycle.md): one
+   * deleteRecord each (the record key is the message id), then the row forgets its URI.
+   * Returns true when it did any work (the next round comes at once).
+   */
+  private async deleteRecords(limit: number): Promise<boolean> {
+    const { client, store, log } = this.d;
+    const keys = await store.listAtDeletions(limit);
+    if (keys.length === 0) return false;
+    const done: MessageKey[] = [];
+    try {
+      for (const k of keys) {
+        // An ingested message's record is in its author's repo, not ours: the row just forgets it.
+        if (k.atUri.startsWith(`at://${client.did}/`)) await client.deleteRecord(MESSAGE_NSID, k.messageId);
+        done.push({ threadId: k.threadId, messageId: k.messageId });
+      }
+    } catch (err) {
+      const e = asCallError(err);
+      this.health.noteFailure(e.status === 0 ? 'network' : e.status === 401 ? 'auth' : 'server');
+      log.warn({ event: 'bridge_delete_failed', status: e.status, error: e.errorName }, 'deleting an AT record failed');
+      if (done.length) await store.clearAtUri(done);
+      throw err;
+    }
+    await store.clearAtUri(done);
+    this.health.noteSuccess();
+    log.info({ event: 'bridge_records_deleted', count: done.length }, 'AT records of deleted messages deleted');
+    return true;
+  }
+
+  /**
+   * Rewrites the AT records of edited messages (putRecord, same key) with the current text
+   * and `editedAt`. Returns true when it did any work.
+   */
+  private async rewriteRecords(limit: number): Promise<boolean> {
+    const { client, store, log } = this.d;
+    const edited = await store.listAtEdits(limit);
+    if (edited.length === 0) return false;
+    for (const m of edited) {
+      if (!m.atUri?.startsWith(`at://${client.did}/`)) {
+        await store.markAtEdited(key(m), m.editedAt!, m.atCid ?? '');
+        continue;
+      }
+      try {
+        const put = await client.putRecord(MESSAGE_NSID, m.id, { ...toAtRecord(m.threadId, m, await this.threads.uriFor(m.threadId)) });
+        await store.markAtEdited(key(m), m.editedAt!, put.cid);
+      } catch (err) {
+        const e = asCallError(err);
+        this.health.noteFailure(e.status === 0 ? 'network' : e.status === 401 ? 'auth' : 'server');
+        log.warn({ event: 'bridge_edit_failed', status: e.status, error: e.errorName }, 'rewriting an AT record failed');
+        throw err;
+      }
+    }
+    this.health.noteSuccess();
+    log.info({ event: 'bridge_records_rewritten', count: edited.length }, 'AT records of edited messages rewritten');
+    return true;
   }
 
   private async process(items: OutboxItem[]): Promise<void> {

@@ -21,6 +21,8 @@ export interface LifecycleState {
 export interface LifecycleNotes {
   /** Message ids the relay must (re)purge after the commit. */
   redact: Set<string>;
+  /** Message ids with a new revision (their rows take the current text after the commit). */
+  edited: Set<string>;
 }
 
 function valueOf(content: Y.Item["content"]): unknown {
@@ -49,6 +51,7 @@ export function checkEditWrite(ctx: PolicyContext, st: LifecycleState, notes: Li
   const author = authorOf(ctx, st, k.messageId);
   if (author === undefined) throw new PolicyError(refuse('edit of an unknown message'));
   if (author !== ctx.userId) throw new PolicyError(refuse("editing another user's message"));
+  notes.edited.add(k.messageId);
 }
 
 /** A write of a deletion marker. */

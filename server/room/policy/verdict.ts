@@ -63,6 +63,8 @@ export type Verdict =
        * reactions naming an already deleted message (accepted, then removed by the relay).
        */
       redact: string[];
+      /** Message ids this update adds a revision to. */
+      edited: string[];
     }
   | { ok: false; pending?: undefined; code: number; reason: string }
   /** Depends on structs the relay does not have yet; nothing was judged unsafe so far. */

@@ -1,0 +1,78 @@
+/**
+ * The AT side of a deletion (docs/design/message-lifecycle.md) against a real reference PDS
+ * (@atproto/dev-env) and a real relay process: deleting a mirrored message deletes its
+ * record (getRecord 404), and the relay's row forgets the record.
+ */
+import { AtpAgent } from '@atproto/api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
+import { editKey } from '../../shared/message-lifecycle.ts';
+import type { CanonInfo } from '../../shared/schema.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { AtNetwork } from '../helpers/at-network.ts';
+import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
+
+let net: AtNetwork;
+const relays: RelayProcess[] = [];
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  net = await AtNetwork.start();
+}, 120_000);
+afterAll(async () => {
+  clients.forEach((c) => c.destroy());
+  await Promise.all(relays.map((r) => r.stop()));
+  await net?.close();
+});
+
+const canonOf = (c: TestClient, id: string) => c.roots.canon.get(id) as CanonInfo | undefined;
+
+describe('AT bridge: deleted messages', () => {
+  it('an edit rewrites the AT record under the same key; a deletion deletes it (getRecord 404)', async () => {
+    const account = await net.createAccount('relaydel');
+    const relay = await startRelay({
+      SKEIN_ATPROTO_SERVICE: net.url,
+      SKEIN_ATPROTO_IDENTIFIER: account.handle,
+      SKEIN_ATPROTO_PASSWORD: account.password,
+      SKEIN_BRIDGE_BACKOFF_BASE_MS: '100',
+      SKEIN_BRIDGE_BACKOFF_MAX_MS: '1000',
+    });
+    relays.push(relay);
+    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
+    const alice = await relay.token('alice');
+    const { id: threadId } = await relay.createThread(alice, [], 'deletions', { mirror: true });
+    const a = connectClient(relay.wsUrl, threadId, alice, 'alice');
+    clients.push(a);
+    await synced(a);
+    const secret = `AT-SECRET-${Date.now()}`;
+    const gone = a.send(secret);
+    const kept = a.send('kept on AT');
+    await a.until(() => canonOf(a, gone.id)?.state === 'confirmed' && canonOf(a, kept.id)?.state === 'confirmed', 'both mirrored', 30_000);
+    const agent = new AtpAgent({ service: net.url });
+    const get = (rkey: string) => agent.com.atproto.repo.getRecord({ repo: account.did, collection: MESSAGE_NSID, rkey });
+    expect(((await get(gone.id)).data.value as { text: string }).text).toBe(secret); // the test can fail
+
+    // Edit: the same record (same key, same seq) gets the new text and editedAt.
+    const before = await get(kept.id);
+    a.roots.edits.set(editKey(kept.id, `e${Date.now()}`), { text: 'kept on AT, edited', editedAt: Date.now() });
+    const after = await eventually(() => get(kept.id), (r) => (r.data.value as { text: string }).text === 'kept on AT, edited', 'the record rewritten');
+    expect(after.data.uri).toBe(before.data.uri);
+    expect(after.data.value).toMatchObject({ seq: (before.data.value as { seq: number }).seq, editedAt: expect.any(String) });
+    const page = await relay.api('GET', `/v1/threads/${threadId}/messages?afterSeq=0&limit=10`, alice);
+    expect(page.body.messages.find((m: any) => m.id === kept.id)).toMatchObject({ text: 'kept on AT, edited', editedAt: expect.any(Number) });
+
+    a.roots.redactions.set(gone.id, { by: 'alice', at: Date.now() });
+    await eventually(
+      () => get(gone.id).then(() => 'present', (e: { status?: number }) => String(e.status)),
+      (s) => s !== 'present',
+      'the record deleted',
+    ).then((s) => expect(s).toMatch(/^(400|404)$/));
+    await expect(get(gone.id)).rejects.toMatchObject({ error: 'RecordNotFound' });
+    expect((await get(kept.id)).data.uri).toBe(canonOf(a, kept.id)!.atUri);
+    const records = await net.listRecords(account.did);
+    expect(records.map((r) => r.rkey)).toEqual([kept.id]);
+    expect(JSON.stringify(records)).not.toContain(secret);
+    await relay.waitForLog((l) => l.event === 'bridge_records_deleted', 10_000);
+  });
+});
