@@ -117,7 +117,7 @@ export async function buildRelay(root: string): Promise<void> {
 
 /** The two things `npm start` needs, for the checkout at `root`. */
 export function targets(root: string): { app: Target; relay: Target } {
-  const common = ['package.json', 'package-lock.json', 'tools/prestart.ts'].map((f) => join(root, f));
+  const common = ['package.json', 'package-lock.json', 'tsconfig.json', 'tools/prestart.ts'].map((f) => join(root, f));
   return {
     app: {
       name: 'web app',

@@ -293,17 +293,21 @@ async function startApp(signedIn: string | null, signedInNow: boolean): Promise<
   renderAll();
   // The thread on screen opens first; the other views (unread counts) once it has painted,
   // so their IndexedDB loads and sockets do not compete with its first paint.
-  const shown = app.currentId ? app.threads.get(app.currentId)?.view.firstPaint : undefined;
-  void (shown ?? Promise.resolve()).then(syncOpenThreads, syncOpenThreads);
+  const shown = (app.currentId ? app.threads.get(app.currentId)?.view.firstPaint : undefined) ?? Promise.resolve();
+  void shown.then(syncOpenThreads, syncOpenThreads);
   // After signing in, the keyboard starts at the thread list (or the New thread button).
   if (signedInNow) {
     if (client.threads().length) threadList.focus();
     else (document.getElementById('new-thread-toggle') as HTMLElement | null)?.focus();
   }
   if (!guest) {
-    void guestOffer(client, announcer, () => void client.refreshThreads().catch(() => {})).then((offer) => {
-      if (offer) banners.el.after(offer);
-    });
+    // After the first paint too: counting guest threads opens another IndexedDB database.
+    void shown
+      .catch(() => {})
+      .then(() => guestOffer(client, announcer, () => void client.refreshThreads().catch(() => {})))
+      .then((offer) => {
+        if (offer) banners.el.after(offer);
+      });
   }
   debug.ready = true;
 }

@@ -18,6 +18,13 @@ import { type RowMode, messageActions, messageBody } from './message-actions.ts'
 
 /** Rows kept in the DOM at most. */
 export const MAX_ROWS = 120;
+/**
+ * Rows of the first render of a thread: a screenful. Laying out the whole initial window
+ * (60 rows: text shaping, mostly) before the first frame made the app's warm open 3–7×
+ * slower than the rows it shows need (tests/bench/windowed-browser.bench.ts); the rest of the
+ * window is added above them in the next frame, out of sight.
+ */
+const FIRST_ROWS = 20;
 /** Rows added or dropped per page when scrolling. */
 const PAGE = 40;
 /** Pixels from an edge that count as "at" it. */
@@ -153,7 +160,17 @@ export class TimelineView {
       if (i >= 0) this.end = i + 1;
     }
     const end = this.end === null ? all.length : Math.min(this.end, all.length);
-    const msgs = all.slice(Math.max(0, end - this.size), end);
+    // The first fill of a thread shows a screenful of the newest rows; the next frame adds the
+    // rest of the window. No paging meanwhile: the short first fill puts the reader near the top.
+    const firstFill = this.rows.size === 0 && this.end === null && all.length > FIRST_ROWS && !this.paging;
+    const msgs = all.slice(Math.max(0, end - (firstFill ? FIRST_ROWS : this.size)), end);
+    if (firstFill) {
+      this.paging = true;
+      requestAnimationFrame(() => {
+        this.render(this.app.caps?.atproto.features.write_bridge === true);
+        this.paging = false;
+      });
+    }
     this.endId = this.end === null ? null : (msgs.at(-1)?.id ?? null);
     const online = view.syncInfo.connection === 'online';
     // "Seen by": each other member under the newest message by someone else they have read.

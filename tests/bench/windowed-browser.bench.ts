@@ -6,8 +6,10 @@
  *   open() → first paint, and open() → able to send and receive (synced with the live doc);
  * - scrolling back: 20 × loadOlder(100) pages (IndexedDB, then the relay) while the page
  *   renders, with frame intervals (p95, max) and long tasks (> 50 ms) during the paging;
- * - the same in the web app: its windowed timeline scrolled to the top 30 times (each time
- *   the next older page comes in), frame intervals and long tasks meanwhile.
+ * - the web app: its cold open, its warm open (median of BENCH_WARM_RUNS reloads: from its
+ *   `skein-app:open` / `skein-app:start` marks and from navigation start to the newest
+ *   message's row), then its windowed timeline scrolled to the top 30 times (each time the
+ *   next older page comes in), frame intervals and long tasks meanwhile.
  *
  *   BENCH_WINDOWED_MESSAGES=1000000 npm run bench -- windowed-browser
  */
