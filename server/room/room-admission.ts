@@ -128,7 +128,7 @@ export class RoomAdmission {
       conn.close(verdict.code, verdict.reason);
       return 'dropped';
     }
-    if (verdict.messages.length && !p.backlog && !conn.takeMessages(verdict.messages.length)) {
+    if (verdict.messages.length && !p.backlog && !room.meters.takeMessages(room.thread().id, conn.userId, verdict.messages.length)) {
       conn.close(CloseCode.RATE_LIMITED, 'too many messages');
       return 'dropped';
     }

@@ -40,7 +40,6 @@ export class SyncConnection {
   private relayClosed = false;
   private sawStep2 = false;
   private readonly pinger: NodeJS.Timeout;
-  private readonly messageBucket: TokenBucket;
   private readonly updateBucket: TokenBucket;
 
   constructor(
@@ -62,18 +61,12 @@ export class SyncConnection {
     }, opts.pingIntervalMs);
     this.pinger.unref();
     const l = opts.limits;
-    this.messageBucket = new TokenBucket(l.messagesPerSecond, l.messageBurst);
     this.updateBucket = new TokenBucket(l.updatesPerSecond, 2 * l.updatesPerSecond);
   }
 
   /** True once the relay closed this connection (its queued updates must not be applied). */
   get closedByRelay(): boolean {
     return this.relayClosed;
-  }
-
-  /** Charges `n` new messages against the per-connection message rate. */
-  takeMessages(n: number): boolean {
-    return this.messageBucket.take(n);
   }
 
   get isClosed(): boolean {

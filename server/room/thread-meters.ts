@@ -1,13 +1,18 @@
 /**
  * Budgets a member spends in a thread, kept by the relay rather than by a connection or a
- * room (issue 28): reconnecting, or the room unloading and loading again, starts nothing
- * afresh. Per user and thread: offline-backlog messages and awareness (count and bytes);
+ * room (issue 28): reconnecting, opening more sockets, or the room unloading and loading
+ * again, starts nothing afresh. Per user and thread: live messages, offline-backlog messages
+ * and awareness (count and bytes);
  * per thread: the time of its last generation roll. One instance's view (with several
  * instances a member's budget is per instance it reaches).
  */
 import { KeyedBuckets, type TokenBucket } from '../ops/rate-limit.ts';
 
 export interface MeterLimits {
+  /** Live (non-backlog) messages per second per user and thread. */
+  messagesPerSecond: number;
+  /** Live messages one user may send into one thread at once before that rate applies. */
+  messageBurst: number;
   /** Backlog messages one user may have taken into one thread at once. */
   backlogBudget: number;
   /** Refill of the backlog budget, messages per second. */
@@ -21,6 +26,8 @@ export interface MeterLimits {
 }
 
 export const DEFAULT_METER_LIMITS: MeterLimits = {
+  messagesPerSecond: 20,
+  messageBurst: 100,
   backlogBudget: 1000,
   backlogPerSecond: 5,
   awarenessPerSecond: 10,
@@ -31,6 +38,7 @@ export const DEFAULT_METER_LIMITS: MeterLimits = {
 const key = (threadId: string, userId: string) => `${threadId}\u0000${userId}`;
 
 export class ThreadMeters {
+  private readonly messages: KeyedBuckets;
   private readonly backlogs: KeyedBuckets;
   private readonly awarenessCounts: KeyedBuckets;
   private readonly awarenessBytes: KeyedBuckets;
@@ -41,9 +49,18 @@ export class ThreadMeters {
     readonly limits: MeterLimits = DEFAULT_METER_LIMITS,
     private readonly now: () => number = () => performance.now(),
   ) {
+    this.messages = new KeyedBuckets(limits.messagesPerSecond, limits.messageBurst, 10_000, now);
     this.backlogs = new KeyedBuckets(limits.backlogPerSecond, limits.backlogBudget, 10_000, now);
     this.awarenessCounts = new KeyedBuckets(limits.awarenessPerSecond, 2 * limits.awarenessPerSecond, 10_000, now);
     this.awarenessBytes = new KeyedBuckets(limits.awarenessBytesPerSecond, 2 * limits.awarenessBytesPerSecond, 10_000, now);
+  }
+
+  /**
+   * Charges `n` live messages of `userId` in `threadId`: all the user's sockets to the thread
+   * draw on one bucket, so opening more of them buys no more rate. False when over it.
+   */
+  takeMessages(threadId: string, userId: string, n: number): boolean {
+    return this.messages.get(key(threadId, userId)).take(n);
   }
 
   /** The offline-backlog budget of `userId` in `threadId`. */

@@ -145,6 +145,26 @@ describe('rates', () => {
     expect(b.closes).toEqual([]);
   });
 
+  it('the message rate is per user in a thread: a second socket of the same user buys no more', async () => {
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const a1 = client(id, 'alice');
+    const a2 = client(id, 'alice');
+    const b = client(id, 'bob');
+    await Promise.all([synced(a1), synced(a2), synced(b)]);
+    // 9 + 9 in one tick: each socket alone is within the burst of 10 (per connection, as the
+    // rate was before, nothing is refused); together they are 8 over it, which 5/s refills only
+    // after 1.6 s, far longer than the relay takes to read them.
+    const sent = [...Array.from({ length: 9 }, (_, i) => a1.send(`one ${i}`)), ...Array.from({ length: 9 }, (_, i) => a2.send(`two ${i}`))];
+    await b.until(() => sent.every((m) => b.roots.canon.has(m.id)), 'all messages canonical at bob', 30_000);
+    const codes = [...a1.closes, ...a2.closes].map((c) => c.code);
+    expect(codes).toContain(CloseCode.RATE_LIMITED);
+    expect(canonicalOrder(b).map((o) => o.seq)).toEqual(Array.from({ length: 18 }, (_, i) => i + 1));
+    expect(b.closes).toEqual([]);
+    a1.destroy();
+    a2.destroy();
+    b.destroy();
+  });
+
   it('awareness: an oversize state closes with 4413, a flood with 4529', async () => {
     const { id } = await relay.createThread(tokens.alice!, ['bob']);
     const big = rawPeer(relay.wsUrl, id, tokens.alice!);
