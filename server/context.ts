@@ -8,7 +8,7 @@ import type { BridgeOutbox } from './at/bridge/outbox.ts';
 import type { RelayMetrics } from './ops/metrics.ts';
 import type { Fanout } from './fanout/fanout.ts';
 import type { UserEvents } from './http/user-events.ts';
-import type { TicketStore } from './http/tickets.ts';
+import type { Tickets } from './http/tickets.ts';
 import type { IngestService } from './at/ingest/ingest-service.ts';
 import type { BackendHealth } from './ops/backend-health.ts';
 
@@ -39,8 +39,8 @@ export interface RelayContext {
   bridgeFailed?: boolean;
   /** AT ingest (firehose consumers); null until started. */
   ingest: IngestService | null;
-  /** Single-use WebSocket tickets (`POST /v1/tickets`), in this process only. */
-  tickets: TicketStore;
+  /** Single-use WebSocket tickets (`POST /v1/tickets`): in this process, or in Redis for every instance. */
+  tickets: Tickets;
   /** Per-user push of thread-list changes (`/v1/events`). */
   userEvents: UserEvents;
   /** Fan-out to other relay instances (in-process when running alone). */

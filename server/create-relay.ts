@@ -35,6 +35,7 @@ import type { Fanout } from './fanout/fanout.ts';
 import { InProcessFanout } from './fanout/in-process-fanout.ts';
 import { BackendHealth } from './ops/backend-health.ts';
 import { TicketStore } from './http/tickets.ts';
+import { RedisTickets } from './http/redis-tickets.ts';
 
 /** Settings for an embedded relay; anything left out has the standalone relay's default. */
 export type RelayConfigInput = Partial<Omit<RelayConfig, 'limits' | 'atproto'>> & {
@@ -165,7 +166,11 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     bridge: null,
     ingest: null,
     userEvents: new UserEvents(fanout),
-    tickets: new TicketStore(config.ticketTtlMs),
+    // Several instances share tickets through Redis (a client's ticket request and its socket
+    // may reach different ones); one relay keeps them in memory.
+    tickets: config.redisUrl && config.ticketTtlMs > 0
+      ? await new RedisTickets(config.redisUrl, config.redisPrefix, config.ticketTtlMs, log).open()
+      : new TicketStore(config.ticketTtlMs),
     fanout,
     backends,
     authenticate: authenticate ? async (request, token) => (await authenticate({ request, token })) ?? null : (_r, token) => auth.verify(token),

@@ -80,7 +80,7 @@ export function createApp(ctx: RelayContext) {
   // Not behind the write limiter: every (re)connect takes a ticket, and a relay restart
   // brings every client back at once. The ticket map is bounded instead (tickets.ts).
   if (ctx.config.ticketTtlMs > 0) {
-    v1.post('/tickets', requireUser(ctx), (c) => c.json({ ticket: ctx.tickets.issue(c.get('userId')), expiresInMs: ctx.config.ticketTtlMs }));
+    v1.post('/tickets', requireUser(ctx), async (c) => c.json({ ticket: await ctx.tickets.issue(c.get('userId')), expiresInMs: ctx.config.ticketTtlMs }));
   }
   const { httpWritesPerMinute, httpWriteBurst } = ctx.config.limits;
   const writes = limitWrites(httpWritesPerMinute, httpWriteBurst);

@@ -14,6 +14,7 @@ import { createRemoteJWKSet } from 'jose/jwks/remote';
 import { SignJWT } from 'jose/jwt/sign';
 import { jwtVerify } from 'jose/jwt/verify';
 import { isLocalUserId } from '../../shared/schema.ts';
+import type { Tickets } from './tickets.ts';
 
 const SECRET_ALG = 'HS256';
 /** Asymmetric algorithms accepted from a JWKS; never HS*, so a public key can't be used as an HMAC secret. */
@@ -41,12 +42,12 @@ export interface AuthOptions {
  * embedder's `authenticate` hook decided it; otherwise `?token=` as stock clients send it.
  */
 export async function authenticateUpgrade(
-  ctx: { tickets: { consume(ticket: string): string | null }; authenticate(request: Request, token: string | null): Promise<string | null> },
+  ctx: { tickets: Pick<Tickets, 'consume'>; authenticate(request: Request, token: string | null): Promise<string | null> },
   request: Request,
   query: (name: string) => string | undefined,
 ): Promise<string | null> {
   const ticket = query('ticket');
-  if (ticket !== undefined) return ctx.tickets.consume(ticket);
+  if (ticket !== undefined) return await ctx.tickets.consume(ticket);
   return ctx.authenticate(request, query('token') ?? null);
 }
 

@@ -3,23 +3,31 @@
  * `/v1/events`): a browser logs every URL it failed to open, so our SDK puts a short-lived
  * ticket there instead of the bearer token.
  *
- * Tickets live in this process's memory only: a ticket is valid on the instance that issued
- * it. That is the simplest correct choice (no store round trip on every connect, nothing to
- * clean up in a shared store); deployments with several instances either route a client's
- * requests to one instance (sticky sessions) or turn tickets off (SKEIN_TICKET_TTL_MS=0: the
- * route answers 404 and the SDK falls back to `?token=`).
+ * `TicketStore` keeps them in this process's memory: a single relay needs nothing more. A
+ * relay with Redis (several instances) uses `RedisTickets` (redis-tickets.ts) instead, so a
+ * ticket issued by one instance is valid, once, on any of them.
  */
 import { randomBytes } from 'node:crypto';
 
 /** Outstanding tickets kept at most; past it the oldest are dropped (their clients ask again after a 4401). */
 export const MAX_TICKETS = 50_000;
 
+/** Where tickets live: this process, or Redis for every instance. */
+export interface Tickets {
+  readonly ttlMs: number;
+  /** A new ticket for `userId`, valid once within `ttlMs`. */
+  issue(userId: string): string | Promise<string>;
+  /** The user a valid ticket was issued to, or null; the ticket is spent either way. */
+  consume(ticket: string): string | null | Promise<string | null>;
+  close(): void;
+}
+
 interface Entry {
   userId: string;
   expiresAt: number;
 }
 
-export class TicketStore {
+export class TicketStore implements Tickets {
   private readonly tickets = new Map<string, Entry>();
   private readonly sweep: ReturnType<typeof setInterval> | null;
 

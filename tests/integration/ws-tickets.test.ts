@@ -8,9 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type SkeinClient, createSkeinClient } from '../../client/index.ts';
 import { CloseCode } from '../../shared/errors.ts';
+import { postgresSchemas } from '../helpers/postgres.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { scaleOutEnv, startInstances } from '../helpers/scale-out.ts';
 
 const TTL_MS = 1500;
+const { freshSchema } = postgresSchemas();
 let relay: RelayProcess;
 const tokens: Record<string, string> = {};
 const clients: SkeinClient[] = [];
@@ -217,5 +220,42 @@ describe('a relay without tickets', () => {
     await until(view, (v) => v.syncInfo.connection === 'online', 'view online');
     await until(alice, (c) => c.threadPush === 'online', 'push online');
     for (const u of urls) expect(new URL(u).searchParams.get('token')).toBe(token);
+  });
+});
+
+describe('tickets with several instances (PostgreSQL + Redis)', () => {
+  it('a ticket issued by one instance opens a socket on another, once; expired ones close with 4401', async () => {
+    const relays = await startInstances(scaleOutEnv(freshSchema(), { SKEIN_TICKET_TTL_MS: String(TTL_MS) }));
+    try {
+      const [one, two] = relays as [RelayProcess, RelayProcess];
+      const token = await one.token('alice');
+      const { id } = await one.createThread(token, ['bob']);
+      const issue = async () => {
+        const r = await one.api('POST', '/v1/tickets', token, {});
+        expect(r.status).toBe(200);
+        return r.body.ticket as string;
+      };
+      const t = await issue();
+      const first = await outcome(`${two.wsUrl}/${id}?ticket=${t}`);
+      expect(first.result).toBe('message');
+      first.ws.close();
+      // Spent on instance two: refused on either.
+      expect((await outcome(`${two.wsUrl}/${id}?ticket=${t}`)).result).toBe(CloseCode.UNAUTHENTICATED);
+      expect((await outcome(`${one.wsUrl}/${id}?ticket=${t}`)).result).toBe(CloseCode.UNAUTHENTICATED);
+      // Not spent, but past its lifetime.
+      const late = await issue();
+      await new Promise((r) => setTimeout(r, TTL_MS + 200));
+      expect((await outcome(`${two.wsUrl}/${id}?ticket=${late}`)).result).toBe(CloseCode.UNAUTHENTICATED);
+      // The events socket takes them the same way.
+      const ev = await issue();
+      const events = new WebSocket(`${two.url.replace(/^http/, 'ws')}/v1/events?ticket=${ev}`);
+      await new Promise<void>((resolve, reject) => {
+        events.once('open', () => resolve());
+        events.once('close', (code) => reject(new Error(`events socket closed ${code}`)));
+      });
+      events.close();
+    } finally {
+      await Promise.all(relays.map((r) => r.stop()));
+    }
   });
 });
