@@ -4,7 +4,8 @@
  */
 import type { App, ThreadUi } from './app-state.ts';
 import { type Composer, composerView } from './composer-view.ts';
-import { h, srOnly } from './dom.ts';
+import { authorLabel, h, srOnly } from './dom.ts';
+import { parseRemoteAuthorId } from '../../shared/schema.ts';
 import { archive, continueInNewThread, reopen } from './thread-actions.ts';
 import { TimelineView } from './timeline-view.ts';
 import { MembersPanel } from './members-view.ts';
@@ -113,7 +114,10 @@ export class ThreadPane {
     const here = new Set(presence.map((p) => p.userId));
     // Whoever is streaming a reply here (the demo bot has no awareness of its own) is here.
     for (const s of view.streams) if (s.status === 'streaming') here.add(s.authorId);
-    const memberSig = JSON.stringify([meta?.participants, [...here].sort()]);
+    // A thread shared between relays has members this relay does not list: name the remote
+    // authors seen here, the way the timeline names them.
+    const remoteAuthors = [...new Set(view.messages.map((m) => m.authorId).filter((a) => parseRemoteAuthorId(a)))].sort();
+    const memberSig = JSON.stringify([meta?.participants, [...here].sort(), remoteAuthors]);
     if (app.guest) {
       // A guest thread has one member and no relay: say where it lives instead.
       const note = 'Kept in this browser only. Sign in to share it.';
@@ -135,6 +139,10 @@ export class ThreadPane {
             ),
           ];
         }),
+        ...remoteAuthors.flatMap((a) => [
+          ', ',
+          h('span', { class: 'member remote', 'data-user': a, title: `on another relay (${parseRemoteAuthorId(a)!.did})` }, authorLabel(a)),
+        ]),
       );
     }
     if (!app.guest) parts.membersPanel.render();

@@ -101,6 +101,8 @@ describe('the app on two relays sharing a thread', () => {
     await expect.poll(() => fromAlice.getAttribute('data-status'), { timeout: UI_TIMEOUT }).toBe('confirmed');
     expect(await fromAlice.locator('.author').innerText()).toMatch(/^alice via did:plc:/);
     expect(await fromAlice.locator('.author').getAttribute('title')).toBe(accA.did);
+    // Bob's relay lists only bob as a local member; alice, on relay A, is named beside him.
+    await expect.poll(() => bob.locator('.thread-head .members').innerText(), { timeout: UI_TIMEOUT }).toMatch(/bob \(you\), alice via did:plc:/);
     // Someone else's message carries no delivery status: its origin is in the author line.
     expect(await fromAlice.locator('.status').count()).toBe(0);
     // The thread list names the remote author the way the timeline does.
