@@ -114,10 +114,14 @@ export function messageActions(app: App, view: ThreadView, m: ViewMessage, mode:
       `${r.emoji} ${r.count}`,
     ),
   );
+  // The emoji buttons are built when the picker opens: every row has a picker, and a
+  // thread's DOM stays small only if closed pickers hold no more than their summary.
   const picker = h(
     'details',
     { class: 'react-picker' },
     h('summary', { 'data-action': 'react' }, h('span', { 'aria-hidden': 'true' }, '☺︎+'), srOnly('Add a reaction')),
+  );
+  const pickerOptions = () =>
     h(
       'div',
       { class: 'picker', role: 'group', 'aria-label': 'Reactions' },
@@ -133,8 +137,10 @@ export function messageActions(app: App, view: ThreadView, m: ViewMessage, mode:
           },
         }, e),
       ),
-    ),
-  );
+    );
+  picker.addEventListener('toggle', () => {
+    if ((picker as HTMLDetailsElement).open && !picker.querySelector('.picker')) picker.append(pickerOptions());
+  });
   const actions: HTMLElement[] = [picker];
   if (m.mine && mode.editing !== m.id) {
     actions.push(

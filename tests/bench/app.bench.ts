@@ -40,7 +40,7 @@ async function measure(page: Page, url: string, newest: string): Promise<Load> {
 
 export async function run(): Promise<void> {
   const staticDir = process.env.BENCH_APP_STATIC;
-  const relay = staticDir ? await startRelay({ SKEIN_STATIC_DIR: staticDir, SKEIN_LOG_LEVEL: 'info' }) : await appRelay({ SKEIN_LOG_LEVEL: 'info' });
+  const relay = staticDir ? await startRelay({ SKEIN_STATIC_DIR: staticDir, SKEIN_LOG_LEVEL: 'info', SKEIN_BACKLOG_BUDGET: '10000000' }) : await appRelay({ SKEIN_LOG_LEVEL: 'info', SKEIN_BACKLOG_BUDGET: '10000000' });
   const browser = await launchChromium();
   try {
     for (const n of SIZES) {

@@ -201,7 +201,7 @@ it(`survives ${FRAMES} hostile frames while an honest pair keeps syncing (seed $
   const fresh = connectClient(relay.wsUrl, id, tokens.bob!, 'bob');
   clients.push(fresh);
   await fresh.until(() => honest.every((h) => fresh.roots.canon.has(h)), 'fresh client has the thread');
-  expect([...fresh.doc.share.keys()].sort()).toEqual(['canon', 'messages', 'meta', 'owners', 'receipts', 'streams']);
+  expect([...fresh.doc.share.keys()].sort()).toEqual(['canon', 'edits', 'messages', 'meta', 'owners', 'reactions', 'receipts', 'redactions', 'streams']);
   expect(canonicalOrder(fresh).map((o) => o.seq)).toEqual(history.map((m) => m.seq));
   expect(relay.logs.filter((l) => (l.level as number) >= 50)).toEqual([]);
 }, 300_000);

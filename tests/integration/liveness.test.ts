@@ -16,6 +16,8 @@ const { relay, tokens, clients } = relayFixture({
     SKEIN_MAX_BUFFERED_BYTES: String(MAX_BUFFERED),
     SKEIN_MAX_AWARENESS_BYTES: '131072',
     SKEIN_MAX_AWARENESS_PER_SECOND: '100000',
+    // The flood below is presence: metered per user and thread since issue 28, it must pass.
+    SKEIN_AWARENESS_BYTES_PER_SECOND: String(1024 * 1024 * 1024),
   }, ['alice', 'bob']);
 
 /** Resident memory of the relay process, bytes. */

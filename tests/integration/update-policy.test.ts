@@ -80,7 +80,7 @@ describe('forged updates', () => {
       expect(history.messages.every((m: any) => m.authorId === 'alice' || m.authorId === 'bob')).toBe(true);
       const fresh = client(threadId, 'bob');
       await fresh.until(() => fresh.roots.canon.has(marker.id), 'fresh client synced');
-      expect([...fresh.doc.share.keys()].sort()).toEqual(['canon', 'messages', 'meta', 'owners', 'receipts', 'streams']);
+      expect([...fresh.doc.share.keys()].sort()).toEqual(['canon', 'edits', 'messages', 'meta', 'owners', 'reactions', 'receipts', 'redactions', 'streams']);
       const seed0 = (historyBefore as any).messages.find((m: any) => m.id === seed[0]!.id);
       expect(fresh.roots.canon.get(seed[0]!.id)).toEqual({ seq: seed0.seq, sentAt: seed0.sentAt, state: 'sent' });
       expect(fresh.roots.meta.get('participants')).toEqual(['alice', 'bob', 'carol']);
