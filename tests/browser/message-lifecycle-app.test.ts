@@ -1,7 +1,7 @@
 /**
  * The web app's edit, delete and reactions (docs/design/message-lifecycle.md) in Chromium
  * against a real relay, at desktop (1200×760) and phone (390×844) width: keyboard only,
- * announced through the live region, no serious axe violations, screenshots in docs/.
+ * announced through the live region, no serious axe violations, screenshots in test-artifacts/app/ (docs/screenshots/lifecycle-*.png are copies of them).
  */
 import { AxeBuilder } from '@axe-core/playwright';
 import { mkdtempSync } from 'node:fs';
@@ -122,7 +122,7 @@ for (const [name, viewport] of [
       const axe = await new AxeBuilder({ page: ben }).include('#timeline').analyze();
       expect(axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id)).toEqual([]);
       await keepBen.locator('[data-action="react"]').focus();
-      await ben.screenshot({ path: `docs/screenshots/lifecycle-${name}.png` });
+      await ben.screenshot({ path: `test-artifacts/app/lifecycle-${name}.png` });
       void id;
       await ana.context().close();
       await ben.context().close();
