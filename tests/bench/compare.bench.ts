@@ -33,14 +33,14 @@ import { ALL_KINDS, type BenchClient, type BenchServer, type ServerKind, pin, pr
 // Every stock WebsocketProvider adds a process exit listener.
 process.setMaxListeners(0);
 
-interface Workload {
+export interface Workload {
   name: string;
   threads: number;
   clients: number;
   rate: number;
 }
 
-interface Result {
+export interface Result {
   deliveries: number;
   expected: number;
   cpuUsPerDelivery: number;
@@ -60,6 +60,8 @@ interface Result {
   /** BENCH_STRACE: syscalls of all the server's threads per message, and the largest by count. */
   syscallsPerMessage: number;
   syscallTop: string;
+  /** CPU share per server thread name while measuring (main thread, V8 workers, libuv pool…). */
+  threads: string;
 }
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
@@ -94,6 +96,24 @@ function voluntarySwitches(pid: number): number {
     }
   }
   return n;
+}
+
+/** CPU seconds (user+system) per thread name of `pid`: which threads the CPU goes to. */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim().replace(/\d+$/, '');
+      // Node names few of its threads: the main thread is the one whose id is the process's.
+      const name = tid === String(pid) ? 'main' : comm === 'node' ? 'other' : comm;
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
 }
 
 /** Callgrind: zeroes the server's counters (`start`) or dumps them and returns the instructions counted since. */
@@ -145,7 +165,8 @@ function onMessagesAdded(doc: Y.Doc, f: (m: SentMessage) => void): void {
   });
 }
 
-async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
+/** One fresh server of `kind` under workload `w`, measured for `seconds` (the capacity bench reuses it). */
+export async function runOnce(kind: ServerKind, w: Workload, seconds = SECONDS): Promise<Result> {
   const server: BenchServer = await startServer(kind, SKEIN_ENV);
   pin(server.pid, 0);
   const clients: Array<{ synced: Promise<void>; post(m: SentMessage): void; destroy(): void }> = [];
@@ -200,16 +221,19 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
     callgrind(server, 'start');
     const straceStop = STRACE_DIR ? await straceStart(server.pid, STRACE_DIR) : null;
     const switches0 = voluntarySwitches(server.pid);
+    const threads0 = threadCpu(server.pid);
     const { cpuSeconds: cpu0, sysSeconds: sys0 } = procStats(server.pid);
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
-    const expected = await drive(SECONDS);
+    const expected = await drive(seconds);
     loop.disable();
     const stats = procStats(server.pid);
     const switches = voluntarySwitches(server.pid) - switches0;
+    const threadSpent = [...threadCpu(server.pid)].map(([n, c]) => [n, c - (threads0.get(n) ?? 0)] as const).filter(([, c]) => c > 0);
+    const threadTotal = threadSpent.reduce((a, [, c]) => a + c, 0);
     const traced = straceStop ? await straceStop() : null;
     const instructions = callgrind(server, 'stop');
-    const messages = Math.round(SECONDS * w.rate) * w.clients;
+    const messages = Math.round(seconds * w.rate) * w.clients;
     latencies.sort((a, b) => a - b);
     return {
       deliveries: latencies.length,
@@ -224,6 +248,10 @@ async function runOnce(kind: ServerKind, w: Workload): Promise<Result> {
       messages,
       wakeupsPerMessage: switches / messages,
       syscallsPerMessage: traced ? traced.calls / messages : NaN,
+      threads: threadSpent
+        .sort((a, b) => b[1] - a[1])
+        .map(([n, c]) => `${n} ${((c / threadTotal) * 100).toFixed(0)} %`)
+        .join(', '),
       syscallTop: traced ? traced.top.slice(0, 8).map(([n, c]) => `${n} ${(c / messages).toFixed(1)}`).join(', ') : '',
     };
   } finally {
@@ -241,7 +269,7 @@ export async function run(): Promise<void> {
       for (const kind of KINDS) {
         const res = await runOnce(kind, w);
         results.get(kind)!.push(res);
-        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms; ${res.wakeupsPerMessage.toFixed(1)} sleeps per message${STRACE_DIR ? `; ${res.syscallsPerMessage.toFixed(1)} syscalls per message (${res.syscallTop})` : ''}${CALLGRIND_DIR ? `; ${(res.instructionsPerDelivery / 1000).toFixed(0)} k instructions per delivery` : ''}`);
+        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms; ${res.wakeupsPerMessage.toFixed(1)} sleeps per message; CPU by thread: ${res.threads}${STRACE_DIR ? `; ${res.syscallsPerMessage.toFixed(1)} syscalls per message (${res.syscallTop})` : ''}${CALLGRIND_DIR ? `; ${(res.instructionsPerDelivery / 1000).toFixed(0)} k instructions per delivery` : ''}`);
       }
     }
     const med = (k: ServerKind, f: (r: Result) => number) => median(results.get(k)!.map(f));
