@@ -35,7 +35,6 @@ import type { Fanout } from './fanout/fanout.ts';
 import { InProcessFanout } from './fanout/in-process-fanout.ts';
 import { BackendHealth } from './ops/backend-health.ts';
 import { TicketStore } from './http/tickets.ts';
-import { RedisTickets } from './http/redis-tickets.ts';
 
 /** Settings for an embedded relay; anything left out has the standalone relay's default. */
 export type RelayConfigInput = Partial<Omit<RelayConfig, 'limits' | 'atproto'>> & {
@@ -168,8 +167,9 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     userEvents: new UserEvents(fanout),
     // Several instances share tickets through Redis (a client's ticket request and its socket
     // may reach different ones); one relay keeps them in memory.
+    // ioredis is loaded only when Redis is configured (~9 MiB of a relay's RSS otherwise, issue 29).
     tickets: config.redisUrl && config.ticketTtlMs > 0
-      ? await new RedisTickets(config.redisUrl, config.redisPrefix, config.ticketTtlMs, log).open()
+      ? await new (await import('./http/redis-tickets.ts')).RedisTickets(config.redisUrl, config.redisPrefix, config.ticketTtlMs, log).open()
       : new TicketStore(config.ticketTtlMs),
     fanout,
     backends,
