@@ -4,7 +4,11 @@
  * build of the app: a conversation between two people, a reply the demo bot is still
  * streaming, a guest's thread, and a thread joined from another relay (two relays sharing it
  * through a dev-env PDS). Run with `npm run screenshots` (after `npm ci`).
+ *
+ * Reactions are emoji: without a colour emoji font Chromium draws empty boxes, so the script
+ * refuses to run without one (Debian: `apt-get install fonts-noto-color-emoji`).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -44,7 +48,17 @@ async function shoot(page: Page, name: string): Promise<void> {
   console.log(`docs/screenshots/${name}.png`);
 }
 
+/** Whether fontconfig knows a colour emoji font (the reactions in the screenshots need one). */
+function hasEmojiFont(): boolean {
+  try {
+    return execFileSync('fc-list', [':charset=1f600'], { encoding: 'utf8' }).trim().length > 0;
+  } catch {
+    return false;
+  }
+}
+
 async function main(): Promise<void> {
+  if (!hasEmojiFont()) throw new Error('no emoji font: reactions would show as empty boxes (Debian: apt-get install fonts-noto-color-emoji)');
   mkdirSync(OUT, { recursive: true });
   const relay = await appRelay({ SKEIN_DEMO_BOT: '1' });
   let browser: Browser | null = null;
