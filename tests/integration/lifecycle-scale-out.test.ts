@@ -4,7 +4,8 @@
  * different instances see each other's edits, reactions and deletions; a deleted message's
  * text is in no new member's sync from either instance and in no PostgreSQL row — also when
  * an edit of it races the deletion on the other instance (a row the purging instance's
- * snapshot does not hold).
+ * snapshot does not hold). Erasure posted to one instance deletes the user's messages for
+ * members on the other exactly as a delete does.
  */
 import pg from 'pg';
 import { ulid } from 'ulid';
@@ -25,7 +26,8 @@ describe('message lifecycle on two instances (PostgreSQL + Redis)', () => {
   let relays: RelayProcess[] = [];
   const clients: TestClient[] = [];
   const schema = pgs.freshSchema();
-  const env = scaleOutEnv(schema, { ...UNLIMITED, SKEIN_IDLE_UNLOAD_MS: '60000' });
+  const ADMIN = 'erasure-admin-token-0123456789abcdef';
+  const env = scaleOutEnv(schema, { ...UNLIMITED, SKEIN_IDLE_UNLOAD_MS: '60000', SKEIN_ADMIN_TOKEN: ADMIN });
   const tokens: Record<string, string> = {};
   let db: pg.Client;
   beforeAll(async () => {
@@ -117,5 +119,26 @@ describe('message lifecycle on two instances (PostgreSQL + Redis)', () => {
     }
     for (const c of [a, b, a1]) expect(contains(Y.encodeStateAsUpdate(c.doc), secret)).toBe(false);
     expect(await tablesWith(secret)).toEqual([]);
+  });
+
+  it('erasure through one instance deletes the user’s messages for members on the other, as a delete', async () => {
+    const { id } = await relays[0]!.createThread(tokens.alice!, ['bob']);
+    const a = on(0, id, 'alice');
+    const b = on(1, id, 'bob');
+    await Promise.all([synced(a), synced(b)]);
+    const secret = `ERASED-${ulid()}`;
+    const gone = b.send(`${secret} by bob`);
+    const kept = a.send('alice keeps this');
+    await a.until(allCanon(a, [gone.id, kept.id]), 'alice has both on instance 0');
+    await eventually(() => tablesWith(secret), (t) => t.length > 0, 'the text is stored (the test can fail)');
+    const r = await relays[1]!.api('POST', '/v1/admin/erasure', ADMIN, { userId: 'bob' });
+    expect(r.status).toBe(200);
+    expect(r.body.totals).toMatchObject({ threads: 1, messages: 1 });
+    for (const c of [a, b]) {
+      await c.until(() => c.roots.redactions.has(gone.id) && !c.roots.messages.toArray().some((m) => m.id === gone.id), `${c.userId} sees bob’s message deleted`);
+      expect(contains(Y.encodeStateAsUpdate(c.doc), secret)).toBe(false);
+    }
+    expect(a.roots.messages.toArray().map((m) => m.text)).toEqual(['alice keeps this']);
+    await eventually(() => tablesWith(secret), (t) => t.length === 0, 'no row holds the erased text');
   });
 });
