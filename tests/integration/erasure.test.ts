@@ -62,8 +62,18 @@ describe('erasure on request', () => {
     const other = b2.send(`${secret} other thread`);
     await a1.until(allCanon(a1, [liveBob.id, kept.id]), 'thread 1 live messages sequenced');
     await b2.until(allCanon(b2, [other.id]), 'thread 2 message sequenced');
+    // Thread 3: bob only reads (a receipt, no message of his).
+    const { id: t3 } = await relay.createThread(tokens.alice!, ['bob']);
+    const a3 = client(t3, 'alice');
+    const b3 = client(t3, 'bob');
+    await Promise.all([synced(a3), synced(b3)]);
+    const read = a3.send('read by bob');
+    await b3.until(allCanon(b3, [read.id]), 'bob has it');
+    b3.roots.receipts.set(`${read.id}|bob`, { readAt: Date.now() });
+    await a3.until(() => a3.roots.receipts.has(`${read.id}|bob`), 'alice sees bob’s receipt');
     b1.destroy();
     b2.destroy();
+    b3.destroy();
     expect(onDisk(secret)).not.toEqual([]);
 
     expect((await relay.api('POST', '/v1/admin/erasure', tokens.alice, { userId: 'bob' })).status).toBe(401);
@@ -75,6 +85,9 @@ describe('erasure on request', () => {
       [t2]: [1, 1],
     });
     expect(r.body.scrubbed).toBe(true);
+    // Where he wrote nothing, his receipts go all the same (the thread is not in the report).
+    await a3.until(() => !a3.roots.receipts.has(`${read.id}|bob`), 'bob’s receipt removed in thread 3');
+    expect(a3.roots.messages.toArray().map((m) => m.text)).toEqual(['read by bob']);
 
     // Alice, online during the erasure, sees bob's live message deleted as a delete is (its
     // record gone, a deletion marker, its seq kept); hers is kept. The sealed ones are marked too.

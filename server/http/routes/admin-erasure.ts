@@ -33,6 +33,8 @@ export function adminErasureRoutes(ctx: RelayContext, adminToken: string): Hono<
     await ctx.store.dropReceipts(userId);
     const byThread = new Map<string, typeof authored>();
     for (const m of authored) byThread.set(m.threadId, [...(byThread.get(m.threadId) ?? []), m]);
+    // Threads they are in without a message of theirs: their receipts and streams still go.
+    for (const t of await ctx.store.listThreadsForUser(userId)) if (!byThread.has(t.id)) byThread.set(t.id, []);
     const report: ErasureReport = { userId, threads: [], totals: { threads: 0, messages: 0, atRecordsDeleted: 0 }, atRecordsPending: [], scrubbed: false };
     for (const [threadId, msgs] of byThread) {
       const thread = await ctx.store.getThread(threadId);
@@ -53,6 +55,7 @@ export function adminErasureRoutes(ctx: RelayContext, adminToken: string): Hono<
         }
       }
       report.atRecordsPending.push(...uris.filter((u) => !deleted.includes(u)));
+      if (msgs.length === 0) continue;
       report.threads.push({ threadId, messages: msgs.length, liveRecords, atRecordsDeleted: deleted.length });
       report.totals.messages += msgs.length;
       report.totals.atRecordsDeleted += deleted.length;
