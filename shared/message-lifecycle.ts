@@ -3,7 +3,7 @@
  * keys, validation and the derived views every replica computes the same way. The relay's
  * policy, the SDK and the app all use these, so a rule reads the same everywhere.
  */
-import { DEFAULT_MAX_TEXT_LENGTH, type EditEntry, ID_PATTERN, type ReactionEntry, type Redaction, type ValidationResult, isValidUserId } from './schema.ts';
+import { DEFAULT_MAX_TEXT_LENGTH, type EditEntry, ID_PATTERN, type ReactionEntry, type Redaction, type ThreadRoots, type ValidationResult, isValidUserId } from './schema.ts';
 
 /** At most this many distinct emoji per user on one message. */
 export const MAX_REACTIONS_PER_MESSAGE = 20;
@@ -147,6 +147,45 @@ export function reactionsByMessage(reactions: Iterable<[string, ReactionEntry]>)
     out.set(id, [...groups.values()]);
   }
   return out;
+}
+
+/** The message id an `edits` or `reactions` key names (the part before the first `|`). */
+const keyMessage = (key: string): string => key.slice(0, key.indexOf('|'));
+
+/**
+ * Deletes what a document holds of the deleted messages `ids`: their records in `messages`,
+ * their revisions and their reactions; canon and the markers stay. Run inside the caller's
+ * transaction. With gc on, Yjs keeps only the deleted items' ids and lengths once it ends,
+ * so no later encoding carries the text. The relay's live document and the store's merged
+ * log rows (server/store/redaction-merge.ts) both go through this one function.
+ */
+export function removeRedacted(roots: Pick<ThreadRoots, 'messages' | 'edits' | 'reactions'>, ids: Iterable<string>): void {
+  const gone = new Set(ids);
+  if (gone.size === 0) return;
+  // From the end: deleting shifts the indexes after it.
+  const arr = roots.messages.toArray();
+  for (let i = arr.length - 1; i >= 0; i--) if (gone.has(arr[i]!.id)) roots.messages.delete(i, 1);
+  for (const root of [roots.edits, roots.reactions] as Array<{ keys(): IterableIterator<string>; delete(k: string): void }>) {
+    for (const key of [...root.keys()]) if (gone.has(keyMessage(key))) root.delete(key);
+  }
+}
+
+/**
+ * Deleted messages (a marker in `redactions`) whose record, revisions or reactions the
+ * document still holds: written by another relay instance after the purge it missed, or
+ * merged back from a row stored before it. Empty in the common case (no markers: no scan).
+ */
+export function unpurged(roots: Pick<ThreadRoots, 'messages' | 'edits' | 'reactions' | 'redactions'>): string[] {
+  const marked = roots.redactions;
+  if (marked.size === 0) return [];
+  const out = new Set<string>();
+  roots.messages.forEach((m) => {
+    if (marked.has(m.id)) out.add(m.id);
+  });
+  for (const root of [roots.edits, roots.reactions] as Array<{ keys(): IterableIterator<string> }>) {
+    for (const key of root.keys()) if (marked.has(keyMessage(key))) out.add(keyMessage(key));
+  }
+  return [...out];
 }
 
 /** Whether a redaction marker says the message is deleted. */

@@ -18,6 +18,8 @@ export interface ThreadUi {
   own: Map<string, { text: string; clientSentAt: number }>;
   /** Status per message id as last seen, to announce changes (null until first render). */
   known: Map<string, ViewMessage['status']> | null;
+  /** System events already seen, to announce new ones (null until first render). */
+  knownEvents?: Set<string> | null;
   off: () => void;
 }
 

@@ -2,20 +2,14 @@
  * The open thread's members panel (issue 30): who is in it and their role, and — for the
  * owner and moderators — adding and removing members and (owner only) naming moderators.
  * The rules are shared/roles.ts, the same the relay applies; its 403s still show as errors.
- * Membership changes (system events) are listed in order below.
+ * Membership changes (system events) are rows of the timeline (system-events.ts).
  */
 import type { ThreadView } from '../index.ts';
-import { type SystemEvent, canModerate, roleOf } from '../index.ts';
+import { canModerate, roleOf } from '../index.ts';
 import type { App } from './app-state.ts';
 import { h, srOnly } from './dom.ts';
 
-function describeEvent(e: SystemEvent): string {
-  if (e.type === 'member_added') return `${e.actor} added ${e.target}`;
-  if (e.type === 'member_removed') return e.actor === e.target ? `${e.target} left` : `${e.actor} removed ${e.target}`;
-  return e.moderators?.length ? `${e.actor} made ${e.moderators.join(', ')} moderator${e.moderators.length > 1 ? 's' : ''}` : `${e.actor} removed all moderators`;
-}
-
-/** The panel: a disclosure whose content is rebuilt when the members, roles or events change. */
+/** The panel: a disclosure whose content is rebuilt when the members or roles change. */
 export class MembersPanel {
   readonly el = h('details', { class: 'members-panel', id: 'members-panel' });
   private readonly summary = h('summary', { id: 'members-summary' });
@@ -34,8 +28,7 @@ export class MembersPanel {
     const { app, view } = this;
     const meta = view.meta;
     if (!meta) return;
-    const events = view.systemEvents;
-    const sig = JSON.stringify([meta.participants, meta.owner, meta.moderators, events.length, meta.archived]);
+    const sig = JSON.stringify([meta.participants, meta.owner, meta.moderators, meta.archived]);
     if (sig === this.sig) return;
     this.sig = sig;
     const roles = { participants: meta.participants, owner: meta.owner, moderators: meta.moderators };
@@ -88,11 +81,8 @@ export class MembersPanel {
           h('button', { type: 'submit', id: 'add-member-submit' }, 'Add'),
         )
       : null;
-    const log = events.length
-      ? h('ol', { class: 'membership-events', id: 'membership-events', 'aria-label': 'Membership changes' }, ...events.map((e) => h('li', { 'data-type': e.type }, describeEvent(e))))
-      : null;
     const focused = document.activeElement?.id;
-    this.body.replaceChildren(...[h('ul', { class: 'member-list', id: 'member-list', 'aria-label': 'Members' }, ...rows), form, this.error, log].filter((x) => x !== null) as HTMLElement[]);
+    this.body.replaceChildren(...[h('ul', { class: 'member-list', id: 'member-list', 'aria-label': 'Members' }, ...rows), form, this.error].filter((x) => x !== null) as HTMLElement[]);
     // Keep the keyboard where it was across a rebuild (e.g. typing the next name).
     if (focused === 'add-member') (this.body.querySelector('#add-member') as HTMLInputElement | null)?.focus();
   }

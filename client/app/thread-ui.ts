@@ -6,6 +6,7 @@
 import type { ViewMessage } from '../index.ts';
 import type { App, ThreadUi } from './app-state.ts';
 import { presentStatus, reasonText } from './status-view.ts';
+import { describeEvent } from './system-events.ts';
 
 const ownKey = (user: string, threadId: string) => `skein-app:own:${user}:${threadId}`;
 
@@ -58,6 +59,7 @@ export function timelineOf(ui: ThreadUi, user: string): ViewMessage[] {
 /** Tells the live region what changed since the last call (others' new messages, own statuses). */
 export function announceChanges(app: App, ui: ThreadUi): void {
   if (ui.view.isPartial) return;
+  announceEvents(app, ui);
   const msgs = timelineOf(ui, app.user);
   if (!ui.known) {
     ui.known = new Map(msgs.map((m) => [m.id, m.status]));
@@ -80,5 +82,20 @@ export function announceChanges(app: App, ui: ThreadUi): void {
     if (m.status === 'failed') app.announcer.say(`Your message could not be mirrored to AT. Retry is available.`);
     else if (m.status === 'rejected') app.announcer.say(`Your message was not delivered: ${reasonText(m.error)}.`);
     else app.announcer.say(`Your message: ${p.text}`);
+  }
+}
+
+/** Membership changes made by others since the last call, in the open thread ("bob added carol"). */
+function announceEvents(app: App, ui: ThreadUi): void {
+  const events = ui.view.systemEvents;
+  if (!ui.knownEvents) {
+    ui.knownEvents = new Set(events.map((e) => e.id));
+    return;
+  }
+  for (const e of events) {
+    if (ui.knownEvents.has(e.id)) continue;
+    ui.knownEvents.add(e.id);
+    // One's own change was announced by the control that made it.
+    if (e.actor !== app.user && ui.view.threadId === app.currentId) app.announcer.say(describeEvent(e));
   }
 }

@@ -15,6 +15,7 @@ import { StreamsView } from './streams-view.ts';
 import { continueInNewThread, reopenAndResend } from './thread-actions.ts';
 import { timelineOf } from './thread-ui.ts';
 import { type RowMode, messageActions, messageBody } from './message-actions.ts';
+import { isSystemEvent, systemEventRow, withEvents } from './system-events.ts';
 
 /** Rows kept in the DOM at most. */
 export const MAX_ROWS = 120;
@@ -163,7 +164,8 @@ export class TimelineView {
     // The first fill of a thread shows a screenful of the newest rows; the next frame adds the
     // rest of the window. No paging meanwhile: the short first fill puts the reader near the top.
     const firstFill = this.rows.size === 0 && this.end === null && all.length > FIRST_ROWS && !this.paging;
-    const msgs = all.slice(Math.max(0, end - (firstFill ? FIRST_ROWS : this.size)), end);
+    const start = Math.max(0, end - (firstFill ? FIRST_ROWS : this.size));
+    const msgs = all.slice(start, end);
     if (firstFill) {
       this.paging = true;
       requestAnimationFrame(() => {
@@ -189,8 +191,10 @@ export class TimelineView {
     const present = new Set<string>();
     const ordered: HTMLLIElement[] = [];
     let day = '';
-    for (const m of msgs) {
-      const at = shownTime(m);
+    // Membership changes in order among the messages (system-events.ts).
+    const items = withEvents(msgs, view.systemEvents, start > 0 ? (all[start - 1]!.seq ?? Infinity) : -Infinity, end >= all.length);
+    for (const m of items) {
+      const at = isSystemEvent(m) ? m.at : shownTime(m);
       const d = dayKey(at);
       if (d !== day) {
         day = d;
@@ -205,6 +209,14 @@ export class TimelineView {
         }
         present.add(key);
         ordered.push(sep);
+      }
+      if (isSystemEvent(m)) {
+        const key = `event:${m.id}`;
+        let li = this.rows.get(key);
+        if (!li) this.rows.set(key, (li = systemEventRow(m)));
+        present.add(key);
+        ordered.push(li);
+        continue;
       }
       const seen = m.seq !== undefined ? (seenAt.get(m.seq) ?? []) : [];
       const sig = JSON.stringify([m.status, m.atUri, m.error, m.status === 'pending' && online, seen, bridgeOn && !!app.caps?.atproto.service, m.sentAt, m.text, m.editedAt, m.redacted, m.reactions, m.seq, this.mode.editing === m.id, this.mode.confirmDelete === m.id]);

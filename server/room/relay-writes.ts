@@ -7,6 +7,7 @@
 import * as Y from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import { type SystemEvent, systemEventsOf } from '../../shared/membership.ts';
+import { removeRedacted } from '../../shared/message-lifecycle.ts';
 import type { StoredMessage, ThreadRow } from '../store/store.ts';
 import { type Collecting, canonOf, readAtOf } from './room-types.ts';
 import { RELAY_ORIGIN } from './origins.ts';
@@ -39,29 +40,21 @@ export function appendSystemEvent(doc: Y.Doc, event: SystemEvent): void {
 }
 
 /**
- * Erasure on request: replaces each of `authorId`'s message records by one with the same
- * fields and an empty text, at the same place (seq and canon untouched), and deletes their
- * receipts and stream entries. The old records are deleted items, garbage-collected by Yjs,
- * so a snapshot of the document no longer holds their text. Returns how many records changed.
+ * Erasure on request: marks `ids` (messages `authorId` wrote, live or sealed) deleted as a
+ * delete by their author would (`redactions`, `by` the author: the request is theirs; a
+ * marker already there stays), and drops the author's receipts and stream entries. The text
+ * itself goes by the one redaction path (`purgeRedacted`, then the store). Returns how many
+ * of the ids have a record in this document.
  */
-export function redactAuthor(doc: Y.Doc, roots: ThreadRoots, authorId: string): number {
-  const at: number[] = [];
-  roots.messages.forEach((m, i) => {
-    if (m.authorId === authorId && m.text !== '') at.push(i);
-  });
-  const receipts = [...roots.receipts.keys()].filter((k) => k.endsWith(`|${authorId}`));
-  const streams = [...roots.streams.entries()].filter(([, s]) => (s as { authorId?: string }).authorId === authorId).map(([k]) => k);
-  if (at.length === 0 && receipts.length === 0 && streams.length === 0) return 0;
+export function markErased(doc: Y.Doc, roots: ThreadRoots, authorId: string, ids: readonly string[], at: number): number {
+  const want = new Set(ids);
+  const live = roots.messages.toArray().filter((m) => want.has(m.id)).length;
   doc.transact(() => {
-    for (const i of at.reverse()) {
-      const m = roots.messages.get(i);
-      roots.messages.delete(i, 1);
-      roots.messages.insert(i, [{ ...m, text: '' }]);
-    }
-    for (const k of receipts) roots.receipts.delete(k);
-    for (const k of streams) roots.streams.delete(k);
+    for (const id of want) if (!roots.redactions.has(id)) roots.redactions.set(id, { by: authorId, at });
+    for (const k of [...roots.receipts.keys()]) if (k.endsWith(`|${authorId}`)) roots.receipts.delete(k);
+    for (const [k, s] of [...roots.streams.entries()]) if ((s as { authorId?: string }).authorId === authorId) roots.streams.delete(k);
   }, RELAY_ORIGIN);
-  return at.length;
+  return live;
 }
 
 /** Writes canon entries for stored messages. */
@@ -98,19 +91,11 @@ export function writeAfterCommit(doc: Y.Doc, roots: ThreadRoots, stored: StoredM
 }
 
 /**
- * Deletes what the document holds of deleted messages: their records in `messages`, their
- * revisions and their reactions (design/message-lifecycle.md). Canon and the deletion marker
- * stay: the message keeps its seq and place. With gc on, Yjs keeps only the deleted items'
- * ids and lengths once the transaction ends, so no later encoding carries the text.
+ * Deletes what the document holds of deleted messages (design/message-lifecycle.md), as one
+ * relay change: shared/message-lifecycle.ts `removeRedacted`, the same function the store
+ * runs over merged log rows. Canon and the deletion marker stay: the message keeps its seq
+ * and place.
  */
 export function purgeRedacted(doc: Y.Doc, roots: ThreadRoots, ids: readonly string[]): void {
-  const gone = new Set(ids);
-  doc.transact(() => {
-    // From the end: deleting shifts the indexes after it.
-    const arr = roots.messages.toArray();
-    for (let i = arr.length - 1; i >= 0; i--) if (gone.has(arr[i]!.id)) roots.messages.delete(i, 1);
-    for (const root of [roots.edits, roots.reactions] as Y.Map<unknown>[]) {
-      for (const key of [...root.keys()]) if (gone.has(key.slice(0, key.indexOf('|')))) root.delete(key);
-    }
-  }, RELAY_ORIGIN);
+  doc.transact(() => removeRedacted(roots, ids), RELAY_ORIGIN);
 }

@@ -53,7 +53,7 @@ export class RoomLog {
   async compact(thread: ThreadRow): Promise<void> {
     const before = this.rows;
     const snapshot = coveredSnapshot(this.doc);
-    await this.store.compact(thread.id, snapshot.update, thread.generation, snapshot.holds);
+    await this.store.compact(thread.id, snapshot.update, thread.generation, snapshot.holds, snapshot.deletions);
     this.rows = 1;
     this.threshold = compactionThreshold(this.configured);
     this.log.debug({ event: 'log_compacted', threadId: thread.id, rows: before }, 'update log compacted');

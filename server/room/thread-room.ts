@@ -37,10 +37,10 @@ import { batchRow, type Produced, sendBatch } from './batch-frames.ts';
 import { canonFixes, sequencedBefore } from './canon-repair.ts';
 import { inDocumentOrder } from './document-order.ts';
 import { shouldRoll } from './generation-roll.ts';
-import { appendSystemEvent, purgeRedacted, redactAuthor, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
+import { appendSystemEvent, markErased, purgeRedacted, writeAfterCommit, writeCanon, writeMeta } from './relay-writes.ts';
 import type { SystemEvent } from '../../shared/membership.ts';
 import { coveredSnapshot } from '../store/snapshot-coverage.ts';
-import { revisionsOf } from '../../shared/message-lifecycle.ts';
+import { revisionsOf, unpurged } from '../../shared/message-lifecycle.ts';
 import { RoomAdmission, authorOf } from './room-admission.ts';
 import { SealedAuthors, lifecycleIds } from './sealed-authors.ts';
 import { RoomChain } from './room-chain.ts';
@@ -59,6 +59,9 @@ import { ThreadMeters } from './thread-meters.ts';
 import { encodeUpdate } from './sync-protocol.ts';
 
 export type { IngestedMessage, ThreadRoomOptions } from './room-types.ts';
+
+/** How long a room waits, after another instance's update, before finishing a redaction that instance left undone. */
+const SWEEP_GRACE_MS = 1000;
 export { RoomBrokenError, RoomSealedError } from './room-types.ts';
 
 /** A message the relay appends itself, with the AT record it came from when ingested. */
@@ -107,6 +110,8 @@ export class ThreadRoom {
   /** The next flush retries held updates even without new ones (after a catch-up). */
   private retryRequested = false;
   private readonly admission: RoomAdmission;
+  /** A sweep of deleted messages' leftovers is due (`sweepUnpurged`). */
+  private sweepTimer: NodeJS.Timeout | null = null;
   /** A catch-up from the store is queued (at most one waits behind the running one). */
   private catchUpQueued = false;
   /** Budgets kept across connections and rooms (thread-meters.ts): backlogs, awareness, rolls. */
@@ -174,6 +179,8 @@ export class ThreadRoom {
     // Stored before any peer joins: a load that cannot store its repairs fails as a whole.
     await room.chain.run(() => room.commitRelayChanges());
     if (room.broken) throw new Error(`loading ${thread.id} failed: storing the relay's repairs failed`);
+    // A redaction whose purge never ran (a crash between the marker's commit and it) is finished now.
+    room.sweepUnpurged();
     room.receiptBudget = new ReceiptBudget(room.roots, opts.maxReceiptsPerUser ?? DEFAULT_MAX_RECEIPTS_PER_USER);
     room.streamWatch = new StreamWatch(room.roots.streams, room.streamLimits.streamIdleMs, (change) => room.relayWrite(change), room.streamLimits.maxOpenStreams);
     return room;
@@ -215,18 +222,27 @@ export class ThreadRoom {
   }
 
   /**
-   * Erasure on request: blanks `authorId`'s records in this live document (relay-writes.ts,
-   * stored and sent like any relay change), then compacts the stored log so no row keeps the
-   * old text. Resolves with the number of records blanked.
+   * Erasure on request (docs/design/membership.md): deletes `ids` — messages `authorId` wrote
+   * in this thread, live or sealed — exactly as a delete does: a deletion marker for each
+   * (relay-writes.ts `markErased`, which also drops the author's receipts and streams), then
+   * the redaction every delete takes (`redact`: document, rows, log, AT). Resolves with how
+   * many of them the live document held. Throws RoomSealedError / RoomBrokenError (retry on
+   * the thread's next room) or when the store could not remove the rows (retry the erasure).
    */
-  async eraseAuthor(authorId: string): Promise<number> {
-    let n = 0;
-    this.relayWrite(() => {
-      n = redactAuthor(this.doc, this.roots, authorId);
+  eraseMessages(authorId: string, ids: string[]): Promise<number> {
+    return this.chain.run(async () => {
+      if (this.sealed) throw new RoomSealedError(this.id);
+      if (this.broken) throw new RoomBrokenError(this.id);
+      let live = 0;
+      this.relayWrite(() => {
+        live = markErased(this.doc, this.roots, authorId, ids, Date.now());
+      });
+      const done = await this.redact(ids);
+      if (done === 'stored') return live;
+      if (this.sealed) throw new RoomSealedError(this.id);
+      if (this.broken) throw new RoomBrokenError(this.id);
+      throw new Error(`erasing ${ids.length} messages of ${this.id} failed in storage`);
     });
-    await this.chain.idle();
-    await this.chain.run(() => this.updateLog.compact(this.thread));
-    return n;
   }
 
   /** Resolves once the relay changes queued so far are stored and sent. */
@@ -465,24 +481,25 @@ export class ThreadRoom {
    * empties their rows and replaces the update log by a snapshot taken after the removal, so
    * no stored row keeps the text. Runs on the chain, after the commit of the markers.
    */
-  private async redact(ids: string[]): Promise<void> {
-    if (this.closed) return;
+  private async redact(ids: string[]): Promise<'stored' | 'failed'> {
+    if (this.closed) return 'failed';
     this.relayWrite(() => purgeRedacted(this.doc, this.roots, ids));
     await this.commitRelayChanges();
-    if (this.closed) return;
+    if (this.closed) return 'failed';
     const snapshot = coveredSnapshot(this.doc);
     try {
       await this.store.redactMessages(this.id, ids, { snapshot: snapshot.update, holds: snapshot.holds, generation: this.thread.generation });
       this.updateLog.compacted();
     } catch (err) {
-      if (err instanceof GenerationSealedError) return void (await this.sealFromElsewhere(undefined, err));
+      if (err instanceof GenerationSealedError) await this.sealFromElsewhere(undefined, err);
       // The document no longer has the text; the rows are retried by the next redaction or load.
-      this.log.warn({ event: 'redact_failed', threadId: this.id, messages: ids.length, err: String(err) }, 'removing deleted messages from storage failed');
-      return;
+      else this.log.warn({ event: 'redact_failed', threadId: this.id, messages: ids.length, err: String(err) }, 'removing deleted messages from storage failed');
+      return 'failed';
     }
     this.log.info({ event: 'messages_redacted', threadId: this.id, messages: ids.length }, 'deleted messages removed');
     // Their AT records go too (the bridge deletes what the rows still point at).
     if (this.thread.mirror) this.opts.onMirroredCommit?.(this.id);
+    return 'stored';
   }
 
   /** Counts committed receipts; a user past the bound loses those of the oldest messages (room-receipts.ts). */
@@ -646,6 +663,7 @@ export class ThreadRoom {
         this.canonWatch.poke();
         if (!applyStored(this.doc, [action.update]) || action.gap) this.catchUp();
         else if (this.admission.heldCount > 0) this.requestRetry();
+        this.sweepUnpurged(SWEEP_GRACE_MS);
     }
   }
 
@@ -667,12 +685,34 @@ export class ThreadRoom {
         if (row && row.generation !== this.thread.generation) return void (await this.sealFromElsewhere(row));
         if (!applyStored(this.doc, updates)) this.log.warn({ event: 'catch_up_incomplete', threadId: this.id }, 'the stored log did not integrate');
         this.canonWatch.poke();
+        this.sweepUnpurged(SWEEP_GRACE_MS);
         this.log.debug({ event: 'caught_up', threadId: this.id, rows: updates.length }, 'caught up from the store');
       } catch (err) {
         this.log.warn({ event: 'catch_up_failed', threadId: this.id, err: String(err) }, 'catching up from the store failed');
       }
       if (this.admission.heldCount > 0) this.requestRetry();
     });
+  }
+
+  /**
+   * Deleted messages whose content is back in the document — another instance stored an edit,
+   * a reaction or the record itself before our purge reached it, or a row written before a
+   * purge was merged in — are removed again by the same redaction (on the chain). After
+   * another instance's update the check waits `SWEEP_GRACE_MS`: that instance publishes its
+   * marker before its purge, and the purge is its to do.
+   */
+  private sweepUnpurged(graceMs = 0): void {
+    if (this.closed || this.sweepTimer || this.roots.redactions.size === 0) return;
+    this.sweepTimer = setTimeout(() => {
+      this.chain.add(async () => {
+        this.sweepTimer = null;
+        const left = this.closed ? [] : unpurged(this.roots);
+        if (left.length === 0) return;
+        this.log.info({ event: 'redaction_swept', threadId: this.id, messages: left.length }, 'content of deleted messages came back: removed again');
+        await this.redact(left);
+      });
+    }, graceMs);
+    this.sweepTimer.unref();
   }
 
   /** Writes canon, from the store, for messages applied from other instances that still lack it. */
@@ -788,6 +828,7 @@ export class ThreadRoom {
   /** Waits for pending work, compacts, and frees the document. */
   async unload(): Promise<void> {
     if (this.rollTimer) clearTimeout(this.rollTimer);
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
     // Nobody is connected: a stream left open now would never finish.
     if (!this.closed) this.streamWatch?.sweep(Date.now(), true);
     this.streamWatch?.destroy();

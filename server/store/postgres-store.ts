@@ -4,10 +4,10 @@
  * and outbox are modules of their own; this class composes them.
  */
 import type pg from 'pg';
-import * as Y from 'yjs';
 import { PostgresIngestStore } from '../at/ingest/postgres-ingest-store.ts';
 import { type PostgresOptions, createPool, inTransaction, migrate } from './postgres-schema.ts';
 import { bytes, buf } from './blobs.ts';
+import { mergeLogRows } from './redaction-merge.ts';
 import { PostgresOutbox } from './postgres-outbox.ts';
 import { type MessageDbRow, MESSAGE_COLS, THREAD_COLS, type ThreadDbRow, toMessage, toThread } from './postgres-rows.ts';
 import { type Sequencing, commitWithCounter, commitWithRowLock, refuseWrite } from './postgres-sequencing.ts';
@@ -163,22 +163,16 @@ export class PostgresStore implements Store {
     return this.getThread(threadId);
   }
 
-  async eraseAuthor(authorId: string): Promise<ErasedMessage[]> {
-    return inTransaction(this.pool, async (c) => {
-      const { rows } = await c.query<{ thread_id: string; id: string; at_uri: string | null }>(
-        `UPDATE messages m SET text = '' FROM (SELECT thread_id, id FROM messages WHERE author_id = $1 AND text <> '' FOR UPDATE) x
-         WHERE m.thread_id = x.thread_id AND m.id = x.id RETURNING m.thread_id, m.id, m.at_uri`,
-        [authorId],
-      );
-      if (rows.length) {
-        await c.query('DELETE FROM at_outbox o USING unnest($1::text[], $2::text[]) AS x(t, m) WHERE o.thread_id = x.t AND o.message_id = x.m', [
-          rows.map((r) => r.thread_id),
-          rows.map((r) => r.id),
-        ]);
-      }
-      await c.query('DELETE FROM receipts WHERE user_id = $1', [authorId]);
-      return rows.map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
-    });
+  async listAuthored(authorId: string): Promise<ErasedMessage[]> {
+    const { rows } = await this.pool.query<{ thread_id: string; id: string; at_uri: string | null }>(
+      'SELECT thread_id, id, at_uri FROM messages WHERE author_id = $1 AND NOT redacted',
+      [authorId],
+    );
+    return rows.map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
+  }
+
+  async dropReceipts(userId: string): Promise<void> {
+    await this.pool.query('DELETE FROM receipts WHERE user_id = $1', [userId]);
   }
 
   async unarchiveThread(id: string): Promise<ThreadRow | null> {
@@ -247,7 +241,7 @@ export class PostgresStore implements Store {
       : commitWithCounter(this.pool, threadId, blobs, candidates, now, generation);
   }
 
-  async compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean): Promise<void> {
+  async compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean, deletions?: boolean): Promise<void> {
     await inTransaction(this.pool, async (c) => {
       // One compaction per thread at a time across instances; a second one has nothing to add.
       // A roll takes the same lock (blocking), so the generation read below stays true until COMMIT.
@@ -262,7 +256,7 @@ export class PostgresStore implements Store {
       const { rows } = await c.query<{ id: string; data: Buffer }>('SELECT id, data FROM updates WHERE thread_id = $1 ORDER BY id FOR UPDATE', [threadId]);
       const stored = rows.map((r) => bytes(r.data)).filter((r) => !holds?.(r));
       await c.query('DELETE FROM updates WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
-      await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(stored.length ? Y.mergeUpdates([snapshot, ...stored]) : snapshot)]);
+      await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(mergeLogRows(snapshot, stored, deletions))]);
     });
   }
 
@@ -282,7 +276,7 @@ export class PostgresStore implements Store {
       const { rows } = await c.query<{ id: string; data: Buffer }>('SELECT id, data FROM updates WHERE thread_id = $1 ORDER BY id FOR UPDATE', [threadId]);
       const stored = rows.map((r) => bytes(r.data)).filter((r) => !opts.holds?.(r));
       await c.query('DELETE FROM updates WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
-      await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(stored.length ? Y.mergeUpdates([opts.snapshot, ...stored]) : opts.snapshot)]);
+      await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(mergeLogRows(opts.snapshot, stored))]);
     });
     // Dead tuples keep the old text until vacuumed; best effort (the rows above are committed).
     await this.pool.query('VACUUM messages, updates, records, at_outbox').catch(() => {});

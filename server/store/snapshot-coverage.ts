@@ -4,11 +4,14 @@
  * time) cost a compaction O(thread size) in Yjs work; a row the document holds adds nothing.
  */
 import * as Y from 'yjs';
+import { Roots } from '../../shared/schema.ts';
 
 /** A snapshot of a document and a test of whether it holds a given update. */
 export interface CoveredSnapshot {
   /** `Y.encodeStateAsUpdate` of the document. */
   update: Uint8Array;
+  /** The document has deletion markers (`redactions`): merged rows must lose deleted messages' content. */
+  deletions: boolean;
   /**
    * True when applying `row` to the snapshot would change nothing: each of its structs is
    * below the snapshot's clock for its client, and each range it deletes is deleted there.
@@ -26,6 +29,7 @@ export function coveredSnapshot(doc: Y.Doc): CoveredSnapshot {
   const deleted = Y.createDeleteSetFromStructStore(doc.store);
   return {
     update,
+    deletions: doc.getMap(Roots.redactions).size > 0,
     holds(row) {
       let decoded: ReturnType<typeof Y.decodeUpdate>;
       try {

@@ -4,11 +4,11 @@
  * The schema, statements, group commit, commit path and outbox are modules of their own;
  * this class composes them.
  */
-import * as Y from 'yjs';
 import type Database from 'better-sqlite3';
 import { SqliteIngestStore } from '../at/ingest/sqlite-ingest-store.ts';
 import { liveDocName } from '../../shared/generation.ts';
 import { bytes } from './blobs.ts';
+import { mergeLogRows } from './redaction-merge.ts';
 import { type MessageDbRow, toMessage } from './message-row.ts';
 import { checkGeneration, sequenceMessages } from './sqlite-commit.ts';
 import { durableCalls, durableView, WalDurability } from './sqlite-durability.ts';
@@ -215,12 +215,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  async compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean): Promise<void> {
+  async compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean, deletions?: boolean): Promise<void> {
     this.db.transaction(() => {
       if (generation !== undefined) checkGeneration(this.q, threadId, generation);
       const rows = this.q.updates.all(threadId).map((r) => bytes(r.data)).filter((r) => !holds?.(r));
       this.q.deleteUpdates.run(threadId);
-      this.q.appendUpdate.run(threadId, rows.length ? Y.mergeUpdates([snapshot, ...rows]) : snapshot);
+      this.q.appendUpdate.run(threadId, mergeLogRows(snapshot, rows, deletions));
     })();
   }
 
@@ -235,7 +235,7 @@ export class SqliteStore implements Store {
         .run(threadId, ids);
       const rows = this.q.updates.all(threadId).map((r) => bytes(r.data)).filter((r) => !opts.holds?.(r));
       this.q.deleteUpdates.run(threadId);
-      this.q.appendUpdate.run(threadId, rows.length ? Y.mergeUpdates([opts.snapshot, ...rows]) : opts.snapshot);
+      this.q.appendUpdate.run(threadId, mergeLogRows(opts.snapshot, rows));
     })();
     // secure_delete zeroed the freed cells in the pages this commit wrote to the WAL; the
     // WAL's older frames still hold the text until it is checkpointed and truncated.
@@ -317,17 +317,15 @@ export class SqliteStore implements Store {
     return this.q.countOthers.get(threadId, afterSeq, beforeSeq, notAuthor)?.n ?? 0;
   }
 
-  async eraseAuthor(authorId: string): Promise<ErasedMessage[]> {
-    return this.db.transaction(() => {
-      const rows = this.db
-        .prepare<[string], { thread_id: string; id: string; at_uri: string | null }>("SELECT thread_id, id, at_uri FROM messages WHERE author_id = ? AND text <> ''")
-        .all(authorId);
-      this.db.prepare("UPDATE messages SET text = '' WHERE author_id = ?").run(authorId);
-      const dropOutbox = this.db.prepare('DELETE FROM at_outbox WHERE thread_id = ? AND message_id = ?');
-      for (const r of rows) dropOutbox.run(r.thread_id, r.id);
-      this.db.prepare('DELETE FROM receipts WHERE user_id = ?').run(authorId);
-      return rows.map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
-    })();
+  async listAuthored(authorId: string): Promise<ErasedMessage[]> {
+    return this.db
+      .prepare<[string], { thread_id: string; id: string; at_uri: string | null }>('SELECT thread_id, id, at_uri FROM messages WHERE author_id = ? AND redacted = 0')
+      .all(authorId)
+      .map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
+  }
+
+  async dropReceipts(userId: string): Promise<void> {
+    this.db.prepare('DELETE FROM receipts WHERE user_id = ?').run(userId);
   }
 
   async scrub(): Promise<boolean> {
@@ -364,5 +362,5 @@ export class SqliteStore implements Store {
 const DIRECT_CALLS = [
   'createThread', 'getThread', 'getThreadByAtUri', 'setThreadAtUri', 'listThreadsForUser', 'archiveThread',
   'setRemote', 'setMember', 'setModerators', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listAtDeletions', 'clearAtUri', 'reviseMessages', 'listAtEdits', 'markAtEdited', 'listMessages', 'listMessagesBefore',
-  'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', 'eraseAuthor', ...OUTBOX_METHODS,
+  'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', 'listAuthored', 'dropReceipts', ...OUTBOX_METHODS,
 ] as const;

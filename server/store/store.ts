@@ -205,14 +205,19 @@ export interface Store {
    * the log untouched) when the thread rolled past it: a sealed document's snapshot must never
    * be merged into the next generation's log. `holds` (store/snapshot-coverage.ts): rows it
    * is true for are in `snapshot` already and are replaced without being merged into it.
+   * The rows merged lose what they hold of deleted messages (store/redaction-merge.ts);
+   * `deletions` false says the snapshot's document has no deletion markers (a cheaper merge
+   * unless a row carries one).
    */
-  compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean): Promise<void>;
+  compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean, deletions?: boolean): Promise<void>;
   /**
    * Removes the text of deleted messages for good (docs/design/message-lifecycle.md), in one
    * transaction: their rows keep seq, author and place with an empty text and `redacted` set;
    * their outbox rows and revisions go; an ingested record's stored value loses its text; and
    * the update log is replaced by `snapshot` (taken after the relay removed them from the
-   * document) as `compact` does, waiting for a running compaction instead of skipping. Then
+   * document) as `compact` does, waiting for a running compaction instead of skipping; a
+   * stored row the snapshot does not hold (another instance wrote it) is merged without
+   * what it holds of deleted messages (store/redaction-merge.ts). Then
    * the backend reclaims what still holds the old bytes (SQLite: secure_delete and a WAL
    * checkpoint that truncates; PostgreSQL: VACUUM of the touched tables).
    */
@@ -295,11 +300,13 @@ export interface Store {
   // --- erasure on request (docs/design/membership.md) ---
 
   /**
-   * Blanks the text of every message `authorId` wrote, in every thread and generation (the
-   * row, its seq and state stay), drops their AT outbox rows (nothing blank is mirrored) and
-   * the user's folded receipts, atomically. Returns the messages erased.
+   * The messages `authorId` wrote that are not deleted yet, in every thread and generation
+   * (sealed rows included). Erasure deletes each through its thread's room, as a delete
+   * (`redactMessages`), so the text leaves every copy by the one redaction path.
    */
-  eraseAuthor(authorId: string): Promise<ErasedMessage[]>;
+  listAuthored(authorId: string): Promise<ErasedMessage[]>;
+  /** Drops `userId`'s folded receipts in every thread (erasure; live receipts leave with the document's). */
+  dropReceipts(userId: string): Promise<void>;
   /**
    * Makes what was deleted or overwritten unreadable in the database files (SQLite: checkpoint
    * the WAL, VACUUM, truncate the WAL). False when the database could not do it now (busy).
@@ -319,7 +326,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** One message erased by `Store.eraseAuthor`. */
+/** One message an erasure deletes (`Store.listAuthored`). */
 export interface ErasedMessage {
   threadId: string;
   messageId: string;

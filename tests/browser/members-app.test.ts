@@ -3,7 +3,8 @@
  * built app: alice (owner, desktop 1200×760) adds a member and names bob moderator with the
  * keyboard only; bob (phone 390×844) manages members too; when alice removes bob, his app
  * leaves the thread, says so, and his IndexedDB no longer holds it. Screenshots go to
- * test-artifacts/app/ (docs/screenshots/members-*.png are copies of them).
+ * test-artifacts/app/ (docs/screenshots/members-*.png are copies of them). Membership changes
+ * are rows of the timeline (system-events-app.test.ts checks their place among messages).
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,14 +62,14 @@ describe('member management in the app', () => {
     expect(await focusedId(alice)).toBe('add-member');
     await alice.getByRole('button', { name: 'Make moderator for bob' }).focus();
     await alice.keyboard.press('Enter');
-    await expect.poll(() => alice.locator('#membership-events li').allTextContents(), { timeout: UI_TIMEOUT }).toEqual(['alice added carol', 'alice made bob moderator']);
+    await expect.poll(() => alice.locator('#timeline li.system-event .event-text').allTextContents(), { timeout: UI_TIMEOUT }).toEqual(['alice added carol', 'alice made bob moderator']);
     await expect.poll(() => announced(alice), { timeout: UI_TIMEOUT }).toContain('bob is now a moderator');
 
     // Bob, now a moderator, gets the controls on his phone and removes carol.
     await expect.poll(() => bob.locator('#members-summary').textContent(), { timeout: UI_TIMEOUT }).toBe('Manage members (3)');
     await bob.getByRole('button', { name: 'Remove carol from this thread' }).click();
     await expect.poll(() => members(bob), { timeout: UI_TIMEOUT }).toEqual(['alice owner', 'bob (you) moderator']);
-    await expect.poll(() => bob.locator('#membership-events li').allTextContents(), { timeout: UI_TIMEOUT }).toEqual(['alice added carol', 'alice made bob moderator', 'bob removed carol']);
+    await expect.poll(() => bob.locator('#timeline li.system-event .event-text').allTextContents(), { timeout: UI_TIMEOUT }).toEqual(['alice added carol', 'alice made bob moderator', 'bob removed carol']);
     // Nothing overflows the phone's width with the panel open.
     expect(await bob.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await alice.screenshot({ path: 'test-artifacts/app/members-desktop.png' });

@@ -1,7 +1,8 @@
 /**
  * Erasure on request (issue 30, docs/design/membership.md) against a real relay process on
- * SQLite: `POST /v1/admin/erasure` blanks everything a user wrote — sealed rows, the live
- * document and its stored log — leaves everyone else's messages, seqs and order alone, and
+ * SQLite: `POST /v1/admin/erasure` deletes everything a user wrote through the same redaction
+ * as a delete — sealed rows, the live document and its stored log — leaves everyone else's
+ * messages, seqs and order alone, and
  * the text is afterwards nowhere: not in a new sync, not in the history API, not in the
  * database file or its WAL.
  */
@@ -61,8 +62,18 @@ describe('erasure on request', () => {
     const other = b2.send(`${secret} other thread`);
     await a1.until(allCanon(a1, [liveBob.id, kept.id]), 'thread 1 live messages sequenced');
     await b2.until(allCanon(b2, [other.id]), 'thread 2 message sequenced');
+    // Thread 3: bob only reads (a receipt, no message of his).
+    const { id: t3 } = await relay.createThread(tokens.alice!, ['bob']);
+    const a3 = client(t3, 'alice');
+    const b3 = client(t3, 'bob');
+    await Promise.all([synced(a3), synced(b3)]);
+    const read = a3.send('read by bob');
+    await b3.until(allCanon(b3, [read.id]), 'bob has it');
+    b3.roots.receipts.set(`${read.id}|bob`, { readAt: Date.now() });
+    await a3.until(() => a3.roots.receipts.has(`${read.id}|bob`), 'alice sees bob’s receipt');
     b1.destroy();
     b2.destroy();
+    b3.destroy();
     expect(onDisk(secret)).not.toEqual([]);
 
     expect((await relay.api('POST', '/v1/admin/erasure', tokens.alice, { userId: 'bob' })).status).toBe(401);
@@ -74,22 +85,31 @@ describe('erasure on request', () => {
       [t2]: [1, 1],
     });
     expect(r.body.scrubbed).toBe(true);
+    // Where he wrote nothing, his receipts go all the same (the thread is not in the report).
+    await a3.until(() => !a3.roots.receipts.has(`${read.id}|bob`), 'bob’s receipt removed in thread 3');
+    expect(a3.roots.messages.toArray().map((m) => m.text)).toEqual(['read by bob']);
 
-    // Alice, online during the erasure, sees bob's live record blanked in place; hers is kept.
-    await a1.until(() => a1.roots.messages.toArray().find((m) => m.id === liveBob.id)?.text === '', 'the live record blanked');
-    // (Array order is the Yjs merge order of the two concurrent sends; the seq is the order.)
-    expect(Object.fromEntries(a1.roots.messages.toArray().map((m) => [m.id, m.text]))).toEqual({ [liveBob.id]: '', [kept.id]: 'alice keeps this' });
-    expect(a1.roots.messages.length).toBe(2);
+    // Alice, online during the erasure, sees bob's live message deleted as a delete is (its
+    // record gone, a deletion marker, its seq kept); hers is kept. The sealed ones are marked too.
+    await a1.until(() => !a1.roots.messages.toArray().some((m) => m.id === liveBob.id), 'the live record deleted');
+    expect(a1.roots.messages.toArray().map((m) => [m.id, m.text])).toEqual([[kept.id, 'alice keeps this']]);
+    expect(a1.roots.redactions.get(liveBob.id)).toMatchObject({ by: 'bob' });
+    expect(a1.roots.redactions.size).toBe(7);
+    expect(a1.roots.canon.get(liveBob.id)?.seq).toBeGreaterThan(6);
     // A new sync of either thread and the history API: seqs and order kept, no text.
     const fresh = client(live, 'alice');
     await synced(fresh);
-    expect(JSON.stringify(fresh.roots.messages.toJSON())).not.toContain(secret);
+    expect(Buffer.from(Y.encodeStateAsUpdate(fresh.doc)).includes(Buffer.from(secret))).toBe(false);
     const fresh2 = client(t2, 'alice');
     await synced(fresh2);
-    expect(fresh2.roots.messages.toArray().map((m) => [m.id, m.text])).toEqual([[other.id, '']]);
+    expect(fresh2.roots.messages.length).toBe(0);
+    expect(fresh2.roots.redactions.has(other.id)).toBe(true);
+    expect(fresh2.roots.canon.get(other.id)?.seq).toBe(1);
+    expect(Buffer.from(Y.encodeStateAsUpdate(fresh2.doc)).includes(Buffer.from(secret))).toBe(false);
     const history = await relay.api('GET', `/v1/threads/${t1}/messages?afterSeq=0`, tokens.alice);
     expect(history.body.messages.map((m: { seq: number }) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(JSON.stringify(history.body)).not.toContain(secret);
+    expect(history.body.messages.filter((m: { redacted?: true }) => m.redacted).length).toBe(7);
     expect(history.body.messages.find((m: { id: string }) => m.id === kept.id).text).toBe('alice keeps this');
     // Nor in the database files (SQLite file, WAL).
     expect(onDisk(secret)).toEqual([]);

@@ -1,7 +1,8 @@
 /**
  * The AT side of a deletion (docs/design/message-lifecycle.md) against a real reference PDS
  * (@atproto/dev-env) and a real relay process: deleting a mirrored message deletes its
- * record (getRecord 404), and the relay's row forgets the record.
+ * record (getRecord 404), and the relay's row forgets the record; erasure on request does
+ * the same for every message of a user and reports the records it deleted.
  */
 import { AtpAgent } from '@atproto/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,5 +75,47 @@ describe('AT bridge: deleted messages', () => {
     expect(records.map((r) => r.rkey)).toEqual([kept.id]);
     expect(JSON.stringify(records)).not.toContain(secret);
     await relay.waitForLog((l) => l.event === 'bridge_records_deleted', 10_000);
+  });
+
+  it('erasure on request deletes the user’s records through the same redaction, and the report counts them', async () => {
+    const admin = 'erasure-admin-token-0123456789abcdef';
+    const account = await net.createAccount('relayerase');
+    const relay = await startRelay({
+      SKEIN_ATPROTO_SERVICE: net.url,
+      SKEIN_ATPROTO_IDENTIFIER: account.handle,
+      SKEIN_ATPROTO_PASSWORD: account.password,
+      SKEIN_ADMIN_TOKEN: admin,
+      SKEIN_BRIDGE_BACKOFF_BASE_MS: '100',
+      SKEIN_BRIDGE_BACKOFF_MAX_MS: '1000',
+    });
+    relays.push(relay);
+    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
+    const [alice, bob] = [await relay.token('alice'), await relay.token('bob')];
+    const { id: threadId } = await relay.createThread(alice, ['bob'], 'erasure', { mirror: true });
+    const a = connectClient(relay.wsUrl, threadId, alice, 'alice');
+    const b = connectClient(relay.wsUrl, threadId, bob, 'bob');
+    clients.push(a, b);
+    await Promise.all([synced(a), synced(b)]);
+    const secret = `ERASE-SECRET-${Date.now()}`;
+    const erased = [b.send(`${secret} one`), b.send(`${secret} two`)];
+    const kept = a.send('alice stays on AT');
+    await a.until(() => [...erased, kept].every((m) => canonOf(a, m.id)?.state === 'confirmed'), 'all mirrored', 30_000);
+    const agent = new AtpAgent({ service: net.url });
+    const get = (rkey: string) => agent.com.atproto.repo.getRecord({ repo: account.did, collection: MESSAGE_NSID, rkey });
+    expect(((await get(erased[0]!.id)).data.value as { text: string }).text).toContain(secret); // the test can fail
+
+    const r = await relay.api('POST', '/v1/admin/erasure', admin, { userId: 'bob' });
+    expect(r.status).toBe(200);
+    expect(r.body.totals).toEqual({ threads: 1, messages: 2, atRecordsDeleted: 2 });
+    expect(r.body.atRecordsPending).toEqual([]);
+    for (const m of erased) await expect(get(m.id)).rejects.toMatchObject({ error: 'RecordNotFound' });
+    const records = await net.listRecords(account.did);
+    expect(records.map((x) => x.rkey)).toEqual([kept.id]);
+    expect(JSON.stringify(records)).not.toContain(secret);
+    // Erased as deleted: the records gone from alice's document, the markers there, seqs kept.
+    await a.until(() => erased.every((m) => a.roots.redactions.has(m.id) && !a.roots.messages.toArray().some((x) => x.id === m.id)), 'alice sees them deleted');
+    expect(erased.map((m) => typeof canonOf(a, m.id)?.seq)).toEqual(['number', 'number']);
+    // Nothing left to erase, and no record the bridge still has to delete.
+    expect((await relay.api('POST', '/v1/admin/erasure', admin, { userId: 'bob' })).body.totals).toEqual({ threads: 0, messages: 0, atRecordsDeleted: 0 });
   });
 });

@@ -10,11 +10,25 @@ import { PostgresStore } from '../../server/store/postgres-store.ts';
 import { SCHEMA_VERSION } from '../../server/store/postgres-schema.ts';
 import { GenerationSealedError, type MessageCandidate } from '../../server/store/store.ts';
 import { eventually } from '../helpers/eventually.ts';
+import * as Y from 'yjs';
+import { editKey, removeRedacted } from '../../shared/message-lifecycle.ts';
+import { threadRoots } from '../../shared/schema.ts';
+import { coveredSnapshot } from '../../server/store/snapshot-coverage.ts';
 import { PG_URL, postgresSchemas } from '../helpers/postgres.ts';
 
 const pgs = postgresSchemas();
 const cand = (id: string): MessageCandidate => ({ record: { id, authorId: 'alice', text: `text ${id}`, clientSentAt: 1 }, state: 'sent' });
 const upd = new Uint8Array([1, 2, 3]);
+
+/** The update one transaction of `doc` produces. */
+function updateOf(doc: Y.Doc, change: () => void): Uint8Array {
+  let out: Uint8Array | null = null;
+  const take = (u: Uint8Array) => (out = out ? Y.mergeUpdates([out, u]) : u);
+  doc.on('update', take);
+  doc.transact(change);
+  doc.off('update', take);
+  return out!;
+}
 
 describe.each(['counter', 'row-lock'] as const)('two PostgresStore instances on one schema, %s sequencing', (sequencing) => {
   let a: PostgresStore;
@@ -144,6 +158,56 @@ describe.each(['counter', 'row-lock'] as const)('two PostgresStore instances on 
       await holder.end();
     }
   });
+
+  it('purging a deleted message: a row another instance wrote that the snapshot lacks, or a compaction from before the purge, keeps none of its text', async () => {
+    const id = `purge-${sequencing}`;
+    const secret = `SECRET-${sequencing}-${Date.now().toString(36)}`;
+    await a.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 1 });
+    // Instance B's document: the message, stored by B; instance A's document applied it.
+    const docB = new Y.Doc();
+    const rootsB = threadRoots(docB);
+    const record = { id: 'm1', authorId: 'alice', text: `${secret} original`, clientSentAt: 1 };
+    const u1 = updateOf(docB, () => rootsB.messages.push([record]));
+    await b.commitMessages(id, [u1], [{ record, state: 'sent' }], 1000);
+    const docA = new Y.Doc();
+    Y.applyUpdate(docA, u1);
+    // B stores an edit of it that has not reached A when A purges (the fan-out is behind).
+    await b.appendUpdate(id, updateOf(docB, () => rootsB.edits.set(editKey('m1', '01EDIT'), { text: `${secret} edited`, editedAt: 2 })));
+    const rootsA = threadRoots(docA);
+    docA.transact(() => {
+      rootsA.redactions.set('m1', { by: 'alice', at: 3 });
+      removeRedacted(rootsA, ['m1']);
+    });
+    const snapA = coveredSnapshot(docA);
+    await a.redactMessages(id, ['m1'], { snapshot: snapA.update, holds: snapA.holds });
+    expect(await rowsWith(id, secret)).toEqual([]);
+    // B, still without the purge, compacts its document (which holds the text) over A's row.
+    const snapB = coveredSnapshot(docB);
+    await b.compact(id, snapB.update, undefined, snapB.holds, snapB.deletions);
+    expect(await rowsWith(id, secret)).toEqual([]);
+    // The log still loads: the marker, and nothing of the message but its place.
+    const loaded = new Y.Doc();
+    for (const u of (await a.loadUpdates(id)).updates) Y.applyUpdate(loaded, u);
+    const roots = threadRoots(loaded);
+    expect([roots.messages.length, roots.edits.size, roots.redactions.has('m1')]).toEqual([0, 0, true]);
+    expect((await a.getMessage(id, 'm1'))!.text).toBe('');
+  });
+
+  /** Which stored rows of the thread (its update log, its message rows) contain `text`. */
+  async function rowsWith(threadId: string, text: string): Promise<string[]> {
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ what: string }>(
+        `SELECT 'updates' AS what FROM ${schema}.updates WHERE thread_id = $1 AND position(convert_to($2, 'UTF8') IN data) > 0
+         UNION ALL SELECT 'messages' FROM ${schema}.messages WHERE thread_id = $1 AND strpos(text, $2) > 0`,
+        [threadId, text],
+      );
+      return rows.map((r) => r.what);
+    } finally {
+      await client.end();
+    }
+  }
 });
 
 describe('PostgresStore connection options', () => {
