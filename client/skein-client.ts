@@ -149,6 +149,7 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
       );
       await (await openHistory())?.dropThread(threadId).catch(() => {});
       await sendQueue.dropThread(threadId).catch(() => {});
+      await store.del('kv', `unreacted:${threadId}`).catch(() => {});
       threads.remove(threadId);
       telemetry({ name: 'thread_local_data_dropped', threadId, at: Date.now() });
       for (const f of [...removedListeners]) {

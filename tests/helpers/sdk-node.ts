@@ -1,0 +1,47 @@
+/**
+ * Helpers for SDK tests in Node (fake-indexeddb, ws): a WebSocket class that can be cut off
+ * like an unreachable relay, and awaiting a view's state.
+ */
+import WebSocket from 'ws';
+
+/** A WebSocket class whose connections can be cut and refused (the clients using it are offline). */
+export function gatedSocket() {
+  const open = new Set<WebSocket>();
+  const gate = { offline: false };
+  class Gated extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      // Nothing listens on port 9 (discard): connecting fails like an unreachable relay.
+      super(gate.offline ? 'ws://127.0.0.1:9/' : url, protocols);
+      open.add(this);
+      this.on('close', () => open.delete(this));
+    }
+  }
+  return {
+    WS: Gated as unknown as typeof globalThis.WebSocket,
+    offline() {
+      gate.offline = true;
+      for (const s of open) s.terminate();
+    },
+    online() {
+      gate.offline = false;
+    },
+  };
+}
+
+/** Resolves once `pred(x)` holds, checked now and on every change `x` notifies; `describe` adds state to a timeout. */
+export function untilView<T extends { subscribe(fn: () => void): () => void }>(x: T, pred: (x: T) => boolean, what: string, ms = 20_000, describe: (x: T) => string = () => ''): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (pred(x)) return resolve();
+    const t = setTimeout(() => {
+      off();
+      const state = describe(x);
+      reject(new Error(`timed out waiting for ${what}${state ? `; ${state}` : ''}`));
+    }, ms);
+    const off = x.subscribe(() => {
+      if (!pred(x)) return;
+      clearTimeout(t);
+      off();
+      resolve();
+    });
+  });
+}
