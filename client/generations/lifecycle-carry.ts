@@ -25,37 +25,43 @@ export interface Carried {
   reactions: number;
 }
 
-/** The client id that wrote the current value of `key` in `map`, if any. */
-function writerOf<T>(map: Y.Map<T>, key: string): number | undefined {
-  return map._map.get(key)?.id.client;
+/** The id (writer and clock) of the current value of `key` in `map`, if any. */
+function idOf<T>(map: Y.Map<T>, key: string): Y.ID | undefined {
+  return map._map.get(key)?.id;
 }
 
 /**
  * Writes into `next` (call inside its transaction) `userId`'s entries of `old` that `next`
  * lacks. `authorOf` names a message's author when the view knows it (live records, history);
  * otherwise a revision counts as this user's unless the relay recorded its writer as another
- * user's client (`owners`).
+ * user's client (`owners`). `seen(client, clock)`, when the relay told its state vector of
+ * `old`'s generation at the roll, says which entries it had: those it carried itself (or saw
+ * removed since), so they are left alone — a reaction removed on another device stays removed.
  */
-export function carryLifecycle(old: ThreadRoots, next: ThreadRoots, userId: string, authorOf: (messageId: string) => string | undefined): Carried {
+export function carryLifecycle(old: ThreadRoots, next: ThreadRoots, userId: string, authorOf: (messageId: string) => string | undefined, seen?: (client: number, clock: number) => boolean): Carried {
   const carried: Carried = { edits: 0, redactions: 0, reactions: 0 };
+  const known = <T>(map: Y.Map<T>, key: string): boolean => {
+    const id = seen && idOf(map, key);
+    return !!id && seen!(id.client, id.clock);
+  };
   // Edits and reactions of a deleted message are removed by the relay anyway.
   const gone = (id: string) => next.redactions.has(id) || old.redactions.has(id);
   for (const [key, e] of old.edits.entries()) {
     const k = parseEditKey(key);
-    if (!k || !e || typeof e.text !== 'string' || next.edits.has(key) || gone(k.messageId)) continue;
+    if (!k || !e || typeof e.text !== 'string' || next.edits.has(key) || gone(k.messageId) || known(old.edits, key)) continue;
     const author = authorOf(k.messageId);
-    if (author !== undefined ? author !== userId : !ownWrite(old, writerOf(old.edits, key), userId)) continue;
+    if (author !== undefined ? author !== userId : !ownWrite(old, idOf(old.edits, key)?.client, userId)) continue;
     next.edits.set(key, { text: e.text, editedAt: e.editedAt });
     carried.edits++;
   }
   for (const [id, r] of old.redactions.entries()) {
-    if (r?.by !== userId || next.redactions.has(id)) continue;
+    if (r?.by !== userId || next.redactions.has(id) || known(old.redactions, id)) continue;
     next.redactions.set(id, { by: r.by, at: r.at });
     carried.redactions++;
   }
   for (const [key, r] of old.reactions.entries()) {
     const k = parseReactionKey(key);
-    if (!k || k.userId !== userId || typeof r?.at !== 'number' || gone(k.messageId)) continue;
+    if (!k || k.userId !== userId || typeof r?.at !== 'number' || gone(k.messageId) || known(old.reactions, key)) continue;
     const cur = next.reactions.get(key);
     if (cur && cur.at >= r.at) continue;
     next.reactions.set(key, { at: r.at });

@@ -7,7 +7,7 @@
  * message it had sequenced just before the roll (canon never seen here) still shows once.
  * This user's edits, deletion markers and reactions go along (lifecycle-carry.ts).
  */
-import type * as Y from 'yjs';
+import * as Y from 'yjs';
 import { recordsToReappend } from '../../shared/window-rules.ts';
 import { type MessageRecord, parseReceiptKey } from '../../shared/schema.ts';
 import type { SealedMessage } from '../history/history-page.ts';
@@ -26,10 +26,15 @@ export interface RebasePlan {
   relayIds: Set<string>;
   /** Authors of the sealed messages `old`'s revisions name, as the history window knows them. */
   authors: Map<string, string>;
+  /** The relay's state vector of `old`'s generation at the roll (what it saw), when it told. */
+  sealed: Map<number, number> | null;
 }
 
+/** Asks the relay for a sealed generation's state vector (throws when it has none or is unreachable). */
+export type SealedStateFetch = (generation: number) => Promise<Uint8Array>;
+
 /** The async part: stores what `old` knew as history and fetches the missing range up to `next`'s baseSeq. */
-export async function prepareRebase(old: LiveGeneration, next: LiveGeneration, history: HistoryWindow, knownMaxSeq: number): Promise<RebasePlan> {
+export async function prepareRebase(old: LiveGeneration, next: LiveGeneration, history: HistoryWindow, knownMaxSeq: number, sealedState?: SealedStateFetch): Promise<RebasePlan> {
   const baseSeq = next.baseSeq;
   const sealed: SealedMessage[] = [];
   let lastKnown = knownMaxSeq;
@@ -70,7 +75,14 @@ export async function prepareRebase(old: LiveGeneration, next: LiveGeneration, h
     const author = id === undefined ? undefined : history.get(id)?.authorId;
     if (author !== undefined) authors.set(id!, author);
   }
-  return { relayIds, authors };
+  // Which of `old`'s lifecycle entries the relay saw: only the others need carrying. Unknown
+  // (offline, an older relay): every own entry is carried, which the carry's rules make safe.
+  let seen: Map<number, number> | null = null;
+  const r = old.roots;
+  if (sealedState && old.info.generation < next.info.generation && r.edits.size + r.redactions.size + r.reactions.size > 0) {
+    seen = await sealedState(old.info.generation).then(Y.decodeStateVector, () => null);
+  }
+  return { relayIds, authors, sealed: seen };
 }
 
 /**
@@ -90,7 +102,8 @@ export function applyRebase(old: LiveGeneration, next: LiveGeneration, plan: Reb
     if (records.length) next.roots.messages.insert(next.roots.messages.length, records);
     if (newest) writeReceipt(next.roots.receipts, newest.messageId, userId, newest.readAt);
     // After the records: an edit of a re-appended message names its author in the same update.
-    carryLifecycle(old.roots, next.roots, userId, (id) => authors.get(id));
+    const sealed = plan.sealed;
+    carryLifecycle(old.roots, next.roots, userId, (id) => authors.get(id), sealed ? (client, clock) => clock < (sealed.get(client) ?? 0) : undefined);
   }, origin);
   return records;
 }

@@ -8,9 +8,11 @@
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import * as Y from 'yjs';
 import { type SkeinClient, type ThreadView, createSkeinClient } from '../../client/index.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { gatedSocket, untilView } from '../helpers/sdk-node.ts';
+import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 
 const GENERATION_MESSAGES = 5;
 let relay: RelayProcess;
@@ -19,15 +21,15 @@ const clients: SkeinClient[] = [];
 
 beforeAll(async () => {
   relay = await startRelay({ SKEIN_GENERATION_MESSAGES: String(GENERATION_MESSAGES), SKEIN_ROLL_MIN_INTERVAL_MS: '0', SKEIN_MAX_MESSAGES_PER_SECOND: '1000', SKEIN_MESSAGE_BURST: '1000' });
-  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) tokens[u] = await relay.token(u);
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']) tokens[u] = await relay.token(u);
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await relay?.stop();
 });
 
-async function client(userId: string, WS: typeof globalThis.WebSocket = WebSocket as unknown as typeof globalThis.WebSocket): Promise<SkeinClient> {
-  const c = await createSkeinClient({ relayUrl: relay.url, userId, getToken: () => tokens[userId]!, WebSocketPolyfill: WS });
+async function client(userId: string, WS: typeof globalThis.WebSocket = WebSocket as unknown as typeof globalThis.WebSocket, relayUrl = relay.url): Promise<SkeinClient> {
+  const c = await createSkeinClient({ relayUrl, userId, getToken: () => tokens[userId]!, WebSocketPolyfill: WS });
   clients.push(c);
   return c;
 }
@@ -106,6 +108,47 @@ describe('SDK: lifecycle writes made offline across a generation roll', () => {
     await until(b, applied, 'bob after one more roll');
     expect(b.versions(m1!).slice(1).map((x) => x.text)).toEqual(['edited online', 'edited offline']);
     expect(a.refused).toBeNull();
+  });
+
+  it("the relay serves a sealed generation's state vector, to members only", async () => {
+    const bob = await client('bob');
+    const { id } = await relay.createThread(tokens.alice!, ['bob']);
+    const b = bob.openThread(id);
+    await b.ready;
+    await sendSequenced(b, GENERATION_MESSAGES, 'bob');
+    await until(b, (v) => v.generation.generation === 1, 'rolled');
+    const r = await relay.api('GET', `/v1/threads/${id}/generations/0/state`, tokens.bob);
+    expect(r.status).toBe(200);
+    expect(Y.decodeStateVector(Buffer.from(r.body.stateVector, 'base64')).size).toBeGreaterThan(0);
+    expect((await relay.api('GET', `/v1/threads/${id}/generations/1/state`, tokens.bob)).status).toBe(404); // live
+    expect((await relay.api('GET', `/v1/threads/${id}/generations/0/state`, tokens.carol)).status).toBe(403);
+  });
+
+  it('a reaction removed on another device while this one was offline stays removed when this one moves out of its older generation', async () => {
+    // The other device: the same user through another origin, so it has its own local store.
+    const proxy = await startTcpProxy(relay.port);
+    const gated = gatedSocket();
+    const laptop = await client('frank', gated.WS);
+    const phone = await client('frank', WebSocket as unknown as typeof globalThis.WebSocket, `http://127.0.0.1:${proxy.port}`);
+    const t = await laptop.createThread({ title: 'two devices', participants: ['carol'] });
+    const l = laptop.openThread(t.id);
+    const p = phone.openThread(t.id);
+    await Promise.all([l.ready, p.ready]);
+    const [m] = await sendSequenced(l, 1, 'frank');
+    await l.react(m!, '👍');
+    await l.react(m!, '👀');
+    await until(p, (v) => reactionsOf(v, m!).join(' ') === '👍:frank 👀:frank', 'the phone sees both');
+
+    gated.offline();
+    await until(l, (v) => v.syncInfo.connection !== 'online', 'laptop cut off');
+    await l.react(m!, '🎉'); // never reached the relay
+    await p.unreact(m!, '👍'); // the relay has this removal
+    await sendSequenced(p, 9, 'phone'); // two rolls
+    gated.online();
+    const expected = (v: ThreadView) => reactionsOf(v, m!).join(' ') === '👀:frank 🎉:frank';
+    await until(l, (v) => v.generation.generation >= 2 && expected(v), 'the laptop moved: its offline reaction, not the removed one');
+    await until(p, expected, 'the phone agrees');
+    await proxy.close();
   });
 });
 
