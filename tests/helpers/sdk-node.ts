@@ -3,6 +3,7 @@
  * like an unreachable relay, and awaiting a view's state.
  */
 import WebSocket from 'ws';
+import type { ThreadView } from '../../client/index.ts';
 
 /** A WebSocket class whose connections can be cut and refused (the clients using it are offline). */
 export function gatedSocket() {
@@ -44,4 +45,15 @@ export function untilView<T extends { subscribe(fn: () => void): () => void }>(x
       resolve();
     });
   });
+}
+
+/** Sends `n` messages one after another, each once the relay sequenced the previous one; returns their ids. */
+export async function sendSequenced(v: ThreadView, n: number, prefix: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = await v.send(`${prefix} ${i}`);
+    ids.push(id);
+    await untilView(v, (x) => x.messages.some((m) => m.id === id && m.seq !== undefined), `${prefix} ${i} sequenced`);
+  }
+  return ids;
 }

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { type SkeinClient, type ThreadView, createSkeinClient } from '../../client/index.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
-import { gatedSocket, untilView } from '../helpers/sdk-node.ts';
+import { gatedSocket, sendSequenced, untilView } from '../helpers/sdk-node.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 
 const GENERATION_MESSAGES = 5;
@@ -38,17 +38,6 @@ const until = (v: ThreadView, pred: (v: ThreadView) => boolean, what: string) =>
   untilView(v, pred, what, 20_000, (x) => `generation ${x.generation.generation}, messages ${JSON.stringify(x.messages.map((m) => [m.seq, m.text, m.redacted, m.reactions?.map((r) => r.emoji)]))}`);
 
 const byId = (v: ThreadView, id: string) => v.messages.find((m) => m.id === id);
-
-/** Sends `n` messages one after another, each once the relay sequenced the previous one. */
-async function sendSequenced(v: ThreadView, n: number, prefix: string): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = await v.send(`${prefix} ${i}`);
-    ids.push(id);
-    await until(v, (x) => byId(x, id)?.seq !== undefined, `${prefix} ${i} sequenced`);
-  }
-  return ids;
-}
 
 /** The emoji on a message with who reacted, as a view shows them. */
 const reactionsOf = (v: ThreadView, id: string) => (byId(v, id)?.reactions ?? []).map((r) => `${r.emoji}:${r.users.join(',')}`);
