@@ -3,16 +3,14 @@
  * "Offline across a roll"). Removing a reaction deletes its key: nothing is left in the
  * document to carry into a newer generation, and a roll made before the removal reached the
  * relay carries the reaction into the new one. So each removal is noted here (the SDK's
- * local store, shared by the tabs) with its time, and after every sync with the relay any
- * of the user's reactions at or before that time is removed again: last writer wins per key,
- * a removal included. A note is kept until a generation newer than the one it was made in
- * has synced (the roll it could have missed is behind it then), at most `MAX_NOTES` per thread.
+ * local store, shared by the tabs: one entry per reaction, so tabs never overwrite each
+ * other's notes) with its time, and after every sync with the relay any of the user's
+ * reactions at or before that time is removed again: last writer wins per key, a removal
+ * included. A note is kept until a generation newer than the one it was made in has synced
+ * (the roll it could have missed is behind it then).
  */
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { LocalStore } from '../local/local-store.ts';
-
-/** Most removals remembered per thread (the oldest are forgotten first). */
-const MAX_NOTES = 500;
 
 interface Note {
   /** When the reaction was removed (the remover's clock, as reactions' `at`). */
@@ -22,33 +20,28 @@ interface Note {
 }
 
 export class ReactionRemovals {
-  private chain: Promise<unknown> = Promise.resolve();
-
   constructor(
     private readonly store: LocalStore,
     private readonly threadId: string,
   ) {}
 
-  private get key(): string {
-    return `unreacted:${this.threadId}`;
+  /** The kv key prefix of this thread's notes (`dropThread` deletes them with it). */
+  static prefix(threadId: string): string {
+    return `unreacted:${threadId}|`;
+  }
+
+  private key(reaction: string): string {
+    return ReactionRemovals.prefix(this.threadId) + reaction;
   }
 
   /** Notes that the user removed reaction `key` at `at` in `generation`. */
   note(key: string, at: number, generation: number): Promise<void> {
-    return this.update((notes) => {
-      notes[key] = { at, generation };
-      const keys = Object.keys(notes);
-      if (keys.length > MAX_NOTES) {
-        keys.sort((a, b) => notes[a]!.at - notes[b]!.at);
-        for (const k of keys.slice(0, keys.length - MAX_NOTES)) delete notes[k];
-      }
-      return true;
-    });
+    return this.store.put('kv', this.key(key), { at, generation } satisfies Note).catch(() => {});
   }
 
   /** The user added reaction `key` again: its removal is history. */
   forget(key: string): Promise<void> {
-    return this.update((notes) => (key in notes ? (delete notes[key], true) : false));
+    return this.store.del('kv', this.key(key)).catch(() => {});
   }
 
   /**
@@ -57,40 +50,18 @@ export class ReactionRemovals {
    * nothing, when `roots` is no longer the live generation's). Returns how many it removed.
    */
   async reapply(roots: ThreadRoots, generation: number, transact: (f: () => void) => boolean): Promise<number> {
-    let removed = 0;
-    await this.update((notes) => {
-      const stale = Object.entries(notes).filter(([key, n]) => {
+    const prefix = ReactionRemovals.prefix(this.threadId);
+    const notes = await this.store.entries<Note>('kv', prefix);
+    if (notes.length === 0) return 0;
+    const stale = notes
+      .map(([k, n]) => [k.slice(prefix.length), n] as const)
+      .filter(([key, n]) => {
         const cur = roots.reactions.get(key);
         return cur !== undefined && typeof cur.at === 'number' && cur.at <= n.at;
       });
-      if (stale.length) {
-        const done = transact(() => {
-          for (const [key] of stale) roots.reactions.delete(key);
-        });
-        if (!done) return false;
-        removed = stale.length;
-      }
-      let changed = false;
-      for (const [key, n] of Object.entries(notes)) {
-        if (n.generation < generation) {
-          delete notes[key];
-          changed = true;
-        }
-      }
-      return changed;
-    });
-    return removed;
-  }
-
-  /** Read-modify-write of this thread's notes, serialized within the tab; `f` says whether to write. */
-  private update(f: (notes: Record<string, Note>) => boolean): Promise<void> {
-    const run = this.chain.then(async () => {
-      const notes = (await this.store.get<Record<string, Note>>('kv', this.key).catch(() => undefined)) ?? {};
-      if (!f(notes)) return;
-      if (Object.keys(notes).length === 0) await this.store.del('kv', this.key).catch(() => {});
-      else await this.store.put('kv', this.key, notes).catch(() => {});
-    });
-    this.chain = run.catch(() => {});
-    return run;
+    if (stale.length && !transact(() => stale.forEach(([key]) => roots.reactions.delete(key)))) return 0;
+    // Made in an older generation: the roll it could have missed is behind this sync.
+    await Promise.all(notes.filter(([, n]) => n.generation < generation).map(([k]) => this.store.del('kv', k).catch(() => {})));
+    return stale.length;
   }
 }
