@@ -57,3 +57,13 @@ export async function sendSequenced(v: ThreadView, n: number, prefix: string): P
   }
   return ids;
 }
+
+/** A message of a view by id. */
+export const byId = (v: ThreadView, id: string) => v.messages.find((m) => m.id === id);
+
+/** The emoji on a message with who reacted, as a view shows them (`👍:alice,bob`). */
+export const reactionsOf = (v: ThreadView, id: string): string[] => (byId(v, id)?.reactions ?? []).map((r) => `${r.emoji}:${r.users.join(',')}`);
+
+/** A view's generation and messages (seq, text, deleted, emoji), for a timeout's message. */
+export const lifecycleState = (v: ThreadView): string =>
+  `generation ${v.generation.generation}, messages ${JSON.stringify(v.messages.map((m) => [m.seq, m.text, m.redacted, m.reactions?.map((r) => r.emoji)]))}`;

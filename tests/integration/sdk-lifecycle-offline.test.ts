@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { type SkeinClient, type ThreadView, createSkeinClient } from '../../client/index.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
-import { gatedSocket, sendSequenced, untilView } from '../helpers/sdk-node.ts';
+import { byId, gatedSocket, lifecycleState, reactionsOf, sendSequenced, untilView } from '../helpers/sdk-node.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 
 const GENERATION_MESSAGES = 5;
@@ -34,13 +34,7 @@ async function client(userId: string, WS: typeof globalThis.WebSocket = WebSocke
   return c;
 }
 
-const until = (v: ThreadView, pred: (v: ThreadView) => boolean, what: string) =>
-  untilView(v, pred, what, 20_000, (x) => `generation ${x.generation.generation}, messages ${JSON.stringify(x.messages.map((m) => [m.seq, m.text, m.redacted, m.reactions?.map((r) => r.emoji)]))}`);
-
-const byId = (v: ThreadView, id: string) => v.messages.find((m) => m.id === id);
-
-/** The emoji on a message with who reacted, as a view shows them. */
-const reactionsOf = (v: ThreadView, id: string) => (byId(v, id)?.reactions ?? []).map((r) => `${r.emoji}:${r.users.join(',')}`);
+const until = (v: ThreadView, pred: (v: ThreadView) => boolean, what: string) => untilView(v, pred, what, 20_000, lifecycleState);
 
 describe('SDK: lifecycle writes made offline across a generation roll', () => {
   it('an edit, a deletion, a reaction and a removed reaction made offline before two rolls apply after reconnect, each once', async () => {

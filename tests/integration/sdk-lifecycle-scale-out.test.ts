@@ -12,7 +12,7 @@ import { type SkeinClient, type ThreadView, createSkeinClient } from '../../clie
 import { postgresSchemas } from '../helpers/postgres.ts';
 import type { RelayProcess } from '../helpers/relay-process.ts';
 import { UNLIMITED, scaleOutEnv, startInstances } from '../helpers/scale-out.ts';
-import { gatedSocket, sendSequenced, untilView } from '../helpers/sdk-node.ts';
+import { byId, gatedSocket, lifecycleState, reactionsOf, sendSequenced, untilView } from '../helpers/sdk-node.ts';
 
 const { freshSchema } = postgresSchemas();
 let relays: RelayProcess[] = [];
@@ -34,10 +34,7 @@ async function client(relay: RelayProcess, userId: string, WS = WebSocket as unk
   return c;
 }
 
-const until = (v: ThreadView, pred: (v: ThreadView) => boolean, what: string) =>
-  untilView(v, pred, what, 30_000, (x) => `generation ${x.generation.generation}, messages ${JSON.stringify(x.messages.map((m) => [m.seq, m.text, m.redacted, m.reactions?.map((r) => r.emoji)]))}`);
-const byId = (v: ThreadView, id: string) => v.messages.find((m) => m.id === id);
-const reactionsOf = (v: ThreadView, id: string) => (byId(v, id)?.reactions ?? []).map((r) => `${r.emoji}:${r.users.join(',')}`);
+const until = (v: ThreadView, pred: (v: ThreadView) => boolean, what: string) => untilView(v, pred, what, 30_000, lifecycleState);
 
 describe('SDK lifecycle writes across a roll, PostgreSQL + Redis, two instances', () => {
   it('made offline on one instance while the thread rolls on the other, they apply once for both members', async () => {
