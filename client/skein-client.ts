@@ -12,6 +12,7 @@ import { type TelemetryHook, emitter } from './telemetry.ts';
 import { ThreadList } from './threads/thread-list.ts';
 import { type PushState, ThreadPush } from './threads/thread-push.ts';
 import { ThreadView } from './view/thread-view.ts';
+import { ReactionRemovals } from './view/reaction-removals.ts';
 
 export interface SkeinClientOptions {
   /** Base URL of the relay, e.g. `https://chat.example.com` (its `/v1` API and `/v1/sync`). Not used by a guest. */
@@ -149,6 +150,7 @@ export async function createSkeinClient(opts: SkeinClientOptions): Promise<Skein
       );
       await (await openHistory())?.dropThread(threadId).catch(() => {});
       await sendQueue.dropThread(threadId).catch(() => {});
+      for (const [key] of await store.entries('kv', ReactionRemovals.prefix(threadId)).catch(() => [])) await store.del('kv', key).catch(() => {});
       threads.remove(threadId);
       telemetry({ name: 'thread_local_data_dropped', threadId, at: Date.now() });
       for (const f of [...removedListeners]) {

@@ -85,7 +85,7 @@ export class GenerationFollower {
       const old = this.open(local);
       await old.loaded;
       if (!h.isClosed()) {
-        const plan = await prepareRebase(old, this.current, h.history, h.maxSeq());
+        const plan = await prepareRebase(old, this.current, h.history, h.maxSeq(), this.sealedState);
         applyRebase(old, this.current, plan, h.userId, h.origin);
         await afterPendingWrites(this.current.persistence.db!, 'updates');
       }
@@ -131,7 +131,7 @@ export class GenerationFollower {
       // The old copy may still be loading (a move right at open): its pending work must be in it.
       await Promise.all([old.loaded, next.loaded]);
       if (h.isClosed()) return void (await next.dispose());
-      const plan = await prepareRebase(old, next, h.history, h.maxSeq());
+      const plan = await prepareRebase(old, next, h.history, h.maxSeq(), this.sealedState);
       // The sealed copy's messages are in the history store now: the window takes them in
       // before the switch (no flicker; the list shows an id once, from history). With none
       // (a first open) nothing can flicker: the page arrives after, not before, the connection.
@@ -150,6 +150,8 @@ export class GenerationFollower {
     });
     return this.moving;
   }
+
+  private readonly sealedState = (generation: number): Promise<Uint8Array> => this.host.api.sealedState(this.host.threadId, generation);
 
   private open(info: GenerationInfo): LiveGeneration {
     const h = this.host;

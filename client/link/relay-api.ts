@@ -187,6 +187,11 @@ export class RelayApi {
     const r = await this.request<{ count: number }>('GET', `/v1/threads/${encodeURIComponent(threadId)}/unread?afterSeq=${afterSeq}&beforeSeq=${beforeSeq}`);
     return r.count;
   }
+  /** A sealed generation's state vector as the relay held it at the roll (404 when it kept none). */
+  async sealedState(threadId: string, generation: number): Promise<Uint8Array> {
+    const r = await this.request<{ stateVector: string }>('GET', `/v1/threads/${encodeURIComponent(threadId)}/generations/${generation}/state`);
+    return Uint8Array.from(atob(r.stateVector), (ch) => ch.charCodeAt(0));
+  }
   retryMirror(threadId: string, messageId: string): Promise<unknown> {
     return this.request('POST', `/v1/threads/${encodeURIComponent(threadId)}/messages/${encodeURIComponent(messageId)}/retry`, {});
   }

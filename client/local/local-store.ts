@@ -40,9 +40,12 @@ export class LocalStore {
     await idb.del(s!, key);
   }
 
-  async entries<T>(store: StoreName): Promise<Array<[string, T]>> {
+  /** Every entry of `store`, or only those whose key starts with `prefix`. */
+  async entries<T>(store: StoreName, prefix?: string): Promise<Array<[string, T]>> {
     const [s] = idb.transact(this.db, [store], 'readonly');
-    const kv = await idb.getAllKeysValues(s!);
+    // Every key starting with `prefix` sorts below `prefix` followed by the highest code unit.
+    const range = prefix === undefined ? undefined : IDBKeyRange.bound(prefix, `${prefix}\uffff`);
+    const kv = await idb.getAllKeysValues(s!, range);
     return kv.map(({ k, v }: { k: any; v: any }) => [String(k), v as T]);
   }
 

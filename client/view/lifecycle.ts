@@ -11,6 +11,7 @@ import { DEFAULT_MAX_TEXT_LENGTH, validateMessageRecord } from '../../shared/sch
 import type { LiveGeneration } from '../generations/live-generation.ts';
 import { afterPendingWrites } from '../local/local-store.ts';
 import type { ViewMessage } from './message-list.ts';
+import type { ReactionRemovals } from './reaction-removals.ts';
 import { SkeinError } from './view-writes.ts';
 
 const nextId = monotonicFactory();
@@ -30,6 +31,8 @@ export interface LifecycleHost {
   /** The message as the view shows it (live or sealed history). */
   message(id: string): ViewMessage | undefined;
   isClosed(): boolean;
+  /** Where removed reactions are remembered until a roll cannot bring them back. */
+  removals: ReactionRemovals;
 }
 
 function durable(gen: LiveGeneration): Promise<void> {
@@ -74,14 +77,17 @@ export async function deleteMessage(h: LifecycleHost, id: string, meta: { partic
 export async function setReaction(h: LifecycleHost, id: string, emoji: string, on: boolean): Promise<void> {
   shown(h, id);
   if (!isValidEmoji(emoji)) throw new SkeinError('BAD_REQUEST', 'a reaction is one emoji');
-  const gen = h.generation();
   const key = reactionKey(id, h.userId, emoji);
-  if (gen.roots.reactions.has(key) === on) return;
+  if (h.generation().roots.reactions.has(key) === on) return;
+  const at = Date.now();
+  // Noted before the removal is written: a removal leaves no entry a roll could carry.
+  if (!on) await h.removals.note(key, at, h.generation().info.generation);
+  const gen = h.generation();
   gen.doc.transact(() => {
-    if (on) gen.roots.reactions.set(key, { at: Date.now() });
+    if (on) gen.roots.reactions.set(key, { at });
     else gen.roots.reactions.delete(key);
   }, h.origin);
-  await durable(gen);
+  await Promise.all([durable(gen), on ? h.removals.forget(key) : null]);
 }
 
 /**

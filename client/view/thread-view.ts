@@ -12,6 +12,7 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import * as Y from 'yjs';
 import { type CanonInfo, DEFAULT_MAX_TEXT_LENGTH, type MessageRecord, type ThreadRoots } from '../../shared/schema.ts';
 import { type LifecycleHost, compactLocalCopy, deleteMessage, editMessage, setReaction } from './lifecycle.ts';
+import { ReactionRemovals } from './reaction-removals.ts';
 import { HistoryWindow } from '../history/history-window.ts';
 import { GenerationFollower, type GenerationHost } from '../generations/generation-follower.ts';
 import type { LiveGeneration } from '../generations/live-generation.ts';
@@ -129,6 +130,7 @@ export class ThreadView {
   private readonly outcomes: SendOutcomes;
   private readonly unreadGap: UnreadGap;
   private readonly writer: ViewWriter;
+  private readonly removals: ReactionRemovals;
   private loaded = false;
   private closed = false;
   private canonDirty = true;
@@ -172,6 +174,7 @@ export class ThreadView {
     this.unreadGap = new UnreadGap(ctx.guest ? null : (after, before) => ctx.api.unreadBetween(ctx.threadId, after, before), this.scheduleNotify);
     this.outcomes = new SendOutcomes(ctx.threadId, ctx.sendQueue, ctx.telemetry);
     this.renderWindow = new RenderWindow(ctx.store, ctx.threadId, () => (this.loaded ? this.list.built : null));
+    this.removals = new ReactionRemovals(ctx.store, ctx.threadId);
     this.generations = new GenerationFollower(this.generationHost());
     this.bind(this.gen);
     this.awareness.on('change', this.scheduleNotify);
@@ -335,6 +338,15 @@ export class ThreadView {
   private onRelaySynced(): void {
     this.resolveRelaySynced();
     this.syncer.relaySynced(this.maxCanonSeq());
+    // The relay may have carried a reaction removed here before it learnt of the removal.
+    const g = this.gen;
+    void this.removals
+      .reapply(g.roots, g.info.generation, (f) => {
+        if (this.closed || this.gen !== g) return false;
+        g.doc.transact(f, LOCAL_ORIGIN);
+        return true;
+      })
+      .catch(() => {});
   }
 
   // ---------------------------------------------------------------- generations
@@ -634,6 +646,7 @@ export class ThreadView {
       generation: () => this.gen,
       message: (id) => this.messages.find((m) => m.id === id),
       isClosed: () => this.closed,
+      removals: this.removals,
     };
   }
 

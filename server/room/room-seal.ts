@@ -5,6 +5,7 @@
  * applied or stored, and the room closes every connection with 4410 naming the live document.
  * These functions store and read; the room (thread-room.ts) takes the new row and closes.
  */
+import * as Y from 'yjs';
 import type { ThreadRoots } from '../../shared/schema.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { GenerationSealedError, Store, ThreadRow } from '../store/store.ts';
@@ -20,8 +21,10 @@ export const sealReason = (thread: ThreadRow): string => `generation_rolled ${th
  */
 export async function rollGeneration(store: Store, log: Logger, thread: ThreadRow, roots: ThreadRoots): Promise<ThreadRow | null> {
   const { snapshot, receipts } = nextGeneration(roots);
+  // What the sealed generation holds, per writer: an SDK carries only its writes beyond it.
+  const sealedState = Y.encodeStateVector(roots.meta.doc!);
   try {
-    const next = await store.rollGeneration(thread.id, thread.generation, snapshot, receipts);
+    const next = await store.rollGeneration(thread.id, thread.generation, snapshot, receipts, sealedState);
     const row = next ?? (await store.getThread(thread.id).catch(() => null)) ?? thread;
     log.info({ event: 'generation_rolled', threadId: thread.id, generation: row.generation, baseSeq: row.baseSeq }, 'generation rolled');
     return row;

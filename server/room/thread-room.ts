@@ -365,8 +365,14 @@ export class ThreadRoom {
       try {
         await this.sealedAuthors.load(this.store, this.id, named, (id) => authorOf(this, id) !== undefined);
       } catch (err) {
-        // The policy then refuses what names an unknown message; the author's client retries on reconnect.
+        // A store error is no policy verdict: the policy would refuse an edit or deletion of a
+        // sealed message as naming an unknown one (4402, final), so its sender is closed as on
+        // any store error instead (retryable) and resends it on reconnect.
         this.log.warn({ event: 'sealed_authors_failed', threadId: this.id, err: String(err) }, 'looking up sealed authors failed');
+        const unknown = (id: string) => authorOf(this, id) === undefined && this.sealedAuthors.get(id) === undefined;
+        for (const p of batch) {
+          if (!p.conn.closedByRelay && [...lifecycleIds([p.update])].some(unknown)) p.conn.close(CloseCode.BACKEND_UNAVAILABLE, 'storage unavailable');
+        }
       }
       if (this.closed) return;
     }

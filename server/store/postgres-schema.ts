@@ -207,6 +207,15 @@ ALTER TABLE messages ADD COLUMN at_edited_at double precision;
 ALTER TABLE threads ADD COLUMN IF NOT EXISTS owner text;
 ALTER TABLE members ADD COLUMN IF NOT EXISTS moderator boolean NOT NULL DEFAULT false;
 `,
+  // 6: each sealed generation's state vector (issue 30, design/message-lifecycle.md "Offline across a roll").
+  `
+CREATE TABLE IF NOT EXISTS sealed_states (
+  thread_id text NOT NULL,
+  generation integer NOT NULL,
+  state_vector bytea NOT NULL,
+  PRIMARY KEY (thread_id, generation)
+);
+`,
 ];
 
 /** The newest schema version this code knows. */

@@ -334,7 +334,7 @@ export class PostgresStore implements Store {
    * The conditional UPDATE takes the thread row lock first: a commit in flight on another
    * process finishes before (its seqs land below `baseSeq`) or waits until after the roll.
    */
-  async rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[]): Promise<ThreadRow | null> {
+  async rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[], sealedState?: Uint8Array): Promise<ThreadRow | null> {
     return inTransaction(this.pool, async (c) => {
       // Waits for a compaction of the thread in flight: it must not merge the sealed log into the new one.
       await c.query(`SELECT pg_advisory_xact_lock(${COMPACT_LOCK})`, [threadId]);
@@ -355,8 +355,19 @@ export class PostgresStore implements Store {
           [threadId, receipts.map((r) => r.messageId), receipts.map((r) => r.userId), receipts.map((r) => r.readAt)],
         );
       }
+      if (sealedState) {
+        await c.query(
+          'INSERT INTO sealed_states (thread_id, generation, state_vector) VALUES ($1, $2, $3) ON CONFLICT (thread_id, generation) DO UPDATE SET state_vector = excluded.state_vector',
+          [threadId, fromGeneration, buf(sealedState)],
+        );
+      }
       return this.threadWhere('t.id = $1', [threadId], c);
     });
+  }
+
+  async sealedState(threadId: string, generation: number): Promise<Uint8Array | null> {
+    const { rows } = await this.pool.query<{ state_vector: Buffer }>('SELECT state_vector FROM sealed_states WHERE thread_id = $1 AND generation = $2', [threadId, generation]);
+    return rows[0] ? new Uint8Array(rows[0].state_vector) : null;
   }
 
   async listReceipts(threadId: string, messageIds: string[]): Promise<FoldedReceipt[]> {

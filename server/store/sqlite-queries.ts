@@ -67,6 +67,8 @@ export function prepareQueries(db: Database.Database) {
       'SELECT * FROM (SELECT * FROM messages WHERE thread_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
     ),
     roll: prepare('UPDATE threads SET generation = generation + 1, base_seq = last_seq WHERE id = ? AND generation = ?'),
+    putSealedState: prepare('INSERT OR REPLACE INTO sealed_states (thread_id, generation, state_vector) VALUES (?, ?, ?)'),
+    sealedState: prepare<[string, number], { state_vector: Buffer }>('SELECT state_vector FROM sealed_states WHERE thread_id = ? AND generation = ?'),
     foldReceipt: prepare(
       `INSERT INTO receipts (thread_id, message_id, user_id, read_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (thread_id, message_id, user_id) DO UPDATE SET read_at = max(read_at, excluded.read_at)`,

@@ -83,6 +83,12 @@ CREATE TABLE IF NOT EXISTS at_diagnostics (
 );
 CREATE INDEX IF NOT EXISTS at_diagnostics_by_message ON at_diagnostics(thread_id, message_id);
 CREATE INDEX IF NOT EXISTS at_diagnostics_expiry ON at_diagnostics(expires_at);
+CREATE TABLE IF NOT EXISTS sealed_states (
+  thread_id TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  state_vector BLOB NOT NULL,
+  PRIMARY KEY (thread_id, generation)
+);
 `;
 
 /** A `threads` row as SQLite returns it (booleans are 0/1). */

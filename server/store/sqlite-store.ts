@@ -286,14 +286,20 @@ export class SqliteStore implements Store {
     return this.q.messagesBefore.all(threadId, beforeSeq, limit).map(toMessage);
   }
 
-  rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[]): Promise<ThreadRow | null> {
+  rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[], sealedState?: Uint8Array): Promise<ThreadRow | null> {
     return this.group.run(() => {
       if (this.q.roll.run(threadId, fromGeneration).changes === 0) return null;
       this.q.deleteUpdates.run(threadId);
       this.q.appendUpdate.run(threadId, snapshot);
       for (const r of receipts) this.q.foldReceipt.run(threadId, r.messageId, r.userId, r.readAt);
+      if (sealedState) this.q.putSealedState.run(threadId, fromGeneration, sealedState);
       return this.row(this.q.thread.get(threadId)!);
     });
+  }
+
+  async sealedState(threadId: string, generation: number): Promise<Uint8Array | null> {
+    const r = this.q.sealedState.get(threadId, generation);
+    return r ? new Uint8Array(r.state_vector) : null;
   }
 
   async listReceipts(threadId: string, messageIds: string[]): Promise<FoldedReceipt[]> {

@@ -255,7 +255,13 @@ export interface Store {
    * folded into the relational receipts (the latest `readAt` wins). Returns the updated row,
    * or null when the thread is unknown or no longer at `fromGeneration`.
    */
-  rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[]): Promise<ThreadRow | null>;
+  rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[], sealedState?: Uint8Array): Promise<ThreadRow | null>;
+  /**
+   * The state vector of generation `generation`'s document when it was sealed (stored by
+   * `rollGeneration`), or null when unknown: an SDK moving its offline work out of that
+   * generation carries only what the relay never saw (design/message-lifecycle.md).
+   */
+  sealedState(threadId: string, generation: number): Promise<Uint8Array | null>;
   /** Folded receipts of the given messages (any order). */
   listReceipts(threadId: string, messageIds: string[]): Promise<FoldedReceipt[]>;
 

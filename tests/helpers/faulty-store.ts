@@ -6,8 +6,12 @@
  */
 import type { Store, StoredMessage } from '../../server/store/store.ts';
 
-/** The writes that can fail: batches and relay appends (commitMessages), relay changes (appendUpdate), compaction, rolls. */
-export type FaultPoint = 'commitMessages' | 'appendUpdate' | 'compact' | 'rollGeneration';
+/**
+ * The calls that can fail: the writes — batches and relay appends (commitMessages), relay
+ * changes (appendUpdate), compaction, rolls — and one read, the lookup of messages by id
+ * (getMessages: sealed authors, receipted messages).
+ */
+export type FaultPoint = 'commitMessages' | 'appendUpdate' | 'compact' | 'rollGeneration' | 'getMessages';
 export type FaultMode = 'before' | 'inside';
 
 export class InjectedFault extends Error {
@@ -87,7 +91,7 @@ type CommitArgs = Parameters<Store['commitMessages']>;
 
 /** `store` with `faults` injected into its writes; every other call goes straight through. */
 export function faultyStore(store: Store, faults: Faults): Store {
-  const FAULTY = ['commitMessages', 'appendUpdate', 'compact', 'rollGeneration'];
+  const FAULTY = ['commitMessages', 'appendUpdate', 'compact', 'rollGeneration', 'getMessages'];
   return new Proxy(store, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);

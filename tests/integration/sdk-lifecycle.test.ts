@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type SkeinClient, type ThreadView, createSkeinClient } from '../../client/index.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { gatedSocket, untilView } from '../helpers/sdk-node.ts';
 
 let relay: RelayProcess;
 const tokens: Record<string, string> = {};
@@ -23,50 +24,13 @@ afterAll(async () => {
   await relay?.stop();
 });
 
-/** A WebSocket class whose connections can be cut and refused (this client is offline). */
-function gatedSocket() {
-  const open = new Set<WebSocket>();
-  const gate = { offline: false };
-  class Gated extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(gate.offline ? 'ws://127.0.0.1:9/' : url, protocols);
-      open.add(this);
-      this.on('close', () => open.delete(this));
-    }
-  }
-  return {
-    WS: Gated as unknown as typeof globalThis.WebSocket,
-    offline() {
-      gate.offline = true;
-      for (const s of open) s.terminate();
-    },
-    online() {
-      gate.offline = false;
-    },
-  };
-}
-
 async function client(userId: string, WS: typeof globalThis.WebSocket = WebSocket as unknown as typeof globalThis.WebSocket): Promise<SkeinClient> {
   const c = await createSkeinClient({ relayUrl: relay.url, userId, getToken: () => tokens[userId]!, WebSocketPolyfill: WS });
   clients.push(c);
   return c;
 }
 
-function until(v: ThreadView, pred: (v: ThreadView) => boolean, what: string, ms = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (pred(v)) return resolve();
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, ms);
-    const off = v.subscribe(() => {
-      if (!pred(v)) return;
-      clearTimeout(t);
-      off();
-      resolve();
-    });
-  });
-}
+const until = (v: ThreadView, pred: (v: ThreadView) => boolean, what: string) => untilView(v, pred, what);
 
 const byId = (v: ThreadView, id: string) => v.messages.find((m) => m.id === id);
 

@@ -12,6 +12,7 @@ import { HistoryStore } from '../../client/history/history-store.ts';
 import { dbPrefix } from '../../client/local/local-store.ts';
 import { CloseCode } from '../../shared/errors.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { untilView as until } from '../helpers/sdk-node.ts';
 
 let relay: RelayProcess;
 const tokens: Record<string, string> = {};
@@ -31,22 +32,6 @@ async function client(userId: string): Promise<SkeinClient> {
   const c = await createSkeinClient({ relayUrl: relay.url, userId, getToken: () => tokens[userId]!, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket });
   clients.push(c);
   return c;
-}
-
-function until<T extends { subscribe(fn: () => void): () => void }>(x: T, pred: (x: T) => boolean, what: string, ms = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (pred(x)) return resolve();
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, ms);
-    const off = x.subscribe(() => {
-      if (!pred(x)) return;
-      clearTimeout(t);
-      off();
-      resolve();
-    });
-  });
 }
 
 /** Names of the IndexedDB databases of `user` that hold documents of `threadId`. */

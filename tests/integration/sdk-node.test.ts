@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { type SkeinClient, SkeinRequestError, type TelemetryEvent, type ThreadView, createSkeinClient } from '../../client/index.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { connectClient, synced } from '../helpers/y-client.ts';
+import { untilView as until } from '../helpers/sdk-node.ts';
 
 let relay: RelayProcess;
 const tokens: Record<string, string> = {};
@@ -35,22 +36,6 @@ async function client(userId: string, extra: { telemetry?: (e: TelemetryEvent) =
 }
 
 /** Resolves when `pred(x)` holds, re-checking on each change `x` reports (a view or a client). */
-function until<T extends { subscribe(fn: () => void): () => void }>(x: T, pred: (x: T) => boolean, what: string, ms = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (pred(x)) return resolve();
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, ms);
-    const off = x.subscribe(() => {
-      if (!pred(x)) return;
-      clearTimeout(t);
-      off();
-      resolve();
-    });
-  });
-}
-
 describe('thread-list push', () => {
   it('a thread bob creates with alice, and its archiving, reach her list without any poll', async () => {
     const alice = await client('alice');

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type SkeinClient, type TelemetryEvent, type ThreadView, createSkeinClient } from '../../client/index.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
+import { gatedSocket, sendSequenced, untilView } from '../helpers/sdk-node.ts';
 
 const GENERATION_MESSAGES = 5;
 let relay: RelayProcess;
@@ -24,62 +25,14 @@ afterAll(async () => {
   await relay?.stop();
 });
 
-/** A WebSocket class whose connections can be cut and refused (this client is offline). */
-function gatedSocket() {
-  const open = new Set<WebSocket>();
-  const gate = { offline: false };
-  class Gated extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      // Nothing listens on port 9 (discard): connecting fails like an unreachable relay.
-      super(gate.offline ? 'ws://127.0.0.1:9/' : url, protocols);
-      open.add(this);
-      this.on('close', () => open.delete(this));
-    }
-  }
-  return {
-    WS: Gated as unknown as typeof globalThis.WebSocket,
-    offline() {
-      gate.offline = true;
-      for (const s of open) s.terminate();
-    },
-    online() {
-      gate.offline = false;
-    },
-  };
-}
-
 async function client(userId: string, WS: typeof globalThis.WebSocket = WebSocket as unknown as typeof globalThis.WebSocket, telemetry?: (e: TelemetryEvent) => void): Promise<SkeinClient> {
   const c = await createSkeinClient({ relayUrl: relay.url, userId, getToken: () => tokens[userId]!, WebSocketPolyfill: WS, telemetry });
   clients.push(c);
   return c;
 }
 
-function until(v: ThreadView, pred: (v: ThreadView) => boolean, what: string, ms = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (pred(v)) return resolve();
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`timed out waiting for ${what}; seqs ${JSON.stringify(v.messages.map((m) => m.seq))}, generation ${v.generation.generation}`));
-    }, ms);
-    const off = v.subscribe(() => {
-      if (!pred(v)) return;
-      clearTimeout(t);
-      off();
-      resolve();
-    });
-  });
-}
-
-/** Sends `n` messages one after another, each once the relay sequenced the previous one. */
-async function sendSequenced(v: ThreadView, n: number, prefix: string): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = await v.send(`${prefix} ${i}`);
-    ids.push(id);
-    await until(v, (x) => x.messages.some((m) => m.id === id && m.seq !== undefined), `${prefix} ${i} sequenced`);
-  }
-  return ids;
-}
+const until = (v: ThreadView, pred: (v: ThreadView) => boolean, what: string) =>
+  untilView(v, pred, what, 20_000, (x) => `seqs ${JSON.stringify(x.messages.map((m) => m.seq))}, generation ${x.generation.generation}`);
 
 const seqsOf = (v: ThreadView) => v.messages.map((m) => m.seq);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -275,11 +275,15 @@ describe.each(stores)('%s store', (_name, make) => {
     const rolled = await s.rollGeneration(id, 0, bytes(9), [
       { messageId: 'a', userId: 'bob', readAt: 50 },
       { messageId: 'b', userId: 'bob', readAt: 40 },
-    ]);
+    ], bytes(7, 1));
     expect(rolled).toMatchObject({ id, generation: 1, baseSeq: 2, lastSeq: 2, liveDoc: `${id}~1` });
     expect((await s.loadUpdates(id)).updates).toEqual([bytes(9)]);
+    // The sealed generation's state vector is kept; the live one has none.
+    expect(await s.sealedState(id, 0)).toEqual(bytes(7, 1));
+    expect(await s.sealedState(id, 1)).toBeNull();
     // Someone else rolled already: nothing changes.
-    expect(await s.rollGeneration(id, 0, bytes(8), [])).toBeNull();
+    expect(await s.rollGeneration(id, 0, bytes(8), [], bytes(6))).toBeNull();
+    expect(await s.sealedState(id, 0)).toEqual(bytes(7, 1));
     expect(await s.rollGeneration('missing', 0, bytes(8), [])).toBeNull();
     expect((await s.loadUpdates(id)).updates).toEqual([bytes(9)]);
     // Seqs stay gap-free across the roll, and a known id gets no second seq.

@@ -11,6 +11,7 @@ import { type SkeinClient, type ThreadView, createSkeinClient } from '../../clie
 import type { StreamEntry } from '../../shared/stream.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
+import { untilView as until } from '../helpers/sdk-node.ts';
 
 let relay: RelayProcess;
 const sdks: SkeinClient[] = [];
@@ -36,22 +37,6 @@ async function sdk(userId: string): Promise<SkeinClient> {
   });
   sdks.push(c);
   return c;
-}
-
-function until(view: ThreadView, pred: (v: ThreadView) => boolean, what: string, ms = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (pred(view)) return resolve();
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, ms);
-    const off = view.subscribe(() => {
-      if (!pred(view)) return;
-      clearTimeout(t);
-      off();
-      resolve();
-    });
-  });
 }
 
 function rawClient(threadId: string, user: string): TestClient {

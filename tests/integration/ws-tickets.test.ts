@@ -11,6 +11,7 @@ import { CloseCode } from '../../shared/errors.ts';
 import { postgresSchemas } from '../helpers/postgres.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { scaleOutEnv, startInstances } from '../helpers/scale-out.ts';
+import { untilView } from '../helpers/sdk-node.ts';
 
 const TTL_MS = 1500;
 const { freshSchema } = postgresSchemas();
@@ -51,21 +52,7 @@ function recordingWebSocket(urls: string[]): typeof globalThis.WebSocket {
   } as unknown as typeof globalThis.WebSocket;
 }
 
-function until<T extends { subscribe(fn: () => void): () => void }>(x: T, pred: (x: T) => boolean, what: string, ms = 30_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (pred(x)) return resolve();
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`timed out waiting for ${what}`));
-    }, ms);
-    const off = x.subscribe(() => {
-      if (!pred(x)) return;
-      clearTimeout(t);
-      off();
-      resolve();
-    });
-  });
-}
+const until = <T extends { subscribe(fn: () => void): () => void }>(x: T, pred: (x: T) => boolean, what: string) => untilView(x, pred, what, 30_000);
 
 describe('tickets on the relay', () => {
   it('needs a bearer token', async () => {

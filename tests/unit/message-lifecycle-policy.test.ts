@@ -151,6 +151,20 @@ describe('message lifecycle policy', () => {
     if (v.ok) expect(v.redact).toEqual(['m0']);
   });
 
+  it('accepts a revision written again with the identical value as a no-op, whoever writes it; another value is still refused', () => {
+    // A client carrying its offline revisions into a newer generation (client/generations/
+    // lifecycle-carry.ts) writes them into a copy that lacks them: concurrently with the relay's.
+    for (const user of ['bob', 'erin']) {
+      const relay = relayDoc();
+      const v = check(relay, updateOf(new Y.Doc(), (r) => r.edits.set(editKey('m1', 'e0'), { text: 'bob edited', editedAt: 2 })), user);
+      expect(outcome(v)).toBe('ok');
+      if (v.ok) expect(v.edited).toEqual([]); // nothing new to store
+    }
+    const relay = relayDoc();
+    const v = check(relay, updateOf(new Y.Doc(), (r) => r.edits.set(editKey('m1', 'e0'), { text: 'bob edited', editedAt: 3 })), 'bob');
+    expect(outcome(v)).toBe(CloseCode.POLICY_VIOLATION);
+  });
+
   it('derives revisions and reaction groups the same way on every replica', () => {
     const { roots } = relayDoc();
     roots.edits.set(editKey('m1', 'e2'), { text: 'second', editedAt: 9 });

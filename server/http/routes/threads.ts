@@ -214,6 +214,19 @@ export function threadRoutes(ctx: RelayContext): Hono<AppEnv> {
   });
 
   /**
+   * A sealed generation's state vector as the relay held it at the roll (base64 of Yjs'
+   * encoding): an SDK moving offline work out of that generation carries only its writes the
+   * relay never saw (docs/design/message-lifecycle.md, "Offline across a roll").
+   */
+  app.get('/:id/generations/:generation/state', async (c) => {
+    const thread = await memberThread(ctx, c.req.param('id'), c.get('userId'));
+    const generation = intParam(c.req.param('generation'), 'generation', 0, Number.MAX_SAFE_INTEGER);
+    const sv = generation < thread.generation ? await ctx.store.sealedState(thread.id, generation) : null;
+    if (!sv) throw notFound('no stored state for that generation');
+    return c.json({ generation, stateVector: Buffer.from(sv).toString('base64') });
+  });
+
+  /**
    * The caller's unread messages older than what their client holds: how many messages by
    * others have `afterSeq < seq < beforeSeq` (the client counts the rest itself).
    */

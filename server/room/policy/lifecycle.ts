@@ -8,7 +8,7 @@ import * as Y from 'yjs';
 import { CloseCode } from '../../../shared/errors.ts';
 import { MAX_REACTIONS_PER_MESSAGE, parseEditKey, parseReactionKey, validateEdit, validateReaction, validateRedaction } from '../../../shared/message-lifecycle.ts';
 import { canModerate } from '../../../shared/roles.ts';
-import type { ThreadMeta } from '../../../shared/schema.ts';
+import type { EditEntry, ThreadMeta } from '../../../shared/schema.ts';
 import { type PolicyContext, PolicyError, refuse } from './verdict.ts';
 
 /** What a lifecycle write needs to know beyond the context: authors of messages in this update. */
@@ -42,9 +42,17 @@ export function checkEditWrite(ctx: PolicyContext, st: LifecycleState, notes: Li
   const k = key === null ? null : parseEditKey(key);
   if (!k) throw new PolicyError(refuse('malformed edit key'));
   if (content instanceof Y.ContentDeleted) throw new PolicyError(refuse('deleting a revision is not allowed'));
-  const v = validateEdit(valueOf(content), ctx.maxTextLength);
+  const value = valueOf(content);
+  const v = validateEdit(value, ctx.maxTextLength);
   if (!v.ok) throw new PolicyError(refuse(`invalid edit: ${v.reason}`, v.reason === 'text too long' ? CloseCode.TOO_LARGE : CloseCode.POLICY_VIOLATION));
-  if (ctx.roots.edits.has(key!)) throw new PolicyError(refuse('a revision is never overwritten'));
+  const held = ctx.roots.edits.get(key!);
+  if (held !== undefined) {
+    // The same revision written again: a client carrying its un-acknowledged revisions into a
+    // newer generation (client/generations/lifecycle-carry.ts) cannot know which ones the roll
+    // carried already. Identical, it changes nothing; any other value would rewrite history.
+    if (sameRevision(held, value as EditEntry)) return;
+    throw new PolicyError(refuse('a revision is never overwritten'));
+  }
   // The record of a deleted message is gone: an edit made before the author learnt of the
   // deletion is accepted and removed again (refusing it would refuse their document forever).
   if (ctx.roots.redactions.has(k.messageId)) return void notes.redact.add(k.messageId);
@@ -53,6 +61,8 @@ export function checkEditWrite(ctx: PolicyContext, st: LifecycleState, notes: Li
   if (author !== ctx.userId) throw new PolicyError(refuse("editing another user's message"));
   notes.edited.add(k.messageId);
 }
+
+const sameRevision = (a: EditEntry, b: EditEntry): boolean => a.text === b.text && a.editedAt === b.editedAt;
 
 /** A write of a deletion marker. */
 export function checkRedactionWrite(ctx: PolicyContext, st: LifecycleState, notes: LifecycleNotes, key: string | null, content: Y.Item["content"]): void {
