@@ -207,6 +207,24 @@ ALTER TABLE messages ADD COLUMN at_edited_at double precision;
 ALTER TABLE threads ADD COLUMN IF NOT EXISTS owner text;
 ALTER TABLE members ADD COLUMN IF NOT EXISTS moderator boolean NOT NULL DEFAULT false;
 `,
+  // 6: edits and deletions of ingested AT records waiting for their thread (issue 30).
+  `
+CREATE TABLE record_changes (
+  did text NOT NULL,
+  collection text NOT NULL,
+  rkey text NOT NULL,
+  rev text NOT NULL,
+  action text NOT NULL CHECK (action IN ('update', 'delete')),
+  author_id text NOT NULL,
+  value json,
+  thread_id text NOT NULL,
+  message_id text NOT NULL,
+  ingested_at bigint NOT NULL,
+  pos bigint GENERATED ALWAYS AS IDENTITY,
+  PRIMARY KEY (did, collection, rkey, rev)
+);
+CREATE INDEX record_changes_by_message ON record_changes(thread_id, message_id);
+`,
 ];
 
 /** The newest schema version this code knows. */
