@@ -1,7 +1,8 @@
 /**
  * The AT side of a deletion (docs/design/message-lifecycle.md) against a real reference PDS
  * (@atproto/dev-env) and a real relay process: deleting a mirrored message deletes its
- * record (getRecord 404), and the relay's row forgets the record.
+ * record (getRecord 404), and the relay's row forgets the record; erasing a user on request
+ * deletes their records.
  */
 import { AtpAgent } from '@atproto/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,5 +75,42 @@ describe('AT bridge: deleted messages', () => {
     expect(records.map((r) => r.rkey)).toEqual([kept.id]);
     expect(JSON.stringify(records)).not.toContain(secret);
     await relay.waitForLog((l) => l.event === 'bridge_records_deleted', 10_000);
+  });
+
+  it('erasure on request deletes the erased user’s AT records (getRecord RecordNotFound), not the others’', async () => {
+    const account = await net.createAccount('relayerase');
+    const admin = 'admin-token-for-erasure-at-0123456789';
+    const relay = await startRelay({
+      SKEIN_ATPROTO_SERVICE: net.url,
+      SKEIN_ATPROTO_IDENTIFIER: account.handle,
+      SKEIN_ATPROTO_PASSWORD: account.password,
+      SKEIN_BRIDGE_BACKOFF_BASE_MS: '100',
+      SKEIN_BRIDGE_BACKOFF_MAX_MS: '1000',
+      SKEIN_ADMIN_TOKEN: admin,
+    });
+    relays.push(relay);
+    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
+    const [alice, bob] = [await relay.token('alice'), await relay.token('bob')];
+    const { id: threadId } = await relay.createThread(alice, ['bob'], 'erasure', { mirror: true });
+    const a = connectClient(relay.wsUrl, threadId, alice, 'alice');
+    const b = connectClient(relay.wsUrl, threadId, bob, 'bob');
+    clients.push(a, b);
+    await Promise.all([synced(a), synced(b)]);
+    const secret = `ERASE-SECRET-${Date.now()}`;
+    const erased = [a.send(secret).id, a.send('also alice').id];
+    const kept = b.send('bob stays').id;
+    await a.until(() => [...erased, kept].every((id) => canonOf(a, id)?.state === 'confirmed'), 'all mirrored', 30_000);
+    const agent = new AtpAgent({ service: net.url });
+    const get = (rkey: string) => agent.com.atproto.repo.getRecord({ repo: account.did, collection: MESSAGE_NSID, rkey });
+    expect(((await get(erased[0]!)).data.value as { text: string }).text).toBe(secret); // the test can fail
+
+    const res = await relay.api('POST', '/v1/admin/erasure', admin, { userId: 'alice' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ userId: 'alice', totals: { threads: 1, messages: 2, atRecordsDeleted: 2 }, atRecordsPending: [] });
+    for (const id of erased) await expect(get(id)).rejects.toMatchObject({ error: 'RecordNotFound' });
+    expect((await get(kept)).data.uri).toBe(canonOf(a, kept)!.atUri);
+    const records = await net.listRecords(account.did);
+    expect(records.map((r) => r.rkey)).toEqual([kept]);
+    expect(JSON.stringify(records)).not.toContain(secret);
   });
 });
