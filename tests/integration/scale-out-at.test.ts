@@ -45,6 +45,36 @@ afterAll(async () => {
 
 const canonOf = (doc: { roots: { canon: { get(id: string): unknown } } }, id: string) => doc.roots.canon.get(id) as CanonInfo | undefined;
 
+/**
+ * The instance holding the ingest lease (`leader`) and the other one (`follower`); a thread on
+ * the follower with `remote` as a remote member, and a source added through the follower's
+ * admin API, which the leader runs.
+ */
+async function ingestingThread(title: string, remoteName: string) {
+  const leaderIndex = await eventually(
+    async () => relays.findIndex((r) => r.logs.some((l) => l.event === 'ingest_lease_acquired')),
+    (i) => i >= 0,
+    'one instance holds the ingest lease',
+  );
+  const [leader, follower] = [relays[leaderIndex]!, relays[1 - leaderIndex]!];
+  const remote = await fx.net.createAccount(remoteName);
+  const alice = await follower.token('alice');
+  const { id } = await follower.createThread(alice, [], title);
+  expect((await follower.api('POST', `/v1/threads/${id}/remotes`, alice, { did: remote.did })).status).toBe(200);
+  const from = leader.logs.length;
+  const created = await follower.api('POST', '/v1/admin/federation/sources', ADMIN, {
+    kind: 'PDS',
+    name: `pds-${ulid()}`,
+    serviceEndpoint: fx.net.url,
+    isEnabled: true,
+    allowIngest: true,
+    rateLimitPerMinute: 6000,
+  });
+  expect(created.status).toBe(201);
+  await leader.waitForLog((l) => l.event === 'ingest_source_connected', 30_000, from);
+  return { leaderIndex, leader, follower, remote, alice, id };
+}
+
 describe('AT with two relay instances on PostgreSQL', () => {
   it('both drain the outbox: every message becomes exactly one record', async () => {
     const [one, two] = relays as [RelayProcess, RelayProcess];
@@ -69,27 +99,7 @@ describe('AT with two relay instances on PostgreSQL', () => {
   });
 
   it('an ingested edit and deletion applied by the ingesting instance reach a member on the other one; the deleted text is gone from every sync', async () => {
-    const leaderIndex = await eventually(
-      async () => relays.findIndex((r) => r.logs.some((l) => l.event === 'ingest_lease_acquired')),
-      (i) => i >= 0,
-      'one instance holds the ingest lease',
-    );
-    const [leader, other] = [relays[leaderIndex]!, relays[1 - leaderIndex]!];
-    const remote = await fx.net.createAccount('remoteeditor');
-    const alice = await other.token('alice');
-    const { id } = await other.createThread(alice, [], 'edited on two instances');
-    expect((await other.api('POST', `/v1/threads/${id}/remotes`, alice, { did: remote.did })).status).toBe(200);
-    const from = leader.logs.length;
-    const created = await other.api('POST', '/v1/admin/federation/sources', ADMIN, {
-      kind: 'PDS',
-      name: `pds-${ulid()}`,
-      serviceEndpoint: fx.net.url,
-      isEnabled: true,
-      allowIngest: true,
-      rateLimitPerMinute: 6000,
-    });
-    expect(created.status).toBe(201);
-    await leader.waitForLog((l) => l.event === 'ingest_source_connected', 30_000, from);
+    const { follower: other, remote, alice, id } = await ingestingThread('edited on two instances', 'remoteeditor');
     const a = connectClient(other.wsUrl, id, alice, 'alice');
     try {
       await synced(a);
@@ -128,29 +138,8 @@ describe('AT with two relay instances on PostgreSQL', () => {
   });
 
   it('ingest runs on exactly one instance; after it is SIGKILLed the other takes over, nothing lost or doubled', async () => {
-    const leaderIndex = await eventually(
-      async () => relays.findIndex((r) => r.logs.some((l) => l.event === 'ingest_lease_acquired')),
-      (i) => i >= 0,
-      'one instance holds the ingest lease',
-    );
-    const leader = relays[leaderIndex]!;
-    const follower = relays[1 - leaderIndex]!;
-    // A source added through the follower's admin API is run by the leader.
-    const remote = await fx.net.createAccount('remotewriter');
-    const alice = await follower.token('alice');
-    const { id } = await follower.createThread(alice, [], 'ingested on two instances');
-    expect((await follower.api('POST', `/v1/threads/${id}/remotes`, alice, { did: remote.did })).status).toBe(200);
-    const from = leader.logs.length;
-    const created = await follower.api('POST', '/v1/admin/federation/sources', ADMIN, {
-      kind: 'PDS',
-      name: `pds-${ulid()}`,
-      serviceEndpoint: fx.net.url,
-      isEnabled: true,
-      allowIngest: true,
-      rateLimitPerMinute: 6000,
-    });
-    expect(created.status).toBe(201);
-    await leader.waitForLog((l) => l.event === 'ingest_source_connected', 30_000, from);
+    const { leaderIndex, leader, follower, remote, alice, id } = await ingestingThread('ingested on two instances', 'remotewriter');
+    // The source was added through the follower's admin API: the leader runs it.
     expect(follower.logs.some((l) => l.event === 'ingest_source_connected' || l.event === 'ingest_lease_acquired')).toBe(false);
 
     const messages = async (r: RelayProcess) =>
