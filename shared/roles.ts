@@ -6,7 +6,7 @@
  * threads created before roles existed: then the first participant is the owner);
  * `ThreadMeta.moderators` are users the owner named. The owner is always a moderator.
  */
-import type { ThreadMeta } from './schema.ts';
+import { type ThreadMeta, parseRemoteAuthorId } from './schema.ts';
 
 /** A member's role in a thread. */
 export type ThreadRole = 'owner' | 'moderator' | 'member';
@@ -30,4 +30,18 @@ export function roleOf(meta: RoleFields, userId: string): ThreadRole | null {
 export function canModerate(meta: RoleFields, userId: string): boolean {
   const role = roleOf(meta, userId);
   return role === 'owner' || role === 'moderator';
+}
+
+/**
+ * Whether `userId` may delete a message written by `authorId`: its author always; a moderator
+ * too, unless the author is remote (`alice@did:…`, a message ingested from another relay's
+ * repo). That record is not this relay's to delete: its other copies (the record, every
+ * other relay sharing the thread) would keep the text while this relay showed "deleted",
+ * so the deletion is refused rather than done halfway (design/message-lifecycle.md, "Two
+ * relays sharing a thread"). `authorId` undefined: a message this side does not know.
+ */
+export function canRedact(meta: RoleFields, userId: string, authorId: string | undefined): boolean {
+  if (authorId === userId) return true;
+  if (authorId !== undefined && parseRemoteAuthorId(authorId)) return false;
+  return canModerate(meta, userId);
 }

@@ -5,7 +5,7 @@
  * app's live region.
  */
 import type { ThreadView, ViewMessage } from '../index.ts';
-import { canModerate } from '../../shared/roles.ts';
+import { canRedact } from '../../shared/roles.ts';
 import type { App } from './app-state.ts';
 import { h, srOnly } from './dom.ts';
 
@@ -19,17 +19,21 @@ export interface RowMode {
   confirmDelete?: string;
 }
 
-/** Whether the signed-in user may delete `m` (their own, or as a thread moderator). */
+/**
+ * Whether the signed-in user may delete `m`: their own, or as a thread moderator — but not a
+ * message from another relay, whose record this relay cannot delete (shared/roles.ts `canRedact`).
+ */
 export function mayDelete(view: ThreadView, user: string, m: ViewMessage): boolean {
   if (m.mine) return true;
   const meta = view.roots.meta;
-  return canModerate(
+  return canRedact(
     {
       participants: (meta.get('participants') as string[] | undefined) ?? [],
       ...(typeof meta.get('owner') === 'string' ? { owner: meta.get('owner') as string } : {}),
       ...(Array.isArray(meta.get('moderators')) ? { moderators: meta.get('moderators') as string[] } : {}),
     },
     user,
+    m.authorId,
   );
 }
 

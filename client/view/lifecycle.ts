@@ -6,7 +6,7 @@
 import { storeState } from 'y-indexeddb';
 import { monotonicFactory } from 'ulid';
 import { type ReactionSummary, editKey, isValidEmoji, reactionKey } from '../../shared/message-lifecycle.ts';
-import { canModerate } from '../../shared/roles.ts';
+import { canRedact } from '../../shared/roles.ts';
 import { DEFAULT_MAX_TEXT_LENGTH, validateMessageRecord } from '../../shared/schema.ts';
 import type { LiveGeneration } from '../generations/live-generation.ts';
 import { afterPendingWrites } from '../local/local-store.ts';
@@ -61,12 +61,14 @@ export async function editMessage(h: LifecycleHost, id: string, text: string): P
 }
 
 /**
- * Deletes a message (the author's own, or anyone's for a moderator): it shows as deleted at
- * once; the relay then removes its text everywhere (design/message-lifecycle.md).
+ * Deletes a message (the author's own, or anyone's for a moderator, except a message from
+ * another relay: shared/roles.ts `canRedact`): it shows as deleted at once; the relay then removes its text everywhere (design/message-lifecycle.md).
  */
 export async function deleteMessage(h: LifecycleHost, id: string, meta: { participants: string[]; owner?: string; moderators?: string[] } | null): Promise<void> {
   const m = shown(h, id);
-  if (!m.mine && !(meta && canModerate(meta, h.userId))) throw new SkeinError('FORBIDDEN', "only the author or a moderator deletes a message");
+  if (!m.mine && !(meta && canRedact(meta, h.userId, m.authorId))) {
+    throw new SkeinError('FORBIDDEN', "only the author or a moderator deletes a message, and only its author a message from another relay");
+  }
   const gen = h.generation();
   if (gen.roots.redactions.has(id)) return;
   gen.doc.transact(() => gen.roots.redactions.set(id, { by: h.userId, at: Date.now() }), h.origin);

@@ -46,6 +46,14 @@ export interface IngestedMessage {
   atCid: string;
 }
 
+/**
+ * An edit or deletion of an ingested message by its author (their AT record was updated or
+ * deleted: design/message-lifecycle.md, "AT mapping"), as the relay applies it.
+ */
+export type IngestedChange =
+  | { kind: 'edit'; messageId: string; authorId: string; editId: string; text: string; editedAt: number }
+  | { kind: 'delete'; messageId: string; authorId: string; at: number };
+
 export interface ThreadRoomOptions {
   compactAfterUpdates: number;
   maxTextLength: number;

@@ -42,6 +42,7 @@ import type { SystemEvent } from '../../shared/membership.ts';
 import { coveredSnapshot } from '../store/snapshot-coverage.ts';
 import { revisionsOf, unpurged } from '../../shared/message-lifecycle.ts';
 import { RoomAdmission, authorOf } from './room-admission.ts';
+import { planIngestedChanges } from './ingested-changes.ts';
 import { SealedAuthors, lifecycleIds } from './sealed-authors.ts';
 import { RoomChain } from './room-chain.ts';
 import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN } from './origins.ts';
@@ -51,14 +52,14 @@ import { RoomPresence } from './room-presence.ts';
 import { type RemoteMessage, applyStored, remoteAction } from './room-remote.ts';
 import { CanonWatch, missingCanon, storedMessages } from './canon-watch.ts';
 import { rollGeneration, sealedElsewhere, sealReason } from './room-seal.ts';
-import { BackendUnavailableError, type Collecting, type IngestedMessage, RoomBrokenError, RoomSealedError, type ThreadRoomOptions } from './room-types.ts';
+import { BackendUnavailableError, type Collecting, type IngestedChange, type IngestedMessage, RoomBrokenError, RoomSealedError, type ThreadRoomOptions } from './room-types.ts';
 import { StreamWatch } from './stream-watch.ts';
 import { DEFAULT_MAX_RECEIPTS_PER_USER, ReceiptBudget } from './room-receipts.ts';
 import { SyncConnection } from './sync-connection.ts';
 import { ThreadMeters } from './thread-meters.ts';
 import { encodeUpdate } from './sync-protocol.ts';
 
-export type { IngestedMessage, ThreadRoomOptions } from './room-types.ts';
+export type { IngestedChange, IngestedMessage, ThreadRoomOptions } from './room-types.ts';
 
 /** How long a room waits, after another instance's update, before finishing a redaction that instance left undone. */
 const SWEEP_GRACE_MS = 1000;
@@ -596,6 +597,33 @@ export class ThreadRoom {
   /** Appends messages ingested from AT (state `confirmed`: they are records already, never mirrored again). */
   appendIngested(items: IngestedMessage[]): Promise<StoredMessage[]> {
     return this.appendByRelay(items, 'confirmed');
+  }
+
+  /**
+   * Applies edits and deletions of ingested messages by their authors (ingested-changes.ts):
+   * the entries are one relay change, stored and sent like canon; then the edited rows take
+   * their current text and deleted messages are redacted as a member's deletion is (document,
+   * rows, log). Throws like `appendIngested`. Resolves with how many changes were applied.
+   */
+  applyIngestedChanges(changes: IngestedChange[]): Promise<number> {
+    return this.chain.run(async () => {
+      if (this.sealed) throw new RoomSealedError(this.id);
+      if (this.broken) throw new RoomBrokenError(this.id);
+      const refused = this.opts.refuseWrites?.();
+      if (refused) throw new BackendUnavailableError(refused);
+      const rows = await this.store.getMessages(this.id, [...new Set(changes.map((c) => c.messageId))]);
+      const plan = planIngestedChanges(this.roots, new Map(rows.map((m) => [m.id, m])), changes);
+      for (const s of plan.skipped) this.log.info({ event: 'ingest_change_skipped', threadId: this.id, messageId: s.messageId, reason: s.reason }, 'ingested edit or deletion skipped');
+      const ended = () => (this.sealed ? new RoomSealedError(this.id) : new RoomBrokenError(this.id));
+      this.relayWrite(() => plan.write(this.roots));
+      await this.commitRelayChanges();
+      if (this.closed) throw ended();
+      if (plan.edited.length) await this.revise(plan.edited);
+      if (plan.redact.length) await this.redact(plan.redact);
+      // Rolled elsewhere meanwhile: the next room plans again (what is done is skipped then).
+      if (this.closed) throw ended();
+      return changes.length - plan.skipped.length;
+    });
   }
 
   /** Appends a peer's messages salvaged from a sealed generation (sealed-salvage.ts; mirrored like any message). */

@@ -216,6 +216,24 @@ CREATE TABLE IF NOT EXISTS sealed_states (
   PRIMARY KEY (thread_id, generation)
 );
 `,
+  // 7: edits and deletions of ingested AT records waiting for their thread (issue 30).
+  `
+CREATE TABLE record_changes (
+  did text NOT NULL,
+  collection text NOT NULL,
+  rkey text NOT NULL,
+  rev text NOT NULL,
+  action text NOT NULL CHECK (action IN ('update', 'delete')),
+  author_id text NOT NULL,
+  value json,
+  thread_id text NOT NULL,
+  message_id text NOT NULL,
+  ingested_at bigint NOT NULL,
+  pos bigint GENERATED ALWAYS AS IDENTITY,
+  PRIMARY KEY (did, collection, rkey, rev)
+);
+CREATE INDEX record_changes_by_message ON record_changes(thread_id, message_id);
+`,
 ];
 
 /** The newest schema version this code knows. */

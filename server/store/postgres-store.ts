@@ -273,13 +273,15 @@ export class PostgresStore implements Store {
       await c.query("UPDATE messages SET text = '', redacted = true WHERE thread_id = $1 AND id = ANY($2::text[])", [threadId, ids]);
       await c.query('DELETE FROM at_outbox WHERE thread_id = $1 AND message_id = ANY($2::text[])', [threadId, ids]);
       await c.query(`UPDATE records SET value = jsonb_set(value::jsonb, '{text}', '""')::json WHERE thread_id = $1 AND message_id = ANY($2::text[])`, [threadId, ids]);
+      // An ingested edit not applied yet holds a text of the message too.
+      await c.query('DELETE FROM record_changes WHERE thread_id = $1 AND message_id = ANY($2::text[])', [threadId, ids]);
       const { rows } = await c.query<{ id: string; data: Buffer }>('SELECT id, data FROM updates WHERE thread_id = $1 ORDER BY id FOR UPDATE', [threadId]);
       const stored = rows.map((r) => bytes(r.data)).filter((r) => !opts.holds?.(r));
       await c.query('DELETE FROM updates WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
       await c.query('INSERT INTO updates (thread_id, data) VALUES ($1, $2)', [threadId, buf(mergeLogRows(opts.snapshot, stored))]);
     });
     // Dead tuples keep the old text until vacuumed; best effort (the rows above are committed).
-    await this.pool.query('VACUUM messages, updates, records, at_outbox').catch(() => {});
+    await this.pool.query('VACUUM messages, updates, records, record_changes, at_outbox').catch(() => {});
   }
 
   async reviseMessages(threadId: string, revisions: Array<{ messageId: string; text: string; editedAt: number }>): Promise<void> {

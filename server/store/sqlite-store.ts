@@ -233,6 +233,8 @@ export class SqliteStore implements Store {
       this.db
         .prepare("UPDATE records SET value = json_set(value, '$.text', '') WHERE thread_id = ? AND message_id IN (SELECT value FROM json_each(?))")
         .run(threadId, ids);
+      // An ingested edit not applied yet holds a text of the message too.
+      this.db.prepare('DELETE FROM record_changes WHERE thread_id = ? AND message_id IN (SELECT value FROM json_each(?))').run(threadId, ids);
       const rows = this.q.updates.all(threadId).map((r) => bytes(r.data)).filter((r) => !opts.holds?.(r));
       this.q.deleteUpdates.run(threadId);
       this.q.appendUpdate.run(threadId, mergeLogRows(opts.snapshot, rows));

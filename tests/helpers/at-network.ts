@@ -60,24 +60,46 @@ export class AtNetwork {
    * the PDS does not validate an unknown lexicon, so hostile records go through as written.
    */
   async writeRecords(account: TestAccount, records: Array<{ collection?: string; rkey: string; value: Record<string, unknown> }>, batch = 10): Promise<void> {
+    return this.write(await this.writer(account), account, records, batch, 'create');
+  }
+
+  /** Rewrites records of `account`'s repo (one `update` op each), `batch` per commit. */
+  async updateRecords(account: TestAccount, records: Array<{ collection?: string; rkey: string; value: Record<string, unknown> }>, batch = 10): Promise<void> {
+    return this.write(await this.writer(account), account, records, batch, 'update');
+  }
+
+  /** Deletes records of `account`'s repo (one `delete` op each), `batch` per commit. */
+  async deleteRecords(account: TestAccount, rkeys: string[], batch = 10): Promise<void> {
+    return this.write(await this.writer(account), account, rkeys.map((rkey) => ({ rkey })), batch, 'delete');
+  }
+
+  private writer(account: TestAccount): Promise<AtpAgent> {
     let agent = this.writers.get(account.did);
     if (!agent) this.writers.set(account.did, (agent = this.agent(account)));
-    return this.write(await agent, account, records, batch);
+    return agent;
   }
 
   private readonly writers = new Map<string, Promise<AtpAgent>>();
 
-  private async write(agent: AtpAgent, account: TestAccount, records: Array<{ collection?: string; rkey: string; value: Record<string, unknown> }>, batch: number): Promise<void> {
+  private async write(
+    agent: AtpAgent,
+    account: TestAccount,
+    records: Array<{ collection?: string; rkey: string; value?: Record<string, unknown> }>,
+    batch: number,
+    action: 'create' | 'update' | 'delete',
+  ): Promise<void> {
     for (let i = 0; i < records.length; i += batch) {
       await agent.com.atproto.repo.applyWrites({
         repo: account.did,
         validate: false,
-        writes: records.slice(i, i + batch).map((r) => ({
-          $type: 'com.atproto.repo.applyWrites#create',
-          collection: r.collection ?? MESSAGE_NSID,
-          rkey: r.rkey,
-          value: { $type: r.collection ?? MESSAGE_NSID, ...r.value },
-        })),
+        writes: records.slice(i, i + batch).map((r) => {
+          const collection = r.collection ?? MESSAGE_NSID;
+          if (action === 'delete') return { $type: 'com.atproto.repo.applyWrites#delete' as const, collection, rkey: r.rkey };
+          const value = { $type: collection, ...r.value };
+          return action === 'create'
+            ? { $type: 'com.atproto.repo.applyWrites#create' as const, collection, rkey: r.rkey, value }
+            : { $type: 'com.atproto.repo.applyWrites#update' as const, collection, rkey: r.rkey, value };
+        }),
       });
     }
   }

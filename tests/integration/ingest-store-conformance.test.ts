@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CommitWrite, SourceInput } from '../../server/at/ingest/ingest-store.ts';
+import type { CommitWrite, RecordChange, SourceInput } from '../../server/at/ingest/ingest-store.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
 import type { Store } from '../../server/store/store.ts';
 import { postgresSchemas } from '../helpers/postgres.ts';
@@ -131,6 +131,38 @@ describe.each(stores)('%s ingest store', (_name, make) => {
     again.records[0]!.cid = 'other';
     await s.recordCommit(again);
     expect((await s.getRecord(DID, 'dev.skein.chat.message', 'm1'))!.cid).toBe('cid-m1');
+  });
+
+  it('stores edits and deletions with their commit; they wait until their record is applied, once per (record, rev), until dropped', async () => {
+    const s = await open();
+    const src = await s.createSource(input(), 1);
+    await s.recordCommit(commit(src.id, 1, ['m1', 'm2']));
+    const change = (rkey: string, rev: string, action: 'update' | 'delete', now: number): RecordChange => ({
+      did: DID,
+      collection: 'dev.skein.chat.message',
+      rkey,
+      rev,
+      action,
+      authorId: `carol@${DID}`,
+      value: action === 'update' ? { text: `${rkey} edited` } : null,
+      threadId: 't1',
+      messageId: rkey,
+      ingestedAt: now,
+    });
+    const edit = { ...commit(src.id, 2, []), changes: [change('m1', 'rev2', 'update', 1002)] };
+    await s.recordCommit(edit);
+    await s.recordCommit({ ...commit(src.id, 3, []), changes: [change('m2', 'rev3', 'delete', 1003)] });
+    await s.recordCommit({ ...commit(src.id, 4, []), changes: [change('m1', 'rev2', 'update', 1004)] }); // the same rev again
+    expect((await s.getSyncState(src.id, DID))!.lastSeq).toBe(4);
+    // Their records are not in their thread yet: nothing to apply.
+    expect(await s.pendingChanges(10)).toEqual([]);
+    await s.markApplied([`at://${DID}/dev.skein.chat.message/m1`, `at://${DID}/dev.skein.chat.message/m2`], 99);
+    const pending = await s.pendingChanges(10);
+    expect(pending).toEqual([change('m1', 'rev2', 'update', 1002), change('m2', 'rev3', 'delete', 1003)]);
+    await s.dropChanges([pending[0]!]);
+    expect((await s.pendingChanges(10)).map((c) => c.rev)).toEqual(['rev3']);
+    await s.dropChanges(pending);
+    expect(await s.pendingChanges(10)).toEqual([]);
   });
 
   it('stores backfilled records without a commit: no log row, no cursor, first writer wins, pending in insertion order', async () => {

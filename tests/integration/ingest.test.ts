@@ -11,12 +11,14 @@ import Database from 'better-sqlite3';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createSkeinClient } from '../../client/index.ts';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ulid } from 'ulid';
 import { describe, expect, it } from 'vitest';
 import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
+import { revisionsOf } from '../../shared/message-lifecycle.ts';
+import * as Y from 'yjs';
 import { type CanonInfo, remoteAuthorId } from '../../shared/schema.ts';
 import { useAtNetwork } from '../helpers/at-fixture.ts';
 import type { TestAccount } from '../helpers/at-network.ts';
@@ -320,6 +322,95 @@ describe('AT ingest', () => {
     relays.push(plain);
     expect((await plain.api('GET', '/v1/admin/federation/sources', ADMIN)).status).toBe(404);
     await plain.stop();
+  });
+
+  it('an update of an ingested record by its repo is an edit, a delete its deletion (text gone from document, rows and file); hostile updates are refused and change nothing', async () => {
+    const relay = await ingestRelay();
+    const remote = await fx.net.createAccount('remote');
+    const other = await fx.net.createAccount('other');
+    const { id: threadId, alice } = await threadWithRemote(relay, remote);
+    // `other` is a remote member too: the hostile updates below come from inside the thread.
+    const from = relay.logs.length;
+    expect((await relay.api('POST', `/v1/threads/${threadId}/remotes`, alice, { did: other.did })).status).toBe(200);
+    await relay.waitForLog((l) => (l.event === 'ingest_backfill_done' || l.event === 'ingest_backfill_failed') && l.threadId === threadId, 30_000, from);
+    await addSource(relay);
+    const a = connectClient(relay.wsUrl, threadId, alice, 'alice');
+    clients.push(a);
+    await synced(a);
+    const secret = `INGEST-SECRET-${ulid()}`;
+    const edited = record(threadId, 'first version');
+    const gone = record(threadId, secret);
+    await fx.net.writeRecords(remote, [edited, gone]);
+    await a.until(() => [edited, gone].every((r) => (a.roots.canon.get(r.rkey) as CanonInfo | undefined)?.state === 'confirmed'), 'both ingested');
+    const author = remoteAuthorId('carol', remote.did);
+    const textOf = (id: string) => revisionsOf(a.roots.edits.entries(), id).at(-1)?.text ?? a.roots.messages.toArray().find((m) => m.id === id)?.text;
+    const opsOf = async (did: string, rkey: string) => (await commits(relay, `did=${did}`)).flatMap((c) => c.operations).filter((o: any) => o.rkey === rkey);
+
+    // Hostile: another member's repo writes a record under the same key and then updates it
+    // (a repo can only write its own records: this is the closest AT gets to "editing
+    // someone else's message"); the author's own repo changes immutable fields, sends text
+    // over the limit, or leaves out editedAt. Each is its own commit.
+    const hijack = { rkey: edited.rkey, value: { ...edited.value, author: 'mallory', text: 'hijacked' } };
+    await fx.net.writeRecords(other, [hijack]);
+    await fx.net.updateRecords(other, [{ ...hijack, value: { ...hijack.value, text: 'hijacked again', editedAt: new Date().toISOString() } }]);
+    const editedAt = new Date().toISOString();
+    await fx.net.updateRecords(remote, [{ rkey: gone.rkey, value: { ...gone.value, seq: 99, text: 'moved', editedAt } }]);
+    await fx.net.updateRecords(remote, [{ rkey: gone.rkey, value: { ...gone.value, sentAt: new Date(0).toISOString(), text: 'backdated', editedAt } }]);
+    await fx.net.updateRecords(remote, [{ rkey: gone.rkey, value: { ...gone.value, text: 'x'.repeat(20_000), editedAt } }]);
+    await fx.net.updateRecords(remote, [{ rkey: gone.rkey, value: { ...gone.value, text: 'no editedAt' } }]);
+    const hostile = await eventually(() => opsOf(remote.did, gone.rkey), (l) => l.length === 5, 'the hostile updates logged');
+    expect(hostile.slice(1).map((o: any) => [o.action, o.status, o.reason])).toEqual([
+      ['update', 'rejected', 'immutable_field_changed'],
+      ['update', 'rejected', 'immutable_field_changed'],
+      ['update', 'rejected', 'text_too_long'],
+      ['update', 'rejected', 'invalid_edited_at'],
+    ]);
+    const hijacks = await eventually(() => opsOf(other.did, edited.rkey), (l) => l.length === 2, 'the hijack logged');
+    expect(hijacks.map((o: any) => [o.action, o.status, o.reason])).toEqual([
+      ['create', 'duplicate', 'message_exists'],
+      ['update', 'rejected', 'not_the_author'],
+    ]);
+
+    // The author's edit: a revision keyed by the commit's rev; seq and author unchanged.
+    await fx.net.updateRecords(remote, [{ rkey: edited.rkey, value: { ...edited.value, text: 'second version', editedAt: new Date().toISOString() } }]);
+    await a.until(() => textOf(edited.rkey) === 'second version', 'the edit applied');
+    const [, edit] = await opsOf(remote.did, edited.rkey);
+    expect(edit).toMatchObject({ action: 'update', status: 'applied' });
+    expect(revisionsOf(a.roots.edits.entries(), edited.rkey)).toHaveLength(1);
+    expect(textOf(gone.rkey)).toBe(secret); // the hostile updates changed nothing
+    const rows = await eventually(() => messages(relay, threadId, alice), (l) => l.find((m) => m.id === edited.rkey)?.text === 'second version', 'the row edited');
+    expect(rows.map((m) => [m.id, m.seq, m.authorId])).toEqual([
+      [edited.rkey, 1, author],
+      [gone.rkey, 2, author],
+    ]);
+    expect(rows[0]).toMatchObject({ editedAt: expect.any(Number) });
+
+    // The author's delete: the relay's own redaction (marker, document, rows, log, file).
+    await fx.net.deleteRecords(remote, [gone.rkey]);
+    await a.until(() => a.roots.redactions.has(gone.rkey) && textOf(gone.rkey) === undefined, 'the deletion applied');
+    expect(a.roots.redactions.get(gone.rkey)).toMatchObject({ by: author });
+    await relay.waitForLog((l) => l.event === 'messages_redacted' && l.threadId === threadId, 10_000);
+    const after = await messages(relay, threadId, alice);
+    expect(after.map((m) => [m.id, m.seq])).toEqual([
+      [edited.rkey, 1],
+      [gone.rkey, 2],
+    ]);
+    expect(after[1]).toMatchObject({ text: '', redacted: true });
+    const fresh = connectClient(relay.wsUrl, threadId, alice, 'alice');
+    clients.push(fresh);
+    await synced(fresh);
+    expect(Buffer.from(Y.encodeStateAsUpdate(fresh.doc)).includes(secret)).toBe(false);
+    expect(Buffer.from(Y.encodeStateAsUpdate(fresh.doc)).includes('second version')).toBe(true); // the test can fail
+    for (const text of [secret, 'first version', 'second version']) expect(relay.rawLog.join('\n')).not.toContain(text);
+    await relay.stop();
+    for (const f of ['skein.sqlite', 'skein.sqlite-wal']) {
+      const file = join(relay.dataDir, f);
+      if (existsSync(file)) expect(readFileSync(file).includes(secret)).toBe(false);
+    }
+    // Applied changes are dropped: the edit's text is only in the thread now.
+    const db = new Database(join(relay.dataDir, 'skein.sqlite'), { readonly: true });
+    expect(db.prepare('SELECT count(*) AS n FROM record_changes').get()).toEqual({ n: 0 });
+    db.close();
   });
 
   it("the relay's own mirrored records coming back are duplicates, not doubled messages", async () => {

@@ -10,7 +10,7 @@ import { MESSAGE_NSID } from '../../shared/at-lexicon.ts';
 import { editKey } from '../../shared/message-lifecycle.ts';
 import type { CanonInfo } from '../../shared/schema.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { AtNetwork } from '../helpers/at-network.ts';
+import { AtNetwork, type TestAccount } from '../helpers/at-network.ts';
 import { type RelayProcess, startRelay } from '../helpers/relay-process.ts';
 import { type TestClient, connectClient, synced } from '../helpers/y-client.ts';
 
@@ -29,18 +29,25 @@ afterAll(async () => {
 
 const canonOf = (c: TestClient, id: string) => c.roots.canon.get(id) as CanonInfo | undefined;
 
+/** A relay process mirroring into `account`'s repo, once its bridge has logged in. */
+async function bridgeRelay(account: TestAccount, env: Record<string, string> = {}): Promise<RelayProcess> {
+  const relay = await startRelay({
+    SKEIN_ATPROTO_SERVICE: net.url,
+    SKEIN_ATPROTO_IDENTIFIER: account.handle,
+    SKEIN_ATPROTO_PASSWORD: account.password,
+    SKEIN_BRIDGE_BACKOFF_BASE_MS: '100',
+    SKEIN_BRIDGE_BACKOFF_MAX_MS: '1000',
+    ...env,
+  });
+  relays.push(relay);
+  await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
+  return relay;
+}
+
 describe('AT bridge: deleted messages', () => {
   it('an edit rewrites the AT record under the same key; a deletion deletes it (getRecord 404)', async () => {
     const account = await net.createAccount('relaydel');
-    const relay = await startRelay({
-      SKEIN_ATPROTO_SERVICE: net.url,
-      SKEIN_ATPROTO_IDENTIFIER: account.handle,
-      SKEIN_ATPROTO_PASSWORD: account.password,
-      SKEIN_BRIDGE_BACKOFF_BASE_MS: '100',
-      SKEIN_BRIDGE_BACKOFF_MAX_MS: '1000',
-    });
-    relays.push(relay);
-    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
+    const relay = await bridgeRelay(account);
     const alice = await relay.token('alice');
     const { id: threadId } = await relay.createThread(alice, [], 'deletions', { mirror: true });
     const a = connectClient(relay.wsUrl, threadId, alice, 'alice');
@@ -80,16 +87,7 @@ describe('AT bridge: deleted messages', () => {
   it('erasure on request deletes the user’s records through the same redaction, and the report counts them', async () => {
     const admin = 'erasure-admin-token-0123456789abcdef';
     const account = await net.createAccount('relayerase');
-    const relay = await startRelay({
-      SKEIN_ATPROTO_SERVICE: net.url,
-      SKEIN_ATPROTO_IDENTIFIER: account.handle,
-      SKEIN_ATPROTO_PASSWORD: account.password,
-      SKEIN_ADMIN_TOKEN: admin,
-      SKEIN_BRIDGE_BACKOFF_BASE_MS: '100',
-      SKEIN_BRIDGE_BACKOFF_MAX_MS: '1000',
-    });
-    relays.push(relay);
-    await relay.waitForLog((l) => l.event === 'bridge_logged_in', 30_000);
+    const relay = await bridgeRelay(account, { SKEIN_ADMIN_TOKEN: admin });
     const [alice, bob] = [await relay.token('alice'), await relay.token('bob')];
     const { id: threadId } = await relay.createThread(alice, ['bob'], 'erasure', { mirror: true });
     const a = connectClient(relay.wsUrl, threadId, alice, 'alice');

@@ -2,11 +2,16 @@
  * Two relay processes share one thread through AT: one dev-env PDS + PLC with an account per
  * relay, each relay mirroring into its own repo and ingesting the PDS's firehose.
  */
+import 'fake-indexeddb/auto';
 import { AtpAgent } from '@atproto/api';
 import { ulid } from 'ulid';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
+import WebSocket from 'ws';
+import { createSkeinClient } from '../../client/index.ts';
+import { CloseCode } from '../../shared/errors.ts';
 import { MESSAGE_NSID, THREAD_NSID } from '../../shared/at-lexicon.ts';
+import { editKey, reactionKey, revisionsOf } from '../../shared/message-lifecycle.ts';
 import { type CanonInfo, remoteAuthorId } from '../../shared/schema.ts';
 import { useAtNetwork } from '../helpers/at-fixture.ts';
 import type { TestAccount } from '../helpers/at-network.ts';
@@ -208,6 +213,77 @@ describe('two relays share one thread through AT', { timeout: 180_000 }, () => {
     gapFree(lc);
     expect(lc.map((m) => m.id)).toEqual([...early, fromBob, later]);
     expect(lc[2]).toMatchObject({ authorId: remoteAuthorId('bob', b.account.did), text: 'bob before A let B in' });
+  });
+
+  it('an edit and a deletion on A reach B (rows, live document, a new member’s sync); reactions stay on their relay; B’s owner may not delete A’s messages', async () => {
+    const { a, b } = await pair();
+    const { alice, bob, threadA, threadB } = await sharedThread(a, b);
+    const ca = client(a.relay, threadA, 'alice', alice);
+    const cb = client(b.relay, threadB, 'bob', bob);
+    await Promise.all([synced(ca), synced(cb)]);
+    const secret = `SHARED-SECRET-${ulid()}`;
+    const kept = ca.send('with a typo').id;
+    const gone = ca.send(secret).id;
+    const fromBob = cb.send('bob on B').id;
+    await cb.until(allConfirmed(cb, [kept, gone, fromBob]), 'alice’s messages on B', 60_000);
+    await ca.until(allConfirmed(ca, [fromBob]), 'bob’s message on A', 60_000);
+    const textOn = (c: TestClient, id: string) => revisionsOf(c.roots.edits.entries(), id).at(-1)?.text ?? c.roots.messages.toArray().find((m) => m.id === id)?.text;
+    const seqsBefore = (await listed(b.relay, threadB, bob)).map((m) => [m.id, m.seq]);
+
+    // Reactions are relay-local (not mirrored, like receipts): each stays where it was made.
+    ca.roots.reactions.set(reactionKey(kept, 'alice', '🎉'), { at: Date.now() });
+    cb.roots.reactions.set(reactionKey(kept, 'bob', '👍'), { at: Date.now() });
+    cb.roots.reactions.set(reactionKey(fromBob, 'bob', '❤️'), { at: Date.now() });
+
+    // Edit on A: the record is rewritten; B shows the new text as an edit, same seq.
+    ca.roots.edits.set(editKey(kept, ulid()), { text: 'with the typo fixed', editedAt: Date.now() });
+    await cb.until(() => textOn(cb, kept) === 'with the typo fixed', 'the edit on B', 60_000);
+    await eventually(() => listed(b.relay, threadB, bob), (l) => l.find((m) => m.id === kept)?.text === 'with the typo fixed', 'B’s row edited');
+
+    // B's owner may not delete a message whose record is in A's repo: refused with 4402,
+    // nothing applied (B could not delete the record, so A and C would keep showing it).
+    const rogue = client(b.relay, threadB, 'bob', bob);
+    await synced(rogue);
+    const closed = rogue.nextClose(30_000);
+    rogue.roots.redactions.set(kept, { by: 'bob', at: Date.now() });
+    expect((await closed).code).toBe(CloseCode.POLICY_VIOLATION);
+    rogue.destroy();
+    // The SDK refuses it before writing anything (and the app hides Delete: the same rule).
+    const sdk = await createSkeinClient({ relayUrl: b.relay.url, userId: 'bob', getToken: () => bob, WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket });
+    try {
+      const view = sdk.openThread(threadB);
+      await eventually(async () => view.messages.find((m) => m.id === kept), (m) => !!m, 'the SDK shows alice’s message');
+      await expect(view.delete(kept)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    } finally {
+      await sdk.close();
+    }
+
+    // Deletion on A: the record is deleted; B redacts the message (marker, document, rows).
+    ca.roots.redactions.set(gone, { by: 'alice', at: Date.now() });
+    await cb.until(() => cb.roots.redactions.has(gone) && textOn(cb, gone) === undefined, 'the deletion on B', 60_000);
+    expect(cb.roots.redactions.get(gone)).toMatchObject({ by: remoteAuthorId('alice', a.account.did) });
+    const lb = await eventually(() => listed(b.relay, threadB, bob), (l) => l.find((m) => m.id === gone)?.text === '', 'B’s row emptied');
+    expect(lb.map((m) => [m.id, m.seq])).toEqual(seqsBefore);
+    gapFree(lb);
+    expect(lb.find((m) => m.id === gone)).toMatchObject({ redacted: true });
+    expect(textOn(cb, kept)).toBe('with the typo fixed');
+
+    // A new member of B's thread syncs no deleted text.
+    const carol = await b.relay.token('carol');
+    expect((await b.relay.api('POST', `/v1/threads/${threadB}/members`, bob, { userId: 'carol' })).status).toBe(200);
+    const cc = client(b.relay, threadB, 'carol', carol);
+    await synced(cc);
+    const state = Buffer.from(Y.encodeStateAsUpdate(cc.doc));
+    expect(state.includes('with the typo fixed')).toBe(true); // the test can fail
+    expect(state.includes(secret)).toBe(false);
+
+    // Reactions never crossed, and nothing about them broke the thread on either side.
+    const reactionKeys = (c: TestClient) => [...c.roots.reactions.keys()].sort();
+    expect(reactionKeys(ca)).toEqual([reactionKey(kept, 'alice', '🎉')]);
+    expect(reactionKeys(cb)).toEqual([reactionKey(fromBob, 'bob', '❤️'), reactionKey(kept, 'bob', '👍')].sort());
+    expect(textOn(ca, kept)).toBe('with the typo fixed');
+    expect(ca.roots.messages.toArray().some((m) => m.id === gone)).toBe(false);
+    for (const relay of [a.relay, b.relay]) expect(relay.rawLog.join('\n')).not.toContain(secret);
   });
 
   it('a third repo naming the thread is rejected; after A removes B, B’s new messages stop reaching A', async () => {

@@ -6,19 +6,24 @@ import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { CloseCode } from '../../shared/errors.ts';
 import { MAX_REACTIONS_PER_MESSAGE, editKey, isValidEmoji, reactionKey, reactionsByMessage, revisionsOf } from '../../shared/message-lifecycle.ts';
-import { type MessageRecord, type ThreadRoots, threadRoots } from '../../shared/schema.ts';
+import { type MessageRecord, type ThreadRoots, remoteAuthorId, threadRoots } from '../../shared/schema.ts';
 import { type Verdict, checkUpdate } from '../../server/room/policy/update-policy.ts';
 
 const msg = (id: string, authorId: string, text = 'hi'): MessageRecord => ({ id, authorId, text, clientSentAt: 1 });
+const REMOTE = remoteAuthorId('zoe', 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa');
 
-/** A relay doc: m0 by alice, m1 by bob; carol owns the thread, dave moderates, erin is a plain member. */
+/**
+ * A relay doc: m0 by alice, m1 by bob, m2 by zoe of another relay (ingested from its repo);
+ * carol owns the thread, dave moderates, erin is a plain member.
+ */
 function relayDoc() {
   const doc = new Y.Doc();
   const roots = threadRoots(doc);
   doc.transact(() => {
-    roots.messages.insert(0, [msg('m0', 'alice'), msg('m1', 'bob')]);
+    roots.messages.insert(0, [msg('m0', 'alice'), msg('m1', 'bob'), msg('m2', REMOTE)]);
     roots.canon.set('m0', { seq: 1, sentAt: 1, state: 'sent' });
     roots.canon.set('m1', { seq: 2, sentAt: 1, state: 'sent' });
+    roots.canon.set('m2', { seq: 3, sentAt: 1, state: 'confirmed' });
     roots.meta.set('participants', ['carol', 'alice', 'bob', 'dave', 'erin']);
     roots.meta.set('owner', 'carol');
     roots.meta.set('moderators', ['dave']);
@@ -84,6 +89,9 @@ describe('message lifecycle policy', () => {
     ['deleting a revision', 'bob', (r) => r.edits.delete(editKey('m1', 'e0')), CloseCode.POLICY_VIOLATION],
     ["deleting another user's message as a plain member", 'erin', (r) => r.redactions.set('m0', { by: 'erin', at: 3 }), CloseCode.POLICY_VIOLATION],
     ["deleting another user's message as its other author", 'bob', (r) => r.redactions.set('m0', { by: 'bob', at: 3 }), CloseCode.POLICY_VIOLATION],
+    // Its record is in another relay's repo: deleting it here only would be a deletion done halfway.
+    ["deleting a remote author's message as a moderator", 'dave', (r) => r.redactions.set('m2', { by: 'dave', at: 3 }), CloseCode.POLICY_VIOLATION],
+    ["deleting a remote author's message as the owner", 'carol', (r) => r.redactions.set('m2', { by: 'carol', at: 3 }), CloseCode.POLICY_VIOLATION],
     ['a deletion in the name of another user', 'alice', (r) => r.redactions.set('m0', { by: 'carol', at: 3 }), CloseCode.POLICY_VIOLATION],
     ['a malformed deletion marker', 'alice', (r) => r.redactions.set('m0', { by: 'alice' } as any), CloseCode.POLICY_VIOLATION],
     ['deleting the message record itself', 'alice', (r) => r.messages.delete(0, 1), CloseCode.POLICY_VIOLATION],

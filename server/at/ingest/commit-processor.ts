@@ -9,7 +9,7 @@ import type { IdResolver } from '@atproto/identity';
 import { parseCommitAuthenticated } from '@atproto/sync';
 import type { Logger } from '../../ops/logger.ts';
 import type { Store } from '../../store/store.ts';
-import type { CommitOperation, CommitWrite, IngestStore } from './ingest-store.ts';
+import type { CommitOperation, CommitWrite, IngestStore, RecordChange } from './ingest-store.ts';
 import { type OpVerdict, checkOperation, commitStatus } from './record-check.ts';
 
 /** Collections this relay ingests; everything else on the firehose is skipped unlogged. */
@@ -81,8 +81,8 @@ export class CommitProcessor {
       operations,
       receivedAt: now,
     };
-    const write = (status: CommitWrite['entry']['status'], reason: string | null, records: CommitWrite['records'] = []) =>
-      this.d.ingest.recordCommit({ entry: { ...entry, status, reason }, records, cursor, now });
+    const write = (status: CommitWrite['entry']['status'], reason: string | null, records: CommitWrite['records'] = [], changes: RecordChange[] = []) =>
+      this.d.ingest.recordCommit({ entry: { ...entry, status, reason }, records, changes, cursor, now });
 
     const repo = await this.d.ingest.getSyncState(sourceId, evt.repo);
     if (repo?.lastSeq != null && evt.seq <= repo.lastSeq) {
@@ -108,14 +108,16 @@ export class CommitProcessor {
     const ownDid = this.d.ownDid();
     const verdicts: OpVerdict[] = [];
     const records: CommitWrite['records'] = [];
+    const changes: RecordChange[] = [];
     const inCommit = new Set<string>();
     for (const op of operations) {
       const v = byPath.get(`${op.collection}/${op.rkey}`);
       let verdict: OpVerdict;
-      if (!v) verdict = { status: 'rejected', reason: 'unverified_operation' };
+      // Only what the verification returned is trusted (the same path as another action is not).
+      if (!v || v.event !== op.action) verdict = { status: 'rejected', reason: 'unverified_operation' };
       else {
         verdict = await checkOperation(
-          { action: op.action, did: evt.repo, collection: op.collection, rkey: op.rkey, record: 'record' in v ? v.record : undefined },
+          { action: v.event, did: evt.repo, collection: op.collection, rkey: op.rkey, record: 'record' in v ? v.record : undefined },
           {
             maxTextLength: this.d.maxTextLength,
             ownDid,
@@ -123,13 +125,14 @@ export class CommitProcessor {
             getThreadByAtUri: (uri) => this.d.store.getThreadByAtUri(uri),
             hasMessage: async (t, m) => (await this.d.store.getMessage(t, m)) !== null,
             wasIngested: async (did, c, r) => inCommit.has(`${c}/${r}`) || (await this.d.ingest.getRecord(did, c, r)) !== null,
+            ingested: (did, c, r) => this.d.ingest.getRecord(did, c, r),
           },
         );
       }
       verdicts.push(verdict);
       op.status = verdict.status;
       if (verdict.status !== 'applied') op.reason = verdict.reason;
-      if (verdict.status === 'applied' && v && 'record' in v) {
+      if (verdict.status === 'applied' && verdict.kind === 'create' && v && 'record' in v) {
         inCommit.add(`${op.collection}/${op.rkey}`);
         records.push({
           uri: v.uri.toString(),
@@ -141,6 +144,19 @@ export class CommitProcessor {
           sourceId,
           threadId: verdict.threadId,
           messageId: verdict.message.id,
+          ingestedAt: now,
+        });
+      } else if (verdict.status === 'applied' && verdict.kind !== 'create' && v) {
+        changes.push({
+          did: evt.repo,
+          collection: op.collection,
+          rkey: op.rkey,
+          rev: evt.rev,
+          action: verdict.kind,
+          authorId: verdict.authorId,
+          value: 'record' in v ? (JSON.parse(JSON.stringify(v.record)) as Record<string, unknown>) : null,
+          threadId: verdict.threadId,
+          messageId: verdict.messageId,
           ingestedAt: now,
         });
       }
@@ -155,10 +171,10 @@ export class CommitProcessor {
       }
     }
     const { status, reason } = commitStatus(verdicts);
-    await write(status, reason, records);
+    await write(status, reason, records, changes);
     return {
       status,
-      accepted: records.length,
+      accepted: records.length + changes.length,
       rejected: verdicts.filter((v) => v.status === 'rejected' || v.status === 'out_of_order').length,
       duplicates: verdicts.filter((v) => v.status === 'duplicate').length,
     };

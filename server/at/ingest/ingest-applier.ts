@@ -2,15 +2,17 @@
  * Appends accepted records to their threads. A record is stored (with the cursor) before it
  * is applied, and marked applied after its thread committed it; a crash in between leaves
  * it pending, and applying it again is a no-op by message id. So every accepted record ends
- * up in its thread exactly once.
+ * up in its thread exactly once. Edits and deletions of records (stored with their commit
+ * too) follow once their record is applied, and are dropped after their thread applied
+ * them; applying one again is a no-op (an edit is keyed by its commit's rev, a deletion is final).
  */
 import type { AtMessageRecord } from '../../../shared/at-lexicon.ts';
 import type { DocRegistry } from '../../room/doc-registry.ts';
 import type { Logger } from '../../ops/logger.ts';
 import type { Store, StoredMessage } from '../../store/store.ts';
-import type { IngestedRecord } from './ingest-store.ts';
+import type { IngestedRecord, RecordChange } from './ingest-store.ts';
 import { ingestedMessage } from './ingested-message.ts';
-import { BackendUnavailableError } from '../../room/room-types.ts';
+import { BackendUnavailableError, type IngestedChange } from '../../room/room-types.ts';
 
 const PAGE = 500;
 
@@ -20,6 +22,8 @@ export interface IngestApplierDeps {
   log: Logger;
   /** Called with the messages each thread sequenced (lag metrics, thread-list push). */
   onApplied?: (records: IngestedRecord[], stored: StoredMessage[]) => void;
+  /** Called after edits or deletions were applied to a thread. */
+  onChanged?: (threadId: string) => void;
 }
 
 export class IngestApplier {
@@ -62,10 +66,8 @@ export class IngestApplier {
     const ingest = this.d.store.ingest;
     for (;;) {
       const pending = await ingest.pendingRecords(PAGE);
-      if (pending.length === 0) return;
-      const byThread = new Map<string, IngestedRecord[]>();
-      for (const r of pending) byThread.set(r.threadId, [...(byThread.get(r.threadId) ?? []), r]);
-      for (const [threadId, records] of byThread) {
+      if (pending.length === 0) break;
+      for (const [threadId, records] of byThread(pending)) {
         if (this.stopped) return;
         const thread = await this.d.store.getThread(threadId);
         let stored: StoredMessage[] = [];
@@ -76,7 +78,44 @@ export class IngestApplier {
         await ingest.markApplied(records.map((r) => r.uri), Date.now());
         this.d.onApplied?.(records, stored);
       }
+      if (pending.length < PAGE) break;
+    }
+    await this.drainChanges();
+  }
+
+  /** Applies stored edits and deletions whose record is in its thread already (in commit order). */
+  private async drainChanges(): Promise<void> {
+    const ingest = this.d.store.ingest;
+    for (;;) {
+      const pending = await ingest.pendingChanges(PAGE);
+      if (pending.length === 0) return;
+      for (const [threadId, changes] of byThread(pending)) {
+        if (this.stopped) return;
+        const thread = await this.d.store.getThread(threadId);
+        if (thread) await this.d.registry.withLiveRoom(thread, (room) => room.applyIngestedChanges(changes.map(toIngestedChange)));
+        await ingest.dropChanges(changes);
+        this.d.onChanged?.(threadId);
+      }
       if (pending.length < PAGE) return;
     }
   }
+}
+
+/** `items` grouped by thread, each group in the given order. */
+function byThread<T extends { threadId: string }>(items: T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const i of items) {
+    const list = out.get(i.threadId);
+    if (list) list.push(i);
+    else out.set(i.threadId, [i]);
+  }
+  return out;
+}
+
+/** The room's view of a stored change: an edit keyed by the commit's rev, or a deletion. */
+function toIngestedChange(c: RecordChange): IngestedChange {
+  if (c.action === 'delete' || !c.value) return { kind: 'delete', messageId: c.messageId, authorId: c.authorId, at: c.ingestedAt };
+  const r = c.value as unknown as AtMessageRecord;
+  const editedAt = Date.parse(r.editedAt ?? '');
+  return { kind: 'edit', messageId: c.messageId, authorId: c.authorId, editId: c.rev, text: r.text, editedAt: Number.isFinite(editedAt) ? editedAt : c.ingestedAt };
 }

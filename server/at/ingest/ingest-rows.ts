@@ -3,7 +3,7 @@
  * interface's types. SQLite returns booleans as 0/1 and JSON as text; PostgreSQL returns
  * booleans and jsonb values: the mappers accept both.
  */
-import type { CommitLogEntry, FederationSource, IngestedRecord, SourceInput, SyncState } from './ingest-store.ts';
+import type { CommitLogEntry, FederationSource, IngestedRecord, RecordChange, SourceInput, SyncState } from './ingest-store.ts';
 
 const bool = (v: number | boolean): boolean => v === true || v === 1;
 const json = <T>(v: string | T): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
@@ -61,6 +61,32 @@ export interface RecordRow {
   ingested_at: number;
   applied_at: number | null;
 }
+
+export interface ChangeRow {
+  did: string;
+  collection: string;
+  rkey: string;
+  rev: string;
+  action: RecordChange['action'];
+  author_id: string;
+  value: string | Record<string, unknown> | null;
+  thread_id: string;
+  message_id: string;
+  ingested_at: number;
+}
+
+export const toChange = (r: ChangeRow): RecordChange => ({
+  did: r.did,
+  collection: r.collection,
+  rkey: r.rkey,
+  rev: r.rev,
+  action: r.action,
+  authorId: r.author_id,
+  value: r.value === null ? null : json(r.value),
+  threadId: r.thread_id,
+  messageId: r.message_id,
+  ingestedAt: r.ingested_at,
+});
 
 export const toSource = (r: SourceRow): FederationSource => ({
   id: r.id,

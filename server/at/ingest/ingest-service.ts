@@ -73,6 +73,7 @@ export class IngestService {
         const threads = new Set(records.map((r) => r.threadId));
         for (const t of threads) d.onThreadChanged?.(t);
       },
+      onChanged: (t) => d.onThreadChanged?.(t),
     });
   }
 

@@ -89,10 +89,37 @@ export interface IngestedRecord {
   appliedAt: number | null;
 }
 
+/**
+ * An accepted `update` (an edit) or `delete` (a deletion) of an ingested record by its own
+ * repo (design/message-lifecycle.md, "AT mapping"), waiting to be applied to its thread.
+ * Stored with the commit that carried it; dropped once applied (applying it again changes
+ * nothing: the edit is keyed by `rev`, a deletion is final).
+ */
+export interface RecordChange {
+  did: string;
+  collection: string;
+  rkey: string;
+  /** The commit's rev: the edit's id in the thread (`edits` key `<messageId>|<rev>`). */
+  rev: string;
+  action: 'update' | 'delete';
+  /** The message's author in the thread (from the record as first ingested). */
+  authorId: string;
+  /** The new record (update); null for a delete. */
+  value: Record<string, unknown> | null;
+  threadId: string;
+  messageId: string;
+  ingestedAt: number;
+}
+
+/** Identifies one stored RecordChange. */
+export type RecordChangeKey = Pick<RecordChange, 'did' | 'collection' | 'rkey' | 'rev'>;
+
 /** Everything one received commit changes, written atomically by `recordCommit`. */
 export interface CommitWrite {
   entry: CommitLogEntry;
   records: Array<Omit<IngestedRecord, 'appliedAt'>>;
+  /** Accepted edits and deletions of records ingested before. */
+  changes?: RecordChange[];
   /** The source-wide cursor after this event. */
   cursor: string;
   now: number;
@@ -123,8 +150,8 @@ export interface IngestStore {
 
   /**
    * Atomically: appends the commit-log row, stores the accepted records (first writer of a
-   * (did, collection, rkey) wins), and advances the source-wide cursor and the per-did
-   * `lastSeq`/`lastSuccessAt`.
+   * (did, collection, rkey) wins) and changes (one per (record, rev)), and advances the
+   * source-wide cursor and the per-did `lastSeq`/`lastSuccessAt`.
    */
   recordCommit(w: CommitWrite): Promise<void>;
   listCommits(q: CommitLogQuery): Promise<CommitLogEntry[]>;
@@ -141,4 +168,11 @@ export interface IngestStore {
   /** Accepted records not yet appended to their thread, oldest first. */
   pendingRecords(limit: number): Promise<IngestedRecord[]>;
   markApplied(uris: string[], now: number): Promise<void>;
+  /**
+   * Stored edits and deletions whose record is applied to its thread already (so the message
+   * they change is there), oldest first.
+   */
+  pendingChanges(limit: number): Promise<RecordChange[]>;
+  /** Drops applied changes (an edit's text is then only in the thread, which a deletion purges). */
+  dropChanges(keys: RecordChangeKey[]): Promise<void>;
 }

@@ -14,10 +14,12 @@ import type {
   FederationSource,
   IngestStore,
   IngestedRecord,
+  RecordChange,
+  RecordChangeKey,
   SourceInput,
   SyncState,
 } from './ingest-store.ts';
-import { type CommitRow, type RecordRow, type SourceRow, type SyncRow, SOURCE_FIELDS, SYNC_FIELDS, toCommit, toRecord, toSource, toSync } from './ingest-rows.ts';
+import { type ChangeRow, type CommitRow, type RecordRow, type SourceRow, type SyncRow, SOURCE_FIELDS, SYNC_FIELDS, toChange, toCommit, toRecord, toSource, toSync } from './ingest-rows.ts';
 
 // node-postgres would turn a JS array into a PostgreSQL array: JSON columns get text.
 const sqlValue = (v: unknown): unknown => (v !== null && typeof v === 'object' ? JSON.stringify(v) : v);
@@ -117,6 +119,13 @@ export class PostgresIngestStore implements IngestStore {
           [r.did, r.collection, r.rkey, r.uri, r.cid, JSON.stringify(r.value), r.sourceId, r.threadId, r.messageId, r.ingestedAt],
         );
       }
+      for (const ch of w.changes ?? []) {
+        await c.query(
+          `INSERT INTO record_changes (did, collection, rkey, rev, action, author_id, value, thread_id, message_id, ingested_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
+          [ch.did, ch.collection, ch.rkey, ch.rev, ch.action, ch.authorId, ch.value === null ? null : JSON.stringify(ch.value), ch.threadId, ch.messageId, ch.ingestedAt],
+        );
+      }
       await this.put(c, e.sourceId, null, { cursor: w.cursor, lastSeq: e.seq, lastSuccessAt: w.now });
       // The per-repo row never moves back: an out-of-order event is logged, not applied.
       await c.query(
@@ -178,5 +187,20 @@ export class PostgresIngestStore implements IngestStore {
   async markApplied(uris: string[], now: number): Promise<void> {
     if (uris.length === 0) return;
     await this.pool.query('UPDATE records SET applied_at = $1 WHERE uri = ANY($2::text[]) AND applied_at IS NULL', [now, uris]);
+  }
+
+  async pendingChanges(limit: number): Promise<RecordChange[]> {
+    const { rows } = await this.pool.query<ChangeRow>(
+      `SELECT c.* FROM record_changes c JOIN records r ON r.did = c.did AND r.collection = c.collection AND r.rkey = c.rkey
+       WHERE r.applied_at IS NOT NULL ORDER BY c.ingested_at, c.pos LIMIT $1`,
+      [limit],
+    );
+    return rows.map(toChange);
+  }
+
+  async dropChanges(keys: RecordChangeKey[]): Promise<void> {
+    for (const k of keys) {
+      await this.pool.query('DELETE FROM record_changes WHERE did = $1 AND collection = $2 AND rkey = $3 AND rev = $4', [k.did, k.collection, k.rkey, k.rev]);
+    }
   }
 }

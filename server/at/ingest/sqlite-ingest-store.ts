@@ -12,10 +12,12 @@ import type {
   FederationSource,
   IngestStore,
   IngestedRecord,
+  RecordChange,
+  RecordChangeKey,
   SourceInput,
   SyncState,
 } from './ingest-store.ts';
-import { type CommitRow, type RecordRow, type SourceRow, type SyncRow, SOURCE_FIELDS, SYNC_FIELDS, toCommit, toRecord, toSource, toSync } from './ingest-rows.ts';
+import { type ChangeRow, type CommitRow, type RecordRow, type SourceRow, type SyncRow, SOURCE_FIELDS, SYNC_FIELDS, toChange, toCommit, toRecord, toSource, toSync } from './ingest-rows.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS federation_sources (
@@ -94,6 +96,21 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_pending ON records(ingested_at) WHERE applied_at IS NULL;
 CREATE INDEX IF NOT EXISTS records_by_uri ON records(uri);
+-- Edits and deletions of ingested records waiting for their thread (design/message-lifecycle.md).
+CREATE TABLE IF NOT EXISTS record_changes (
+  did TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  rkey TEXT NOT NULL,
+  rev TEXT NOT NULL,
+  action TEXT NOT NULL CHECK (action IN ('update', 'delete')),
+  author_id TEXT NOT NULL,
+  value TEXT,
+  thread_id TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  ingested_at INTEGER NOT NULL,
+  PRIMARY KEY (did, collection, rkey, rev)
+);
+CREATE INDEX IF NOT EXISTS record_changes_by_message ON record_changes(thread_id, message_id);
 `;
 
 const sqlValue = (v: unknown): unknown =>
@@ -132,6 +149,15 @@ export class SqliteIngestStore implements IngestStore {
       record: db.prepare<[string, string, string], RecordRow>('SELECT * FROM records WHERE did = ? AND collection = ? AND rkey = ?'),
       pending: db.prepare<[number], RecordRow>('SELECT * FROM records WHERE applied_at IS NULL ORDER BY ingested_at, rowid LIMIT ?'),
       markApplied: db.prepare('UPDATE records SET applied_at = ? WHERE uri = ? AND applied_at IS NULL'),
+      insertChange: db.prepare(
+        `INSERT OR IGNORE INTO record_changes (did, collection, rkey, rev, action, author_id, value, thread_id, message_id, ingested_at)
+         VALUES (@did, @collection, @rkey, @rev, @action, @authorId, @value, @threadId, @messageId, @ingestedAt)`,
+      ),
+      pendingChanges: db.prepare<[number], ChangeRow>(
+        `SELECT c.* FROM record_changes c JOIN records r ON r.did = c.did AND r.collection = c.collection AND r.rkey = c.rkey
+         WHERE r.applied_at IS NOT NULL ORDER BY c.ingested_at, c.rowid LIMIT ?`,
+      ),
+      dropChange: db.prepare('DELETE FROM record_changes WHERE did = ? AND collection = ? AND rkey = ? AND rev = ?'),
       horizon: db.prepare('UPDATE commit_log_horizon SET prune_before = max(prune_before, ?) WHERE id = 1'),
       prune: db.prepare('DELETE FROM commit_log WHERE received_at < ?'),
     };
@@ -213,6 +239,7 @@ export class SqliteIngestStore implements IngestStore {
     this.db.transaction(() => {
       this.q.insertCommit.run({ ...e, operations: JSON.stringify(e.operations) });
       for (const r of w.records) this.q.insertRecord.run({ ...r, value: JSON.stringify(r.value) });
+      for (const c of w.changes ?? []) this.q.insertChange.run({ ...c, value: c.value === null ? null : JSON.stringify(c.value) });
       this.put(e.sourceId, null, { cursor: w.cursor, lastSeq: e.seq, lastSuccessAt: w.now });
       // The per-repo row never moves back: an out-of-order event is logged, not applied.
       const prev = this.q.sync.get(e.sourceId, e.did);
@@ -258,6 +285,16 @@ export class SqliteIngestStore implements IngestStore {
   async markApplied(uris: string[], now: number): Promise<void> {
     this.db.transaction(() => {
       for (const u of uris) this.q.markApplied.run(now, u);
+    })();
+  }
+
+  async pendingChanges(limit: number): Promise<RecordChange[]> {
+    return this.q.pendingChanges.all(limit).map(toChange);
+  }
+
+  async dropChanges(keys: RecordChangeKey[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const k of keys) this.q.dropChange.run(k.did, k.collection, k.rkey, k.rev);
     })();
   }
 }

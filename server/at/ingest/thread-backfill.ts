@@ -141,9 +141,11 @@ export class ThreadBackfill {
             getThreadByAtUri: (uri) => this.d.store.getThreadByAtUri(uri),
             hasMessage: async (t, m) => (await this.d.store.getMessage(t, m)) !== null,
             wasIngested: async (d, c, r) => seen.has(r) || (await this.d.store.ingest.getRecord(d, c, r)) !== null,
+            // A backfill reads records as they are now (an edited one with its current text): creates only.
+            ingested: async () => null,
           },
         );
-        if (verdict.status === 'applied' && verdict.threadId === thread.id) {
+        if (verdict.status === 'applied' && verdict.kind === 'create' && verdict.threadId === thread.id) {
           seen.add(rkey);
           result.accepted++;
           accepted.push({

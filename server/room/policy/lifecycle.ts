@@ -7,7 +7,7 @@
 import * as Y from 'yjs';
 import { CloseCode } from '../../../shared/errors.ts';
 import { MAX_REACTIONS_PER_MESSAGE, parseEditKey, parseReactionKey, validateEdit, validateReaction, validateRedaction } from '../../../shared/message-lifecycle.ts';
-import { canModerate } from '../../../shared/roles.ts';
+import { canRedact } from '../../../shared/roles.ts';
 import type { EditEntry, ThreadMeta } from '../../../shared/schema.ts';
 import { type PolicyContext, PolicyError, refuse } from './verdict.ts';
 
@@ -75,7 +75,7 @@ export function checkRedactionWrite(ctx: PolicyContext, st: LifecycleState, note
   // Two deletions of one message crossed (author and moderator, both offline): it is gone already.
   if (ctx.roots.redactions.has(key)) return void notes.redact.add(key);
   const author = authorOf(ctx, st, key);
-  if (author !== ctx.userId && !canModerate(metaOf(ctx), ctx.userId)) {
+  if (!canRedact(metaOf(ctx), ctx.userId, author)) {
     throw new PolicyError(refuse(author === undefined ? 'deleting an unknown message' : "deleting another user's message"));
   }
   notes.redact.add(key);
