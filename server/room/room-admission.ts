@@ -70,7 +70,7 @@ export class RoomAdmission {
    * whose dependencies may now be there); returns what was collected for the commit.
    */
   collect(batch: Pending[], retry: boolean): Collecting {
-    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [], redact: new Set(), edited: new Set() };
+    const collecting: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [], redact: new Set(), edited: new Set(), revert: new Map() };
     this.collecting = collecting;
     try {
       for (const p of batch) {
@@ -144,6 +144,7 @@ export class RoomAdmission {
     for (const client of verdict.clients) if (!room.roots.owners.has(String(client)) && !c.owners.has(client)) c.owners.set(client, conn.userId);
     for (const id of verdict.redact) c.redact.add(id);
     for (const id of verdict.edited) c.edited.add(id);
+    for (const id of verdict.revert) c.revert.set(id, conn.userId);
     // Own messages appended again by id: the relay deletes the second copy after the commit.
     for (const m of verdict.duplicates) c.tombstones.push(m);
     const archived = room.thread().archived;

@@ -103,6 +103,8 @@ export interface Collecting {
   redact: Set<string>;
   /** Messages with a new revision: their rows take the current text after the commit. */
   edited: Set<string>;
+  /** Deletion markers the relay removes again after the commit (marker id → who wrote it). */
+  revert: Map<string, string>;
 }
 
 /** An update waiting for its receipts' message ids to be looked up in the store. */

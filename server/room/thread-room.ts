@@ -391,6 +391,7 @@ export class ThreadRoom {
     if (resequenced.length) this.writeCanon(resequenced);
     if (collecting.edited.size) await this.revise([...collecting.edited]);
     if (collecting.redact.size) await this.redact([...collecting.redact]);
+    if (collecting.revert.size) this.revertMarkers(collecting.revert);
     await this.afterCommit();
   }
 
@@ -507,6 +508,20 @@ export class ThreadRoom {
     // Their AT records go too (the bridge deletes what the rows still point at).
     if (this.thread.mirror) this.opts.onMirroredCommit?.(this.id);
     return 'stored';
+  }
+
+  /**
+   * Removes deletion markers their writers may no longer write (policy/lifecycle.ts): the
+   * message stays, and every replica, the writer's too, drops the marker with this change.
+   */
+  private revertMarkers(markers: Map<string, string>): void {
+    this.log.info({ event: 'redactions_reverted', threadId: this.id, messages: markers.size }, 'deletion markers without the role removed again');
+    this.relayWrite(() => {
+      for (const [id, by] of markers) {
+        const v = this.roots.redactions.get(id) as { by?: unknown } | undefined;
+        if (v?.by === by) this.roots.redactions.delete(id);
+      }
+    });
   }
 
   /** Counts committed receipts; a user past the bound loses those of the oldest messages (room-receipts.ts). */
@@ -879,4 +894,4 @@ export class ThreadRoom {
   }
 }
 
-const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [], redact: new Set(), edited: new Set() };
+const EMPTY_COLLECTING: Collecting = { produced: [], candidates: [], tombstones: [], receipts: new Map(), catchUp: false, owners: new Map(), newReceipts: new Map(), lookups: [], redact: new Set(), edited: new Set(), revert: new Map() };

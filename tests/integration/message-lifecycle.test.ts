@@ -88,6 +88,28 @@ describe('message lifecycle', () => {
     expect(a!.roots.edits.size + a!.roots.redactions.size + a!.roots.reactions.size).toBe(0);
   });
 
+  it('a deletion a moderator wrote offline before being demoted is removed again, not refused: the client stays connected and converges', async () => {
+    const { id, clients: [a, b, c] } = await threadOf('bob', 'carol');
+    expect((await relay.api('PUT', `/v1/threads/${id}/moderators`, tokens.alice!, { moderators: ['carol'] })).status).toBe(200);
+    const m = b!.send('bob keeps this');
+    await c!.until(allCanon(c!, [m.id]), 'canon');
+    // Carol's other device, offline: she deletes bob's message while still a moderator.
+    const offline = new Y.Doc();
+    Y.applyUpdate(offline, Y.encodeStateAsUpdate(c!.doc));
+    offline.getMap('redactions').set(m.id, { by: 'carol', at: Date.now() });
+    // Meanwhile alice takes the role back; then the device comes online.
+    expect((await relay.api('PUT', `/v1/threads/${id}/moderators`, tokens.alice!, { moderators: [] })).status).toBe(200);
+    const device = client(id, 'carol', { doc: offline });
+    await device.until(() => !offline.getMap('redactions').has(m.id), 'the marker removed again on carol’s device');
+    // The message stays for everyone; nobody was closed.
+    const next = a!.send('after the revert');
+    await device.until(allCanon(device, [next.id]), 'carol’s device keeps syncing');
+    for (const x of [a!, b!, device]) expect(x.roots.messages.toArray().some((r) => r.id === m.id && r.text === 'bob keeps this')).toBe(true);
+    expect(a!.roots.redactions.has(m.id)).toBe(false);
+    expect(device.closes).toEqual([]);
+    // A plain member who never moderated is still refused (the case above).
+  });
+
   it('a deleted message keeps its seq and place; its text is gone from documents, a new member’s sync, the rows and the SQLite file and WAL', async () => {
     const { id, clients: [a, b] } = await threadOf('bob', 'carol');
     const secret = `SECRET-${ulid()}`;

@@ -3,6 +3,7 @@
  * process: real Yjs documents producing real updates, checked by the relay's policy.
  */
 import { describe, expect, it } from 'vitest';
+import { systemEventsOf } from '../../shared/membership.ts';
 import * as Y from 'yjs';
 import { CloseCode } from '../../shared/errors.ts';
 import { MAX_REACTIONS_PER_MESSAGE, editKey, isValidEmoji, reactionKey, reactionsByMessage, revisionsOf } from '../../shared/message-lifecycle.ts';
@@ -89,9 +90,6 @@ describe('message lifecycle policy', () => {
     ['deleting a revision', 'bob', (r) => r.edits.delete(editKey('m1', 'e0')), CloseCode.POLICY_VIOLATION],
     ["deleting another user's message as a plain member", 'erin', (r) => r.redactions.set('m0', { by: 'erin', at: 3 }), CloseCode.POLICY_VIOLATION],
     ["deleting another user's message as its other author", 'bob', (r) => r.redactions.set('m0', { by: 'bob', at: 3 }), CloseCode.POLICY_VIOLATION],
-    // Its record is in another relay's repo: deleting it here only would be a deletion done halfway.
-    ["deleting a remote author's message as a moderator", 'dave', (r) => r.redactions.set('m2', { by: 'dave', at: 3 }), CloseCode.POLICY_VIOLATION],
-    ["deleting a remote author's message as the owner", 'carol', (r) => r.redactions.set('m2', { by: 'carol', at: 3 }), CloseCode.POLICY_VIOLATION],
     ['a deletion in the name of another user', 'alice', (r) => r.redactions.set('m0', { by: 'carol', at: 3 }), CloseCode.POLICY_VIOLATION],
     ['a malformed deletion marker', 'alice', (r) => r.redactions.set('m0', { by: 'alice' } as any), CloseCode.POLICY_VIOLATION],
     ['deleting the message record itself', 'alice', (r) => r.messages.delete(0, 1), CloseCode.POLICY_VIOLATION],
@@ -147,6 +145,39 @@ describe('message lifecycle policy', () => {
       if (v.ok) expect(v.redact).toEqual(redact);
     });
   }
+
+  // A deletion the writer may not do but could have written in good faith (offline, before a
+  // demotion; a remote author's message, whose record is in another relay's repo): accepted
+  // and named for the relay to remove again, not refused (4402 would lock the client out).
+  const reverted: Array<[string, string, (r: ThreadRoots) => void, (r: ThreadRoots) => void]> = [
+    ["a remote author's message, as a moderator", 'dave', () => {}, (r) => r.redactions.set('m2', { by: 'dave', at: 3 })],
+    ["a remote author's message, as the owner", 'carol', () => {}, (r) => r.redactions.set('m2', { by: 'carol', at: 3 })],
+    [
+      "another's message, by a moderator demoted meanwhile",
+      'dave',
+      (r) => {
+        r.meta.set('moderators', []);
+        systemEventsOf(r.meta.doc!).push([{ id: 'e1', type: 'moderators_set', actor: 'carol', moderators: ['dave'], at: 1, afterSeq: 3 }]);
+      },
+      (r) => r.redactions.set('m0', { by: 'dave', at: 3 }),
+    ],
+  ];
+  for (const [name, user, before, change] of reverted) {
+    it(`accepts and reverts a deletion of ${name}`, () => {
+      const relay = relayDoc();
+      relay.doc.transact(() => before(relay.roots));
+      const v = check(relay, updateOf(clientOf(relay.doc), change), user);
+      expect(outcome(v)).toBe('ok');
+      if (v.ok) expect([v.redact, v.revert]).toEqual([[], [change === reverted[2]![3] ? 'm0' : 'm2']]);
+    });
+  }
+
+  it('refuses a deletion of another’s message by a member who never moderated, even once moderators changed', () => {
+    const relay = relayDoc();
+    relay.doc.transact(() => systemEventsOf(relay.doc).push([{ id: 'e1', type: 'moderators_set', actor: 'carol', moderators: ['dave'], at: 1, afterSeq: 3 }]));
+    const v = check(relay, updateOf(clientOf(relay.doc), (r) => r.redactions.set('m0', { by: 'erin', at: 3 })), 'erin');
+    expect(outcome(v)).toBe(CloseCode.POLICY_VIOLATION);
+  });
 
   it("accepts an offline edit of a message deleted meanwhile, and names it for the relay's purge", () => {
     const relay = relayDoc();

@@ -7,7 +7,8 @@
 import * as Y from 'yjs';
 import { CloseCode } from '../../../shared/errors.ts';
 import { MAX_REACTIONS_PER_MESSAGE, parseEditKey, parseReactionKey, validateEdit, validateReaction, validateRedaction } from '../../../shared/message-lifecycle.ts';
-import { canRedact } from '../../../shared/roles.ts';
+import { canModerate, canRedact } from '../../../shared/roles.ts';
+import { systemEventsOf } from '../../../shared/membership.ts';
 import type { EditEntry, ThreadMeta } from '../../../shared/schema.ts';
 import { type PolicyContext, PolicyError, refuse } from './verdict.ts';
 
@@ -23,6 +24,12 @@ export interface LifecycleNotes {
   redact: Set<string>;
   /** Message ids with a new revision (their rows take the current text after the commit). */
   edited: Set<string>;
+  /**
+   * Deletion markers the writer may no longer write but once could (a moderator demoted, or
+   * a remote author's message, while offline): accepted, then removed again by the relay, so
+   * the writer's client converges instead of being refused (4402) at every reconnect.
+   */
+  revert: Set<string>;
 }
 
 function valueOf(content: Y.Item["content"]): unknown {
@@ -76,6 +83,7 @@ export function checkRedactionWrite(ctx: PolicyContext, st: LifecycleState, note
   if (ctx.roots.redactions.has(key)) return void notes.redact.add(key);
   const author = authorOf(ctx, st, key);
   if (!canRedact(metaOf(ctx), ctx.userId, author)) {
+    if (author !== undefined && mayOnceHaveRedacted(ctx, ctx.userId)) return void notes.revert.add(key);
     throw new PolicyError(refuse(author === undefined ? 'deleting an unknown message' : "deleting another user's message"));
   }
   notes.redact.add(key);
@@ -123,6 +131,19 @@ export class ReactionCounter {
     }
     return (this.counts = counts);
   }
+}
+
+/**
+ * Whether `userId` moderates the thread now or did in this generation (a `moderators_set`
+ * event named them): a deletion they wrote offline may predate their demotion, so it is
+ * reverted rather than refused. A plain member who never moderated is refused (4402).
+ */
+function mayOnceHaveRedacted(ctx: PolicyContext, userId: string): boolean {
+  if (canModerate(metaOf(ctx), userId)) return true;
+  for (const e of systemEventsOf(ctx.doc)) {
+    if (e && e.type === 'moderators_set' && Array.isArray(e.moderators) && e.moderators.includes(userId)) return true;
+  }
+  return false;
 }
 
 function metaOf(ctx: PolicyContext): Pick<ThreadMeta, 'participants' | 'owner' | 'moderators'> {

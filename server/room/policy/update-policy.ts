@@ -59,7 +59,7 @@ class Checker {
   private readonly newIds = new Set<string>();
   /** Authors of the messages this update appends (edits and deletions may name them). */
   readonly newAuthors = new Map<string, string>();
-  private readonly lifecycle: LifecycleNotes = { redact: new Set(), edited: new Set() };
+  private readonly lifecycle: LifecycleNotes = { redact: new Set(), edited: new Set(), revert: new Set() };
   private readonly reactions: ReactionCounter;
   private readonly streams: StreamChecker;
   private readonly resolver: PlaceResolver;
@@ -138,7 +138,7 @@ class Checker {
     if (this.pendingReason) return { ok: false, pending: true, reason: this.pendingReason };
     const streams = this.streams.finish();
     if (streams) throw new PolicyError(streams);
-    return { ok: true, messages: this.messages, duplicates: this.duplicates, receipts: this.receipts, clients, redact: [...this.lifecycle.redact], edited: [...this.lifecycle.edited] };
+    return { ok: true, messages: this.messages, duplicates: this.duplicates, receipts: this.receipts, clients, redact: [...this.lifecycle.redact], edited: [...this.lifecycle.edited], revert: [...this.lifecycle.revert] };
   }
 
   /** Checks a struct that is (at least partly) new; `state` is the relay's clock for its client. */

@@ -65,6 +65,8 @@ export type Verdict =
       redact: string[];
       /** Message ids this update adds a revision to. */
       edited: string[];
+      /** Deletion markers accepted only to be removed again by the relay (lifecycle.ts `revert`). */
+      revert: string[];
     }
   | { ok: false; pending?: undefined; code: number; reason: string }
   /** Depends on structs the relay does not have yet; nothing was judged unsafe so far. */
