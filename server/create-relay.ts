@@ -29,6 +29,7 @@ import { createApp } from './http/app.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import { intakeLimits } from './room/room-intake.ts';
 import { ThreadMeters } from './room/thread-meters.ts';
+import { BacklogOffload } from './room/backlog-offload.ts';
 import type { Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { UserEvents } from './http/user-events.ts';
 import type { Fanout } from './fanout/fanout.ts';
@@ -140,6 +141,8 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
   let bridge: BridgeOutbox | null = null;
   const backends = new BackendHealth({ store, fanout, redis: !!config.redisUrl, log });
   backends.start();
+  // Started on the first large offline backlog, not before (backlog-offload.ts).
+  const backlogOffload = new BacklogOffload(log);
   const registry = new DocRegistry(store, log, {
     idleUnloadMs: config.idleUnloadMs,
     compactAfterUpdates: config.compactAfterUpdates,
@@ -153,6 +156,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     intake: intakeLimits(config.limits.maxFrameBytes),
     maxReceiptsPerUser: config.limits.maxReceiptsPerUser,
     meters: new ThreadMeters(config.limits),
+    backlogOffload,
   });
   const auth = new Auth({ secret: config.jwtSecret, jwks: config.jwks });
   const { authenticate, isMember } = opts;
@@ -266,6 +270,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       await ctx.ingest?.stop();
       await bridge?.stop();
       await registry.closeAll();
+      await backlogOffload.close();
       backends.stop();
       await fanout.close();
       if (ownStore) await store.close();

@@ -54,6 +54,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),
       maxBacklogBytes: int(env, 'SKEIN_MAX_BACKLOG_BYTES', 16 * 1_048_576, 1024, 256 * 1_048_576),
+      backlogPartBytes: int(env, 'SKEIN_BACKLOG_PART_BYTES', 256 * 1024, 1024, 256 * 1_048_576),
       maxTextLength: int(env, 'SKEIN_MAX_TEXT_LENGTH', 10_000, 1, 1_000_000),
       messagesPerSecond: int(env, 'SKEIN_MAX_MESSAGES_PER_SECOND', 20, 1, 1_000_000),
       messageBurst: int(env, 'SKEIN_MESSAGE_BURST', 100, 1, 1_000_000),

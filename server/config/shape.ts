@@ -12,6 +12,13 @@ export interface Limits {
    * out for good, so it may be larger than any live frame.
    */
   maxBacklogBytes: number;
+  /**
+   * Largest part of an offline backlog the relay decodes on its event loop, bytes. A larger
+   * backlog is cut in a worker thread to a part of at most this size (and at most the user's
+   * backlog budget); the connection is then closed 4529 with `retry_after_ms` and the next
+   * sync step 2 carries the rest.
+   */
+  backlogPartBytes: number;
   /** Longest message text, characters. */
   maxTextLength: number;
   /** New messages per second per connection (token bucket refill rate). */

@@ -92,6 +92,12 @@ export class RoomAdmission {
     const { conn } = p;
     const room = this.room;
     if (conn.closedByRelay) return 'dropped';
+    const owed = p.precut?.deferred ?? 0;
+    if (p.precut?.messages && room.meters.backlog(room.thread().id, conn.userId).available < 1) {
+      // Its user's budget was spent since the cut (another socket's backlog): refused undecoded.
+      this.deferBacklog(conn, p.precut.messages + owed);
+      return 'dropped';
+    }
     const fan = room.fan;
     const ctx: PolicyContext = {
         doc: room.doc,
@@ -166,6 +172,7 @@ export class RoomAdmission {
       store.pendingStructs = null;
       store.pendingDs = null;
     }
+    deferred += owed;
     if (deferred) this.deferBacklog(conn, deferred);
     return 'applied';
   }
@@ -190,12 +197,12 @@ export class RoomAdmission {
         return { update, verdict: part, deferred: n - part.messages.length };
       }
     }
-    this.deferBacklog(p.conn, n);
+    this.deferBacklog(p.conn, n + (p.precut?.deferred ?? 0));
     return null;
   }
 
   /** Closes a connection whose backlog still holds `remaining` messages, naming when to come back. */
-  private deferBacklog(conn: SyncConnection, remaining: number): void {
+  deferBacklog(conn: SyncConnection, remaining: number): void {
     const room = this.room;
     const wait = room.meters.backlogRetryMs(room.thread().id, conn.userId, remaining);
     conn.close(CloseCode.RATE_LIMITED, rateLimitReason('offline backlog over budget', wait));

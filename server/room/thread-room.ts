@@ -291,6 +291,28 @@ export class ThreadRoom {
     this.scheduleFlush();
   }
 
+  /**
+   * A connection's offline backlog over `partBytes` (issue 28): decoding it here would stall
+   * the event loop for as long as it is large, on every reconnect of a client that re-sends
+   * it. It is cut off the loop (backlog-offload.ts) to the part its user's budget takes now,
+   * at most `partBytes`; that part is then admitted as any backlog, and the connection closed
+   * 4529 with `retry_after_ms` when something was left for its next step 2. With no budget
+   * left it is refused undecoded.
+   */
+  async receiveLargeBacklog(conn: SyncConnection, update: Uint8Array, partBytes: number): Promise<void> {
+    const offload = this.opts.backlogOffload;
+    if (this.closed || !offload) return this.receiveUpdate(conn, update, true);
+    const keep = Math.floor(this.meters.backlog(this.id, conn.userId).available);
+    if (keep < 1) return this.admission.deferBacklog(conn, this.meters.limits.backlogBudget);
+    const part = await offload.precut({ backlog: update, stateVector: Y.encodeStateVector(this.doc), keep, maxBytes: partBytes });
+    if (this.closed || conn.isClosed) return;
+    if (part.refusal === 'malformed') return conn.close(CloseCode.MALFORMED, 'undecodable update');
+    if (part.refusal === 'too_large') return conn.close(CloseCode.TOO_LARGE, `offline backlog holds more than ${partBytes} bytes before its first message`);
+    if (part.deferred) this.log.info({ event: 'backlog_precut', threadId: this.id, userId: conn.userId, messages: part.messages, deferred: part.deferred, bytes: part.update.byteLength }, 'large offline backlog: a part of it taken');
+    this.intake.push({ conn, update: part.update, backlog: true, precut: { messages: part.messages - part.deferred, deferred: part.deferred } });
+    this.scheduleFlush();
+  }
+
   private scheduleFlush(): void {
     if (this.scheduled) return;
     this.scheduled = true;

@@ -82,6 +82,41 @@ describe('offline backlog budget', () => {
     expect(bob.closes).toEqual([]);
   });
 
+  it('an honest backlog over SKEIN_BACKLOG_PART_BYTES is cut off the event loop into parts and sequenced whole, each message once', async () => {
+    // The budget holds the whole backlog: only its size makes it arrive in parts.
+    const { relay, tokens, id, client } = await setup({ SKEIN_BACKLOG_BUDGET: '5000', SKEIN_BACKLOG_PART_BYTES: String(32 * 1024) });
+    expect((await relay.api('GET', '/v1/capabilities')).body.limits).toMatchObject({ backlogPartBytes: 32 * 1024 });
+    const alice = client('alice');
+    const bob = client('bob');
+    await Promise.all([synced(alice), synced(bob)]);
+    alice.provider.disconnect();
+    // About 100 bytes each: some 100 kB, a step 2 of three or four parts.
+    const backlog = Array.from({ length: 1000 }, (_, i) => alice.send(`offline message number ${i} written on the train`));
+    alice.provider.connect();
+    const live = [];
+    for (let i = 0; i < 5; i++) {
+      const m = bob.send(`live ${i}`);
+      live.push(m);
+      await bob.until(() => bob.roots.canon.has(m.id), `bob's live message ${i} sequenced`, 30_000);
+    }
+    await bob.until(() => backlog.every((m) => bob.roots.canon.has(m.id)), 'alice’s whole backlog sequenced', 60_000);
+    const parts = relay.logs.filter((l) => l.event === 'backlog_precut' && l.userId === 'alice');
+    expect(parts.length).toBeGreaterThanOrEqual(2);
+    for (const p of parts) expect(p.bytes as number).toBeLessThanOrEqual(32 * 1024);
+    const deferred = alice.closes.filter((c) => c.code === CloseCode.RATE_LIMITED);
+    expect(deferred.length).toBeGreaterThanOrEqual(2);
+    // The budget was not the reason: the next part is asked for at once.
+    for (const c of deferred) expect(retryAfterMs(c.code, c.reason)).toBeLessThanOrEqual(1000);
+    expect(alice.closes.filter((c) => c.code !== CloseCode.RATE_LIMITED && c.code >= 4000)).toEqual([]);
+    const rows = await stored(relay, tokens.bob, id);
+    expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
+    expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
+    expect(rows.filter((r) => r.authorId === 'alice').map((r) => r.id).sort()).toEqual(backlog.map((m) => m.id).sort());
+    expect(rows.filter((r) => r.authorId === 'bob').map((r) => r.id).sort()).toEqual(live.map((m) => m.id).sort());
+    expect(bob.roots.messages.length).toBe(1005);
+    expect(bob.closes).toEqual([]);
+  });
+
   it('10 reconnects with 300 new messages each, then one with 2,000: stored no faster than the budget refills', async () => {
     const RATE = 10;
     const { relay, tokens, id, client } = await setup({ SKEIN_BACKLOG_MESSAGES_PER_SECOND: String(RATE) });
