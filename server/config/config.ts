@@ -66,6 +66,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
       maxBufferedBytes: int(env, 'SKEIN_MAX_BUFFERED_BYTES', 8 * 1_048_576, 16_384, 1_073_741_824),
       httpWritesPerMinute: int(env, 'SKEIN_MAX_HTTP_WRITES_PER_MINUTE', 60, 1, 10_000_000),
       httpWriteBurst: int(env, 'SKEIN_HTTP_WRITE_BURST', 30, 1, 10_000_000),
+      threadWritesPerMinute: int(env, 'SKEIN_MAX_THREAD_WRITES_PER_MINUTE', 20, 1, 10_000_000),
       maxBodyBytes: int(env, 'SKEIN_MAX_BODY_BYTES', 256 * 1024, 1024, 1_073_741_824),
       // Thread creation takes up to 1000 participants of up to 256 characters (up to 4 UTF-8
       // bytes each): about 1 MB is an honest body there, so the route gets its own limit.

@@ -41,6 +41,11 @@ export interface Limits {
   httpWritesPerMinute: number;
   /** HTTP writes a user may make at once before the per-minute rate applies. */
   httpWriteBurst: number;
+  /**
+   * HTTP writes to one thread (`/v1/threads/:id/…`) per minute per user and thread, on top of
+   * the per-user rate (burst: half of it, at least one).
+   */
+  threadWritesPerMinute: number;
   /** Largest HTTP request body, bytes, on every route but thread creation (over: 413, connection closed). */
   maxBodyBytes: number;
   /** Largest body of `POST /v1/threads` (a participant list of 1000 long ids), bytes. */
