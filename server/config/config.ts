@@ -60,6 +60,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
       messageBurst: int(env, 'SKEIN_MESSAGE_BURST', 100, 1, 1_000_000),
       updatesPerSecond: int(env, 'SKEIN_MAX_UPDATES_PER_SECOND', 100, 1, 1_000_000),
       connectionsPerUser: int(env, 'SKEIN_MAX_CONNECTIONS_PER_USER', 64, 1, 100_000),
+      eventSocketsPerUser: int(env, 'SKEIN_MAX_EVENT_SOCKETS_PER_USER', 32, 1, 100_000),
       connectionRetryAfterMs: int(env, 'SKEIN_CONNECTION_RETRY_AFTER_MS', 10_000, 0, 3_600_000),
       maxAwarenessBytes: int(env, 'SKEIN_MAX_AWARENESS_BYTES', 4096, 64, 1_048_576),
       awarenessPerSecond: int(env, 'SKEIN_MAX_AWARENESS_PER_SECOND', 10, 1, 100_000),

@@ -29,6 +29,8 @@ export interface Limits {
   updatesPerSecond: number;
   /** Open sync connections per user, across all threads. */
   connectionsPerUser: number;
+  /** Open `/v1/events` sockets per user (a tab holds one); more close 4530 (retry later). */
+  eventSocketsPerUser: number;
   /** Least wait a client over the connection cap is told (close 4530, `retry_after_ms`), ms. */
   connectionRetryAfterMs: number;
   /** Largest awareness update, bytes. */
