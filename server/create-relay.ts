@@ -30,6 +30,7 @@ import { SqliteStore } from './store/sqlite-store.ts';
 import { intakeLimits } from './room/room-intake.ts';
 import { ThreadMeters } from './room/thread-meters.ts';
 import { BacklogOffload } from './room/backlog-offload.ts';
+import { RedisBacklogBudget } from './fanout/redis-backlog-budget.ts';
 import type { Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { UserEvents } from './http/user-events.ts';
 import type { Fanout } from './fanout/fanout.ts';
@@ -128,6 +129,18 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     if (ownStore) await store.close();
     throw err;
   }
+  // Several instances share each user's offline-backlog budget through Redis (thread-meters.ts).
+  let sharedBudget: RedisBacklogBudget | null = null;
+  if (config.redisUrl) {
+    try {
+      const { backlogBudget, backlogPerSecond } = config.limits;
+      sharedBudget = await new RedisBacklogBudget(config.redisUrl, config.redisPrefix, backlogBudget, backlogPerSecond, log).open();
+    } catch (err) {
+      await fanout.close();
+      if (ownStore) await store.close();
+      throw err;
+    }
+  }
   const emit = (type: RelayEvent['type'], messages: StoredMessage[]) => {
     if (!opts.onEvent) return;
     for (const message of messages) {
@@ -155,7 +168,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     refuseWrites: () => (backends.writable() ? null : backends.unavailable()),
     intake: intakeLimits(config.limits.maxFrameBytes),
     maxReceiptsPerUser: config.limits.maxReceiptsPerUser,
-    meters: new ThreadMeters(config.limits),
+    meters: new ThreadMeters(config.limits, undefined, sharedBudget),
     backlogOffload,
   });
   const auth = new Auth({ secret: config.jwtSecret, jwks: config.jwks });
@@ -216,6 +229,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       backends.stop();
       await registry.closeAll();
       await fanout.close();
+      sharedBudget?.close();
       if (ownStore) await store.close();
       throw err;
     }
@@ -227,6 +241,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       backends.stop();
       await bridge?.stop();
       await registry.closeAll();
+      sharedBudget?.close();
       if (ownStore) await store.close();
       await localPds?.close();
       throw err;
@@ -271,6 +286,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       await bridge?.stop();
       await registry.closeAll();
       await backlogOffload.close();
+      sharedBudget?.close();
       backends.stop();
       await fanout.close();
       if (ownStore) await store.close();

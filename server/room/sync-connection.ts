@@ -17,10 +17,11 @@ export interface ConnectionRoom {
   afterStored(task: () => void): void;
   receiveUpdate(conn: SyncConnection, update: Uint8Array, backlog?: boolean): void;
   /**
-   * An offline backlog larger than `partBytes`: cut off the event loop to the part the room
-   * takes now (backlog-offload.ts). Settles once that part is queued or the backlog refused.
+   * The peer's offline backlog (first sync step 2); one larger than `partBytes` is cut off
+   * the event loop to the part the room takes now (backlog-offload.ts). Settles once it (or
+   * that part) is queued, or the backlog refused.
    */
-  receiveLargeBacklog(conn: SyncConnection, update: Uint8Array, partBytes: number): Promise<void>;
+  receiveBacklog(conn: SyncConnection, update: Uint8Array, partBytes: number): Promise<void>;
   receiveAwareness(conn: SyncConnection, update: Uint8Array): void;
   sendAwarenessStates(conn: SyncConnection): void;
   leave(conn: SyncConnection): void;
@@ -150,8 +151,8 @@ export class SyncConnection {
         const backlog = frame.step2 && !this.sawStep2;
         if (frame.step2) this.sawStep2 = true;
         if (!backlog && !this.updateBucket.take()) return this.close(CloseCode.RATE_LIMITED, 'too many updates');
-        if (backlog && frame.update.byteLength > this.opts.limits.backlogPartBytes) return this.offload(room, frame.update);
-        return room.receiveUpdate(this, frame.update, backlog);
+        if (backlog) return this.offload(room, frame.update);
+        return room.receiveUpdate(this, frame.update);
       }
       case 'awareness':
         if (frame.update.byteLength > this.opts.limits.maxAwarenessBytes) {
@@ -164,8 +165,9 @@ export class SyncConnection {
   }
 
   /**
-   * Hands a large backlog to the room to be cut off the event loop; this peer's later frames
-   * wait (and its socket is not read) until the part is queued, so they stay behind it.
+   * Hands the backlog to the room, which may reserve a shared budget for it or cut it off the
+   * event loop first; this peer's later frames wait (and its socket is not read) until it is
+   * queued, so they stay behind it.
    */
   private offload(room: ConnectionRoom, update: Uint8Array): void {
     this.offloading = true;
@@ -178,7 +180,7 @@ export class SyncConnection {
       for (const f of held) this.handle(f);
       if (!this.closed && !this.intakePaused && !this.offloading) this.ws.resume();
     };
-    room.receiveLargeBacklog(this, update, this.opts.limits.backlogPartBytes).then(done, (err) => {
+    room.receiveBacklog(this, update, this.opts.limits.backlogPartBytes).then(done, (err) => {
       this.log.error({ event: 'backlog_cut_failed', threadId: this.threadId, err: String(err) }, 'cutting an offline backlog failed');
       // Transient: the next step 2 carries the same backlog.
       this.close(CloseCode.RATE_LIMITED, rateLimitReason('offline backlog not taken', 1000));
