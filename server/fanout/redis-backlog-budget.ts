@@ -10,8 +10,9 @@
  * the same tokens; what a backlog did not use is given back. The key expires once the bucket
  * would be full again (a missing bucket is a full one).
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../ops/logger.ts';
+import { failFastRedis } from '../ops/redis-client.ts';
 import type { SharedBacklogBudget } from '../room/thread-meters.ts';
 
 // KEYS[1]: the bucket; ARGV: rate (tokens per ms), burst, taken (-1: take all), given back.
@@ -45,16 +46,8 @@ export class RedisBacklogBudget implements SharedBacklogBudget {
     private readonly perSecond: number,
     private readonly log: Logger,
   ) {
-    this.redis = new Redis(url, {
-      lazyConnect: true,
-      // Redis away: a backlog is refused at once (4529), not queued; the client comes back.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times: number) => Math.min(50 * times, 1000),
-      connectionName: `${prefix}budgets`.replace(/\s/g, '_'),
-    });
-    // Only the code: an error may quote the URL.
-    this.redis.on('error', (err: Error) => log.warn({ event: 'redis_error', conn: 'budgets', code: (err as { code?: string }).code ?? null }, 'redis connection error'));
+    // Redis away: a backlog is refused at once (4529), not queued; the client comes back.
+    this.redis = failFastRedis(url, prefix, 'budgets', log);
     this.redis.defineCommand('skeinBacklogBucket', { numberOfKeys: 1, lua: SCRIPT });
   }
 
