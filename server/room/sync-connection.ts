@@ -224,6 +224,9 @@ export class SyncConnection {
     this.relayClosed = true;
     this.log.info({ event: 'ws_close', code, reason, threadId: this.threadId, userId: this.userId, ...extra }, 'closing sync connection');
     this.ws.close(code, reason);
+    // A paused socket (intake full, backlog being cut) would never read the peer's close
+    // frame: the handshake, and the peer's reconnect, would wait for ws's 30 s timeout.
+    this.ws.resume();
     if (terminate) this.ws.terminate();
     this.onClosed();
   }

@@ -316,7 +316,8 @@ export class ThreadRoom {
    * that re-sends it. It is cut off the loop (backlog-offload.ts) to the part its user's budget
    * takes now, at most `partBytes`; that part is then admitted as any backlog, and the
    * connection closed 4529 with `retry_after_ms` when something was left for its next step 2.
-   * With no budget left it is refused undecoded. False when nothing was queued.
+   * With less than a quarter of the budget left it is refused undecoded. False when nothing
+   * was queued.
    */
   private async queueBacklog(conn: SyncConnection, update: Uint8Array, partBytes: number): Promise<boolean> {
     const offload = this.opts.backlogOffload;
@@ -326,7 +327,9 @@ export class ThreadRoom {
       return true;
     }
     const keep = Math.floor(this.meters.backlogAvailable(this.id, conn.userId));
-    if (keep < 1) {
+    // The 4529 hint asks for a quarter of the budget back before the next try: a client that
+    // comes sooner (stock y-websocket does) is refused undecoded, costing the worker nothing.
+    if (keep < Math.ceil(this.meters.limits.backlogBudget / 4)) {
       this.admission.deferBacklog(conn, this.meters.limits.backlogBudget);
       return false;
     }
