@@ -29,6 +29,8 @@ import { createApp } from './http/app.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import { intakeLimits } from './room/room-intake.ts';
 import { ThreadMeters } from './room/thread-meters.ts';
+import { BacklogOffload } from './room/backlog-offload.ts';
+import type { RedisBacklogBudget } from './fanout/redis-backlog-budget.ts';
 import type { Store, StoredMessage, ThreadRow } from './store/store.ts';
 import { UserEvents } from './http/user-events.ts';
 import type { Fanout } from './fanout/fanout.ts';
@@ -126,6 +128,20 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     if (ownStore) await store.close();
     throw err;
   }
+  // Several instances share each user's offline-backlog budget through Redis (thread-meters.ts).
+  let sharedBudget: RedisBacklogBudget | null = null;
+  if (config.redisUrl) {
+    try {
+      const { backlogBudget, backlogPerSecond } = config.limits;
+      // Loaded only with Redis: ioredis is ~9 MiB of a relay's RSS (issue 29).
+      const { RedisBacklogBudget } = await import('./fanout/redis-backlog-budget.ts');
+      sharedBudget = await new RedisBacklogBudget(config.redisUrl, config.redisPrefix, backlogBudget, backlogPerSecond, log).open();
+    } catch (err) {
+      await fanout.close();
+      if (ownStore) await store.close();
+      throw err;
+    }
+  }
   const emit = (type: RelayEvent['type'], messages: StoredMessage[]) => {
     if (!opts.onEvent) return;
     for (const message of messages) {
@@ -139,6 +155,8 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
   let bridge: BridgeOutbox | null = null;
   const backends = new BackendHealth({ store, fanout, redis: !!config.redisUrl, log });
   backends.start();
+  // Started on the first large offline backlog, not before (backlog-offload.ts).
+  const backlogOffload = new BacklogOffload(log);
   const registry = new DocRegistry(store, log, {
     idleUnloadMs: config.idleUnloadMs,
     compactAfterUpdates: config.compactAfterUpdates,
@@ -151,7 +169,8 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
     refuseWrites: () => (backends.writable() ? null : backends.unavailable()),
     intake: intakeLimits(config.limits.maxFrameBytes),
     maxReceiptsPerUser: config.limits.maxReceiptsPerUser,
-    meters: new ThreadMeters(config.limits),
+    meters: new ThreadMeters(config.limits, undefined, sharedBudget),
+    backlogOffload,
   });
   const auth = new Auth({ secret: config.jwtSecret, jwks: config.jwks });
   const { authenticate, isMember } = opts;
@@ -212,6 +231,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       backends.stop();
       await registry.closeAll();
       await fanout.close();
+      sharedBudget?.close();
       if (ownStore) await store.close();
       throw err;
     }
@@ -223,6 +243,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       backends.stop();
       await bridge?.stop();
       await registry.closeAll();
+      sharedBudget?.close();
       if (ownStore) await store.close();
       await localPds?.close();
       throw err;
@@ -266,6 +287,8 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
       await ctx.ingest?.stop();
       await bridge?.stop();
       await registry.closeAll();
+      await backlogOffload.close();
+      sharedBudget?.close();
       backends.stop();
       await fanout.close();
       if (ownStore) await store.close();

@@ -54,17 +54,20 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     limits: {
       maxFrameBytes: int(env, 'SKEIN_MAX_FRAME_BYTES', 1_048_576, 1024, 64 * 1_048_576),
       maxBacklogBytes: int(env, 'SKEIN_MAX_BACKLOG_BYTES', 16 * 1_048_576, 1024, 256 * 1_048_576),
+      backlogPartBytes: int(env, 'SKEIN_BACKLOG_PART_BYTES', 256 * 1024, 1024, 256 * 1_048_576),
       maxTextLength: int(env, 'SKEIN_MAX_TEXT_LENGTH', 10_000, 1, 1_000_000),
       messagesPerSecond: int(env, 'SKEIN_MAX_MESSAGES_PER_SECOND', 20, 1, 1_000_000),
       messageBurst: int(env, 'SKEIN_MESSAGE_BURST', 100, 1, 1_000_000),
       updatesPerSecond: int(env, 'SKEIN_MAX_UPDATES_PER_SECOND', 100, 1, 1_000_000),
       connectionsPerUser: int(env, 'SKEIN_MAX_CONNECTIONS_PER_USER', 64, 1, 100_000),
+      eventSocketsPerUser: int(env, 'SKEIN_MAX_EVENT_SOCKETS_PER_USER', 32, 1, 100_000),
       connectionRetryAfterMs: int(env, 'SKEIN_CONNECTION_RETRY_AFTER_MS', 10_000, 0, 3_600_000),
       maxAwarenessBytes: int(env, 'SKEIN_MAX_AWARENESS_BYTES', 4096, 64, 1_048_576),
       awarenessPerSecond: int(env, 'SKEIN_MAX_AWARENESS_PER_SECOND', 10, 1, 100_000),
       maxBufferedBytes: int(env, 'SKEIN_MAX_BUFFERED_BYTES', 8 * 1_048_576, 16_384, 1_073_741_824),
       httpWritesPerMinute: int(env, 'SKEIN_MAX_HTTP_WRITES_PER_MINUTE', 60, 1, 10_000_000),
       httpWriteBurst: int(env, 'SKEIN_HTTP_WRITE_BURST', 30, 1, 10_000_000),
+      threadWritesPerMinute: int(env, 'SKEIN_MAX_THREAD_WRITES_PER_MINUTE', 20, 1, 10_000_000),
       maxBodyBytes: int(env, 'SKEIN_MAX_BODY_BYTES', 256 * 1024, 1024, 1_073_741_824),
       // Thread creation takes up to 1000 participants of up to 256 characters (up to 4 UTF-8
       // bytes each): about 1 MB is an honest body there, so the route gets its own limit.

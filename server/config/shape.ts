@@ -12,6 +12,13 @@ export interface Limits {
    * out for good, so it may be larger than any live frame.
    */
   maxBacklogBytes: number;
+  /**
+   * Largest part of an offline backlog the relay decodes on its event loop, bytes. A larger
+   * backlog is cut in a worker thread to a part of at most this size (and at most the user's
+   * backlog budget); the connection is then closed 4529 with `retry_after_ms` and the next
+   * sync step 2 carries the rest.
+   */
+  backlogPartBytes: number;
   /** Longest message text, characters. */
   maxTextLength: number;
   /** New messages per second per connection (token bucket refill rate). */
@@ -22,6 +29,8 @@ export interface Limits {
   updatesPerSecond: number;
   /** Open sync connections per user, across all threads. */
   connectionsPerUser: number;
+  /** Open `/v1/events` sockets per user (a tab holds one); more close 4530 (retry later). */
+  eventSocketsPerUser: number;
   /** Least wait a client over the connection cap is told (close 4530, `retry_after_ms`), ms. */
   connectionRetryAfterMs: number;
   /** Largest awareness update, bytes. */
@@ -34,6 +43,11 @@ export interface Limits {
   httpWritesPerMinute: number;
   /** HTTP writes a user may make at once before the per-minute rate applies. */
   httpWriteBurst: number;
+  /**
+   * HTTP writes to one thread (`/v1/threads/:id/…`) per minute per user and thread, on top of
+   * the per-user rate (burst: half of it, at least one).
+   */
+  threadWritesPerMinute: number;
   /** Largest HTTP request body, bytes, on every route but thread creation (over: 413, connection closed). */
   maxBodyBytes: number;
   /** Largest body of `POST /v1/threads` (a participant list of 1000 long ids), bytes. */

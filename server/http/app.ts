@@ -82,8 +82,7 @@ export function createApp(ctx: RelayContext) {
   if (ctx.config.ticketTtlMs > 0) {
     v1.post('/tickets', requireUser(ctx), async (c) => c.json({ ticket: await ctx.tickets.issue(c.get('userId')), expiresInMs: ctx.config.ticketTtlMs }));
   }
-  const { httpWritesPerMinute, httpWriteBurst } = ctx.config.limits;
-  const writes = limitWrites(httpWritesPerMinute, httpWriteBurst);
+  const writes = limitWrites(ctx.config.limits);
   // '/threads/*' also matches '/threads' itself.
   v1.use('/threads/*', requireUser(ctx), writes);
   v1.route('/threads', threadRoutes(ctx));

@@ -6,8 +6,9 @@
  * `GETDEL` spends it atomically, so it is valid exactly once across all instances.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { failFastRedis } from '../ops/redis-client.ts';
 import type { Tickets } from './tickets.ts';
 
 export class RedisTickets implements Tickets {
@@ -19,16 +20,8 @@ export class RedisTickets implements Tickets {
     readonly ttlMs: number,
     log: Logger,
   ) {
-    this.redis = new Redis(url, {
-      lazyConnect: true,
-      // A ticket request while Redis is away fails at once (503); the SDK retries on its backoff.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times: number) => Math.min(50 * times, 1000),
-      connectionName: `${prefix}tickets`.replace(/\s/g, '_'),
-    });
-    // Only the code: an error may quote the URL.
-    this.redis.on('error', (err: Error) => log.warn({ event: 'redis_error', conn: 'tickets', code: (err as { code?: string }).code ?? null }, 'redis connection error'));
+    // A ticket request while Redis is away fails at once (503); the SDK retries on its backoff.
+    this.redis = failFastRedis(url, prefix, 'tickets', log);
   }
 
   /** Connects; the relay starts only once Redis answers (as the fan-out does). */

@@ -20,7 +20,7 @@ const idKey = (client: number, clock: number) => `${client}:${clock}`;
  * Per-client cut clocks that keep the first `keep` of `messages` in append order (each
  * message after the one it was inserted after). Clients with nothing cut are absent.
  */
-export function backlogCuts(update: Uint8Array, messages: AcceptedMessage[], keep: number): Map<number, number> {
+export function backlogCuts(update: Uint8Array, messages: ReadonlyArray<Pick<AcceptedMessage, 'client' | 'clock'>>, keep: number): Map<number, number> {
   const isMessage = new Set(messages.map((m) => idKey(m.client, m.clock)));
   // The element each new message element was inserted after.
   const pred = new Map<string, string | null>();

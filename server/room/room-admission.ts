@@ -92,6 +92,12 @@ export class RoomAdmission {
     const { conn } = p;
     const room = this.room;
     if (conn.closedByRelay) return 'dropped';
+    const owed = p.precut?.deferred ?? 0;
+    if (p.precut?.messages && room.meters.backlogAvailable(room.thread().id, conn.userId) < 1) {
+      // Its user's budget was spent since the cut (another socket's backlog): refused undecoded.
+      this.deferBacklog(conn, p.precut.messages + owed);
+      return 'dropped';
+    }
     const fan = room.fan;
     const ctx: PolicyContext = {
         doc: room.doc,
@@ -167,6 +173,7 @@ export class RoomAdmission {
       store.pendingStructs = null;
       store.pendingDs = null;
     }
+    deferred += owed;
     if (deferred) this.deferBacklog(conn, deferred);
     return 'applied';
   }
@@ -178,25 +185,25 @@ export class RoomAdmission {
    */
   private budgetBacklog(ctx: PolicyContext, p: Pending, verdict: Verdict & { ok: true }): { update: Uint8Array; verdict: Verdict; deferred: number } | null {
     const room = this.room;
-    const bucket = room.meters.backlog(room.thread().id, p.conn.userId);
+    const [threadId, userId] = [room.thread().id, p.conn.userId];
     const n = verdict.messages.length;
-    if (bucket.take(n)) return { update: p.update, verdict, deferred: 0 };
-    const keep = bucket.available;
+    if (room.meters.takeBacklog(threadId, userId, n)) return { update: p.update, verdict, deferred: 0 };
+    const keep = room.meters.backlogAvailable(threadId, userId);
     if (keep > 0) {
       const update = prefixUpdate(p.update, backlogCuts(p.update, verdict.messages, keep));
       const part = checkUpdate(ctx, update);
       // The policy judges the prefix as it judged the whole; a prefix it cannot take whole waits.
-      if (part.ok && part.messages.length <= keep && bucket.take(part.messages.length)) {
+      if (part.ok && part.messages.length <= keep && room.meters.takeBacklog(threadId, userId, part.messages.length)) {
         room.log.info({ event: 'backlog_deferred', threadId: room.thread().id, userId: p.conn.userId, taken: part.messages.length, deferred: n - part.messages.length }, 'offline backlog over budget: taken in part');
         return { update, verdict: part, deferred: n - part.messages.length };
       }
     }
-    this.deferBacklog(p.conn, n);
+    this.deferBacklog(p.conn, n + (p.precut?.deferred ?? 0));
     return null;
   }
 
   /** Closes a connection whose backlog still holds `remaining` messages, naming when to come back. */
-  private deferBacklog(conn: SyncConnection, remaining: number): void {
+  deferBacklog(conn: SyncConnection, remaining: number): void {
     const room = this.room;
     const wait = room.meters.backlogRetryMs(room.thread().id, conn.userId, remaining);
     conn.close(CloseCode.RATE_LIMITED, rateLimitReason('offline backlog over budget', wait));

@@ -13,6 +13,12 @@ export interface Pending {
   update: Uint8Array;
   /** The peer's first sync step 2 (offline backlog): exempt from the message rate. */
   backlog: boolean;
+  /**
+   * A part of a large backlog cut before the room saw it (off the event loop,
+   * backlog-precut.ts): the messages it holds (at most), and those left out of it, for which
+   * the connection is closed 4529 once the part is applied.
+   */
+  precut?: { messages: number; deferred: number };
   /** Its receipts' unknown message ids were looked up in the store already (room-admission.ts). */
   lookedUp?: boolean;
 }

@@ -11,6 +11,7 @@ import type { IntakeLimits, Pending } from './room-intake.ts';
 import type { Positioned } from './document-order.ts';
 import type { AcceptedMessage } from './policy/update-policy.ts';
 import type { ThreadMeters } from './thread-meters.ts';
+import type { BacklogOffload } from './backlog-offload.ts';
 
 /** Thrown by a room whose generation was sealed meanwhile: acquire the thread's room again. */
 export class RoomSealedError extends Error {
@@ -76,6 +77,8 @@ export interface ThreadRoomOptions {
   maxReceiptsPerUser?: number;
   /** Per-user and per-thread budgets kept across connections and rooms (thread-meters.ts); default: a room's own. */
   meters?: ThreadMeters;
+  /** Cuts large offline backlogs off the event loop (backlog-offload.ts); none: they are decoded here, whole. */
+  backlogOffload?: BacklogOffload;
 }
 
 /** What one flush collects while applying updates. */

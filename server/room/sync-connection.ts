@@ -4,7 +4,7 @@
  */
 import type { WebSocket } from 'ws';
 import * as Y from 'yjs';
-import { CloseCode } from '../../shared/errors.ts';
+import { CloseCode, rateLimitReason } from '../../shared/errors.ts';
 import type { Limits } from '../config/config.ts';
 import type { Logger } from '../ops/logger.ts';
 import { TokenBucket } from '../ops/rate-limit.ts';
@@ -16,6 +16,12 @@ export interface ConnectionRoom {
   /** Runs `task` once what the room holds is stored (sync step 1 answers). */
   afterStored(task: () => void): void;
   receiveUpdate(conn: SyncConnection, update: Uint8Array, backlog?: boolean): void;
+  /**
+   * The peer's offline backlog (first sync step 2); one larger than `partBytes` is cut off
+   * the event loop to the part the room takes now (backlog-offload.ts). Settles once it (or
+   * that part) is queued, or the backlog refused.
+   */
+  receiveBacklog(conn: SyncConnection, update: Uint8Array, partBytes: number): Promise<void>;
   receiveAwareness(conn: SyncConnection, update: Uint8Array): void;
   sendAwarenessStates(conn: SyncConnection): void;
   leave(conn: SyncConnection): void;
@@ -39,6 +45,10 @@ export class SyncConnection {
   private closed = false;
   private relayClosed = false;
   private sawStep2 = false;
+  /** A large backlog is being cut off the loop: later frames wait in `early`, in order. */
+  private offloading = false;
+  /** The room's intake asked that this socket not be read. */
+  private intakePaused = false;
   private readonly pinger: NodeJS.Timeout;
   private readonly updateBucket: TokenBucket;
 
@@ -93,8 +103,8 @@ export class SyncConnection {
     if (data.byteLength > maxFrameBytes && !(this.mayBeBacklog(data) && data.byteLength <= maxBacklogBytes)) {
       return this.close(CloseCode.TOO_LARGE, 'frame too large');
     }
-    if (!this.room) {
-      // Frames that arrive while the document loads wait here, bounded in count and bytes.
+    if (!this.room || this.offloading) {
+      // Frames that arrive while the document loads (or a backlog is cut) wait here, bounded.
       this.earlyBytes += data.byteLength;
       if (this.early.length >= 256 || this.earlyBytes > 4 * maxFrameBytes + maxBacklogBytes) {
         return this.close(CloseCode.RATE_LIMITED, 'too many frames before sync');
@@ -109,6 +119,8 @@ export class SyncConnection {
   private handle(data: Uint8Array): void {
     const room = this.room;
     if (this.closed || !room) return;
+    // Frames that came with the backlog (replayed after attach) still wait behind it.
+    if (this.offloading) return void this.early.push(data);
     let frame;
     try {
       frame = decodeFrame(data);
@@ -139,7 +151,8 @@ export class SyncConnection {
         const backlog = frame.step2 && !this.sawStep2;
         if (frame.step2) this.sawStep2 = true;
         if (!backlog && !this.updateBucket.take()) return this.close(CloseCode.RATE_LIMITED, 'too many updates');
-        return room.receiveUpdate(this, frame.update, backlog);
+        if (backlog) return this.offload(room, frame.update);
+        return room.receiveUpdate(this, frame.update);
       }
       case 'awareness':
         if (frame.update.byteLength > this.opts.limits.maxAwarenessBytes) {
@@ -151,6 +164,29 @@ export class SyncConnection {
     }
   }
 
+  /**
+   * Hands the backlog to the room, which may reserve a shared budget for it or cut it off the
+   * event loop first; this peer's later frames wait (and its socket is not read) until it is
+   * queued, so they stay behind it.
+   */
+  private offload(room: ConnectionRoom, update: Uint8Array): void {
+    this.offloading = true;
+    this.ws.pause();
+    const done = () => {
+      this.offloading = false;
+      const held = this.early;
+      this.early = [];
+      this.earlyBytes = 0;
+      for (const f of held) this.handle(f);
+      if (!this.closed && !this.intakePaused && !this.offloading) this.ws.resume();
+    };
+    room.receiveBacklog(this, update, this.opts.limits.backlogPartBytes).then(done, (err) => {
+      this.log.error({ event: 'backlog_cut_failed', threadId: this.threadId, err: String(err) }, 'cutting an offline backlog failed');
+      // Transient: the next step 2 carries the same backlog.
+      this.close(CloseCode.RATE_LIMITED, rateLimitReason('offline backlog not taken', 1000));
+    });
+  }
+
   /** Whether a frame may be this connection's first sync step 2 (its offline backlog). */
   private mayBeBacklog(data: Uint8Array): boolean {
     if (this.sawStep2 || this.sawLargeBacklog || data[0] !== 0 || data[1] !== 1) return false;
@@ -160,12 +196,14 @@ export class SyncConnection {
 
   /** Stops reading the socket (the room's intake is full): TCP pushes back on the peer. */
   pauseReading(): void {
+    this.intakePaused = true;
     if (!this.closed) this.ws.pause();
   }
 
   /** Reads the socket again once the room's intake has room. */
   resumeReading(): void {
-    if (!this.closed) this.ws.resume();
+    this.intakePaused = false;
+    if (!this.closed && !this.offloading) this.ws.resume();
   }
 
   /** Sends a frame, dropping a peer that cannot keep up instead of buffering without bound. */
@@ -186,6 +224,9 @@ export class SyncConnection {
     this.relayClosed = true;
     this.log.info({ event: 'ws_close', code, reason, threadId: this.threadId, userId: this.userId, ...extra }, 'closing sync connection');
     this.ws.close(code, reason);
+    // A paused socket (intake full, backlog being cut) would never read the peer's close
+    // frame: the handshake, and the peer's reconnect, would wait for ws's 30 s timeout.
+    this.ws.resume();
     if (terminate) this.ws.terminate();
     this.onClosed();
   }

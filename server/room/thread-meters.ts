@@ -3,10 +3,12 @@
  * room (issue 28): reconnecting, opening more sockets, or the room unloading and loading
  * again, starts nothing afresh. Per user and thread: live messages, offline-backlog messages
  * and awareness (count and bytes);
- * per thread: the time of its last generation roll. One instance's view (with several
- * instances a member's budget is per instance it reaches).
+ * per thread: the time of its last generation roll. One instance's view, but for the
+ * offline-backlog budget, which several instances share through Redis when they have it
+ * (`SharedBacklogBudget`, server/fanout/redis-backlog-budget.ts): a user reconnecting to
+ * another instance would otherwise get another budget there.
  */
-import { KeyedBuckets, type TokenBucket } from '../ops/rate-limit.ts';
+import { KeyedBuckets } from '../ops/rate-limit.ts';
 
 export interface MeterLimits {
   /** Live (non-backlog) messages per second per user and thread. */
@@ -37,6 +39,14 @@ export const DEFAULT_METER_LIMITS: MeterLimits = {
 
 const key = (threadId: string, userId: string) => `${threadId}\u0000${userId}`;
 
+/** The offline-backlog budget kept for every instance (one bucket per user and thread). */
+export interface SharedBacklogBudget {
+  /** Takes every whole message the user's budget in the thread holds now; resolves with how many (0 when unreachable). */
+  reserve(threadId: string, userId: string): Promise<number>;
+  /** Gives back what a reservation did not use. */
+  refund(threadId: string, userId: string, n: number): void;
+}
+
 export class ThreadMeters {
   private readonly messages: KeyedBuckets;
   private readonly backlogs: KeyedBuckets;
@@ -44,10 +54,14 @@ export class ThreadMeters {
   private readonly awarenessBytes: KeyedBuckets;
   /** Thread → when it last rolled (performance.now()); forgotten once the interval passed. */
   private readonly rolls = new Map<string, number>();
+  /** With a shared budget: what this instance reserved of it for backlogs being admitted. */
+  private readonly grants = new Map<string, number>();
 
   constructor(
     readonly limits: MeterLimits = DEFAULT_METER_LIMITS,
     private readonly now: () => number = () => performance.now(),
+    /** The backlog budget of every instance (Redis); null: this instance keeps its own. */
+    readonly shared: SharedBacklogBudget | null = null,
   ) {
     this.messages = new KeyedBuckets(limits.messagesPerSecond, limits.messageBurst, 10_000, now);
     this.backlogs = new KeyedBuckets(limits.backlogPerSecond, limits.backlogBudget, 10_000, now);
@@ -63,18 +77,49 @@ export class ThreadMeters {
     return this.messages.get(key(threadId, userId)).take(n);
   }
 
-  /** The offline-backlog budget of `userId` in `threadId`. */
-  backlog(threadId: string, userId: string): TokenBucket {
-    return this.backlogs.get(key(threadId, userId));
+  /** Backlog messages `userId` may have taken into `threadId` now (with a shared budget: what was reserved). */
+  backlogAvailable(threadId: string, userId: string): number {
+    const k = key(threadId, userId);
+    return this.shared ? (this.grants.get(k) ?? 0) : this.backlogs.get(k).available;
+  }
+
+  /** Charges `n` backlog messages; false (charging nothing) when over the budget. */
+  takeBacklog(threadId: string, userId: string, n: number): boolean {
+    const k = key(threadId, userId);
+    if (!this.shared) return this.backlogs.get(k).take(n);
+    const granted = this.grants.get(k) ?? 0;
+    if (n > granted) return false;
+    this.grants.set(k, granted - n);
+    return true;
+  }
+
+  /** Before a backlog is admitted: with a shared budget, reserves all of it that is there. */
+  async reserveBacklog(threadId: string, userId: string): Promise<void> {
+    if (!this.shared) return;
+    const n = await this.shared.reserve(threadId, userId);
+    const k = key(threadId, userId);
+    if (this.grants.size >= 10_000 && !this.grants.has(k)) this.grants.clear(); // only leaks (closed peers) pile up
+    this.grants.set(k, (this.grants.get(k) ?? 0) + n);
+  }
+
+  /** After a backlog was admitted (or refused): gives back to the shared budget what it did not use. */
+  releaseBacklog(threadId: string, userId: string): void {
+    if (!this.shared) return;
+    const k = key(threadId, userId);
+    const left = this.grants.get(k) ?? 0;
+    this.grants.delete(k);
+    if (left > 0) this.shared.refund(threadId, userId, left);
   }
 
   /**
    * How long a peer whose backlog still holds `remaining` messages should wait before it
-   * reconnects: until a quarter of the budget (or all it has left) is there again.
+   * reconnects: until a quarter of the budget (or all it has left) is there again. With a
+   * shared budget, as if none were left (what other instances spend is not known here).
    */
   backlogRetryMs(threadId: string, userId: string, remaining: number): number {
     const want = Math.max(1, Math.min(remaining, Math.ceil(this.limits.backlogBudget / 4)));
-    return Math.max(100, Math.ceil(this.backlog(threadId, userId).waitMs(want)));
+    const wait = this.shared ? (want / this.limits.backlogPerSecond) * 1000 : this.backlogs.get(key(threadId, userId)).waitMs(want);
+    return Math.max(100, Math.ceil(wait));
   }
 
   /** Charges one awareness change of `bytes`; false when the user is over either rate. */

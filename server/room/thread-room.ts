@@ -46,13 +46,13 @@ import { planIngestedChanges } from './ingested-changes.ts';
 import { SealedAuthors, lifecycleIds } from './sealed-authors.ts';
 import { RoomChain } from './room-chain.ts';
 import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN } from './origins.ts';
-import { intakeLimits, RoomIntake } from './room-intake.ts';
+import { intakeLimits, type Pending, RoomIntake } from './room-intake.ts';
 import { RoomLog } from './room-log.ts';
 import { RoomPresence } from './room-presence.ts';
 import { type RemoteMessage, applyStored, remoteAction } from './room-remote.ts';
 import { CanonWatch, missingCanon, storedMessages } from './canon-watch.ts';
 import { rollGeneration, sealedElsewhere, sealReason } from './room-seal.ts';
-import { BackendUnavailableError, type Collecting, type IngestedChange, type IngestedMessage, RoomBrokenError, RoomSealedError, type ThreadRoomOptions } from './room-types.ts';
+import { BackendUnavailableError, type Collecting, type IngestedChange, type IngestedMessage, type ReceiptLookup, RoomBrokenError, RoomSealedError, type ThreadRoomOptions } from './room-types.ts';
 import { StreamWatch } from './stream-watch.ts';
 import { DEFAULT_MAX_RECEIPTS_PER_USER, ReceiptBudget } from './room-receipts.ts';
 import { SyncConnection } from './sync-connection.ts';
@@ -308,6 +308,67 @@ export class ThreadRoom {
     this.scheduleFlush();
   }
 
+  /**
+   * A connection's offline backlog (its first sync step 2), metered per user and thread
+   * (thread-meters.ts). With a budget shared by several instances (Redis), what is left of it
+   * is reserved first and what the backlog did not use given back once it was admitted.
+   */
+  async receiveBacklog(conn: SyncConnection, update: Uint8Array, partBytes: number): Promise<void> {
+    let queued = false;
+    try {
+      // Most reconnects bring nothing (an empty update is 2 bytes): no round trip for those.
+      if (this.meters.shared && update.byteLength > 2) {
+        await this.meters.reserveBacklog(this.id, conn.userId);
+        if (this.closed || conn.isClosed) return;
+      }
+      queued = await this.queueBacklog(conn, update, partBytes);
+    } finally {
+      if (!queued) this.meters.releaseBacklog(this.id, conn.userId);
+    }
+  }
+
+  /**
+   * Queues a backlog for admission; one over `partBytes` (issue 28) is cut first: decoding it
+   * here would stall the event loop for as long as it is large, on every reconnect of a client
+   * that re-sends it. It is cut off the loop (backlog-offload.ts) to the part its user's budget
+   * takes now, at most `partBytes`; that part is then admitted as any backlog, and the
+   * connection closed 4529 with `retry_after_ms` when something was left for its next step 2.
+   * With less than a quarter of the budget left it is refused undecoded. False when nothing
+   * was queued.
+   */
+  private async queueBacklog(conn: SyncConnection, update: Uint8Array, partBytes: number): Promise<boolean> {
+    const offload = this.opts.backlogOffload;
+    if (this.closed) return false;
+    if (update.byteLength <= partBytes || !offload) {
+      this.receiveUpdate(conn, update, true);
+      return true;
+    }
+    const keep = Math.floor(this.meters.backlogAvailable(this.id, conn.userId));
+    // The 4529 hint asks for a quarter of the budget back before the next try: a client that
+    // comes sooner (stock y-websocket does) is refused undecoded, costing the worker nothing.
+    if (keep < Math.ceil(this.meters.limits.backlogBudget / 4)) {
+      this.admission.deferBacklog(conn, this.meters.limits.backlogBudget);
+      return false;
+    }
+    const part = await offload.precut({ backlog: update, stateVector: Y.encodeStateVector(this.doc), keep, maxBytes: partBytes });
+    if (this.closed || conn.isClosed) return false;
+    if (part.refusal) {
+      if (part.refusal === 'malformed') conn.close(CloseCode.MALFORMED, 'undecodable update');
+      else conn.close(CloseCode.TOO_LARGE, `offline backlog holds more than ${partBytes} bytes before its first message`);
+      return false;
+    }
+    if (part.deferred) this.log.info({ event: 'backlog_precut', threadId: this.id, userId: conn.userId, messages: part.messages, deferred: part.deferred, bytes: part.update.byteLength }, 'large offline backlog: a part of it taken');
+    this.intake.push({ conn, update: part.update, backlog: true, precut: { messages: part.messages - part.deferred, deferred: part.deferred } });
+    this.scheduleFlush();
+    return true;
+  }
+
+  /** With a shared backlog budget: gives back what the batch's backlogs did not use (not those awaiting a receipt lookup). */
+  private releaseBacklogs(batch: Pending[], awaiting: ReceiptLookup[] = []): void {
+    if (!this.meters.shared) return;
+    for (const p of batch) if (p.backlog && !awaiting.some((l) => l.pending === p)) this.meters.releaseBacklog(this.id, p.conn.userId);
+  }
+
   private scheduleFlush(): void {
     if (this.scheduled) return;
     this.scheduled = true;
@@ -359,6 +420,7 @@ export class ThreadRoom {
       // Nothing of the batch is staged: each sender keeps its update and resends it on reconnect.
       for (const p of batch) p.conn.close(CloseCode.BACKEND_UNAVAILABLE, refused);
       this.log.warn({ event: 'writes_refused', threadId: this.id, updates: batch.length }, refused);
+      this.releaseBacklogs(batch);
       return;
     }
     const named = lifecycleIds(batch.map((p) => p.update));
@@ -375,9 +437,10 @@ export class ThreadRoom {
           if (!p.conn.closedByRelay && [...lifecycleIds([p.update])].some(unknown)) p.conn.close(CloseCode.BACKEND_UNAVAILABLE, 'storage unavailable');
         }
       }
-      if (this.closed) return;
+      if (this.closed) return this.releaseBacklogs(batch);
     }
     const collecting = this.admission.collect(batch, retry);
+    this.releaseBacklogs(batch, collecting.lookups);
     if (collecting.catchUp) this.catchUp();
     if (collecting.lookups.length) this.lookUpReceipts(collecting);
     const { produced } = collecting;

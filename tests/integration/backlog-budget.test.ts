@@ -44,6 +44,26 @@ async function stored(relay: RelayProcess, token: string, id: string): Promise<A
   }
 }
 
+/** `n` live messages of `c`, each awaited until sequenced. */
+async function talkLive(c: TestClient, n: number): Promise<Array<{ id: string }>> {
+  const live = [];
+  for (let i = 0; i < n; i++) {
+    const m = c.send(`live ${i}`);
+    live.push(m);
+    await c.until(() => c.roots.canon.has(m.id), `${c.userId}'s live message ${i} sequenced`, 30_000);
+  }
+  return live;
+}
+
+/** Every message of `backlog` (alice's) and `live` (bob's) stored once, seqs gap-free, and nothing else. */
+async function expectEachOnce(relay: RelayProcess, token: string, id: string, backlog: Array<{ id: string }>, live: Array<{ id: string }>): Promise<void> {
+  const rows = await stored(relay, token, id);
+  expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
+  expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
+  expect(rows.filter((r) => r.authorId === 'alice').map((r) => r.id).sort()).toEqual(backlog.map((m) => m.id).sort());
+  expect(rows.filter((r) => r.authorId === 'bob').map((r) => r.id).sort()).toEqual(live.map((m) => m.id).sort());
+}
+
 /** Resolves at the client's next close, or once `pred` holds. */
 function closeOr(c: TestClient, pred: () => boolean, what: string): Promise<unknown> {
   return Promise.race([c.nextClose(60_000), c.until(pred, what, 60_000)]);
@@ -60,25 +80,42 @@ describe('offline backlog budget', () => {
     const backlog = Array.from({ length: 1000 }, (_, i) => alice.send(`offline ${i}`));
     alice.provider.connect();
     // Bob talks live meanwhile: his messages are sequenced while alice's backlog trickles in.
-    const live = [];
-    for (let i = 0; i < 10; i++) {
-      const m = bob.send(`live ${i}`);
-      live.push(m);
-      await bob.until(() => bob.roots.canon.has(m.id), `bob's live message ${i} sequenced`, 30_000);
-    }
+    const live = await talkLive(bob, 10);
     await bob.until(() => backlog.every((m) => bob.roots.canon.has(m.id)), 'alice’s whole backlog sequenced', 120_000);
     const deferred = alice.closes.filter((c) => c.code === CloseCode.RATE_LIMITED);
     // It did not fit the budget: at least one part was deferred, each close naming a delay.
     expect(deferred.length).toBeGreaterThan(0);
     for (const c of deferred) expect(retryAfterMs(c.code, c.reason)).toBeGreaterThan(0);
     expect(alice.closes.filter((c) => c.code !== CloseCode.RATE_LIMITED && c.code >= 4000)).toEqual([]);
-    const rows = await stored(relay, tokens.bob, id);
-    expect(rows.map((r) => r.seq)).toEqual(rows.map((_, i) => i + 1));
-    expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
-    expect(rows.filter((r) => r.authorId === 'alice').map((r) => r.id).sort()).toEqual(backlog.map((m) => m.id).sort());
-    expect(rows.filter((r) => r.authorId === 'bob').map((r) => r.id).sort()).toEqual(live.map((m) => m.id).sort());
+    await expectEachOnce(relay, tokens.bob, id, backlog, live);
     // The document holds each message once too.
     expect(bob.roots.messages.length).toBe(1010);
+    expect(bob.closes).toEqual([]);
+  });
+
+  it('an honest backlog over SKEIN_BACKLOG_PART_BYTES is cut off the event loop into parts and sequenced whole, each message once', async () => {
+    // The budget holds the whole backlog: only its size makes it arrive in parts.
+    const { relay, tokens, id, client } = await setup({ SKEIN_BACKLOG_BUDGET: '5000', SKEIN_BACKLOG_PART_BYTES: String(32 * 1024) });
+    expect((await relay.api('GET', '/v1/capabilities')).body.limits).toMatchObject({ backlogPartBytes: 32 * 1024 });
+    const alice = client('alice');
+    const bob = client('bob');
+    await Promise.all([synced(alice), synced(bob)]);
+    alice.provider.disconnect();
+    // About 100 bytes each: some 100 kB, a step 2 of three or four parts.
+    const backlog = Array.from({ length: 1000 }, (_, i) => alice.send(`offline message number ${i} written on the train`));
+    alice.provider.connect();
+    const live = await talkLive(bob, 5);
+    await bob.until(() => backlog.every((m) => bob.roots.canon.has(m.id)), 'alice’s whole backlog sequenced', 60_000);
+    const parts = relay.logs.filter((l) => l.event === 'backlog_precut' && l.userId === 'alice');
+    expect(parts.length).toBeGreaterThanOrEqual(2);
+    for (const p of parts) expect(p.bytes as number).toBeLessThanOrEqual(32 * 1024);
+    const deferred = alice.closes.filter((c) => c.code === CloseCode.RATE_LIMITED);
+    expect(deferred.length).toBeGreaterThanOrEqual(2);
+    // The budget was not the reason: the next part is asked for at once.
+    for (const c of deferred) expect(retryAfterMs(c.code, c.reason)).toBeLessThanOrEqual(1000);
+    expect(alice.closes.filter((c) => c.code !== CloseCode.RATE_LIMITED && c.code >= 4000)).toEqual([]);
+    await expectEachOnce(relay, tokens.bob, id, backlog, live);
+    expect(bob.roots.messages.length).toBe(1005);
     expect(bob.closes).toEqual([]);
   });
 

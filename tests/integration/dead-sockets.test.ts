@@ -10,17 +10,19 @@ import 'fake-indexeddb/auto';
 import { afterAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type SkeinClient, createSkeinClient } from '../../client/index.ts';
-import { MAX_EVENT_SOCKETS_PER_USER } from '../../server/http/routes/events.ts';
 import { CloseCode, retryAfterMs } from '../../shared/errors.ts';
 import { rawPeer } from '../helpers/raw-peer.ts';
 import { relayFixture } from '../helpers/relay-fixture.ts';
 
 const PING_MS = 1000;
 const RETRY_AFTER_MS = 400;
+/** The events-socket cap, set below its default (32): the relay must take it from the setting. */
+const MAX_EVENT_SOCKETS_PER_USER = 5;
 const { relay, tokens } = relayFixture(
   {
     SKEIN_PING_INTERVAL_MS: String(PING_MS),
     SKEIN_MAX_CONNECTIONS_PER_USER: '2',
+    SKEIN_MAX_EVENT_SOCKETS_PER_USER: String(MAX_EVENT_SOCKETS_PER_USER),
     SKEIN_CONNECTION_RETRY_AFTER_MS: String(RETRY_AFTER_MS),
   },
   ['dave', 'erin', 'fay'],
@@ -89,6 +91,7 @@ it('a half-open sync socket is dropped within 3 ping intervals and frees its slo
 });
 
 it('the events socket: over the cap 4530 with the hint; a half-open one is dropped within 3 intervals and its slot is free again', async () => {
+  expect((await relay.api('GET', '/v1/capabilities')).body.limits.eventSocketsPerUser).toBe(MAX_EVENT_SOCKETS_PER_USER);
   const base = await gauge('events');
   const live = Array.from({ length: MAX_EVENT_SOCKETS_PER_USER - 1 }, () => eventsSocket('erin'));
   const ghost = eventsSocket('erin', false);

@@ -85,6 +85,30 @@ describe('HTTP writes', () => {
     expect((await relay.api('POST', '/v1/threads', tokens.ivy, { title: 'ivy is fine' })).status).toBe(201);
     expect((await relay.api('GET', '/v1/threads', tokens.hal)).body.threads).toHaveLength(4);
   });
+
+  it('writes to one thread are metered per user and thread too: past its burst 429, other threads and members unaffected', async () => {
+    // 6 per minute in a thread: burst 3, the next token 10 s away; the user's own bucket is far larger.
+    const relay = await startRelay({ SKEIN_MAX_THREAD_WRITES_PER_MINUTE: '6', SKEIN_HTTP_WRITE_BURST: '30' });
+    onTestFinished(() => relay.stop());
+    const tokens = { hal: await relay.token('hal'), ivy: await relay.token('ivy') };
+    expect((await relay.api('GET', '/v1/capabilities')).body.limits).toMatchObject({ threadWritesPerMinute: 6 });
+    const a = (await relay.createThread(tokens.hal, ['ivy'], 'a')).id;
+    const b = (await relay.createThread(tokens.hal, ['ivy'], 'b')).id;
+    const toggles: number[] = [];
+    for (const action of ['archive', 'unarchive', 'archive']) toggles.push((await relay.api('POST', `/v1/threads/${a}/${action}`, tokens.hal)).status);
+    expect(toggles).toEqual([200, 200, 200]);
+    const res = await fetch(`${relay.url}/v1/threads/${a}/unarchive`, { method: 'POST', headers: { authorization: `Bearer ${tokens.hal}` } });
+    expect(res.status).toBe(429);
+    expect((await res.json()).error.message).toMatch(/in one thread/);
+    const retryAfter = Number(res.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(10);
+    // The refusal charged nothing: hal still writes elsewhere, ivy in the same thread.
+    expect((await relay.api('POST', `/v1/threads/${b}/archive`, tokens.hal)).status).toBe(200);
+    expect((await relay.api('POST', `/v1/threads/${a}/unarchive`, tokens.ivy)).status).toBe(200);
+    expect((await relay.api('POST', '/v1/threads', tokens.hal, { title: 'c' })).status).toBe(201);
+    expect((await relay.api('GET', `/v1/threads/${a}`, tokens.hal)).body.archived).toBe(false);
+  });
 });
 
 describe('size', () => {

@@ -11,9 +11,6 @@ import type { RelayContext } from '../../context.ts';
 import { authenticateUpgrade } from '../auth.ts';
 import { ensureClientStillThere } from '../upgrade-guard.ts';
 
-/** Event sockets per user (a tab holds one). */
-export const MAX_EVENT_SOCKETS_PER_USER = 32;
-
 export function eventsHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSocket<WebSocket>) {
   return upgradeWebSocket(async (c) => {
     const userId = await authenticateUpgrade(ctx, c.req.raw, (name) => c.req.query(name));
@@ -24,7 +21,8 @@ export function eventsHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSoc
       onOpen(_evt, ws) {
         const raw = ws.raw!;
         if (!userId) return ws.close(CloseCode.UNAUTHENTICATED, 'invalid or missing token or ticket');
-        if (ctx.userEvents.count(userId) >= MAX_EVENT_SOCKETS_PER_USER) {
+        // Event sockets per user (a tab holds one): SKEIN_MAX_EVENT_SOCKETS_PER_USER.
+        if (ctx.userEvents.count(userId) >= ctx.config.limits.eventSocketsPerUser) {
           // Transient: a tab closing frees a slot.
           ctx.log.info({ event: 'ws_refused', socket: 'events', code: CloseCode.CONNECTION_LIMIT, userId }, 'events connection refused');
           return ws.close(CloseCode.CONNECTION_LIMIT, connectionLimitReason('event connections', ctx.config.limits.connectionRetryAfterMs));
