@@ -150,7 +150,12 @@ describe('two relays share one thread through AT', { timeout: 180_000 }, () => {
     const atUri = origin.body.atUri as string;
     const ca = client(a.relay, threadA, 'alice', alice);
     await synced(ca);
-    const early = [ca.send('written before the join').id, ca.send('also before').id];
+    // Two ids of one millisecond whose order is not the send order (ULIDs are not monotonic):
+    // B's backfill must keep A's order, not the ids'.
+    const ms = ulid().slice(0, 10);
+    // One update, so one commit: the same sentAt for both.
+    const early: string[] = [];
+    ca.doc.transact(() => early.push(ca.send('written before the join', { id: `${ms}${'Z'.repeat(16)}` }).id, ca.send('also before', { id: `${ms}${'0'.repeat(16)}` }).id));
     await ca.until(allConfirmed(ca, early), 'alice’s early messages mirrored', 60_000);
     // B's firehose consumer already saw them and turned them away: B had no such thread.
     const seenByB = await eventually(

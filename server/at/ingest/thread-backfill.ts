@@ -98,7 +98,9 @@ export class ThreadBackfill {
     }
     // Pending records are applied in insertion order (within one ingestedAt): all repos'
     // records go in together, in the order they were sent, so the thread gets them in that order.
-    accepted.sort((a, b) => sentAt(a) - sentAt(b) || (a.rkey < b.rkey ? -1 : a.rkey > b.rkey ? 1 : 0));
+    // Two records of one repo with the same sentAt (sequenced in one commit) keep their origin
+    // seq's order: message ids (rkeys) made in one millisecond are not in send order.
+    accepted.sort((a, b) => sentAt(a) - sentAt(b) || (a.did === b.did ? originSeq(a) - originSeq(b) : 0) || (a.rkey < b.rkey ? -1 : a.rkey > b.rkey ? 1 : 0));
     const now = Date.now();
     for (const r of accepted) r.ingestedAt = now;
     const stored = accepted.length ? await this.d.store.ingest.storeRecords(accepted) : 0;
@@ -171,6 +173,11 @@ export class ThreadBackfill {
     if (cursor) this.d.log.warn({ event: 'ingest_backfill_truncated', threadId: thread.id, did, listed: result.listed }, 'backfill stopped at the per-repo bound');
     return result;
   }
+}
+
+function originSeq(r: { value: Record<string, unknown> }): number {
+  const n = Number(r.value.seq);
+  return Number.isFinite(n) ? n : 0;
 }
 
 function sentAt(r: { value: Record<string, unknown> }): number {
