@@ -57,7 +57,8 @@ describe('SDK lifecycle writes across a roll, PostgreSQL + Redis, two instances'
     await a.react(m1!, '🎉');
     await a.unreact(m1!, '👀');
     await sendSequenced(b, 8, 'bob'); // two rolls, on bob's instance
-    expect(b.generation.generation).toBeGreaterThanOrEqual(2);
+    // The roll follows the commit, and bob's view moves to the new generation after it: awaited.
+    await until(b, (v) => v.generation.generation >= 2, 'bob’s view two generations on');
 
     gated.online();
     const applied = (v: ThreadView) => byId(v, m1!)?.text === 'edited offline' && byId(v, m2!)?.redacted === true && reactionsOf(v, m1!).join() === '🎉:alice';
