@@ -20,11 +20,14 @@ export class GroupCommit {
    * @param windowMs How long a group waits for more work before it runs, ms. 0: work of the
    *   same event-loop turn shares one transaction.
    * @param durability When set, results are handed out only after the commit's fdatasync.
+   * @param onAbort Called when a group's transaction rolled back as a whole (state held in
+   *   memory about what it wrote must be dropped).
    */
   constructor(
     private readonly db: Database.Database,
     private readonly windowMs: number,
     private readonly durability: WalDurability | null = null,
+    private readonly onAbort: () => void = () => {},
   ) {}
 
   /** Runs `work` in this turn's shared transaction, in a savepoint of its own. */
@@ -52,6 +55,7 @@ export class GroupCommit {
       try {
         outcomes.push({ ok: true, value: this.db.transaction(g.run)() });
       } catch (error) {
+        this.onAbort();
         g.reject(error);
         return;
       }
@@ -68,6 +72,7 @@ export class GroupCommit {
         }
       })();
     } catch (error) {
+      this.onAbort();
       for (const g of group) g.reject(error);
       return;
     }
