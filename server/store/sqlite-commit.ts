@@ -21,7 +21,6 @@ export function checkGeneration(states: ThreadStates, threadId: string, generati
  * does not commit.
  */
 export function sequenceMessages(q: SqliteQueries, t: ThreadState, threadId: string, candidates: MessageCandidate[], now: number): StoredMessage[] {
-  if (candidates.length === 0) return [];
   const { messages, cursor } = assignSequence(threadId, t, candidates, (id) => q.messageExists.get(threadId, id) !== undefined, now);
   const insert = q.insertMessage;
   for (const m of messages) {

@@ -209,9 +209,10 @@ export class SqliteStore implements Store {
     opts: CommitOptions = {},
   ): Promise<StoredMessage[]> {
     return this.group.run(() => {
-      const thread = opts.generation !== undefined ? checkGeneration(this.states, threadId, opts.generation) : this.states.get(threadId);
+      const thread = opts.generation !== undefined ? checkGeneration(this.states, threadId, opts.generation) : undefined;
       try {
-        const messages = sequenceMessages(this.q, thread, threadId, candidates, now);
+        // No candidates, no generation: the updates alone, no thread state needed (as before).
+        const messages = candidates.length ? sequenceMessages(this.q, thread ?? this.states.get(threadId), threadId, candidates, now) : [];
         // The relay's canon for these seqs joins the batch's updates: one row, this transaction.
         const row = opts.relayRow?.(messages);
         if (row) this.q.appendUpdate.run(threadId, row.merged);
