@@ -28,6 +28,11 @@ export function prepareQueries(db: Database.Database) {
     setAtUri: prepare('UPDATE threads SET at_uri = ? WHERE id = ? AND at_uri IS NULL'),
     insertMember: prepare('INSERT OR IGNORE INTO members (thread_id, user_id) VALUES (?, ?)'),
     thread: prepare<[string], ThreadDbRow>('SELECT * FROM threads WHERE id = ?'),
+    threadHead: prepare<[string], { generation: number; mirror: number }>('SELECT generation, mirror FROM threads WHERE id = ?'),
+    // The seq cursor: the thread's last message row (see sqlite-thread-state.ts).
+    lastMessage: prepare<[string], { seq: number; sent_at: number }>(
+      'SELECT seq, sent_at FROM messages WHERE thread_id = ? ORDER BY seq DESC LIMIT 1',
+    ),
     members: prepare<[string], { user_id: string; moderator: number }>(
       'SELECT user_id, moderator FROM members WHERE thread_id = ? ORDER BY rowid',
     ),
@@ -55,7 +60,6 @@ export function prepareQueries(db: Database.Database) {
       `INSERT INTO messages (thread_id, seq, id, author_id, text, client_sent_at, reply_to, sent_at, state, error, at_uri, at_cid)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    setCursor: prepare('UPDATE threads SET last_seq = ?, last_sent_at = ? WHERE id = ?'),
     messagesAfter: prepare<[string, number, number], MessageDbRow>(
       'SELECT * FROM messages WHERE thread_id = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),
@@ -66,7 +70,7 @@ export function prepareQueries(db: Database.Database) {
     messagesBefore: prepare<[string, number, number], MessageDbRow>(
       'SELECT * FROM (SELECT * FROM messages WHERE thread_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
     ),
-    roll: prepare('UPDATE threads SET generation = generation + 1, base_seq = last_seq WHERE id = ? AND generation = ?'),
+    roll: prepare('UPDATE threads SET generation = generation + 1, base_seq = ? WHERE id = ? AND generation = ?'),
     putSealedState: prepare('INSERT OR REPLACE INTO sealed_states (thread_id, generation, state_vector) VALUES (?, ?, ?)'),
     sealedState: prepare<[string, number], { state_vector: Buffer }>('SELECT state_vector FROM sealed_states WHERE thread_id = ? AND generation = ?'),
     foldReceipt: prepare(

@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS threads (
   mirror INTEGER NOT NULL,
   archived INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
+  -- Not maintained since issue 29 (kept for files written before): the seq cursor is the
+  -- thread's last message row (sqlite-thread-state.ts).
   last_seq INTEGER NOT NULL DEFAULT 0,
   last_sent_at INTEGER NOT NULL DEFAULT 0
 );
@@ -98,8 +100,6 @@ export interface ThreadDbRow {
   mirror: number;
   archived: number;
   created_at: number;
-  last_seq: number;
-  last_sent_at: number;
   at_uri: string | null;
   generation: number;
   base_seq: number;

@@ -13,6 +13,7 @@ import { type MessageDbRow, toMessage } from './message-row.ts';
 import { checkGeneration, sequenceMessages } from './sqlite-commit.ts';
 import { durableCalls, durableView, WalDurability } from './sqlite-durability.ts';
 import { GroupCommit } from './sqlite-group-commit.ts';
+import { ThreadStates } from './sqlite-thread-state.ts';
 import { SqliteOutbox } from './sqlite-outbox.ts';
 import { type SqliteQueries, prepareQueries } from './sqlite-queries.ts';
 import { type ThreadDbRow, openSqlite } from './sqlite-schema.ts';
@@ -58,6 +59,7 @@ export interface SqliteStore extends OutboxStore {}
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly q: SqliteQueries;
+  private readonly states: ThreadStates;
   private readonly group: GroupCommit;
   private readonly durability: WalDurability | null;
   readonly ingest: SqliteIngestStore;
@@ -70,11 +72,12 @@ export class SqliteStore implements Store {
     this.db.exec('UPDATE at_outbox SET claimed_until = 0');
     const ingest = new SqliteIngestStore(this.db);
     this.q = prepareQueries(this.db);
+    this.states = new ThreadStates(this.q);
     // FULL: SQLite commits without syncing, and each commit is made durable by an fdatasync
     // of the WAL in the thread pool before anything depending on it is handed out.
     this.durability = sync === 'FULL' ? WalDurability.open(file, { gate: opts.testSyncGate, minIntervalMs: opts.commitWindowMs ?? 0 }) : null;
     if (this.durability) this.db.pragma('synchronous = NORMAL');
-    this.group = new GroupCommit(this.db, opts.commitWindowMs ?? 0, this.durability);
+    this.group = new GroupCommit(this.db, opts.commitWindowMs ?? 0, this.durability, () => this.states.clear());
     delegateOutbox(this, new SqliteOutbox(this.db, this.q));
     const total = this.db.prepare<[], number>('SELECT total_changes()').pluck();
     const changes = () => total.get()!;
@@ -100,7 +103,7 @@ export class SqliteStore implements Store {
       mirror: r.mirror === 1,
       archived: r.archived === 1,
       createdAt: r.created_at,
-      lastSeq: r.last_seq,
+      lastSeq: this.states.lastSeq(r.id),
       remotes: this.q.remotes.all(r.id).map((x) => x.did),
       atUri: r.at_uri,
       generation: r.generation,
@@ -134,9 +137,10 @@ export class SqliteStore implements Store {
 
   async listThreadsForUser(userId: string): Promise<ThreadSummary[]> {
     return this.q.threadsForUser.all(userId).map((r) => {
-      const last = r.last_seq > 0 ? this.q.lastShown.get(r.id) : undefined;
+      const row = this.row(r);
+      const last = row.lastSeq > 0 ? this.q.lastShown.get(r.id) : undefined;
       return {
-        ...this.row(r),
+        ...row,
         lastMessage: last
           ? { id: last.id, authorId: last.author_id, text: last.text, seq: last.seq, sentAt: last.sent_at }
           : null,
@@ -183,7 +187,7 @@ export class SqliteStore implements Store {
 
   appendUpdate(threadId: string, update: Uint8Array, generation?: number): Promise<void> {
     return this.group.run(() => {
-      if (generation !== undefined) checkGeneration(this.q, threadId, generation);
+      if (generation !== undefined) checkGeneration(this.states, threadId, generation);
       this.q.appendUpdate.run(threadId, update);
     });
   }
@@ -205,19 +209,26 @@ export class SqliteStore implements Store {
     opts: CommitOptions = {},
   ): Promise<StoredMessage[]> {
     return this.group.run(() => {
-      const thread = opts.generation !== undefined ? checkGeneration(this.q, threadId, opts.generation) : undefined;
-      const messages = sequenceMessages(this.q, threadId, candidates, now, thread);
-      // The relay's canon for these seqs joins the batch's updates: one row, this transaction.
-      const row = opts.relayRow?.(messages);
-      if (row) this.q.appendUpdate.run(threadId, row.merged);
-      else for (const u of updates) this.q.appendUpdate.run(threadId, u);
-      return messages;
+      const thread = opts.generation !== undefined ? checkGeneration(this.states, threadId, opts.generation) : undefined;
+      try {
+        // No candidates, no generation: the updates alone, no thread state needed (as before).
+        const messages = candidates.length ? sequenceMessages(this.q, thread ?? this.states.get(threadId), threadId, candidates, now) : [];
+        // The relay's canon for these seqs joins the batch's updates: one row, this transaction.
+        const row = opts.relayRow?.(messages);
+        if (row) this.q.appendUpdate.run(threadId, row.merged);
+        else for (const u of updates) this.q.appendUpdate.run(threadId, u);
+        return messages;
+      } catch (err) {
+        // The savepoint rolls back: the cursor may have advanced past it.
+        this.states.forget(threadId);
+        throw err;
+      }
     });
   }
 
   async compact(threadId: string, snapshot: Uint8Array, generation?: number, holds?: (row: Uint8Array) => boolean, deletions?: boolean): Promise<void> {
     this.db.transaction(() => {
-      if (generation !== undefined) checkGeneration(this.q, threadId, generation);
+      if (generation !== undefined) checkGeneration(this.states, threadId, generation);
       const rows = this.q.updates.all(threadId).map((r) => bytes(r.data)).filter((r) => !holds?.(r));
       this.q.deleteUpdates.run(threadId);
       this.q.appendUpdate.run(threadId, mergeLogRows(snapshot, rows, deletions));
@@ -227,7 +238,7 @@ export class SqliteStore implements Store {
   async redactMessages(threadId: string, messageIds: string[], opts: RedactOptions): Promise<void> {
     const ids = JSON.stringify([...new Set(messageIds)]);
     this.db.transaction(() => {
-      if (opts.generation !== undefined) checkGeneration(this.q, threadId, opts.generation);
+      if (opts.generation !== undefined) checkGeneration(this.states, threadId, opts.generation);
       this.db.prepare("UPDATE messages SET text = '', redacted = 1 WHERE thread_id = ? AND id IN (SELECT value FROM json_each(?))").run(threadId, ids);
       this.db.prepare('DELETE FROM at_outbox WHERE thread_id = ? AND message_id IN (SELECT value FROM json_each(?))').run(threadId, ids);
       this.db
@@ -290,7 +301,8 @@ export class SqliteStore implements Store {
 
   rollGeneration(threadId: string, fromGeneration: number, snapshot: Uint8Array, receipts: FoldedReceipt[], sealedState?: Uint8Array): Promise<ThreadRow | null> {
     return this.group.run(() => {
-      if (this.q.roll.run(threadId, fromGeneration).changes === 0) return null;
+      if (this.q.roll.run(this.states.lastSeq(threadId), threadId, fromGeneration).changes === 0) return null;
+      this.states.forget(threadId);
       this.q.deleteUpdates.run(threadId);
       this.q.appendUpdate.run(threadId, snapshot);
       for (const r of receipts) this.q.foldReceipt.run(threadId, r.messageId, r.userId, r.readAt);

@@ -10,9 +10,13 @@
  *
  * Run: npm run bench -- store-commit   (BENCH_COMMITS: commits per case, default 3000;
  * BENCH_STRACE=1: syscalls per message, `strace -c -f` on this process while measuring: the
- * WAL frames a commit writes show as `pwrite64`, two per page, whatever the machine's load)
+ * WAL frames a commit writes show as `pwrite64`, two per page, whatever the machine's load;
+ * BENCH_CALLGRIND=1: instructions per message, every thread of this process counted by
+ * valgrind's callgrind between two `callgrind_control` calls, load-independent — ~50× slower,
+ * so use BENCH_COMMITS=1000 BENCH_WARMUP=3000 and BENCH_CASES to pick cases, e.g. BENCH_CASES=FULL/1,FULL/10)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
@@ -21,6 +25,10 @@ import { straceStart } from './strace.ts';
 const COMMITS = Number(process.env.BENCH_COMMITS ?? 3000);
 const STRACE_DIR = process.env.BENCH_STRACE === '1' ? mkdtempSync(join(tmpdir(), 'skein-strace-')) : null;
 const THREADS = 10;
+/** BENCH_CALLGRIND: this process runs under callgrind (re-spawned by run()), its dumps go here. */
+const CALLGRIND_DIR = process.env.BENCH_CALLGRIND_DIR ?? null;
+/** `sync/perTurn[/gapMs]` cases to run, all when unset. */
+const CASES = process.env.BENCH_CASES?.split(',') ?? null;
 /** About the size of one client update plus the relay's canon for it. */
 const UPDATE = new Uint8Array(300).fill(7);
 
@@ -46,29 +54,61 @@ async function measure(sync: 'FULL' | 'NORMAL', perTurn: number, gapMs = 0): Pro
       if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
     }
   };
-  await round(Math.min(500, COMMITS)); // warm-up: JIT, page cache, the WAL's first pass
+  // Warm-up: JIT, page cache, the WAL's first pass. Under callgrind V8 still compiles after
+  // 500 (its tiering counts calls): BENCH_WARMUP=3000 keeps the compiler out of the count.
+  await round(Number(process.env.BENCH_WARMUP ?? Math.min(500, COMMITS)));
   const straceStop = STRACE_DIR ? await straceStart(process.pid, STRACE_DIR) : null;
+  if (CALLGRIND_DIR) await callgrindControl('-z');
   const cpu0 = process.cpuUsage();
   busy = 0;
   await round(COMMITS);
   const cpu = process.cpuUsage(cpu0);
+  const instructions = CALLGRIND_DIR ? await callgrindControl('-d') : NaN;
   const traced = straceStop ? await straceStop() : null;
   const wall = busy;
   await store.close();
   rmSync(dir, { recursive: true, force: true });
   const per = (v: number) => (v / COMMITS).toFixed(0).padStart(4);
   const calls = traced ? ` ${(traced.calls / COMMITS).toFixed(1)} | ${traced.top.slice(0, 6).map(([n, c]) => `${n} ${(c / COMMITS).toFixed(1)}`).join(', ')} |` : '';
-  return `| ${sync} | ${perTurn === 1 ? 'one at a time' : `${perTurn} at once`}${gapMs ? `, ${gapMs} ms apart` : ''} | ${per(cpu.user)} | ${per(cpu.system)} | ${per(wall * 1000)} |${calls}`;
+  const counted = CALLGRIND_DIR ? ` ${(instructions / COMMITS / 1000).toFixed(1)} |` : '';
+  return `| ${sync} | ${perTurn === 1 ? 'one at a time' : `${perTurn} at once`}${gapMs ? `, ${gapMs} ms apart` : ''} | ${per(cpu.user)} | ${per(cpu.system)} | ${per(wall * 1000)} |${calls}${counted}`;
+}
+
+/**
+ * Callgrind: `-z` zeroes this process's counters, `-d` dumps them and returns the
+ * instructions counted since. Asynchronous: callgrind answers from this process's own loop.
+ */
+async function callgrindControl(action: '-z' | '-d'): Promise<number> {
+  const dir = CALLGRIND_DIR!;
+  await new Promise<void>((resolve, reject) =>
+    spawn('callgrind_control', [action, String(process.pid)], { stdio: 'ignore' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`callgrind_control ${action}: ${code}`)))),
+  );
+  if (action === '-z') return NaN;
+  const dumps = readdirSync(dir).filter((f) => f.startsWith(`cg.${process.pid}.`)).sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+  return Number(/^summary: (\d+)/m.exec(readFileSync(join(dir, dumps.at(-1)!), 'utf8'))![1]);
 }
 
 export async function run(): Promise<void> {
+  if (process.env.BENCH_CALLGRIND === '1' && !CALLGRIND_DIR) {
+    // Re-run this file in a node of its own under callgrind; its table is this bench's output.
+    const dir = mkdtempSync(join(tmpdir(), 'skein-callgrind-'));
+    execFileSync('valgrind', ['-q', '--tool=callgrind', `--callgrind-out-file=${dir}/cg.%p`, process.execPath, '--import', 'tsx', new URL(import.meta.url).pathname], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_CALLGRIND_DIR: dir },
+    });
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
   console.log(`SqliteStore.commitMessages, ${COMMITS} messages per case, one message and one 300-byte update each`);
   const strace = STRACE_DIR ? ' syscalls per message (strace) | largest |' : '';
-  console.log(`| sync | commits | user CPU µs per message | system CPU µs per message | wall µs per message (without the gaps) |${strace}`);
-  console.log(`|---|---|---|---|---|${STRACE_DIR ? '---|---|' : ''}`);
+  const counted = CALLGRIND_DIR ? ' k instructions per message (callgrind) |' : '';
+  console.log(`| sync | commits | user CPU µs per message | system CPU µs per message | wall µs per message (without the gaps) |${strace}${counted}`);
+  console.log(`|---|---|---|---|---|${STRACE_DIR ? '---|---|' : ''}${CALLGRIND_DIR ? '---|' : ''}`);
   for (const sync of ['FULL', 'NORMAL'] as const) {
-    for (const perTurn of [1, THREADS]) console.log(await measure(sync, perTurn));
-    console.log(await measure(sync, 1, 1));
+    for (const [perTurn, gapMs] of [[1, 0], [THREADS, 0], [1, 1]] as const) {
+      if (CASES && !CASES.includes(gapMs ? `${sync}/${perTurn}/${gapMs}` : `${sync}/${perTurn}`)) continue;
+      console.log(await measure(sync, perTurn, gapMs));
+    }
   }
 }
 

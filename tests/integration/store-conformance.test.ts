@@ -187,6 +187,31 @@ describe.each(stores)('%s store', (_name, make) => {
     expect(replay((await s.loadUpdates(id)).updates)).toEqual(['a', 'b', 'c']);
   });
 
+  it('keeps seqs gap-free after a commit that fails once its seqs are assigned, beside one that stands', async () => {
+    const s = await open();
+    const [a, b] = [newId(), newId()];
+    for (const id of [a, b]) await s.createThread({ id, title: '', participants: ['alice'], mirror: false, createdAt: 0 });
+    await s.commitMessages(a, [bytes(1)], [cand('a1')], 1000);
+    // Same turn: b's commit stands, a's fails after its seqs were assigned and rolls back.
+    const failing = s.commitMessages(a, [bytes(2)], [cand('a2'), cand('a3')], 1001, {
+      relayRow: () => {
+        throw new Error('relay row failed');
+      },
+    });
+    const standing = s.commitMessages(b, [bytes(3)], [cand('b1')], 1001);
+    await expect(failing).rejects.toThrow('relay row failed');
+    expect((await standing).map((m) => m.seq)).toEqual([1]);
+    // Whether the failed commit's rows stand (PostgreSQL: sequenced before the callback) or
+    // not (SQLite: one transaction), the cursor is the last row and the next seq follows it.
+    const before = await s.listMessages(a, 0, 10);
+    expect((await s.getThread(a))!.lastSeq).toBe(before.length);
+    await s.commitMessages(a, [bytes(4)], [cand('a2'), cand('a3'), cand('a4')], 1002);
+    const after = await s.listMessages(a, 0, 10);
+    expect(after.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+    expect(after.map((m) => m.id)).toEqual(['a1', 'a2', 'a3', 'a4']);
+    expect((await s.getThread(a))!.lastSeq).toBe(4);
+  });
+
   it('commits nothing when the transaction fails', async () => {
     const s = await open();
     await expect(s.commitMessages('no-such-thread', [bytes(9)], [cand('z')], 1)).rejects.toThrow();
