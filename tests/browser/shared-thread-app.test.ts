@@ -105,6 +105,9 @@ describe('the app on two relays sharing a thread', () => {
     await expect.poll(() => bob.locator('.thread-head .members').innerText(), { timeout: UI_TIMEOUT }).toMatch(/bob \(you\), alice via did:plc:/);
     // Someone else's message carries no delivery status: its origin is in the author line.
     expect(await fromAlice.locator('.status').count()).toBe(0);
+    // Bob owns the joined thread on B, but alice's record is in A's repo: no Delete for it
+    // (shared/roles.ts canRedact); his own messages have one (below).
+    expect(await fromAlice.locator('[data-action="delete"]').count()).toBe(0);
     // The thread list names the remote author the way the timeline does.
     const author = await fromAlice.locator('.author').innerText();
     await expect
@@ -113,6 +116,7 @@ describe('the app on two relays sharing a thread', () => {
 
     await bob.locator('#compose').fill('Hello back from relay B');
     await bob.locator('#compose').press('Enter');
+    await msg(bob, 'Hello back from relay B').locator('[data-action="delete"]').waitFor({ state: 'attached', timeout: UI_TIMEOUT });
     const fromBob = msg(alice, 'Hello back from relay B');
     await fromBob.waitFor({ timeout: UI_TIMEOUT });
     await expect.poll(() => fromBob.getAttribute('data-status'), { timeout: UI_TIMEOUT }).toBe('confirmed');
