@@ -28,7 +28,7 @@ import * as Y from 'yjs';
 import { ulid } from 'ulid';
 import { LightClient, type SentMessage } from './compare/light-client.ts';
 import { straceStart } from './strace.ts';
-import { ALL_KINDS, type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer } from './compare/servers.ts';
+import { ALL_KINDS, type BenchClient, type BenchServer, type ServerKind, pin, procStats, startServer, threadRunSeconds } from './compare/servers.ts';
 
 // Every stock WebsocketProvider adds a process exit listener.
 process.setMaxListeners(0);
@@ -46,6 +46,8 @@ export interface Result {
   cpuUsPerDelivery: number;
   /** Share of that CPU spent in the kernel (system time). */
   sysShare: number;
+  /** The same from tick-sampled utime+stime (what this bench reported before 2026-12-06 10:00): see procStats. */
+  tickUsPerDelivery: number;
   p50: number;
   p99: number;
   rssPeakMiB: number;
@@ -106,9 +108,7 @@ function threadCpu(pid: number): Map<string, number> {
       const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim().replace(/\d+$/, '');
       // Node names few of its threads: the main thread is the one whose id is the process's.
       const name = tid === String(pid) ? 'main' : comm === 'node' ? 'other' : comm;
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+      out.set(name, (out.get(name) ?? 0) + threadRunSeconds(pid, tid));
     } catch {
       // the thread ended meanwhile
     }
@@ -222,7 +222,7 @@ export async function runOnce(kind: ServerKind, w: Workload, seconds = SECONDS):
     const straceStop = STRACE_DIR ? await straceStart(server.pid, STRACE_DIR) : null;
     const switches0 = voluntarySwitches(server.pid);
     const threads0 = threadCpu(server.pid);
-    const { cpuSeconds: cpu0, sysSeconds: sys0 } = procStats(server.pid);
+    const { cpuSeconds: cpu0, sysSeconds: sys0, tickSeconds: tick0 } = procStats(server.pid);
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const expected = await drive(seconds);
@@ -239,7 +239,8 @@ export async function runOnce(kind: ServerKind, w: Workload, seconds = SECONDS):
       deliveries: latencies.length,
       expected,
       cpuUsPerDelivery: ((stats.cpuSeconds - cpu0) * 1e6) / Math.max(1, latencies.length),
-      sysShare: (stats.sysSeconds - sys0) / Math.max(0.01, stats.cpuSeconds - cpu0),
+      sysShare: (stats.sysSeconds - sys0) / Math.max(0.01, stats.tickSeconds - tick0),
+      tickUsPerDelivery: ((stats.tickSeconds - tick0) * 1e6) / Math.max(1, latencies.length),
       p50: pct(latencies, 50),
       p99: pct(latencies, 99),
       rssPeakMiB: stats.rssPeakMiB,
@@ -269,7 +270,7 @@ export async function run(): Promise<void> {
       for (const kind of KINDS) {
         const res = await runOnce(kind, w);
         results.get(kind)!.push(res);
-        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms; ${res.wakeupsPerMessage.toFixed(1)} sleeps per message; CPU by thread: ${res.threads}${STRACE_DIR ? `; ${res.syscallsPerMessage.toFixed(1)} syscalls per message (${res.syscallTop})` : ''}${CALLGRIND_DIR ? `; ${(res.instructionsPerDelivery / 1000).toFixed(0)} k instructions per delivery` : ''}`);
+        console.log(`  ${w.name} run ${r + 1} ${kind}: ${res.deliveries}/${res.expected} deliveries, ${res.cpuUsPerDelivery.toFixed(0)} µs CPU each (tick-sampled ${res.tickUsPerDelivery.toFixed(0)}, ${(res.sysShare * 100).toFixed(0)} % system), p50 ${res.p50} ms, p99 ${res.p99} ms, peak RSS ${res.rssPeakMiB.toFixed(0)} MiB; driver loop delay max ${res.driverDelayMaxMs.toFixed(0)} ms; ${res.wakeupsPerMessage.toFixed(1)} sleeps per message; CPU by thread: ${res.threads}${STRACE_DIR ? `; ${res.syscallsPerMessage.toFixed(1)} syscalls per message (${res.syscallTop})` : ''}${CALLGRIND_DIR ? `; ${(res.instructionsPerDelivery / 1000).toFixed(0)} k instructions per delivery` : ''}`);
       }
     }
     const med = (k: ServerKind, f: (r: Result) => number) => median(results.get(k)!.map(f));

@@ -6,7 +6,7 @@
  */
 import { HocuspocusProvider } from '@hocuspocus/provider';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -45,13 +45,34 @@ export interface BenchServer {
 
 const HERE = new URL('./', import.meta.url).pathname;
 
-/** CPU (user+system) seconds and peak RSS of a process, from /proc. */
-export function procStats(pid: number): { cpuSeconds: number; sysSeconds: number; rssPeakMiB: number } {
+/**
+ * CPU seconds and peak RSS of a process, from /proc. `cpuSeconds` is the scheduler's own
+ * runtime (`schedstat`, nanoseconds, summed over every thread): this kernel accounts
+ * utime/stime by 4 ms ticks (CONFIG_TICK_CPU_ACCOUNTING, HZ=250), which charges a whole tick
+ * to whichever task runs when it fires; a server that wakes briefly ~100 times a second is
+ * then charged by chance and by its wake-ups' alignment with the tick, not by its work.
+ * `tickSeconds`/`sysSeconds` are the tick-sampled figures (the only source of the user/system split).
+ */
+export function procStats(pid: number): { cpuSeconds: number; tickSeconds: number; sysSeconds: number; rssPeakMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, sysSeconds: Number(fields[12]) / 100, rssPeakMiB: hwm / 1024 };
+  const tickSeconds = (Number(fields[11]) + Number(fields[12])) / 100;
+  let runNs = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      runNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return { cpuSeconds: runNs / 1e9, tickSeconds, sysSeconds: Number(fields[12]) / 100, rssPeakMiB: hwm / 1024 };
+}
+
+/** The scheduler's runtime of one thread, seconds (see procStats). */
+export function threadRunSeconds(pid: number, tid: string): number {
+  return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
 }
 
 const hasTaskset = spawnSync('taskset', ['--version']).status === 0;
