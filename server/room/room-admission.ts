@@ -11,7 +11,7 @@ import { HeldUpdates } from './held-updates.ts';
 import type { SyncConnection } from './sync-connection.ts';
 import { type Collecting, type ReceiptLookup, readAtOf } from './room-types.ts';
 import { parseReceiptKey } from '../../shared/schema.ts';
-import type { Pending } from './room-intake.ts';
+import { type Pending, decodedOf } from './room-intake.ts';
 import { DEFAULT_MAX_RECEIPTS_PER_USER } from './room-receipts.ts';
 import { type PolicyContext, type Verdict, checkUpdate } from './policy/update-policy.ts';
 import { backlogCuts, prefixUpdate } from './backlog-cut.ts';
@@ -111,7 +111,7 @@ export class RoomAdmission {
         ...(fan ? { isRelayClient: (c: number) => fan.relayClients.has(c), otherRelays: true } : {}),
     };
     let update = p.update;
-    let verdict = checkUpdate(ctx, update);
+    let verdict = checkUpdate(ctx, update, decodedOf(p));
     if (verdict.ok && !this.receiptsAllowed(p, verdict)) return 'dropped';
     /** Backlog messages left for the peer's next step 2 (over its user's budget). */
     let deferred = 0;
@@ -260,6 +260,8 @@ export class RoomAdmission {
   /** Keeps an update until its dependencies arrive (see held-updates.ts). */
   private hold(p: Pending): void {
     if (p.conn.isClosed) return;
+    // A held update waits with its bytes only: the decoded structs weigh several times more.
+    p.decoded = undefined;
     if (!this.held.hold(p)) p.conn.close(CloseCode.RATE_LIMITED, 'too many updates with missing dependencies');
   }
 

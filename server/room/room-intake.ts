@@ -6,6 +6,7 @@
  * alone), so no log row outgrows that bound, and no commit blocks the loop for long.
  */
 import type { SyncConnection } from './sync-connection.ts';
+import { type DecodedUpdate, decodeUpdate } from './policy/update-policy.ts';
 
 /** A client update waiting for a flush. */
 export interface Pending {
@@ -19,6 +20,8 @@ export interface Pending {
    * the connection is closed 4529 once the part is applied.
    */
   precut?: { messages: number; deferred: number };
+  /** The update decoded once, for the sealed-author look-up and the policy (undefined: not yet; null: undecodable). */
+  decoded?: DecodedUpdate | null;
   /** Its receipts' unknown message ids were looked up in the store already (room-admission.ts). */
   lookedUp?: boolean;
 }
@@ -143,4 +146,10 @@ export class RoomIntake {
       conn.resumeReading();
     }
   }
+}
+
+/** `p`'s update decoded, once for the sealed-author look-up and the policy. */
+export function decodedOf(p: Pending): DecodedUpdate | null {
+  if (p.decoded === undefined) p.decoded = decodeUpdate(p.update);
+  return p.decoded;
 }

@@ -8,18 +8,14 @@ import * as Y from 'yjs';
 import { parseEditKey } from '../../shared/message-lifecycle.ts';
 import { Roots } from '../../shared/schema.ts';
 import type { Store } from '../store/store.ts';
+import type { DecodedUpdate } from './policy/update-policy.ts';
 
-/** Message ids named by `edits` / `redactions` keys of the updates (undecodable ones are skipped: the policy refuses them). */
-export function lifecycleIds(updates: Iterable<Uint8Array>): Set<string> {
+/** Message ids named by `edits` / `redactions` keys of the decoded updates (undecodable ones, null, are skipped: the policy refuses them). */
+export function lifecycleIds(updates: Iterable<DecodedUpdate | null>): Set<string> {
   const ids = new Set<string>();
   for (const u of updates) {
-    let structs: Array<Y.Item | Y.GC | Y.Skip>;
-    try {
-      structs = Y.decodeUpdate(u).structs as typeof structs;
-    } catch {
-      continue;
-    }
-    for (const s of structs) {
+    if (!u) continue;
+    for (const s of u.structs) {
       if (!(s instanceof Y.Item) || s.parentSub === null) continue;
       const parent = s.parent as unknown;
       if (parent === Roots.edits) {

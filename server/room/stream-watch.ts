@@ -12,7 +12,9 @@ import type { StreamEntry } from '../../shared/stream.ts';
 export class StreamWatch {
   /** Stream id → last time its entry changed (or the relay first saw it). */
   private readonly lastWrite = new Map<string, number>();
-  private readonly timer: NodeJS.Timeout;
+  /** Runs only while a stream is open: a loaded room with none wakes nobody (issue 29). */
+  private timer: NodeJS.Timeout | null = null;
+  private readonly periodMs: number;
 
   constructor(
     private readonly streams: Y.Map<StreamEntry>,
@@ -24,10 +26,21 @@ export class StreamWatch {
   ) {
     const now = Date.now();
     // Open streams found at load (a restart): their authors get a full idle period to resume.
+    this.periodMs = Math.max(50, Math.min(1000, idleMs / 4));
     for (const [id, e] of streams.entries()) if (e.status === 'streaming') this.lastWrite.set(id, now);
     streams.observe(this.onChange);
-    this.timer = setInterval(() => this.sweep(Date.now()), Math.max(50, Math.min(1000, idleMs / 4)));
-    this.timer.unref();
+    this.arm();
+  }
+
+  /** Starts or stops the periodic sweep as streams open and end. */
+  private arm(): void {
+    if (this.lastWrite.size > 0 && !this.timer) {
+      this.timer = setInterval(() => this.sweep(Date.now()), this.periodMs);
+      this.timer.unref();
+    } else if (this.lastWrite.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
   }
 
   private onChange = (e: Y.YMapEvent<StreamEntry>): void => {
@@ -39,6 +52,7 @@ export class StreamWatch {
       else this.lastWrite.delete(id);
       if (v?.status === 'interrupted') interrupted.add(v.authorId);
     }
+    this.arm();
     for (const author of interrupted) this.prune(author);
   };
 
@@ -66,6 +80,7 @@ export class StreamWatch {
     for (const [id, at] of this.lastWrite) if (force || now - at >= this.idleMs) stale.push(id);
     if (stale.length === 0) return;
     for (const id of stale) this.lastWrite.delete(id);
+    this.arm();
     this.write(() => {
       for (const id of stale) {
         const v = this.streams.get(id);
@@ -75,7 +90,8 @@ export class StreamWatch {
   }
 
   destroy(): void {
-    clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
     this.streams.unobserve(this.onChange);
   }
 }

@@ -46,7 +46,7 @@ import { planIngestedChanges } from './ingested-changes.ts';
 import { SealedAuthors, lifecycleIds } from './sealed-authors.ts';
 import { RoomChain } from './room-chain.ts';
 import { INGEST_ORIGIN, LOAD_ORIGIN, RELAY_ORIGIN, REMOTE_ORIGIN } from './origins.ts';
-import { intakeLimits, type Pending, RoomIntake } from './room-intake.ts';
+import { decodedOf, intakeLimits, type Pending, RoomIntake } from './room-intake.ts';
 import { RoomLog } from './room-log.ts';
 import { RoomPresence } from './room-presence.ts';
 import { type RemoteMessage, applyStored, remoteAction } from './room-remote.ts';
@@ -423,7 +423,7 @@ export class ThreadRoom {
       this.releaseBacklogs(batch);
       return;
     }
-    const named = lifecycleIds(batch.map((p) => p.update));
+    const named = lifecycleIds(batch.map(decodedOf));
     if (named.size) {
       try {
         await this.sealedAuthors.load(this.store, this.id, named, (id) => authorOf(this, id) !== undefined);
@@ -434,7 +434,7 @@ export class ThreadRoom {
         this.log.warn({ event: 'sealed_authors_failed', threadId: this.id, err: String(err) }, 'looking up sealed authors failed');
         const unknown = (id: string) => authorOf(this, id) === undefined && this.sealedAuthors.get(id) === undefined;
         for (const p of batch) {
-          if (!p.conn.closedByRelay && [...lifecycleIds([p.update])].some(unknown)) p.conn.close(CloseCode.BACKEND_UNAVAILABLE, 'storage unavailable');
+          if (!p.conn.closedByRelay && [...lifecycleIds([decodedOf(p)])].some(unknown)) p.conn.close(CloseCode.BACKEND_UNAVAILABLE, 'storage unavailable');
         }
       }
       if (this.closed) return this.releaseBacklogs(batch);

@@ -29,14 +29,30 @@ import { type AcceptedMessage, type PolicyContext, PolicyError, type Verdict, re
 
 export { type AcceptedMessage, type PolicyContext, type Refusal, type Verdict, refuse } from './verdict.ts';
 
-/** Decides whether `update` (Yjs update v1) may be applied to `ctx.doc`. Never throws. */
-export function checkUpdate(ctx: PolicyContext, update: Uint8Array): Verdict {
-  let decoded: { structs: Struct[]; ds: { clients: Map<number, ClockRange[]> } };
+/** An update as `Y.decodeUpdate` reads it: what the policy walks. */
+export interface DecodedUpdate {
+  structs: Struct[];
+  ds: { clients: Map<number, ClockRange[]> };
+}
+
+/**
+ * Decodes an update once for everything that reads it before it is applied (the policy, the
+ * room's look-up of sealed authors): each decode costs most of an apply. Null: undecodable.
+ */
+export function decodeUpdate(update: Uint8Array): DecodedUpdate | null {
   try {
-    decoded = Y.decodeUpdate(update) as typeof decoded;
+    return Y.decodeUpdate(update) as DecodedUpdate;
   } catch {
-    return refuse('undecodable update', CloseCode.MALFORMED);
+    return null;
   }
+}
+
+/**
+ * Decides whether `update` (Yjs update v1) may be applied to `ctx.doc`. Never throws.
+ * `decoded`: the update already decoded (`decodeUpdate`), read here and never changed.
+ */
+export function checkUpdate(ctx: PolicyContext, update: Uint8Array, decoded: DecodedUpdate | null = decodeUpdate(update)): Verdict {
+  if (!decoded) return refuse('undecodable update', CloseCode.MALFORMED);
   try {
     return new Checker(ctx, decoded.structs).run(decoded.ds.clients);
   } catch (e) {
