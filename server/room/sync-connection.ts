@@ -7,6 +7,7 @@ import * as Y from 'yjs';
 import { CloseCode, rateLimitReason } from '../../shared/errors.ts';
 import type { Limits } from '../config/config.ts';
 import type { Logger } from '../ops/logger.ts';
+import { Heartbeat } from '../ops/heartbeat.ts';
 import { TokenBucket } from '../ops/rate-limit.ts';
 import { MalformedFrameError, decodeFrame, encodeSyncStep1, encodeSyncStep2 } from './sync-protocol.ts';
 
@@ -49,7 +50,8 @@ export class SyncConnection {
   private offloading = false;
   /** The room's intake asked that this socket not be read. */
   private intakePaused = false;
-  private readonly pinger: NodeJS.Timeout;
+  /** Leaves the process's ping heartbeat (ops/heartbeat.ts). */
+  private readonly stopPinging: () => void;
   private readonly updateBucket: TokenBucket;
 
   constructor(
@@ -64,12 +66,11 @@ export class SyncConnection {
     });
     // Two unanswered pings, not one: a relay busy for a whole interval handles a pong
     // after its timer and would otherwise drop a live peer.
-    this.pinger = setInterval(() => {
+    this.stopPinging = Heartbeat.every(opts.pingIntervalMs).add(() => {
       if (this.missedPings >= 2) return this.close(CloseCode.UNRESPONSIVE, 'ping timeout', true);
       this.missedPings++;
       ws.ping();
-    }, opts.pingIntervalMs);
-    this.pinger.unref();
+    });
     const l = opts.limits;
     this.updateBucket = new TokenBucket(l.updatesPerSecond, 2 * l.updatesPerSecond);
   }
@@ -235,7 +236,7 @@ export class SyncConnection {
   onClosed(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.pinger);
+    this.stopPinging();
     this.early = [];
     this.room?.leave(this);
   }

@@ -8,6 +8,7 @@ import type { UpgradeWebSocket } from 'hono/ws';
 import type { WebSocket } from 'ws';
 import { CloseCode, connectionLimitReason } from '../../../shared/errors.ts';
 import type { RelayContext } from '../../context.ts';
+import { Heartbeat } from '../../ops/heartbeat.ts';
 import { authenticateUpgrade } from '../auth.ts';
 import { ensureClientStillThere } from '../upgrade-guard.ts';
 
@@ -16,7 +17,7 @@ export function eventsHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSoc
     const userId = await authenticateUpgrade(ctx, c.req.raw, (name) => c.req.query(name));
     ensureClientStillThere(c, ctx.metrics);
     let joined = false;
-    let ping: ReturnType<typeof setInterval> | null = null;
+    let stopPing: (() => void) | null = null;
     return {
       onOpen(_evt, ws) {
         const raw = ws.raw!;
@@ -36,7 +37,7 @@ export function eventsHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSoc
         // one: a relay busy for a whole interval handles a pong after its timer.
         let missed = 0;
         raw.on('pong', () => (missed = 0));
-        ping = setInterval(() => {
+        stopPing = Heartbeat.every(ctx.config.pingIntervalMs).add(() => {
           if (missed >= 2) {
             ctx.log.info({ event: 'ws_close', socket: 'events', code: CloseCode.UNRESPONSIVE, reason: 'ping timeout', userId }, 'closing events connection');
             raw.close(CloseCode.UNRESPONSIVE, 'ping timeout');
@@ -44,14 +45,13 @@ export function eventsHandler(ctx: RelayContext, upgradeWebSocket: UpgradeWebSoc
           }
           missed++;
           raw.ping();
-        }, ctx.config.pingIntervalMs);
-        ping.unref();
+        });
       },
       onMessage(_evt, ws) {
         ws.close(CloseCode.MALFORMED, 'the events socket takes no input');
       },
       onClose(_evt, ws) {
-        if (ping) clearInterval(ping);
+        stopPing?.();
         if (joined && userId) {
           ctx.userEvents.remove(userId, ws.raw!);
           ctx.metrics.wsConnections.dec({ socket: 'events' });
