@@ -172,6 +172,19 @@ describe('message lifecycle policy', () => {
     });
   }
 
+  it('accepts and reverts a demoted moderator’s offline deletion of a message the relay does not know; a plain member’s is refused', () => {
+    const relay = relayDoc();
+    relay.doc.transact(() => {
+      relay.roots.meta.set('moderators', []);
+      systemEventsOf(relay.doc).push([{ id: 'e1', type: 'moderators_set', actor: 'carol', moderators: ['dave'], at: 1, afterSeq: 3 }]);
+    });
+    const v = check(relay, updateOf(clientOf(relay.doc), (r) => r.redactions.set('nope', { by: 'dave', at: 3 })), 'dave');
+    expect(outcome(v)).toBe('ok');
+    if (v.ok) expect([v.redact, v.revert]).toEqual([[], ['nope']]);
+    const w = check(relay, updateOf(clientOf(relay.doc), (r) => r.redactions.set('nope', { by: 'erin', at: 3 })), 'erin');
+    expect(outcome(w)).toBe(CloseCode.POLICY_VIOLATION);
+  });
+
   it('refuses a deletion of another’s message by a member who never moderated, even once moderators changed', () => {
     const relay = relayDoc();
     relay.doc.transact(() => systemEventsOf(relay.doc).push([{ id: 'e1', type: 'moderators_set', actor: 'carol', moderators: ['dave'], at: 1, afterSeq: 3 }]));

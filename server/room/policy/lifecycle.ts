@@ -83,7 +83,9 @@ export function checkRedactionWrite(ctx: PolicyContext, st: LifecycleState, note
   if (ctx.roots.redactions.has(key)) return void notes.redact.add(key);
   const author = authorOf(ctx, st, key);
   if (!canRedact(metaOf(ctx), ctx.userId, author)) {
-    if (author !== undefined && mayOnceHaveRedacted(ctx, ctx.userId)) return void notes.revert.add(key);
+    // A moderator's marker for a message the relay does not know (never stored here, or
+    // sealed and not found) is reverted too: refused, it would come back at every reconnect.
+    if (mayOnceHaveRedacted(ctx, ctx.userId)) return void notes.revert.add(key);
     throw new PolicyError(refuse(author === undefined ? 'deleting an unknown message' : "deleting another user's message"));
   }
   notes.redact.add(key);
