@@ -365,6 +365,20 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    // The cursor lives in the message rows now (sqlite-thread-state.ts); a build from before
+    // issue 29 reads it from `threads.last_seq`. Written back at a clean stop, so that build,
+    // started on this file, continues the seqs instead of failing every commit on the key.
+    // Best effort: a store closing after a disk error still closes.
+    try {
+      this.db
+        .prepare(
+          `UPDATE threads SET (last_seq, last_sent_at) = (SELECT seq, sent_at FROM messages WHERE thread_id = threads.id ORDER BY seq DESC LIMIT 1)
+           WHERE EXISTS (SELECT 1 FROM messages WHERE thread_id = threads.id AND seq > threads.last_seq)`,
+        )
+        .run();
+    } catch {
+      // only an older build started on this file would notice
+    }
     // Whatever was committed is flushed by SQLite's close (checkpoint) anyway; waiting keeps
     // the last commits' callers from seeing a closed store.
     if (this.durability) {

@@ -64,4 +64,21 @@ describe('SQLite store: files from before issue 29', () => {
     expect((await s.listMessages('t1', 0, 10)).length).toBe(4);
     await s.close();
   });
+
+  it('writes the seq cursor back to threads.last_seq at a clean stop, for a build from before issue 29', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'skein-migrate-')), 'db.sqlite');
+    const s = new SqliteStore(file);
+    await s.createThread({ id: 't1', title: 'T', participants: ['alice'], mirror: false, createdAt: 1 });
+    await s.createThread({ id: 't2', title: 'T', participants: ['alice'], mirror: false, createdAt: 1 });
+    await s.commitMessages('t1', [new Uint8Array([1])], [cand('m1'), cand('m2')], 10);
+    await s.commitMessages('t1', [new Uint8Array([3])], [cand('m3')], 11);
+    await s.close();
+    const db = new Database(file, { readonly: true });
+    const rows = db.prepare('SELECT id, last_seq, last_sent_at FROM threads ORDER BY id').all();
+    db.close();
+    expect(rows).toEqual([
+      { id: 't1', last_seq: 3, last_sent_at: 11 },
+      { id: 't2', last_seq: 0, last_sent_at: 0 },
+    ]);
+  });
 });
