@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { WalDurability } from '../../server/store/sqlite-durability.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'skein-durability-'));
@@ -49,5 +51,33 @@ describe('SQLite durability off the event loop', () => {
     }
     expect((await s.loadUpdates('w')).updates.length).toBe(50);
     await s.close();
+  });
+
+  it('syncs a commit that comes after a quiet spell on the event loop, and one amid others in the pool', async () => {
+    const file = join(dir, 'quiet.sqlite');
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t (x)');
+    const d = WalDurability.open(file)!;
+    const settledBy = async (p: Promise<void>): Promise<'inline' | 'later'> => {
+      let done = false;
+      void p.then(() => (done = true));
+      // Resolved already: only the microtask queue stands between; a pool sync needs the loop.
+      await Promise.resolve();
+      await Promise.resolve();
+      return done ? 'inline' : 'later';
+    };
+    db.exec('INSERT INTO t VALUES (1)');
+    expect(await settledBy(d.committedNow())).toBe('inline');
+    // The next commit right after it: an fdatasync in the pool (several may share it).
+    db.exec('INSERT INTO t VALUES (2)');
+    const second = d.committedNow();
+    expect(await settledBy(second)).toBe('later');
+    await second;
+    await new Promise((r) => setTimeout(r, 20));
+    db.exec('INSERT INTO t VALUES (3)');
+    expect(await settledBy(d.committedNow())).toBe('inline');
+    await d.close();
+    db.close();
   });
 });
