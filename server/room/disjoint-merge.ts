@@ -24,7 +24,7 @@ const UNEXPECTED = new Error('unexpected update shape');
 /** A minimal V1 reader over one update; every read checks bounds. */
 class Walker {
   pos = 0;
-  constructor(readonly arr: Uint8Array) {}
+  arr: Uint8Array = new Uint8Array(0);
 
   uint(): number {
     const arr = this.arr;
@@ -207,21 +207,25 @@ export function concatDisjointUpdates(updates: readonly Uint8Array[]): Uint8Arra
   }
 }
 
+/** One walker for every call (the relay runs one merge at a time; nothing in a walk awaits). */
+const walker = new Walker();
+
 function concat(updates: readonly Uint8Array[]): Uint8Array | null {
   const sections: Section[] = [];
-  const seen = new Set<number>();
   let dels: Map<number, number[]> | null = null;
+  const r = walker;
   for (const update of updates) {
-    const r = new Walker(update);
+    r.arr = update;
+    r.pos = 0;
     for (let clients = r.uint(); clients > 0; clients--) {
       const start = r.pos;
       const numStructs = r.uint();
       const client = r.uint();
-      if (seen.has(client)) return null;
-      seen.add(client);
       r.skipVarInt(); // first clock
       for (let i = 0; i < numStructs; i++) r.skipStruct(r.byte());
       // Y.mergeUpdates writes no section without structs.
+      // A client in two sections (of one update or two) is left to Y.mergeUpdates: checked
+      // after the sort below, so a zero-struct section is not checked (it is not copied).
       if (numStructs > 0) sections.push({ client, src: update, start, end: r.pos });
     }
     for (let clients = r.uint(); clients > 0; clients--) {
@@ -238,7 +242,11 @@ function concat(updates: readonly Uint8Array[]): Uint8Array | null {
   sections.sort((a, b) => b.client - a.client);
 
   let size = varUintSize(sections.length);
-  for (const s of sections) size += s.end - s.start;
+  for (let i = 0; i < sections.length; i++) {
+    const s = sections[i]!;
+    if (i > 0 && sections[i - 1]!.client === s.client) return null;
+    size += s.end - s.start;
+  }
   let ds: [number, number[]][] = [];
   if (dels) {
     ds = [...dels].sort((a, b) => b[0] - a[0]);
