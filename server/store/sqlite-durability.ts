@@ -33,7 +33,7 @@ export interface DurabilityOptions {
 }
 
 /** A commit this long after the previous one syncs on the event loop (`quiet`), ms. */
-const QUIET_MS = 5;
+const QUIET_MS = 1;
 
 export class WalDurability {
   /** Commits made so far (a counter, not SQLite's). */
