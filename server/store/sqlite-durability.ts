@@ -30,9 +30,11 @@ export interface DurabilityOptions {
   gate?: string;
   /** Least time between the starts of two fdatasyncs, ms (0: back to back). */
   minIntervalMs?: number;
+  /** A commit this long after the previous one ended syncs on the event loop (`quiet`), ms; default 1. */
+  quietMs?: number;
 }
 
-/** A commit this long after the previous one syncs on the event loop (`quiet`), ms. */
+/** Default of `DurabilityOptions.quietMs`. */
 const QUIET_MS = 1;
 
 export class WalDurability {
@@ -142,13 +144,13 @@ export class WalDurability {
 
   /**
    * Whether this commit is the first in a while (nothing in flight or scheduled, the last
-   * commit at least QUIET_MS ago): at such a rate nothing would share its fdatasync, and the
+   * commit at least `quietMs` ago): at such a rate nothing would share its fdatasync, and the
    * hand-off to the pool and back costs more CPU than the ~0.1 ms the event loop waits for
    * the disk (issue 29: two thread wake-ups and an eventfd per commit).
    */
   private quiet(): boolean {
     const now = performance.now();
-    const quiet = now - this.lastCommit >= QUIET_MS && !this.inFlight && !this.scheduled && !this.opts.gate && !this.opts.minIntervalMs;
+    const quiet = now - this.lastCommit >= (this.opts.quietMs ?? QUIET_MS) && !this.inFlight && !this.scheduled && !this.opts.gate && !this.opts.minIntervalMs;
     this.lastCommit = now;
     return quiet;
   }
@@ -161,6 +163,8 @@ export class WalDurability {
       this.fail(err);
       return Promise.reject(err);
     }
+    // Quiet is measured from the sync's end: a slow one must not make the next commit inline too.
+    this.lastCommit = performance.now();
     this.reached(upTo);
     return Promise.resolve();
   }
