@@ -2,7 +2,7 @@
  * A cheap `Y.mergeUpdates` for the relay's batch rows (issue 29): when the updates' struct
  * sections name disjoint clients (a batch's authors and the relay's own client), their merge is
  * the client sections copied side by side plus the union of their delete sets. This walks the
- * struct headers to find the sections' ends, skipping content without building Items, strings
+ * struct headers (store/update-walk.ts) to find the sections' ends, skipping content without building Items, strings
  * or JSON, which `Y.mergeUpdates` does for every struct (about 114 k instructions for a 125-byte
  * message and a 58-byte canon update).
  *
@@ -17,135 +17,7 @@
  * bytes that do not parse to exactly the end — falls back to `Y.mergeUpdates`.
  */
 import * as Y from 'yjs';
-
-/** Thrown by the walker on anything it does not expect; means "use `Y.mergeUpdates`". */
-const UNEXPECTED = new Error('unexpected update shape');
-
-/** A minimal V1 reader over one update; every read checks bounds. */
-class Walker {
-  pos = 0;
-  arr: Uint8Array = new Uint8Array(0);
-
-  uint(): number {
-    const arr = this.arr;
-    let num = 0;
-    let mult = 1;
-    while (this.pos < arr.length) {
-      const r = arr[this.pos++]!;
-      num += (r & 0x7f) * mult;
-      if (r < 0x80) return num;
-      mult *= 128;
-      if (num > Number.MAX_SAFE_INTEGER) throw UNEXPECTED;
-    }
-    throw UNEXPECTED;
-  }
-
-  /** Skips a signed or unsigned varint (both end at the first byte without bit 8). */
-  skipVarInt(): void {
-    const arr = this.arr;
-    while (this.pos < arr.length) if (arr[this.pos++]! < 0x80) return;
-    throw UNEXPECTED;
-  }
-
-  byte(): number {
-    if (this.pos >= this.arr.length) throw UNEXPECTED;
-    return this.arr[this.pos++]!;
-  }
-
-  skip(n: number): void {
-    this.pos += n;
-    if (this.pos > this.arr.length) throw UNEXPECTED;
-  }
-
-  /** Skips a varString / varUint8Array (byte length, then bytes). */
-  skipBytes(): void {
-    this.skip(this.uint());
-  }
-
-  /** Skips a lib0 `readAny` value. */
-  skipAny(): void {
-    switch (this.byte()) {
-      case 127: // undefined
-      case 126: // null
-      case 121: // false
-      case 120: // true
-        return;
-      case 125: // varint
-        return this.skipVarInt();
-      case 124: // float32
-        return this.skip(4);
-      case 123: // float64
-      case 122: // bigint64
-        return this.skip(8);
-      case 119: // string
-      case 116: // Uint8Array
-        return this.skipBytes();
-      case 118: {
-        // object: key string, value
-        for (let n = this.uint(); n > 0; n--) {
-          this.skipBytes();
-          this.skipAny();
-        }
-        return;
-      }
-      case 117: {
-        for (let n = this.uint(); n > 0; n--) this.skipAny();
-        return;
-      }
-      default:
-        throw UNEXPECTED; // readAny would throw too
-    }
-  }
-
-  /** Skips one struct (after its info byte) as `readClientsStructRefs` reads it. */
-  skipStruct(info: number): void {
-    const ref = info & 0x1f;
-    if (ref === 0) return this.skipVarInt(); // GC: len
-    if (ref === 10) throw UNEXPECTED; // Skip: leave gaps to Y.mergeUpdates
-    if (info & 0x80) this.skipId(); // origin
-    if (info & 0x40) this.skipId(); // right origin
-    if ((info & 0xc0) === 0) {
-      // No origin to copy the parent from: parent info, then a root key or the parent's ID.
-      if (this.uint() === 1) this.skipBytes();
-      else this.skipId();
-      if (info & 0x20) this.skipBytes(); // parentSub
-    }
-    switch (ref) {
-      case 1: // Deleted: len
-        return this.skipVarInt();
-      case 2: // JSON: len strings
-        for (let n = this.uint(); n > 0; n--) this.skipBytes();
-        return;
-      case 3: // Binary
-      case 4: // String
-      case 5: // Embed (JSON string)
-        return this.skipBytes();
-      case 6: // Format: key, JSON string
-        this.skipBytes();
-        return this.skipBytes();
-      case 7: {
-        // Type: type ref; XmlElement (3) and XmlHook (5) carry a name.
-        const typeRef = this.uint();
-        if (typeRef === 3 || typeRef === 5) this.skipBytes();
-        else if (typeRef > 6) throw UNEXPECTED;
-        return;
-      }
-      case 8: // Any: len values
-        for (let n = this.uint(); n > 0; n--) this.skipAny();
-        return;
-      case 9: // Doc: guid, options
-        this.skipBytes();
-        return this.skipAny();
-      default:
-        throw UNEXPECTED;
-    }
-  }
-
-  private skipId(): void {
-    this.skipVarInt();
-    this.skipVarInt();
-  }
-}
+import { SKIP_REF, UNEXPECTED_UPDATE, UpdateWalker } from '../store/update-walk.ts';
 
 /** One client's struct section: its bytes (header included) in its update. */
 interface Section {
@@ -202,27 +74,31 @@ export function concatDisjointUpdates(updates: readonly Uint8Array[]): Uint8Arra
   try {
     return concat(updates);
   } catch (err) {
-    if (err === UNEXPECTED) return null;
+    if (err === UNEXPECTED_UPDATE) return null;
     throw err;
   }
 }
 
 /** One walker for every call (the relay runs one merge at a time; nothing in a walk awaits). */
-const walker = new Walker();
+const walker = new UpdateWalker();
 
 function concat(updates: readonly Uint8Array[]): Uint8Array | null {
   const sections: Section[] = [];
   let dels: Map<number, number[]> | null = null;
   const r = walker;
   for (const update of updates) {
-    r.arr = update;
-    r.pos = 0;
+    r.reset(update);
     for (let clients = r.uint(); clients > 0; clients--) {
       const start = r.pos;
       const numStructs = r.uint();
       const client = r.uint();
       r.skipVarInt(); // first clock
-      for (let i = 0; i < numStructs; i++) r.skipStruct(r.byte());
+      for (let i = 0; i < numStructs; i++) {
+        const info = r.byte();
+        // A Skip leaves a gap: Y.mergeUpdates fills it or keeps it as it must.
+        if ((info & 0x1f) === SKIP_REF) throw UNEXPECTED_UPDATE;
+        r.struct(info);
+      }
       // Y.mergeUpdates writes no section without structs.
       // A client in two sections (of one update or two) is left to Y.mergeUpdates: checked
       // after the sort below, so a zero-struct section is not checked (it is not copied).

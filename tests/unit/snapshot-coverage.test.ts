@@ -5,7 +5,8 @@
  */
 import * as Y from 'yjs';
 import { describe, expect, it } from 'vitest';
-import { coveredSnapshot, rangeDeleted } from '../../server/store/snapshot-coverage.ts';
+import { type DeleteSet, type StateVector, coveredSnapshot, rangeDeleted, walkHeld } from '../../server/store/snapshot-coverage.ts';
+import { randomEdit, rng } from '../helpers/random-yjs.ts';
 
 /** Every update `doc` emits while `change` runs, merged. */
 const capture = (doc: Y.Doc, change: () => void): Uint8Array => {
@@ -56,6 +57,87 @@ describe('coveredSnapshot', () => {
 
   it('does not hold bytes that are not an update', () => {
     expect(coveredSnapshot(new Y.Doc()).holds(new Uint8Array([255, 255, 255]))).toBe(false);
+  });
+});
+
+/** `holds` as Yjs' decoding answers it: the reference the walker must agree with. */
+function decodedHeld(row: Uint8Array, state: StateVector, deleted: DeleteSet): boolean {
+  let d: ReturnType<typeof Y.decodeUpdate>;
+  try {
+    d = Y.decodeUpdate(row);
+  } catch {
+    return false;
+  }
+  const structsHeld = d.structs.every((s) => s instanceof Y.Skip || s.id.clock + s.length <= (state.get(s.id.client) ?? 0));
+  return structsHeld && [...d.ds.clients].every(([client, ranges]) => ranges.every((r) => rangeDeleted(deleted.clients.get(client), r.clock, r.len)));
+}
+
+describe('coveredSnapshot read off the bytes (walkHeld)', () => {
+  it('answers as Yjs decoding does over random histories: single updates, merges with gaps (Skips), states with GC structs, diffs', () => {
+    let walked = 0;
+    let held = 0;
+    let total = 0;
+    const kinds = new Set<string>();
+    for (let seed = 1; seed <= 30; seed++) {
+      const r = rng(seed);
+      // Client ids across varuint sizes, one above 2^31.
+      const docs = [3, 70_000, 4_294_967_000].map((id) => {
+        const d = new Y.Doc();
+        d.clientID = id;
+        return d;
+      });
+      const rows: Uint8Array[] = [];
+      for (let i = 0; i < 40; i++) {
+        const doc = docs[Math.floor(r() * docs.length)]!;
+        const u = capture(doc, () => randomEdit(doc, r, `${seed}.${i}`));
+        rows.push(u);
+        for (const other of docs) if (other !== doc && r() < 0.6) Y.applyUpdate(other, u);
+      }
+      const target = docs[0]!;
+      const pick = () => rows[Math.floor(r() * rows.length)]!;
+      const candidates = [
+        ...rows,
+        // Non-adjacent rows of one client merge into a section with a Skip over the gap.
+        ...Array.from({ length: 10 }, () => Y.mergeUpdates([pick(), pick(), pick()])),
+        Y.mergeUpdates(rows),
+        // Whole states: deleted content is GC structs there (gc on).
+        ...docs.map((d) => Y.encodeStateAsUpdate(d)),
+        ...docs.map((d) => Y.encodeStateAsUpdate(d, Y.encodeStateVector(target))),
+      ];
+      const state = Y.decodeStateVector(Y.encodeStateVector(target));
+      const deleted = Y.createDeleteSetFromStructStore(target.store);
+      const snap = coveredSnapshot(target);
+      for (const row of candidates) {
+        const want = decodedHeld(row, state, deleted);
+        for (const st of Y.decodeUpdate(row).structs) kinds.add(st.constructor.name);
+        const fast = walkHeld(row, state, deleted);
+        if (fast !== null) {
+          walked++;
+          expect(fast).toBe(want);
+        }
+        expect(snap.holds(row)).toBe(want);
+        if (want) held++;
+        total++;
+      }
+    }
+    // Both answers occur, and the walker (not the fallback) gave most of them.
+    expect(held).toBeGreaterThan(total / 10);
+    expect(held).toBeLessThan(total - total / 10);
+    expect(walked).toBeGreaterThan(total / 2);
+    expect([...kinds].sort()).toEqual(['GC', 'Item', 'Skip']);
+  });
+
+  it('leaves to Yjs what the bytes do not tell: a string\'s length, a truncated row, trailing bytes', () => {
+    const doc = new Y.Doc();
+    const text = capture(doc, () => doc.getText('t').insert(0, 'a😀b'));
+    const array = capture(doc, () => doc.getArray('a').push([{ x: 1 }]));
+    const state = Y.decodeStateVector(Y.encodeStateVector(doc));
+    const deleted = Y.createDeleteSetFromStructStore(doc.store);
+    expect(walkHeld(text, state, deleted)).toBe(null);
+    expect(coveredSnapshot(doc).holds(text)).toBe(true);
+    expect(walkHeld(array, state, deleted)).toBe(true);
+    expect(walkHeld(array.subarray(0, array.length - 2), state, deleted)).toBe(null);
+    expect(walkHeld(new Uint8Array([...array, 0]), state, deleted)).toBe(null);
   });
 });
 
