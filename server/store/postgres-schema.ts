@@ -234,6 +234,15 @@ CREATE TABLE record_changes (
 );
 CREATE INDEX record_changes_by_message ON record_changes(thread_id, message_id);
 `,
+  // 8: who was removed from which thread and not added back (erasure visits those threads).
+  `
+CREATE TABLE IF NOT EXISTS former_members (
+  thread_id text NOT NULL,
+  user_id text NOT NULL,
+  PRIMARY KEY (thread_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS former_members_by_user ON former_members(user_id);
+`,
 ];
 
 /** The newest schema version this code knows. */

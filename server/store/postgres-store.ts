@@ -146,14 +146,22 @@ export class PostgresStore implements Store {
   }
 
   async setMember(threadId: string, userId: string, present: boolean): Promise<ThreadRow | null> {
+    // One statement each way: the membership and its record for erasure change together.
     if (present) {
       await this.pool.query(
-        `INSERT INTO members (thread_id, user_id) SELECT $1::text, $2::text WHERE EXISTS (SELECT 1 FROM threads WHERE id = $1)
-         ON CONFLICT DO NOTHING`,
+        `WITH added AS (
+           INSERT INTO members (thread_id, user_id) SELECT $1::text, $2::text WHERE EXISTS (SELECT 1 FROM threads WHERE id = $1)
+           ON CONFLICT DO NOTHING
+         )
+         DELETE FROM former_members WHERE thread_id = $1 AND user_id = $2`,
         [threadId, userId],
       );
     } else {
-      await this.pool.query('DELETE FROM members WHERE thread_id = $1 AND user_id = $2', [threadId, userId]);
+      await this.pool.query(
+        `WITH gone AS (DELETE FROM members WHERE thread_id = $1 AND user_id = $2 RETURNING thread_id, user_id)
+         INSERT INTO former_members (thread_id, user_id) SELECT thread_id, user_id FROM gone ON CONFLICT DO NOTHING`,
+        [threadId, userId],
+      );
     }
     return this.getThread(threadId);
   }
@@ -169,6 +177,11 @@ export class PostgresStore implements Store {
       [authorId],
     );
     return rows.map((r) => ({ threadId: r.thread_id, messageId: r.id, atUri: r.at_uri }));
+  }
+
+  async listFormerThreads(userId: string): Promise<string[]> {
+    const { rows } = await this.pool.query<{ thread_id: string }>('SELECT thread_id FROM former_members WHERE user_id = $1 ORDER BY thread_id', [userId]);
+    return rows.map((r) => r.thread_id);
   }
 
   async dropReceipts(userId: string): Promise<void> {

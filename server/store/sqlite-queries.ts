@@ -37,6 +37,9 @@ export function prepareQueries(db: Database.Database) {
       'SELECT user_id, moderator FROM members WHERE thread_id = ? ORDER BY rowid',
     ),
     removeMember: prepare('DELETE FROM members WHERE thread_id = ? AND user_id = ?'),
+    addFormerMember: prepare('INSERT OR IGNORE INTO former_members (thread_id, user_id) VALUES (?, ?)'),
+    dropFormerMember: prepare('DELETE FROM former_members WHERE thread_id = ? AND user_id = ?'),
+    formerThreads: prepare<[string], { thread_id: string }>('SELECT thread_id FROM former_members WHERE user_id = ? ORDER BY thread_id'),
     clearModerators: prepare('UPDATE members SET moderator = 0 WHERE thread_id = ?'),
     setModerator: prepare('UPDATE members SET moderator = 1 WHERE thread_id = ? AND user_id = ?'),
     threadsForUser: prepare<[string], ThreadDbRow>(

@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS members (
   PRIMARY KEY (thread_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS members_by_user ON members(user_id);
+-- Who was removed from which thread (and not added back): erasure visits those threads too.
+CREATE TABLE IF NOT EXISTS former_members (
+  thread_id TEXT NOT NULL REFERENCES threads(id),
+  user_id TEXT NOT NULL,
+  PRIMARY KEY (thread_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS former_members_by_user ON former_members(user_id);
 CREATE TABLE IF NOT EXISTS thread_remotes (
   thread_id TEXT NOT NULL REFERENCES threads(id),
   did TEXT NOT NULL,

@@ -162,8 +162,14 @@ export class SqliteStore implements Store {
 
   async setMember(threadId: string, userId: string, present: boolean): Promise<ThreadRow | null> {
     if (!this.q.thread.get(threadId)) return null;
-    if (present) this.q.insertMember.run(threadId, userId);
-    else this.q.removeMember.run(threadId, userId);
+    this.db.transaction(() => {
+      if (present) {
+        this.q.insertMember.run(threadId, userId);
+        this.q.dropFormerMember.run(threadId, userId);
+      } else if (this.q.removeMember.run(threadId, userId).changes > 0) {
+        this.q.addFormerMember.run(threadId, userId);
+      }
+    })();
     return this.getThread(threadId);
   }
 
@@ -348,6 +354,10 @@ export class SqliteStore implements Store {
     this.db.prepare('DELETE FROM receipts WHERE user_id = ?').run(userId);
   }
 
+  async listFormerThreads(userId: string): Promise<string[]> {
+    return this.q.formerThreads.all(userId).map((r) => r.thread_id);
+  }
+
   async scrub(): Promise<boolean> {
     await this.durability?.settled().catch(() => {});
     try {
@@ -396,5 +406,5 @@ export class SqliteStore implements Store {
 const DIRECT_CALLS = [
   'createThread', 'getThread', 'getThreadByAtUri', 'setThreadAtUri', 'listThreadsForUser', 'archiveThread',
   'setRemote', 'setMember', 'setModerators', 'unarchiveThread', 'loadUpdates', 'countUpdates', 'compact', 'redactMessages', 'listAtDeletions', 'clearAtUri', 'reviseMessages', 'listAtEdits', 'markAtEdited', 'listMessages', 'listMessagesBefore',
-  'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', 'listAuthored', 'dropReceipts', ...OUTBOX_METHODS,
+  'listReceipts', 'getMessage', 'getMessages', 'countOthersMessages', 'listAuthored', 'dropReceipts', 'listFormerThreads', ...OUTBOX_METHODS,
 ] as const;

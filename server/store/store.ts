@@ -314,6 +314,12 @@ export interface Store {
   /** Drops `userId`'s folded receipts in every thread (erasure; live receipts leave with the document's). */
   dropReceipts(userId: string): Promise<void>;
   /**
+   * Threads `userId` was removed from and not added back to since (recorded from the version
+   * that added this; earlier removals are not known). Erasure visits them too: the user's
+   * receipts stay in a live document after their removal.
+   */
+  listFormerThreads(userId: string): Promise<string[]>;
+  /**
    * Makes what was deleted or overwritten unreadable in the database files (SQLite: checkpoint
    * the WAL, VACUUM, truncate the WAL). False when the database could not do it now (busy).
    */

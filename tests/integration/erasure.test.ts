@@ -71,6 +71,17 @@ describe('erasure on request', () => {
     await b3.until(allCanon(b3, [read.id]), 'bob has it');
     b3.roots.receipts.set(`${read.id}|bob`, { readAt: Date.now() });
     await a3.until(() => a3.roots.receipts.has(`${read.id}|bob`), 'alice sees bob’s receipt');
+    // Thread 4: bob read a message there, then alice removed him (his receipt stays in the document).
+    const { id: t4 } = await relay.createThread(tokens.alice!, ['bob']);
+    const a4 = client(t4, 'alice');
+    const b4 = client(t4, 'bob');
+    await Promise.all([synced(a4), synced(b4)]);
+    const read4 = a4.send('read by bob before his removal');
+    await b4.until(allCanon(b4, [read4.id]), 'bob has it in thread 4');
+    b4.roots.receipts.set(`${read4.id}|bob`, { readAt: Date.now() });
+    await a4.until(() => a4.roots.receipts.has(`${read4.id}|bob`), 'alice sees bob’s receipt in thread 4');
+    b4.destroy();
+    expect((await relay.api('DELETE', `/v1/threads/${t4}/members/bob`, tokens.alice)).status).toBe(200);
     b1.destroy();
     b2.destroy();
     b3.destroy();
@@ -88,6 +99,9 @@ describe('erasure on request', () => {
     // Where he wrote nothing, his receipts go all the same (the thread is not in the report).
     await a3.until(() => !a3.roots.receipts.has(`${read.id}|bob`), 'bob’s receipt removed in thread 3');
     expect(a3.roots.messages.toArray().map((m) => m.text)).toEqual(['read by bob']);
+    // And in a thread he was removed from before the erasure.
+    await a4.until(() => !a4.roots.receipts.has(`${read4.id}|bob`), 'bob’s receipt removed in thread 4');
+    expect(a4.roots.messages.toArray().map((m) => m.text)).toEqual(['read by bob before his removal']);
 
     // Alice, online during the erasure, sees bob's live message deleted as a delete is (its
     // record gone, a deletion marker, its seq kept); hers is kept. The sealed ones are marked too.

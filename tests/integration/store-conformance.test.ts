@@ -79,7 +79,12 @@ describe.each(stores)('%s store', (_name, make) => {
     // Removing a member drops the role with it; adding them back makes a plain member.
     expect(await s.setMember(id, 'carol', false)).toMatchObject({ participants: ['bob', 'alice'], moderators: [] });
     expect((await s.listThreadsForUser('carol')).map((x) => x.id)).not.toContain(id);
+    // Erasure visits the threads a user was removed from (their receipts stay in the document).
+    expect(await s.listFormerThreads('carol')).toEqual([id]);
+    await s.setMember(id, 'zed', false); // never a member: nothing to remember
+    expect(await s.listFormerThreads('zed')).toEqual([]);
     expect(await s.setMember(id, 'carol', true)).toMatchObject({ participants: ['bob', 'alice', 'carol'], moderators: [], owner: 'alice' });
+    expect(await s.listFormerThreads('carol')).toEqual([]);
     expect(await s.setMember('missing', 'carol', true)).toBeNull();
     expect(await s.setModerators('missing', [])).toBeNull();
     // A thread stored without an owner (before roles): its first participant.

@@ -35,6 +35,8 @@ export function adminErasureRoutes(ctx: RelayContext, adminToken: string): Hono<
     for (const m of authored) byThread.set(m.threadId, [...(byThread.get(m.threadId) ?? []), m]);
     // Threads they are in without a message of theirs: their receipts and streams still go.
     for (const t of await ctx.store.listThreadsForUser(userId)) if (!byThread.has(t.id)) byThread.set(t.id, []);
+    // And threads they were removed from: their receipts stay in the live document after a removal.
+    for (const id of await ctx.store.listFormerThreads(userId)) if (!byThread.has(id)) byThread.set(id, []);
     const report: ErasureReport = { userId, threads: [], totals: { threads: 0, messages: 0, atRecordsDeleted: 0 }, atRecordsPending: [], scrubbed: false };
     for (const [threadId, msgs] of byThread) {
       const thread = await ctx.store.getThread(threadId);
