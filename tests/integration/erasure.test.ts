@@ -34,6 +34,19 @@ function onDisk(needle: string): string[] {
   return hits;
 }
 
+/** A new thread of alice's where bob has read her one message: his receipt, no message of his. */
+async function readByBob(text: string) {
+  const { id } = await relay.createThread(tokens.alice!, ['bob']);
+  const alice = client(id, 'alice');
+  const bob = client(id, 'bob');
+  await Promise.all([synced(alice), synced(bob)]);
+  const read = alice.send(text);
+  await bob.until(allCanon(bob, [read.id]), `bob has “${text}”`);
+  bob.roots.receipts.set(`${read.id}|bob`, { readAt: Date.now() });
+  await alice.until(() => alice.roots.receipts.has(`${read.id}|bob`), `alice sees bob’s receipt of “${text}”`);
+  return { id, alice, bob, read };
+}
+
 describe('erasure on request', () => {
   it('erases a user’s messages across threads and generations; the text is nowhere afterwards', async () => {
     const secret = `SECRET-${randomBytes(6).toString('hex')}`;
@@ -63,23 +76,9 @@ describe('erasure on request', () => {
     await a1.until(allCanon(a1, [liveBob.id, kept.id]), 'thread 1 live messages sequenced');
     await b2.until(allCanon(b2, [other.id]), 'thread 2 message sequenced');
     // Thread 3: bob only reads (a receipt, no message of his).
-    const { id: t3 } = await relay.createThread(tokens.alice!, ['bob']);
-    const a3 = client(t3, 'alice');
-    const b3 = client(t3, 'bob');
-    await Promise.all([synced(a3), synced(b3)]);
-    const read = a3.send('read by bob');
-    await b3.until(allCanon(b3, [read.id]), 'bob has it');
-    b3.roots.receipts.set(`${read.id}|bob`, { readAt: Date.now() });
-    await a3.until(() => a3.roots.receipts.has(`${read.id}|bob`), 'alice sees bob’s receipt');
+    const { alice: a3, bob: b3, read } = await readByBob('read by bob');
     // Thread 4: bob read a message there, then alice removed him (his receipt stays in the document).
-    const { id: t4 } = await relay.createThread(tokens.alice!, ['bob']);
-    const a4 = client(t4, 'alice');
-    const b4 = client(t4, 'bob');
-    await Promise.all([synced(a4), synced(b4)]);
-    const read4 = a4.send('read by bob before his removal');
-    await b4.until(allCanon(b4, [read4.id]), 'bob has it in thread 4');
-    b4.roots.receipts.set(`${read4.id}|bob`, { readAt: Date.now() });
-    await a4.until(() => a4.roots.receipts.has(`${read4.id}|bob`), 'alice sees bob’s receipt in thread 4');
+    const { id: t4, alice: a4, bob: b4, read: read4 } = await readByBob('read by bob before his removal');
     b4.destroy();
     expect((await relay.api('DELETE', `/v1/threads/${t4}/members/bob`, tokens.alice)).status).toBe(200);
     b1.destroy();
