@@ -3,8 +3,8 @@
  * width, the windowed timeline of a long thread, the text-length counter, the archived
  * view, the skip link and day separators (issue 9, items 4, 10, 12, 13).
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,33 +16,23 @@ import { MAX_ROWS } from '../../client/app/timeline-view.ts';
  * bound is on the window, whatever the thread's size.
  */
 const ELEMENTS_PER_ROW = 25;
-import { appRelay, filledThread, signInApp } from '../helpers/app-browser.ts';
-import { launchChromium } from '../helpers/browser.ts';
-import type { RelayProcess } from '../helpers/relay-process.ts';
+import { appFixture, filledThread, signInApp } from '../helpers/app-browser.ts';
 
 const UI_TIMEOUT = 30_000;
-let relay: RelayProcess;
-let browser: Browser;
 let staticDir: string;
 
-beforeAll(async () => {
+const app = appFixture(async () => {
   staticDir = await buildApp(mkdtempSync(join(tmpdir(), 'skein-app-')));
   // A 2,000-message thread arrives as one offline backlog: over the default budget (issue 28).
-  relay = await appRelay({ SKEIN_MAX_TEXT_LENGTH: '50', SKEIN_STATIC_DIR: staticDir, SKEIN_BACKLOG_BUDGET: '100000' });
-  browser = await launchChromium();
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
+  return { SKEIN_MAX_TEXT_LENGTH: '50', SKEIN_STATIC_DIR: staticDir, SKEIN_BACKLOG_BUDGET: '100000' };
 });
 
 const overflowsSideways = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
 
 describe('web app layout', () => {
   it('at phone width (390 px) the list and the thread are separate views, and nothing scrolls sideways', async () => {
-    const { id } = await relay.createThread(await relay.token('quinn'), ['pat'], 'Phone thread');
-    const page = await signInApp(browser, relay, 'pat', { width: 390, height: 800 });
+    const { id } = await app.relay.createThread(await app.relay.token('quinn'), ['pat'], 'Phone thread');
+    const page = await signInApp(app.browser, app.relay, 'pat', { width: 390, height: 800 });
     const link = page.locator('#thread-list a', { hasText: 'Phone thread' });
     await link.waitFor({ timeout: UI_TIMEOUT });
     expect(await page.locator('#thread-pane').isVisible()).toBe(false);
@@ -66,9 +56,9 @@ describe('web app layout', () => {
   });
 
   it('a 2,000-message thread keeps a bounded DOM; scrolling up pages older messages in', async () => {
-    const id = await filledThread(relay, 'rey', [], 2000);
-    const page = await signInApp(browser, relay, 'rey');
-    await page.goto(`${relay.url}/#/t/${id}`);
+    const id = await filledThread(app.relay, 'rey', [], 2000);
+    const page = await signInApp(app.browser, app.relay, 'rey');
+    await page.goto(`${app.relay.url}/#/t/${id}`);
     await page.locator('li.msg', { hasText: 'message 2000 of 2000' }).waitFor({ timeout: UI_TIMEOUT });
     const rows = () => page.locator('li.msg').count();
     expect(await rows()).toBeLessThanOrEqual(MAX_ROWS);
@@ -97,9 +87,9 @@ describe('web app layout', () => {
   });
 
   it('a scroll to the top in the same frame as a page coming in is not lost', async () => {
-    const id = await filledThread(relay, 'rey', [], 600);
-    const page = await signInApp(browser, relay, 'rey');
-    await page.goto(`${relay.url}/#/t/${id}`);
+    const id = await filledThread(app.relay, 'rey', [], 600);
+    const page = await signInApp(app.browser, app.relay, 'rey');
+    await page.goto(`${app.relay.url}/#/t/${id}`);
     await page.locator('li.msg', { hasText: 'message 600 of 600' }).waitFor({ timeout: UI_TIMEOUT });
     const n = (t: string | null) => Number(/message (\d+)/.exec(t ?? '')?.[1]);
     const firstShown = async () => n(await page.locator('li.msg .text').first().textContent());
@@ -119,8 +109,8 @@ describe('web app layout', () => {
   });
 
   it('the composer counts characters near the limit and blocks a too-long message with what to do', async () => {
-    await relay.createThread(await relay.token('sam'), [], 'Limits');
-    const page = await signInApp(browser, relay, 'sam');
+    await app.relay.createThread(await app.relay.token('sam'), [], 'Limits');
+    const page = await signInApp(app.browser, app.relay, 'sam');
     await page.locator('#thread-list a', { hasText: 'Limits' }).click();
     const compose = page.locator('#compose');
     await compose.waitFor({ timeout: UI_TIMEOUT });
@@ -137,9 +127,9 @@ describe('web app layout', () => {
   });
 
   it('an archived thread shows no composer and no typing; a skip link reaches the composer; days are labelled', async () => {
-    const tina = await relay.token('tina');
-    const { id } = await relay.createThread(tina, [], 'Skip and archive');
-    const page = await signInApp(browser, relay, 'tina');
+    const tina = await app.relay.token('tina');
+    const { id } = await app.relay.createThread(tina, [], 'Skip and archive');
+    const page = await signInApp(app.browser, app.relay, 'tina');
     await page.locator('#thread-list a', { hasText: 'Skip and archive' }).click();
     await page.locator('#compose').fill('first');
     await page.locator('#compose').press('Enter');
@@ -152,7 +142,7 @@ describe('web app layout', () => {
     await page.keyboard.press('Enter');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('compose');
 
-    expect((await relay.api('POST', `/v1/threads/${id}/archive`, tina)).status).toBe(200);
+    expect((await app.relay.api('POST', `/v1/threads/${id}/archive`, tina)).status).toBe(200);
     await page.locator('#archived-notice').waitFor({ timeout: UI_TIMEOUT });
     expect(await page.locator('#composer').isVisible()).toBe(false);
     expect(await page.locator('#typing').textContent()).toBe('');
@@ -160,7 +150,7 @@ describe('web app layout', () => {
   });
 
   it('a new build of the app is picked up in the background and the old cache is dropped', async () => {
-    const page = await signInApp(browser, relay, 'uma');
+    const page = await signInApp(app.browser, app.relay, 'uma');
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: UI_TIMEOUT });
     const shellCaches = () => page.evaluate(async () => (await caches.keys()).filter((k) => k.startsWith('skein-shell-')));
     const [before] = await shellCaches();

@@ -4,28 +4,15 @@
  * it lands — with its author shown as present while it writes. One user on a desktop window,
  * the other on a phone.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRelay, signInApp } from '../helpers/app-browser.ts';
-import { launchChromium } from '../helpers/browser.ts';
-import type { RelayProcess } from '../helpers/relay-process.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { appFixture, signInApp } from '../helpers/app-browser.ts';
 
 const UI_TIMEOUT = 30_000;
 const DESKTOP = { width: 1200, height: 760 };
 const PHONE = { width: 390, height: 844 };
-let relay: RelayProcess;
-let browser: Browser;
 
-beforeAll(async () => {
-  relay = await appRelay({ SKEIN_DEMO_BOT: '1' });
-  await relay.waitForLog((l) => l.event === 'demo_bot_started');
-  browser = await launchChromium();
-}, 180_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+const app = appFixture({ SKEIN_DEMO_BOT: '1' }, { ready: (relay) => relay.waitForLog((l) => l.event === 'demo_bot_started') });
 
 const msg = (page: Page, text: string) => page.locator('#timeline li.msg', { hasText: text });
 
@@ -42,9 +29,9 @@ async function send(page: Page, text: string): Promise<void> {
 
 describe('people in the thread view', () => {
   it('a status shows under your own messages only', async () => {
-    const alice = await signInApp(browser, relay, 'alice', DESKTOP);
-    const bob = await signInApp(browser, relay, 'bob', PHONE);
-    const { id } = await relay.createThread(await relay.token('alice'), ['bob'], 'statuses');
+    const alice = await signInApp(app.browser, app.relay, 'alice', DESKTOP);
+    const bob = await signInApp(app.browser, app.relay, 'bob', PHONE);
+    const { id } = await app.relay.createThread(await app.relay.token('alice'), ['bob'], 'statuses');
     await open(alice, id);
     await open(bob, id);
     await send(alice, 'from alice');
@@ -69,8 +56,8 @@ describe('people in the thread view', () => {
   ] as const) {
     it(`${name}: the bot’s reply grows right under the question, lands in that place, and the bot is present while it writes`, async () => {
       const user = `asker-${name}`;
-      const page = await signInApp(browser, relay, user, viewport);
-      const { id } = await relay.createThread(await relay.token(user), ['skein-bot'], `ask ${name}`);
+      const page = await signInApp(app.browser, app.relay, user, viewport);
+      const { id } = await app.relay.createThread(await app.relay.token(user), ['skein-bot'], `ask ${name}`);
       await open(page, id);
       await expect.poll(() => page.locator('.member[data-user="skein-bot"]').getAttribute('class'), { timeout: UI_TIMEOUT }).toContain('absent');
       // Record, in the page, where the streaming row was and whether the bot showed as present.

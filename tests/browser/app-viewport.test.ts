@@ -5,27 +5,15 @@
  * composer on screen, the header and back button stay put after sending, and paging back
  * with the mouse wheel over the timeline reaches the first message at phone width.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRelay, filledThread, signInApp } from '../helpers/app-browser.ts';
-import { launchChromium } from '../helpers/browser.ts';
-import type { RelayProcess } from '../helpers/relay-process.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { appFixture, filledThread, signInApp } from '../helpers/app-browser.ts';
 
 const UI_TIMEOUT = 30_000;
 const DESKTOP = { width: 1200, height: 760 };
 const PHONE = { width: 390, height: 844 };
-let relay: RelayProcess;
-let browser: Browser;
 
-beforeAll(async () => {
-  relay = await appRelay();
-  browser = await launchChromium();
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+const app = appFixture();
 
 /** The page's own scrollable height and the window's height. */
 const pageHeight = (page: Page) =>
@@ -52,9 +40,9 @@ const n = (t: string | null) => Number(/message (\d+) of/.exec(t ?? '')?.[1]);
 
 describe('the app in the window', () => {
   it('desktop: the document is as tall as the window, whatever the thread holds', async () => {
-    const id = await filledThread(relay, 'wendy', [], 12, 'Desk thread');
-    const page = await signInApp(browser, relay, 'wendy', DESKTOP);
-    await page.goto(`${relay.url}/#/t/${id}`);
+    const id = await filledThread(app.relay, 'wendy', [], 12, 'Desk thread');
+    const page = await signInApp(app.browser, app.relay, 'wendy', DESKTOP);
+    await page.goto(`${app.relay.url}/#/t/${id}`);
     await page.locator('li.msg', { hasText: 'message 12 of 12' }).waitFor({ timeout: UI_TIMEOUT });
     await expectNoPageScroll(page, DESKTOP.height);
     // The wheel over the thread list moves nothing: the page has nowhere to go.
@@ -71,8 +59,8 @@ describe('the app in the window', () => {
 
   it('phone: a thread opens at its newest message, the header stays put, and the wheel pages back to message 1', async () => {
     const total = 300;
-    const id = await filledThread(relay, 'pia', [], total, 'Phone long');
-    const page = await signInApp(browser, relay, 'pia', PHONE);
+    const id = await filledThread(app.relay, 'pia', [], total, 'Phone long');
+    const page = await signInApp(app.browser, app.relay, 'pia', PHONE);
     await expectNoPageScroll(page, PHONE.height);
     await page.locator('#thread-list a', { hasText: 'Phone long' }).click();
     const newest = page.locator('li.msg', { hasText: `message ${total} of ${total}` });

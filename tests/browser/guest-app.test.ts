@@ -4,25 +4,13 @@
  * its tabs and survive reloads; after signing in, the user uploads them explicitly.
  */
 import { AxeBuilder } from '@axe-core/playwright';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRelay } from '../helpers/app-browser.ts';
-import { launchChromium } from '../helpers/browser.ts';
-import type { RelayProcess } from '../helpers/relay-process.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { appFixture } from '../helpers/app-browser.ts';
 
 const UI_TIMEOUT = 30_000;
-let relay: RelayProcess;
-let browser: Browser;
 
-beforeAll(async () => {
-  relay = await appRelay();
-  browser = await launchChromium();
-}, 180_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+const app = appFixture();
 
 /** Every request to the relay's API or sync endpoints a page makes. */
 function watchRelayTraffic(page: Page): string[] {
@@ -44,10 +32,10 @@ async function send(page: Page, text: string): Promise<void> {
 
 describe('guest mode in the app', () => {
   it('a guest’s threads stay in the browser, shared by its tabs, and are uploaded after sign-in by choice', async () => {
-    const context = await browser.newContext();
+    const context = await app.browser.newContext();
     const tab1 = await context.newPage();
     const traffic1 = watchRelayTraffic(tab1);
-    await tab1.goto(relay.url + '/');
+    await tab1.goto(app.relay.url + '/');
     await tab1.locator('#continue-as-guest').click();
     await tab1.waitForSelector('#thread-list', { timeout: UI_TIMEOUT });
     expect(await tab1.locator('.topbar .me').innerText()).toContain('Guest');
@@ -63,7 +51,7 @@ describe('guest mode in the app', () => {
     // A second tab of the same browser: the same thread, live both ways.
     const tab2 = await context.newPage();
     const traffic2 = watchRelayTraffic(tab2);
-    await tab2.goto(relay.url + '/' + threadHash);
+    await tab2.goto(app.relay.url + '/' + threadHash);
     await msg(tab2, 'second guest note').waitFor({ timeout: UI_TIMEOUT });
     await send(tab2, 'from the second tab');
     await msg(tab1, 'from the second tab').waitFor({ timeout: UI_TIMEOUT });
@@ -94,22 +82,22 @@ describe('guest mode in the app', () => {
     await tab1.locator('#guest-upload').click();
     await tab1.locator('#guest-offer').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
     const threadId = decodeURIComponent(threadHash.replace('#/t/', ''));
-    const token = await relay.token('dora');
+    const token = await app.relay.token('dora');
     await expect
-      .poll(async () => ((await relay.api('GET', `/v1/threads/${threadId}/messages`, token)).body?.messages ?? []).map((m: { id: string }) => m.id), { timeout: UI_TIMEOUT })
+      .poll(async () => ((await app.relay.api('GET', `/v1/threads/${threadId}/messages`, token)).body?.messages ?? []).map((m: { id: string }) => m.id), { timeout: UI_TIMEOUT })
       .toEqual(guestIds);
-    const listed = (await relay.api('GET', `/v1/threads/${threadId}/messages`, token)).body.messages;
+    const listed = (await app.relay.api('GET', `/v1/threads/${threadId}/messages`, token)).body.messages;
     expect(listed.map((m: { seq: number; authorId: string }) => [m.seq, m.authorId])).toEqual([[1, 'dora'], [2, 'dora'], [3, 'dora'], [4, 'dora']]);
-    await tab1.goto(relay.url + '/' + threadHash);
+    await tab1.goto(app.relay.url + '/' + threadHash);
     await expect.poll(() => msg(tab1, 'first guest note').getAttribute('data-status'), { timeout: UI_TIMEOUT }).toBe('sent');
     await context.close();
   });
 
   it('guest mode says what it is: this browser only, no outage language, no relay-only controls, no Members field', async () => {
     for (const viewport of [{ width: 1200, height: 760 }, { width: 390, height: 844 }]) {
-      const context = await browser.newContext({ viewport });
+      const context = await app.browser.newContext({ viewport });
       const page = await context.newPage();
-      await page.goto(relay.url + '/');
+      await page.goto(app.relay.url + '/');
       await page.locator('#continue-as-guest').click();
       await page.waitForSelector('#thread-list', { timeout: UI_TIMEOUT });
       await expect.poll(() => page.locator('#conn').innerText(), { timeout: UI_TIMEOUT }).toContain('This browser only');

@@ -6,25 +6,13 @@
  * test-artifacts/app/ (docs/screenshots/members-*.png are copies of them). Membership changes
  * are rows of the timeline (system-events-app.test.ts checks their place among messages).
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRelay, signInApp } from '../helpers/app-browser.ts';
-import { launchChromium } from '../helpers/browser.ts';
-import type { RelayProcess } from '../helpers/relay-process.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { appFixture, signInApp } from '../helpers/app-browser.ts';
 
 const UI_TIMEOUT = 60_000;
-let relay: RelayProcess;
-let browser: Browser;
 
-beforeAll(async () => {
-  relay = await appRelay();
-  browser = await launchChromium();
-}, 180_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+const app = appFixture();
 
 const open = (page: Page, id: string) => page.evaluate((t) => (location.hash = `#/t/${encodeURIComponent(t)}`), id);
 /** `name role` of each listed member. */
@@ -35,9 +23,9 @@ const focusedId = (page: Page) => page.evaluate(() => document.activeElement?.id
 
 describe('member management in the app', () => {
   it('owner and moderator manage members with the keyboard at desktop and phone width; a removed member loses the thread', async () => {
-    const { id } = await relay.createThread(await relay.token('alice'), ['bob'], 'Team room');
-    const alice = await signInApp(browser, relay, 'alice', { width: 1200, height: 760 });
-    const bob = await signInApp(browser, relay, 'bob', { width: 390, height: 844 });
+    const { id } = await app.relay.createThread(await app.relay.token('alice'), ['bob'], 'Team room');
+    const alice = await signInApp(app.browser, app.relay, 'alice', { width: 1200, height: 760 });
+    const bob = await signInApp(app.browser, app.relay, 'bob', { width: 390, height: 844 });
     await open(alice, id);
     await open(bob, id);
     await alice.locator('#members-summary').waitFor({ timeout: UI_TIMEOUT });

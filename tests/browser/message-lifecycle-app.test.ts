@@ -4,30 +4,13 @@
  * announced through the live region, no serious axe violations, screenshots in test-artifacts/app/ (docs/screenshots/lifecycle-*.png are copies of them).
  */
 import { AxeBuilder } from '@axe-core/playwright';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../client/app/build.ts';
-import { appRelay, signInApp } from '../helpers/app-browser.ts';
-import { launchChromium } from '../helpers/browser.ts';
-import type { RelayProcess } from '../helpers/relay-process.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { appFixture, signInApp } from '../helpers/app-browser.ts';
 
 const UI_TIMEOUT = 30_000;
-let relay: RelayProcess;
-let browser: Browser;
 
-beforeAll(async () => {
-  const staticDir = await buildApp(mkdtempSync(join(tmpdir(), 'skein-app-')));
-  relay = await appRelay({ SKEIN_STATIC_DIR: staticDir });
-  browser = await launchChromium();
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+const app = appFixture();
 
 /** Presses Tab until the focused element matches `selector` (keyboard only), at most `max` times. */
 async function tabTo(page: Page, selector: string, max = 80): Promise<void> {
@@ -52,9 +35,9 @@ for (const [name, viewport] of [
   describe(`message lifecycle in the app (${name})`, () => {
     it('edit, react and delete by keyboard; the other member sees "edited", counts with who, and "Message deleted"', async () => {
       const title = `Lifecycle ${name}`;
-      const { id } = await relay.createThread(await relay.token('ana'), ['ben'], title);
-      const ana = await signInApp(browser, relay, 'ana', viewport);
-      const ben = await signInApp(browser, relay, 'ben', viewport);
+      const { id } = await app.relay.createThread(await app.relay.token('ana'), ['ben'], title);
+      const ana = await signInApp(app.browser, app.relay, 'ana', viewport);
+      const ben = await signInApp(app.browser, app.relay, 'ben', viewport);
       await open(ana, title);
       await open(ben, title);
 

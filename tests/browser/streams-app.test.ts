@@ -3,26 +3,13 @@
  * grows in a second tab and on a second device, then becomes a message; a stream whose tab
  * closes mid-way ends "interrupted" on the other device.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRelay, signInApp } from '../helpers/app-browser.ts';
-import { launchChromium } from '../helpers/browser.ts';
-import type { RelayProcess } from '../helpers/relay-process.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { appFixture, signInApp } from '../helpers/app-browser.ts';
 
 const UI_TIMEOUT = 30_000;
-let relay: RelayProcess;
-let browser: Browser;
 
-beforeAll(async () => {
-  relay = await appRelay({ SKEIN_DEMO_BOT: '1', SKEIN_STREAM_IDLE_MS: '1500' });
-  await relay.waitForLog((l) => l.event === 'demo_bot_started');
-  browser = await launchChromium();
-}, 180_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+const app = appFixture({ SKEIN_DEMO_BOT: '1', SKEIN_STREAM_IDLE_MS: '1500' }, { ready: (relay) => relay.waitForLog((l) => l.event === 'demo_bot_started') });
 
 /** Texts a page showed for streaming rows, in order (recorded in the page, so nothing is missed). */
 async function recordStreams(page: Page): Promise<void> {
@@ -45,12 +32,12 @@ async function openThread(page: Page, id: string): Promise<void> {
 
 describe('streamed replies in the app', () => {
   it('the bot’s reply grows in another tab and on another device, then becomes a message', async () => {
-    const alice = await signInApp(browser, relay, 'alice');
-    const bob = await signInApp(browser, relay, 'bob');
-    const { id } = await relay.createThread(await relay.token('alice'), ['bob', 'skein-bot'], 'ask the bot');
+    const alice = await signInApp(app.browser, app.relay, 'alice');
+    const bob = await signInApp(app.browser, app.relay, 'bob');
+    const { id } = await app.relay.createThread(await app.relay.token('alice'), ['bob', 'skein-bot'], 'ask the bot');
     await openThread(alice, id);
     const aliceTab2 = await alice.context().newPage();
-    await aliceTab2.goto(`${relay.url}/#/t/${id}`);
+    await aliceTab2.goto(`${app.relay.url}/#/t/${id}`);
     await aliceTab2.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
     await openThread(bob, id);
     await recordStreams(aliceTab2);
@@ -73,9 +60,9 @@ describe('streamed replies in the app', () => {
   });
 
   it('a stream whose tab closes mid-way ends “interrupted” on the other device, with its text so far', async () => {
-    const alice = await signInApp(browser, relay, 'alice');
-    const bob = await signInApp(browser, relay, 'bob');
-    const { id } = await relay.createThread(await relay.token('alice'), ['bob'], 'interrupted');
+    const alice = await signInApp(app.browser, app.relay, 'alice');
+    const bob = await signInApp(app.browser, app.relay, 'bob');
+    const { id } = await app.relay.createThread(await app.relay.token('alice'), ['bob'], 'interrupted');
     await openThread(alice, id);
     await openThread(bob, id);
     // A page's own code streaming (as an AI integration would), through the SDK the app uses.

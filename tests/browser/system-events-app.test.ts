@@ -7,25 +7,13 @@
  * as membership changes; the other member's live region announces them.
  */
 import { AxeBuilder } from '@axe-core/playwright';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appRelay, signInApp } from '../helpers/app-browser.ts';
-import { launchChromium } from '../helpers/browser.ts';
-import type { RelayProcess } from '../helpers/relay-process.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { appFixture, signInApp } from '../helpers/app-browser.ts';
 
 const UI_TIMEOUT = 30_000;
-let relay: RelayProcess;
-let browser: Browser;
 
-beforeAll(async () => {
-  relay = await appRelay();
-  browser = await launchChromium();
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+const app = appFixture();
 
 /** The timeline's rows in DOM order: a message's text, or `[event] …` for a membership change. */
 const rows = (page: Page) =>
@@ -50,22 +38,22 @@ for (const [name, viewport] of [
   describe(`membership changes in the timeline (${name})`, () => {
     it('shows added and removed members between the messages around them, for every member, announced', async () => {
       const title = `Events ${name}`;
-      const aliceToken = await relay.token('alice');
-      const { id } = await relay.createThread(aliceToken, ['bob'], title);
-      const alice = await signInApp(browser, relay, 'alice', viewport);
-      const bob = await signInApp(browser, relay, 'bob', viewport);
+      const aliceToken = await app.relay.token('alice');
+      const { id } = await app.relay.createThread(aliceToken, ['bob'], title);
+      const alice = await signInApp(app.browser, app.relay, 'alice', viewport);
+      const bob = await signInApp(app.browser, app.relay, 'bob', viewport);
       for (const page of [alice, bob]) {
         await page.locator('#thread-list a', { hasText: title }).click({ timeout: UI_TIMEOUT });
         await page.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
       }
       await send(alice, 'before carol');
       await bob.locator('li.msg', { hasText: 'before carol' }).waitFor({ timeout: UI_TIMEOUT });
-      expect((await relay.api('POST', `/v1/threads/${id}/members`, aliceToken, { userId: 'carol' })).status).toBe(200);
+      expect((await app.relay.api('POST', `/v1/threads/${id}/members`, aliceToken, { userId: 'carol' })).status).toBe(200);
       await bob.locator('li.system-event', { hasText: 'alice added carol' }).waitFor({ timeout: UI_TIMEOUT });
       // Bob did not make the change: his live region tells him.
       await announced(bob, 'alice added carol');
       await send(bob, 'while carol is here');
-      expect((await relay.api('DELETE', `/v1/threads/${id}/members/carol`, aliceToken)).status).toBe(200);
+      expect((await app.relay.api('DELETE', `/v1/threads/${id}/members/carol`, aliceToken)).status).toBe(200);
       await alice.locator('li.system-event', { hasText: 'alice removed carol' }).waitFor({ timeout: UI_TIMEOUT });
       await announced(bob, 'alice removed carol');
       await send(alice, 'after carol');

@@ -5,10 +5,9 @@
  * bounded DOM, down to the first message, and a message sent while paged back is delivered
  * once.
  */
-import type { Browser } from 'playwright-core';
 import { ulid } from 'ulid';
 import * as Y from 'yjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_ROWS } from '../../client/app/timeline-view.ts';
 /**
  * Elements a row may take, all its parts counted (author, time, text, status, and since issue
@@ -17,9 +16,7 @@ import { MAX_ROWS } from '../../client/app/timeline-view.ts';
  */
 const ELEMENTS_PER_ROW = 25;
 import { threadRoots } from '../../shared/schema.ts';
-import { appRelay, signInApp } from '../helpers/app-browser.ts';
-import { launchChromium } from '../helpers/browser.ts';
-import type { RelayProcess } from '../helpers/relay-process.ts';
+import { appFixture, signInApp } from '../helpers/app-browser.ts';
 import { connectClient, waitUntil } from '../helpers/y-client.ts';
 import { join } from 'node:path';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
@@ -30,29 +27,19 @@ const GENERATION = 100;
 const BATCH = 130;
 const BATCHES = 4;
 const TOTAL = BATCH * BATCHES;
-let relay: RelayProcess;
-let browser: Browser;
 
-beforeAll(async () => {
-  relay = await appRelay({ SKEIN_GENERATION_MESSAGES: String(GENERATION), SKEIN_ROLL_MIN_INTERVAL_MS: '0' });
-  browser = await launchChromium();
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+const app = appFixture({ SKEIN_GENERATION_MESSAGES: String(GENERATION), SKEIN_ROLL_MIN_INTERVAL_MS: '0' });
 
 /**
  * A thread of `BATCHES` generations: each batch is one stock client's offline backlog sent
  * to the thread's current live document; the relay sequences it, then rolls.
  */
 async function generationsThread(author: string): Promise<string> {
-  const token = await relay.token(author);
-  const { id } = await relay.createThread(token, [], 'generations');
+  const token = await app.relay.token(author);
+  const { id } = await app.relay.createThread(token, [], 'generations');
   const t0 = Date.now() - TOTAL * 1000;
   for (let b = 0; b < BATCHES; b++) {
-    const row = await relay.api('GET', `/v1/threads/${id}`, token);
+    const row = await app.relay.api('GET', `/v1/threads/${id}`, token);
     expect(row.body.generation).toBe(b);
     const doc = new Y.Doc();
     const messages = threadRoots(doc).messages;
@@ -61,7 +48,7 @@ async function generationsThread(author: string): Promise<string> {
         messages.insert(messages.length, [{ id: ulid(), authorId: author, text: `message ${j + 1} of ${TOTAL}`, clientSentAt: t0 + j * 1000 }]);
       }
     });
-    const c = connectClient(relay.wsUrl, row.body.liveDoc, token, author, doc);
+    const c = connectClient(app.relay.wsUrl, row.body.liveDoc, token, author, doc);
     try {
       await waitUntil(doc, () => threadRoots(doc).canon.size >= BATCH, `batch ${b} sequenced`, 60_000);
     } finally {
@@ -69,7 +56,7 @@ async function generationsThread(author: string): Promise<string> {
     }
     // The roll follows the commit: wait for it before writing the next batch.
     for (let i = 0; i < 100; i++) {
-      if ((await relay.api('GET', `/v1/threads/${id}`, token)).body.generation === b + 1) break;
+      if ((await app.relay.api('GET', `/v1/threads/${id}`, token)).body.generation === b + 1) break;
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -79,9 +66,9 @@ async function generationsThread(author: string): Promise<string> {
 describe('web app on a thread of several generations', () => {
   it('scrolls back through every generation with a bounded DOM, and a message sent while paging arrives once', async () => {
     const id = await generationsThread('wren');
-    const page = await signInApp(browser, relay, 'wren');
+    const page = await signInApp(app.browser, app.relay, 'wren');
     const openedAt = Date.now();
-    await page.goto(`${relay.url}/#/t/${id}`);
+    await page.goto(`${app.relay.url}/#/t/${id}`);
     await page.locator('li.msg', { hasText: `message ${TOTAL} of ${TOTAL}` }).waitFor({ timeout: UI_TIMEOUT });
     const coldOpenMs = Date.now() - openedAt;
     // Frame times while scrolling back (a figure for the report, not a pass/fail bar).
@@ -130,7 +117,7 @@ describe('web app on a thread of several generations', () => {
     }
     await page.locator('li.msg[data-status="sent"]', { hasText: 'sent while paging' }).waitFor({ timeout: UI_TIMEOUT });
     expect(await mine.count()).toBe(1);
-    const history = await relay.api('GET', `/v1/threads/${id}/messages?beforeSeq=${TOTAL + 2}&limit=2`, await relay.token('wren'));
+    const history = await app.relay.api('GET', `/v1/threads/${id}/messages?beforeSeq=${TOTAL + 2}&limit=2`, await app.relay.token('wren'));
     expect(history.body.messages.map((m: { text: string; seq: number }) => [m.seq, m.text])).toEqual([
       [TOTAL, `message ${TOTAL} of ${TOTAL}`],
       [TOTAL + 1, 'sent while paging'],
@@ -140,8 +127,8 @@ describe('web app on a thread of several generations', () => {
 
   it('after paging back once, a reload with the relay down scrolls back to the first message from IndexedDB', async () => {
     const id = await generationsThread('yara');
-    const page = await signInApp(browser, relay, 'yara');
-    await page.goto(`${relay.url}/#/t/${id}`);
+    const page = await signInApp(app.browser, app.relay, 'yara');
+    await page.goto(`${app.relay.url}/#/t/${id}`);
     await page.locator('li.msg', { hasText: `message ${TOTAL} of ${TOTAL}` }).waitFor({ timeout: UI_TIMEOUT });
     const firstShown = () => page.locator('li.msg .text').first().textContent();
     const n = (t: string | null) => Number(/message (\d+)/.exec(t ?? '')?.[1]);
@@ -158,7 +145,7 @@ describe('web app on a thread of several generations', () => {
     // Online: every sealed page comes from the relay and is kept in the history cache.
     expect(await scrollBackToFirst()).toBe(1);
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: UI_TIMEOUT });
-    await relay.stop();
+    await app.relay.stop();
     try {
       await page.reload();
       // The timeline opens on the newest message, from IndexedDB.
@@ -168,21 +155,21 @@ describe('web app on a thread of several generations', () => {
       const shown = (await page.locator('li.msg .text').allTextContents()).map(n);
       expect(shown).toEqual(Array.from({ length: shown.length }, (_, i) => i + 1));
     } finally {
-      await relay.start();
+      await app.relay.start();
     }
     await page.context().close();
   }, 180_000);
 
   it('opens a 50,000-message thread on its newest messages, pages back with a bounded DOM, and a message sent while paged back arrives once', async () => {
     const BIG = 50_000;
-    const token = await relay.token('ines');
-    const { id } = await relay.createThread(token, [], 'fifty thousand');
+    const token = await app.relay.token('ines');
+    const { id } = await app.relay.createThread(token, [], 'fifty thousand');
     // Written through the store's commit path (what rolling leaves behind), beside the running relay.
-    const store = new SqliteStore(join(relay.dataDir, 'skein.sqlite'), { synchronous: 'NORMAL' });
+    const store = new SqliteStore(join(app.relay.dataDir, 'skein.sqlite'), { synchronous: 'NORMAL' });
     await bulkLoad(store, id, { messages: BIG, perGeneration: GENERATION, authors: ['ines'], text: (i) => `message ${i + 1} of ${BIG}` });
     await store.close();
-    const page = await signInApp(browser, relay, 'ines');
-    await page.goto(`${relay.url}/#/t/${id}`);
+    const page = await signInApp(app.browser, app.relay, 'ines');
+    await page.goto(`${app.relay.url}/#/t/${id}`);
     await page.locator('#compose').waitFor({ timeout: UI_TIMEOUT });
     const firstShown = () => page.locator('li.msg .text').first().textContent();
     const n = (t: string | null) => Number(/message (\d+)/.exec(t ?? '')?.[1]);
@@ -201,11 +188,11 @@ describe('web app on a thread of several generations', () => {
     }
     expect(first).toBeLessThan(BIG - 300);
     expect(await page.evaluate(() => document.querySelectorAll('*').length)).toBeLessThan(MAX_ROWS * ELEMENTS_PER_ROW);
-    const ines = await relay.token('ines');
+    const ines = await app.relay.token('ines');
     let last: Array<{ seq: number; text: string }> = [];
     await expect
       .poll(async () => {
-        last = (await relay.api('GET', `/v1/threads/${id}/messages?beforeSeq=${BIG + 5}&limit=3`, ines)).body.messages;
+        last = (await app.relay.api('GET', `/v1/threads/${id}/messages?beforeSeq=${BIG + 5}&limit=3`, ines)).body.messages;
         return last[last.length - 1]?.seq;
       }, { timeout: UI_TIMEOUT })
       .toBe(BIG + 1);

@@ -8,16 +8,59 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ulid } from 'ulid';
+import { afterAll, beforeAll } from 'vitest';
 import * as Y from 'yjs';
 import { buildApp } from '../../client/app/build.ts';
 import { threadRoots } from '../../shared/schema.ts';
+import { launchChromium } from './browser.ts';
 import { type RelayProcess, startRelay } from './relay-process.ts';
 import { connectClient, waitUntil } from './y-client.ts';
 
-/** A relay serving a fresh build of the app. */
+/** A relay serving a fresh build of the app (or the build `env.SKEIN_STATIC_DIR` names). */
 export async function appRelay(env: Record<string, string> = {}): Promise<RelayProcess> {
-  const staticDir = await buildApp(mkdtempSync(join(tmpdir(), 'skein-app-')));
+  const staticDir = env.SKEIN_STATIC_DIR ?? (await buildApp(mkdtempSync(join(tmpdir(), 'skein-app-'))));
   return startRelay({ SKEIN_STATIC_DIR: staticDir, ...env });
+}
+
+/** The app's relay and one Chromium, shared by a test file's tests. */
+export interface AppFixture {
+  /** Started before the file's first test, stopped after its last. */
+  readonly relay: RelayProcess;
+  readonly browser: Browser;
+}
+
+/**
+ * Starts `appRelay(env)` (then `ready`, e.g. a wait for the demo bot) and Chromium before the
+ * file's first test, and stops both after its last. Call at the top level of a test file;
+ * `env` may be a function when it needs work first (a build of its own).
+ */
+export function appFixture(
+  env: Record<string, string> | (() => Promise<Record<string, string>>) = {},
+  opts: { ready?: (relay: RelayProcess) => Promise<unknown>; timeoutMs?: number } = {},
+): AppFixture {
+  let relay: RelayProcess | undefined;
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    relay = await appRelay(typeof env === 'function' ? await env() : env);
+    await opts.ready?.(relay);
+    browser = await launchChromium();
+  }, opts.timeoutMs ?? 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await relay?.stop();
+  });
+  const started = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('the app fixture starts in beforeAll');
+    return v;
+  };
+  return {
+    get relay() {
+      return started(relay);
+    },
+    get browser() {
+      return started(browser);
+    },
+  };
 }
 
 /** Signs `name` in, in a new context of `browser` with this viewport. */
