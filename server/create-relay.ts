@@ -160,6 +160,7 @@ export async function createRelay(opts: CreateRelayOptions = {}): Promise<Relay>
   const registry = new DocRegistry(store, log, {
     idleUnloadMs: config.idleUnloadMs,
     compactAfterUpdates: config.compactAfterUpdates,
+    compactGrowthPercent: config.compactGrowthPercent,
     generationMessages: config.generationMessages,
     maxTextLength: config.limits.maxTextLength,
     streamLimits: { maxStreamBytes: config.limits.maxStreamBytes, maxOpenStreams: config.limits.maxOpenStreams, streamIdleMs: config.limits.streamIdleMs },

@@ -39,6 +39,7 @@ function readConfig(env: Env, requireAuth: boolean): RelayConfig {
     jwtSecret: jwtSecret(env, dataDir, devAuth, !!jwksConfig || !requireAuth),
     idleUnloadMs: int(env, 'SKEIN_IDLE_UNLOAD_MS', 30_000, 0, 86_400_000),
     compactAfterUpdates: int(env, 'SKEIN_COMPACT_AFTER_UPDATES', 500, 2, 1_000_000),
+    compactGrowthPercent: int(env, 'SKEIN_COMPACT_GROWTH_PERCENT', 50, 0, 10_000),
     generationMessages: int(env, 'SKEIN_GENERATION_MESSAGES', 1000, 0, 1_000_000),
     pingIntervalMs: int(env, 'SKEIN_PING_INTERVAL_MS', 30_000, 100, 3_600_000),
     ticketTtlMs: int(env, 'SKEIN_TICKET_TTL_MS', 30_000, 0, 600_000),

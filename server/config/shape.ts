@@ -156,6 +156,8 @@ export interface RelayConfig {
   idleUnloadMs: number;
   /** Number of update-log rows per thread that triggers compaction. */
   compactAfterUpdates: number;
+  /** And only once the rows since the last snapshot hold this percentage of its bytes (0: rows alone). */
+  compactGrowthPercent: number;
   /** Sequenced messages after which a thread's live document rolls into a new generation (0: never). */
   generationMessages: number;
   /** Interval between WebSocket pings; a peer missing one pong is dropped. */

@@ -56,7 +56,10 @@ export type IngestedChange =
   | { kind: 'delete'; messageId: string; authorId: string; at: number };
 
 export interface ThreadRoomOptions {
+  /** Update-log rows after which the room compacts its log (room-log.ts). */
   compactAfterUpdates: number;
+  /** And only once the rows since the last snapshot hold this percentage of its bytes; 0 or absent: rows alone. */
+  compactGrowthPercent?: number;
   maxTextLength: number;
   /** Sequenced messages after which the live document rolls into a new generation; 0: never. */
   generationMessages?: number;

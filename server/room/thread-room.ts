@@ -132,7 +132,7 @@ export class ThreadRoom {
   ) {
     this.doc.on('update', this.onDocUpdate);
     this.intake = new RoomIntake(opts.intake ?? intakeLimits(1_048_576));
-    this.updateLog = new RoomLog(this.doc, store, log, opts.compactAfterUpdates);
+    this.updateLog = new RoomLog(this.doc, store, log, { afterRows: opts.compactAfterUpdates, growthPercent: opts.compactGrowthPercent });
     this.chain = new RoomChain((err) => this.log.error({ event: 'room_task_failed', threadId: this.id, err: String(err) }, 'room task failed'));
     // A relay alone (in-process fan-out reaching nobody) keeps the single-instance path as it is.
     this.fan = opts.fanout && opts.fanout.status() !== 'off' ? new RoomFanout(opts.fanout, thread.id) : null;
@@ -171,7 +171,7 @@ export class ThreadRoom {
     // The caller's row may predate a roll: the log holds the newest generation.
     const room = new ThreadRoom((await store.getThread(thread.id)) ?? thread, store, log, opts);
     const { updates } = await store.loadUpdates(thread.id);
-    room.updateLog.added(updates.length);
+    room.updateLog.loaded(updates);
     room.doc.transact(() => {
       for (const u of updates) Y.applyUpdate(room.doc, u, LOAD_ORIGIN);
     }, LOAD_ORIGIN);
@@ -483,12 +483,14 @@ export class ThreadRoom {
       return null;
     }
     // A store that does not call `relayRow` stored the updates as they are; canon follows as a relay change.
-    const sent: RelayRow = row ?? batchRow(updates, null);
-    this.updateLog.added(row ? 1 : updates.length);
+    const committed = row as RelayRow | null;
+    const sent: RelayRow = committed ?? batchRow(updates, null);
+    if (committed) this.updateLog.added(committed.merged.length);
+    else for (const u of updates) this.updateLog.added(u.length);
     this.uncanonIds.clear();
     this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, sent.merged);
     sendBatch(this.conns, produced, sent);
-    if (!row) this.relayWrite(() => writeAfterCommit(this.doc, this.roots, stored, collecting ?? EMPTY_COLLECTING));
+    if (!committed) this.relayWrite(() => writeAfterCommit(this.doc, this.roots, stored, collecting ?? EMPTY_COLLECTING));
     if (this.thread.mirror && stored.some((m) => m.state === 'sent')) this.opts.onMirroredCommit?.(this.id);
     if (stored.length) this.opts.onSequenced?.(stored);
     return stored;
@@ -519,7 +521,7 @@ export class ThreadRoom {
       if (err instanceof GenerationSealedError) return void (await this.sealFromElsewhere(undefined, err));
       return this.storageFailed('append_failed', err, 'storing relay update failed');
     }
-    this.updateLog.added(1);
+    this.updateLog.added(update.length);
     this.fan?.publishUpdate(this.thread.generation, this.doc.clientID, update);
     const frame = encodeUpdate(update);
     for (const c of this.conns) c.send(frame);
@@ -560,7 +562,7 @@ export class ThreadRoom {
     const snapshot = coveredSnapshot(this.doc);
     try {
       await this.store.redactMessages(this.id, ids, { snapshot: snapshot.update, holds: snapshot.holds, generation: this.thread.generation });
-      this.updateLog.compacted();
+      this.updateLog.compacted(snapshot.update.length);
     } catch (err) {
       if (err instanceof GenerationSealedError) await this.sealFromElsewhere(undefined, err);
       // The document no longer has the text; the rows are retried by the next redaction or load.

@@ -49,7 +49,7 @@ describe.each(stores)('commit first (%s)', (_kind, open) => {
     const real = await open();
     cleanups.push(() => real.close());
     const store = faultyStore(real, faults);
-    const relay = await startStoreRelay(store, { compactAfterUpdates: 3, ...config });
+    const relay = await startStoreRelay(store, { compactAfterUpdates: 3, compactGrowthPercent: 0, ...config });
     cleanups.push(() => relay.close());
     const thread = await real.createThread({ id: `t-${Math.random().toString(36).slice(2, 10)}`, title: 'faults', participants: ['alice', 'bob'], mirror: false, createdAt: Date.now() });
     const client = (user: string) => {

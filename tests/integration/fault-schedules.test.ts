@@ -152,7 +152,7 @@ describe.each(stores)('fault schedules (%s)', (_kind, open, count, firstSeed) =>
 
   it(`${replay !== null ? 1 : count} seeded schedules leave every message with exactly one seq`, async () => {
     store = await open();
-    relay = await startStoreRelay(faultyStore(store, faults), { compactAfterUpdates: 3, idleUnloadMs: 50 });
+    relay = await startStoreRelay(faultyStore(store, faults), { compactAfterUpdates: 3, compactGrowthPercent: 0, idleUnloadMs: 50 });
     const seeds = replay !== null ? [replay] : Array.from({ length: count }, (_, i) => firstSeed + i);
     for (const seed of seeds) await runSchedule(seed, [relay], store, faults);
     expect(faults.total).toBeGreaterThan(seeds.length / 4);
@@ -174,7 +174,7 @@ describe('fault schedules (two instances on PostgreSQL + Redis)', () => {
     for (let i = 0; i < 2; i++) {
       const s = await pg.openStore(schema);
       stores.push(s);
-      relays.push(await startStoreRelay(faultyStore(s, faults), { compactAfterUpdates: 3, idleUnloadMs: 50, redisUrl: REDIS_URL, redisPrefix: prefix }));
+      relays.push(await startStoreRelay(faultyStore(s, faults), { compactAfterUpdates: 3, compactGrowthPercent: 0, idleUnloadMs: 50, redisUrl: REDIS_URL, redisPrefix: prefix }));
     }
     const count = perStore || 30;
     const seeds = replay !== null ? [replay] : Array.from({ length: count }, (_, i) => 200_001 + i);
