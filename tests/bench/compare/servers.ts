@@ -172,7 +172,7 @@ let builtOnce = false;
 async function skeinServer(kind: ServerKind, env: Record<string, string>): Promise<BenchServer> {
   // The production path: the compiled relay, as `npm start` runs it (no TypeScript loader),
   // built from the current sources once per bench run.
-  if (process.env.RELAY_COMPILED !== '0' && !builtOnce) {
+  if (process.env.RELAY_COMPILED !== '0' && !builtOnce && !process.env.BENCH_NO_BUILD) {
     execFileSync('npm', ['run', 'build:lib', '--silent'], { cwd: new URL('../../../', import.meta.url).pathname, stdio: 'inherit' });
     builtOnce = true;
   }
