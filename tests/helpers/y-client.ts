@@ -71,21 +71,26 @@ export function connectClient(wsUrl: string, threadId: string, token: string, us
   };
 }
 
-/** Resolves when `pred()` is true, checking now and after each update of `doc`. */
-export function waitUntil(doc: Y.Doc, pred: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+/** Resolves when `pred()` is true, checking now and after each transaction of any of `docs`. */
+export function waitUntil(docs: Y.Doc | Y.Doc[], pred: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  // Every document the predicate reads: a change to any of them can make it true.
+  const all = Array.isArray(docs) ? docs : [docs];
   return new Promise((resolve, reject) => {
     if (pred()) return resolve();
+    const stop = () => {
+      clearTimeout(timer);
+      for (const d of all) d.off('afterTransaction', onUpdate);
+    };
     const onUpdate = () => {
       if (!pred()) return;
-      clearTimeout(timer);
-      doc.off('afterTransaction', onUpdate);
+      stop();
       resolve();
     };
     const timer = setTimeout(() => {
-      doc.off('afterTransaction', onUpdate);
+      stop();
       reject(new Error(`timed out waiting for: ${what}`));
     }, timeoutMs);
-    doc.on('afterTransaction', onUpdate);
+    for (const d of all) d.on('afterTransaction', onUpdate);
   });
 }
 

@@ -101,7 +101,7 @@ async function runSchedule(seed: number, relays: StoreRelay[], store: Store, fau
     // The store settles with the clients: same document everywhere.
     const target = members[0]!.client;
     for (const m of members) {
-      await waitUntil(m.client.doc, () => sameState(m.client.doc, target.doc), `${m.user} converged`, 30_000).catch(async (err: Error) => {
+      await waitUntil([m.client.doc, target.doc], () => sameState(m.client.doc, target.doc), `${m.user} converged`, 30_000).catch(async (err: Error) => {
         const sv = (d: Y.Doc) => JSON.stringify([...Y.decodeStateVector(Y.encodeStateVector(d))].sort());
         const own = members.map((x) => `${x.user}#${x.client.doc.clientID} online=${x.online} ${sv(x.client.doc)}`);
         throw new Error(`${err.message}\n${own.join('\n')}\nstored ${sv(await storedDoc(store, thread.id))}`);
