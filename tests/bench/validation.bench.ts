@@ -8,27 +8,11 @@
 import * as Y from 'yjs';
 import { type MessageRecord, threadRoots } from '../../shared/schema.ts';
 import { checkUpdate } from '../../server/room/policy/update-policy.ts';
-
-const rec = (i: number, authorId: string): MessageRecord => ({
-  id: `m${i.toString(36).padStart(8, '0')}`,
-  authorId,
-  text: `message number ${i} with some ordinary chat text`,
-  clientSentAt: 1_700_000_000_000 + i,
-});
+import { benchRecord as rec, relayThread } from './relay-thread.ts';
 
 /** A relay document with `n` messages from 50 writers, canon for each, and receipts. */
 function thread(n: number) {
-  const doc = new Y.Doc();
-  const roots = threadRoots(doc);
-  const relayId = doc.clientID;
-  for (let i = 0; i < n; i++) {
-    doc.clientID = 1 + (i % 50); // many writers: one struct per message, as in a real thread
-    roots.messages.insert(roots.messages.length, [rec(i, `user${i % 50}`)]);
-  }
-  doc.clientID = relayId;
-  doc.transact(() => {
-    for (let i = 0; i < n; i++) roots.canon.set(rec(i, '').id, { seq: i + 1, sentAt: 1, state: 'sent' });
-  });
+  const { doc, roots } = relayThread(n, 50);
   // Mirrored to AT: every canon entry overwritten once, so the relay holds n deletions.
   doc.transact(() => {
     for (let i = 0; i < n; i++) roots.canon.set(rec(i, '').id, { seq: i + 1, sentAt: 1, state: 'confirmed' });

@@ -10,32 +10,10 @@
  * Run: npm run bench -- writers   (BENCH_WRITERS=10,100,1000)
  */
 import * as Y from 'yjs';
-import { type MessageRecord, threadRoots } from '../../shared/schema.ts';
+import { threadRoots } from '../../shared/schema.ts';
 import { writeCanon } from '../../server/room/relay-writes.ts';
 import type { StoredMessage } from '../../server/store/store.ts';
-
-const rec = (i: number, authorId: string): MessageRecord => ({
-  id: `m${i.toString(36).padStart(8, '0')}`,
-  authorId,
-  text: `message number ${i} with some ordinary chat text`,
-  clientSentAt: 1_700_000_000_000 + i,
-});
-
-/** A relay document where `writers` client ids each wrote one message, with canon for each. */
-function thread(writers: number) {
-  const doc = new Y.Doc();
-  const roots = threadRoots(doc);
-  const relayId = doc.clientID;
-  for (let i = 0; i < writers; i++) {
-    doc.clientID = 1 + i;
-    roots.messages.insert(roots.messages.length, [rec(i, `user${i % 50}`)]);
-  }
-  doc.clientID = relayId;
-  doc.transact(() => {
-    for (let i = 0; i < writers; i++) roots.canon.set(rec(i, '').id, { seq: i + 1, sentAt: 1, state: 'sent' });
-  });
-  return { doc, roots };
-}
+import { benchRecord as rec, relayThread } from './relay-thread.ts';
 
 function time(iterations: number, fn: (i: number) => void): number {
   for (let i = 0; i < 500; i++) fn(i); // warm up
@@ -50,7 +28,8 @@ export async function run(): Promise<void> {
   console.log('one Yjs transaction in the relay, by writers in the live document: µs each');
   console.log(`  ${'writers'.padEnd(8)} ${'canon write'.padStart(12)} ${'member update applied'.padStart(22)}`);
   for (const writers of counts) {
-    const { doc, roots } = thread(writers);
+    // Each writer wrote one message.
+    const { doc, roots } = relayThread(writers, writers);
     // The room listens for its updates (the commit's log row); Yjs encodes one per transaction.
     doc.on('update', () => {});
     let seq = writers;
