@@ -60,17 +60,19 @@ function readmeEmbedding(): string {
   return `const sessions = new Map<string, string>();\n${code.replace('port: 3000', 'port: Number(process.env.EMBED_PORT)')}`;
 }
 
-/** GETs `url` as JSON once the server answers (it is starting); fails with the process output after 30 s. */
-async function eventuallyJson(url: string, output: () => string): Promise<{ protocol?: string }> {
+/** GETs `url` as JSON once the server answers (it is starting); fails with the process output after 30 s, or once `exited`. */
+async function eventuallyJson(url: string, output: () => string, exited?: Promise<void>): Promise<{ protocol?: string }> {
   const until = Date.now() + 30_000;
+  let gone = false;
+  void exited?.then(() => (gone = true));
   for (;;) {
     try {
-      const res = await fetch(url);
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
       if (res.ok) return (await res.json()) as { protocol?: string };
     } catch {
       // not listening yet
     }
-    if (Date.now() > until) throw new Error(`no answer from ${url}:\n${output()}`);
+    if (gone || Date.now() > until) throw new Error(`no answer from ${url}${gone ? ' (the process exited)' : ''}:\n${output()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -139,21 +141,30 @@ export async function client(): Promise<string[]> {
 
   it('runs the README embedding example', async () => {
     execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', scratch, '--noEmit', 'false', '--outDir', join(scratch, 'out')], { cwd: scratch, encoding: 'utf8' });
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const proc = spawn(process.execPath, [...NODE_FLAGS, join(scratch, 'out', 'embed.js')], {
-      cwd: scratch,
-      env: { ...process.env, EMBED_PORT: String(port), SKEIN_ATPROTO_SERVICE: 'off' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    try {
-      const caps = await eventuallyJson(`http://127.0.0.1:${port}/chat/v1/capabilities`, () => output);
-      expect(caps.protocol).toBe('y-websocket');
-      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('my app');
-    } finally {
-      proc.kill('SIGTERM');
+    // The example listens on a fixed port. Other tests listen on port 0, which the kernel takes
+    // from its ephemeral range (32768–60999 here), as it does for outgoing connections: a port
+    // below that range is free of both, and one taken anyway is tried again with another.
+    for (let attempt = 1; ; attempt++) {
+      const port = 20_000 + Math.floor(Math.random() * 12_000);
+      const proc = spawn(process.execPath, [...NODE_FLAGS, join(scratch, 'out', 'embed.js')], {
+        cwd: scratch,
+        env: { ...process.env, EMBED_PORT: String(port), SKEIN_ATPROTO_SERVICE: 'off' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+      proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      try {
+        const caps = await eventuallyJson(`http://127.0.0.1:${port}/chat/v1/capabilities`, () => output, exited);
+        expect(caps.protocol).toBe('y-websocket');
+        expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('my app');
+        return;
+      } catch (err) {
+        if (!output.includes('EADDRINUSE') || attempt === 3) throw err;
+      } finally {
+        proc.kill('SIGTERM');
+      }
     }
   });
 
