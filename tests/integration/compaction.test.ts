@@ -3,7 +3,7 @@
  * a thread that keeps growing, generations off, with a low row threshold and the default
  * byte share. The stored log must be compacted again and again (the room counts every row's
  * bytes), but later and later as the snapshot grows (it counts them against the snapshot),
- * and the log must always load to every message. Real relay in process, real SQLite store,
+ * and the log must always load to every message. Real relay in process, real SQLite and PostgreSQL stores,
  * a stock y-websocket client.
  */
 import { mkdtempSync } from 'node:fs';
@@ -13,17 +13,25 @@ import * as Y from 'yjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { threadRoots } from '../../shared/schema.ts';
 import { SqliteStore } from '../../server/store/sqlite-store.ts';
+import type { Store } from '../../server/store/store.ts';
+import { postgresSchemas } from '../helpers/postgres.ts';
 import { startStoreRelay } from '../helpers/store-relay.ts';
 import { connectClient, synced } from '../helpers/y-client.ts';
+
+const pg = postgresSchemas();
+const stores: Array<[string, () => Promise<Store>]> = [
+  ['sqlite', async () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-compaction-')), 'skein.sqlite'))],
+  ['postgres', () => pg.openStore()],
+];
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-describe('compaction of a growing thread', () => {
+describe.each(stores)('compaction of a growing thread (%s)', (_kind, open) => {
   it('compacts by rows and bytes: bounded log, later compactions as the snapshot grows, nothing lost', async () => {
-    const store = new SqliteStore(join(mkdtempSync(join(tmpdir(), 'skein-compaction-')), 'skein.sqlite'));
+    const store = await open();
     cleanups.push(() => store.close());
     const relay = await startStoreRelay(store, { compactAfterUpdates: 10, compactGrowthPercent: 50, generationMessages: 0, idleUnloadMs: 60_000 });
     cleanups.push(() => relay.close());
