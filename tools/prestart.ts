@@ -1,18 +1,15 @@
 /**
- * `npm start`'s prestart: builds the web app (`client/dist`) and the relay (`dist/server`,
- * `dist/shared`) only when their sources changed since the last build, so a warm `npm start`
- * goes straight to the relay and a cold one takes about a second instead of `tsc`'s 11–19 s.
+ * `npm start`'s prestart: builds the web app (`client/dist`) and the relay's bundle
+ * (`dist/relay`, tools/build-relay.ts) only when their sources changed since the last build, so
+ * a warm `npm start` goes straight to the relay and a cold one takes about a second.
  *
- * The relay is transpiled file by file with esbuild into the same layout `tsc -p
- * tsconfig.build.json` emits (relative `.ts` imports rewritten to `.js`), without type
- * checking: `npm run typecheck` checks types, and `npm run build:lib` (prepack) still emits
- * the `.d.ts` files with tsc.
+ * esbuild does not check types: `npm run typecheck` does, and `npm run build:lib` (prepack)
+ * emits the library's `.js` and `.d.ts` files with tsc.
  *
  * CLI: `node --import tsx tools/prestart.ts`.
  */
-import type { Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -74,50 +71,9 @@ export async function buildIfStale(t: Target, buildIt: () => Promise<void>): Pro
   return true;
 }
 
-/** esbuild plugin: keep every import external, relative `.ts` ones renamed to `.js` (tsc's rewriteRelativeImportExtensions). */
-const perFile: Plugin = {
-  name: 'per-file',
-  setup(b) {
-    b.onResolve({ filter: /.*/ }, (args) => {
-      if (args.kind === 'entry-point') return undefined;
-      return { path: args.path.replace(/\.(m|c)?ts$/, '.$1js'), external: true };
-    });
-  },
-};
-
-function tsFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (SKIP.has(name)) continue;
-    if (statSync(p).isDirectory()) out.push(...tsFiles(p));
-    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(p);
-  }
-  return out;
-}
-
-/** Transpiles `server/` and `shared/` under `root` into `root/dist`, the layout tsc emits; copies the lexicons. */
-export async function buildRelay(root: string): Promise<void> {
-  // Loaded here, not at the top: a warm start (nothing to build) does not pay for it.
-  const { build } = await import('esbuild');
-  await build({
-    entryPoints: [...tsFiles(join(root, 'server')), ...tsFiles(join(root, 'shared'))],
-    outdir: join(root, 'dist'),
-    outbase: root,
-    bundle: true, // so the plugin sees (and rewrites) every import; each one stays external
-    plugins: [perFile],
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    sourcemap: true,
-    logLevel: 'warning',
-  });
-  cpSync(join(root, 'shared/lexicons'), join(root, 'dist/shared/lexicons'), { recursive: true });
-}
-
 /** The two things `npm start` needs, for the checkout at `root`. */
 export function targets(root: string): { app: Target; relay: Target } {
-  const common = ['package.json', 'package-lock.json', 'tsconfig.json', 'tools/prestart.ts'].map((f) => join(root, f));
+  const common = ['package.json', 'package-lock.json', 'tsconfig.json', 'tools/prestart.ts', 'tools/build-relay.ts'].map((f) => join(root, f));
   return {
     app: {
       name: 'web app',
@@ -128,7 +84,7 @@ export function targets(root: string): { app: Target; relay: Target } {
     relay: {
       name: 'relay',
       inputs: [join(root, 'server'), join(root, 'shared'), ...common],
-      outputs: [join(root, 'dist/server/main.js')],
+      outputs: ['main.js', 'backlog-worker.js'].map((f) => join(root, 'dist/relay', f)),
       stamp: join(root, 'dist/.start-stamp'),
     },
   };
@@ -138,6 +94,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
   const { app, relay } = targets(root);
   const { buildApp } = await import('../client/app/build.ts');
+  const { buildRelayBundle } = await import('./build-relay.ts');
   const report = async (t: Target, run: () => Promise<void>) => {
     const t0 = performance.now();
     const built = await buildIfStale(t, run);
@@ -145,5 +102,5 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     console.log(built ? `skein: built the ${t.name} in ${ms} ms` : `skein: the ${t.name} is up to date (${relative(root, t.stamp)})`);
   };
   await report(app, async () => void (await buildApp(join(root, 'client/dist'))));
-  await report(relay, () => buildRelay(root));
+  await report(relay, () => buildRelayBundle(root));
 }

@@ -77,6 +77,7 @@ export class BacklogOffload {
     try {
       const w = startWorker();
       w.unref();
+      w.once('online', () => this.log.info({ event: 'backlog_worker_started' }, 'backlog worker started: large backlogs are cut off the event loop'));
       w.on('message', (m: PrecutResponse) => {
         const e = this.waiting.get(m.id);
         if (!e) return;

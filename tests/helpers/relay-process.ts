@@ -19,7 +19,7 @@ export function wrapper(): string[] {
 
 const START_FLAGS = (() => {
   const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
-  return /^node (.*)dist\/server\/main\.js$/.exec(start)?.[1]?.split(' ').filter(Boolean) ?? [];
+  return /^node (.*)dist\/relay\/main\.js$/.exec(start)?.[1]?.split(' ').filter(Boolean) ?? [];
 })();
 
 export interface RelayLogLine {
@@ -70,8 +70,9 @@ export class RelayProcess {
   async start(): Promise<void> {
     // RELAY_NODE_ARGS lets a benchmark profile the relay (e.g. --cpu-prof).
     const extra = process.env.RELAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    // RELAY_COMPILED=1 runs the compiled relay as `npm start` does (dist/, its Node flags; benchmarks).
-    const entry = process.env.RELAY_COMPILED === '1' ? [...START_FLAGS, 'dist/server/main.js'] : ['--import', 'tsx', 'server/main.ts'];
+    // RELAY_COMPILED=1 (the environment, or this relay's) runs the relay's bundle as `npm start`
+    // does (dist/relay, its Node flags; benchmarks, relay-bundle.test.ts).
+    const entry = (this.env.RELAY_COMPILED ?? process.env.RELAY_COMPILED) === '1' ? [...START_FLAGS, 'dist/relay/main.js'] : ['--import', 'tsx', 'server/main.ts'];
     // BENCH_WRAP runs the relay under another program (the compare bench's callgrind mode).
     const [cmd, ...args] = [...wrapper(), process.execPath, ...extra, ...entry];
     const proc = spawn(cmd!, args, {

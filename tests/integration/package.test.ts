@@ -84,13 +84,13 @@ afterAll(() => {
 describe('the packed package', () => {
   it('holds compiled JS with types and source maps, the lexicons and the built app; no TypeScript sources', () => {
     const files = execFileSync('find', ['.', '-type', 'f'], { cwd: pkg, encoding: 'utf8' }).split('\n');
-    for (const f of ['dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/index.js.map', 'dist/server/index.d.ts', 'dist/server/main.js', 'dist/shared/lexicons/dev.skein.chat.message.json', 'client/dist/index.html', 'client/dist/app.js']) {
+    for (const f of ['dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/index.js.map', 'dist/server/index.d.ts', 'dist/relay/main.js', 'dist/relay/backlog-worker.js', 'dist/shared/lexicons/dev.skein.chat.message.json', 'client/dist/index.html', 'client/dist/app.js']) {
       expect(files).toContain(`./${f}`);
     }
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.some((f) => f.startsWith('./tests/'))).toBe(false);
     const manifest = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8'));
-    expect(manifest.bin['skein-relay']).toBe('dist/server/main.js');
+    expect(manifest.bin['skein-relay']).toBe('dist/relay/main.js');
   });
 
   it('type-checks a consumer of skein/client, skein/react, skein/server and skein/shared, and the README embedding example', () => {
@@ -177,7 +177,7 @@ export async function client(): Promise<string[]> {
     expect(out.trim()).toBe('function function');
 
     const dataDir = mkdtempSync(join(scratch, 'data-'));
-    const proc = spawn(process.execPath, [...NODE_FLAGS, join(pkg, 'dist/server/main.js')], {
+    const proc = spawn(process.execPath, [...NODE_FLAGS, join(pkg, 'dist/relay/main.js')], {
       cwd: scratch,
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', SKEIN_DATA_DIR: dataDir, SKEIN_ATPROTO_SERVICE: 'off' },
       stdio: ['ignore', 'pipe', 'pipe'],

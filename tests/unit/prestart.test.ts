@@ -1,13 +1,12 @@
 /**
  * `npm start`'s prestart (tools/prestart.ts): a build is skipped only while its sources are
- * unchanged, and the relay transpiled by esbuild runs with tsc's layout (`.ts` imports as `.js`).
+ * unchanged. The relay's bundle it builds is tested in build-relay.test.ts.
  */
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildIfStale, buildRelay, type Target } from '../../tools/prestart.ts';
+import { buildIfStale, type Target } from '../../tools/prestart.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -74,33 +73,5 @@ describe('prestart freshness', () => {
     const f = fixture();
     await expect(buildIfStale(f.t, async () => Promise.reject(new Error('syntax error')))).rejects.toThrow('syntax error');
     expect(await f.run()).toBe(true);
-  });
-});
-
-describe('prestart relay build', () => {
-  it('emits tsc’s layout with relative .ts imports rewritten to .js, so Node runs it', async () => {
-    const root = tmp();
-    mkdirSync(join(root, 'server/sub'), { recursive: true });
-    mkdirSync(join(root, 'shared/lexicons'), { recursive: true });
-    writeFileSync(join(root, 'shared/lexicons/x.json'), '{"id":"x"}');
-    writeFileSync(join(root, 'shared/value.ts'), 'export const value: number = 41;\n');
-    writeFileSync(join(root, 'server/sub/plus.ts'), 'export const plus = (n: number): number => n + 1;\n');
-    writeFileSync(
-      join(root, 'server/main.ts'),
-      [
-        "import { readFileSync } from 'node:fs';",
-        "import { value } from '../shared/value.ts';",
-        "import { plus } from './sub/plus.ts';",
-        "import type { Foo } from './sub/plus.ts';",
-        'export const answer = plus(value);',
-        "export const lexicon = JSON.parse(readFileSync(new URL('../shared/lexicons/x.json', import.meta.url), 'utf8')).id;",
-        "export const later = async () => (await import('./sub/plus.ts')).plus(1);",
-      ].join('\n'),
-    );
-    await buildRelay(root);
-    const mod = await import(pathToFileURL(join(root, 'dist/server/main.js')).href);
-    expect(mod.answer).toBe(42);
-    expect(mod.lexicon).toBe('x');
-    expect(await mod.later()).toBe(2);
   });
 });
