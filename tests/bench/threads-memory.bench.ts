@@ -7,7 +7,7 @@
  * figures come from the relay's own /metrics (prom-client: skein_nodejs_heap_size_used_bytes)
  * after a full GC (the relay runs with --expose-gc and SKEIN_BENCH_GC_BEFORE_METRICS=1), the
  * lowest of several samples; "code" is V8's code space (machine code the JIT compiled); RSS
- * from /proc. The relay runs compiled, as `npm start` does (RELAY_COMPILED=0: through tsx).
+ * from /proc. The relay runs its bundle, as `npm start` does (RELAY_COMPILED=0: through tsx).
  *
  *   BENCH_THREADS=2000 npm run bench -- threads-memory
  *   BENCH_ROUNDS=1 npm run bench -- threads-memory   (one round only)
@@ -15,7 +15,6 @@
  *   BENCH_WARMUP_THREADS=2000 npm run bench -- threads-memory   (the baseline after serving that many threads, not one:
  *     the JIT's compiled code for the hot paths is then part of it, so what a round leaves is what threads leave)
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { startRelay, type RelayProcess } from '../helpers/relay-process.ts';
 import { connectClient, synced, type TestClient } from '../helpers/y-client.ts';
@@ -78,10 +77,6 @@ async function openAndLeave(relay: RelayProcess, token: string, ids: string[], o
 }
 
 export async function run(): Promise<void> {
-  if (process.env.RELAY_COMPILED !== '0') {
-    execFileSync('npm', ['run', 'build:lib', '--silent'], { cwd: new URL('../../', import.meta.url).pathname, stdio: 'inherit' });
-    process.env.RELAY_COMPILED = '1';
-  }
   // A full GC before each heap sample (the relay collects before answering /metrics).
   const gcEnv = exposeGc();
   if (SNAPSHOTS) {

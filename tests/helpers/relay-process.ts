@@ -1,26 +1,40 @@
 /**
- * Runs the real relay as a child process on loopback, exactly as `npm start` does,
- * and gives tests its URL, logs, tokens and a way to kill and restart it.
+ * Runs the real relay as a child process on loopback, exactly as `npm start` does (the bundle
+ * in `dist/relay/`, with its Node flags; built first if its sources changed), and gives tests
+ * its URL, logs, tokens and a way to kill and restart it. `RELAY_COMPILED=0` runs the
+ * TypeScript sources through tsx instead.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { buildRelayBundle } from '../../tools/build-relay.ts';
+import { buildIfStale, targets } from '../../tools/prestart.ts';
 
 process.setMaxListeners(50); // each y-websocket provider adds an exit listener
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
-/** The Node flags `npm start` gives the compiled relay (package.json), so benchmarks run it the same way. */
 /** A program the relay runs under, e.g. `valgrind --tool=callgrind` (BENCH_WRAP, benchmarks only). */
 export function wrapper(): string[] {
   return process.env.BENCH_WRAP?.split(' ').filter(Boolean) ?? [];
 }
 
+/** The Node flags `npm start` gives the relay's bundle (package.json), so tests and benchmarks run it the same way. */
 const START_FLAGS = (() => {
   const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
   return /^node (.*)dist\/relay\/main\.js$/.exec(start)?.[1]?.split(' ').filter(Boolean) ?? [];
 })();
+
+let bundleReady: Promise<unknown> | null = null;
+
+/**
+ * The bundle `npm start` runs, rebuilt once per test process when its sources changed (as
+ * prestart does); two processes building at once both write whole files (build-relay.ts).
+ */
+function ensureBundle(): Promise<unknown> {
+  return (bundleReady ??= buildIfStale(targets(ROOT).relay, () => buildRelayBundle(ROOT)));
+}
 
 export interface RelayLogLine {
   event?: string;
@@ -70,9 +84,10 @@ export class RelayProcess {
   async start(): Promise<void> {
     // RELAY_NODE_ARGS lets a benchmark profile the relay (e.g. --cpu-prof).
     const extra = process.env.RELAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    // RELAY_COMPILED=1 (the environment, or this relay's) runs the relay's bundle as `npm start`
-    // does (dist/relay, its Node flags; benchmarks, relay-bundle.test.ts).
-    const entry = (this.env.RELAY_COMPILED ?? process.env.RELAY_COMPILED) === '1' ? [...START_FLAGS, 'dist/relay/main.js'] : ['--import', 'tsx', 'server/main.ts'];
+    // RELAY_COMPILED=0 (the environment, or this relay's) runs the sources through tsx.
+    const compiled = (this.env.RELAY_COMPILED ?? process.env.RELAY_COMPILED) !== '0';
+    if (compiled) await ensureBundle();
+    const entry = compiled ? [...START_FLAGS, 'dist/relay/main.js'] : ['--import', 'tsx', 'server/main.ts'];
     // BENCH_WRAP runs the relay under another program (the compare bench's callgrind mode).
     const [cmd, ...args] = [...wrapper(), process.execPath, ...extra, ...entry];
     const proc = spawn(cmd!, args, {

@@ -5,7 +5,7 @@
  * every frame with a document name, so a stock y-websocket client cannot talk to it).
  */
 import { HocuspocusProvider } from '@hocuspocus/provider';
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,17 +166,10 @@ async function hocuspocusServer(kind: ServerKind): Promise<BenchServer> {
   };
 }
 
-let builtOnce = false;
-
 /** Skein as `npm start` runs it, durable (`SKEIN_SQLITE_SYNC=FULL`), limits lifted for the load. */
 async function skeinServer(kind: ServerKind, env: Record<string, string>): Promise<BenchServer> {
-  // The production path: the compiled relay, as `npm start` runs it (no TypeScript loader),
-  // built from the current sources once per bench run.
-  if (process.env.RELAY_COMPILED !== '0' && !builtOnce && !process.env.BENCH_NO_BUILD) {
-    execFileSync('npm', ['run', 'build:lib', '--silent'], { cwd: new URL('../../../', import.meta.url).pathname, stdio: 'inherit' });
-    builtOnce = true;
-  }
-  process.env.RELAY_COMPILED ??= '1';
+  // The production path: the relay's bundle as `npm start` runs it, rebuilt by RelayProcess
+  // when its sources changed (a bundle patched by hand runs as it is while they have not).
   const relay = new RelayProcess(mkdtempSync(join(tmpdir(), 'skein-compare-')), {
     SKEIN_LOG_LEVEL: 'info',
     SKEIN_SQLITE_SYNC: 'FULL',
