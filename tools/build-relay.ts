@@ -4,7 +4,7 @@
  * loads lazily (the AT bridge and ingest, PostgreSQL, Redis) stays unloaded until asked for.
  *
  * Why a bundle: Node's ESM loader keeps a module record, its source and its compiled code per
- * file, and the relay imported ~400 files (hono, jose, prom-client, ws, lib0 each come as
+ * file, and the relay loaded ~330 files at start (hono, jose, prom-client, ws, lib0 each come as
  * dozens). The same code as a few chunks starts at ~69 instead of ~79 MiB RSS, the largest
  * part of the relay's memory gap to Hocuspocus at rest (BENCHMARKS.md, issue 29). It is not
  * minified (stack traces keep their names; minifying saves ~1 MiB more).
