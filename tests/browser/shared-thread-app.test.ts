@@ -4,7 +4,7 @@
  * its at:// URI; bob (relay B) joins it by pasting the URI; messages show their origin.
  */
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { AtNetwork, type TestAccount } from '../helpers/at-network.ts';
 import { appRelay, signInApp } from '../helpers/app-browser.ts';
 import { launchChromium } from '../helpers/browser.ts';
@@ -12,6 +12,12 @@ import type { RelayProcess } from '../helpers/relay-process.ts';
 
 const ADMIN = 'admin-token-for-the-app-test-0123456789';
 const UI_TIMEOUT = 60_000;
+/**
+ * Two relays boot AT services (bridge login, ingest connected) inside the test, as the
+ * `shared-thread` and `local-pds` suites do, which get the same 180 s: 11–32 s here, but one
+ * clean-clone run (ci-6, 2026-12-06) spent the suite-wide 60 s without saying where.
+ */
+const TEST_TIMEOUT = 180_000;
 let net: AtNetwork;
 let browser: Browser;
 const relays: RelayProcess[] = [];
@@ -50,6 +56,10 @@ const msg = (page: Page, text: string) => page.locator('li.msg', { hasText: text
 
 describe('the app on two relays sharing a thread', () => {
   it('alice shares a thread by its URI, bob joins it by pasting the URI, and each sees the other with their origin', async () => {
+    // Should it fail, say where each relay was (relay logs carry no message text).
+    onTestFailed(() => {
+      relays.forEach((r, i) => console.error(`relay ${i + 1} of ${relays.length}, last log lines:\n${r.rawLog.slice(-30).join('\n')}`));
+    });
     const [accA, accB] = [await net.createAccount('appa'), await net.createAccount('appb')];
     const [a, b] = await Promise.all([relayFor(accA), relayFor(accB)]);
     const alice = await signInApp(browser, a, 'alice', { width: 1200, height: 760 });
@@ -125,5 +135,5 @@ describe('the app on two relays sharing a thread', () => {
     expect(await fromBob.locator('.author').innerText()).toMatch(/^bob via did:plc:/);
     // Own messages are still "mirrored", not "from AT".
     await expect.poll(() => msg(alice, 'Hello from relay A').locator('.status').innerText(), { timeout: UI_TIMEOUT }).toContain('Mirrored to AT');
-  });
+  }, TEST_TIMEOUT);
 });
